@@ -1,0 +1,131 @@
+//! Desired state: the fleet file's serde model, loading (YAML, `${env:…}` / `${file:…}` secrets,
+//! defaults merged into apps) and validation that reports every problem at once (DESIGN §4).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::model::Desired;
+use crate::secret::Secret;
+
+/// A loaded, validated fleet file.
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    /// The fleet file's path.
+    pub path: PathBuf,
+    /// The platforms' credentials and endpoints.
+    pub platforms: Platforms,
+    /// Every app, resolved (defaults merged, template looked up, fingerprint computed), in file order.
+    pub apps: Vec<Desired>,
+    /// Settings of the embedded sandbox (used when a platform's base is `sandbox`).
+    pub sandbox: SandboxSpec,
+}
+
+/// The `platforms` section.
+#[derive(Debug, Clone, Default)]
+pub struct Platforms {
+    /// WeChat Open Platform settings, if any app is on WeChat.
+    pub wechat: Option<WechatConfig>,
+}
+
+/// Where a platform's API lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiBase {
+    /// The embedded simulator, started in-process on 127.0.0.1:0.
+    Sandbox,
+    /// A real base URL, e.g. `https://api.weixin.qq.com`.
+    Url(String),
+}
+
+/// `platforms.wechat`.
+#[derive(Debug, Clone)]
+pub struct WechatConfig {
+    /// The third-party platform's appid.
+    pub component_appid: String,
+    /// The component secret (required unless the base is the sandbox).
+    pub component_secret: Option<Secret>,
+    /// The push message verification token.
+    pub token: Option<Secret>,
+    /// The 43-character EncodingAESKey.
+    pub encoding_aes_key: Option<Secret>,
+    /// Where the API lives.
+    pub api_base: ApiBase,
+}
+
+/// A rule making the sandbox reject audits of matching apps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectRule {
+    /// The audit is rejected when the app's ext contains every one of these key/value pairs.
+    pub when_ext: BTreeMap<String, Value>,
+    /// The rejection reason the sandbox reports.
+    pub reason: String,
+}
+
+/// The top-level `sandbox` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxSpec {
+    /// How long an audit takes before its verdict, in milliseconds (default 2000).
+    pub audit_delay_ms: u64,
+    /// How long the privacy scan after a commit runs, in milliseconds (default 1000).
+    pub privacy_scan_ms: u64,
+    /// The component's monthly audit quota (default 100).
+    pub audit_quota: u32,
+    /// Audits matching a rule are rejected with its reason; others are approved.
+    pub reject: Vec<RejectRule>,
+}
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        SandboxSpec {
+            audit_delay_ms: 2000,
+            privacy_scan_ms: 1000,
+            audit_quota: 100,
+            reject: Vec::new(),
+        }
+    }
+}
+
+/// One problem in a fleet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetError {
+    /// The YAML path, e.g. `apps[2].gray` (empty for the whole file).
+    pub yaml_path: String,
+    /// The app the problem is in, by name, where there is one.
+    pub app: Option<String>,
+    /// 1-based line and column, where known.
+    pub line_col: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, where there is more to say.
+    pub help: Option<String>,
+}
+
+/// Every problem found in a fleet file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetErrors {
+    /// The fleet file.
+    pub file: PathBuf,
+    /// The problems, in file order.
+    pub errors: Vec<FleetError>,
+}
+
+impl fmt::Display for FleetErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        todo!()
+    }
+}
+
+impl std::error::Error for FleetErrors {}
+
+/// Loads and validates the fleet file at `path`, resolving secrets from the environment and from
+/// files relative to the fleet file.
+pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
+    todo!()
+}
+
+/// The fleet file's JSON Schema.
+pub fn json_schema() -> Value {
+    todo!()
+}

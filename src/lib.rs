@@ -1,0 +1,17 @@
+//! minifleet: a declarative GitOps reconciler for fleets of WeChat and Alipay mini-programs.
+//!
+//! The pure core ([`fleet`], [`model`], [`plan`]) turns the fleet file and observed live state into
+//! a plan; [`platform`] talks to the platforms; [`engine`] joins them under concurrency limits and
+//! records everything in the [`store`]; [`sandbox`] simulates the platforms on loopback; [`cli`] is
+//! the thin shell the binary runs. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod engine;
+pub mod fleet;
+pub mod model;
+pub mod plan;
+pub mod platform;
+pub mod sandbox;
+pub mod secret;
+pub mod store;
+pub mod ui;

@@ -1,0 +1,537 @@
+//! Platform-neutral types shared by the fleet, the planner, the platforms and the engine:
+//! what an app should be ([`Desired`]), what it is ([`Observed`]), what minifleet remembers about
+//! it ([`Record`]) and what to do about it ([`Action`], [`Step`], [`AppPlan`]).
+//!
+//! Everything here is plain data: no I/O, no clock.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which platform an app lives on.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformKind {
+    /// WeChat Open Platform (third-party platform, 第三方平台).
+    Wechat,
+    /// Alipay Open Platform (ISV).
+    Alipay,
+}
+
+impl PlatformKind {
+    /// The lowercase name used in the fleet file and in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformKind::Wechat => "wechat",
+            PlatformKind::Alipay => "alipay",
+        }
+    }
+}
+
+impl fmt::Display for PlatformKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How far down the pipeline an app should go.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Commit the code as the experience (trial) version and stop.
+    Experience,
+    /// Commit and get the audit approved, but do not release.
+    Audit,
+    /// Commit, audit and release (full or gray).
+    #[default]
+    Release,
+}
+
+impl Stage {
+    /// The lowercase name used in the fleet file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Experience => "experience",
+            Stage::Audit => "audit",
+            Stage::Release => "release",
+        }
+    }
+}
+
+/// One item of a WeChat `submit_audit` `item_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditItem {
+    /// Page path from `wxa/get_page`, e.g. `pages/index/index`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Space-separated tags (at most 10, each at most 20 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// First-level category name, as `wxa/get_category` returns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_class: Option<String>,
+    /// Second-level category name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_class: Option<String>,
+    /// Third-level category name, where the category has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_class: Option<String>,
+    /// First-level category id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_id: Option<u64>,
+    /// Second-level category id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_id: Option<u64>,
+    /// Third-level category id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub third_id: Option<u64>,
+    /// Page title (at most 32 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// What to send with an audit submission.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSpec {
+    /// WeChat `item_list` (1 to 5 items). Empty means "let the platform use the defaults".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<AuditItem>,
+    /// Notes for the reviewer (WeChat `version_desc`; Alipay `version_desc` prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_desc: Option<String>,
+    /// WeChat `privacy_api_not_use`: declare detected but unconfigured privacy APIs unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_api_not_use: Option<bool>,
+    /// WeChat `feedback_info`, honoured only after a rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_info: Option<String>,
+}
+
+/// The wanted state of one app, fully resolved: defaults merged, template looked up, fingerprint
+/// computed. Built by [`crate::fleet`]; read by everything else.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Desired {
+    /// Unique, stable, human name from the fleet file.
+    pub name: String,
+    /// The platform the app lives on.
+    pub platform: PlatformKind,
+    /// The platform's app id (WeChat `wx…`, Alipay `2021…`).
+    pub appid: String,
+    /// Free labels, for `--selector`.
+    pub labels: BTreeMap<String, String>,
+    /// The fleet's template name.
+    pub template: String,
+    /// The platform's template id (WeChat numeric id, Alipay template APPID).
+    pub template_id: String,
+    /// Alipay template version; `None` on WeChat.
+    pub template_version: Option<String>,
+    /// The code version, `x.y.z` (WeChat `user_version`, Alipay `app_version`).
+    pub version: String,
+    /// Human description (WeChat `user_desc` before the fingerprint tag).
+    pub description: String,
+    /// The merchant's ext config (the `ext` object of ext.json).
+    pub ext: Value,
+    /// The exact ext JSON text sent to the platform.
+    pub ext_json: String,
+    /// Wanted testers (WeChat wechatid / Alipay logon id), sorted and unique.
+    pub testers: Vec<String>,
+    /// Percent of users on the new version; 100 = full release.
+    pub gray: u8,
+    /// How far down the pipeline to go.
+    pub stage: Stage,
+    /// What to send with an audit submission.
+    pub audit: AuditSpec,
+    /// Short content fingerprint of the build, see [`fingerprint`].
+    pub fingerprint: String,
+}
+
+/// `hex(sha256(canonical JSON of {template, template_version, version, ext_json}))[..8]`.
+///
+/// Canonical JSON: keys sorted, no whitespace (serde_json's map is ordered).
+pub fn fingerprint(
+    template_id: &str,
+    template_version: Option<&str>,
+    version: &str,
+    ext_json: &str,
+) -> String {
+    let canonical = serde_json::json!({
+        "ext_json": ext_json,
+        "template": template_id,
+        "template_version": template_version,
+        "version": version,
+    });
+    let text = canonical.to_string();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    hex::encode(&digest.as_ref()[..4])
+}
+
+/// The tag that carries a fingerprint inside a platform description: `[mf:1a2b3c4d]`.
+pub fn fingerprint_tag(fp: &str) -> String {
+    format!("[mf:{fp}]")
+}
+
+/// Reads the fingerprint back out of a description written with [`fingerprint_tag`].
+pub fn parse_fingerprint(description: &str) -> Option<String> {
+    let start = description.rfind("[mf:")? + 4;
+    let rest = &description[start..];
+    let end = rest.find(']')?;
+    let fp = &rest[..end];
+    (fp.len() == 8 && fp.bytes().all(|b| b.is_ascii_hexdigit())).then(|| fp.to_ascii_lowercase())
+}
+
+/// A build as the platform reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Build {
+    /// The platform's version string (`user_version` / `app_version`).
+    pub version: String,
+    /// The fingerprint minifleet put on it, if any.
+    pub fingerprint: Option<String>,
+    /// The description as the platform reports it.
+    pub description: String,
+}
+
+/// Where an audit stands (WeChat status 0..4; Alipay AUDITING / WAIT_RELEASE / AUDIT_REJECT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStatus {
+    /// Under review.
+    Auditing,
+    /// Under review, delayed by the platform (a verdict still follows).
+    Delayed,
+    /// Approved and releasable.
+    Approved,
+    /// Rejected; the reason is in [`Audit::reason`].
+    Rejected,
+    /// Withdrawn by the developer.
+    Withdrawn,
+}
+
+impl AuditStatus {
+    /// Whether the audit still occupies the review slot and awaits a verdict.
+    pub fn in_flight(self) -> bool {
+        matches!(self, AuditStatus::Auditing | AuditStatus::Delayed)
+    }
+}
+
+/// The latest audit of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Audit {
+    /// The platform's audit id (WeChat `auditid`; Alipay the app_version).
+    pub id: String,
+    /// The build under audit.
+    pub build: Build,
+    /// Its status.
+    pub status: AuditStatus,
+    /// Rejection or delay reason, as the platform words it.
+    pub reason: Option<String>,
+}
+
+/// The released version of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    /// The newest released build (the gray one while a gray plan runs).
+    pub build: Build,
+    /// `Some(p)` while a gray plan runs with `p` percent of users on [`Live::build`].
+    pub gray: Option<u8>,
+}
+
+/// What the platform says an app is, read by `Platform::observe`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Observed {
+    /// Whether the platform accepts calls for this app on our behalf.
+    pub authorized: bool,
+    /// The experience (trial) version.
+    pub experience: Option<Build>,
+    /// The latest audit.
+    pub audit: Option<Audit>,
+    /// The released version.
+    pub live: Option<Live>,
+    /// The release before `live`: what a rollback would restore.
+    pub previous: Option<Build>,
+    /// Tester ids as the platform returns them (WeChat `userstr`).
+    pub members: Vec<String>,
+}
+
+/// A failure that stops an app until its fingerprint changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The fingerprint that failed.
+    pub fingerprint: String,
+    /// The platform call that failed, e.g. `wxa/commit`.
+    pub call: String,
+    /// The platform's code.
+    pub code: String,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Withdrawal counts, for the per-app quota (WeChat: 5 a day, 10 a month).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Withdrawals {
+    /// Day number (days since the Unix epoch, Beijing time) of `today`.
+    pub day: u64,
+    /// Withdrawals made on `day`.
+    pub today: u32,
+    /// Month number (`year * 12 + month0`, Beijing time) of `this_month`.
+    pub month: u64,
+    /// Withdrawals made in `month`.
+    pub this_month: u32,
+}
+
+/// What minifleet remembers about an app between runs (the store's `apps` tree plus the tester map).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Record {
+    /// WeChat wechatid → userstr, learnt from `bind_tester`.
+    #[serde(default)]
+    pub testers: BTreeMap<String, String>,
+    /// The ext object of the last build minifleet made, for diffs.
+    #[serde(default)]
+    pub last_ext: Option<Value>,
+    /// The fingerprint of the last build minifleet made.
+    #[serde(default)]
+    pub last_fingerprint: Option<String>,
+    /// A permanent failure for a fingerprint: not retried until the fingerprint changes.
+    #[serde(default)]
+    pub failure: Option<Failure>,
+    /// A fingerprint whose rollback the platform refused (WeChat 87012): go the long way.
+    #[serde(default)]
+    pub rollback_refused: Option<String>,
+    /// Withdrawal counts for the per-app withdrawal quota.
+    #[serde(default)]
+    pub withdrawals: Withdrawals,
+}
+
+/// One thing to do to an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Action {
+    /// Upload the template with this app's ext config as the experience version.
+    Commit {
+        /// The code version.
+        version: String,
+        /// The fingerprint of the build.
+        fingerprint: String,
+    },
+    /// Withdraw an in-flight audit of an outdated build.
+    WithdrawAudit {
+        /// The audit to withdraw.
+        audit_id: String,
+        /// Its (outdated) fingerprint, if known.
+        fingerprint: Option<String>,
+    },
+    /// Submit the committed build for audit.
+    SubmitAudit {
+        /// The fingerprint of the build to submit.
+        fingerprint: String,
+    },
+    /// Wait for the platform's verdict; ends the pass for this app.
+    WaitForAudit {
+        /// The audit waited on.
+        audit_id: String,
+    },
+    /// Release the approved build to every user (also ends a running gray plan).
+    Release {
+        /// The fingerprint of the build.
+        fingerprint: String,
+    },
+    /// Start or raise a gray release.
+    Gray {
+        /// The fingerprint of the build.
+        fingerprint: String,
+        /// The gray percentage currently live, if a plan runs.
+        from: Option<u8>,
+        /// The wanted percentage.
+        to: u8,
+    },
+    /// Cancel the running gray plan; gray users fall back to the previous release.
+    RevertGray,
+    /// Roll the live version back to the previous release.
+    Rollback {
+        /// The fingerprint of the release being restored.
+        fingerprint: String,
+    },
+    /// Add a tester.
+    BindTester {
+        /// WeChat id / Alipay logon id.
+        tester: String,
+    },
+    /// Remove a tester.
+    UnbindTester {
+        /// WeChat id / Alipay logon id, where known.
+        tester: Option<String>,
+        /// The platform's member id (WeChat userstr).
+        member: String,
+    },
+}
+
+impl Action {
+    /// Whether the action changes anything on the platform.
+    pub fn is_mutating(&self) -> bool {
+        !matches!(self, Action::WaitForAudit { .. })
+    }
+
+    /// The plan symbol: `+` add, `~` change, `-` remove, `<` roll back, `…` wait.
+    pub fn symbol(&self) -> &'static str {
+        match self {
+            Action::Commit { .. } | Action::SubmitAudit { .. } | Action::BindTester { .. } => "+",
+            Action::Release { .. } | Action::Gray { .. } => "~",
+            Action::WithdrawAudit { .. } | Action::RevertGray | Action::UnbindTester { .. } => "-",
+            Action::Rollback { .. } => "<",
+            Action::WaitForAudit { .. } => "…",
+        }
+    }
+
+    /// A short, stable name of the action's kind, as in JSON output and history.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Commit { .. } => "commit",
+            Action::WithdrawAudit { .. } => "withdraw_audit",
+            Action::SubmitAudit { .. } => "submit_audit",
+            Action::WaitForAudit { .. } => "wait_for_audit",
+            Action::Release { .. } => "release",
+            Action::Gray { .. } => "gray",
+            Action::RevertGray => "revert_gray",
+            Action::Rollback { .. } => "rollback",
+            Action::BindTester { .. } => "bind_tester",
+            Action::UnbindTester { .. } => "unbind_tester",
+        }
+    }
+}
+
+/// An action with the reason for it, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What to do.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Why, in one sentence.
+    pub reason: String,
+}
+
+/// Where an app stands after planning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AppState {
+    /// Live state matches the fleet file (up to the app's stage).
+    InSync,
+    /// Changes are pending.
+    Changes,
+    /// Nothing to do until the platform decides an audit.
+    WaitingOnAudit,
+    /// Stopped until the fingerprint changes; the reason says why.
+    Failed {
+        /// Why, in words, with the platform's reason.
+        reason: String,
+    },
+    /// The platform does not accept calls for this app on our behalf.
+    NotAuthorized {
+        /// Why, and how to fix it.
+        reason: String,
+    },
+}
+
+impl AppState {
+    /// The state's stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AppState::InSync => "in_sync",
+            AppState::Changes => "changes",
+            AppState::WaitingOnAudit => "waiting_on_audit",
+            AppState::Failed { .. } => "failed",
+            AppState::NotAuthorized { .. } => "not_authorized",
+        }
+    }
+
+    /// Whether a `--wait` loop can stop waiting for this app.
+    pub fn is_settled(&self) -> bool {
+        matches!(
+            self,
+            AppState::InSync | AppState::Failed { .. } | AppState::NotAuthorized { .. }
+        )
+    }
+}
+
+/// The ext change a commit makes, for the diff in the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtChange {
+    /// The ext of the last build minifleet made, if it remembers one.
+    pub before: Option<Value>,
+    /// The ext the commit sends.
+    pub after: Value,
+}
+
+/// The plan for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppPlan {
+    /// The app's name.
+    pub name: String,
+    /// The app's id.
+    pub appid: String,
+    /// The app's platform.
+    pub platform: PlatformKind,
+    /// The desired version.
+    pub version: String,
+    /// The desired fingerprint.
+    pub fingerprint: String,
+    /// Where the app stands.
+    #[serde(flatten)]
+    pub state: AppState,
+    /// What to do, in order.
+    pub steps: Vec<Step>,
+    /// Explanations that are not steps (platform rules, skipped work).
+    pub notes: Vec<String>,
+    /// The ext change a planned commit makes.
+    pub ext_change: Option<ExtChange>,
+}
+
+impl AppPlan {
+    /// Whether any step changes anything.
+    pub fn has_changes(&self) -> bool {
+        self.steps.iter().any(|s| s.action.is_mutating())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_short_hex_and_depends_on_every_input() {
+        let fp = fingerprint("42", None, "1.0.0", "{}");
+        assert_eq!(fp.len(), 8);
+        assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(fp, fingerprint("43", None, "1.0.0", "{}"));
+        assert_ne!(fp, fingerprint("42", Some("0.0.1"), "1.0.0", "{}"));
+        assert_ne!(fp, fingerprint("42", None, "1.0.1", "{}"));
+        assert_ne!(fp, fingerprint("42", None, "1.0.0", "{\"a\":1}"));
+        assert_eq!(fp, fingerprint("42", None, "1.0.0", "{}"));
+    }
+
+    #[test]
+    fn fingerprint_tag_round_trips() {
+        let desc = format!("Spring menu {}", fingerprint_tag("1a2b3c4d"));
+        assert_eq!(parse_fingerprint(&desc).as_deref(), Some("1a2b3c4d"));
+        assert_eq!(parse_fingerprint("Spring menu"), None);
+        assert_eq!(parse_fingerprint("x [mf:zzzzzzzz]"), None);
+        assert_eq!(parse_fingerprint("x [mf:1a2b"), None);
+    }
+}

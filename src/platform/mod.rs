@@ -1,0 +1,122 @@
+//! The seam between the engine and the platforms: the [`Platform`] trait (observe an app, execute
+//! one action) and the error classes every platform error is sorted into (DESIGN §6).
+
+pub mod wechat;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::Serialize;
+
+use crate::model::{Action, Desired, Observed, PlatformKind};
+
+/// A boxed, sendable future: what the [`Platform`] methods return, so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How the engine must react to a platform error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Retry with backoff and jitter.
+    Transient,
+    /// Refresh the token once, then retry; else the app is not authorized.
+    Auth,
+    /// Park the app until the quota resets.
+    Quota,
+    /// Re-observe, then plan again (often already converged).
+    Conflict,
+    /// Stop this app: the operator must act.
+    Permanent,
+}
+
+impl ErrorClass {
+    /// The class's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Transient => "transient",
+            ErrorClass::Auth => "auth",
+            ErrorClass::Quota => "quota",
+            ErrorClass::Conflict => "conflict",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+}
+
+/// A failed platform call, classified, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformError {
+    /// The platform.
+    pub platform: PlatformKind,
+    /// The call, e.g. `wxa/submit_audit`.
+    pub call: String,
+    /// The platform's code (`85085`, `isv.invalid-signature`), or `http` / `network` / `decode`.
+    pub code: String,
+    /// The platform's own message (`errmsg` / `sub_msg`), or the transport error.
+    pub message: String,
+    /// How to react.
+    pub class: ErrorClass,
+    /// What the code means, in English.
+    pub explanation: String,
+    /// What the operator can do next.
+    pub hint: String,
+}
+
+impl fmt::Display for PlatformError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} failed with {} ({})",
+            self.call, self.code, self.explanation
+        )?;
+        if !self.message.is_empty() && self.message != self.explanation {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PlatformError {}
+
+/// What a successful action taught us, for the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Effect {
+    /// Nothing to remember.
+    #[default]
+    None,
+    /// An audit was submitted with this id.
+    AuditSubmitted {
+        /// The platform's audit id.
+        audit_id: String,
+    },
+    /// A tester was bound; the platform's member id for it.
+    TesterBound {
+        /// WeChat id / Alipay logon id.
+        tester: String,
+        /// The platform's member id (WeChat userstr).
+        member: String,
+    },
+    /// A tester was unbound.
+    TesterUnbound {
+        /// WeChat id / Alipay logon id, where known.
+        tester: Option<String>,
+    },
+}
+
+/// A platform minifleet can drive: read an app's live state, and apply one action to it.
+///
+/// Implementations own their credentials and token caches; they never read the fleet file.
+pub trait Platform: Send + Sync {
+    /// Which platform this is.
+    fn kind(&self) -> PlatformKind;
+
+    /// Reads the app's live state.
+    fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>>;
+
+    /// Applies one mutating action. Never called with [`Action::WaitForAudit`].
+    fn execute<'a>(
+        &'a self,
+        app: &'a Desired,
+        action: &'a Action,
+    ) -> BoxFuture<'a, Result<Effect, PlatformError>>;
+}

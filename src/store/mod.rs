@@ -1,0 +1,453 @@
+//! The embedded sled store behind a small typed API (DESIGN §5): per-app records, the history of
+//! events, the write-ahead journal, tokens, the WeChat tester map and the sandbox's own state.
+//!
+//! Values are JSON objects carrying a `schema_version`, so later versions can migrate them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::model::Record;
+use crate::secret::Secret;
+
+/// The version written into every stored value.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A store failure, with the directory it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory could not be created or opened.
+    #[error("cannot open the store at `{dir}`: {source}")]
+    Open {
+        /// The store directory.
+        dir: PathBuf,
+        /// What sled or the OS said.
+        source: sled::Error,
+    },
+    /// Another process has the store open.
+    #[error("the store at `{dir}` is in use by another minifleet process")]
+    Locked {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// The directory could not be created.
+    #[error("cannot create the store directory `{dir}`: {source}")]
+    Create {
+        /// The store directory.
+        dir: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A read or write failed.
+    #[error("store {op} failed in tree `{tree}`: {source}")]
+    Io {
+        /// `read`, `write` or `flush`.
+        op: &'static str,
+        /// The tree.
+        tree: &'static str,
+        /// What sled said.
+        source: sled::Error,
+    },
+    /// A stored value could not be decoded.
+    #[error("store value `{key}` in tree `{tree}` is corrupt: {source}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// The key.
+        key: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+}
+
+/// One event in an app's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+    /// The app's name.
+    pub app: String,
+    /// The app's id.
+    pub appid: String,
+    /// What happened: an action kind (`commit`, `release`…) or `observe`, `state`.
+    pub what: String,
+    /// `ok`, `error` or a state name.
+    pub result: String,
+    /// The platform code, on errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Details in words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+/// A cached credential with its expiry.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Token {
+    /// The secret value.
+    pub value: Secret,
+    /// Unix seconds after which the token must not be used; `None` = no stated expiry.
+    pub expires_at: Option<u64>,
+    /// Unix seconds when the token was obtained.
+    pub obtained_at: u64,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("value", &self.value)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl Token {
+    /// Whether the token is still good at `now` with `margin` seconds to spare.
+    pub fn fresh(&self, now: u64, margin: u64) -> bool {
+        self.expires_at.is_none_or(|exp| now + margin < exp)
+    }
+}
+
+/// The open store. Cheap to clone; all clones share one sled database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    dir: PathBuf,
+    apps: sled::Tree,
+    history: sled::Tree,
+    journal: sled::Tree,
+    tokens: sled::Tree,
+    testers: sled::Tree,
+    sandbox: sled::Tree,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Versioned<T> {
+    schema_version: u32,
+    #[serde(flatten)]
+    value: T,
+}
+
+impl Store {
+    /// Opens (creating with mode 0700 if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        create_private_dir(dir)?;
+        let db = sled::Config::new().path(dir).open().map_err(|source| {
+            if is_lock_error(&source) {
+                StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                }
+            } else {
+                StoreError::Open {
+                    dir: dir.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        let tree = |name: &'static str| {
+            db.open_tree(name).map_err(|source| StoreError::Io {
+                op: "open",
+                tree: name,
+                source,
+            })
+        };
+        Ok(Store {
+            apps: tree("apps")?,
+            history: tree("history")?,
+            journal: tree("journal")?,
+            tokens: tree("tokens")?,
+            testers: tree("testers")?,
+            sandbox: tree("sandbox")?,
+            dir: dir.to_path_buf(),
+            db,
+        })
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The app's record (empty if the app was never seen), with its tester map.
+    pub fn record(&self, appid: &str) -> Result<Record, StoreError> {
+        let mut record: Record = get(&self.apps, "apps", appid)?.unwrap_or_default();
+        record.testers = self.testers(appid)?;
+        Ok(record)
+    }
+
+    /// Saves the app's record (the tester map is kept in its own tree, see [`Store::put_tester`]).
+    pub fn put_record(&self, appid: &str, record: &Record) -> Result<(), StoreError> {
+        let mut stored = record.clone();
+        stored.testers.clear();
+        put(&self.apps, "apps", appid, &stored)
+    }
+
+    /// The WeChat wechatid → userstr map of an app.
+    pub fn testers(&self, appid: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        Ok(get(&self.testers, "testers", appid)?.unwrap_or_default())
+    }
+
+    /// Remembers (or, with `member = None`, forgets) the member id of a tester.
+    pub fn put_tester(
+        &self,
+        appid: &str,
+        tester: &str,
+        member: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut map = self.testers(appid)?;
+        match member {
+            Some(m) => map.insert(tester.to_string(), m.to_string()),
+            None => map.remove(tester),
+        };
+        put(&self.testers, "testers", appid, &map)
+    }
+
+    /// Appends an event to the app's history.
+    pub fn append_history(&self, event: &Event) -> Result<(), StoreError> {
+        let id = self.db.generate_id().map_err(|source| StoreError::Io {
+            op: "write",
+            tree: "history",
+            source,
+        })?;
+        let key = format!("{}/{:020}/{:020}", event.appid, event.at_ms, id);
+        put(&self.history, "history", &key, event)
+    }
+
+    /// The history of one app (by appid) or of every app, oldest first.
+    pub fn history(&self, appid: Option<&str>) -> Result<Vec<Event>, StoreError> {
+        let prefix = appid.map(|a| format!("{a}/")).unwrap_or_default();
+        let mut events = Vec::new();
+        for item in self.history.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = item.map_err(|source| StoreError::Io {
+                op: "read",
+                tree: "history",
+                source,
+            })?;
+            events.push(decode::<Event>("history", &key, &value)?);
+        }
+        events.sort_by_key(|e| e.at_ms);
+        Ok(events)
+    }
+
+    /// A cached credential.
+    pub fn token(&self, key: &str) -> Result<Option<Token>, StoreError> {
+        get(&self.tokens, "tokens", key)
+    }
+
+    /// Caches a credential and flushes it to disk.
+    pub fn put_token(&self, key: &str, token: &Token) -> Result<(), StoreError> {
+        put(&self.tokens, "tokens", key, token)?;
+        self.flush()
+    }
+
+    /// Drops a cached credential.
+    pub fn remove_token(&self, key: &str) -> Result<(), StoreError> {
+        self.tokens
+            .remove(key.as_bytes())
+            .map(drop)
+            .map_err(|source| StoreError::Io {
+                op: "write",
+                tree: "tokens",
+                source,
+            })
+    }
+
+    /// Raw bytes in the sandbox's tree.
+    pub fn sandbox_get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.sandbox
+            .get(key.as_bytes())
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|source| StoreError::Io {
+                op: "read",
+                tree: "sandbox",
+                source,
+            })
+    }
+
+    /// Writes raw bytes into the sandbox's tree.
+    pub fn sandbox_put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.sandbox
+            .insert(key.as_bytes(), value)
+            .map(drop)
+            .map_err(|source| StoreError::Io {
+                op: "write",
+                tree: "sandbox",
+                source,
+            })
+    }
+
+    /// The journal tree, for the engine's write-ahead records.
+    pub fn journal_tree(&self) -> &sled::Tree {
+        &self.journal
+    }
+
+    /// Flushes every tree to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(|source| StoreError::Io {
+            op: "flush",
+            tree: "*",
+            source,
+        })
+    }
+
+    /// Flushes every tree to disk without blocking the runtime.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(drop)
+            .map_err(|source| StoreError::Io {
+                op: "flush",
+                tree: "*",
+                source,
+            })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| StoreError::Create {
+        dir: dir.to_path_buf(),
+        source,
+    })
+}
+
+fn is_lock_error(err: &sled::Error) -> bool {
+    match err {
+        sled::Error::Io(io) => {
+            io.kind() == std::io::ErrorKind::WouldBlock
+                || io.to_string().contains("lock")
+                || io.raw_os_error() == Some(11)
+        }
+        _ => false,
+    }
+}
+
+fn get<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let bytes = tree.get(key.as_bytes()).map_err(|source| StoreError::Io {
+        op: "read",
+        tree: name,
+        source,
+    })?;
+    bytes
+        .map(|b| decode(name, key.as_bytes(), &b))
+        .transpose()
+}
+
+fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice::<Versioned<T>>(bytes)
+        .map(|v| v.value)
+        .map_err(|source| StoreError::Corrupt {
+            tree,
+            key: String::from_utf8_lossy(key).into_owned(),
+            source,
+        })
+}
+
+fn put<T: Serialize>(
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(&Versioned {
+        schema_version: SCHEMA_VERSION,
+        value,
+    })
+    .map_err(|source| StoreError::Corrupt {
+        tree: name,
+        key: key.to_string(),
+        source,
+    })?;
+    tree.insert(key.as_bytes(), bytes)
+        .map(drop)
+        .map_err(|source| StoreError::Io {
+            op: "write",
+            tree: name,
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_with_testers_in_their_own_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut record = Record {
+            last_fingerprint: Some("1a2b3c4d".into()),
+            ..Record::default()
+        };
+        store.put_tester("wx1", "ops-li", Some("u-1")).unwrap();
+        record.testers.insert("ignored".into(), "x".into());
+        store.put_record("wx1", &record).unwrap();
+        let back = store.record("wx1").unwrap();
+        assert_eq!(back.last_fingerprint.as_deref(), Some("1a2b3c4d"));
+        assert_eq!(back.testers.len(), 1);
+        assert_eq!(back.testers["ops-li"], "u-1");
+        store.put_tester("wx1", "ops-li", None).unwrap();
+        assert!(store.record("wx1").unwrap().testers.is_empty());
+    }
+
+    #[test]
+    fn history_is_per_app_and_ordered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for (appid, at) in [("wx2", 30), ("wx1", 20), ("wx1", 10)] {
+            store
+                .append_history(&Event {
+                    at_ms: at,
+                    app: appid.into(),
+                    appid: appid.into(),
+                    what: "commit".into(),
+                    result: "ok".into(),
+                    code: None,
+                    detail: String::new(),
+                })
+                .unwrap();
+        }
+        let wx1: Vec<u64> = store
+            .history(Some("wx1"))
+            .unwrap()
+            .iter()
+            .map(|e| e.at_ms)
+            .collect();
+        assert_eq!(wx1, [10, 20]);
+        assert_eq!(store.history(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn tokens_keep_their_secret_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let token = Token {
+            value: Secret::new("s3cr3t"),
+            expires_at: Some(100),
+            obtained_at: 0,
+        };
+        store.put_token("k", &token).unwrap();
+        let back = store.token("k").unwrap().unwrap();
+        assert_eq!(back.value.expose(), "s3cr3t");
+        assert!(!format!("{back:?}").contains("s3cr3t"));
+        assert!(back.fresh(50, 10));
+        assert!(!back.fresh(95, 10));
+    }
+}

@@ -12,7 +12,17 @@ use serde_json::Value;
 
 /// Which platform an app lives on.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum PlatformKind {
@@ -297,6 +307,56 @@ pub struct Withdrawals {
     pub this_month: u32,
 }
 
+/// Seconds Beijing time (UTC+8) is ahead of UTC: the platforms' days and months are Beijing's.
+const BEIJING_OFFSET: u64 = 8 * 3600;
+
+/// The Beijing-time day number (days since the Unix epoch) of unix time `now` (seconds).
+pub fn beijing_day(now: u64) -> u64 {
+    (now + BEIJING_OFFSET) / 86_400
+}
+
+/// The Beijing-time month number (`year * 12 + month - 1`) of unix time `now` (seconds).
+pub fn beijing_month(now: u64) -> u64 {
+    // Civil-from-days (Howard Hinnant's algorithm), for days since 1970-01-01.
+    let z = beijing_day(now) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 12 + month - 1) as u64
+}
+
+impl Withdrawals {
+    /// Withdrawals made on the day and in the month of `now` (older counters count as zero).
+    pub fn used(&self, now: u64) -> (u32, u32) {
+        let today = if self.day == beijing_day(now) {
+            self.today
+        } else {
+            0
+        };
+        let month = if self.month == beijing_month(now) {
+            self.this_month
+        } else {
+            0
+        };
+        (today, month)
+    }
+
+    /// Counts one withdrawal made at `now`.
+    pub fn count_one(&mut self, now: u64) {
+        let (today, month) = self.used(now);
+        *self = Withdrawals {
+            day: beijing_day(now),
+            today: today + 1,
+            month: beijing_month(now),
+            this_month: month + 1,
+        };
+    }
+}
+
 /// What minifleet remembers about an app between runs (the store's `apps` tree plus the tester map).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Record {
@@ -524,6 +584,26 @@ mod tests {
         assert_ne!(fp, fingerprint("42", None, "1.0.1", "{}"));
         assert_ne!(fp, fingerprint("42", None, "1.0.0", "{\"a\":1}"));
         assert_eq!(fp, fingerprint("42", None, "1.0.0", "{}"));
+    }
+
+    #[test]
+    fn beijing_calendar_rolls_over_at_beijing_midnight() {
+        // 2026-11-30T15:59:59Z is 23:59:59 in Beijing; one second later it is December 1st there.
+        let before = 1_796_054_399;
+        assert_eq!(beijing_month(before), 2026 * 12 + 10);
+        assert_eq!(beijing_month(before + 1), 2026 * 12 + 11);
+        assert_eq!(beijing_day(before) + 1, beijing_day(before + 1));
+    }
+
+    #[test]
+    fn withdrawals_reset_with_the_day_and_the_month() {
+        let now = 1_796_054_399;
+        let mut w = Withdrawals::default();
+        w.count_one(now);
+        w.count_one(now);
+        assert_eq!(w.used(now), (2, 2));
+        assert_eq!(w.used(now + 1), (0, 0), "a new day in a new month");
+        assert_eq!(w.used(now - 86_400), (0, 2), "the day before, same month");
     }
 
     #[test]

@@ -1,6 +1,150 @@
-//! The command line: clap definitions, one file per subcommand, no business logic.
+//! The command line (DESIGN §3): clap definitions, one file per subcommand, no business logic.
+//! Every command returns an exit code or a [`CliError`], which `main` prints in one grammar.
 
-/// Runs the command line and returns the process exit code.
+mod common;
+mod history;
+mod reconcile;
+mod sandbox;
+mod schema;
+mod status;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::ui::{Format, Ui};
+
+pub use common::CliError;
+
+/// Exit code: success, or nothing to change.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an error, an invalid fleet, or an app that failed.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code of `reconcile --dry-run --detailed-exitcode` when changes are pending.
+pub const EXIT_CHANGES: i32 = 2;
+/// Exit code of `reconcile --wait` when `--timeout` passed before every app converged.
+pub const EXIT_TIMEOUT: i32 = 3;
+
+/// Declarative GitOps for fleets of WeChat mini-programs.
+///
+/// Keep the wanted state of every mini-program in `fleet.yaml` (template, version, ext config,
+/// testers, gray percentage); minifleet reads each app's live state from the platform, plans the
+/// commits, audits and releases that close the gap, applies them, and records progress in an
+/// embedded store.
+#[derive(Debug, Parser)]
+#[command(name = "minifleet", version, propagate_version = true)]
+#[command(after_help = "Examples:\n  \
+    minifleet validate                          check fleet.yaml, print every problem\n  \
+    minifleet plan --detailed-exitcode          in CI: 0 nothing to do, 2 changes pending, 1 error\n  \
+    minifleet reconcile --wait                  apply, and keep going until every app converged\n  \
+    minifleet reconcile --only tea-house        work on one app\n  \
+    minifleet status                            wanted vs live, from the store\n  \
+    minifleet history tea-house                 what was done to an app")]
+pub struct Cli {
+    /// The fleet file.
+    #[arg(
+        short = 'f',
+        long,
+        global = true,
+        env = "MINIFLEET_FLEET",
+        default_value = "fleet.yaml"
+    )]
+    pub fleet: PathBuf,
+
+    /// The store directory [default: `.minifleet/` beside the fleet file].
+    #[arg(long, global = true, env = "MINIFLEET_STORE")]
+    pub store: Option<PathBuf>,
+
+    /// Output format of data on stdout.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+
+    /// Print no progress (errors and data still print).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More logging on stderr (-v info, -vv debug); `MINIFLEET_LOG` takes a tracing filter.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and validate the fleet file; print every problem with its place.
+    ///
+    /// Exit codes: 0 valid, 1 invalid.
+    Validate,
+    /// Observe every app, plan, and apply what can be applied now.
+    ///
+    /// Exit codes: 0 done or progressing; 1 some app failed (every app is still processed);
+    /// 3 `--wait` timed out. With `--dry-run --detailed-exitcode`: 0 no changes, 2 changes
+    /// pending, 1 error.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Observe and print the plan, change nothing (= `reconcile --dry-run`).
+    Plan(reconcile::PlanArgs),
+    /// Wanted vs live state of every app, from the store (`--refresh` observes again).
+    Status(status::StatusArgs),
+    /// What minifleet did to an app (or to every app), oldest first.
+    History(history::HistoryArgs),
+    /// Serve the platform simulator alone on loopback, for other tools and manual testing.
+    Sandbox(sandbox::SandboxArgs),
+    /// Print the fleet file's JSON Schema (for editors and CI linters).
+    Schema,
+}
+
+/// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> i32 {
-    0
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let ui = Ui::new(cli.output, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            ui.error(&format!("cannot start the async runtime: {err}"), None);
+            return EXIT_ERROR;
+        }
+    };
+    match runtime.block_on(run(&cli, &ui)) {
+        Ok(code) => code,
+        Err(err) => {
+            err.print(&ui);
+            err.exit_code
+        }
+    }
+}
+
+async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
+    match &cli.command {
+        Command::Validate => validate::run(cli, ui),
+        Command::Reconcile(args) => reconcile::run(cli, ui, args).await,
+        Command::Plan(args) => reconcile::run(cli, ui, &args.as_dry_run()).await,
+        Command::Status(args) => status::run(cli, ui, args).await,
+        Command::History(args) => history::run(cli, ui, args),
+        Command::Sandbox(args) => sandbox::run(ui, args).await,
+        Command::Schema => schema::run(ui),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "minifleet=info",
+        _ => "minifleet=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MINIFLEET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

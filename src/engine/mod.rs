@@ -1,1 +1,122 @@
-//! The executor: observe, plan, apply under bounded concurrency, record everything in the store.
+//! The executor: connects the platforms (starting the embedded sandbox when a platform's base is
+//! `sandbox`), then runs passes — observe, plan, apply — over the fleet's apps under one concurrency
+//! bound, recording every action, outcome and history event in the store.
+
+mod apply;
+mod connect;
+mod pass;
+mod report;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use apply::describe;
+pub use connect::ConnectError;
+pub use pass::{AppReport, Applied, PassError};
+pub use report::{FailedApp, PassSummary, summarize};
+
+use crate::fleet::Fleet;
+use crate::model::{Desired, PlatformKind};
+use crate::platform::Platform;
+use crate::sandbox::SandboxHandle;
+use crate::store::Store;
+
+/// How a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassOptions {
+    /// Apply the plan (false = dry run: observe and plan only).
+    pub apply: bool,
+    /// At most this many apps are worked on at once.
+    pub concurrency: usize,
+}
+
+/// Progress events a pass reports while it runs (the CLI prints them).
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// An app's observation finished.
+    Observed {
+        /// The app's name.
+        app: String,
+    },
+    /// An action finished.
+    Acted {
+        /// The app's name.
+        app: String,
+        /// What was done and how it went.
+        applied: Applied,
+    },
+}
+
+/// A callback receiving [`Progress`] events; must be cheap.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// The engine: the store, one client per platform in use, and the sandbox when it was started.
+pub struct Engine {
+    store: Store,
+    platforms: BTreeMap<PlatformKind, Arc<dyn Platform>>,
+    _sandbox: Option<SandboxHandle>,
+}
+
+impl Engine {
+    /// Builds the platform clients for the fleet, starting and seeding the embedded sandbox for
+    /// platforms whose base is `sandbox`.
+    pub async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, ConnectError> {
+        connect::connect(fleet, store).await
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The base URL of the embedded sandbox, when one runs.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self._sandbox.as_ref().map(SandboxHandle::base_url)
+    }
+
+    /// Runs one pass over `apps`: each app is observed, planned and (with `opts.apply`) applied,
+    /// at most `opts.concurrency` at a time. Reports come back in the order of `apps`.
+    pub async fn pass(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        opts: PassOptions,
+        progress: ProgressFn,
+    ) -> Vec<AppReport> {
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, app) in apps.iter().cloned().enumerate() {
+            let engine = Arc::clone(self);
+            let semaphore = Arc::clone(&semaphore);
+            let progress = Arc::clone(&progress);
+            tasks.spawn(async move {
+                let _permit = semaphore.acquire_owned().await;
+                (index, engine.run_app(&app, opts.apply, &progress).await)
+            });
+        }
+        let mut reports: Vec<Option<AppReport>> = vec![None; apps.len()];
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, report)) => reports[index] = Some(report),
+                Err(err) => tracing::error!(error = %err, "an app's pass task died"),
+            }
+        }
+        reports
+            .into_iter()
+            .zip(apps)
+            .map(|(report, app)| report.unwrap_or_else(|| AppReport::crashed(app)))
+            .collect()
+    }
+
+    fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
+        self.platforms.get(&kind)
+    }
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}

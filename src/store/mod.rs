@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::Record;
+use crate::model::{Observed, Record};
 use crate::secret::Secret;
 
 /// The version written into every stored value.
@@ -81,6 +81,41 @@ pub struct Event {
     /// Details in words.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+}
+
+/// What a mutating call is about to do, journalled before the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The app's name.
+    pub app: String,
+    /// The app's id.
+    pub appid: String,
+    /// The action kind, e.g. `commit`.
+    pub action: String,
+    /// The fingerprint the action is for.
+    pub fingerprint: String,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JournalEntry {
+    intent: Intent,
+    outcome: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredObservation {
+    observed: Observed,
+    at_ms: u64,
+}
+
+fn journal_key(id: u64) -> String {
+    format!("{id:020}")
+}
+
+fn observation_key(appid: &str) -> String {
+    format!("observed/{appid}")
 }
 
 /// A cached credential with its expiry.
@@ -278,9 +313,72 @@ impl Store {
             })
     }
 
-    /// The journal tree, for the engine's write-ahead records.
-    pub fn journal_tree(&self) -> &sled::Tree {
-        &self.journal
+    /// Writes the intent of a mutating call and flushes it to disk, before the call is made.
+    /// Returns the entry's id, for [`Store::journal_outcome`].
+    pub async fn journal_intent(&self, intent: &Intent) -> Result<u64, StoreError> {
+        let id = self.db.generate_id().map_err(|source| StoreError::Io {
+            op: "write",
+            tree: "journal",
+            source,
+        })?;
+        let entry = JournalEntry {
+            intent: intent.clone(),
+            outcome: None,
+        };
+        put(&self.journal, "journal", &journal_key(id), &entry)?;
+        self.flush_async().await?;
+        Ok(id)
+    }
+
+    /// Records the outcome of the call journalled as `id`.
+    pub fn journal_outcome(&self, id: u64, outcome: &str) -> Result<(), StoreError> {
+        let key = journal_key(id);
+        let Some(mut entry) = get::<JournalEntry>(&self.journal, "journal", &key)? else {
+            return Ok(());
+        };
+        entry.outcome = Some(outcome.to_string());
+        put(&self.journal, "journal", &key, &entry)
+    }
+
+    /// Journal entries whose outcome was never recorded (the process died during the call).
+    pub fn unsettled_intents(&self) -> Result<Vec<(u64, Intent)>, StoreError> {
+        let mut open = Vec::new();
+        for item in self.journal.iter() {
+            let (key, value) = item.map_err(|source| StoreError::Io {
+                op: "read",
+                tree: "journal",
+                source,
+            })?;
+            let entry: JournalEntry = decode("journal", &key, &value)?;
+            if entry.outcome.is_none() {
+                let id = std::str::from_utf8(&key)
+                    .ok()
+                    .and_then(|k| k.parse().ok())
+                    .unwrap_or_default();
+                open.push((id, entry.intent));
+            }
+        }
+        Ok(open)
+    }
+
+    /// The last observation of an app and when it was made (unix ms).
+    pub fn observation(&self, appid: &str) -> Result<Option<(Observed, u64)>, StoreError> {
+        let stored: Option<StoredObservation> = get(&self.apps, "apps", &observation_key(appid))?;
+        Ok(stored.map(|s| (s.observed, s.at_ms)))
+    }
+
+    /// Caches the latest observation of an app.
+    pub fn put_observation(
+        &self,
+        appid: &str,
+        observed: &Observed,
+        at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let stored = StoredObservation {
+            observed: observed.clone(),
+            at_ms,
+        };
+        put(&self.apps, "apps", &observation_key(appid), &stored)
     }
 
     /// Flushes every tree to disk.
@@ -341,9 +439,7 @@ fn get<T: DeserializeOwned>(
         tree: name,
         source,
     })?;
-    bytes
-        .map(|b| decode(name, key.as_bytes(), &b))
-        .transpose()
+    bytes.map(|b| decode(name, key.as_bytes(), &b)).transpose()
 }
 
 fn decode<T: DeserializeOwned>(

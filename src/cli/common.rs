@@ -1,0 +1,164 @@
+//! What the commands share: the error every command can return, loading the fleet, opening the
+//! store, and choosing apps with `--only` / `--selector`.
+
+use std::path::{Path, PathBuf};
+
+use crate::fleet::{self, Fleet};
+use crate::model::Desired;
+use crate::store::Store;
+use crate::ui::Ui;
+
+use super::{Cli, EXIT_ERROR};
+
+/// A command's failure: a message, an optional `help:` line and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    /// What went wrong (lowercase, no trailing period).
+    pub message: String,
+    /// What to do about it.
+    pub help: Option<String>,
+    /// The process exit code.
+    pub exit_code: i32,
+    /// Already printed (e.g. fleet errors print themselves).
+    printed: bool,
+}
+
+impl CliError {
+    /// A failure with exit code 1.
+    pub fn new(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            help: None,
+            exit_code: EXIT_ERROR,
+            printed: false,
+        }
+    }
+
+    /// Adds a `help:` line.
+    pub fn help(mut self, help: impl Into<String>) -> CliError {
+        self.help = Some(help.into());
+        self
+    }
+
+    fn printed(exit_code: i32) -> CliError {
+        CliError {
+            message: String::new(),
+            help: None,
+            exit_code,
+            printed: true,
+        }
+    }
+
+    /// Prints the error (unless it printed itself already).
+    pub fn print(&self, ui: &Ui) {
+        if !self.printed {
+            ui.error(&self.message, self.help.as_deref());
+        }
+    }
+}
+
+/// Loads and validates the fleet; on problems prints every one of them and fails with exit 1.
+pub fn load_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
+    fleet::load(&cli.fleet).map_err(|errors| {
+        if ui.json_mode() {
+            ui.json(&fleet_errors_json(&errors));
+        } else {
+            eprint!("{errors}");
+            if !errors.to_string().ends_with('\n') {
+                eprintln!();
+            }
+        }
+        CliError::printed(EXIT_ERROR)
+    })
+}
+
+/// The fleet's problems as JSON, for `--output json`.
+pub fn fleet_errors_json(errors: &fleet::FleetErrors) -> serde_json::Value {
+    let problems: Vec<serde_json::Value> = errors
+        .errors
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "path": e.yaml_path,
+                "app": e.app,
+                "line": e.line_col.map(|(l, _)| l),
+                "column": e.line_col.map(|(_, c)| c),
+                "message": e.message,
+                "help": e.help,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "format_version": 1,
+        "file": errors.file.display().to_string(),
+        "valid": false,
+        "errors": problems,
+    })
+}
+
+/// The store directory: `--store`, else `.minifleet/` beside the fleet file.
+pub fn store_dir(cli: &Cli) -> PathBuf {
+    cli.store.clone().unwrap_or_else(|| {
+        let parent = cli.fleet.parent().unwrap_or(Path::new(""));
+        let base = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        base.join(".minifleet")
+    })
+}
+
+/// Opens the store, with a clear message when another process holds it.
+pub fn open_store(cli: &Cli) -> Result<Store, CliError> {
+    let dir = store_dir(cli);
+    Store::open(&dir).map_err(|err| {
+        let help = match err {
+            crate::store::StoreError::Locked { .. } => {
+                "another minifleet (reconcile, watch or status) is using this store; wait for it to finish, or pass a different `--store`"
+            }
+            _ => "check the directory's permissions, or pass a different `--store`",
+        };
+        CliError::new(err.to_string()).help(help)
+    })
+}
+
+/// The apps chosen by `--only` names and `--selector key=value` labels (all of them when neither
+/// is given). Unknown names are an error.
+pub fn select<'a>(
+    fleet: &'a Fleet,
+    only: &[String],
+    selectors: &[String],
+) -> Result<Vec<&'a Desired>, CliError> {
+    let unknown: Vec<&String> = only
+        .iter()
+        .filter(|name| !fleet.apps.iter().any(|a| &a.name == *name))
+        .collect();
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|n| format!("`{n}`")).collect();
+        return Err(CliError::new(format!(
+            "no app named {} in `{}`",
+            names.join(", "),
+            fleet.path.display()
+        ))
+        .help("`minifleet status` lists the fleet's apps"));
+    }
+    let mut pairs = Vec::new();
+    for selector in selectors {
+        let (key, value) = selector.split_once('=').ok_or_else(|| {
+            CliError::new(format!("invalid selector `{selector}`"))
+                .help("write selectors as `key=value`, e.g. `--selector region=east`")
+        })?;
+        pairs.push((key.trim(), value.trim()));
+    }
+    Ok(fleet
+        .apps
+        .iter()
+        .filter(|a| only.is_empty() || only.contains(&a.name))
+        .filter(|a| {
+            pairs
+                .iter()
+                .all(|(k, v)| a.labels.get(*k).is_some_and(|l| l == v))
+        })
+        .collect())
+}

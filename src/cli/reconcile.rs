@@ -1,0 +1,389 @@
+//! `minifleet reconcile` and `minifleet plan`: observe, plan, print the plan, apply it, and with
+//! `--wait` keep passing over the unsettled apps until every one converged or the timeout passed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+
+use crate::engine::{AppReport, Engine, PassOptions, PassSummary, Progress, ProgressFn, summarize};
+use crate::fleet::{ApiBase, Fleet};
+use crate::model::Desired;
+use crate::plan::{Plan, render};
+use crate::platform::ErrorClass;
+use crate::ui::Ui;
+
+use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, common};
+
+/// Arguments of `reconcile`.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// Observe and print the plan; change nothing (the store only caches observations).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Work only on these apps (by name).
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub only: Vec<String>,
+
+    /// Work only on apps whose labels match (`key=value`; repeat to require several).
+    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+
+    /// Keep going (observe → plan → apply) until every app converged or failed.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// With --wait: give up after this long and exit 3.
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+
+    /// With --wait: pause between passes [default: 30s; 1s when every platform is the sandbox].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// Work on at most this many apps at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+}
+
+/// Arguments of `plan` (= `reconcile --dry-run`).
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Plan only these apps (by name).
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub only: Vec<String>,
+
+    /// Plan only apps whose labels match (`key=value`; repeat to require several).
+    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+
+    /// Observe at most this many apps at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+}
+
+impl PlanArgs {
+    /// The same request as `reconcile --dry-run`.
+    pub fn as_dry_run(&self) -> ReconcileArgs {
+        ReconcileArgs {
+            dry_run: true,
+            detailed_exitcode: self.detailed_exitcode,
+            only: self.only.clone(),
+            selector: self.selector.clone(),
+            wait: false,
+            timeout: Duration::from_secs(1800),
+            interval: None,
+            concurrency: self.concurrency,
+        }
+    }
+}
+
+/// Runs `reconcile` (or `plan`).
+pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliError> {
+    let fleet = common::load_fleet(cli, ui)?;
+    let apps: Vec<Desired> = common::select(&fleet, &args.only, &args.selector)?
+        .into_iter()
+        .cloned()
+        .collect();
+    if args.detailed_exitcode && !args.dry_run {
+        ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");
+    }
+    let store = common::open_store(cli)?;
+    let engine = Engine::connect(&fleet, store)
+        .await
+        .map(Arc::new)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    if args.dry_run {
+        return dry_run(&engine, ui, &apps, args).await;
+    }
+    apply(&engine, ui, &fleet, &apps, args).await
+}
+
+async fn dry_run(
+    engine: &Arc<Engine>,
+    ui: &Ui,
+    apps: &[Desired],
+    args: &ReconcileArgs,
+) -> Result<i32, CliError> {
+    let opts = PassOptions {
+        apply: false,
+        concurrency: usize::from(args.concurrency),
+    };
+    let reports = engine.pass(apps, opts, progress_printer(ui)).await;
+    let plan = plan_of(&reports);
+    print_plan(ui, &plan, &reports);
+    let failures = summarize(&reports).failed;
+    print_failures(ui, &failures);
+    Ok(
+        if !failures.is_empty() && reports.iter().any(|r| r.error.is_some()) {
+            EXIT_ERROR
+        } else if args.detailed_exitcode && plan.has_changes() {
+            EXIT_CHANGES
+        } else {
+            EXIT_OK
+        },
+    )
+}
+
+async fn apply(
+    engine: &Arc<Engine>,
+    ui: &Ui,
+    fleet: &Fleet,
+    apps: &[Desired],
+    args: &ReconcileArgs,
+) -> Result<i32, CliError> {
+    let started = Instant::now();
+    let opts = PassOptions {
+        apply: true,
+        concurrency: usize::from(args.concurrency),
+    };
+    let progress = progress_printer(ui);
+    let mut last: BTreeMap<String, AppReport> = BTreeMap::new();
+    let mut pending: Vec<Desired> = apps.to_vec();
+    let mut passes = 0;
+    let mut first_plan = None;
+    let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
+    let timed_out = loop {
+        passes += 1;
+        let remaining = args.timeout.saturating_sub(started.elapsed());
+        let Ok(reports) =
+            tokio::time::timeout(remaining, engine.pass(&pending, opts, progress.clone())).await
+        else {
+            break true;
+        };
+        if first_plan.is_none() {
+            let plan = plan_of(&reports);
+            print_plan(ui, &plan, &reports);
+            first_plan = Some(plan);
+        }
+        pending = still_pending(&pending, &reports);
+        for report in reports {
+            last.insert(report.app.clone(), report);
+        }
+        if !args.wait || pending.is_empty() {
+            break false;
+        }
+        if started.elapsed() + interval >= args.timeout {
+            break true;
+        }
+        ui.status(&waiting_line(&last, pending.len(), interval));
+        tokio::time::sleep(interval).await;
+    };
+    let ordered: Vec<AppReport> = apps
+        .iter()
+        .filter_map(|a| last.get(&a.name).cloned())
+        .collect();
+    let summary = summarize(&ordered);
+    finish(
+        ui,
+        args,
+        &summary,
+        passes,
+        started.elapsed(),
+        timed_out,
+        &first_plan,
+    );
+    Ok(if timed_out {
+        EXIT_TIMEOUT
+    } else if !summary.failed.is_empty() {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Apps that need another pass: not settled, and not failed for good.
+fn still_pending(apps: &[Desired], reports: &[AppReport]) -> Vec<Desired> {
+    apps.iter()
+        .zip(reports)
+        .filter(|(_, report)| !report.is_settled() && !failed_for_good(report))
+        .map(|(app, _)| app.clone())
+        .collect()
+}
+
+/// A pass error no amount of waiting fixes: the operator must act.
+fn failed_for_good(report: &AppReport) -> bool {
+    let permanent = |class: ErrorClass| matches!(class, ErrorClass::Permanent | ErrorClass::Auth);
+    let pass_error = match &report.error {
+        Some(crate::engine::PassError::Platform(e)) => permanent(e.class),
+        Some(_) => true,
+        None => false,
+    };
+    pass_error
+        || report
+            .applied
+            .iter()
+            .any(|a| a.result.as_ref().is_err_and(|e| permanent(e.class)))
+}
+
+fn default_interval(fleet: &Fleet) -> Duration {
+    let all_sandbox = fleet
+        .platforms
+        .wechat
+        .as_ref()
+        .is_none_or(|w| w.api_base == ApiBase::Sandbox);
+    Duration::from_secs(if all_sandbox { 1 } else { 30 })
+}
+
+fn plan_of(reports: &[AppReport]) -> Plan {
+    Plan {
+        apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
+    }
+}
+
+fn print_plan(ui: &Ui, plan: &Plan, reports: &[AppReport]) {
+    if ui.json_mode() {
+        return;
+    }
+    ui.data(&render::text(plan, ui.color()));
+    let unobserved = reports.iter().filter(|r| r.plan.is_none()).count();
+    if unobserved > 0 {
+        ui.warn(&format!(
+            "{unobserved} app{} could not be observed and {} not in the plan",
+            plural(unobserved),
+            if unobserved == 1 { "is" } else { "are" }
+        ));
+    }
+}
+
+fn progress_printer(ui: &Ui) -> ProgressFn {
+    let ui = *ui;
+    Arc::new(move |event| {
+        if let Progress::Acted { app, applied } = event {
+            let what = crate::engine::describe(&applied.step.action);
+            let symbol = applied.step.action.symbol();
+            match &applied.result {
+                Ok(()) => ui.status(&format!("{app}: {symbol} {what} … ok")),
+                Err(err) => ui.status(&format!("{app}: {symbol} {what} … failed: {err}")),
+            }
+        }
+    })
+}
+
+fn waiting_line(last: &BTreeMap<String, AppReport>, pending: usize, interval: Duration) -> String {
+    let waiting = last
+        .values()
+        .filter(|r| {
+            r.plan
+                .as_ref()
+                .is_some_and(|p| p.state == crate::model::AppState::WaitingOnAudit)
+        })
+        .count();
+    format!(
+        "{pending} app{} not converged yet ({waiting} waiting on audit); next pass in {}",
+        plural(pending),
+        humantime::format_duration(interval)
+    )
+}
+
+fn print_failures(ui: &Ui, failures: &[crate::engine::FailedApp]) {
+    if ui.json_mode() {
+        return;
+    }
+    for failed in failures {
+        ui.error(
+            &format!("app `{}`: {}", failed.app, failed.message),
+            failed.hint.as_deref(),
+        );
+    }
+}
+
+fn finish(
+    ui: &Ui,
+    args: &ReconcileArgs,
+    summary: &PassSummary,
+    passes: u32,
+    elapsed: Duration,
+    timed_out: bool,
+    first_plan: &Option<Plan>,
+) {
+    if ui.json_mode() {
+        ui.json(&serde_json::json!({
+            "format_version": render::FORMAT_VERSION,
+            "plan": first_plan.as_ref().map(render::json),
+            "passes": passes,
+            "elapsed_ms": elapsed.as_millis() as u64,
+            "timed_out": timed_out,
+            "applied": summary.applied,
+            "states": summary.states,
+            "failed": summary.failed,
+        }));
+        return;
+    }
+    print_failures(ui, &summary.failed);
+    let applied: Vec<String> = summary
+        .applied
+        .iter()
+        .map(|(kind, n)| applied_label(kind, *n))
+        .collect();
+    let states: Vec<String> = summary
+        .states
+        .iter()
+        .map(|(state, n)| state_label(state, *n))
+        .collect();
+    let head = if timed_out {
+        format!(
+            "Timed out after {}",
+            humantime::format_duration(args.timeout)
+        )
+    } else if args.wait {
+        "Done".to_string()
+    } else {
+        "Applied".to_string()
+    };
+    ui.data(&format!(
+        "{head}: {} · {} · {passes} pass{} in {:.1}s",
+        if applied.is_empty() {
+            "no actions".to_string()
+        } else {
+            applied.join(", ")
+        },
+        states.join(", "),
+        if passes == 1 { "" } else { "es" },
+        elapsed.as_secs_f64()
+    ));
+    if timed_out {
+        ui.error(
+            "some apps did not converge before the timeout",
+            Some("run `minifleet status` to see where they stand, or raise `--timeout`"),
+        );
+    }
+}
+
+fn applied_label(kind: &str, n: usize) -> String {
+    let (one, many) = match kind {
+        "commit" => ("commit", "commits"),
+        "submit_audit" => ("audit submitted", "audits submitted"),
+        "withdraw_audit" => ("audit withdrawn", "audits withdrawn"),
+        "release" => ("release", "releases"),
+        "gray" => ("gray change", "gray changes"),
+        "revert_gray" => ("gray reverted", "grays reverted"),
+        "rollback" => ("rollback", "rollbacks"),
+        "bind_tester" => ("tester bound", "testers bound"),
+        "unbind_tester" => ("tester unbound", "testers unbound"),
+        other => (other, other),
+    };
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn state_label(state: &str, n: usize) -> String {
+    let name = match state {
+        "changes" => "progressing",
+        other => other,
+    };
+    format!("{n} {}", name.replace('_', " "))
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,101 @@
+//! Building the platform clients for a fleet, and seeding the embedded sandbox's credentials.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::fleet::{ApiBase, Fleet};
+use crate::model::PlatformKind;
+use crate::platform::Platform;
+use crate::platform::wechat::{self, WechatClient};
+use crate::sandbox::{self, Persist, SandboxHandle};
+use crate::secret::Secret;
+use crate::store::{Store, StoreError, Token};
+
+use super::{Engine, now_ms};
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The embedded sandbox could not listen on loopback.
+    #[error("cannot start the embedded sandbox on 127.0.0.1: {0}")]
+    Sandbox(std::io::Error),
+    /// Seeding the sandbox's credentials into the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, ConnectError> {
+    let mut platforms: BTreeMap<PlatformKind, Arc<dyn Platform>> = BTreeMap::new();
+    let mut sandbox: Option<SandboxHandle> = None;
+    if let Some(config) = &fleet.platforms.wechat {
+        let base = match &config.api_base {
+            ApiBase::Url(url) => url.clone(),
+            ApiBase::Sandbox => {
+                let handle = start_sandbox(&mut sandbox, fleet, &store).await?;
+                seed_wechat(handle, fleet, &config.component_appid, &store)?;
+                handle.base_url()
+            }
+        };
+        let client = WechatClient::new(config, &base, store.clone());
+        platforms.insert(PlatformKind::Wechat, Arc::new(client));
+    }
+    Ok(Engine {
+        store,
+        platforms,
+        _sandbox: sandbox,
+    })
+}
+
+async fn start_sandbox<'a>(
+    slot: &'a mut Option<SandboxHandle>,
+    fleet: &Fleet,
+    store: &Store,
+) -> Result<&'a SandboxHandle, ConnectError> {
+    if slot.is_none() {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let handle = sandbox::start(addr, &fleet.sandbox, Persist::Store(store.clone()))
+            .await
+            .map_err(ConnectError::Sandbox)?;
+        tracing::info!(addr = %handle.addr, "embedded sandbox started");
+        *slot = Some(handle);
+    }
+    Ok(slot.as_ref().expect("the sandbox was just started"))
+}
+
+/// In sandbox mode nobody pushes a verify ticket and no merchant authorizes anything, so the
+/// sandbox plays both parts: it issues a ticket and authorizes every WeChat app of the fleet.
+fn seed_wechat(
+    handle: &SandboxHandle,
+    fleet: &Fleet,
+    component_appid: &str,
+    store: &Store,
+) -> Result<(), StoreError> {
+    let now = now_ms() / 1000;
+    let ticket_key = wechat::ticket_key(component_appid);
+    let stale = store.token(&ticket_key)?.is_none_or(|t| !t.fresh(now, 0));
+    if stale {
+        let ticket = handle.wechat.issue_ticket(component_appid);
+        store.put_token(&ticket_key, &token(ticket, now, Some(now + 12 * 3600)))?;
+    }
+    for app in fleet
+        .apps
+        .iter()
+        .filter(|a| a.platform == PlatformKind::Wechat)
+    {
+        let key = wechat::refresh_token_key(&app.appid);
+        if store.token(&key)?.is_none() {
+            let refresh = handle.wechat.authorize(&app.appid);
+            store.put_token(&key, &token(refresh, now, None))?;
+        }
+    }
+    Ok(())
+}
+
+fn token(value: String, now: u64, expires_at: Option<u64>) -> Token {
+    Token {
+        value: Secret::new(value),
+        expires_at,
+        obtained_at: now,
+    }
+}

@@ -1,0 +1,93 @@
+//! Summaries of a pass: what was applied, where apps stand, and which failed with what.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::AppState;
+
+use super::{AppReport, PassError};
+
+/// One failed app, for the final summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedApp {
+    /// The app's name.
+    pub app: String,
+    /// The platform call, where one failed.
+    pub call: Option<String>,
+    /// The platform's code, where there is one.
+    pub code: Option<String>,
+    /// What went wrong.
+    pub message: String,
+    /// What to do next.
+    pub hint: Option<String>,
+}
+
+/// The counts of a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct PassSummary {
+    /// Successful actions by kind (`commit`, `submit_audit`…).
+    pub applied: BTreeMap<String, usize>,
+    /// Apps by state name after planning.
+    pub states: BTreeMap<String, usize>,
+    /// Apps that failed, with why.
+    pub failed: Vec<FailedApp>,
+}
+
+/// Summarizes a pass's reports.
+pub fn summarize(reports: &[AppReport]) -> PassSummary {
+    let mut summary = PassSummary::default();
+    for report in reports {
+        for applied in report.applied.iter().filter(|a| a.result.is_ok()) {
+            *summary
+                .applied
+                .entry(applied.step.action.kind().to_string())
+                .or_default() += 1;
+        }
+        if let Some(plan) = &report.plan {
+            *summary
+                .states
+                .entry(plan.state.name().to_string())
+                .or_default() += 1;
+        }
+        if let Some(failed) = failed_app(report) {
+            summary.failed.push(failed);
+        }
+    }
+    summary
+}
+
+fn failed_app(report: &AppReport) -> Option<FailedApp> {
+    let from_platform = |e: &crate::platform::PlatformError| FailedApp {
+        app: report.app.clone(),
+        call: Some(e.call.clone()),
+        code: Some(e.code.clone()),
+        message: e.to_string(),
+        hint: Some(e.hint.clone()).filter(|h| !h.is_empty()),
+    };
+    if let Some(err) = &report.error {
+        return Some(match err {
+            PassError::Platform(e) => from_platform(e),
+            other => FailedApp {
+                app: report.app.clone(),
+                call: None,
+                code: None,
+                message: other.to_string(),
+                hint: None,
+            },
+        });
+    }
+    if let Some(e) = report.applied.iter().find_map(|a| a.result.as_ref().err()) {
+        return Some(from_platform(e));
+    }
+    match report.plan.as_ref().map(|p| &p.state) {
+        Some(AppState::Failed { reason }) => Some(FailedApp {
+            app: report.app.clone(),
+            call: None,
+            code: None,
+            message: reason.clone(),
+            hint: Some("change the app's version or ext in the fleet file to try again".into()),
+        }),
+        _ => None,
+    }
+}

@@ -1,0 +1,174 @@
+//! A tiny builder for end-to-end tests: a fleet file in a temp dir, and runs of the real binary
+//! against the embedded sandbox on loopback.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A fleet in a temporary directory; the store lands in `<dir>/.minifleet`.
+pub struct TestFleet {
+    dir: tempfile::TempDir,
+    /// Extra YAML for the top-level `sandbox:` section.
+    pub sandbox_extra: String,
+}
+
+/// One app of a test fleet.
+#[derive(Clone)]
+pub struct App {
+    pub name: &'static str,
+    pub appid: &'static str,
+    pub version: &'static str,
+    pub ext: &'static str,
+    pub testers: &'static str,
+    pub gray: u8,
+    pub stage: &'static str,
+}
+
+impl App {
+    pub fn new(name: &'static str, appid: &'static str) -> App {
+        App {
+            name,
+            appid,
+            version: "1.0.0",
+            ext: "{ shopId: \"1\" }",
+            testers: "[]",
+            gray: 100,
+            stage: "release",
+        }
+    }
+}
+
+impl TestFleet {
+    pub fn new() -> TestFleet {
+        TestFleet {
+            dir: tempfile::tempdir().expect("a temp dir"),
+            sandbox_extra: String::new(),
+        }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("fleet.yaml")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.dir.path().join(".minifleet")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes the fleet file with these apps.
+    pub fn write(&self, apps: &[App]) {
+        let mut yaml = String::from(
+            "version: 1\n\
+             platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
+             templates:\n  shop:\n    wechat: { template_id: 7 }\n\
+             defaults:\n  template: shop\n  description: Test build\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
+             sandbox:\n  audit_delay: 300ms\n  privacy_scan: 100ms\n",
+        );
+        yaml.push_str(&self.sandbox_extra);
+        yaml.push_str("apps:\n");
+        for app in apps {
+            yaml.push_str(&format!(
+                "  - name: {}\n    platform: wechat\n    appid: {}\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
+                app.name, app.appid, app.version, app.ext, app.testers, app.gray, app.stage
+            ));
+        }
+        if apps.is_empty() {
+            yaml.push_str("  []\n");
+        }
+        std::fs::write(self.path(), yaml).expect("write the fleet file");
+    }
+
+    /// Writes raw text as the fleet file.
+    pub fn write_raw(&self, text: &str) {
+        std::fs::write(self.path(), text).expect("write the fleet file");
+    }
+
+    /// Runs `minifleet -f <fleet> ARGS…` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::cargo_bin("minifleet")
+            .expect("the binary")
+            .arg("-f")
+            .arg(self.path())
+            .args(args)
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_FLEET")
+            .env("NO_COLOR", "1")
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run minifleet")
+    }
+
+    /// `reconcile --wait` with short intervals; asserts it converged (exit 0).
+    pub fn converge(&self) -> Output {
+        let out = self.run(&[
+            "reconcile",
+            "--wait",
+            "--interval",
+            "200ms",
+            "--timeout",
+            "60s",
+        ]);
+        assert_eq!(
+            code(&out),
+            0,
+            "reconcile --wait must converge:\n{}",
+            text(&out)
+        );
+        out
+    }
+
+    /// The JSON plan of a dry run.
+    pub fn plan_json(&self) -> Value {
+        let out = self.run(&["plan", "-o", "json"]);
+        assert_eq!(code(&out), 0, "plan failed:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("plan JSON")
+    }
+
+    /// The JSON status.
+    pub fn status_json(&self) -> Value {
+        let out = self.run(&["status", "-o", "json"]);
+        assert_eq!(code(&out), 0, "status failed:\n{}", text(&out));
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+}
+
+/// The exit code.
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// stdout and stderr together, for assertion messages and matching.
+pub fn text(out: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The step kinds planned for one app in a JSON plan.
+pub fn step_kinds(plan: &Value, app: &str) -> Vec<String> {
+    app_plan(plan, app)["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["kind"].as_str().expect("kind").to_string())
+        .collect()
+}
+
+/// One app's entry in a JSON plan or status.
+pub fn app_plan<'a>(doc: &'a Value, app: &str) -> &'a Value {
+    doc["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .find(|a| a["name"] == app)
+        .unwrap_or_else(|| panic!("app {app} in {doc}"))
+}

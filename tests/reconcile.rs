@@ -301,3 +301,37 @@ fn snapshot(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     files.sort();
     files
 }
+
+#[test]
+fn wait_times_out_with_exit_3_while_an_audit_is_slow() {
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = String::new();
+    fleet.write(&[App::new("slow-shop", "wx7777777777777777")]);
+    let slow = std::fs::read_to_string(fleet.path())
+        .unwrap()
+        .replace("audit_delay: 300ms", "audit_delay: 1h");
+    fleet.write_raw(&slow);
+    let out = fleet.run(&["reconcile", "--wait", "--interval", "200ms", "--timeout", "3s"]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    assert!(text(&out).contains("did not converge"), "{}", text(&out));
+    assert_eq!(app_plan(&fleet.status_json(), "slow-shop")["state"], "waiting_on_audit");
+}
+
+#[test]
+fn only_and_selector_choose_apps_and_unknown_names_are_errors() {
+    let fleet = TestFleet::new();
+    fleet.write(&two_apps());
+    let out = fleet.run(&["plan", "-o", "json", "--only", "noodle-bar"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["apps"].as_array().unwrap().len(), 1);
+    assert_eq!(plan["apps"][0]["name"], "noodle-bar");
+
+    let out = fleet.run(&["plan", "--only", "noodle-baz"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("no app named `noodle-baz`"), "{}", text(&out));
+
+    let out = fleet.run(&["plan", "--selector", "nokey"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("key=value"), "{}", text(&out));
+}

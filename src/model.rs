@@ -564,9 +564,14 @@ pub struct AppPlan {
 }
 
 impl AppPlan {
-    /// Whether any step changes anything.
+    /// Whether a step before the first [`Action::WaitForAudit`] changes anything: what can be
+    /// applied now. Steps after a wait are the foreseen rest of the pipeline, so an app that only
+    /// waits has no changes pending.
     pub fn has_changes(&self) -> bool {
-        self.steps.iter().any(|s| s.action.is_mutating())
+        self.steps
+            .iter()
+            .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
+            .any(|s| s.action.is_mutating())
     }
 }
 

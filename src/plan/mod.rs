@@ -1,11 +1,27 @@
 //! The pure planner (DESIGN §1): `plan_app(desired, observed, record, ctx) -> AppPlan`, no I/O, no
 //! clock; and [`render`], which turns plans into human text or JSON.
+//!
+//! Platform differences live in [`rules::Rules`]; the pipeline asks the rules and never tests the
+//! platform itself.
 
+mod pipeline;
+pub mod quota;
+mod release;
 pub mod render;
+pub mod rules;
+mod summary;
+mod testers;
+
+#[cfg(test)]
+mod snapshot_tests;
+#[cfg(test)]
+mod tests;
 
 use serde::Serialize;
 
-use crate::model::{AppPlan, Desired, Observed, Record};
+use crate::model::{Action, AppPlan, AppState, Desired, Observed, Record, Step};
+
+use self::rules::Rules;
 
 /// What the planner needs besides the app: the time, passed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +31,51 @@ pub struct Context {
 }
 
 /// Plans the next steps for one app.
+///
+/// Tester steps come first, then the code steps; steps after the first `WaitForAudit` are the
+/// foreseen rest of the pipeline. Output is deterministic.
 pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &Context) -> AppPlan {
-    todo!()
+    let rules = Rules::for_platform(desired.platform);
+    let mut plan = AppPlan {
+        name: desired.name.clone(),
+        appid: desired.appid.clone(),
+        platform: desired.platform,
+        version: desired.version.clone(),
+        fingerprint: desired.fingerprint.clone(),
+        state: AppState::InSync,
+        steps: Vec::new(),
+        notes: Vec::new(),
+        ext_change: None,
+    };
+    if !observed.authorized {
+        let reason = rules.not_authorized_reason(&desired.name);
+        plan.state = AppState::NotAuthorized { reason };
+        return plan;
+    }
+    let testers = testers::plan_testers(desired, observed, record);
+    let code = pipeline::plan_code(desired, observed, record, ctx, rules);
+    plan.steps = testers.steps;
+    plan.steps.extend(code.steps);
+    plan.notes = testers.notes;
+    plan.notes.extend(code.notes);
+    plan.ext_change = code.ext_change;
+    plan.state = match code.failed {
+        Some(reason) => AppState::Failed { reason },
+        None => progress_state(&plan),
+    };
+    plan
+}
+
+/// Changes when a mutating step precedes the first wait; waiting when there is a wait; else in sync.
+fn progress_state(plan: &AppPlan) -> AppState {
+    let waits = |s: &Step| matches!(s.action, Action::WaitForAudit { .. });
+    if plan.has_changes() {
+        AppState::Changes
+    } else if plan.steps.iter().any(waits) {
+        AppState::WaitingOnAudit
+    } else {
+        AppState::InSync
+    }
 }
 
 /// The plans of a whole fleet, in fleet order.
@@ -50,13 +109,8 @@ pub struct Summary {
 }
 
 impl Plan {
-    /// Whether any app has a mutating step.
+    /// Whether any app has a mutating step before its first wait.
     pub fn has_changes(&self) -> bool {
         self.apps.iter().any(AppPlan::has_changes)
-    }
-
-    /// The counts for the summary line.
-    pub fn summary(&self) -> Summary {
-        todo!()
     }
 }

@@ -1,0 +1,283 @@
+//! Code planning: the pipeline from commit through audit towards release, following the platform's
+//! [`Rules`]. Release, gray and rollback steps are in [`super::release`].
+
+use crate::model::{
+    Action, Audit, AuditStatus, Build, Desired, ExtChange, Observed, Record, Stage, Step,
+    fingerprint_tag,
+};
+
+use super::Context;
+use super::quota::Budget;
+use super::rules::Rules;
+
+/// The code steps of one app, with notes, the ext change of a planned commit, and a failure.
+#[derive(Debug, Default)]
+pub(super) struct CodePlan {
+    /// The steps, in execution order.
+    pub steps: Vec<Step>,
+    /// Explanations that are not steps.
+    pub notes: Vec<String>,
+    /// The ext change of a planned commit.
+    pub ext_change: Option<ExtChange>,
+    /// Why the app is stopped until its fingerprint changes.
+    pub failed: Option<String>,
+}
+
+/// Plans the code steps of one app.
+pub(super) fn plan_code(
+    desired: &Desired,
+    observed: &Observed,
+    record: &Record,
+    ctx: &Context,
+    rules: &'static Rules,
+) -> CodePlan {
+    let mut planner = Planner {
+        d: desired,
+        o: observed,
+        r: record,
+        ctx,
+        rules,
+        out: CodePlan::default(),
+    };
+    planner.plan();
+    planner.out
+}
+
+/// The inputs of one app's code planning and the plan being built.
+pub(super) struct Planner<'a> {
+    /// What the fleet wants.
+    pub d: &'a Desired,
+    /// What the platform says.
+    pub o: &'a Observed,
+    /// What minifleet remembers.
+    pub r: &'a Record,
+    /// The time.
+    pub ctx: &'a Context,
+    /// The platform's rules.
+    pub rules: &'static Rules,
+    /// The plan so far.
+    pub out: CodePlan,
+}
+
+impl Planner<'_> {
+    /// Picks the branch of the planning rules that applies, in order.
+    fn plan(&mut self) {
+        if let Some(reason) = self.recorded_failure() {
+            self.out.failed = Some(reason);
+        } else if self.d.stage == Stage::Experience {
+            self.commit_if_needed();
+        } else if self.fp_of(self.o.live.as_ref().map(|l| &l.build)) {
+            self.already_released();
+        } else if !self.rollback() {
+            self.towards_release();
+        }
+    }
+
+    /// The reason of a permanent failure recorded for the wanted fingerprint.
+    fn recorded_failure(&self) -> Option<String> {
+        let failure = self.r.failure.as_ref()?;
+        (failure.fingerprint == self.d.fingerprint).then(|| {
+            format!(
+                "{} failed with {}: {}; change the version or ext to try again",
+                failure.call, failure.code, failure.message
+            )
+        })
+    }
+
+    /// Whether `build` carries the wanted fingerprint.
+    pub fn fp_of(&self, build: Option<&Build>) -> bool {
+        build.and_then(|b| b.fingerprint.as_deref()) == Some(self.d.fingerprint.as_str())
+    }
+
+    /// The wanted build in words: `1.5.0 [mf:1a2b3c4d]`.
+    pub fn wanted(&self) -> String {
+        format!(
+            "{} {}",
+            self.d.version,
+            fingerprint_tag(&self.d.fingerprint)
+        )
+    }
+
+    /// Adds a step.
+    pub fn step(&mut self, action: Action, reason: String) {
+        self.out.steps.push(Step { action, reason });
+    }
+
+    /// Commits the wanted build unless the experience version already is it.
+    fn commit_if_needed(&mut self) {
+        if self.fp_of(self.o.experience.as_ref()) {
+            return;
+        }
+        let now = match &self.o.experience {
+            Some(build) => format!("experience version is {}", describe(build)),
+            None => "nothing is committed yet".to_owned(),
+        };
+        let reason = format!("{now}; the fleet wants {}", self.wanted());
+        let action = Action::Commit {
+            version: self.d.version.clone(),
+            fingerprint: self.d.fingerprint.clone(),
+        };
+        self.step(action, reason);
+        self.out.ext_change = Some(ExtChange {
+            before: self.r.last_ext.clone(),
+            after: self.d.ext.clone(),
+        });
+    }
+
+    /// Commit, withdraw an outdated audit, submit, wait, then the release steps (rule 2e).
+    fn towards_release(&mut self) {
+        let audit = self.o.audit.as_ref();
+        let own = audit.filter(|a| self.fp_of(Some(&a.build)));
+        if let Some(rejected) = own.filter(|a| a.status == AuditStatus::Rejected) {
+            self.out.failed = Some(rejection(rejected));
+            return;
+        }
+        let covered =
+            own.is_some_and(|a| a.status.in_flight() || a.status == AuditStatus::Approved);
+        let outdated = audit.filter(|a| a.status.in_flight() && own.is_none());
+        let budget = Budget::at(self.rules, &self.r.withdrawals, self.ctx.now);
+        if let (Some(blocking), Some(budget)) = (outdated, budget.filter(Budget::exhausted)) {
+            self.blocked_by(blocking, &budget);
+            return;
+        }
+        if !covered {
+            self.commit_if_needed();
+        }
+        if let Some(blocking) = outdated {
+            self.withdraw(blocking, budget.as_ref());
+        }
+        if !covered {
+            self.submit(own);
+        }
+        self.wait_and_release(own);
+    }
+
+    /// Waits for the wanted build's audit unless it is approved, then plans the release.
+    fn wait_and_release(&mut self, own: Option<&Audit>) {
+        let approved = own.is_some_and(|a| a.status == AuditStatus::Approved);
+        if !approved {
+            self.wait(own.filter(|a| a.status.in_flight()));
+        }
+        match self.d.stage {
+            Stage::Release => self.release_steps(),
+            _ if approved => self
+                .out
+                .notes
+                .push("approved; stage `audit` stops before release".to_owned()),
+            _ => {}
+        }
+    }
+
+    /// Withdraws an in-flight audit of another build, spending the withdrawal quota.
+    fn withdraw(&mut self, audit: &Audit, budget: Option<&Budget>) {
+        let mut reason = format!(
+            "withdraws audit {} of outdated build {}, which blocks a new submission",
+            audit.id,
+            describe(&audit.build)
+        );
+        if let Some(budget) = budget {
+            reason.push_str(&format!(
+                "; uses 1 of today's {} withdrawals (then {} left this month)",
+                budget.left_today(),
+                budget.left_this_month().saturating_sub(1)
+            ));
+        }
+        let action = Action::WithdrawAudit {
+            audit_id: audit.id.clone(),
+            fingerprint: audit.build.fingerprint.clone(),
+        };
+        self.step(action, reason);
+    }
+
+    /// Waits for an outdated audit because the withdrawal quota is used up.
+    fn blocked_by(&mut self, audit: &Audit, budget: &Budget) {
+        self.out.notes.push(format!(
+            "the withdrawal quota is used up ({} of {} today, {} of {} this month): the outdated \
+             audit {} must finish before the new build can be committed and submitted",
+            budget.used_today, budget.per_day, budget.used_this_month, budget.per_month, audit.id
+        ));
+        let reason = format!(
+            "audit {} of outdated build {} must finish before build {} can be submitted",
+            audit.id,
+            describe(&audit.build),
+            self.wanted()
+        );
+        let action = Action::WaitForAudit {
+            audit_id: audit.id.clone(),
+        };
+        self.step(action, reason);
+    }
+
+    /// Submits the wanted build for audit.
+    fn submit(&mut self, own: Option<&Audit>) {
+        let reason = match own {
+            Some(a) if a.status == AuditStatus::Withdrawn => {
+                format!(
+                    "audit {} of build {} was withdrawn: submit it again",
+                    a.id,
+                    self.wanted()
+                )
+            }
+            _ => format!("build {} must pass the platform's audit", self.wanted()),
+        };
+        let action = Action::SubmitAudit {
+            fingerprint: self.d.fingerprint.clone(),
+        };
+        self.step(action, reason);
+    }
+
+    /// Waits for the wanted build's audit: `in_flight`, or the one about to be submitted.
+    fn wait(&mut self, in_flight: Option<&Audit>) {
+        let (audit_id, reason) = match in_flight {
+            Some(a) => (a.id.clone(), in_review(a, &self.wanted())),
+            None => (
+                String::new(),
+                "the platform reviews the submitted build; a verdict takes hours to days"
+                    .to_owned(),
+            ),
+        };
+        self.step(Action::WaitForAudit { audit_id }, reason);
+    }
+}
+
+/// A build in words: `1.4.0 [mf:99aabbcc]`, or the version and that minifleet did not make it.
+pub(super) fn describe(build: &Build) -> String {
+    match &build.fingerprint {
+        Some(fp) => format!("{} {}", build.version, fingerprint_tag(fp)),
+        None => format!("{} (not made by minifleet)", build.version),
+    }
+}
+
+/// Why an app whose wanted build was rejected is stopped.
+fn rejection(audit: &Audit) -> String {
+    let why = audit
+        .reason
+        .as_deref()
+        .unwrap_or("the platform gave no reason");
+    format!(
+        "audit {} was rejected: {why}; change the version or ext to resubmit",
+        audit.id
+    )
+}
+
+/// Why an in-flight audit of the wanted build is waited on.
+fn in_review(audit: &Audit, wanted: &str) -> String {
+    match (audit.status, audit.reason.as_deref()) {
+        (AuditStatus::Delayed, Some(why)) => {
+            format!(
+                "audit {} of build {wanted} is delayed by the platform: {why}",
+                audit.id
+            )
+        }
+        (AuditStatus::Delayed, None) => {
+            format!(
+                "audit {} of build {wanted} is delayed by the platform",
+                audit.id
+            )
+        }
+        _ => format!(
+            "audit {} of build {wanted} is in review; a verdict takes hours to days",
+            audit.id
+        ),
+    }
+}

@@ -1,0 +1,91 @@
+//! The plan's summary: counts of mutating steps by kind over every step of every app (foreseen
+//! steps after a wait included), apps by state, and the one-line summary of the human output.
+
+use crate::model::{Action, AppPlan, AppState};
+
+use super::{Plan, Summary};
+
+impl Plan {
+    /// The counts for the summary line.
+    pub fn summary(&self) -> Summary {
+        let mut summary = Summary::default();
+        for app in &self.apps {
+            summary.count_app(app);
+        }
+        summary
+    }
+}
+
+impl Summary {
+    /// Adds one app's steps and state.
+    fn count_app(&mut self, app: &AppPlan) {
+        for step in &app.steps {
+            self.count_action(&step.action);
+        }
+        match app.state {
+            AppState::InSync => self.in_sync += 1,
+            AppState::Changes => {}
+            AppState::WaitingOnAudit => self.waiting_on_audit += 1,
+            AppState::Failed { .. } => self.failed += 1,
+            AppState::NotAuthorized { .. } => self.not_authorized += 1,
+        }
+    }
+
+    /// Adds one step.
+    fn count_action(&mut self, action: &Action) {
+        match action {
+            Action::Commit { .. } => self.commits += 1,
+            Action::SubmitAudit { .. } => self.audits += 1,
+            Action::WithdrawAudit { .. } => self.withdrawals += 1,
+            Action::Release { .. }
+            | Action::Gray { .. }
+            | Action::RevertGray
+            | Action::Rollback { .. } => self.releases += 1,
+            Action::BindTester { .. } | Action::UnbindTester { .. } => self.tester_changes += 1,
+            Action::WaitForAudit { .. } => {}
+        }
+    }
+
+    /// Whether any step mutates anything.
+    pub fn has_steps(&self) -> bool {
+        self.commits + self.audits + self.withdrawals + self.releases + self.tester_changes > 0
+    }
+
+    /// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`.
+    pub fn line(&self) -> String {
+        let changes = [
+            counted(self.commits, "commit", "commits"),
+            counted(self.audits, "audit", "audits"),
+            counted(self.withdrawals, "withdrawal", "withdrawals"),
+            counted(self.releases, "release", "releases"),
+            counted(self.tester_changes, "tester change", "tester changes"),
+        ];
+        let changes: Vec<String> = changes.into_iter().flatten().collect();
+        let mut parts = vec![if changes.is_empty() {
+            "no changes".to_owned()
+        } else {
+            changes.join(", ")
+        }];
+        let states = [
+            counted(self.in_sync, "in sync", "in sync"),
+            counted(
+                self.waiting_on_audit,
+                "waiting on audit",
+                "waiting on audit",
+            ),
+            counted(self.failed, "failed", "failed"),
+            counted(self.not_authorized, "not authorized", "not authorized"),
+        ];
+        parts.extend(states.into_iter().flatten());
+        format!("Plan: {}", parts.join(" · "))
+    }
+}
+
+/// `n thing(s)`, or nothing when `n` is zero.
+fn counted(n: usize, one: &str, many: &str) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        _ => Some(format!("{n} {many}")),
+    }
+}

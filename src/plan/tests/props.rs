@@ -1,0 +1,190 @@
+//! Property tests: a matching live state plans nothing, planning is deterministic, a plan never
+//! commits or submits twice, a failed app has no code steps, and the state agrees with the steps.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use crate::model::{Action, AppState, Failure};
+
+use super::*;
+
+/// Fingerprints the generated inputs draw from (few, so they collide often).
+const FPS: [&str; 3] = [FP, OLD, OTHER];
+
+/// Tester ids and member ids the generated inputs draw from.
+const TESTERS: [&str; 3] = ["ops-li", "qa-wang", "dev-zhao"];
+
+fn fp() -> impl Strategy<Value = String> {
+    prop::sample::select(FPS.to_vec()).prop_map(str::to_owned)
+}
+
+fn some_build() -> impl Strategy<Value = Build> {
+    prop_oneof![
+        4 => fp().prop_map(|fp| build("1.0.0", &fp)),
+        1 => Just(foreign("0.9.0")),
+    ]
+}
+
+fn status() -> impl Strategy<Value = AuditStatus> {
+    prop::sample::select(vec![
+        AuditStatus::Auditing,
+        AuditStatus::Delayed,
+        AuditStatus::Approved,
+        AuditStatus::Rejected,
+        AuditStatus::Withdrawn,
+    ])
+}
+
+fn gray() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(100u8), Just(10u8), Just(30u8), 1u8..=100]
+}
+
+fn stage() -> impl Strategy<Value = Stage> {
+    prop::sample::select(vec![Stage::Experience, Stage::Audit, Stage::Release])
+}
+
+fn testers() -> impl Strategy<Value = Vec<String>> {
+    prop::sample::subsequence(TESTERS.to_vec(), 0..=3)
+        .prop_map(|ts| ts.into_iter().map(str::to_owned).collect())
+}
+
+fn any_desired() -> impl Strategy<Value = Desired> {
+    (fp(), gray(), stage(), testers(), any::<bool>()).prop_map(|(fp, gray, stage, ts, alipay)| {
+        let mut d = desired();
+        d.fingerprint = fp;
+        d.gray = gray;
+        d.stage = stage;
+        d.testers = ts;
+        if alipay {
+            d.platform = PlatformKind::Alipay;
+        }
+        d
+    })
+}
+
+fn any_observed() -> impl Strategy<Value = Observed> {
+    (
+        prop::bool::weighted(0.9),
+        prop::option::of(some_build()),
+        prop::option::of((some_build(), status())),
+        prop::option::of((some_build(), prop::option::of(gray()))),
+        prop::option::of(some_build()),
+        prop::sample::subsequence(vec!["u-ops-li", "u-qa-wang", "u-x"], 0..=3),
+    )
+        .prop_map(
+            |(authorized, experience, audit_, live_, previous, members)| Observed {
+                authorized,
+                experience,
+                audit: audit_.map(|(b, s)| audit("7", b, s)),
+                live: live_.and_then(|(b, g)| live(b, g.filter(|g| *g < 100))),
+                previous,
+                members: members.into_iter().map(str::to_owned).collect(),
+            },
+        )
+}
+
+fn any_record() -> impl Strategy<Value = Record> {
+    (
+        prop::sample::subsequence(TESTERS.to_vec(), 0..=3),
+        prop::option::of(fp()),
+        prop::option::of(fp()),
+        0u32..=6,
+        0u32..=11,
+    )
+        .prop_map(|(known, failed, refused, today, month)| Record {
+            testers: known
+                .into_iter()
+                .map(|t| (t.to_owned(), format!("u-{t}")))
+                .collect(),
+            failure: failed.map(|fingerprint| Failure {
+                fingerprint,
+                call: "wxa/commit".into(),
+                code: "85013".into(),
+                message: "bad ext".into(),
+            }),
+            rollback_refused: refused,
+            withdrawals: withdrawals(today, month),
+            ..Record::default()
+        })
+}
+
+/// An observation that matches `d` exactly, with every wanted tester bound.
+fn matching(d: &Desired) -> (Observed, Record) {
+    let own = build(&d.version, &d.fingerprint);
+    let testers: BTreeMap<String, String> = d
+        .testers
+        .iter()
+        .map(|t| (t.clone(), format!("u-{t}")))
+        .collect();
+    let observed = Observed {
+        authorized: true,
+        experience: Some(own.clone()),
+        audit: Some(audit("9", own.clone(), AuditStatus::Approved)),
+        live: live(own, (d.gray < 100).then_some(d.gray)),
+        previous: Some(build("0.1.0", OTHER)),
+        members: testers.values().cloned().collect(),
+    };
+    let record = Record {
+        testers,
+        ..Record::default()
+    };
+    (observed, record)
+}
+
+fn is_code_step(action: &Action) -> bool {
+    !matches!(
+        action,
+        Action::BindTester { .. } | Action::UnbindTester { .. }
+    )
+}
+
+proptest! {
+    #[test]
+    fn a_matching_live_state_plans_nothing(d in any_desired(), refused in prop::option::of(fp())) {
+        let (o, mut r) = matching(&d);
+        r.rollback_refused = refused;
+        let p = plan(&d, &o, &r);
+        prop_assert!(p.steps.is_empty(), "steps: {:?}", p.steps);
+        prop_assert_eq!(&p.state, &AppState::InSync);
+        prop_assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn planning_is_deterministic(d in any_desired(), o in any_observed(), r in any_record()) {
+        prop_assert_eq!(plan(&d, &o, &r), plan(&d, &o, &r));
+    }
+
+    #[test]
+    fn a_plan_never_commits_or_submits_twice(
+        d in any_desired(), o in any_observed(), r in any_record()
+    ) {
+        let p = plan(&d, &o, &r);
+        let count = |kind: &str| p.steps.iter().filter(|s| s.action.kind() == kind).count();
+        prop_assert!(count("commit") <= 1);
+        prop_assert!(count("submit_audit") <= 1);
+        prop_assert!(count("withdraw_audit") <= 1);
+    }
+
+    #[test]
+    fn a_failed_app_has_no_code_steps(d in any_desired(), o in any_observed(), r in any_record()) {
+        let p = plan(&d, &o, &r);
+        if matches!(p.state, AppState::Failed { .. } | AppState::NotAuthorized { .. }) {
+            prop_assert!(!p.steps.iter().any(|s| is_code_step(&s.action)), "{:?}", p.steps);
+        }
+    }
+
+    #[test]
+    fn the_state_agrees_with_the_steps(d in any_desired(), o in any_observed(), r in any_record()) {
+        let p = plan(&d, &o, &r);
+        let waits = p.steps.iter().any(|s| s.action.kind() == "wait_for_audit");
+        match &p.state {
+            AppState::Changes => prop_assert!(p.has_changes()),
+            AppState::WaitingOnAudit => prop_assert!(!p.has_changes() && waits),
+            AppState::InSync => prop_assert!(p.steps.is_empty()),
+            AppState::NotAuthorized { .. } => prop_assert!(p.steps.is_empty() && !o.authorized),
+            AppState::Failed { .. } => {}
+        }
+        prop_assert_eq!(p.ext_change.is_some(), p.steps.iter().any(|s| s.action.kind() == "commit"));
+    }
+}

@@ -1,66 +1,9 @@
-//! The per-app audit withdrawal quota, counted in Beijing days and months (UTC+8), as the platform
-//! counts it. The engine uses [`count_withdrawal`] to keep [`Withdrawals`] with the same numbering.
+//! The per-app audit withdrawal budget, counted in Beijing days and months (UTC+8), as the platform
+//! counts it; the counters themselves are [`Withdrawals`], kept by the engine.
 
 use crate::model::Withdrawals;
 
 use super::rules::Rules;
-
-/// Beijing time's offset from UTC, in seconds.
-const BEIJING_OFFSET: u64 = 8 * 3600;
-
-/// Seconds in a day.
-const DAY: u64 = 86_400;
-
-/// The day number (days since the Unix epoch) of Unix time `now`, in Beijing time.
-pub fn beijing_day(now: u64) -> u64 {
-    (now + BEIJING_OFFSET) / DAY
-}
-
-/// The month number (`year * 12 + month0`) of Unix time `now`, in Beijing time.
-pub fn beijing_month(now: u64) -> u64 {
-    let (year, month0) = year_month(beijing_day(now));
-    year * 12 + month0
-}
-
-/// The civil year and 0-based month of a day number (Howard Hinnant's `civil_from_days`,
-/// restricted to days on or after the epoch).
-fn year_month(day: u64) -> (u64, u64) {
-    let z = day + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month1 = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month1 <= 2);
-    (year, month1 - 1)
-}
-
-/// The counters after one more withdrawal at `now`; counters of an older day or month restart.
-pub fn count_withdrawal(counts: &Withdrawals, now: u64) -> Withdrawals {
-    let (today, this_month) = used(counts, now);
-    Withdrawals {
-        day: beijing_day(now),
-        today: today + 1,
-        month: beijing_month(now),
-        this_month: this_month + 1,
-    }
-}
-
-/// Withdrawals used today and this month at `now`; counters of an older day or month count as 0.
-fn used(counts: &Withdrawals, now: u64) -> (u32, u32) {
-    let today = if counts.day == beijing_day(now) {
-        counts.today
-    } else {
-        0
-    };
-    let month = if counts.month == beijing_month(now) {
-        counts.this_month
-    } else {
-        0
-    };
-    (today, month)
-}
 
 /// An app's withdrawal budget at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +21,7 @@ pub struct Budget {
 impl Budget {
     /// The budget under `rules` at `now`; `None` when the platform does not limit withdrawals.
     pub fn at(rules: &Rules, counts: &Withdrawals, now: u64) -> Option<Budget> {
-        let (used_today, used_this_month) = used(counts, now);
+        let (used_today, used_this_month) = counts.used(now);
         Some(Budget {
             per_day: rules.withdrawals_per_day?,
             per_month: rules.withdrawals_per_month?,
@@ -107,6 +50,16 @@ impl Budget {
 mod tests {
     use super::super::rules::{ALIPAY, WECHAT};
     use super::*;
+    use crate::model::{beijing_day, beijing_month};
+
+    /// Seconds in a day.
+    const DAY: u64 = 86_400;
+
+    fn count_withdrawal(counts: &Withdrawals, now: u64) -> Withdrawals {
+        let mut next = *counts;
+        next.count_one(now);
+        next
+    }
 
     /// 2024-02-01 00:00:00 Beijing time = 2024-01-31 16:00:00 UTC.
     const FEB_1_BEIJING: u64 = 1_706_716_800;

@@ -14,7 +14,7 @@ use crate::model::{
     Withdrawals, fingerprint_tag,
 };
 
-use super::quota::{beijing_day, beijing_month};
+use crate::model::{beijing_day, beijing_month};
 use super::{Context, plan_app};
 
 /// The fingerprint the fleet wants.

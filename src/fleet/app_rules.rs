@@ -15,9 +15,18 @@ const MAX_AUDIT_ITEMS: usize = 5;
 const MAX_TITLE_CHARS: usize = 32;
 
 /// Checks everything but identity and template.
-pub(crate) fn check(raw: &RawApp, platform: Option<PlatformKind>, path: &YamlPath, p: &mut Problems<'_>) {
+pub(crate) fn check(
+    raw: &RawApp,
+    platform: Option<PlatformKind>,
+    path: &YamlPath,
+    p: &mut Problems<'_>,
+) {
     check_version(raw.version.as_deref(), &path.key("version"), p);
-    check_testers(raw.testers.as_deref().unwrap_or_default(), &path.key("testers"), p);
+    check_testers(
+        raw.testers.as_deref().unwrap_or_default(),
+        &path.key("testers"),
+        p,
+    );
     let audit = raw.audit.clone().unwrap_or_default();
     check_audit_items(&audit, &path.key("audit").key("items"), p);
     if platform == Some(PlatformKind::Wechat) {
@@ -61,8 +70,11 @@ fn check_testers(testers: &[String], path: &YamlPath, p: &mut Problems<'_>) {
 fn check_audit_items(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) {
     let n = audit.items.len();
     if n > MAX_AUDIT_ITEMS {
-        p.value(path, format!("at most {MAX_AUDIT_ITEMS} audit items are allowed, got {n}"))
-            .help("WeChat `submit_audit` takes 1 to 5 pages in `item_list`");
+        p.value(
+            path,
+            format!("at most {MAX_AUDIT_ITEMS} audit items are allowed, got {n}"),
+        )
+        .help("WeChat `submit_audit` takes 1 to 5 pages in `item_list`");
     }
     for (j, item) in audit.items.iter().enumerate() {
         let title_chars = item.title.as_deref().map_or(0, |t| t.chars().count());
@@ -86,7 +98,10 @@ fn require_audit_items(audit: &AuditSpec, stage: Stage, path: &YamlPath, p: &mut
     }
     if stage != Stage::Experience && audit.items.is_empty() {
         let stage = stage.as_str();
-        p.value(path, format!("a WeChat app at stage `{stage}` needs at least one audit item"))
-            .help("add `audit.items` to defaults");
+        p.value(
+            path,
+            format!("a WeChat app at stage `{stage}` needs at least one audit item"),
+        )
+        .help("add `audit.items` to defaults");
     }
 }

@@ -11,7 +11,7 @@ use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::platforms::Declared;
 use super::problems::Problems;
-use super::raw::{RawApp, RawTemplate};
+use super::raw::{NAME_PATTERN, RawApp, RawTemplate};
 use super::{app_rules, rules};
 use crate::model::{self, Desired, PlatformKind};
 
@@ -38,13 +38,21 @@ struct Identity {
 }
 
 /// Reads every app; only apps without problems are resolved.
-pub(crate) fn read(value: &Value, defaults: &Value, lookup: &Lookup<'_>, p: &mut Problems<'_>) -> Vec<Desired> {
+pub(crate) fn read(
+    value: &Value,
+    defaults: &Value,
+    lookup: &Lookup<'_>,
+    p: &mut Problems<'_>,
+) -> Vec<Desired> {
     let path = YamlPath::top("apps");
     let items = match value {
         Value::Null => return Vec::new(),
         Value::Sequence(items) => items,
         other => {
-            p.value(&path, format!("expected a list of apps, got {}", kind(other)));
+            p.value(
+                &path,
+                format!("expected a list of apps, got {}", kind(other)),
+            );
             return Vec::new();
         }
     };
@@ -52,26 +60,33 @@ pub(crate) fn read(value: &Value, defaults: &Value, lookup: &Lookup<'_>, p: &mut
     items
         .iter()
         .enumerate()
-        .filter_map(|(i, item)| read_app(item, &path.index(i), defaults, lookup, &mut seen, p))
+        .filter_map(|(i, item)| read_app(i, item, defaults, lookup, &mut seen, p))
         .collect()
 }
 
 fn read_app(
+    index: usize,
     item: &Value,
-    path: &YamlPath,
     defaults: &Value,
     lookup: &Lookup<'_>,
     seen: &mut Seen,
     p: &mut Problems<'_>,
 ) -> Option<Desired> {
+    let path = &YamlPath::top("apps").index(index);
     if !item.is_mapping() {
-        p.value(path, format!("expected a mapping with `name`, `platform` and `appid`, got {}", kind(item)));
+        p.value(
+            path,
+            format!(
+                "expected a mapping with `name`, `platform` and `appid`, got {}",
+                kind(item)
+            ),
+        );
         return None;
     }
     let start = p.count();
     let mut merged = deep_merge(defaults, item);
     let raw: RawApp = partial::read(&mut merged, path, p);
-    let identity = identity(&raw, path, lookup, seen, p);
+    let identity = identity(&raw, path, index, lookup, seen, p);
     app_rules::check(&raw, raw.platform, path, p);
     let template_id = template_id(&raw, raw.platform, path, lookup, p);
     if p.count() > start {
@@ -83,37 +98,46 @@ fn read_app(
 fn identity(
     raw: &RawApp,
     path: &YamlPath,
+    index: usize,
     lookup: &Lookup<'_>,
     seen: &mut Seen,
     p: &mut Problems<'_>,
 ) -> Option<Identity> {
-    let index = app_index(path);
     let name = check_name(raw.name.as_deref(), &path.key("name"), index, seen, p);
     let platform = check_platform(raw.platform, &path.key("platform"), lookup, p);
     let appid = check_appid(raw, &path.key("appid"), index, seen, p);
-    Some(Identity { name: name?, platform: platform?, appid: appid? })
+    Some(Identity {
+        name: name?,
+        platform: platform?,
+        appid: appid?,
+    })
 }
 
-fn app_index(path: &YamlPath) -> usize {
-    match path.segs().last() {
-        Some(super::path::Seg::Index(i)) => *i,
-        _ => 0,
-    }
-}
-
-fn check_name(name: Option<&str>, path: &YamlPath, index: usize, seen: &mut Seen, p: &mut Problems<'_>) -> Option<String> {
+fn check_name(
+    name: Option<&str>,
+    path: &YamlPath,
+    index: usize,
+    seen: &mut Seen,
+    p: &mut Problems<'_>,
+) -> Option<String> {
     let Some(name) = name else {
         p.missing(path);
         return None;
     };
     if !rules::is_app_name(name) {
-        p.value(path, format!("app name `{name}` must match `{}`", super::raw::NAME_PATTERN))
-            .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit");
+        p.value(
+            path,
+            format!("app name `{name}` must match `{}`", NAME_PATTERN),
+        )
+        .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit");
         return None;
     }
     if let Some(first) = seen.names.get(name) {
-        p.value(path, format!("app name `{name}` is already used by `apps[{first}]`"))
-            .help("every app needs a unique name");
+        p.value(
+            path,
+            format!("app name `{name}` is already used by `apps[{first}]`"),
+        )
+        .help("every app needs a unique name");
         return None;
     }
     seen.names.insert(name.to_owned(), index);
@@ -145,13 +169,22 @@ fn check_platform(
     }
 }
 
-fn check_appid(raw: &RawApp, path: &YamlPath, index: usize, seen: &mut Seen, p: &mut Problems<'_>) -> Option<String> {
+fn check_appid(
+    raw: &RawApp,
+    path: &YamlPath,
+    index: usize,
+    seen: &mut Seen,
+    p: &mut Problems<'_>,
+) -> Option<String> {
     let Some(appid) = raw.appid.as_deref() else {
         p.missing(path);
         return None;
     };
     if raw.platform == Some(PlatformKind::Wechat) && !rules::is_wechat_appid(appid) {
-        p.value(path, format!("WeChat appid must be `wx` and 16 lowercase hex digits, got `{appid}`"));
+        p.value(
+            path,
+            format!("WeChat appid must be `wx` and 16 lowercase hex digits, got `{appid}`"),
+        );
         return None;
     }
     if let Some((first, first_name)) = seen.appids.get(appid) {
@@ -163,7 +196,8 @@ fn check_appid(raw: &RawApp, path: &YamlPath, index: usize, seen: &mut Seen, p: 
             .help("each mini-program may appear only once in the fleet");
         return None;
     }
-    seen.appids.insert(appid.to_owned(), (index, raw.name.clone()));
+    seen.appids
+        .insert(appid.to_owned(), (index, raw.name.clone()));
     Some(appid.to_owned())
 }
 
@@ -207,13 +241,15 @@ fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Pr
             format!("defined templates: {}", list.join(", "))
         }
     };
-    p.value(path, format!("unknown template `{name}`")).help(help);
+    p.value(path, format!("unknown template `{name}`"))
+        .help(help);
 }
 
 /// The resolved app; `raw` has passed every check.
 fn build(id: Identity, template_id: String, raw: RawApp) -> Desired {
     let ext = serde_json::Value::Object(raw.ext.unwrap_or_default());
-    let ext_json = serde_json::json!({"extAppid": id.appid, "extEnable": true, "ext": ext}).to_string();
+    let ext_json =
+        serde_json::json!({"extAppid": id.appid, "extEnable": true, "ext": ext}).to_string();
     let version = raw.version.unwrap_or_default();
     let fingerprint = model::fingerprint(&template_id, None, &version, &ext_json);
     let mut testers = raw.testers.unwrap_or_default();

@@ -20,8 +20,13 @@ pub(crate) fn strip_unknown(doc: &mut Value, p: &mut Problems<'_>) {
 fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Problems<'_>) {
     match value {
         Value::Mapping(map) => {
-            let Some(schema) = object_schema(root, node) else { return };
-            let keys: Vec<String> = map.keys().filter_map(|k| k.as_str().map(str::to_owned)).collect();
+            let Some(schema) = object_schema(root, node) else {
+                return;
+            };
+            let keys: Vec<String> = map
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
             for key in keys {
                 let here = path.key(&key);
                 match child_schema(schema, &key) {
@@ -99,6 +104,9 @@ mod tests {
         assert_eq!(did_you_mean("gary", &allowed), Some("gray"));
         assert_eq!(did_you_mean("tester", &allowed), Some("testers"));
         assert_eq!(did_you_mean("color", &allowed), None);
-        assert_eq!(did_you_mean("component_secre", &["component_secret", "token"]), Some("component_secret"));
+        assert_eq!(
+            did_you_mean("component_secre", &["component_secret", "token"]),
+            Some("component_secret")
+        );
     }
 }

@@ -23,13 +23,22 @@ pub(crate) struct Ctx<'a> {
 
 /// Loads a fleet from its text (see [`super::load_str`]).
 pub(crate) fn load_str(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Fleet, FleetErrors> {
-    let fail = |errors| FleetErrors { file: file.to_path_buf(), errors };
+    let fail = |errors| FleetErrors {
+        file: file.to_path_buf(),
+        errors,
+    };
     let index = Index::build(text).map_err(|e| fail(vec![syntax_error(e)]))?;
     if !index.duplicates().is_empty() {
-        return Err(fail(index.duplicates().iter().map(duplicate_error).collect()));
+        return Err(fail(
+            index.duplicates().iter().map(duplicate_error).collect(),
+        ));
     }
     let mut doc: Value = serde_yaml::from_str(text).map_err(|e| fail(vec![yaml_error(&e)]))?;
-    let ctx = Ctx { base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(), env };
+    doc.apply_merge().map_err(|e| fail(vec![yaml_error(&e)]))?;
+    let ctx = Ctx {
+        base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        env,
+    };
     let mut p = Problems::new(&index);
     let fleet = read_doc(&mut doc, file, &ctx, &mut p);
     match fleet {
@@ -50,25 +59,39 @@ fn read_doc(doc: &mut Value, file: &Path, ctx: &Ctx<'_>, p: &mut Problems<'_>) -
     let templates = templates::read(&mut take(doc, "templates"), p);
     let mut defaults = take(doc, "defaults");
     let _: RawDefaults = partial::read(&mut defaults, &YamlPath::top("defaults"), p);
-    let lookup = apps::Lookup { templates: &templates, declared };
+    let lookup = apps::Lookup {
+        templates: &templates,
+        declared,
+    };
     let apps = apps::read(&take(doc, "apps"), &defaults, &lookup, p);
     let sandbox = sandbox_spec::read(&mut take(doc, "sandbox"), p);
-    Some(Fleet { path: file.to_path_buf(), platforms, apps, sandbox })
+    Some(Fleet {
+        path: file.to_path_buf(),
+        platforms,
+        apps,
+        sandbox,
+    })
 }
 
 fn top_level_problem(doc: &Value, p: &mut Problems<'_>) {
     let root = YamlPath::root();
     if doc.is_null() {
-        p.value(&root, "the fleet file is empty").help("start it with `version: 1`");
+        p.value(&root, "the fleet file is empty")
+            .help("start it with `version: 1`");
     } else {
-        p.value(&root, format!("the fleet file must be a mapping, got {}", kind(doc)))
-            .help("start it with `version: 1`, then `platforms`, `templates`, `defaults` and `apps`");
+        p.value(
+            &root,
+            format!("the fleet file must be a mapping, got {}", kind(doc)),
+        )
+        .help("start it with `version: 1`, then `platforms`, `templates`, `defaults` and `apps`");
     }
 }
 
 /// The section `key`, taken out of the document (null when absent).
 fn take(doc: &mut Value, key: &str) -> Value {
-    doc.as_mapping_mut().and_then(|m| m.remove(key)).unwrap_or(Value::Null)
+    doc.as_mapping_mut()
+        .and_then(|m| m.remove(key))
+        .unwrap_or(Value::Null)
 }
 
 /// The names of `apps[i]` as written, where they are strings.
@@ -92,7 +115,9 @@ fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {
         }
         Some(v) if v.as_u64() == Some(1) => {}
         Some(v) => {
-            let shown = serde_yaml::to_string(v).map(|s| s.trim().to_owned()).unwrap_or_default();
+            let shown = serde_yaml::to_string(v)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default();
             p.value(&path, format!("version must be 1, got `{shown}`"))
                 .help("this minifleet reads fleet files of version 1");
         }
@@ -115,7 +140,10 @@ fn duplicate_error(d: &Duplicate) -> FleetError {
         app: None,
         line_col: Some(d.again),
         message: format!("duplicate key `{}`", d.key),
-        help: Some(format!("a key may appear only once in a mapping; the first `{}` is on line {}", d.key, d.first.0)),
+        help: Some(format!(
+            "a key may appear only once in a mapping; the first `{}` is on line {}",
+            d.key, d.first.0
+        )),
     }
 }
 

@@ -83,7 +83,11 @@ impl Index {
         self.find(path, Index::key_of)
     }
 
-    fn find(&self, path: &YamlPath, at: fn(&Index, &YamlPath) -> Option<LineCol>) -> Option<LineCol> {
+    fn find(
+        &self,
+        path: &YamlPath,
+        at: fn(&Index, &YamlPath) -> Option<LineCol>,
+    ) -> Option<LineCol> {
         let mut current = Some(path.clone());
         while let Some(p) = current {
             let here = at(self, &p).or_else(|| p.in_defaults().and_then(|d| at(self, &d)));
@@ -174,13 +178,20 @@ impl Builder {
 
     fn on_value(&mut self, empty: bool, mark: Marker) {
         if !empty {
-            self.index.values.insert(self.node_path().to_string(), line_col(&mark));
+            self.index
+                .values
+                .insert(self.node_path().to_string(), line_col(&mark));
         }
         self.finish_node(None);
     }
 
     fn on_end(&mut self) {
-        if let Some(Frame::Map { path, start: Some(m), .. }) = self.stack.pop() {
+        if let Some(Frame::Map {
+            path,
+            start: Some(m),
+            ..
+        }) = self.stack.pop()
+        {
             self.index.values.insert(path.to_string(), line_col(&m));
         }
         self.finish_node(None);
@@ -197,7 +208,11 @@ impl MarkedEventReceiver for Builder {
             Event::Alias(_) => self.on_value(false, mark),
             Event::MappingStart(..) => {
                 let path = self.node_path();
-                self.stack.push(Frame::Map { path, key: None, start: Some(mark) });
+                self.stack.push(Frame::Map {
+                    path,
+                    key: None,
+                    start: Some(mark),
+                });
             }
             Event::SequenceStart(..) => {
                 let path = self.node_path();

@@ -30,15 +30,23 @@ mod tests {
 
     #[test]
     fn maps_merge_lists_and_scalars_replace() {
-        let base = yaml("{ext: {a: 1, n: {x: 1, y: 2}}, testers: [a, b], gray: 100, stage: release}");
+        let base =
+            yaml("{ext: {a: 1, n: {x: 1, y: 2}}, testers: [a, b], gray: 100, stage: release}");
         let over = yaml("{ext: {b: 2, n: {y: 3}}, testers: [c], gray: 10}");
-        let want = yaml("{ext: {a: 1, n: {x: 1, y: 3}, b: 2}, testers: [c], gray: 10, stage: release}");
+        let want =
+            yaml("{ext: {a: 1, n: {x: 1, y: 3}, b: 2}, testers: [c], gray: 10, stage: release}");
         assert_eq!(deep_merge(&base, &over), want);
     }
 
     #[test]
     fn a_scalar_replaces_a_mapping_and_back() {
-        assert_eq!(deep_merge(&yaml("{ext: {a: 1}}"), &yaml("{ext: null}")), yaml("{ext: null}"));
-        assert_eq!(deep_merge(&yaml("{ext: 1}"), &yaml("{ext: {a: 1}}")), yaml("{ext: {a: 1}}"));
+        assert_eq!(
+            deep_merge(&yaml("{ext: {a: 1}}"), &yaml("{ext: null}")),
+            yaml("{ext: null}")
+        );
+        assert_eq!(
+            deep_merge(&yaml("{ext: 1}"), &yaml("{ext: {a: 1}}")),
+            yaml("{ext: {a: 1}}")
+        );
     }
 }

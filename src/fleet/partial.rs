@@ -7,6 +7,7 @@ use serde_yaml::Value;
 
 use super::path::{Seg, YamlPath};
 use super::problems::Problems;
+use super::secrets::{SECRET_KEYS, SecretError};
 
 /// Reads the mapping at `path` as `T`, reporting (and removing from `value`) every key whose value
 /// does not fit. A missing or null section reads as `T::default()`.
@@ -29,7 +30,7 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
             Ok(t) => return t,
             Err(e) => {
                 let inner = to_yaml_path(e.path());
-                p.value(&path.join(&inner), clean_message(&e.inner().to_string()));
+                report(&path.join(&inner), &e.inner().to_string(), p);
                 if !remove_deepest_key(value, &inner) {
                     return T::default();
                 }
@@ -37,6 +38,18 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
         }
     }
     T::default()
+}
+
+/// Reports a type error; for secret fields without serde's words, which quote the value.
+fn report(path: &YamlPath, message: &str, p: &mut Problems<'_>) {
+    let secret =
+        matches!(path.segs().last(), Some(Seg::Key(k)) if SECRET_KEYS.contains(&k.as_str()));
+    if secret {
+        let e = SecretError::Literal;
+        p.value(path, e.to_string()).help(e.help());
+    } else {
+        p.value(path, clean_message(message));
+    }
 }
 
 /// What kind of YAML value this is, for messages.
@@ -117,7 +130,10 @@ mod tests {
             clean_message("invalid type: string \"x\", expected struct AuditSpec"),
             "invalid type: string \"x\", expected a mapping"
         );
-        assert_eq!(clean_message("unknown variant `x`, expected `a` or `b`"), "unknown variant `x`, expected `a` or `b`");
+        assert_eq!(
+            clean_message("unknown variant `x`, expected `a` or `b`"),
+            "unknown variant `x`, expected `a` or `b`"
+        );
     }
 
     #[test]
@@ -125,7 +141,10 @@ mod tests {
         let mut v: Value = serde_yaml::from_str("a: {b: [1, {c: 2, d: 3}]}").unwrap();
         let path = YamlPath::top("a").key("b").index(1).key("c");
         assert!(remove_deepest_key(&mut v, &path));
-        assert_eq!(v, serde_yaml::from_str::<Value>("a: {b: [1, {d: 3}]}").unwrap());
+        assert_eq!(
+            v,
+            serde_yaml::from_str::<Value>("a: {b: [1, {d: 3}]}").unwrap()
+        );
         let list_item = YamlPath::top("a").key("b").index(0);
         assert!(remove_deepest_key(&mut v, &list_item));
         assert_eq!(v, serde_yaml::from_str::<Value>("a: {}").unwrap());

@@ -96,16 +96,26 @@ mod tests {
 
     #[test]
     fn displays_keys_and_indexes() {
-        let p = YamlPath::top("apps").index(2).key("audit").key("items").index(0);
+        let p = YamlPath::top("apps")
+            .index(2)
+            .key("audit")
+            .key("items")
+            .index(0);
         assert_eq!(p.to_string(), "apps[2].audit.items[0]");
         assert_eq!(YamlPath::root().to_string(), "");
-        assert_eq!(p.parent().map(|p| p.to_string()).as_deref(), Some("apps[2].audit.items"));
+        assert_eq!(
+            p.parent().map(|p| p.to_string()).as_deref(),
+            Some("apps[2].audit.items")
+        );
     }
 
     #[test]
     fn maps_app_paths_into_defaults() {
         let p = YamlPath::top("apps").index(3).key("gray");
-        assert_eq!(p.in_defaults().map(|p| p.to_string()).as_deref(), Some("defaults.gray"));
+        assert_eq!(
+            p.in_defaults().map(|p| p.to_string()).as_deref(),
+            Some("defaults.gray")
+        );
         assert_eq!(YamlPath::top("apps").index(3).in_defaults(), None);
         assert_eq!(YamlPath::top("sandbox").key("x").in_defaults(), None);
     }

@@ -20,7 +20,12 @@ pub(crate) struct Problems<'a> {
 impl<'a> Problems<'a> {
     /// An empty set of problems located through `index`.
     pub(crate) fn new(index: &'a Index) -> Problems<'a> {
-        Problems { index, app_names: Vec::new(), errors: Vec::new(), paths: HashSet::new() }
+        Problems {
+            index,
+            app_names: Vec::new(),
+            errors: Vec::new(),
+            paths: HashSet::new(),
+        }
     }
 
     /// The names of `apps[i]`, as written, to name the app in problems inside it.
@@ -65,14 +70,26 @@ impl<'a> Problems<'a> {
 
     /// The problems, in file order (those without a position last).
     pub(crate) fn into_errors(mut self) -> Vec<FleetError> {
-        self.errors.sort_by_key(|e| e.line_col.unwrap_or((usize::MAX, usize::MAX)));
+        self.errors
+            .sort_by_key(|e| e.line_col.unwrap_or((usize::MAX, usize::MAX)));
         self.errors
     }
 
-    fn push(&mut self, path: &YamlPath, line_col: Option<(usize, usize)>, message: String) -> &mut FleetError {
+    fn push(
+        &mut self,
+        path: &YamlPath,
+        line_col: Option<(usize, usize)>,
+        message: String,
+    ) -> &mut FleetError {
         self.paths.insert(path.to_string());
         let app = self.app_of(path);
-        self.errors.push(FleetError { yaml_path: path.to_string(), app, line_col, message, help: None });
+        self.errors.push(FleetError {
+            yaml_path: path.to_string(),
+            app,
+            line_col,
+            message,
+            help: None,
+        });
         let last = self.errors.len() - 1;
         &mut self.errors[last]
     }

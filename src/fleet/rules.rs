@@ -5,7 +5,10 @@ use super::ApiBase;
 /// Whether `v` is `x.y.z` with digits only.
 pub(crate) fn is_version(v: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Whether `name` matches `^[A-Za-z0-9][A-Za-z0-9._-]*$`.
@@ -18,7 +21,10 @@ pub(crate) fn is_app_name(name: &str) -> bool {
 /// Whether `appid` matches `^wx[0-9a-f]{16}$`.
 pub(crate) fn is_wechat_appid(appid: &str) -> bool {
     appid.strip_prefix("wx").is_some_and(|hex| {
-        hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -27,7 +33,9 @@ pub(crate) fn api_base(text: &str) -> Option<ApiBase> {
     if text == "sandbox" {
         return Some(ApiBase::Sandbox);
     }
-    let rest = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://"))?;
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))?;
     (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| ApiBase::Url(text.to_owned()))
 }
 
@@ -70,7 +78,10 @@ mod tests {
     #[test]
     fn endpoints() {
         assert_eq!(api_base("sandbox"), Some(ApiBase::Sandbox));
-        assert_eq!(api_base("http://127.0.0.1:8080"), Some(ApiBase::Url("http://127.0.0.1:8080".into())));
+        assert_eq!(
+            api_base("http://127.0.0.1:8080"),
+            Some(ApiBase::Url("http://127.0.0.1:8080".into()))
+        );
         assert_eq!(api_base("ftp://x"), None);
         assert_eq!(api_base("https://"), None);
     }
@@ -79,6 +90,9 @@ mod tests {
     fn tags() {
         assert_eq!(tag_problem("food shop"), None);
         assert!(tag_problem("a b c d e f g h i j k").is_some());
-        assert_eq!(tag_problem("abcdefghijklmnopqrstu"), Some("tag `abcdefghijklmnopqrstu` is longer than 20 characters".into()));
+        assert_eq!(
+            tag_problem("abcdefghijklmnopqrstu"),
+            Some("tag `abcdefghijklmnopqrstu` is longer than 20 characters".into())
+        );
     }
 }

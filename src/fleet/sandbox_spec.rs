@@ -74,5 +74,8 @@ fn reject_rule(raw: RawRejectRule, path: &YamlPath, p: &mut Problems<'_>) -> Opt
         }
         Some(r) => Some(r),
     };
-    Some(RejectRule { when_ext: when_ext?, reason: reason? })
+    Some(RejectRule {
+        when_ext: when_ext?,
+        reason: reason?,
+    })
 }

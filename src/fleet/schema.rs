@@ -32,7 +32,9 @@ pub(crate) fn resolve<'s>(root: &'s Value, mut node: &'s Value) -> &'s Value {
 
 /// The branch of `node` (after `$ref`s and `anyOf`/`oneOf`) that describes an object, if any.
 pub(crate) fn object_schema<'s>(root: &'s Value, node: &'s Value) -> Option<&'s Value> {
-    branch(root, node, |n| n.get("properties").is_some() || n.get("additionalProperties").is_some())
+    branch(root, node, |n| {
+        n.get("properties").is_some() || n.get("additionalProperties").is_some()
+    })
 }
 
 /// The branch of `node` that describes an array, if any.

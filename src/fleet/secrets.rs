@@ -12,7 +12,9 @@ pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum SecretError {
     /// The fleet file holds the secret itself.
-    #[error("secrets must come from `${{env:NAME}}` or `${{file:PATH}}`, never from the fleet file itself")]
+    #[error(
+        "secrets must come from `${{env:NAME}}` or `${{file:PATH}}`, never from the fleet file itself"
+    )]
     Literal,
     /// The environment variable is not set.
     #[error("environment variable `{0}` is not set")]
@@ -50,6 +52,15 @@ impl SecretError {
     }
 }
 
+/// The keys whose values are secret references, wherever they appear.
+pub(crate) const SECRET_KEYS: [&str; 5] = [
+    "component_secret",
+    "token",
+    "encoding_aes_key",
+    "private_key",
+    "alipay_public_key",
+];
+
 /// A parsed secret reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SecretRef<'t> {
@@ -75,7 +86,11 @@ pub(crate) fn parse(text: &str) -> Result<SecretRef<'_>, SecretError> {
 }
 
 /// Resolves a secret reference: env variables through `env`, files relative to `base_dir`.
-pub(crate) fn resolve(text: &str, base_dir: &Path, env: EnvLookup<'_>) -> Result<Secret, SecretError> {
+pub(crate) fn resolve(
+    text: &str,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Secret, SecretError> {
     match parse(text)? {
         SecretRef::Env(name) => match env(name) {
             None => Err(SecretError::EnvUnset(name.to_owned())),
@@ -113,8 +128,18 @@ mod tests {
     #[test]
     fn parses_references_and_rejects_literals() {
         assert_eq!(parse("${env:A_B}"), Ok(SecretRef::Env("A_B")));
-        assert_eq!(parse("${file:secrets/aes.key}"), Ok(SecretRef::File("secrets/aes.key")));
-        for literal in ["hunter2", "${env:}", "${vault:x}", "${env:A}x", "$env:A", "{env:A}"] {
+        assert_eq!(
+            parse("${file:secrets/aes.key}"),
+            Ok(SecretRef::File("secrets/aes.key"))
+        );
+        for literal in [
+            "hunter2",
+            "${env:}",
+            "${vault:x}",
+            "${env:A}x",
+            "$env:A",
+            "{env:A}",
+        ] {
             assert_eq!(parse(literal), Err(SecretError::Literal), "{literal}");
         }
     }
@@ -127,7 +152,10 @@ mod tests {
         let err = resolve("${env:UNSET}", dir, &no_env).unwrap_err();
         assert_eq!(err.to_string(), "environment variable `UNSET` is not set");
         let empty = |_: &str| Some(String::new());
-        assert_eq!(resolve("${env:E}", dir, &empty), Err(SecretError::EnvEmpty("E".into())));
+        assert_eq!(
+            resolve("${env:E}", dir, &empty),
+            Err(SecretError::EnvEmpty("E".into()))
+        );
     }
 
     #[test]
@@ -141,6 +169,9 @@ mod tests {
         let crlf = resolve("${file:secrets/crlf}", dir.path(), &no_env).unwrap();
         assert_eq!(crlf.expose(), "v");
         let err = resolve("${file:missing.key}", dir.path(), &no_env).unwrap_err();
-        assert_eq!(err.to_string(), "cannot read secret file `missing.key`: entity not found");
+        assert_eq!(
+            err.to_string(),
+            "cannot read secret file `missing.key`: entity not found"
+        );
     }
 }

@@ -35,7 +35,10 @@ fn check(template: &RawTemplate, path: &YamlPath, p: &mut Problems<'_>) {
                 p.missing(&path.key("template_version"));
             }
             Some(v) if !rules::is_version(v) => {
-                p.value(&path.key("template_version"), format!("template_version must be `x.y.z` (digits), got `{v}`"));
+                p.value(
+                    &path.key("template_version"),
+                    format!("template_version must be `x.y.z` (digits), got `{v}`"),
+                );
             }
             Some(_) => {}
         }

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use super::{Fleet, FleetError, FleetErrors, load_str};
 
+mod cases;
 mod display;
+mod references;
 mod resolve;
 mod rules;
 mod schema;
@@ -43,8 +45,13 @@ pub(super) fn edit(text: &str, edits: &[(&str, &str)]) -> String {
 
 /// Loads `text` as `fleet.yaml` with the given environment.
 pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, FleetErrors> {
-    let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    load_str(text, Path::new("fleet.yaml"), &move |name| env.get(name).cloned())
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_str(text, Path::new("fleet.yaml"), &move |name| {
+        env.get(name).cloned()
+    })
 }
 
 /// Loads `text` with an empty environment.
@@ -63,6 +70,10 @@ pub(super) fn problems(text: &str) -> Vec<FleetError> {
 /// The one problem at `path`.
 pub(super) fn problem_at<'e>(errors: &'e [FleetError], path: &str) -> &'e FleetError {
     let found: Vec<&FleetError> = errors.iter().filter(|e| e.yaml_path == path).collect();
-    assert_eq!(found.len(), 1, "want one problem at {path}, got {errors:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "want one problem at {path}, got {errors:#?}"
+    );
     found[0]
 }

@@ -86,7 +86,10 @@ fn the_full_example_resolves_platforms_and_sandbox() {
     let wechat = fleet.platforms.wechat.expect("wechat configured");
     assert_eq!(wechat.component_appid, "wx0123456789abcdef");
     assert_eq!(wechat.api_base, ApiBase::Sandbox);
-    assert_eq!(wechat.component_secret.unwrap().expose(), "component-s3cret");
+    assert_eq!(
+        wechat.component_secret.unwrap().expose(),
+        "component-s3cret"
+    );
     assert_eq!(wechat.token.unwrap().expose(), "push-t0ken");
     assert_eq!(wechat.encoding_aes_key.unwrap().expose(), AES_KEY);
     let want = SandboxSpec {
@@ -121,12 +124,24 @@ fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
         "theme": { "color": "green", "font": "serif" },
     });
     assert_eq!(tea.ext, want_ext, "maps merge key by key, recursively");
-    assert_eq!(tea.testers, ["ops-li", "qa-wang"], "the app's list replaces, sorted");
+    assert_eq!(
+        tea.testers,
+        ["ops-li", "qa-wang"],
+        "the app's list replaces, sorted"
+    );
     assert_eq!(tea.gray, 10);
     assert_eq!(tea.stage, Stage::Audit);
-    let labels: Vec<(&str, &str)> = tea.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let labels: Vec<(&str, &str)> = tea
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(labels, [("region", "east"), ("team", "core")]);
-    assert_eq!(tea.audit.items.len(), 1, "items inherited through the merged audit map");
+    assert_eq!(
+        tea.audit.items.len(),
+        1,
+        "items inherited through the merged audit map"
+    );
     assert_eq!(tea.audit.items[0].title.as_deref(), Some("Home"));
     assert_eq!(tea.audit.items[0].first_class.as_deref(), Some("餐饮"));
     assert_eq!(tea.audit.version_desc.as_deref(), Some("Tea update"));
@@ -136,14 +151,25 @@ fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
 fn scalars_keep_their_yaml_types_and_defaults_fill_the_rest() {
     let fleet = load_full(FULL);
     let noodle = &fleet.apps[1];
-    assert_eq!(noodle.ext["shopId"], json!(1002), "an unquoted number stays a number");
-    assert_eq!(fleet.apps[0].ext["shopId"], json!("1001"), "a quoted number stays a string");
+    assert_eq!(
+        noodle.ext["shopId"],
+        json!(1002),
+        "an unquoted number stays a number"
+    );
+    assert_eq!(
+        fleet.apps[0].ext["shopId"],
+        json!("1001"),
+        "a quoted number stays a string"
+    );
     assert_eq!(noodle.version, "1.4.0");
     assert_eq!(noodle.description, "Noodles");
     assert_eq!(noodle.testers, ["ops-li"]);
     assert_eq!(noodle.gray, 100);
     assert_eq!(noodle.stage, Stage::Release);
-    assert_eq!(noodle.audit.version_desc.as_deref(), Some("Spring menu update"));
+    assert_eq!(
+        noodle.audit.version_desc.as_deref(),
+        Some("Spring menu update")
+    );
 }
 
 #[test]
@@ -166,13 +192,24 @@ fn the_fingerprint_is_stable_and_changes_only_with_the_build() {
         "ext: { shopId: \"1001\", theme: { color: green } }",
         "ext: { theme: { color: green }, shopId: \"1001\" }",
     );
-    assert_eq!(load_full(&reordered).apps[0].fingerprint, before.apps[0].fingerprint, "key order is not content");
+    assert_eq!(
+        load_full(&reordered).apps[0].fingerprint,
+        before.apps[0].fingerprint,
+        "key order is not content"
+    );
 
     let ext_changed = FULL.replace("color: green", "color: blue");
-    assert_ne!(load_full(&ext_changed).apps[0].fingerprint, before.apps[0].fingerprint);
+    assert_ne!(
+        load_full(&ext_changed).apps[0].fingerprint,
+        before.apps[0].fingerprint
+    );
 
     let gray_changed = FULL.replace("    gray: 10\n", "    gray: 20\n");
-    assert_eq!(load_full(&gray_changed).apps[0].fingerprint, before.apps[0].fingerprint, "gray is not in the build");
+    assert_eq!(
+        load_full(&gray_changed).apps[0].fingerprint,
+        before.apps[0].fingerprint,
+        "gray is not in the build"
+    );
 }
 
 #[test]
@@ -181,19 +218,31 @@ fn minimal_values_take_their_defaults() {
     let app = &fleet.apps[0];
     assert_eq!(app.description, "");
     assert_eq!(app.ext, json!({}));
-    assert_eq!(app.ext_json, r#"{"ext":{},"extAppid":"wx1111111111111111","extEnable":true}"#);
+    assert_eq!(
+        app.ext_json,
+        r#"{"ext":{},"extAppid":"wx1111111111111111","extEnable":true}"#
+    );
     assert!(app.testers.is_empty());
     assert!(app.labels.is_empty());
     assert_eq!(app.gray, 100);
     assert_eq!(app.stage, Stage::Experience);
     assert_eq!(fleet.sandbox, SandboxSpec::default());
     let wechat = fleet.platforms.wechat.unwrap();
-    assert!(wechat.component_secret.is_none(), "optional with the sandbox");
+    assert!(
+        wechat.component_secret.is_none(),
+        "optional with the sandbox"
+    );
 }
 
 #[test]
 fn the_default_api_base_is_the_real_host() {
-    let text = edit(BASE, &[("    api_base: sandbox\n", "    component_secret: ${env:S}\n")]);
+    let text = edit(
+        BASE,
+        &[(
+            "    api_base: sandbox\n",
+            "    component_secret: ${env:S}\n",
+        )],
+    );
     let fleet = load_with(&text, &[("S", "x")]).unwrap();
     let base = fleet.platforms.wechat.unwrap().api_base;
     assert_eq!(base, ApiBase::Url("https://api.weixin.qq.com".to_owned()));
@@ -205,4 +254,23 @@ fn an_empty_apps_list_is_a_valid_empty_fleet() {
     let fleet = load(text).unwrap();
     assert!(fleet.apps.is_empty());
     assert!(fleet.platforms.wechat.is_none());
+}
+
+#[test]
+fn yaml_anchors_and_merge_keys_work_across_apps() {
+    let text = edit(
+        BASE,
+        &[
+            ("  - name: tea-house\n", "  - &tea\n    name: tea-house\n"),
+            (
+                "    appid: wx1111111111111111\n",
+                "    appid: wx1111111111111111\n    ext: { theme: green }\n  - <<: *tea\n    name: noodle-bar\n    appid: wx2222222222222222\n",
+            ),
+        ],
+    );
+    let fleet = load(&text).unwrap();
+    let noodle = &fleet.apps[1];
+    assert_eq!(noodle.name, "noodle-bar");
+    assert_eq!(noodle.platform, PlatformKind::Wechat);
+    assert_eq!(noodle.ext, json!({"theme": "green"}));
 }

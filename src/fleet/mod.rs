@@ -10,6 +10,25 @@ use serde_json::Value;
 use crate::model::Desired;
 use crate::secret::Secret;
 
+mod app_rules;
+mod apps;
+mod keys;
+mod load;
+mod locate;
+mod merge;
+mod partial;
+mod path;
+mod platforms;
+mod problems;
+mod raw;
+mod rules;
+mod sandbox_spec;
+mod schema;
+mod secrets;
+mod templates;
+#[cfg(test)]
+mod tests;
+
 /// A loaded, validated fleet file.
 #[derive(Debug, Clone)]
 pub struct Fleet {
@@ -113,7 +132,7 @@ pub struct FleetErrors {
 
 impl fmt::Display for FleetErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        todo!()
+        self.write_report(f)
     }
 }
 
@@ -122,10 +141,31 @@ impl std::error::Error for FleetErrors {}
 /// Loads and validates the fleet file at `path`, resolving secrets from the environment and from
 /// files relative to the fleet file.
 pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
-    todo!()
+    let text = std::fs::read_to_string(path).map_err(|e| FleetErrors {
+        file: path.to_path_buf(),
+        errors: vec![FleetError {
+            yaml_path: String::new(),
+            app: None,
+            line_col: None,
+            message: format!("cannot read the fleet file: {}", e.kind()),
+            help: Some("pass the fleet file with `-f PATH` or set `MINIFLEET_FLEET`".to_owned()),
+        }],
+    })?;
+    load_str(&text, path, &|name| std::env::var(name).ok())
 }
 
-/// The fleet file's JSON Schema.
+/// Loads and validates a fleet file from its text. `file` is the fleet file's path, shown in
+/// messages and the base directory of `${file:…}` secrets; `env` looks up `${env:…}` secrets.
+pub fn load_str(
+    text: &str,
+    file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Fleet, FleetErrors> {
+    load::load_str(text, file, env)
+}
+
+/// The fleet file's JSON Schema (draft 2020-12): doc comments as descriptions, unknown keys
+/// forbidden where keys are fixed, secret fields constrained to `${env:…}` / `${file:…}`.
 pub fn json_schema() -> Value {
-    todo!()
+    schema::fleet_schema().clone()
 }

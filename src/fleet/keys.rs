@@ -1,0 +1,112 @@
+//! The unknown-key check: walks the document beside the schema, reports every key the schema does
+//! not allow (with a "did you mean" hint) and removes it, so typed reading can go on.
+
+use serde_json::Value as Json;
+use serde_yaml::Value;
+
+use super::path::YamlPath;
+use super::problems::Problems;
+use super::schema::{array_schema, fleet_schema, object_schema};
+
+/// Keys an app must set itself, never through `defaults`.
+const APP_ONLY: [&str; 3] = ["name", "platform", "appid"];
+
+/// Reports and removes every unknown key in `doc`.
+pub(crate) fn strip_unknown(doc: &mut Value, p: &mut Problems<'_>) {
+    let root = fleet_schema();
+    walk(doc, root, root, &YamlPath::root(), p);
+}
+
+fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Problems<'_>) {
+    match value {
+        Value::Mapping(map) => {
+            let Some(schema) = object_schema(root, node) else {
+                return;
+            };
+            let keys: Vec<String> = map
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_owned))
+                .collect();
+            for key in keys {
+                let here = path.key(&key);
+                match child_schema(schema, &key) {
+                    Some(child) => {
+                        if let Some(v) = map.get_mut(key.as_str()) {
+                            walk(v, root, child, &here, p);
+                        }
+                    }
+                    None => {
+                        report(&key, schema, path, &here, p);
+                        map.remove(key.as_str());
+                    }
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            let Some(items_schema) = array_schema(root, node).and_then(|s| s.get("items")) else {
+                return;
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                walk(item, root, items_schema, &path.index(i), p);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema of `key`'s value, or `None` when the key is not allowed.
+fn child_schema<'s>(schema: &'s Json, key: &str) -> Option<&'s Json> {
+    if let Some(prop) = schema.get("properties").and_then(|ps| ps.get(key)) {
+        return Some(prop);
+    }
+    match schema.get("additionalProperties") {
+        Some(Json::Bool(false)) => None,
+        Some(extra) => Some(extra),
+        None => Some(&Json::Bool(true)),
+    }
+}
+
+fn report(key: &str, schema: &Json, parent: &YamlPath, here: &YamlPath, p: &mut Problems<'_>) {
+    let allowed: Vec<&str> = schema
+        .get("properties")
+        .and_then(Json::as_object)
+        .map(|ps| ps.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let help = if parent.to_string() == "defaults" && APP_ONLY.contains(&key) {
+        format!("`{key}` cannot be inherited; set it on each app")
+    } else if let Some(close) = did_you_mean(key, &allowed) {
+        format!("did you mean `{close}`?")
+    } else {
+        let list: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+        format!("allowed keys here: {}", list.join(", "))
+    };
+    p.key(here, format!("unknown key `{key}`")).help(help);
+}
+
+/// The allowed key closest to `key`, if it is close enough to be a typo.
+pub(crate) fn did_you_mean<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
+    let limit = (key.chars().count() / 3).max(1);
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(key, a), *a))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::did_you_mean;
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let allowed = ["gray", "stage", "testers"];
+        assert_eq!(did_you_mean("gary", &allowed), Some("gray"));
+        assert_eq!(did_you_mean("tester", &allowed), Some("testers"));
+        assert_eq!(did_you_mean("color", &allowed), None);
+        assert_eq!(
+            did_you_mean("component_secre", &["component_secret", "token"]),
+            Some("component_secret")
+        );
+    }
+}

@@ -1,0 +1,152 @@
+//! Typed reading that reports every mistyped value: deserialize, and on an error report it at its
+//! exact path, set the offending key aside and try again, until the rest reads cleanly.
+
+use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
+use serde_yaml::Value;
+
+use super::path::{Seg, YamlPath};
+use super::problems::Problems;
+use super::secrets::{SECRET_KEYS, SecretError};
+
+/// Reads the mapping at `path` as `T`, reporting (and removing from `value`) every key whose value
+/// does not fit. A missing or null section reads as `T::default()`.
+pub(crate) fn read<T: DeserializeOwned + Default>(
+    value: &mut Value,
+    path: &YamlPath,
+    p: &mut Problems<'_>,
+) -> T {
+    if value.is_null() {
+        return T::default();
+    }
+    if !value.is_mapping() {
+        p.value(path, format!("expected a mapping, got {}", kind(value)));
+        *value = Value::Null;
+        return T::default();
+    }
+    // Each round removes one key, so this ends; the bound is a safety net.
+    for _ in 0..10_000 {
+        match serde_path_to_error::deserialize::<_, T>(&*value) {
+            Ok(t) => return t,
+            Err(e) => {
+                let inner = to_yaml_path(e.path());
+                report(&path.join(&inner), &e.inner().to_string(), p);
+                if !remove_deepest_key(value, &inner) {
+                    return T::default();
+                }
+            }
+        }
+    }
+    T::default()
+}
+
+/// Reports a type error; for secret fields without serde's words, which quote the value.
+fn report(path: &YamlPath, message: &str, p: &mut Problems<'_>) {
+    let secret =
+        matches!(path.segs().last(), Some(Seg::Key(k)) if SECRET_KEYS.contains(&k.as_str()));
+    if secret {
+        let e = SecretError::Literal;
+        p.value(path, e.to_string()).help(e.help());
+    } else {
+        p.value(path, clean_message(message));
+    }
+}
+
+/// What kind of YAML value this is, for messages.
+pub(crate) fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn to_yaml_path(path: &serde_path_to_error::Path) -> YamlPath {
+    let segs = path
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(Seg::Index(*index)),
+            Segment::Map { key } => Some(Seg::Key(key.clone())),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect();
+    YamlPath::from_segs(segs)
+}
+
+/// Removes the deepest mapping key on `path` (a mistyped list item takes its whole list).
+fn remove_deepest_key(value: &mut Value, path: &YamlPath) -> bool {
+    let segs = path.segs();
+    let Some(last_key) = segs.iter().rposition(|s| matches!(s, Seg::Key(_))) else {
+        return false;
+    };
+    let mut node = value;
+    for seg in &segs[..last_key] {
+        let next = match seg {
+            Seg::Key(k) => node.get_mut(k.as_str()),
+            Seg::Index(i) => node.get_mut(*i),
+        };
+        match next {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    match (&segs[last_key], node.as_mapping_mut()) {
+        (Seg::Key(k), Some(map)) => map.remove(k.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// serde's words, without Rust type names.
+fn clean_message(message: &str) -> String {
+    let Some(at) = message.find("expected ") else {
+        return message.to_owned();
+    };
+    let (head, expected) = message.split_at(at + "expected ".len());
+    let plain = match expected {
+        "a map" => "a mapping",
+        "a sequence" => "a list",
+        "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" => "an integer",
+        e if e.starts_with("struct ") => "a mapping",
+        e => e,
+    };
+    format!("{head}{plain}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_rust_type_names() {
+        assert_eq!(
+            clean_message("invalid type: string \"high\", expected i64"),
+            "invalid type: string \"high\", expected an integer"
+        );
+        assert_eq!(
+            clean_message("invalid type: string \"x\", expected struct AuditSpec"),
+            "invalid type: string \"x\", expected a mapping"
+        );
+        assert_eq!(
+            clean_message("unknown variant `x`, expected `a` or `b`"),
+            "unknown variant `x`, expected `a` or `b`"
+        );
+    }
+
+    #[test]
+    fn removes_the_deepest_key() {
+        let mut v: Value = serde_yaml::from_str("a: {b: [1, {c: 2, d: 3}]}").unwrap();
+        let path = YamlPath::top("a").key("b").index(1).key("c");
+        assert!(remove_deepest_key(&mut v, &path));
+        assert_eq!(
+            v,
+            serde_yaml::from_str::<Value>("a: {b: [1, {d: 3}]}").unwrap()
+        );
+        let list_item = YamlPath::top("a").key("b").index(0);
+        assert!(remove_deepest_key(&mut v, &list_item));
+        assert_eq!(v, serde_yaml::from_str::<Value>("a: {}").unwrap());
+    }
+}

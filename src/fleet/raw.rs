@@ -1,0 +1,220 @@
+//! The fleet file as written: the serde model the file is read into and the JSON Schema is derived
+//! from. Every field is optional here so that one missing or mistyped key does not hide the others;
+//! `#[schemars(required)]` marks what the loader requires.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::model::{AuditSpec, PlatformKind, Stage};
+
+/// The pattern every secret field matches: a reference, never the secret itself.
+pub(crate) const SECRET_PATTERN: &str = r"^\$\{(env|file):[^}]+\}$";
+
+/// The pattern of `x.y.z` versions.
+pub(crate) const VERSION_PATTERN: &str = r"^[0-9]+\.[0-9]+\.[0-9]+$";
+
+/// The pattern of app names.
+pub(crate) const NAME_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]*$";
+
+/// A minifleet fleet file (version 1): the wanted state of every mini-program of a WeChat
+/// third-party platform or an Alipay ISV.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "minifleet fleet file")]
+#[allow(dead_code)] // the loader reads each section on its own; this whole is for the schema
+pub(crate) struct RawFleet {
+    /// The fleet file format version; must be `1`.
+    #[schemars(required, range(min = 1, max = 1))]
+    pub version: Option<u32>,
+    /// Credentials and endpoints of the platforms the apps live on.
+    pub platforms: Option<RawPlatforms>,
+    /// Templates by name: the platform template each app's code is built from.
+    pub templates: Option<BTreeMap<String, RawTemplate>>,
+    /// Settings every app inherits: mappings deep-merge, lists and scalars replace.
+    pub defaults: Option<RawDefaults>,
+    /// The mini-programs, each with a unique name and appid.
+    pub apps: Option<Vec<RawApp>>,
+    /// Settings of the embedded platform simulator, used when a platform's base is `sandbox`.
+    pub sandbox: Option<RawSandbox>,
+}
+
+/// `platforms`: one section per platform.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Platforms")]
+pub(crate) struct RawPlatforms {
+    /// WeChat Open Platform (third-party platform) settings.
+    pub wechat: Option<RawWechat>,
+    /// Alipay Open Platform (ISV) settings.
+    pub alipay: Option<RawAlipay>,
+}
+
+/// `platforms.wechat`: the third-party platform (component) minifleet acts as.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WechatPlatform")]
+pub(crate) struct RawWechat {
+    /// The third-party platform's appid (`wx` and 16 hex digits).
+    #[schemars(required, regex(pattern = r"^wx[0-9a-f]{16}$"))]
+    pub component_appid: Option<String>,
+    /// The component secret, as `${env:NAME}` or `${file:PATH}`; optional only with the sandbox.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub component_secret: Option<String>,
+    /// The push message verification token, as `${env:NAME}` or `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub token: Option<String>,
+    /// The 43-character EncodingAESKey, as `${env:NAME}` or `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub encoding_aes_key: Option<String>,
+    /// `sandbox` (the embedded simulator) or an http(s) base URL; default
+    /// `https://api.weixin.qq.com`.
+    pub api_base: Option<String>,
+}
+
+/// `platforms.alipay`: the ISV application minifleet acts as.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "AlipayPlatform")]
+pub(crate) struct RawAlipay {
+    /// The ISV application's app id.
+    #[schemars(required)]
+    pub app_id: Option<String>,
+    /// The application private key (PKCS#1 or PKCS#8, PEM or bare base64), as `${env:NAME}` or
+    /// `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub private_key: Option<String>,
+    /// Alipay's public key, as `${env:NAME}` or `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub alipay_public_key: Option<String>,
+    /// `sandbox` (the embedded simulator) or the gateway URL.
+    pub gateway: Option<String>,
+}
+
+/// `templates.<name>`: the template on each platform.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Template")]
+pub(crate) struct RawTemplate {
+    /// The WeChat template (from the template library).
+    pub wechat: Option<RawWechatTemplate>,
+    /// The Alipay template mini-program.
+    pub alipay: Option<RawAlipayTemplate>,
+}
+
+/// `templates.<name>.wechat`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WechatTemplate")]
+pub(crate) struct RawWechatTemplate {
+    /// The numeric template id from `wxa/gettemplatelist`.
+    #[schemars(required)]
+    pub template_id: Option<u64>,
+}
+
+/// `templates.<name>.alipay`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "AlipayTemplate")]
+pub(crate) struct RawAlipayTemplate {
+    /// The template mini-program's APPID.
+    #[schemars(required)]
+    pub template_id: Option<String>,
+    /// The template version, `x.y.z`.
+    #[schemars(required, regex(pattern = VERSION_PATTERN))]
+    pub template_version: Option<String>,
+}
+
+/// `defaults`: every per-app key except `name`, `platform` and `appid`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Defaults")]
+#[allow(dead_code)] // read only to check types; the untyped mapping is what apps inherit
+pub(crate) struct RawDefaults {
+    /// Free labels, for `--selector`; values are strings.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The template name (a key of `templates`).
+    pub template: Option<String>,
+    /// The code version, `x.y.z`.
+    #[schemars(regex(pattern = VERSION_PATTERN))]
+    pub version: Option<String>,
+    /// Human description of the build.
+    pub description: Option<String>,
+    /// The merchant's ext config (the `ext` object of ext.json).
+    pub ext: Option<Map<String, Value>>,
+    /// Testers (WeChat wechatid / Alipay logon id).
+    pub testers: Option<Vec<String>>,
+    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
+    #[schemars(range(min = 1, max = 100))]
+    pub gray: Option<i64>,
+    /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
+    pub stage: Option<Stage>,
+    /// What to send with an audit submission.
+    pub audit: Option<AuditSpec>,
+}
+
+/// `apps[i]`: one mini-program; keys missing here come from `defaults`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "App")]
+pub(crate) struct RawApp {
+    /// Unique, stable, human name.
+    #[schemars(required, regex(pattern = NAME_PATTERN))]
+    pub name: Option<String>,
+    /// The platform the app lives on.
+    #[schemars(required)]
+    pub platform: Option<PlatformKind>,
+    /// The platform's app id (WeChat: `wx` and 16 hex digits); unique.
+    #[schemars(required)]
+    pub appid: Option<String>,
+    /// Free labels, for `--selector`; values are strings.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The template name (a key of `templates`).
+    pub template: Option<String>,
+    /// The code version, `x.y.z`.
+    #[schemars(regex(pattern = VERSION_PATTERN))]
+    pub version: Option<String>,
+    /// Human description of the build.
+    pub description: Option<String>,
+    /// The merchant's ext config (the `ext` object of ext.json).
+    pub ext: Option<Map<String, Value>>,
+    /// Testers (WeChat wechatid / Alipay logon id).
+    pub testers: Option<Vec<String>>,
+    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
+    #[schemars(range(min = 1, max = 100))]
+    pub gray: Option<i64>,
+    /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
+    pub stage: Option<Stage>,
+    /// What to send with an audit submission.
+    pub audit: Option<AuditSpec>,
+}
+
+/// `sandbox`: the embedded simulator's behaviour.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Sandbox")]
+pub(crate) struct RawSandbox {
+    /// How long an audit takes before its verdict (humantime, e.g. `2s`; default `2s`).
+    pub audit_delay: Option<String>,
+    /// How long the privacy scan after a commit runs (humantime; default `1s`).
+    pub privacy_scan: Option<String>,
+    /// The component's monthly audit quota (default 100).
+    pub audit_quota: Option<u32>,
+    /// Audits of apps matching a rule are rejected with its reason; others are approved.
+    pub reject: Option<Vec<RawRejectRule>>,
+}
+
+/// `sandbox.reject[k]`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "RejectRule")]
+pub(crate) struct RawRejectRule {
+    /// The audit is rejected when the app's ext contains every one of these key/value pairs.
+    #[schemars(required)]
+    pub when_ext: Option<Map<String, Value>>,
+    /// The rejection reason the sandbox reports.
+    #[schemars(required)]
+    pub reason: Option<String>,
+}

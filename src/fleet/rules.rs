@@ -1,0 +1,98 @@
+//! Small checks on single values: version numbers, names, appids, endpoints, audit tags.
+
+use super::ApiBase;
+
+/// Whether `v` is `x.y.z` with digits only.
+pub(crate) fn is_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether `name` matches `^[A-Za-z0-9][A-Za-z0-9._-]*$`.
+pub(crate) fn is_app_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether `appid` matches `^wx[0-9a-f]{16}$`.
+pub(crate) fn is_wechat_appid(appid: &str) -> bool {
+    appid.strip_prefix("wx").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Parses an endpoint: `sandbox` or an http(s) URL.
+pub(crate) fn api_base(text: &str) -> Option<ApiBase> {
+    if text == "sandbox" {
+        return Some(ApiBase::Sandbox);
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))?;
+    (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| ApiBase::Url(text.to_owned()))
+}
+
+/// What is wrong with an audit item's space-separated `tag`, if anything.
+pub(crate) fn tag_problem(tag: &str) -> Option<String> {
+    let tags: Vec<&str> = tag.split_whitespace().collect();
+    if tags.len() > 10 {
+        return Some(format!("at most 10 tags are allowed, got {}", tags.len()));
+    }
+    tags.iter()
+        .find(|t| t.chars().count() > 20)
+        .map(|t| format!("tag `{t}` is longer than 20 characters"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_three_digit_groups() {
+        assert!(is_version("1.4.0"));
+        assert!(is_version("10.20.300"));
+        for bad in ["1.4", "1.4.0.1", "v1.4.0", "1..0", "1.4.x", ""] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_and_appids() {
+        assert!(is_app_name("tea-house.v2_x"));
+        assert!(!is_app_name("-tea"));
+        assert!(!is_app_name("tea house"));
+        assert!(!is_app_name(""));
+        assert!(is_wechat_appid("wx0123456789abcdef"));
+        assert!(!is_wechat_appid("wx0123456789ABCDEF"));
+        assert!(!is_wechat_appid("wx0123456789abcde"));
+        assert!(!is_wechat_appid("xx0123456789abcdef"));
+    }
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(api_base("sandbox"), Some(ApiBase::Sandbox));
+        assert_eq!(
+            api_base("http://127.0.0.1:8080"),
+            Some(ApiBase::Url("http://127.0.0.1:8080".into()))
+        );
+        assert_eq!(api_base("ftp://x"), None);
+        assert_eq!(api_base("https://"), None);
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(tag_problem("food shop"), None);
+        assert!(tag_problem("a b c d e f g h i j k").is_some());
+        assert_eq!(
+            tag_problem("abcdefghijklmnopqrstu"),
+            Some("tag `abcdefghijklmnopqrstu` is longer than 20 characters".into())
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! Secret references: `${env:NAME}` and `${file:PATH}` (relative to the fleet file), resolved into
+//! [`Secret`]s. Messages name the variable or path, never the value.
+
+use std::path::Path;
+
+use crate::secret::Secret;
+
+/// How to look up an environment variable.
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Why a secret could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SecretError {
+    /// The fleet file holds the secret itself.
+    #[error(
+        "secrets must come from `${{env:NAME}}` or `${{file:PATH}}`, never from the fleet file itself"
+    )]
+    Literal,
+    /// The environment variable is not set.
+    #[error("environment variable `{0}` is not set")]
+    EnvUnset(String),
+    /// The environment variable is set but empty.
+    #[error("environment variable `{0}` is empty")]
+    EnvEmpty(String),
+    /// The file cannot be read.
+    #[error("cannot read secret file `{path}`: {reason}")]
+    Unreadable {
+        /// The path as written.
+        path: String,
+        /// Why, in the OS's words.
+        reason: String,
+    },
+    /// The file is empty.
+    #[error("secret file `{0}` is empty")]
+    FileEmpty(String),
+}
+
+impl SecretError {
+    /// How to fix it.
+    pub(crate) fn help(&self) -> String {
+        match self {
+            SecretError::Literal => {
+                "put the value in an environment variable or a file and write e.g. `${env:WECHAT_COMPONENT_SECRET}`".to_owned()
+            }
+            SecretError::EnvUnset(name) | SecretError::EnvEmpty(name) => {
+                format!("export `{name}` before running minifleet")
+            }
+            SecretError::Unreadable { .. } | SecretError::FileEmpty(_) => {
+                "file paths are relative to the fleet file's directory".to_owned()
+            }
+        }
+    }
+}
+
+/// The keys whose values are secret references, wherever they appear.
+pub(crate) const SECRET_KEYS: [&str; 5] = [
+    "component_secret",
+    "token",
+    "encoding_aes_key",
+    "private_key",
+    "alipay_public_key",
+];
+
+/// A parsed secret reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretRef<'t> {
+    /// `${env:NAME}`.
+    Env(&'t str),
+    /// `${file:PATH}`.
+    File(&'t str),
+}
+
+/// Parses `${env:NAME}` / `${file:PATH}`; anything else is a literal.
+pub(crate) fn parse(text: &str) -> Result<SecretRef<'_>, SecretError> {
+    let inner = text
+        .trim()
+        .strip_prefix("${")
+        .and_then(|t| t.strip_suffix('}'))
+        .filter(|t| !t.contains('}'))
+        .ok_or(SecretError::Literal)?;
+    match inner.split_once(':') {
+        Some(("env", name)) if !name.is_empty() => Ok(SecretRef::Env(name)),
+        Some(("file", path)) if !path.is_empty() => Ok(SecretRef::File(path)),
+        _ => Err(SecretError::Literal),
+    }
+}
+
+/// Resolves a secret reference: env variables through `env`, files relative to `base_dir`.
+pub(crate) fn resolve(
+    text: &str,
+    base_dir: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Secret, SecretError> {
+    match parse(text)? {
+        SecretRef::Env(name) => match env(name) {
+            None => Err(SecretError::EnvUnset(name.to_owned())),
+            Some(v) if v.is_empty() => Err(SecretError::EnvEmpty(name.to_owned())),
+            Some(v) => Ok(Secret::new(v)),
+        },
+        SecretRef::File(path) => read_file(path, base_dir),
+    }
+}
+
+fn read_file(path: &str, base_dir: &Path) -> Result<Secret, SecretError> {
+    let full = base_dir.join(path);
+    let text = std::fs::read_to_string(&full).map_err(|e| SecretError::Unreadable {
+        path: path.to_owned(),
+        reason: e.kind().to_string(),
+    })?;
+    let value = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if value.is_empty() {
+        return Err(SecretError::FileEmpty(path.to_owned()));
+    }
+    Ok(Secret::new(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn parses_references_and_rejects_literals() {
+        assert_eq!(parse("${env:A_B}"), Ok(SecretRef::Env("A_B")));
+        assert_eq!(
+            parse("${file:secrets/aes.key}"),
+            Ok(SecretRef::File("secrets/aes.key"))
+        );
+        for literal in [
+            "hunter2",
+            "${env:}",
+            "${vault:x}",
+            "${env:A}x",
+            "$env:A",
+            "{env:A}",
+        ] {
+            assert_eq!(parse(literal), Err(SecretError::Literal), "{literal}");
+        }
+    }
+
+    #[test]
+    fn resolves_env_and_names_missing_variables() {
+        let env = |n: &str| (n == "SET").then(|| "s3cret".to_owned());
+        let dir = Path::new(".");
+        assert_eq!(resolve("${env:SET}", dir, &env).unwrap().expose(), "s3cret");
+        let err = resolve("${env:UNSET}", dir, &no_env).unwrap_err();
+        assert_eq!(err.to_string(), "environment variable `UNSET` is not set");
+        let empty = |_: &str| Some(String::new());
+        assert_eq!(
+            resolve("${env:E}", dir, &empty),
+            Err(SecretError::EnvEmpty("E".into()))
+        );
+    }
+
+    #[test]
+    fn reads_files_relative_to_the_base_and_trims_one_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("secrets")).unwrap();
+        std::fs::write(dir.path().join("secrets/k"), "line\n\n").unwrap();
+        std::fs::write(dir.path().join("secrets/crlf"), "v\r\n").unwrap();
+        let k = resolve("${file:secrets/k}", dir.path(), &no_env).unwrap();
+        assert_eq!(k.expose(), "line\n");
+        let crlf = resolve("${file:secrets/crlf}", dir.path(), &no_env).unwrap();
+        assert_eq!(crlf.expose(), "v");
+        let err = resolve("${file:missing.key}", dir.path(), &no_env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read secret file `missing.key`: entity not found"
+        );
+    }
+}

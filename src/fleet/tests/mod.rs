@@ -1,0 +1,79 @@
+//! Tests of the fleet module: resolution, every validation rule, secrets, schema and display.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::{Fleet, FleetError, FleetErrors, load_str};
+
+mod cases;
+mod display;
+mod references;
+mod resolve;
+mod rules;
+mod schema;
+mod secrets;
+
+/// A small valid fleet; rule tests edit it. Line numbers matter to the tests.
+pub(super) const BASE: &str = "\
+version: 1
+platforms:
+  wechat:
+    component_appid: wx0123456789abcdef
+    api_base: sandbox
+templates:
+  shop:
+    wechat: { template_id: 42 }
+defaults:
+  template: shop
+  version: 1.4.0
+  stage: experience
+apps:
+  - name: tea-house
+    platform: wechat
+    appid: wx1111111111111111
+";
+
+/// `text` with each `(from, to)` replaced once; panics when `from` is not there.
+pub(super) fn edit(text: &str, edits: &[(&str, &str)]) -> String {
+    let mut out = text.to_owned();
+    for (from, to) in edits {
+        assert!(out.contains(from), "fixture lacks {from:?}");
+        out = out.replacen(from, to, 1);
+    }
+    out
+}
+
+/// Loads `text` as `fleet.yaml` with the given environment.
+pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, FleetErrors> {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    load_str(text, Path::new("fleet.yaml"), &move |name| {
+        env.get(name).cloned()
+    })
+}
+
+/// Loads `text` with an empty environment.
+pub(super) fn load(text: &str) -> Result<Fleet, FleetErrors> {
+    load_with(text, &[])
+}
+
+/// The problems of an invalid `text`.
+pub(super) fn problems(text: &str) -> Vec<FleetError> {
+    match load(text) {
+        Ok(_) => panic!("expected problems in:\n{text}"),
+        Err(e) => e.errors,
+    }
+}
+
+/// The one problem at `path`.
+pub(super) fn problem_at<'e>(errors: &'e [FleetError], path: &str) -> &'e FleetError {
+    let found: Vec<&FleetError> = errors.iter().filter(|e| e.yaml_path == path).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "want one problem at {path}, got {errors:#?}"
+    );
+    found[0]
+}

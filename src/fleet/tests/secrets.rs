@@ -1,0 +1,120 @@
+//! Tests: secrets come only from the environment or files, and never show up in messages.
+
+use super::*;
+
+/// [`BASE`] with the given secret lines in `platforms.wechat`.
+fn with_secrets(lines: &str) -> String {
+    edit(
+        BASE,
+        &[(
+            "    api_base: sandbox\n",
+            &format!("    api_base: sandbox\n{lines}"),
+        )],
+    )
+}
+
+#[test]
+fn secrets_resolve_from_env_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "k".repeat(43);
+    std::fs::write(dir.path().join("aes.key"), format!("{key}\n")).unwrap();
+    let text = with_secrets(
+        "    component_secret: ${env:SECRET}\n    encoding_aes_key: ${file:aes.key}\n",
+    );
+    let env = |n: &str| (n == "SECRET").then(|| "from-env".to_owned());
+    let fleet = load_str(&text, &dir.path().join("fleet.yaml"), &env).unwrap();
+    let wechat = fleet.platforms.wechat.unwrap();
+    assert_eq!(wechat.component_secret.unwrap().expose(), "from-env");
+    assert_eq!(
+        wechat.encoding_aes_key.unwrap().expose(),
+        key,
+        "one trailing newline trimmed"
+    );
+}
+
+#[test]
+fn a_literal_secret_is_rejected_and_not_repeated() {
+    let text = with_secrets("    token: hunter2\n");
+    let errors = load(&text).unwrap_err();
+    let e = problem_at(&errors.errors, "platforms.wechat.token");
+    assert_eq!(
+        e.message,
+        "secrets must come from `${env:NAME}` or `${file:PATH}`, never from the fleet file itself"
+    );
+    assert!(!errors.to_string().contains("hunter2"), "{errors}");
+}
+
+#[test]
+fn a_missing_env_var_is_named() {
+    let errors = problems(&with_secrets(
+        "    component_secret: ${env:WECHAT_COMPONENT_SECRET}\n",
+    ));
+    let e = problem_at(&errors, "platforms.wechat.component_secret");
+    assert_eq!(
+        e.message,
+        "environment variable `WECHAT_COMPONENT_SECRET` is not set"
+    );
+    assert_eq!(e.line_col, Some((6, 23)));
+    assert!(
+        e.help
+            .as_deref()
+            .is_some_and(|h| h.contains("WECHAT_COMPONENT_SECRET"))
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let errors = problems(&with_secrets("    token: ${file:secrets/token.txt}\n"));
+    let e = problem_at(&errors, "platforms.wechat.token");
+    assert_eq!(
+        e.message,
+        "cannot read secret file `secrets/token.txt`: entity not found"
+    );
+}
+
+#[test]
+fn a_wrong_length_aes_key_is_reported_without_its_value() {
+    let text = with_secrets("    encoding_aes_key: ${env:AES}\n");
+    let errors = load_with(&text, &[("AES", "short-secret-value")]).unwrap_err();
+    let e = problem_at(&errors.errors, "platforms.wechat.encoding_aes_key");
+    assert_eq!(
+        e.message,
+        "`encoding_aes_key` must be 43 characters, got 18"
+    );
+    assert!(
+        !errors.to_string().contains("short-secret-value"),
+        "{errors}"
+    );
+    assert!(!format!("{errors:?}").contains("short-secret-value"));
+}
+
+#[test]
+fn resolved_secrets_never_print() {
+    let text = with_secrets("    component_secret: ${env:S}\n    token: ${env:T}\n");
+    let fleet = load_with(&text, &[("S", "sup3r-secret"), ("T", "t0ken-secret")]).unwrap();
+    let debug = format!("{fleet:?}");
+    assert!(
+        !debug.contains("sup3r-secret") && !debug.contains("t0ken-secret"),
+        "{debug}"
+    );
+    assert!(debug.contains("***"));
+}
+
+#[test]
+fn alipay_secrets_are_checked_for_form_only() {
+    let alipay = "  alipay:\n    app_id: \"2021000000000000\"\n    private_key: ${file:nowhere.pem}\n    alipay_public_key: -----BEGIN PUBLIC KEY-----\n    gateway: sandbox\n";
+    let text = edit(BASE, &[("templates:\n", &format!("{alipay}templates:\n"))]);
+    let errors = problems(&text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let e = problem_at(&errors, "platforms.alipay.alipay_public_key");
+    assert!(e.message.starts_with("secrets must come from"));
+    assert!(!errors[0].message.contains("BEGIN"));
+}
+
+#[test]
+fn a_mistyped_literal_secret_is_not_echoed() {
+    let errors = load(&with_secrets("    component_secret: 987654321\n")).unwrap_err();
+    let e = problem_at(&errors.errors, "platforms.wechat.component_secret");
+    assert!(e.message.starts_with("secrets must come from"), "{e:?}");
+    assert!(!errors.to_string().contains("987654321"), "{errors}");
+}

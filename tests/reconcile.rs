@@ -311,10 +311,20 @@ fn wait_times_out_with_exit_3_while_an_audit_is_slow() {
         .unwrap()
         .replace("audit_delay: 300ms", "audit_delay: 1h");
     fleet.write_raw(&slow);
-    let out = fleet.run(&["reconcile", "--wait", "--interval", "200ms", "--timeout", "3s"]);
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "3s",
+    ]);
     assert_eq!(code(&out), 3, "{}", text(&out));
     assert!(text(&out).contains("did not converge"), "{}", text(&out));
-    assert_eq!(app_plan(&fleet.status_json(), "slow-shop")["state"], "waiting_on_audit");
+    assert_eq!(
+        app_plan(&fleet.status_json(), "slow-shop")["state"],
+        "waiting_on_audit"
+    );
 }
 
 #[test]
@@ -329,7 +339,11 @@ fn only_and_selector_choose_apps_and_unknown_names_are_errors() {
 
     let out = fleet.run(&["plan", "--only", "noodle-baz"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
-    assert!(text(&out).contains("no app named `noodle-baz`"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no app named `noodle-baz`"),
+        "{}",
+        text(&out)
+    );
 
     let out = fleet.run(&["plan", "--selector", "nokey"]);
     assert_eq!(code(&out), 1, "{}", text(&out));

@@ -40,7 +40,7 @@ pub(super) async fn apply(
         };
         progress(Progress::Acted {
             app: app.name.clone(),
-            applied: outcome.clone(),
+            applied: Box::new(outcome.clone()),
         });
         applied.push(outcome);
         if stop {

@@ -44,7 +44,7 @@ pub enum Progress {
         /// The app's name.
         app: String,
         /// What was done and how it went.
-        applied: Applied,
+        applied: Box<Applied>,
     },
 }
 

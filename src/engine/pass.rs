@@ -13,7 +13,7 @@ use super::{Engine, Progress, ProgressFn, apply, now_ms};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassError {
     /// A platform call failed.
-    Platform(PlatformError),
+    Platform(Box<PlatformError>),
     /// The store failed.
     Store(String),
     /// The fleet has an app on a platform that is not configured.
@@ -129,7 +129,10 @@ impl Engine {
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
         let record = self.store.record(&app.appid)?;
-        let observed = platform.observe(app).await.map_err(PassError::Platform)?;
+        let observed = platform
+            .observe(app)
+            .await
+            .map_err(|e| PassError::Platform(Box::new(e)))?;
         self.store
             .put_observation(&app.appid, &observed, now_ms())?;
         progress(Progress::Observed {

@@ -14,8 +14,8 @@ use crate::model::{
     Withdrawals, fingerprint_tag,
 };
 
-use crate::model::{beijing_day, beijing_month};
 use super::{Context, plan_app};
+use crate::model::{beijing_day, beijing_month};
 
 /// The fingerprint the fleet wants.
 pub(super) const FP: &str = "1a2b3c4d";

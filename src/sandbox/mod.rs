@@ -41,11 +41,42 @@ impl Drop for SandboxHandle {
     }
 }
 
+/// Largest request body the sandbox accepts (1 MiB); larger ones get HTTP 413.
+const MAX_BODY: usize = 1 << 20;
+
 /// Starts the sandbox on `addr` (use `127.0.0.1:0` for a free port).
 pub async fn start(
     addr: SocketAddr,
     spec: &SandboxSpec,
     persist: Persist,
 ) -> std::io::Result<SandboxHandle> {
-    todo!()
+    let wechat = wechat::Sim::new(spec, persist).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = router(&wechat);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %err, "sandbox server stopped");
+        }
+    });
+    tracing::debug!(%addr, "sandbox listening");
+    Ok(SandboxHandle {
+        addr,
+        wechat,
+        shutdown: Some(tx),
+    })
+}
+
+/// Every simulated platform's routes, with the body limit.
+fn router(wechat: &wechat::Sim) -> axum::Router {
+    wechat
+        .router()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }

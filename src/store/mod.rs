@@ -341,9 +341,7 @@ fn get<T: DeserializeOwned>(
         tree: name,
         source,
     })?;
-    bytes
-        .map(|b| decode(name, key.as_bytes(), &b))
-        .transpose()
+    bytes.map(|b| decode(name, key.as_bytes(), &b)).transpose()
 }
 
 fn decode<T: DeserializeOwned>(

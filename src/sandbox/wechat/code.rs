@@ -120,7 +120,7 @@ pub fn commit(world: &mut World, req: &Req) -> WxResult {
 }
 
 /// The experience build whose privacy scan is over: 85086 nothing committed, 61039 scanning.
-fn scanned_experience<'a>(app: &'a App, now: u64) -> Result<&'a Commit, WxError> {
+fn scanned_experience(app: &App, now: u64) -> Result<&Commit, WxError> {
     let build = app
         .experience
         .as_ref()

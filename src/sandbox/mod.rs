@@ -41,11 +41,126 @@ impl Drop for SandboxHandle {
     }
 }
 
+/// Largest request body the sandbox accepts (1 MiB); larger ones get HTTP 413.
+const MAX_BODY: usize = 1 << 20;
+
 /// Starts the sandbox on `addr` (use `127.0.0.1:0` for a free port).
 pub async fn start(
     addr: SocketAddr,
     spec: &SandboxSpec,
     persist: Persist,
 ) -> std::io::Result<SandboxHandle> {
-    todo!()
+    let wechat = wechat::Sim::new(spec, persist).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let app = router(&wechat);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %err, "sandbox server stopped");
+        }
+    });
+    tracing::debug!(%addr, "sandbox listening");
+    Ok(SandboxHandle {
+        addr,
+        wechat,
+        shutdown: Some(tx),
+    })
+}
+
+/// Every simulated platform's routes, with the body limit.
+fn router(wechat: &wechat::Sim) -> axum::Router {
+    wechat
+        .router()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn within<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(20), f)
+            .await
+            .expect("test timed out")
+    }
+
+    async fn sandbox() -> SandboxHandle {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        start(addr, &SandboxSpec::default(), Persist::Memory)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn serves_wechat_paths_over_http_with_errcodes() {
+        within(async {
+            let handle = sandbox().await;
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let url = format!("{}/wxa/get_latest_auditstatus", handle.base_url());
+            let reply = http.get(&url).send().await.unwrap();
+            assert_eq!(reply.status(), 200);
+            let body: serde_json::Value = reply.json().await.unwrap();
+            assert_eq!(body["errcode"], 41001);
+            let reply = http.post(&url).body("{}").send().await.unwrap();
+            let body: serde_json::Value = reply.json().await.unwrap();
+            assert_eq!(body["errcode"], 43001);
+            let missing = http
+                .get(format!("{}/nothing/here", handle.base_url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(missing.status(), 404);
+            let unknown = http
+                .get(format!("{}/wxa/nothing", handle.base_url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(unknown.status(), 404);
+            assert_eq!(handle.wechat.call_count("wxa/get_latest_auditstatus"), 2);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn rejects_bodies_over_one_mebibyte() {
+        within(async {
+            let handle = sandbox().await;
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let url = format!("{}/wxa/commit", handle.base_url());
+            let big = vec![b' '; MAX_BODY + 1];
+            let reply = http.post(&url).body(big).send().await.unwrap();
+            assert_eq!(reply.status(), 413);
+            let small = http.post(&url).body("{}").send().await.unwrap();
+            assert_eq!(small.status(), 200);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_handle_stops_the_server() {
+        within(async {
+            let handle = sandbox().await;
+            let addr = handle.addr;
+            drop(handle);
+            let mut refused = false;
+            for _ in 0..50 {
+                if tokio::net::TcpStream::connect(addr).await.is_err() {
+                    refused = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(refused, "the listener is closed after shutdown");
+        })
+        .await;
+    }
 }

@@ -1,7 +1,25 @@
 //! The WeChat Open Platform client: component and authorizer tokens, observation and actions over
 //! `wxa/*`, errcodes classified by the table of spec/wechat.md §7.
 
+// `PlatformError` is the shared error type of the `Platform` seam (platform/mod.rs); it is large
+// by design (explanation and hint travel with it), so every fallible function here returns it.
+#![allow(clippy::result_large_err)]
+
+mod actions;
+mod client;
+pub mod errors;
+mod observe;
+mod tokens;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use actions::ScanWait;
+
 use crate::fleet::WechatConfig;
+use crate::model::{Action, Desired, Observed, PlatformKind};
+use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
 use crate::store::Store;
 
 /// Store key of the component verify ticket.
@@ -25,12 +43,49 @@ pub fn authorizer_token_key(appid: &str) -> String {
 }
 
 /// A WeChat third-party-platform client for one component.
-pub struct WechatClient {}
+pub struct WechatClient {
+    http: client::Http,
+    tokens: tokens::Tokens,
+    scan_wait: ScanWait,
+}
 
 impl WechatClient {
     /// A client calling `base_url` (e.g. `https://api.weixin.qq.com`) with tokens cached in `store`.
     pub fn new(config: &WechatConfig, base_url: &str, store: Store) -> WechatClient {
-        todo!()
+        WechatClient {
+            http: client::Http::new(base_url),
+            tokens: tokens::Tokens::new(
+                store,
+                &config.component_appid,
+                config.component_secret.clone(),
+            ),
+            scan_wait: ScanWait::default(),
+        }
+    }
+
+    /// The same client, waiting out privacy scans with `wait` instead of the default
+    /// (1 s doubling to 30 s, 10 minutes in all).
+    pub fn with_scan_wait(mut self, wait: ScanWait) -> WechatClient {
+        self.scan_wait = wait;
+        self
+    }
+}
+
+impl Platform for WechatClient {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Wechat
+    }
+
+    fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        Box::pin(self.observe_app(app))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        app: &'a Desired,
+        action: &'a Action,
+    ) -> BoxFuture<'a, Result<Effect, PlatformError>> {
+        Box::pin(self.execute_action(app, action))
     }
 }
 

@@ -1,0 +1,237 @@
+//! Applying one action to an app: commit, submit audit (after the privacy scan), withdraw,
+//! release, gray, revert gray, roll back, bind and unbind testers.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::WechatClient;
+use super::client::{Method, decode};
+use super::errors;
+use super::types::{Bound, Submitted};
+use crate::model::{Action, Desired, fingerprint_tag};
+use crate::platform::{Effect, ErrorClass, PlatformError};
+
+const COMMIT: &str = "wxa/commit";
+const PRIVACY: &str = "wxa/security/get_code_privacy_info";
+const SUBMIT: &str = "wxa/submit_audit";
+const BIND: &str = "wxa/bind_tester";
+const UNBIND: &str = "wxa/unbind_tester";
+
+/// How long `SubmitAudit` waits out the privacy scan: first pause, largest pause, total budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanWait {
+    /// The first pause after a 61039.
+    pub first: Duration,
+    /// Pauses double up to this.
+    pub max: Duration,
+    /// Give up (with the 61039, a transient error) after this long.
+    pub total: Duration,
+}
+
+impl Default for ScanWait {
+    fn default() -> Self {
+        ScanWait {
+            first: Duration::from_secs(1),
+            max: Duration::from_secs(30),
+            total: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The `wxa/commit` body of `app`.
+fn commit_body(app: &Desired) -> Result<Value, PlatformError> {
+    let template_id: u64 = app.template_id.trim().parse().map_err(|_| {
+        errors::local(
+            COMMIT,
+            "invalid_template_id",
+            ErrorClass::Permanent,
+            &format!("template id `{}` is not a number", app.template_id),
+            "WeChat template ids are integers: fix `templates.<name>.wechat.template_id`",
+        )
+    })?;
+    let desc = format!("{} {}", app.description, fingerprint_tag(&app.fingerprint));
+    Ok(json!({
+        "template_id": template_id,
+        "ext_json": app.ext_json,
+        "user_version": app.version,
+        "user_desc": desc.trim(),
+    }))
+}
+
+/// The `wxa/submit_audit` body of `app` (an empty item list is left to the platform's defaults).
+fn submit_body(app: &Desired) -> Value {
+    let audit = &app.audit;
+    let mut body = Map::new();
+    if !audit.items.is_empty() {
+        body.insert("item_list".into(), json!(audit.items));
+    }
+    if let Some(desc) = &audit.version_desc {
+        body.insert("version_desc".into(), json!(desc));
+    }
+    if let Some(not_use) = audit.privacy_api_not_use {
+        body.insert("privacy_api_not_use".into(), json!(not_use));
+    }
+    if let Some(feedback) = &audit.feedback_info {
+        body.insert("feedback_info".into(), json!(feedback));
+    }
+    Value::Object(body)
+}
+
+impl WechatClient {
+    /// Applies `action` to `app`.
+    pub(super) async fn execute_action(
+        &self,
+        app: &Desired,
+        action: &Action,
+    ) -> Result<Effect, PlatformError> {
+        let appid = app.appid.as_str();
+        let none = |r: Result<Value, PlatformError>| r.map(|_| Effect::None);
+        match action {
+            Action::Commit { .. } => {
+                let body = commit_body(app)?;
+                none(
+                    self.wxa(appid, Method::Post, COMMIT, &[], Some(&body))
+                        .await,
+                )
+            }
+            Action::SubmitAudit { .. } => self.submit_audit(app).await,
+            Action::WithdrawAudit { .. } => none(self.get(appid, "wxa/undocodeaudit").await),
+            Action::WaitForAudit { .. } => Ok(Effect::None),
+            Action::Release { .. } => self.release(appid).await,
+            Action::Gray { to, .. } => {
+                let body = json!({ "gray_percentage": to });
+                none(
+                    self.wxa(appid, Method::Post, "wxa/grayrelease", &[], Some(&body))
+                        .await,
+                )
+            }
+            Action::RevertGray => none(self.get(appid, "wxa/revertgrayrelease").await),
+            Action::Rollback { .. } => none(self.get(appid, "wxa/revertcoderelease").await),
+            Action::BindTester { tester } => self.bind_tester(appid, tester).await,
+            Action::UnbindTester { tester, member } => {
+                let body = json!({ "userstr": member });
+                self.wxa(appid, Method::Post, UNBIND, &[], Some(&body))
+                    .await?;
+                Ok(Effect::TesterUnbound {
+                    tester: tester.clone(),
+                })
+            }
+        }
+    }
+
+    async fn get(&self, appid: &str, call: &str) -> Result<Value, PlatformError> {
+        self.wxa(appid, Method::Get, call, &[], None).await
+    }
+
+    /// `release {}`; "already released" (85052) counts as done.
+    async fn release(&self, appid: &str) -> Result<Effect, PlatformError> {
+        let body = json!({});
+        match self
+            .wxa(appid, Method::Post, "wxa/release", &[], Some(&body))
+            .await
+        {
+            Err(err) if err.code == "85052" => Ok(Effect::None),
+            other => other.map(|_| Effect::None),
+        }
+    }
+
+    /// Waits out the privacy scan, then submits the committed build for audit.
+    async fn submit_audit(&self, app: &Desired) -> Result<Effect, PlatformError> {
+        self.wait_for_privacy_scan(&app.appid).await?;
+        let body = submit_body(app);
+        let answer = self
+            .wxa(&app.appid, Method::Post, SUBMIT, &[], Some(&body))
+            .await?;
+        let submitted: Submitted = decode(SUBMIT, answer)?;
+        Ok(Effect::AuditSubmitted {
+            audit_id: submitted.auditid,
+        })
+    }
+
+    /// Polls `get_code_privacy_info` while it answers 61039, with doubling pauses, within budget.
+    async fn wait_for_privacy_scan(&self, appid: &str) -> Result<(), PlatformError> {
+        let started = Instant::now();
+        let mut pause = self.scan_wait.first;
+        loop {
+            match self.get(appid, PRIVACY).await {
+                Ok(_) => return Ok(()),
+                Err(err) if err.code == "61039" => {
+                    if started.elapsed() + pause > self.scan_wait.total {
+                        return Err(err);
+                    }
+                    tracing::debug!(appid, ?pause, "privacy scan still running");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(self.scan_wait.max);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Binds `tester`; when already bound (85004, no userstr), unbinds and binds again to learn it.
+    async fn bind_tester(&self, appid: &str, tester: &str) -> Result<Effect, PlatformError> {
+        let body = json!({ "wechatid": tester });
+        let answer = match self.wxa(appid, Method::Post, BIND, &[], Some(&body)).await {
+            Err(err) if err.code == "85004" => {
+                self.wxa(appid, Method::Post, UNBIND, &[], Some(&body))
+                    .await?;
+                self.wxa(appid, Method::Post, BIND, &[], Some(&body))
+                    .await?
+            }
+            other => other?,
+        };
+        let bound: Bound = decode(BIND, answer)?;
+        Ok(Effect::TesterBound {
+            tester: tester.to_string(),
+            member: bound.userstr,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AuditItem, AuditSpec};
+    use crate::platform::wechat::tests::desired;
+
+    #[test]
+    fn commit_body_sends_a_numeric_template_and_the_fingerprint_tag() {
+        let app = desired("wx1111111111111111", "1.2.0", json!({"a": 1}));
+        let body = commit_body(&app).unwrap();
+        assert_eq!(body["template_id"], 42);
+        assert_eq!(body["ext_json"], app.ext_json.as_str());
+        assert_eq!(body["user_version"], "1.2.0");
+        let desc = format!("Spring menu [mf:{}]", app.fingerprint);
+        assert_eq!(body["user_desc"], desc.as_str());
+        let bad = Desired {
+            template_id: "shop-42".into(),
+            ..app
+        };
+        assert_eq!(commit_body(&bad).unwrap_err().code, "invalid_template_id");
+    }
+
+    #[test]
+    fn submit_body_omits_what_is_not_set() {
+        let mut app = desired("wx1111111111111111", "1.2.0", json!({}));
+        assert_eq!(submit_body(&app), json!({}));
+        app.audit = AuditSpec {
+            items: vec![AuditItem {
+                address: Some("pages/index/index".into()),
+                first_id: Some(1),
+                ..AuditItem::default()
+            }],
+            version_desc: Some("test account: demo".into()),
+            privacy_api_not_use: Some(true),
+            feedback_info: None,
+        };
+        assert_eq!(
+            submit_body(&app),
+            json!({
+                "item_list": [{"address": "pages/index/index", "first_id": 1}],
+                "version_desc": "test account: demo",
+                "privacy_api_not_use": true,
+            })
+        );
+    }
+}

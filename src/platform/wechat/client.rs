@@ -1,0 +1,169 @@
+//! HTTP plumbing: one JSON call to WeChat with errcode checking, and the authorized `wxa/*` call
+//! that refreshes a rejected authorizer token once and retries.
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::WechatClient;
+use super::errors;
+use crate::platform::PlatformError;
+
+/// Connect timeout of every call.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Whole-request timeout of every call.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Errcodes that mean "this access token is no good": refresh once and retry.
+const TOKEN_REJECTED: [&str; 3] = ["40001", "40014", "42001"];
+
+/// The HTTP method of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET, no body.
+    Get,
+    /// POST with a JSON body.
+    Post,
+}
+
+/// A JSON-over-HTTP caller bound to one base URL.
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    /// A caller of `base` (no trailing slash needed), with minifleet's timeouts and no proxy.
+    pub fn new(base: &str) -> Http {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = %err, "cannot configure the WeChat HTTP client; using defaults");
+                reqwest::Client::default()
+            });
+        Http {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Calls `call` (a path like `wxa/commit`); returns the JSON answer when errcode is 0.
+    pub async fn call(
+        &self,
+        method: Method,
+        call: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, PlatformError> {
+        let url = format!("{}/{call}", self.base);
+        let request = match method {
+            Method::Get => self.client.get(url),
+            Method::Post => self.client.post(url).json(body.unwrap_or(&Value::Null)),
+        };
+        let response = request
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| errors::network(call, e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(errors::http_status(call, status.as_u16()));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| errors::network(call, e))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| errors::decode(call, e))?;
+        check_errcode(call, value)
+    }
+}
+
+/// Passes a successful answer through; turns a non-zero errcode into a classified error.
+fn check_errcode(call: &str, value: Value) -> Result<Value, PlatformError> {
+    let code = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+    if code == 0 {
+        return Ok(value);
+    }
+    let msg = value
+        .get("errmsg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Err(errors::api_error(call, code, msg))
+}
+
+/// Decodes an answer into the shape a call returns.
+pub fn decode<T: DeserializeOwned>(call: &str, value: Value) -> Result<T, PlatformError> {
+    serde_json::from_value(value).map_err(|e| errors::decode(call, e))
+}
+
+/// Whether an error means the access token used was rejected.
+pub fn token_rejected(err: &PlatformError) -> bool {
+    TOKEN_REJECTED.contains(&err.code.as_str())
+}
+
+impl WechatClient {
+    /// Calls a `wxa/*` API for `appid` with its authorizer token; when WeChat rejects the token
+    /// (40001/40014/42001) the cached token is dropped, refreshed once and the call retried once.
+    pub(super) async fn wxa(
+        &self,
+        appid: &str,
+        method: Method,
+        call: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, PlatformError> {
+        let token = self.tokens.authorizer(&self.http, appid).await?;
+        match self.send_with(&token, method, call, query, body).await {
+            Err(err) if token_rejected(&err) => {
+                tracing::debug!(appid, call, code = %err.code, "authorizer token rejected; refreshing");
+                self.tokens.drop_authorizer(appid, &token).await;
+                let token = self.tokens.authorizer(&self.http, appid).await?;
+                self.send_with(&token, method, call, query, body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_with(
+        &self,
+        token: &crate::secret::Secret,
+        method: Method,
+        call: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, PlatformError> {
+        let mut full: Vec<(&str, &str)> = vec![("access_token", token.expose())];
+        full.extend_from_slice(query);
+        self.http.call(method, call, &full, body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::ErrorClass;
+
+    #[test]
+    fn errcodes_become_classified_errors() {
+        assert!(check_errcode("wxa/x", serde_json::json!({"errcode": 0, "a": 1})).is_ok());
+        assert!(check_errcode("wxa/x", serde_json::json!({"a": 1})).is_ok());
+        let err = check_errcode(
+            "wxa/submit_audit",
+            serde_json::json!({"errcode": 85085, "errmsg": "quota"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (err.call.as_str(), err.code.as_str()),
+            ("wxa/submit_audit", "85085")
+        );
+        assert_eq!(
+            (err.class, err.message.as_str()),
+            (ErrorClass::Quota, "quota")
+        );
+        assert!(token_rejected(&errors::api_error("c", 42001, "")));
+        assert!(!token_rejected(&errors::api_error("c", 41001, "")));
+    }
+}

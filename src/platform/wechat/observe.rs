@@ -1,0 +1,182 @@
+//! Reading an app's live state with the fewest calls that prove it: version info, latest audit
+//! and members always; the gray plan only when something is live; the rollback history only when
+//! the live build is not the wanted one.
+
+use serde_json::json;
+
+use super::WechatClient;
+use super::client::{Method, decode};
+use super::errors;
+use super::types::{GrayPlanAnswer, History, LatestAudit, Members, VersionInfo};
+use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
+use crate::platform::PlatformError;
+
+const VERSION_INFO: &str = "wxa/getversioninfo";
+const LATEST_AUDIT: &str = "wxa/get_latest_auditstatus";
+const GRAY_PLAN: &str = "wxa/getgrayreleaseplan";
+const HISTORY: &str = "wxa/revertcoderelease";
+const MEMBERS: &str = "wxa/memberauth";
+
+/// A build from a version and a description carrying the fingerprint tag; `None` when empty.
+fn build(version: &str, description: &str) -> Option<Build> {
+    (!version.is_empty()).then(|| Build {
+        version: version.to_string(),
+        fingerprint: parse_fingerprint(description),
+        description: description.to_string(),
+    })
+}
+
+/// WeChat's audit status number as an [`AuditStatus`].
+fn audit_status(status: i64) -> Option<AuditStatus> {
+    match status {
+        0 => Some(AuditStatus::Approved),
+        1 => Some(AuditStatus::Rejected),
+        2 => Some(AuditStatus::Auditing),
+        3 => Some(AuditStatus::Withdrawn),
+        4 => Some(AuditStatus::Delayed),
+        _ => None,
+    }
+}
+
+/// A rejection reason in plain text: `<br>` becomes a newline, surrounding space is trimmed.
+fn plain_reason(reason: &str) -> Option<String> {
+    let text = ["<br />", "<br/>", "<BR>", "<br>"]
+        .iter()
+        .fold(reason.to_string(), |acc, tag| acc.replace(tag, "\n"));
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let text = lines.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+impl WechatClient {
+    /// Reads `app`'s live state (see the module doc for which calls are made when).
+    pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
+        let appid = app.appid.as_str();
+        if !self.tokens.has_refresh_token(appid)? {
+            return Ok(Observed::default());
+        }
+        let (versions, audit, members) = tokio::try_join!(
+            self.version_info(appid),
+            self.latest_audit(appid),
+            self.members(appid),
+        )?;
+        let experience = versions
+            .exp_info
+            .and_then(|e| build(&e.exp_version, &e.exp_desc));
+        let live_build = versions
+            .release_info
+            .and_then(|r| build(&r.release_version, &r.release_desc));
+        let (live, previous) = match live_build {
+            Some(live) => self.release_state(appid, live, &app.fingerprint).await?,
+            None => (None, None),
+        };
+        Ok(Observed {
+            authorized: true,
+            experience,
+            audit,
+            live,
+            previous,
+            members,
+        })
+    }
+
+    /// The gray plan of the live build, and the previous release when the live one is unwanted.
+    async fn release_state(
+        &self,
+        appid: &str,
+        live: Build,
+        wanted_fp: &str,
+    ) -> Result<(Option<Live>, Option<Build>), PlatformError> {
+        let previous = if live.fingerprint.as_deref() != Some(wanted_fp) {
+            self.previous_release(appid).await?
+        } else {
+            None
+        };
+        let gray = self.gray_percentage(appid).await?;
+        Ok((Some(Live { build: live, gray }), previous))
+    }
+
+    async fn version_info(&self, appid: &str) -> Result<VersionInfo, PlatformError> {
+        let answer = self
+            .wxa(appid, Method::Post, VERSION_INFO, &[], Some(&json!({})))
+            .await?;
+        decode(VERSION_INFO, answer)
+    }
+
+    async fn latest_audit(&self, appid: &str) -> Result<Option<Audit>, PlatformError> {
+        let answer = match self.wxa(appid, Method::Get, LATEST_AUDIT, &[], None).await {
+            Err(err) if err.code == "85058" => return Ok(None),
+            other => other?,
+        };
+        let latest: LatestAudit = decode(LATEST_AUDIT, answer)?;
+        let status = audit_status(latest.status).ok_or_else(|| {
+            errors::decode(
+                LATEST_AUDIT,
+                format!("unknown audit status {}", latest.status),
+            )
+        })?;
+        Ok(Some(Audit {
+            id: latest.auditid,
+            build: Build {
+                version: latest.user_version,
+                fingerprint: parse_fingerprint(&latest.user_desc),
+                description: latest.user_desc,
+            },
+            status,
+            reason: plain_reason(&latest.reason),
+        }))
+    }
+
+    async fn gray_percentage(&self, appid: &str) -> Result<Option<u8>, PlatformError> {
+        let answer = self.wxa(appid, Method::Get, GRAY_PLAN, &[], None).await?;
+        let plan = decode::<GrayPlanAnswer>(GRAY_PLAN, answer)?.gray_release_plan;
+        Ok((plan.status == 1).then_some(plan.gray_percentage))
+    }
+
+    async fn previous_release(&self, appid: &str) -> Result<Option<Build>, PlatformError> {
+        let query = [("action", "get_history_version")];
+        let answer = self.wxa(appid, Method::Get, HISTORY, &query, None).await?;
+        let history: History = decode(HISTORY, answer)?;
+        Ok(history
+            .version_list
+            .first()
+            .and_then(|v| build(&v.user_version, &v.user_desc)))
+    }
+
+    async fn members(&self, appid: &str) -> Result<Vec<String>, PlatformError> {
+        let body = json!({ "action": "get_experiencer" });
+        let answer = self
+            .wxa(appid, Method::Post, MEMBERS, &[], Some(&body))
+            .await?;
+        let mut members: Vec<String> = decode::<Members>(MEMBERS, answer)?
+            .members
+            .into_iter()
+            .map(|m| m.userstr)
+            .collect();
+        members.sort();
+        Ok(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_lose_their_br_tags() {
+        assert_eq!(
+            plain_reason(" logo infringes<br>see rule 3.2<br/> ").as_deref(),
+            Some("logo infringes\nsee rule 3.2")
+        );
+        assert_eq!(plain_reason("  "), None);
+    }
+
+    #[test]
+    fn builds_carry_the_fingerprint_from_the_description() {
+        let b = build("1.0.0", "Spring menu [mf:1a2b3c4d]").unwrap();
+        assert_eq!(b.fingerprint.as_deref(), Some("1a2b3c4d"));
+        assert!(build("", "x").is_none());
+        assert_eq!(audit_status(4), Some(AuditStatus::Delayed));
+        assert_eq!(audit_status(9), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! The WeChat side of the sandbox: component and authorizer tokens, code management, testers,
+//! audits, releases, gray plans and rollbacks, with WeChat's paths, JSON shapes and error codes.
+//!
+//! [`Sim`] holds the state; [`Sim::call`] answers one request without HTTP (what the axum routes
+//! and the state-machine tests both use).
+
+mod code;
+mod persist;
+mod routes;
+pub mod state;
+mod testers;
+mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+pub use persist::SimError;
+pub use routes::{Method, Reply};
+use state::{App, World, now_ms};
+
+use super::Persist;
+use crate::fleet::SandboxSpec;
+use crate::store::Store;
+
+/// Default lifetime of component and authorizer access tokens (7200 s).
+const DEFAULT_TOKEN_TTL_MS: u64 = 7200 * 1000;
+
+/// The simulated WeChat Open Platform. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Sim {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spec: SandboxSpec,
+    store: Option<Store>,
+    world: Mutex<World>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    token_ttl_ms: AtomicU64,
+}
+
+impl Sim {
+    /// A simulator with `spec`'s settings, continuing from the state saved in `persist`.
+    pub fn new(spec: &SandboxSpec, persist: Persist) -> Result<Sim, SimError> {
+        match persist {
+            Persist::Memory => Ok(Sim::memory(spec)),
+            Persist::Store(store) => {
+                let mut world = persist::load(&store)?;
+                persist::save(&store, &mut world)?;
+                Ok(Sim::build(spec, Some(store), world))
+            }
+        }
+    }
+
+    /// A simulator kept in memory only.
+    pub fn memory(spec: &SandboxSpec) -> Sim {
+        let mut world = persist::fresh_world();
+        world.take_dirty();
+        Sim::build(spec, None, world)
+    }
+
+    fn build(spec: &SandboxSpec, store: Option<Store>, world: World) -> Sim {
+        Sim {
+            inner: Arc::new(Inner {
+                spec: spec.clone(),
+                store,
+                world: Mutex::new(world),
+                calls: Mutex::new(BTreeMap::new()),
+                token_ttl_ms: AtomicU64::new(DEFAULT_TOKEN_TTL_MS),
+            }),
+        }
+    }
+
+    /// The sandbox settings.
+    pub fn spec(&self) -> &SandboxSpec {
+        &self.inner.spec
+    }
+
+    /// Pushes a fresh component_verify_ticket for `component_appid` (as WeChat does every 10 minutes)
+    /// and returns it, for seeding the store in sandbox mode.
+    pub fn issue_ticket(&self, component_appid: &str) -> String {
+        self.mutate(|world| world.issue_ticket(component_appid, now_ms()))
+    }
+
+    /// Simulates a merchant authorizing `appid` to the component; returns the authorizer refresh token.
+    pub fn authorize(&self, appid: &str) -> String {
+        self.mutate(|world| world.authorize(appid, now_ms()))
+    }
+
+    /// Authorizes `appid` and returns an authorization code for `api_query_auth` (what WeChat
+    /// hands the redirect URI after the merchant consents).
+    pub fn authorization_code(&self, appid: &str) -> String {
+        self.mutate(|world| world.authorization_code(appid, now_ms()))
+    }
+
+    /// Sets the lifetime of tokens minted from now on.
+    pub fn set_token_ttl(&self, ttl: Duration) {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.inner.token_ttl_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Expires every authorizer access token of `appid` now (calls with them answer 42001).
+    pub fn expire_authorizer_tokens(&self, appid: &str) {
+        self.mutate(|world| world.expire_authorizer_tokens(appid, now_ms()));
+    }
+
+    /// A snapshot of `appid`'s state, audits decided as of now.
+    pub fn app_state(&self, appid: &str) -> Option<App> {
+        self.mutate(|world| {
+            world.settle(appid, &self.inner.spec, now_ms());
+            world.apps.get(appid).cloned()
+        })
+    }
+
+    /// How many calls each path received (path without the leading slash), errors included.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        lock(&self.inner.calls).clone()
+    }
+
+    /// How many calls `path` (without the leading slash) received.
+    pub fn call_count(&self, path: &str) -> u64 {
+        lock(&self.inner.calls).get(path).copied().unwrap_or(0)
+    }
+
+    /// Answers one request: `path` as in the URL, `body` as received (empty on GET).
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: &BTreeMap<String, String>,
+        body: &[u8],
+    ) -> Reply {
+        let path = path.trim_start_matches('/');
+        *lock(&self.inner.calls).entry(path.to_string()).or_default() += 1;
+        let env = routes::Env {
+            spec: &self.inner.spec,
+            token_ttl_ms: self.inner.token_ttl_ms.load(Ordering::Relaxed),
+            now: now_ms(),
+        };
+        self.mutate(|world| routes::dispatch(world, &env, method, path, query, body))
+    }
+
+    /// The axum routes serving this simulator.
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.clone())
+    }
+
+    /// Runs `f` on the world, then writes what it changed through to the store.
+    fn mutate<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        let mut world = lock(&self.inner.world);
+        let out = f(&mut world);
+        if let Some(store) = &self.inner.store {
+            if let Err(err) = persist::save(store, &mut world) {
+                tracing::warn!(error = %err, "sandbox state not saved");
+            }
+        } else {
+            world.take_dirty();
+        }
+        out
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

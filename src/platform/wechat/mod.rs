@@ -88,28 +88,3 @@ impl Platform for WechatClient {
         Box::pin(self.execute_action(app, action))
     }
 }
-
-impl crate::platform::Platform for WechatClient {
-    fn kind(&self) -> crate::model::PlatformKind {
-        todo!()
-    }
-    fn observe<'a>(
-        &'a self,
-        _app: &'a crate::model::Desired,
-    ) -> crate::platform::BoxFuture<
-        'a,
-        Result<crate::model::Observed, crate::platform::PlatformError>,
-    > {
-        todo!()
-    }
-    fn execute<'a>(
-        &'a self,
-        _app: &'a crate::model::Desired,
-        _action: &'a crate::model::Action,
-    ) -> crate::platform::BoxFuture<
-        'a,
-        Result<crate::platform::Effect, crate::platform::PlatformError>,
-    > {
-        todo!()
-    }
-}

@@ -121,9 +121,15 @@ async fn dry_run(
     };
     let reports = engine.pass(apps, opts, progress_printer(ui)).await;
     let plan = plan_of(&reports);
-    print_plan(ui, &plan, &reports);
     let failures = summarize(&reports).failed;
-    print_failures(ui, &failures);
+    if ui.json_mode() {
+        let mut doc = render::json(&plan);
+        doc["errors"] = serde_json::json!(failures);
+        ui.json(&doc);
+    } else {
+        print_plan(ui, &plan, &reports);
+        print_failures(ui, &failures);
+    }
     Ok(
         if !failures.is_empty() && reports.iter().any(|r| r.error.is_some()) {
             EXIT_ERROR

@@ -3,7 +3,6 @@
 
 // `PlatformError` is the shared error type of the `Platform` seam (platform/mod.rs); it is large
 // by design (explanation and hint travel with it), so every fallible function here returns it.
-#![allow(clippy::result_large_err)]
 
 mod actions;
 mod client;

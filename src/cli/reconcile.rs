@@ -155,22 +155,37 @@ async fn apply(
     };
     let progress = progress_printer(ui);
     let mut last: BTreeMap<String, AppReport> = BTreeMap::new();
+    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
     let mut pending: Vec<Desired> = apps.to_vec();
     let mut passes = 0;
-    let mut first_plan = None;
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
+    // Plan first and print it, then apply exactly that plan; later passes observe again.
+    let dry = PassOptions {
+        apply: false,
+        ..opts
+    };
+    let planned = engine.pass(&pending, dry, progress.clone()).await;
+    let first_plan = plan_of(&planned);
+    print_plan(ui, &first_plan, &planned);
+    let mut next_planned = Some(planned);
     let timed_out = loop {
         passes += 1;
         let remaining = args.timeout.saturating_sub(started.elapsed());
-        let Ok(reports) =
-            tokio::time::timeout(remaining, engine.pass(&pending, opts, progress.clone())).await
-        else {
+        let work = async {
+            match next_planned.take() {
+                Some(planned) => {
+                    engine
+                        .apply_planned(&pending, planned, opts.concurrency, progress.clone())
+                        .await
+                }
+                None => engine.pass(&pending, opts, progress.clone()).await,
+            }
+        };
+        let Ok(reports) = tokio::time::timeout(remaining, work).await else {
             break true;
         };
-        if first_plan.is_none() {
-            let plan = plan_of(&reports);
-            print_plan(ui, &plan, &reports);
-            first_plan = Some(plan);
+        for (kind, n) in summarize(&reports).applied {
+            *applied.entry(kind).or_default() += n;
         }
         pending = still_pending(&pending, &reports);
         for report in reports {
@@ -189,7 +204,10 @@ async fn apply(
         .iter()
         .filter_map(|a| last.get(&a.name).cloned())
         .collect();
-    let summary = summarize(&ordered);
+    let summary = PassSummary {
+        applied,
+        ..summarize(&ordered)
+    };
     finish(
         ui,
         args,
@@ -197,7 +215,7 @@ async fn apply(
         passes,
         started.elapsed(),
         timed_out,
-        &first_plan,
+        &Some(first_plan),
     );
     Ok(if timed_out {
         EXIT_TIMEOUT
@@ -285,9 +303,18 @@ fn waiting_line(last: &BTreeMap<String, AppReport>, pending: usize, interval: Du
                 .is_some_and(|p| p.state == crate::model::AppState::WaitingOnAudit)
         })
         .count();
+    let moving = pending.saturating_sub(waiting);
+    let mut parts = Vec::new();
+    if waiting > 0 {
+        parts.push(format!("{waiting} waiting on audit"));
+    }
+    if moving > 0 {
+        parts.push(format!("{moving} in progress"));
+    }
     format!(
-        "{pending} app{} not converged yet ({waiting} waiting on audit); next pass in {}",
+        "{pending} app{} not converged yet ({}); next pass in {}",
         plural(pending),
+        parts.join(", "),
         humantime::format_duration(interval)
     )
 }

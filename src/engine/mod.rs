@@ -83,34 +83,64 @@ impl Engine {
         opts: PassOptions,
         progress: ProgressFn,
     ) -> Vec<AppReport> {
-        let semaphore = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
-        let mut tasks = tokio::task::JoinSet::new();
-        for (index, app) in apps.iter().cloned().enumerate() {
+        let jobs = apps.iter().cloned().map(|app| {
             let engine = Arc::clone(self);
-            let semaphore = Arc::clone(&semaphore);
             let progress = Arc::clone(&progress);
-            tasks.spawn(async move {
-                let _permit = semaphore.acquire_owned().await;
-                (index, engine.run_app(&app, opts.apply, &progress).await)
-            });
-        }
-        let mut reports: Vec<Option<AppReport>> = vec![None; apps.len()];
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok((index, report)) => reports[index] = Some(report),
-                Err(err) => tracing::error!(error = %err, "an app's pass task died"),
-            }
-        }
-        reports
-            .into_iter()
-            .zip(apps)
-            .map(|(report, app)| report.unwrap_or_else(|| AppReport::crashed(app)))
-            .collect()
+            async move { engine.run_app(&app, opts.apply, &progress).await }
+        });
+        fan_out(apps, opts.concurrency, jobs).await
+    }
+
+    /// Applies plans made by a dry [`Engine::pass`] moments ago (so the plan printed is the plan
+    /// applied, as Terraform does), at most `concurrency` apps at a time.
+    pub async fn apply_planned(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        planned: Vec<AppReport>,
+        concurrency: usize,
+        progress: ProgressFn,
+    ) -> Vec<AppReport> {
+        let jobs = apps.iter().cloned().zip(planned).map(|(app, report)| {
+            let engine = Arc::clone(self);
+            let progress = Arc::clone(&progress);
+            async move { engine.apply_report(&app, report, &progress).await }
+        });
+        fan_out(apps, concurrency, jobs).await
     }
 
     fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
         self.platforms.get(&kind)
     }
+}
+
+/// Runs `jobs` (one per app, in the order of `apps`) with at most `concurrency` at once; a job
+/// whose task died reports [`PassError::Crashed`].
+async fn fan_out<J>(apps: &[Desired], concurrency: usize, jobs: J) -> Vec<AppReport>
+where
+    J: Iterator,
+    J::Item: std::future::Future<Output = AppReport> + Send + 'static,
+{
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, job) in jobs.enumerate() {
+        let semaphore = Arc::clone(&semaphore);
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await;
+            (index, job.await)
+        });
+    }
+    let mut reports: Vec<Option<AppReport>> = vec![None; apps.len()];
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, report)) => reports[index] = Some(report),
+            Err(err) => tracing::error!(error = %err, "an app's pass task died"),
+        }
+    }
+    reports
+        .into_iter()
+        .zip(apps)
+        .map(|(report, app)| report.unwrap_or_else(|| AppReport::crashed(app)))
+        .collect()
 }
 
 /// Unix time in milliseconds.

@@ -118,6 +118,34 @@ impl Engine {
         report
     }
 
+    pub(super) async fn apply_report(
+        &self,
+        app: &Desired,
+        mut report: AppReport,
+        progress: &ProgressFn,
+    ) -> AppReport {
+        let Some(plan) = report.plan.clone().filter(|_| report.error.is_none()) else {
+            return report;
+        };
+        let applied = match self.platform(app.platform) {
+            None => Err(PassError::NoPlatform(app.platform)),
+            Some(platform) => match self.store.record(&app.appid) {
+                Err(err) => Err(err.into()),
+                Ok(record) => {
+                    apply::apply(self, platform.as_ref(), app, &plan, record, progress).await
+                }
+            },
+        };
+        match applied {
+            Ok(applied) => report.applied = applied,
+            Err(err) => {
+                self.record_event(app, "pass", "error", &err);
+                report.error = Some(err);
+            }
+        }
+        report
+    }
+
     async fn run_app_inner(
         &self,
         app: &Desired,

@@ -123,6 +123,28 @@ pub fn open_store(cli: &Cli) -> Result<Store, CliError> {
     })
 }
 
+/// `--only NAME…` and `--selector key=value`: which apps a command works on.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Selection {
+    /// Work only on these apps (by name).
+    #[arg(long, value_name = "NAME", num_args = 1..)]
+    pub only: Vec<String>,
+
+    /// Work only on apps whose labels match (`key=value`; repeat to require several).
+    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
+    pub selector: Vec<String>,
+}
+
+impl Selection {
+    /// The chosen apps of `fleet`, in fleet order, see [`select`].
+    pub fn apps(&self, fleet: &Fleet) -> Result<Vec<Desired>, CliError> {
+        Ok(select(fleet, &self.only, &self.selector)?
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+}
+
 /// The apps chosen by `--only` names and `--selector key=value` labels (all of them when neither
 /// is given). Unknown names are an error.
 pub fn select<'a>(

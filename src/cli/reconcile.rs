@@ -14,7 +14,8 @@ use crate::plan::{Plan, render};
 use crate::platform::ErrorClass;
 use crate::ui::Ui;
 
-use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT, common};
+use super::common::{self, Selection};
+use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
 
 /// Arguments of `reconcile`.
 #[derive(Debug, Clone, Args)]
@@ -27,13 +28,9 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
-    /// Work only on these apps (by name).
-    #[arg(long, value_name = "NAME", num_args = 1..)]
-    pub only: Vec<String>,
-
-    /// Work only on apps whose labels match (`key=value`; repeat to require several).
-    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
-    pub selector: Vec<String>,
+    /// Which apps to work on.
+    #[command(flatten)]
+    pub selection: Selection,
 
     /// Keep going (observe → plan → apply) until every app converged or failed.
     #[arg(long)]
@@ -59,13 +56,9 @@ pub struct PlanArgs {
     #[arg(long)]
     pub detailed_exitcode: bool,
 
-    /// Plan only these apps (by name).
-    #[arg(long, value_name = "NAME", num_args = 1..)]
-    pub only: Vec<String>,
-
-    /// Plan only apps whose labels match (`key=value`; repeat to require several).
-    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
-    pub selector: Vec<String>,
+    /// Which apps to plan.
+    #[command(flatten)]
+    pub selection: Selection,
 
     /// Observe at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
@@ -78,8 +71,7 @@ impl PlanArgs {
         ReconcileArgs {
             dry_run: true,
             detailed_exitcode: self.detailed_exitcode,
-            only: self.only.clone(),
-            selector: self.selector.clone(),
+            selection: self.selection.clone(),
             wait: false,
             timeout: Duration::from_secs(1800),
             interval: None,
@@ -91,10 +83,7 @@ impl PlanArgs {
 /// Runs `reconcile` (or `plan`).
 pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
-    let apps: Vec<Desired> = common::select(&fleet, &args.only, &args.selector)?
-        .into_iter()
-        .cloned()
-        .collect();
+    let apps = args.selection.apps(&fleet)?;
     if args.detailed_exitcode && !args.dry_run {
         ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");
     }

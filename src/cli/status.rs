@@ -12,7 +12,8 @@ use crate::plan::{Context, plan_app};
 use crate::store::Store;
 use crate::ui::Ui;
 
-use super::{Cli, CliError, EXIT_OK, common};
+use super::common::{self, Selection};
+use super::{Cli, CliError, EXIT_OK};
 
 /// Arguments of `status`.
 #[derive(Debug, Clone, Args)]
@@ -21,13 +22,9 @@ pub struct StatusArgs {
     #[arg(long)]
     pub refresh: bool,
 
-    /// Show only these apps (by name).
-    #[arg(long, value_name = "NAME", num_args = 1..)]
-    pub only: Vec<String>,
-
-    /// Show only apps whose labels match (`key=value`).
-    #[arg(short = 'l', long, value_name = "KEY=VALUE")]
-    pub selector: Vec<String>,
+    /// Which apps to show.
+    #[command(flatten)]
+    pub selection: Selection,
 }
 
 /// One app's row.
@@ -48,10 +45,7 @@ struct Row {
 /// Runs `status`.
 pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
-    let apps: Vec<Desired> = common::select(&fleet, &args.only, &args.selector)?
-        .into_iter()
-        .cloned()
-        .collect();
+    let apps = args.selection.apps(&fleet)?;
     let store = common::open_store(cli)?;
     if args.refresh {
         let engine = Engine::connect(&fleet, store.clone())

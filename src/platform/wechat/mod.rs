@@ -4,6 +4,8 @@
 use crate::fleet::WechatConfig;
 use crate::store::Store;
 
+pub mod crypto;
+
 /// Store key of the component verify ticket.
 pub fn ticket_key(component_appid: &str) -> String {
     format!("wechat/ticket/{component_appid}")

@@ -21,6 +21,8 @@ use crate::model::{Action, Desired, Observed, PlatformKind};
 use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
 use crate::store::Store;
 
+pub mod crypto;
+
 /// Store key of the component verify ticket.
 pub fn ticket_key(component_appid: &str) -> String {
     format!("wechat/ticket/{component_appid}")

@@ -1,6 +1,7 @@
 //! The seam between the engine and the platforms: the [`Platform`] trait (observe an app, execute
 //! one action) and the error classes every platform error is sorted into (DESIGN §6).
 
+pub mod alipay;
 pub mod wechat;
 
 use std::fmt;

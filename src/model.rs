@@ -279,6 +279,14 @@ pub struct Observed {
     pub previous: Option<Build>,
     /// Tester ids as the platform returns them (WeChat `userstr`).
     pub members: Vec<String>,
+    /// Every version the platform keeps for the app, any status (Alipay: a version number can be
+    /// built only once and must increase). Empty on WeChat.
+    #[serde(default)]
+    pub builds: Vec<Build>,
+    /// Builds in development (Alipay `INIT`), oldest first: they count against the platform's cap
+    /// of development versions. Empty on WeChat.
+    #[serde(default)]
+    pub dev_builds: Vec<Build>,
 }
 
 /// A failure that stops an app until its fingerprint changes.
@@ -429,6 +437,11 @@ pub enum Action {
         /// The fingerprint of the release being restored.
         fingerprint: String,
     },
+    /// Delete a stale development build, before the platform's cap on them bites.
+    DeleteBuild {
+        /// The version to delete.
+        version: String,
+    },
     /// Add a tester.
     BindTester {
         /// WeChat id / Alipay logon id.
@@ -454,7 +467,10 @@ impl Action {
         match self {
             Action::Commit { .. } | Action::SubmitAudit { .. } | Action::BindTester { .. } => "+",
             Action::Release { .. } | Action::Gray { .. } => "~",
-            Action::WithdrawAudit { .. } | Action::RevertGray | Action::UnbindTester { .. } => "-",
+            Action::WithdrawAudit { .. }
+            | Action::RevertGray
+            | Action::DeleteBuild { .. }
+            | Action::UnbindTester { .. } => "-",
             Action::Rollback { .. } => "<",
             Action::WaitForAudit { .. } => "…",
         }
@@ -471,6 +487,7 @@ impl Action {
             Action::Gray { .. } => "gray",
             Action::RevertGray => "revert_gray",
             Action::Rollback { .. } => "rollback",
+            Action::DeleteBuild { .. } => "delete_build",
             Action::BindTester { .. } => "bind_tester",
             Action::UnbindTester { .. } => "unbind_tester",
         }

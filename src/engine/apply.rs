@@ -125,6 +125,7 @@ pub fn describe(action: &Action) -> String {
         Action::Gray { to, .. } => format!("gray {to}%"),
         Action::RevertGray => "revert gray".to_string(),
         Action::Rollback { fingerprint } => format!("roll back to [mf:{fingerprint}]"),
+        Action::DeleteBuild { version } => format!("delete build {version}"),
         Action::BindTester { tester } => format!("bind tester {tester}"),
         Action::UnbindTester { tester, member } => {
             format!("unbind tester {}", tester.as_deref().unwrap_or(member))

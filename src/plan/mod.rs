@@ -94,6 +94,8 @@ pub struct Summary {
     pub audits: usize,
     /// Planned audit withdrawals.
     pub withdrawals: usize,
+    /// Planned deletions of stale development builds.
+    pub deletions: usize,
     /// Planned releases, gray changes and rollbacks.
     pub releases: usize,
     /// Planned tester binds and unbinds.

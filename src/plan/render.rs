@@ -112,6 +112,7 @@ fn title(action: &Action) -> String {
             Some(fp) => format!("withdraw audit {audit_id} {}", fingerprint_tag(fp)),
             None => format!("withdraw audit {audit_id}"),
         },
+        Action::DeleteBuild { version } => format!("delete build {version}"),
         Action::SubmitAudit { fingerprint } => {
             format!("submit audit {}", fingerprint_tag(fingerprint))
         }

@@ -37,6 +37,7 @@ impl Summary {
             Action::Commit { .. } => self.commits += 1,
             Action::SubmitAudit { .. } => self.audits += 1,
             Action::WithdrawAudit { .. } => self.withdrawals += 1,
+            Action::DeleteBuild { .. } => self.deletions += 1,
             Action::Release { .. }
             | Action::Gray { .. }
             | Action::RevertGray
@@ -48,7 +49,13 @@ impl Summary {
 
     /// Whether any step mutates anything.
     pub fn has_steps(&self) -> bool {
-        self.commits + self.audits + self.withdrawals + self.releases + self.tester_changes > 0
+        self.commits
+            + self.audits
+            + self.withdrawals
+            + self.deletions
+            + self.releases
+            + self.tester_changes
+            > 0
     }
 
     /// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`.
@@ -57,6 +64,7 @@ impl Summary {
             counted(self.commits, "commit", "commits"),
             counted(self.audits, "audit", "audits"),
             counted(self.withdrawals, "withdrawal", "withdrawals"),
+            counted(self.deletions, "build deleted", "builds deleted"),
             counted(self.releases, "release", "releases"),
             counted(self.tester_changes, "tester change", "tester changes"),
         ];

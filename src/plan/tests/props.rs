@@ -80,6 +80,7 @@ fn any_observed() -> impl Strategy<Value = Observed> {
                 live: live_.and_then(|(b, g)| live(b, g.filter(|g| *g < 100))),
                 previous,
                 members: members.into_iter().map(str::to_owned).collect(),
+                ..Observed::default()
             },
         )
 }
@@ -124,6 +125,7 @@ fn matching(d: &Desired) -> (Observed, Record) {
         live: live(own, (d.gray < 100).then_some(d.gray)),
         previous: Some(build("0.1.0", OTHER)),
         members: testers.values().cloned().collect(),
+        ..Observed::default()
     };
     let record = Record {
         testers,

@@ -16,6 +16,7 @@ fn the_summary_counts_every_step_and_every_state() {
             commits: 2,
             audits: 2,
             withdrawals: 1,
+            deletions: 0,
             releases: 5,
             tester_changes: 1,
             in_sync: 1,

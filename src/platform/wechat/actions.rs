@@ -98,6 +98,13 @@ impl WechatClient {
             Action::SubmitAudit { .. } => self.submit_audit(app).await,
             Action::WithdrawAudit { .. } => none(self.get(appid, "wxa/undocodeaudit").await),
             Action::WaitForAudit { .. } => Ok(Effect::None),
+            Action::DeleteBuild { .. } => Err(errors::local(
+                "wxa/commit",
+                "unsupported",
+                ErrorClass::Permanent,
+                "WeChat keeps a single experience version; there are no builds to delete",
+                "this is a minifleet bug: please report it",
+            )),
             Action::Release { .. } => self.release(appid).await,
             Action::Gray { to, .. } => {
                 let body = json!({ "gray_percentage": to });

@@ -77,6 +77,8 @@ impl WechatClient {
             live,
             previous,
             members,
+            builds: Vec::new(),
+            dev_builds: Vec::new(),
         })
     }
 

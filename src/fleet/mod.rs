@@ -47,6 +47,25 @@ pub struct Fleet {
 pub struct Platforms {
     /// WeChat Open Platform settings, if any app is on WeChat.
     pub wechat: Option<WechatConfig>,
+    /// Alipay Open Platform settings, if any app is on Alipay.
+    pub alipay: Option<AlipayConfig>,
+}
+
+/// `platforms.alipay`, plus the per-app `app_auth_token`s given in the fleet file.
+#[derive(Debug, Clone)]
+pub struct AlipayConfig {
+    /// The ISV application's app id (sent as `app_id` on every call).
+    pub app_id: String,
+    /// The ISV application's private key (PKCS#1 or PKCS#8, PEM or bare base64); required unless
+    /// the gateway is the sandbox, which then hands out its own test key.
+    pub private_key: Option<Secret>,
+    /// Alipay's public key, for verifying responses; required unless the gateway is the sandbox.
+    pub alipay_public_key: Option<Secret>,
+    /// Where the gateway lives (`https://openapi.alipay.com/gateway.do` or the sandbox).
+    pub gateway: ApiBase,
+    /// `app_auth_token`s given on app entries as `${env:…}` / `${file:…}`, by appid. Apps without
+    /// one use the token stored by `minifleet auth alipay`.
+    pub app_auth_tokens: BTreeMap<String, Secret>,
 }
 
 /// Where a platform's API lives.

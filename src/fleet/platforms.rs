@@ -37,7 +37,13 @@ pub(crate) fn read(
     if let Some(alipay) = raw.alipay {
         check_alipay(alipay, &path.key("alipay"), p);
     }
-    (Platforms { wechat }, declared)
+    (
+        Platforms {
+            wechat,
+            alipay: None,
+        },
+        declared,
+    )
 }
 
 fn wechat(

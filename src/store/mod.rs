@@ -114,6 +114,15 @@ fn journal_key(id: u64) -> String {
     format!("{id:020}")
 }
 
+#[derive(Serialize, Deserialize)]
+struct StoredBuild {
+    fingerprint: String,
+}
+
+fn build_key(appid: &str, version: &str) -> String {
+    format!("build/{appid}/{version}")
+}
+
 fn observation_key(appid: &str) -> String {
     format!("observed/{appid}")
 }
@@ -361,6 +370,29 @@ impl Store {
         Ok(open)
     }
 
+    /// The fingerprint of a build minifleet made (Alipay: one build per app_version).
+    pub fn build_fingerprint(
+        &self,
+        appid: &str,
+        version: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let stored: Option<StoredBuild> = get(&self.apps, "apps", &build_key(appid, version))?;
+        Ok(stored.map(|b| b.fingerprint))
+    }
+
+    /// Remembers the fingerprint of a build minifleet made.
+    pub fn put_build_fingerprint(
+        &self,
+        appid: &str,
+        version: &str,
+        fingerprint: &str,
+    ) -> Result<(), StoreError> {
+        let stored = StoredBuild {
+            fingerprint: fingerprint.to_string(),
+        };
+        put(&self.apps, "apps", &build_key(appid, version), &stored)
+    }
+
     /// The last observation of an app and when it was made (unix ms).
     pub fn observation(&self, appid: &str) -> Result<Option<(Observed, u64)>, StoreError> {
         let stored: Option<StoredObservation> = get(&self.apps, "apps", &observation_key(appid))?;
@@ -528,6 +560,21 @@ mod tests {
             .collect();
         assert_eq!(wx1, [10, 20]);
         assert_eq!(store.history(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn build_fingerprints_are_kept_per_app_and_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .put_build_fingerprint("2021", "1.0.0", "1a2b3c4d")
+            .unwrap();
+        assert_eq!(
+            store.build_fingerprint("2021", "1.0.0").unwrap().as_deref(),
+            Some("1a2b3c4d")
+        );
+        assert_eq!(store.build_fingerprint("2021", "1.0.1").unwrap(), None);
+        assert_eq!(store.build_fingerprint("2022", "1.0.0").unwrap(), None);
     }
 
     #[test]

@@ -134,6 +134,45 @@ pub struct AuditSpec {
     /// WeChat `feedback_info`, honoured only after a rejection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback_info: Option<String>,
+    /// Alipay `region_type`: where the app serves (`GLOBAL`, `CHINA` or `LOCATION`); required by
+    /// Alipay on the first submission unless set in the console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_type: Option<RegionType>,
+    /// Alipay `service_phone`: the customer service phone (5 to 30 digits and `-`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_phone: Option<String>,
+    /// Alipay `service_email`: the customer service email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_email: Option<String>,
+    /// Alipay `mini_category_ids`: 1 to 4 categories, each `L1_L2` or `L1_L2_L3` (the client joins
+    /// them with `;`). Empty means "keep the app's categories".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mini_category_ids: Vec<String>,
+}
+
+/// Alipay's `region_type` of an audit submission: where the mini-program serves.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RegionType {
+    /// Everywhere.
+    Global,
+    /// Mainland China.
+    China,
+    /// Specific provinces or cities (set in the Alipay console).
+    Location,
+}
+
+impl RegionType {
+    /// The value Alipay's `audit.apply` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionType::Global => "GLOBAL",
+            RegionType::China => "CHINA",
+            RegionType::Location => "LOCATION",
+        }
+    }
 }
 
 /// The wanted state of one app, fully resolved: defaults merged, template looked up, fingerprint

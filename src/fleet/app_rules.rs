@@ -1,5 +1,5 @@
 //! Checks on an app's settings (after the defaults are merged in): version, gray, testers and
-//! audit items.
+//! the audit settings each platform needs (WeChat items; Alipay description and contacts).
 
 use std::collections::HashSet;
 
@@ -8,11 +8,14 @@ use super::problems::Problems;
 use super::raw::RawApp;
 use super::rules;
 use crate::model::{AuditSpec, PlatformKind, Stage};
+use crate::plan::rules::ALIPAY;
 
 /// At most this many audit items (WeChat `item_list`).
 const MAX_AUDIT_ITEMS: usize = 5;
 /// At most this many characters in an audit item's title.
 const MAX_TITLE_CHARS: usize = 32;
+/// At most this many Alipay `mini_category_ids`.
+const MAX_CATEGORIES: usize = 4;
 
 /// Checks everything but identity and template.
 pub(crate) fn check(
@@ -22,17 +25,25 @@ pub(crate) fn check(
     p: &mut Problems<'_>,
 ) {
     check_version(raw.version.as_deref(), &path.key("version"), p);
-    check_testers(
-        raw.testers.as_deref().unwrap_or_default(),
-        &path.key("testers"),
-        p,
-    );
+    let testers = raw.testers.as_deref().unwrap_or_default();
+    check_testers(testers, &path.key("testers"), p);
     let audit = raw.audit.clone().unwrap_or_default();
     check_audit_items(&audit, &path.key("audit").key("items"), p);
-    if platform == Some(PlatformKind::Wechat) {
-        check_wechat_gray(raw.gray.unwrap_or(100), &path.key("gray"), p);
-        let stage = raw.stage.unwrap_or_default();
-        require_audit_items(&audit, stage, &path.key("audit").key("items"), p);
+    let stage = raw.stage.unwrap_or_default();
+    let gray = raw.gray.unwrap_or(100);
+    match platform {
+        Some(PlatformKind::Wechat) => {
+            check_wechat_gray(gray, &path.key("gray"), p);
+            require_audit_items(&audit, stage, &path.key("audit").key("items"), p);
+        }
+        Some(PlatformKind::Alipay) => {
+            check_alipay_gray(gray, &path.key("gray"), p);
+            check_logon_ids(testers, &path.key("testers"), p);
+            check_alipay_audit(&audit, &path.key("audit"), p);
+            let described = raw.description.as_deref().is_some_and(|d| !d.trim().is_empty());
+            require_version_desc(&audit, described, stage, &path.key("audit"), p);
+        }
+        None => {}
     }
 }
 
@@ -53,6 +64,84 @@ fn check_wechat_gray(gray: i64, path: &YamlPath, p: &mut Problems<'_>) {
     if !(1..=100).contains(&gray) {
         p.value(path, format!("gray must be between 1 and 100, got {gray}"))
             .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");
+    }
+}
+
+fn check_alipay_gray(gray: i64, path: &YamlPath, p: &mut Problems<'_>) {
+    let allowed = u8::try_from(gray).is_ok_and(|g| ALIPAY.gray_allowed(g));
+    if !allowed {
+        p.value(
+            path,
+            format!("Alipay gray must be 10, 30, 50 or 100, got {gray}"),
+        )
+        .help("Alipay gray releases are p10, p30 or p50; 100 means a full release");
+    }
+}
+
+/// Alipay invites members by logon id: an email address or a phone number.
+fn check_logon_ids(testers: &[String], path: &YamlPath, p: &mut Problems<'_>) {
+    for (j, tester) in testers.iter().enumerate() {
+        let tpath = path.index(j);
+        if tester.trim().is_empty() || p.reported(&tpath) {
+            continue;
+        }
+        if !rules::is_alipay_logon_id(tester) {
+            p.value(
+                &tpath,
+                format!("tester `{tester}` is not an Alipay logon id (an email address or a phone number)"),
+            )
+            .help("Alipay invites testers by the account they log in to Alipay with");
+        }
+    }
+}
+
+/// The Alipay-only audit fields: contacts and categories.
+fn check_alipay_audit(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) {
+    if let Some(phone) = audit.service_phone.as_deref() {
+        let n = phone.chars().count();
+        let ok = (5..=30).contains(&n) && phone.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+        if !ok {
+            p.value(
+                &path.key("service_phone"),
+                format!("`service_phone` must be 5 to 30 digits and `-`, got `{phone}`"),
+            );
+        }
+    }
+    if let Some(email) = audit.service_email.as_deref().filter(|e| !rules::is_email(e)) {
+        p.value(
+            &path.key("service_email"),
+            format!("`service_email` must be an email address, got `{email}`"),
+        );
+    }
+    let n = audit.mini_category_ids.len();
+    if n > MAX_CATEGORIES {
+        p.value(
+            &path.key("mini_category_ids"),
+            format!("at most {MAX_CATEGORIES} categories are allowed, got {n}"),
+        )
+        .help("Alipay `audit.apply` takes 1 to 4 `mini_category_ids`");
+    }
+}
+
+/// An Alipay submission needs a `version_desc`: `audit.version_desc` or the app's description.
+fn require_version_desc(
+    audit: &AuditSpec,
+    described: bool,
+    stage: Stage,
+    path: &YamlPath,
+    p: &mut Problems<'_>,
+) {
+    let desc_path = path.key("version_desc");
+    if stage == Stage::Experience || described || p.reported(path) || p.reported(&desc_path) {
+        return;
+    }
+    if audit.version_desc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        let stage = stage.as_str();
+        p.value(
+            &desc_path,
+            format!("an Alipay app at stage `{stage}` needs `audit.version_desc` or a `description`"),
+        )
+        .help("Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults");
     }
 }
 

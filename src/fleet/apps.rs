@@ -1,19 +1,22 @@
 //! The `apps` list: each app merged over `defaults`, read, checked and resolved into a
-//! [`Desired`]; names and appids checked for uniqueness across the fleet.
+//! [`Desired`]; names and appids checked for uniqueness across the fleet; Alipay apps' own
+//! `app_auth_token`s resolved.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde_yaml::Value;
 
 use super::keys::did_you_mean;
+use super::load::Ctx;
 use super::merge::deep_merge;
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::platforms::Declared;
 use super::problems::Problems;
 use super::raw::{NAME_PATTERN, RawApp, RawTemplate};
-use super::{app_rules, rules};
+use super::{app_rules, rules, secrets};
 use crate::model::{self, Desired, PlatformKind};
+use crate::secret::Secret;
 
 /// What apps are checked against: the templates and the platform sections present.
 pub(crate) struct Lookup<'a> {
@@ -21,6 +24,23 @@ pub(crate) struct Lookup<'a> {
     pub(crate) templates: &'a BTreeMap<String, RawTemplate>,
     /// Which `platforms` sections exist.
     pub(crate) declared: Declared,
+    /// What secrets are resolved against.
+    pub(crate) ctx: &'a Ctx<'a>,
+}
+
+/// The resolved apps and the Alipay `app_auth_token`s given on them, by appid.
+#[derive(Default)]
+pub(crate) struct ReadApps {
+    /// Every app without problems, in file order.
+    pub(crate) apps: Vec<Desired>,
+    /// `app_auth_token`s of Alipay apps, by appid.
+    pub(crate) app_auth_tokens: BTreeMap<String, Secret>,
+}
+
+/// The platform's template: its id and, on Alipay, its version.
+struct TemplateRef {
+    id: String,
+    version: Option<String>,
 }
 
 /// Names and appids seen so far, with the index of the app that used them first.
@@ -43,25 +63,30 @@ pub(crate) fn read(
     defaults: &Value,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
-) -> Vec<Desired> {
+) -> ReadApps {
     let path = YamlPath::top("apps");
     let items = match value {
-        Value::Null => return Vec::new(),
+        Value::Null => return ReadApps::default(),
         Value::Sequence(items) => items,
         other => {
             p.value(
                 &path,
                 format!("expected a list of apps, got {}", kind(other)),
             );
-            return Vec::new();
+            return ReadApps::default();
         }
     };
     let mut seen = Seen::default();
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| read_app(i, item, defaults, lookup, &mut seen, p))
-        .collect()
+    let mut out = ReadApps::default();
+    for (i, item) in items.iter().enumerate() {
+        if let Some((app, token)) = read_app(i, item, defaults, lookup, &mut seen, p) {
+            if let Some(token) = token {
+                out.app_auth_tokens.insert(app.appid.clone(), token);
+            }
+            out.apps.push(app);
+        }
+    }
+    out
 }
 
 fn read_app(
@@ -71,7 +96,7 @@ fn read_app(
     lookup: &Lookup<'_>,
     seen: &mut Seen,
     p: &mut Problems<'_>,
-) -> Option<Desired> {
+) -> Option<(Desired, Option<Secret>)> {
     let path = &YamlPath::top("apps").index(index);
     if !item.is_mapping() {
         p.value(
@@ -88,11 +113,34 @@ fn read_app(
     let raw: RawApp = partial::read(&mut merged, path, p);
     let identity = identity(&raw, path, index, lookup, seen, p);
     app_rules::check(&raw, raw.platform, path, p);
-    let template_id = template_id(&raw, raw.platform, path, lookup, p);
+    let token = app_auth_token(&raw, &path.key("app_auth_token"), lookup.ctx, p);
+    let template = template_ref(&raw, raw.platform, path, lookup, p);
     if p.count() > start {
         return None;
     }
-    Some(build(identity?, template_id?, raw))
+    Some((build(identity?, template?, raw), token))
+}
+
+/// Resolves the app's own `app_auth_token`, allowed on Alipay apps only.
+fn app_auth_token(
+    raw: &RawApp,
+    path: &YamlPath,
+    ctx: &Ctx<'_>,
+    p: &mut Problems<'_>,
+) -> Option<Secret> {
+    let text = raw.app_auth_token.as_deref()?;
+    if raw.platform != Some(PlatformKind::Alipay) {
+        p.value(path, "`app_auth_token` is only allowed on Alipay apps")
+            .help("WeChat apps are authorized through `minifleet auth wechat link`");
+        return None;
+    }
+    match secrets::resolve(text, &ctx.base_dir, ctx.env) {
+        Ok(token) => Some(token),
+        Err(e) => {
+            p.value(path, e.to_string()).help(e.help());
+            None
+        }
+    }
 }
 
 fn identity(
@@ -155,9 +203,9 @@ fn check_platform(
             p.missing(path);
             None
         }
-        Some(PlatformKind::Alipay) => {
-            p.value(path, "platform `alipay` is not supported yet")
-                .help("only `wechat` apps can be managed for now");
+        Some(PlatformKind::Alipay) if !lookup.declared.alipay => {
+            p.value(path, "platform `alipay` is not configured")
+                .help("add a `platforms.alipay` section with the ISV application's `app_id`");
             None
         }
         Some(PlatformKind::Wechat) if !lookup.declared.wechat => {
@@ -187,6 +235,14 @@ fn check_appid(
         );
         return None;
     }
+    if raw.platform == Some(PlatformKind::Alipay) && !rules::is_alipay_appid(appid) {
+        p.value(
+            path,
+            format!("Alipay appid must be 16 digits, got `{appid}`"),
+        )
+        .help("quote the merchant mini-program's APPID, e.g. `appid: \"2021000000000101\"`");
+        return None;
+    }
     if let Some((first, first_name)) = seen.appids.get(appid) {
         let by = match first_name {
             Some(n) => format!("app `{n}` (`apps[{first}]`)"),
@@ -201,14 +257,14 @@ fn check_appid(
     Some(appid.to_owned())
 }
 
-/// The platform template id of the app's template, reporting why there is none.
-fn template_id(
+/// The platform template of the app's template, reporting why there is none.
+fn template_ref(
     raw: &RawApp,
     platform: Option<PlatformKind>,
     path: &YamlPath,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
-) -> Option<String> {
+) -> Option<TemplateRef> {
     let tpath = path.key("template");
     let Some(name) = raw.template.as_deref() else {
         p.missing(&tpath);
@@ -218,17 +274,33 @@ fn template_id(
         unknown_template(name, &tpath, lookup, p);
         return None;
     };
-    match platform? {
-        PlatformKind::Wechat => match &template.wechat {
-            Some(w) => w.template_id.map(|id| id.to_string()),
-            None => {
-                p.value(&tpath, format!("template `{name}` has no `wechat` section"))
-                    .help(format!("add `templates.{name}.wechat.template_id`"));
-                None
-            }
-        },
-        PlatformKind::Alipay => None,
-    }
+    let found = match platform? {
+        PlatformKind::Wechat => template.wechat.as_ref().map(|w| {
+            w.template_id.map(|id| TemplateRef {
+                id: id.to_string(),
+                version: None,
+            })
+        }),
+        PlatformKind::Alipay => template.alipay.as_ref().map(|a| {
+            Some(TemplateRef {
+                id: a.template_id.clone()?,
+                version: Some(a.template_version.clone()?),
+            })
+        }),
+    };
+    let Some(found) = found else {
+        let key = platform?.as_str();
+        let help = match platform? {
+            PlatformKind::Wechat => format!("add `templates.{name}.wechat.template_id`"),
+            PlatformKind::Alipay => format!(
+                "add `templates.{name}.alipay` with `template_id` and `template_version`"
+            ),
+        };
+        p.value(&tpath, format!("template `{name}` has no `{key}` section"))
+            .help(help);
+        return None;
+    };
+    found
 }
 
 fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Problems<'_>) {
@@ -245,13 +317,27 @@ fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Pr
         .help(help);
 }
 
+/// The ext.json text the platform gets: WeChat names the app in `extAppid`, Alipay does not.
+fn ext_json(platform: PlatformKind, appid: &str, ext: &serde_json::Value) -> String {
+    match platform {
+        PlatformKind::Wechat => {
+            serde_json::json!({"extAppid": appid, "extEnable": true, "ext": ext}).to_string()
+        }
+        PlatformKind::Alipay => serde_json::json!({"extEnable": true, "ext": ext}).to_string(),
+    }
+}
+
 /// The resolved app; `raw` has passed every check.
-fn build(id: Identity, template_id: String, raw: RawApp) -> Desired {
+fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
     let ext = serde_json::Value::Object(raw.ext.unwrap_or_default());
-    let ext_json =
-        serde_json::json!({"extAppid": id.appid, "extEnable": true, "ext": ext}).to_string();
+    let ext_json = ext_json(id.platform, &id.appid, &ext);
     let version = raw.version.unwrap_or_default();
-    let fingerprint = model::fingerprint(&template_id, None, &version, &ext_json);
+    let fingerprint = model::fingerprint(
+        &template.id,
+        template.version.as_deref(),
+        &version,
+        &ext_json,
+    );
     let mut testers = raw.testers.unwrap_or_default();
     testers.sort();
     Desired {
@@ -260,8 +346,8 @@ fn build(id: Identity, template_id: String, raw: RawApp) -> Desired {
         appid: id.appid,
         labels: raw.labels.unwrap_or_default(),
         template: raw.template.unwrap_or_default(),
-        template_id,
-        template_version: None,
+        template_id: template.id,
+        template_version: template.version,
         version,
         description: raw.description.unwrap_or_default(),
         ext,

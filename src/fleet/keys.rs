@@ -9,7 +9,7 @@ use super::problems::Problems;
 use super::schema::{array_schema, fleet_schema, object_schema};
 
 /// Keys an app must set itself, never through `defaults`.
-const APP_ONLY: [&str; 3] = ["name", "platform", "appid"];
+const APP_ONLY: [&str; 4] = ["name", "platform", "appid", "app_auth_token"];
 
 /// Reports and removes every unknown key in `doc`.
 pub(crate) fn strip_unknown(doc: &mut Value, p: &mut Problems<'_>) {

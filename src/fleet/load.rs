@@ -62,13 +62,18 @@ fn read_doc(doc: &mut Value, file: &Path, ctx: &Ctx<'_>, p: &mut Problems<'_>) -
     let lookup = apps::Lookup {
         templates: &templates,
         declared,
+        ctx,
     };
-    let apps = apps::read(&take(doc, "apps"), &defaults, &lookup, p);
+    let read = apps::read(&take(doc, "apps"), &defaults, &lookup, p);
+    let mut platforms = platforms;
+    if let Some(alipay) = platforms.alipay.as_mut() {
+        alipay.app_auth_tokens = read.app_auth_tokens;
+    }
     let sandbox = sandbox_spec::read(&mut take(doc, "sandbox"), p);
     Some(Fleet {
         path: file.to_path_buf(),
         platforms,
-        apps,
+        apps: read.apps,
         sandbox,
     })
 }

@@ -1,5 +1,5 @@
-//! The `platforms` section: WeChat resolved into a [`WechatConfig`] (secrets included); Alipay
-//! checked for shape only until it is supported.
+//! The `platforms` section: WeChat resolved into a [`WechatConfig`], Alipay into an
+//! [`AlipayConfig`] (secrets included; per-app `app_auth_token`s are added by the apps).
 
 use serde_yaml::Value;
 
@@ -7,17 +7,22 @@ use super::load::Ctx;
 use super::path::YamlPath;
 use super::problems::Problems;
 use super::raw::{RawAlipay, RawPlatforms, RawWechat};
-use super::{ApiBase, Platforms, WechatConfig, partial, rules, secrets};
+use super::{AlipayConfig, ApiBase, Platforms, WechatConfig, partial, rules, secrets};
 use crate::secret::Secret;
 
 /// The WeChat API base when the file names none.
 const WECHAT_DEFAULT_BASE: &str = "https://api.weixin.qq.com";
+
+/// The Alipay gateway when the file names none.
+const ALIPAY_DEFAULT_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
 
 /// Which platform sections the file has, valid or not.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Declared {
     /// `platforms.wechat` is present.
     pub(crate) wechat: bool,
+    /// `platforms.alipay` is present.
+    pub(crate) alipay: bool,
 }
 
 /// Reads and checks `platforms`.
@@ -26,24 +31,20 @@ pub(crate) fn read(
     ctx: &Ctx<'_>,
     p: &mut Problems<'_>,
 ) -> (Platforms, Declared) {
+    let present = |key: &str| value.get(key).is_some_and(|v| !v.is_null());
     let declared = Declared {
-        wechat: value.get("wechat").is_some_and(|w| !w.is_null()),
+        wechat: present("wechat"),
+        alipay: present("alipay"),
     };
     let path = YamlPath::top("platforms");
     let raw: RawPlatforms = partial::read(value, &path, p);
     let wechat = raw
         .wechat
         .and_then(|w| wechat(w, &path.key("wechat"), ctx, p));
-    if let Some(alipay) = raw.alipay {
-        check_alipay(alipay, &path.key("alipay"), p);
-    }
-    (
-        Platforms {
-            wechat,
-            alipay: None,
-        },
-        declared,
-    )
+    let alipay = raw
+        .alipay
+        .and_then(|a| alipay(a, &path.key("alipay"), ctx, p));
+    (Platforms { wechat, alipay }, declared)
 }
 
 fn wechat(
@@ -66,7 +67,12 @@ fn wechat(
         }
         Some(_) => {}
     }
-    let api_base = endpoint(raw.api_base.as_deref(), &path.key("api_base"), p);
+    let api_base = endpoint(
+        raw.api_base.as_deref(),
+        WECHAT_DEFAULT_BASE,
+        &path.key("api_base"),
+        p,
+    );
     let component_secret = secret(
         raw.component_secret.as_deref(),
         &path.key("component_secret"),
@@ -96,17 +102,20 @@ fn wechat(
     })
 }
 
-fn endpoint(text: Option<&str>, path: &YamlPath, p: &mut Problems<'_>) -> ApiBase {
+/// Parses an endpoint (`sandbox` or a URL), `default` when absent; the key's name is the path's.
+fn endpoint(text: Option<&str>, default: &str, path: &YamlPath, p: &mut Problems<'_>) -> ApiBase {
     let Some(text) = text else {
-        return ApiBase::Url(WECHAT_DEFAULT_BASE.to_owned());
+        return ApiBase::Url(default.to_owned());
     };
+    let key = path.to_string();
+    let key = key.rsplit('.').next().unwrap_or_default().to_owned();
     rules::api_base(text).unwrap_or_else(|| {
         p.value(
             path,
-            format!("`api_base` must be `sandbox` or an http(s) URL, got `{text}`"),
+            format!("`{key}` must be `sandbox` or an http(s) URL, got `{text}`"),
         )
         .help(format!(
-            "e.g. `{WECHAT_DEFAULT_BASE}`, or `sandbox` for the embedded simulator"
+            "e.g. `{default}`, or `sandbox` for the embedded simulator"
         ));
         ApiBase::Sandbox
     })
@@ -140,26 +149,68 @@ fn check_aes_key(key: Option<&Secret>, path: &YamlPath, p: &mut Problems<'_>) {
     }
 }
 
-fn check_alipay(raw: RawAlipay, path: &YamlPath, p: &mut Problems<'_>) {
-    if raw.app_id.is_none() {
-        p.missing(&path.key("app_id"));
+fn alipay(
+    raw: RawAlipay,
+    path: &YamlPath,
+    ctx: &Ctx<'_>,
+    p: &mut Problems<'_>,
+) -> Option<AlipayConfig> {
+    let start = p.count();
+    let app_id_path = path.key("app_id");
+    match &raw.app_id {
+        None => {
+            p.missing(&app_id_path);
+        }
+        Some(id) if !rules::is_alipay_appid(id) => {
+            p.value(
+                &app_id_path,
+                format!("`app_id` must be the ISV application's 16-digit app id, got `{id}`"),
+            )
+            .help("quote it (`app_id: \"2021000000000000\"`) and copy it from the open platform console");
+        }
+        Some(_) => {}
     }
-    for (key, text) in [
-        ("private_key", &raw.private_key),
-        ("alipay_public_key", &raw.alipay_public_key),
-    ] {
-        if let Some(Err(e)) = text.as_deref().map(secrets::parse) {
-            p.value(&path.key(key), e.to_string()).help(e.help());
+    let gateway = endpoint(
+        raw.gateway.as_deref(),
+        ALIPAY_DEFAULT_GATEWAY,
+        &path.key("gateway"),
+        p,
+    );
+    let private_key = key(raw.private_key.as_deref(), "private_key", &gateway, path, ctx, p);
+    let alipay_public_key = key(
+        raw.alipay_public_key.as_deref(),
+        "alipay_public_key",
+        &gateway,
+        path,
+        ctx,
+        p,
+    );
+    let app_id = raw.app_id?;
+    (p.count() == start).then_some(AlipayConfig {
+        app_id,
+        private_key,
+        alipay_public_key,
+        gateway,
+        app_auth_tokens: Default::default(),
+    })
+}
+
+/// Resolves an Alipay key, required unless the gateway is the sandbox.
+fn key(
+    text: Option<&str>,
+    name: &str,
+    gateway: &ApiBase,
+    path: &YamlPath,
+    ctx: &Ctx<'_>,
+    p: &mut Problems<'_>,
+) -> Option<Secret> {
+    let key_path = path.key(name);
+    if text.is_none() && *gateway != ApiBase::Sandbox {
+        if let Some(e) = p.missing(&key_path) {
+            e.help(format!(
+                "`{name}` may be left out only when `gateway` is `sandbox`"
+            ));
         }
     }
-    if let Some(gateway) = raw
-        .gateway
-        .as_deref()
-        .filter(|g| rules::api_base(g).is_none())
-    {
-        p.value(
-            &path.key("gateway"),
-            format!("`gateway` must be `sandbox` or an http(s) URL, got `{gateway}`"),
-        );
-    }
+    secret(text, &key_path, ctx, p)
 }

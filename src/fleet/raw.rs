@@ -79,8 +79,8 @@ pub(crate) struct RawWechat {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AlipayPlatform")]
 pub(crate) struct RawAlipay {
-    /// The ISV application's app id.
-    #[schemars(required)]
+    /// The ISV application's app id (16 digits).
+    #[schemars(required, regex(pattern = r"^[0-9]{16}$"))]
     pub app_id: Option<String>,
     /// The application private key (PKCS#1 or PKCS#8, PEM or bare base64), as `${env:NAME}` or
     /// `${file:PATH}`.
@@ -89,7 +89,8 @@ pub(crate) struct RawAlipay {
     /// Alipay's public key, as `${env:NAME}` or `${file:PATH}`.
     #[schemars(regex(pattern = SECRET_PATTERN))]
     pub alipay_public_key: Option<String>,
-    /// `sandbox` (the embedded simulator) or the gateway URL.
+    /// `sandbox` (the embedded simulator) or the gateway URL; default
+    /// `https://openapi.alipay.com/gateway.do`.
     pub gateway: Option<String>,
 }
 
@@ -144,7 +145,7 @@ pub(crate) struct RawDefaults {
     pub description: Option<String>,
     /// The merchant's ext config (the `ext` object of ext.json).
     pub ext: Option<Map<String, Value>>,
-    /// Testers (WeChat wechatid / Alipay logon id).
+    /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
     /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
     #[schemars(range(min = 1, max = 100))]
@@ -166,9 +167,13 @@ pub(crate) struct RawApp {
     /// The platform the app lives on.
     #[schemars(required)]
     pub platform: Option<PlatformKind>,
-    /// The platform's app id (WeChat: `wx` and 16 hex digits); unique.
+    /// The platform's app id (WeChat: `wx` and 16 hex digits; Alipay: 16 digits); unique.
     #[schemars(required)]
     pub appid: Option<String>,
+    /// Alipay only: the merchant's `app_auth_token`, as `${env:NAME}` or `${file:PATH}`; without it
+    /// the token stored by `minifleet auth alipay` is used. Never inherited from `defaults`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub app_auth_token: Option<String>,
     /// Free labels, for `--selector`; values are strings.
     pub labels: Option<BTreeMap<String, String>>,
     /// The template name (a key of `templates`).
@@ -180,7 +185,7 @@ pub(crate) struct RawApp {
     pub description: Option<String>,
     /// The merchant's ext config (the `ext` object of ext.json).
     pub ext: Option<Map<String, Value>>,
-    /// Testers (WeChat wechatid / Alipay logon id).
+    /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
     /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
     #[schemars(range(min = 1, max = 100))]

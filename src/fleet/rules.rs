@@ -28,6 +28,35 @@ pub(crate) fn is_wechat_appid(appid: &str) -> bool {
     })
 }
 
+/// Whether `id` is an Alipay app id: exactly 16 ASCII digits (`^\d{16}$`).
+pub(crate) fn is_alipay_appid(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `id` looks like an Alipay logon id: an email address or a phone number (digits, with
+/// an optional leading `+` and `-` separators, at least 5 digits).
+pub(crate) fn is_alipay_logon_id(id: &str) -> bool {
+    is_email(id) || is_phone(id)
+}
+
+/// Whether `text` is `local@domain.tld` without whitespace.
+pub(crate) fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    let labels_ok = domain.split('.').count() >= 2 && domain.split('.').all(|l| !l.is_empty());
+    !local.is_empty() && labels_ok && !text.contains(char::is_whitespace) && !domain.contains('@')
+}
+
+/// Whether `text` is a phone number: optional `+`, then digits and `-`, at least 5 digits.
+pub(crate) fn is_phone(text: &str) -> bool {
+    let body = text.strip_prefix('+').unwrap_or(text);
+    let digits = body.bytes().filter(u8::is_ascii_digit).count();
+    body.starts_with(|c: char| c.is_ascii_digit())
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && digits >= 5
+}
+
 /// Parses an endpoint: `sandbox` or an http(s) URL.
 pub(crate) fn api_base(text: &str) -> Option<ApiBase> {
     if text == "sandbox" {
@@ -73,6 +102,20 @@ mod tests {
         assert!(!is_wechat_appid("wx0123456789ABCDEF"));
         assert!(!is_wechat_appid("wx0123456789abcde"));
         assert!(!is_wechat_appid("xx0123456789abcdef"));
+    }
+
+    #[test]
+    fn alipay_ids() {
+        assert!(is_alipay_appid("2021000000000001"));
+        assert!(!is_alipay_appid("202100000000001"));
+        assert!(!is_alipay_appid("2021x00000000001"));
+        assert!(!is_alipay_appid("２０２１000000000001"), "full-width digits are not digits");
+        for ok in ["ops@example.com", "13800138000", "+86-138-0013-8000"] {
+            assert!(is_alipay_logon_id(ok), "{ok}");
+        }
+        for bad in ["ops-li", "ops@", "@example.com", "a@b", "1380", "a b@c.d", "138x0013800", "+-1"] {
+            assert!(!is_alipay_logon_id(bad), "{bad}");
+        }
     }
 
     #[test]

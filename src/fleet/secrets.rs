@@ -53,12 +53,13 @@ impl SecretError {
 }
 
 /// The keys whose values are secret references, wherever they appear.
-pub(crate) const SECRET_KEYS: [&str; 5] = [
+pub(crate) const SECRET_KEYS: [&str; 6] = [
     "component_secret",
     "token",
     "encoding_aes_key",
     "private_key",
     "alipay_public_key",
+    "app_auth_token",
 ];
 
 /// A parsed secret reference.

@@ -68,13 +68,13 @@ fn reference_cases() -> Vec<Case> {
             Some("`platforms.wechat`"),
         ),
         case(
-            "alipay not yet",
+            "alipay not configured",
             edit(BASE, &[("platform: wechat", "platform: alipay")]),
             "apps[0].platform",
             TEA,
             (15, 15),
-            "platform `alipay` is not supported yet",
-            None,
+            "platform `alipay` is not configured",
+            Some("add a `platforms.alipay` section"),
         ),
     ]
 }

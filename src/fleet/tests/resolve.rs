@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
-use crate::model::{PlatformKind, Stage, fingerprint};
+use crate::model::{PlatformKind, RegionType, Stage, fingerprint};
 
 /// The full example of DESIGN §4, with every section.
 const FULL: &str = r#"version: 1
@@ -53,6 +53,14 @@ apps:
     appid: wx2222222222222222
     description: Noodles
     ext: { shopId: 1002 }
+  - name: rice-shop
+    platform: alipay
+    appid: "2021000000000101"
+    app_auth_token: ${env:RICE_SHOP_TOKEN}
+    ext: { shopId: "2001" }
+    testers: [ops@example.com, "13800138000"]
+    gray: 30
+    audit: { region_type: CHINA, service_phone: 400-800-8888, mini_category_ids: [XS1011_XS2111] }
 sandbox:
   audit_delay: 2s
   privacy_scan: 500ms
@@ -63,15 +71,21 @@ sandbox:
 "#;
 
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+/// Stand-ins for the PEM files (the fleet only resolves them; the Alipay client parses them).
+const APP_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIapp\n-----END PRIVATE KEY-----\n";
+const ALIPAY_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMIIalipay\n-----END PUBLIC KEY-----\n";
 
 /// Loads `text` from a temp dir holding `secrets/aes.key`, with both env secrets set.
 fn load_full(text: &str) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("secrets")).unwrap();
     std::fs::write(dir.path().join("secrets/aes.key"), format!("{AES_KEY}\n")).unwrap();
+    std::fs::write(dir.path().join("secrets/alipay-app-private.pem"), APP_KEY).unwrap();
+    std::fs::write(dir.path().join("secrets/alipay-public.pem"), ALIPAY_KEY).unwrap();
     let env = |name: &str| match name {
         "WECHAT_COMPONENT_SECRET" => Some("component-s3cret".to_owned()),
         "WECHAT_PUSH_TOKEN" => Some("push-t0ken".to_owned()),
+        "RICE_SHOP_TOKEN" => Some("202401BBrice".to_owned()),
         _ => None,
     };
     match load_str(text, &dir.path().join("fleet.yaml"), &env) {
@@ -109,7 +123,7 @@ fn the_full_example_resolves_platforms_and_sandbox() {
 fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
     let fleet = load_full(FULL);
     let names: Vec<&str> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["tea-house", "noodle-bar"], "file order");
+    assert_eq!(names, ["tea-house", "noodle-bar", "rice-shop"], "file order");
     let tea = &fleet.apps[0];
     assert_eq!(tea.platform, PlatformKind::Wechat);
     assert_eq!(tea.appid, "wx1111111111111111");
@@ -273,4 +287,59 @@ fn yaml_anchors_and_merge_keys_work_across_apps() {
     assert_eq!(noodle.name, "noodle-bar");
     assert_eq!(noodle.platform, PlatformKind::Wechat);
     assert_eq!(noodle.ext, json!({"theme": "green"}));
+}
+
+#[test]
+fn a_mixed_fleet_resolves_the_alipay_platform_and_its_tokens() {
+    let fleet = load_full(FULL);
+    let alipay = fleet.platforms.alipay.expect("alipay configured");
+    assert_eq!(alipay.app_id, "2021000000000000");
+    assert_eq!(alipay.gateway, ApiBase::Sandbox);
+    assert_eq!(alipay.private_key.unwrap().expose(), APP_KEY.trim_end());
+    assert_eq!(alipay.alipay_public_key.unwrap().expose(), ALIPAY_KEY.trim_end());
+    let tokens: Vec<(&str, &str)> = alipay
+        .app_auth_tokens
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose()))
+        .collect();
+    assert_eq!(tokens, [("2021000000000101", "202401BBrice")]);
+    assert!(fleet.platforms.wechat.is_some(), "both platforms at once");
+}
+
+#[test]
+fn an_alipay_app_resolves_with_its_template_version_and_ext_json() {
+    let fleet = load_full(FULL);
+    let rice = &fleet.apps[2];
+    assert_eq!(rice.platform, PlatformKind::Alipay);
+    assert_eq!(rice.appid, "2021000000000101");
+    assert_eq!(rice.template_id, "2021000000000100");
+    assert_eq!(rice.template_version.as_deref(), Some("0.0.3"));
+    assert_eq!(rice.gray, 30);
+    assert_eq!(rice.testers, ["13800138000", "ops@example.com"]);
+    let want_ext = r#"{"ext":{"apiBase":"https://api.example.com","shopId":"2001","theme":{"color":"red","font":"serif"}},"extEnable":true}"#;
+    assert_eq!(rice.ext_json, want_ext, "no extAppid on Alipay");
+    assert_eq!(
+        rice.fingerprint,
+        fingerprint("2021000000000100", Some("0.0.3"), "1.4.0", want_ext)
+    );
+    assert_eq!(rice.audit.region_type, Some(RegionType::China));
+    assert_eq!(rice.audit.service_phone.as_deref(), Some("400-800-8888"));
+    assert_eq!(rice.audit.mini_category_ids, ["XS1011_XS2111"]);
+    assert_eq!(
+        rice.audit.version_desc.as_deref(),
+        Some("Spring menu update"),
+        "inherited"
+    );
+    assert_eq!(rice.audit.items.len(), 1, "WeChat items are inherited but unused");
+}
+
+#[test]
+fn the_default_alipay_gateway_is_the_real_one() {
+    let text = FULL.replace("    gateway: sandbox\n", "");
+    let fleet = load_full(&text);
+    let gateway = fleet.platforms.alipay.unwrap().gateway;
+    assert_eq!(
+        gateway,
+        ApiBase::Url("https://openapi.alipay.com/gateway.do".to_owned())
+    );
 }

@@ -247,7 +247,7 @@ fn key_cases() -> Vec<Case> {
             TEA,
             (17, 5),
             "unknown key `colour_scheme`",
-            Some("allowed keys here: `appid`, `audit`, `description`"),
+            Some("allowed keys here: `app_auth_token`, `appid`, `audit`, `description`"),
         ),
         case(
             "defaults cannot name apps",

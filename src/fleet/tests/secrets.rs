@@ -101,14 +101,20 @@ fn resolved_secrets_never_print() {
 }
 
 #[test]
-fn alipay_secrets_are_checked_for_form_only() {
+fn alipay_secrets_are_resolved_and_never_echoed() {
     let alipay = "  alipay:\n    app_id: \"2021000000000000\"\n    private_key: ${file:nowhere.pem}\n    alipay_public_key: -----BEGIN PUBLIC KEY-----\n    gateway: sandbox\n";
     let text = edit(BASE, &[("templates:\n", &format!("{alipay}templates:\n"))]);
     let errors = problems(&text);
-    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
     let e = problem_at(&errors, "platforms.alipay.alipay_public_key");
     assert!(e.message.starts_with("secrets must come from"));
-    assert!(!errors[0].message.contains("BEGIN"));
+    let file = problem_at(&errors, "platforms.alipay.private_key");
+    assert_eq!(
+        file.message,
+        "cannot read secret file `nowhere.pem`: entity not found"
+    );
+    assert_eq!(file.line_col, Some((8, 18)));
+    assert!(!errors.iter().any(|e| e.message.contains("BEGIN")));
 }
 
 #[test]

@@ -231,6 +231,7 @@ mod tests {
             version_desc: Some("test account: demo".into()),
             privacy_api_not_use: Some(true),
             feedback_info: None,
+            ..AuditSpec::default()
         };
         assert_eq!(
             submit_body(&app),

@@ -151,9 +151,7 @@ pub struct AuditSpec {
 }
 
 /// Alipay's `region_type` of an audit submission: where the mini-program serves.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RegionType {
     /// Everywhere.

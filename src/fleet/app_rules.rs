@@ -40,7 +40,10 @@ pub(crate) fn check(
             check_alipay_gray(gray, &path.key("gray"), p);
             check_logon_ids(testers, &path.key("testers"), p);
             check_alipay_audit(&audit, &path.key("audit"), p);
-            let described = raw.description.as_deref().is_some_and(|d| !d.trim().is_empty());
+            let described = raw
+                .description
+                .as_deref()
+                .is_some_and(|d| !d.trim().is_empty());
             require_version_desc(&audit, described, stage, &path.key("audit"), p);
         }
         None => {}
@@ -107,7 +110,11 @@ fn check_alipay_audit(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) 
             );
         }
     }
-    if let Some(email) = audit.service_email.as_deref().filter(|e| !rules::is_email(e)) {
+    if let Some(email) = audit
+        .service_email
+        .as_deref()
+        .filter(|e| !rules::is_email(e))
+    {
         p.value(
             &path.key("service_email"),
             format!("`service_email` must be an email address, got `{email}`"),
@@ -135,7 +142,11 @@ fn require_version_desc(
     if stage == Stage::Experience || described || p.reported(path) || p.reported(&desc_path) {
         return;
     }
-    if audit.version_desc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+    if audit
+        .version_desc
+        .as_deref()
+        .is_none_or(|d| d.trim().is_empty())
+    {
         let stage = stage.as_str();
         p.value(
             &desc_path,

@@ -292,9 +292,9 @@ fn template_ref(
         let key = platform?.as_str();
         let help = match platform? {
             PlatformKind::Wechat => format!("add `templates.{name}.wechat.template_id`"),
-            PlatformKind::Alipay => format!(
-                "add `templates.{name}.alipay` with `template_id` and `template_version`"
-            ),
+            PlatformKind::Alipay => {
+                format!("add `templates.{name}.alipay` with `template_id` and `template_version`")
+            }
         };
         p.value(&tpath, format!("template `{name}` has no `{key}` section"))
             .help(help);

@@ -176,7 +176,14 @@ fn alipay(
         &path.key("gateway"),
         p,
     );
-    let private_key = key(raw.private_key.as_deref(), "private_key", &gateway, path, ctx, p);
+    let private_key = key(
+        raw.private_key.as_deref(),
+        "private_key",
+        &gateway,
+        path,
+        ctx,
+        p,
+    );
     let alipay_public_key = key(
         raw.alipay_public_key.as_deref(),
         "alipay_public_key",

@@ -109,11 +109,23 @@ mod tests {
         assert!(is_alipay_appid("2021000000000001"));
         assert!(!is_alipay_appid("202100000000001"));
         assert!(!is_alipay_appid("2021x00000000001"));
-        assert!(!is_alipay_appid("２０２１000000000001"), "full-width digits are not digits");
+        assert!(
+            !is_alipay_appid("２０２１000000000001"),
+            "full-width digits are not digits"
+        );
         for ok in ["ops@example.com", "13800138000", "+86-138-0013-8000"] {
             assert!(is_alipay_logon_id(ok), "{ok}");
         }
-        for bad in ["ops-li", "ops@", "@example.com", "a@b", "1380", "a b@c.d", "138x0013800", "+-1"] {
+        for bad in [
+            "ops-li",
+            "ops@",
+            "@example.com",
+            "a@b",
+            "1380",
+            "a b@c.d",
+            "138x0013800",
+            "+-1",
+        ] {
             assert!(!is_alipay_logon_id(bad), "{bad}");
         }
     }

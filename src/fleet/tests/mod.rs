@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{Fleet, FleetError, FleetErrors, load_str};
 
+mod alipay;
 mod cases;
 mod display;
 mod references;

@@ -123,7 +123,11 @@ fn the_full_example_resolves_platforms_and_sandbox() {
 fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
     let fleet = load_full(FULL);
     let names: Vec<&str> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names, ["tea-house", "noodle-bar", "rice-shop"], "file order");
+    assert_eq!(
+        names,
+        ["tea-house", "noodle-bar", "rice-shop"],
+        "file order"
+    );
     let tea = &fleet.apps[0];
     assert_eq!(tea.platform, PlatformKind::Wechat);
     assert_eq!(tea.appid, "wx1111111111111111");
@@ -296,7 +300,10 @@ fn a_mixed_fleet_resolves_the_alipay_platform_and_its_tokens() {
     assert_eq!(alipay.app_id, "2021000000000000");
     assert_eq!(alipay.gateway, ApiBase::Sandbox);
     assert_eq!(alipay.private_key.unwrap().expose(), APP_KEY.trim_end());
-    assert_eq!(alipay.alipay_public_key.unwrap().expose(), ALIPAY_KEY.trim_end());
+    assert_eq!(
+        alipay.alipay_public_key.unwrap().expose(),
+        ALIPAY_KEY.trim_end()
+    );
     let tokens: Vec<(&str, &str)> = alipay
         .app_auth_tokens
         .iter()
@@ -330,7 +337,11 @@ fn an_alipay_app_resolves_with_its_template_version_and_ext_json() {
         Some("Spring menu update"),
         "inherited"
     );
-    assert_eq!(rice.audit.items.len(), 1, "WeChat items are inherited but unused");
+    assert_eq!(
+        rice.audit.items.len(),
+        1,
+        "WeChat items are inherited but unused"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub mod render;
 pub mod rules;
 mod summary;
 mod testers;
+mod versions;
 
 #[cfg(test)]
 mod snapshot_tests;

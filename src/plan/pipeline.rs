@@ -62,7 +62,7 @@ pub(super) struct Planner<'a> {
 impl Planner<'_> {
     /// Picks the branch of the planning rules that applies, in order.
     fn plan(&mut self) {
-        if let Some(reason) = self.recorded_failure() {
+        if let Some(reason) = self.recorded_failure().or_else(|| self.version_conflict()) {
             self.out.failed = Some(reason);
         } else if self.d.stage == Stage::Experience {
             self.commit_if_needed();
@@ -113,6 +113,7 @@ impl Planner<'_> {
             None => "nothing is committed yet".to_owned(),
         };
         let reason = format!("{now}; the fleet wants {}", self.wanted());
+        self.make_room_for_commit();
         let action = Action::Commit {
             version: self.d.version.clone(),
             fingerprint: self.d.fingerprint.clone(),
@@ -134,7 +135,7 @@ impl Planner<'_> {
         }
         let covered =
             own.is_some_and(|a| a.status.in_flight() || a.status == AuditStatus::Approved);
-        let outdated = audit.filter(|a| a.status.in_flight() && own.is_none());
+        let outdated = audit.filter(|a| own.is_none() && self.holds_slot(a));
         let budget = Budget::at(self.rules, &self.r.withdrawals, self.ctx.now);
         if let (Some(blocking), Some(budget)) = (outdated, budget.filter(Budget::exhausted)) {
             self.blocked_by(blocking, &budget);
@@ -168,13 +169,33 @@ impl Planner<'_> {
         }
     }
 
-    /// Withdraws an in-flight audit of another build, spending the withdrawal quota.
+    /// Whether an audit of another build blocks a new submission: in flight, or settled where
+    /// the platform keeps settled versions in the review slot (unless the build was released).
+    fn holds_slot(&self, audit: &Audit) -> bool {
+        let settled = matches!(audit.status, AuditStatus::Approved | AuditStatus::Rejected);
+        audit.status.in_flight()
+            || (settled && self.rules.settled_audit_holds_slot && !self.released(&audit.build))
+    }
+
+    /// Whether `build` is the live release or the one before it.
+    fn released(&self, build: &Build) -> bool {
+        let live = self.o.live.as_ref().map(|l| &l.build);
+        [live, self.o.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|b| b.version == build.version)
+    }
+
+    /// Withdraws an audit of another build, spending the withdrawal quota where there is one.
     fn withdraw(&mut self, audit: &Audit, budget: Option<&Budget>) {
-        let mut reason = format!(
-            "withdraws audit {} of outdated build {}, which blocks a new submission",
-            audit.id,
-            describe(&audit.build)
-        );
+        let settled = match audit.status {
+            AuditStatus::Approved => Some("approved"),
+            AuditStatus::Rejected => Some("rejected"),
+            _ => None,
+        };
+        let mut reason =
+            self.rules
+                .withdraw_reason_for(&audit.id, &describe(&audit.build), settled);
         if let Some(budget) = budget {
             reason.push_str(&format!(
                 "; uses 1 of today's {} withdrawals (then {} left this month)",

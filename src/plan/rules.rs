@@ -1,5 +1,6 @@
 //! Platform rules the planner asks instead of testing the platform: gray percentages, the first
-//! release, the withdrawal quota, and how to word platform-specific advice.
+//! release, the withdrawal quota, version numbering, the development-build cap, the review slot,
+//! and how to word platform-specific advice.
 
 use crate::model::PlatformKind;
 
@@ -22,6 +23,22 @@ pub struct Rules {
     pub missing_authorization: &'static str,
     /// The command that fixes a missing authorization; `<name>` is replaced by the app's name.
     pub authorize_command: &'static str,
+    /// Whether a version number can be built only once and must be higher than every version the
+    /// app has (Alipay `app_version`).
+    pub versions_increase: bool,
+    /// The most development builds an app may keep; a commit over it first deletes stale ones.
+    /// `None` means no cap.
+    pub dev_build_cap: Option<usize>,
+    /// Whether an approved or rejected audit of another build still holds the app's single review
+    /// slot, so it must be withdrawn before a new submission.
+    pub settled_audit_holds_slot: bool,
+    /// The reason for withdrawing an in-flight audit of another build, in the platform's words;
+    /// `<id>` is the audit id, `<build>` the build.
+    pub withdraw_reason: &'static str,
+    /// The reason for withdrawing a settled audit of another build (see
+    /// [`Rules::settled_audit_holds_slot`]); `<status>` is `approved` or `rejected`, `<id>` the
+    /// audit id, `<build>` the build.
+    pub settled_withdraw_reason: &'static str,
 }
 
 /// WeChat Open Platform (third-party platform).
@@ -34,6 +51,11 @@ pub const WECHAT: Rules = Rules {
     withdrawals_per_month: Some(10),
     missing_authorization: "the app has not authorized the third-party platform (no refresh token)",
     authorize_command: "minifleet auth wechat link --app <name>",
+    versions_increase: false,
+    dev_build_cap: None,
+    settled_audit_holds_slot: false,
+    withdraw_reason: "withdraws audit <id> of outdated build <build>, which blocks a new submission",
+    settled_withdraw_reason: "withdraws the <status> audit <id> of outdated build <build>",
 };
 
 /// Alipay Open Platform (ISV).
@@ -46,6 +68,14 @@ pub const ALIPAY: Rules = Rules {
     withdrawals_per_month: None,
     missing_authorization: "the app has not authorized the ISV application (no app_auth_token)",
     authorize_command: "minifleet auth alipay token --app <name>",
+    versions_increase: true,
+    dev_build_cap: Some(20),
+    settled_audit_holds_slot: true,
+    withdraw_reason: "cancels the review of outdated build <build>: Alipay reviews one version at a \
+                      time, and the new build needs the review slot",
+    settled_withdraw_reason: "cancels the <status> review of outdated build <build> (back to \
+                              development): Alipay has one review slot per app, and a <status> \
+                              version holds it until it is released or cancelled",
 };
 
 impl Rules {
@@ -64,6 +94,18 @@ impl Rules {
             Some(steps) => steps.contains(&percent),
             None => (1..100).contains(&percent),
         }
+    }
+
+    /// The reason for withdrawing an audit of `build` (described), by its status.
+    pub fn withdraw_reason_for(&self, id: &str, build: &str, settled: Option<&str>) -> String {
+        let template = match settled {
+            Some(_) => self.settled_withdraw_reason,
+            None => self.withdraw_reason,
+        };
+        template
+            .replace("<id>", id)
+            .replace("<build>", build)
+            .replace("<status>", settled.unwrap_or_default())
     }
 
     /// Why app `name` cannot be managed, and the command that fixes it.
@@ -87,6 +129,26 @@ mod tests {
         assert!(alipay.first_release_can_be_gray);
         assert_eq!(wechat.withdrawals_per_day, Some(5));
         assert_eq!(alipay.withdrawals_per_day, None);
+        assert!(alipay.versions_increase && !wechat.versions_increase);
+        assert_eq!((alipay.dev_build_cap, wechat.dev_build_cap), (Some(20), None));
+        assert!(alipay.settled_audit_holds_slot && !wechat.settled_audit_holds_slot);
+    }
+
+    #[test]
+    fn withdrawals_are_worded_in_the_platforms_words() {
+        assert_eq!(
+            WECHAT.withdraw_reason_for("101", "1.4.5 [mf:5e6f7a8b]", None),
+            "withdraws audit 101 of outdated build 1.4.5 [mf:5e6f7a8b], which blocks a new \
+             submission"
+        );
+        let alipay = ALIPAY.withdraw_reason_for("1.4.5", "1.4.5 [mf:5e6f7a8b]", Some("rejected"));
+        assert_eq!(
+            alipay,
+            "cancels the rejected review of outdated build 1.4.5 [mf:5e6f7a8b] (back to \
+             development): Alipay has one review slot per app, and a rejected version holds it \
+             until it is released or cancelled"
+        );
+        assert!(ALIPAY.withdraw_reason_for("1", "b", None).starts_with("cancels the review of"));
     }
 
     #[test]

@@ -276,7 +276,9 @@ fn alipay_has_no_withdrawal_quota() {
     let p = plan(&d, &outdated_in_review(), &record);
     assert_eq!(
         p.steps[1].reason,
-        "withdraws audit 101 of outdated build 1.4.5 [mf:5e6f7a8b], which blocks a new submission"
+        "cancels the review of outdated build 1.4.5 [mf:5e6f7a8b]: Alipay reviews one version at \
+         a time, and the new build needs the review slot",
+        "no quota, and Alipay's words"
     );
 }
 

@@ -74,7 +74,7 @@ pub const ALIPAY: Rules = Rules {
     withdraw_reason: "cancels the review of outdated build <build>: Alipay reviews one version at a \
                       time, and the new build needs the review slot",
     settled_withdraw_reason: "cancels the <status> review of outdated build <build> (back to \
-                              development): Alipay has one review slot per app, and a <status> \
+                              development): Alipay has one review slot per app, and the <status> \
                               version holds it until it is released or cancelled",
 };
 
@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(wechat.withdrawals_per_day, Some(5));
         assert_eq!(alipay.withdrawals_per_day, None);
         assert!(alipay.versions_increase && !wechat.versions_increase);
-        assert_eq!((alipay.dev_build_cap, wechat.dev_build_cap), (Some(20), None));
+        assert_eq!(
+            (alipay.dev_build_cap, wechat.dev_build_cap),
+            (Some(20), None)
+        );
         assert!(alipay.settled_audit_holds_slot && !wechat.settled_audit_holds_slot);
     }
 
@@ -145,10 +148,14 @@ mod tests {
         assert_eq!(
             alipay,
             "cancels the rejected review of outdated build 1.4.5 [mf:5e6f7a8b] (back to \
-             development): Alipay has one review slot per app, and a rejected version holds it \
-             until it is released or cancelled"
+             development): Alipay has one review slot per app, and the rejected version holds \
+             it until it is released or cancelled"
         );
-        assert!(ALIPAY.withdraw_reason_for("1", "b", None).starts_with("cancels the review of"));
+        assert!(
+            ALIPAY
+                .withdraw_reason_for("1", "b", None)
+                .starts_with("cancels the review of")
+        );
     }
 
     #[test]

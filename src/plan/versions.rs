@@ -27,7 +27,12 @@ impl Planner<'_> {
             return None;
         }
         let version = self.d.version.as_str();
-        let same: Vec<&Build> = self.o.builds.iter().filter(|b| b.version == version).collect();
+        let same: Vec<&Build> = self
+            .o
+            .builds
+            .iter()
+            .filter(|b| b.version == version)
+            .collect();
         if same.iter().any(|b| self.fp_of(Some(b))) {
             return None;
         }

@@ -1,6 +1,7 @@
 //! Planner tests: table tests per transition, tester rules, summary and rendering, and property
 //! tests. The helpers here build inputs concisely.
 
+mod alipay;
 mod props;
 mod release;
 mod render;

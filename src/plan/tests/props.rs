@@ -1,5 +1,6 @@
-//! Property tests: a matching live state plans nothing, planning is deterministic, a plan never
-//! commits or submits twice, a failed app has no code steps, and the state agrees with the steps.
+//! Property tests: a matching live state plans nothing (on both platforms), planning is
+//! deterministic, a plan never commits or submits twice, a failed app has no code steps, the state
+//! agrees with the steps, and Alipay deletions only make room for a commit.
 
 use std::collections::BTreeMap;
 
@@ -63,7 +64,30 @@ fn any_desired() -> impl Strategy<Value = Desired> {
     })
 }
 
+/// Alipay gray percentages.
+fn alipay_gray() -> impl Strategy<Value = u8> {
+    prop::sample::select(vec![10u8, 30, 50, 100])
+}
+
+/// Development builds 0.0.0 … 0.0.(n-1), oldest first, with drawn fingerprints.
+fn dev_builds() -> impl Strategy<Value = Vec<Build>> {
+    prop::collection::vec(fp(), 0..=24).prop_map(|fps| {
+        fps.iter()
+            .enumerate()
+            .map(|(i, fp)| build(&format!("0.0.{i}"), fp))
+            .collect()
+    })
+}
+
+/// Builds the platform lists: versions around the wanted 1.5.0, sometimes with other content.
+fn listed_builds() -> impl Strategy<Value = Vec<Build>> {
+    let version = prop::sample::select(vec!["1.4.0", "1.5.0", "1.6.0"]);
+    prop::collection::vec((version, fp()), 0..=3)
+        .prop_map(|bs| bs.into_iter().map(|(v, fp)| build(v, &fp)).collect())
+}
+
 fn any_observed() -> impl Strategy<Value = Observed> {
+    let lists = (listed_builds(), dev_builds());
     (
         prop::bool::weighted(0.9),
         prop::option::of(some_build()),
@@ -71,18 +95,32 @@ fn any_observed() -> impl Strategy<Value = Observed> {
         prop::option::of((some_build(), prop::option::of(gray()))),
         prop::option::of(some_build()),
         prop::sample::subsequence(vec!["u-ops-li", "u-qa-wang", "u-x"], 0..=3),
+        lists,
     )
         .prop_map(
-            |(authorized, experience, audit_, live_, previous, members)| Observed {
+            |(authorized, experience, audit_, live_, previous, members, (builds, dev))| Observed {
                 authorized,
                 experience,
                 audit: audit_.map(|(b, s)| audit("7", b, s)),
                 live: live_.and_then(|(b, g)| live(b, g.filter(|g| *g < 100))),
                 previous,
                 members: members.into_iter().map(str::to_owned).collect(),
-                ..Observed::default()
+                builds,
+                dev_builds: dev,
             },
         )
+}
+
+fn alipay_desired() -> impl Strategy<Value = Desired> {
+    (fp(), alipay_gray(), stage(), testers()).prop_map(|(fp, gray, stage, ts)| {
+        let mut d = desired();
+        d.platform = PlatformKind::Alipay;
+        d.fingerprint = fp;
+        d.gray = gray;
+        d.stage = stage;
+        d.testers = ts;
+        d
+    })
 }
 
 fn any_record() -> impl Strategy<Value = Record> {
@@ -125,7 +163,8 @@ fn matching(d: &Desired) -> (Observed, Record) {
         live: live(own, (d.gray < 100).then_some(d.gray)),
         previous: Some(build("0.1.0", OTHER)),
         members: testers.values().cloned().collect(),
-        ..Observed::default()
+        builds: vec![build("0.1.0", OTHER), build(&d.version, &d.fingerprint)],
+        dev_builds: Vec::new(),
     };
     let record = Record {
         testers,
@@ -150,6 +189,42 @@ proptest! {
         prop_assert!(p.steps.is_empty(), "steps: {:?}", p.steps);
         prop_assert_eq!(&p.state, &AppState::InSync);
         prop_assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn an_in_sync_alipay_app_plans_nothing_even_with_a_full_development_list(
+        d in alipay_desired(), dev in dev_builds()
+    ) {
+        let (mut o, r) = matching(&d);
+        o.builds.extend(dev.iter().cloned());
+        o.dev_builds = dev;
+        let p = plan(&d, &o, &r);
+        prop_assert!(p.steps.is_empty(), "steps: {:?}", p.steps);
+        prop_assert_eq!(&p.state, &AppState::InSync);
+    }
+
+    #[test]
+    fn alipay_deletions_only_make_room_for_a_commit(
+        d in alipay_desired(), o in any_observed(), r in any_record()
+    ) {
+        let p = plan(&d, &o, &r);
+        let deleted: Vec<&str> = p.steps.iter().filter_map(|s| match &s.action {
+            Action::DeleteBuild { version } => Some(version.as_str()),
+            _ => None,
+        }).collect();
+        let commit = p.steps.iter().position(|s| s.action.kind() == "commit");
+        if deleted.is_empty() {
+            prop_assert!(commit.is_none() || o.dev_builds.len() < 20 || !p.notes.is_empty());
+            return Ok(());
+        }
+        let commit = commit.expect("deletions come with a commit");
+        prop_assert!(p.steps[..commit].iter().filter(|s| s.action.kind() == "delete_build").count() == deleted.len());
+        prop_assert!(o.dev_builds.len() + 1 - deleted.len() <= 20 || !p.notes.is_empty());
+        let experience = o.experience.as_ref().map(|b| b.version.as_str());
+        for v in &deleted {
+            prop_assert!(*v != d.version && Some(*v) != experience, "{v} is protected");
+            prop_assert!(o.dev_builds.iter().any(|b| b.version == *v), "{v} is a dev build");
+        }
     }
 
     #[test]

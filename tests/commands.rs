@@ -1,0 +1,103 @@
+//! End-to-end checks of the smaller commands: validate, schema, sandbox.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{App, TestFleet, code, text};
+
+#[test]
+fn validate_reports_valid_fleets_in_text_and_json() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let out = fleet.run(&["validate"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is valid: 1 app"));
+
+    let out = fleet.run(&["validate", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["apps"], 1);
+}
+
+#[test]
+fn validate_json_lists_every_problem_with_its_place() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App {
+        gray: 150,
+        ..App::new("tea-house", "wx1111111111111111")
+    }]);
+    let out = fleet.run(&["validate", "-o", "json"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    let errors = doc["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{doc}");
+    assert_eq!(errors[0]["path"], "apps[0].gray");
+    assert_eq!(errors[0]["app"], "tea-house");
+    assert!(errors[0]["line"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn schema_is_json_schema_for_the_fleet_file() {
+    let fleet = TestFleet::new();
+    let out = fleet.run(&["schema"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "version",
+        "platforms",
+        "templates",
+        "defaults",
+        "apps",
+        "sandbox",
+    ] {
+        assert!(schema["properties"].get(key).is_some(), "{key} in {schema}");
+    }
+}
+
+#[test]
+fn the_standalone_sandbox_serves_wechat_on_loopback() {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the sandbox");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("sandbox listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_string();
+    let body = http_get(&format!("{url}/wxa/getgrayreleaseplan"));
+    child.kill().ok();
+    child.wait().ok();
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["errcode"], 41001, "{doc}");
+}
+
+/// A plain HTTP/1.1 GET over a TCP socket (tests need no HTTP client dependency for this).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    body.to_string()
+}

@@ -19,6 +19,7 @@ pub struct TestFleet {
 /// One app of a test fleet.
 #[derive(Clone)]
 pub struct App {
+    pub platform: &'static str,
     pub name: &'static str,
     pub appid: &'static str,
     pub version: &'static str,
@@ -31,6 +32,7 @@ pub struct App {
 impl App {
     pub fn new(name: &'static str, appid: &'static str) -> App {
         App {
+            platform: "wechat",
             name,
             appid,
             version: "1.0.0",
@@ -38,6 +40,14 @@ impl App {
             testers: "[]",
             gray: 100,
             stage: "release",
+        }
+    }
+
+    /// An Alipay app (merchant appid of 16 digits) with the same defaults.
+    pub fn alipay(name: &'static str, appid: &'static str) -> App {
+        App {
+            platform: "alipay",
+            ..App::new(name, appid)
         }
     }
 }
@@ -67,7 +77,8 @@ impl TestFleet {
         let mut yaml = String::from(
             "version: 1\n\
              platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
-             templates:\n  shop:\n    wechat: { template_id: 7 }\n\
+             \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
+             templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n\
              defaults:\n  template: shop\n  description: Test build\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
              sandbox:\n  audit_delay: 300ms\n  privacy_scan: 100ms\n",
         );
@@ -75,8 +86,8 @@ impl TestFleet {
         yaml.push_str("apps:\n");
         for app in apps {
             yaml.push_str(&format!(
-                "  - name: {}\n    platform: wechat\n    appid: {}\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
-                app.name, app.appid, app.version, app.ext, app.testers, app.gray, app.stage
+                "  - name: {}\n    platform: {}\n    appid: {}\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
+                app.name, app.platform, app.appid, app.version, app.ext, app.testers, app.gray, app.stage
             ));
         }
         if apps.is_empty() {

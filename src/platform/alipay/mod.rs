@@ -2,3 +2,4 @@
 //! verification of spec/alipay.md §1.3–1.5.
 
 pub mod sign;
+pub mod types;

@@ -124,7 +124,12 @@ impl AlipayClient {
     }
 
     /// One call whose answer carries nothing to remember.
-    async fn simple(&self, method: &str, token: &Secret, biz: &Value) -> Result<Effect, PlatformError> {
+    async fn simple(
+        &self,
+        method: &str,
+        token: &Secret,
+        biz: &Value,
+    ) -> Result<Effect, PlatformError> {
         self.gateway
             .call(method, Some(token), Biz::Content(biz))
             .await
@@ -143,7 +148,11 @@ impl AlipayClient {
         if let Some(tv) = &app.template_version {
             biz["template_version"] = json!(tv);
         }
-        match self.gateway.call(UPLOAD, Some(token), Biz::Content(&biz)).await {
+        match self
+            .gateway
+            .call(UPLOAD, Some(token), Biz::Content(&biz))
+            .await
+        {
             Ok(_) => {}
             Err(err) if err.code == "VERSION_HAS_EXISTED" && self.built_by_us(app)? => {
                 tracing::debug!(appid = %app.appid, version = %app.version, "adopting our own earlier upload");
@@ -173,7 +182,10 @@ impl AlipayClient {
         let mut pause = wait.first;
         let biz = json!({"app_version": app_version});
         loop {
-            let node = self.gateway.call(BUILD_QUERY, Some(token), Biz::Content(&biz)).await?;
+            let node = self
+                .gateway
+                .call(BUILD_QUERY, Some(token), Biz::Content(&biz))
+                .await?;
             let state: BuildState = decode(BUILD_QUERY, node)?;
             match state.create_status.as_str() {
                 "6" => return Ok(()),
@@ -225,7 +237,10 @@ impl AlipayClient {
                 AUDITED_CANCEL,
                 "not_withdrawable",
                 ErrorClass::Conflict,
-                &format!("version {audit_id} is {} and cannot be withdrawn", detail.status),
+                &format!(
+                    "version {audit_id} is {} and cannot be withdrawn",
+                    detail.status
+                ),
                 "minifleet re-reads the app's state and plans again",
             )),
         }
@@ -262,13 +277,20 @@ impl AlipayClient {
     /// Invites `tester` (an existing invite is fine) and returns its user id.
     async fn bind(&self, token: &Secret, tester: &str) -> Result<Effect, PlatformError> {
         let biz = json!({"logon_id": tester, "role": TESTER_ROLE});
-        match self.gateway.call(MEMBER_CREATE, Some(token), Biz::Content(&biz)).await {
+        match self
+            .gateway
+            .call(MEMBER_CREATE, Some(token), Biz::Content(&biz))
+            .await
+        {
             Ok(_) => {}
             Err(err) if err.code == "EXPERIENCER_ALREADY_EXIST" => {}
             Err(err) => return Err(err),
         }
         let biz = json!({"role": TESTER_ROLE});
-        let node = self.gateway.call(MEMBERS, Some(token), Biz::Content(&biz)).await?;
+        let node = self
+            .gateway
+            .call(MEMBERS, Some(token), Biz::Content(&biz))
+            .await?;
         let list: MemberList = decode(MEMBERS, node)?;
         let member = list
             .app_member_info_list
@@ -297,7 +319,11 @@ impl AlipayClient {
         member: &str,
     ) -> Result<Effect, PlatformError> {
         let biz = json!({"role": TESTER_ROLE, "user_id": member});
-        match self.gateway.call(MEMBER_DELETE, Some(token), Biz::Content(&biz)).await {
+        match self
+            .gateway
+            .call(MEMBER_DELETE, Some(token), Biz::Content(&biz))
+            .await
+        {
             Ok(_) => {}
             Err(err) if err.code == "MEMBER_NOT_EXIST" => {}
             Err(err) => return Err(err),
@@ -309,7 +335,11 @@ impl AlipayClient {
 }
 
 fn build_failed(app_version: &str, create_status: &str) -> PlatformError {
-    let what = if create_status == "5" { "timed out" } else { "failed" };
+    let what = if create_status == "5" {
+        "timed out"
+    } else {
+        "failed"
+    };
     errors::local(
         BUILD_QUERY,
         &format!("create_status_{create_status}"),

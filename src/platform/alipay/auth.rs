@@ -44,7 +44,10 @@ impl AlipayClient {
     /// authorized appid, and returns that appid with the token.
     pub async fn exchange_auth_code(&self, code: &str) -> Result<(String, Secret), PlatformError> {
         let biz = json!({"grant_type": "authorization_code", "code": code});
-        let node = self.gateway.call(TOKEN_APP, None, Biz::Content(&biz)).await?;
+        let node = self
+            .gateway
+            .call(TOKEN_APP, None, Biz::Content(&biz))
+            .await?;
         let answer: AppToken = decode(TOKEN_APP, node)?;
         let token = Secret::new(answer.app_auth_token);
         let now = std::time::SystemTime::now()

@@ -33,7 +33,11 @@ pub struct Keys {
 impl Keys {
     /// Parses the configured keys once; a missing or bad key becomes the error every call returns.
     pub fn from_config(config: &AlipayConfig) -> Result<Keys, PlatformError> {
-        let private = parse(config.private_key.as_ref(), "private_key", PrivateKey::parse)?;
+        let private = parse(
+            config.private_key.as_ref(),
+            "private_key",
+            PrivateKey::parse,
+        )?;
         let alipay_public = parse(
             config.alipay_public_key.as_ref(),
             "alipay_public_key",
@@ -145,7 +149,9 @@ impl Gateway {
             Biz::Multipart(_) => {
                 let form = body_params
                     .into_iter()
-                    .fold(reqwest::multipart::Form::new(), |form, (k, v)| form.text(k, v));
+                    .fold(reqwest::multipart::Form::new(), |form, (k, v)| {
+                        form.text(k, v)
+                    });
                 request.multipart(form)
             }
             _ => request.form(&body_params),
@@ -158,7 +164,10 @@ impl Gateway {
         if !status.is_success() {
             return Err(errors::http_status(method, status.as_u16()));
         }
-        response.text().await.map_err(|e| errors::network(method, e))
+        response
+            .text()
+            .await
+            .map_err(|e| errors::network(method, e))
     }
 
     /// The protocol params of spec §1.3.
@@ -195,8 +204,8 @@ pub fn check(
 ) -> Result<Map<String, Value>, PlatformError> {
     let verified =
         verify_response(body, method, alipay_public).map_err(|e| errors::signature(method, &e))?;
-    let node: Map<String, Value> = serde_json::from_str(verified.node_text)
-        .map_err(|e| errors::decode(method, e))?;
+    let node: Map<String, Value> =
+        serde_json::from_str(verified.node_text).map_err(|e| errors::decode(method, e))?;
     let field = |name: &str| match node.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -216,6 +225,9 @@ pub fn check(
 }
 
 /// Decodes a verified node into the shape a call returns.
-pub fn decode<T: DeserializeOwned>(method: &str, node: Map<String, Value>) -> Result<T, PlatformError> {
+pub fn decode<T: DeserializeOwned>(
+    method: &str,
+    node: Map<String, Value>,
+) -> Result<T, PlatformError> {
     serde_json::from_value(Value::Object(node)).map_err(|e| errors::decode(method, e))
 }

@@ -44,7 +44,8 @@ const BUG: &str = "this is a minifleet bug: please report it with the call and t
 const OBSERVE: &str = "minifleet re-reads the app's state and plans again";
 const TEMPLATE: &str = "check `templates.<name>.alipay.template_id` (the template APPID) and \
 `template_version` in the fleet file";
-const AUDIT: &str = "fix the app's `audit` settings in the fleet file or the app info in the console";
+const AUDIT: &str =
+    "fix the app's `audit` settings in the fleet file or the app info in the console";
 const EXT: &str = "fix the app's `ext` in the fleet file";
 const TESTER: &str = "fix the app's `testers` in the fleet file";
 
@@ -176,7 +177,8 @@ fn token_in(text: &str) -> Option<&'static Entry> {
     text.split(|c: char| !is_word(c))
         .filter(|w| {
             let upper = w.len() >= 5 && w.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-            let ae = w.len() > 2 && w.starts_with("AE") && w[2..].chars().all(|c| c.is_ascii_digit());
+            let ae =
+                w.len() > 2 && w.starts_with("AE") && w[2..].chars().all(|c| c.is_ascii_digit());
             upper || ae
         })
         .find_map(lookup)
@@ -208,7 +210,13 @@ fn classify(
 
 /// A failed call with a gateway code, classified by [`TABLE`]. The error's `code` is the
 /// sub_code (or the code recovered from `sub_msg`), else the numeric code.
-pub fn api_error(call: &str, code: &str, msg: &str, sub_code: &str, sub_msg: &str) -> PlatformError {
+pub fn api_error(
+    call: &str,
+    code: &str,
+    msg: &str,
+    sub_code: &str,
+    sub_msg: &str,
+) -> PlatformError {
     let message = if sub_msg.is_empty() { msg } else { sub_msg };
     let own = if sub_code.is_empty() { code } else { sub_code };
     let (shown, class, explanation, hint) = match classify(code, sub_code, sub_msg) {
@@ -337,7 +345,13 @@ pub fn bad_key(call: &str, what: &str, err: &SignError) -> PlatformError {
 pub fn decode(call: &str, detail: impl std::fmt::Display) -> PlatformError {
     PlatformError {
         message: detail.to_string(),
-        ..local(call, "decode", Transient, "the answer could not be decoded", RETRY)
+        ..local(
+            call,
+            "decode",
+            Transient,
+            "the answer could not be decoded",
+            RETRY,
+        )
     }
 }
 
@@ -460,12 +474,33 @@ mod tests {
             (err.code.as_str(), err.class),
             ("MINI_APP_INFO_AUDIT_CONTAINS", Transient)
         );
-        let err = api_error("c", "40004", "", "unknown-sub-code", "AE0311010110301 用户查询失败");
-        assert_eq!((err.code.as_str(), err.class), ("AE0311010110301", Permanent));
-        let err = api_error("c", "40004", "", "SOMETHING", "上传失败：开发中版本超过最大数量");
-        assert_eq!((err.code.as_str(), err.class), ("DEV_VERSION_OVER_LIMIT", Conflict));
+        let err = api_error(
+            "c",
+            "40004",
+            "",
+            "unknown-sub-code",
+            "AE0311010110301 用户查询失败",
+        );
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("AE0311010110301", Permanent)
+        );
+        let err = api_error(
+            "c",
+            "40004",
+            "",
+            "SOMETHING",
+            "上传失败：开发中版本超过最大数量",
+        );
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("DEV_VERSION_OVER_LIMIT", Conflict)
+        );
         let err = api_error("c", "40004", "", "APP_NAME_SENSITIVE", "敏感词");
-        assert_eq!((err.code.as_str(), err.class), ("APP_NAME_SENSITIVE", Permanent));
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("APP_NAME_SENSITIVE", Permanent)
+        );
         let err = api_error("c", "40004", "Business Failed", "NEVER_SEEN", "");
         assert_eq!((err.code.as_str(), err.class), ("NEVER_SEEN", Permanent));
         assert_eq!(err.explanation, "Business Failed");

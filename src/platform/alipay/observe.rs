@@ -11,7 +11,9 @@ use serde_json::json;
 use super::AlipayClient;
 use super::client::{Biz, decode};
 use super::errors;
-use super::types::{MemberList, VersionDetail, VersionInfo, VersionList, VersionStatus, parse_version};
+use super::types::{
+    MemberList, VersionDetail, VersionInfo, VersionList, VersionStatus, parse_version,
+};
 use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
 use crate::platform::PlatformError;
 use crate::secret::Secret;
@@ -68,7 +70,10 @@ impl AlipayClient {
     ) -> Result<Vec<VersionInfo>, PlatformError> {
         let all: Vec<&str> = VersionStatus::ALL.iter().map(|s| s.as_str()).collect();
         let biz = json!({"version_status": all.join(",")});
-        let node = self.gateway.call(LIST, Some(token), Biz::Content(&biz)).await?;
+        let node = self
+            .gateway
+            .call(LIST, Some(token), Biz::Content(&biz))
+            .await?;
         let list: VersionList = decode(LIST, node)?;
         Ok(list.app_version_infos)
     }
@@ -98,13 +103,22 @@ impl AlipayClient {
         app_version: &str,
     ) -> Result<VersionDetail, PlatformError> {
         let biz = json!({"app_version": app_version});
-        let node = self.gateway.call(DETAIL, Some(token), Biz::Content(&biz)).await?;
+        let node = self
+            .gateway
+            .call(DETAIL, Some(token), Biz::Content(&biz))
+            .await?;
         decode(DETAIL, node)
     }
 
     /// The version holding the review slot, as an audit.
-    async fn audit(&self, token: &Secret, listed: &[Listed]) -> Result<Option<Audit>, PlatformError> {
-        let Some((l, status)) = listed.iter().find_map(|l| Some((l, audit_status(l.status?)?)))
+    async fn audit(
+        &self,
+        token: &Secret,
+        listed: &[Listed],
+    ) -> Result<Option<Audit>, PlatformError> {
+        let Some((l, status)) = listed
+            .iter()
+            .find_map(|l| Some((l, audit_status(l.status?)?)))
         else {
             return Ok(None);
         };
@@ -155,7 +169,10 @@ impl AlipayClient {
     /// The user ids of experiencers who are members or invited, sorted.
     async fn members(&self, token: &Secret) -> Result<Vec<String>, PlatformError> {
         let biz = json!({"role": "EXPERIENCER"});
-        let node = self.gateway.call(MEMBERS, Some(token), Biz::Content(&biz)).await?;
+        let node = self
+            .gateway
+            .call(MEMBERS, Some(token), Biz::Content(&biz))
+            .await?;
         let list: MemberList = decode(MEMBERS, node)?;
         let mut ids: Vec<String> = list
             .app_member_info_list
@@ -174,7 +191,11 @@ fn experience(app: &Desired, listed: &[Listed]) -> Option<Build> {
     listed
         .iter()
         .find(|l| l.info.app_version == app.version)
-        .or_else(|| listed.iter().find(|l| l.status == Some(VersionStatus::Init)))
+        .or_else(|| {
+            listed
+                .iter()
+                .find(|l| l.status == Some(VersionStatus::Init))
+        })
         .map(|l| l.build.clone())
 }
 

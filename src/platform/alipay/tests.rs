@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::*;
-use crate::fleet::ApiBase;
+use crate::fleet::{ApiBase, SandboxSpec};
 use crate::model::{AuditSpec, AuditStatus, Stage, fingerprint};
 use crate::platform::ErrorClass;
 use crate::platform::alipay::sign::PrivateKey;
@@ -89,7 +89,8 @@ async fn env(build_ms: u64, audit_ms: u64) -> Env {
         .unwrap();
     let sim = &sandbox.alipay;
     let cfg = config(&sim.isv_private_key_pem(), &sim.alipay_public_key_pem());
-    let client = AlipayClient::new(&cfg, &gateway_url(&sandbox), store.clone()).with_build_wait(fast());
+    let client =
+        AlipayClient::new(&cfg, &gateway_url(&sandbox), store.clone()).with_build_wait(fast());
     Env {
         sandbox,
         store,
@@ -97,8 +98,6 @@ async fn env(build_ms: u64, audit_ms: u64) -> Env {
         _dir: dir,
     }
 }
-
-use crate::fleet::SandboxSpec;
 
 fn desired(version: &str, shop: &str) -> Desired {
     let ext = json!({"shopId": shop});
@@ -162,48 +161,104 @@ async fn pipeline_from_upload_to_gray_release_and_rollback() {
         let before = e.client.observe(&v1).await.unwrap();
         assert!(before.authorized && before.builds.is_empty() && before.live.is_none());
         e.client.execute(&v1, &commit(&v1)).await.unwrap();
-        assert!(e.sandbox.alipay.call_count("alipay.open.mini.version.build.query") >= 2, "the build was polled");
+        assert!(
+            e.sandbox
+                .alipay
+                .call_count("alipay.open.mini.version.build.query")
+                >= 2,
+            "the build was polled"
+        );
         let state = e.sandbox.alipay.app_state(APP).unwrap();
         assert!(state.versions[0].experience);
         let observed = e.client.observe(&v1).await.unwrap();
         let exp = observed.experience.unwrap();
-        assert_eq!((exp.version.as_str(), exp.fingerprint.as_deref()), ("1.0.0", Some(v1.fingerprint.as_str())));
+        assert_eq!(
+            (exp.version.as_str(), exp.fingerprint.as_deref()),
+            ("1.0.0", Some(v1.fingerprint.as_str()))
+        );
         assert_eq!(observed.dev_builds.len(), 1);
         approve(&e, &v1).await;
         let audited = e.client.observe(&v1).await.unwrap().audit.unwrap();
         assert_eq!(audited.id, "1.0.0");
-        assert!(audited.build.description.ends_with(&format!("[mf:{}]", v1.fingerprint)));
+        assert!(
+            audited
+                .build
+                .description
+                .ends_with(&format!("[mf:{}]", v1.fingerprint))
+        );
         assert!(audited.build.description.chars().count() >= 30);
         for (from, to) in [(None, 10), (Some(10), 30), (Some(30), 50)] {
-            let gray = Action::Gray { fingerprint: v1.fingerprint.clone(), from, to };
+            let gray = Action::Gray {
+                fingerprint: v1.fingerprint.clone(),
+                from,
+                to,
+            };
             e.client.execute(&v1, &gray).await.unwrap();
             let live = e.client.observe(&v1).await.unwrap().live.unwrap();
-            assert_eq!((live.build.version.as_str(), live.gray), ("1.0.0", Some(to)));
+            assert_eq!(
+                (live.build.version.as_str(), live.gray),
+                ("1.0.0", Some(to))
+            );
         }
-        let release = Action::Release { fingerprint: v1.fingerprint.clone() };
+        let release = Action::Release {
+            fingerprint: v1.fingerprint.clone(),
+        };
         e.client.execute(&v1, &release).await.unwrap();
         let observed = e.client.observe(&v1).await.unwrap();
         let live = observed.live.unwrap();
         assert_eq!((live.build.version.as_str(), live.gray), ("1.0.0", None));
-        assert_eq!(live.build.fingerprint.as_deref(), Some(v1.fingerprint.as_str()));
+        assert_eq!(
+            live.build.fingerprint.as_deref(),
+            Some(v1.fingerprint.as_str())
+        );
         assert!(observed.audit.is_none() && observed.previous.is_none());
 
         let v2 = desired("1.0.1", "1002");
         e.client.execute(&v2, &commit(&v2)).await.unwrap();
         approve(&e, &v2).await;
-        e.client.execute(&v2, &Action::Gray { fingerprint: v2.fingerprint.clone(), from: None, to: 10 }).await.unwrap();
+        e.client
+            .execute(
+                &v2,
+                &Action::Gray {
+                    fingerprint: v2.fingerprint.clone(),
+                    from: None,
+                    to: 10,
+                },
+            )
+            .await
+            .unwrap();
         let gray = e.client.observe(&v2).await.unwrap();
         assert_eq!(gray.live.unwrap().gray, Some(10));
-        assert_eq!(gray.previous.unwrap().version, "1.0.0", "while gray the release is the fallback");
+        assert_eq!(
+            gray.previous.unwrap().version,
+            "1.0.0",
+            "while gray the release is the fallback"
+        );
         e.client.execute(&v2, &Action::RevertGray).await.unwrap();
         let reverted = e.client.observe(&v2).await.unwrap();
         assert_eq!(reverted.live.unwrap().build.version, "1.0.0");
         assert_eq!(reverted.audit.unwrap().status, AuditStatus::Approved);
-        e.client.execute(&v2, &Action::Release { fingerprint: v2.fingerprint.clone() }).await.unwrap();
+        e.client
+            .execute(
+                &v2,
+                &Action::Release {
+                    fingerprint: v2.fingerprint.clone(),
+                },
+            )
+            .await
+            .unwrap();
         let released = e.client.observe(&v2).await.unwrap();
         assert_eq!(released.live.unwrap().build.version, "1.0.1");
         assert_eq!(released.previous.unwrap().version, "1.0.0");
-        e.client.execute(&v2, &Action::Rollback { fingerprint: v1.fingerprint.clone() }).await.unwrap();
+        e.client
+            .execute(
+                &v2,
+                &Action::Rollback {
+                    fingerprint: v1.fingerprint.clone(),
+                },
+            )
+            .await
+            .unwrap();
         let rolled = e.client.observe(&v2).await.unwrap();
         assert_eq!(rolled.live.unwrap().build.version, "1.0.0");
         assert!(rolled.previous.is_none(), "1.0.1 is above the live version");
@@ -220,12 +275,20 @@ async fn withdrawing_sends_the_version_back_to_development() {
         e.client.execute(&v1, &submit(&v1)).await.unwrap();
         let audit = e.client.observe(&v1).await.unwrap().audit.unwrap();
         assert_eq!(audit.status, AuditStatus::Auditing);
-        let withdraw = Action::WithdrawAudit { audit_id: audit.id, fingerprint: None };
+        let withdraw = Action::WithdrawAudit {
+            audit_id: audit.id,
+            fingerprint: None,
+        };
         e.client.execute(&v1, &withdraw).await.unwrap();
         let observed = e.client.observe(&v1).await.unwrap();
         assert!(observed.audit.is_none());
         assert_eq!(observed.dev_builds.len(), 1);
-        assert_eq!(e.sandbox.alipay.call_count("alipay.open.mini.version.audit.cancel"), 1);
+        assert_eq!(
+            e.sandbox
+                .alipay
+                .call_count("alipay.open.mini.version.audit.cancel"),
+            1
+        );
     })
     .await;
 }
@@ -236,13 +299,28 @@ async fn an_existing_version_is_a_conflict_unless_it_is_our_own_build() {
         let e = env(0, 0).await;
         let v1 = desired("1.0.0", "1001");
         e.client.execute(&v1, &commit(&v1)).await.unwrap();
-        assert_eq!(e.store.build_fingerprint(APP, "1.0.0").unwrap().as_deref(), Some(v1.fingerprint.as_str()));
+        assert_eq!(
+            e.store.build_fingerprint(APP, "1.0.0").unwrap().as_deref(),
+            Some(v1.fingerprint.as_str())
+        );
         e.client.execute(&v1, &commit(&v1)).await.unwrap();
         let changed = desired("1.0.0", "2002");
-        let err = e.client.execute(&changed, &commit(&changed)).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("VERSION_HAS_EXISTED", ErrorClass::Conflict));
+        let err = e
+            .client
+            .execute(&changed, &commit(&changed))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("VERSION_HAS_EXISTED", ErrorClass::Conflict)
+        );
         assert_eq!(err.call, "alipay.open.mini.version.upload");
-        assert_eq!(e.sandbox.alipay.call_count("alipay.open.mini.version.upload"), 3);
+        assert_eq!(
+            e.sandbox
+                .alipay
+                .call_count("alipay.open.mini.version.upload"),
+            3
+        );
     })
     .await;
 }
@@ -257,12 +335,17 @@ async fn the_twenty_version_cap_is_a_conflict_cleared_by_deleting() {
         }
         let next = desired("1.1.0", "1001");
         let err = e.client.execute(&next, &commit(&next)).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("DEV_VERSION_OVER_LIMIT", ErrorClass::Conflict));
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("DEV_VERSION_OVER_LIMIT", ErrorClass::Conflict)
+        );
         let observed = e.client.observe(&next).await.unwrap();
         assert_eq!(observed.dev_builds.len(), 20);
         assert_eq!(observed.dev_builds[0].version, "1.0.0", "oldest first");
         assert_eq!(observed.builds[0].version, "1.0.19", "newest first");
-        let oldest = Action::DeleteBuild { version: "1.0.0".into() };
+        let oldest = Action::DeleteBuild {
+            version: "1.0.0".into(),
+        };
         e.client.execute(&next, &oldest).await.unwrap();
         e.client.execute(&next, &commit(&next)).await.unwrap();
     })
@@ -274,21 +357,44 @@ async fn a_pending_invite_counts_as_bound() {
     within(async {
         let e = env(0, 0).await;
         let app = desired("1.0.0", "1001");
-        let bind = Action::BindTester { tester: "qa@example.com".into() };
-        let Effect::TesterBound { tester, member } = e.client.execute(&app, &bind).await.unwrap() else {
+        let bind = Action::BindTester {
+            tester: "qa@example.com".into(),
+        };
+        let Effect::TesterBound { tester, member } = e.client.execute(&app, &bind).await.unwrap()
+        else {
             panic!("bind answers the member id");
         };
         assert_eq!(tester, "qa@example.com");
         assert!(member.starts_with("2088"));
-        assert_eq!(e.client.observe(&app).await.unwrap().members, vec![member.clone()]);
+        assert_eq!(
+            e.client.observe(&app).await.unwrap().members,
+            vec![member.clone()]
+        );
         let again = e.client.execute(&app, &bind).await.unwrap();
-        assert_eq!(again, Effect::TesterBound { tester: tester.clone(), member: member.clone() });
+        assert_eq!(
+            again,
+            Effect::TesterBound {
+                tester: tester.clone(),
+                member: member.clone()
+            }
+        );
         e.sandbox.alipay.accept_invites(APP);
-        assert_eq!(e.client.observe(&app).await.unwrap().members, vec![member.clone()]);
-        let bad = Action::BindTester { tester: "nobody".into() };
+        assert_eq!(
+            e.client.observe(&app).await.unwrap().members,
+            vec![member.clone()]
+        );
+        let bad = Action::BindTester {
+            tester: "nobody".into(),
+        };
         let err = e.client.execute(&app, &bad).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("invalid_logon_id", ErrorClass::Permanent));
-        let unbind = Action::UnbindTester { tester: Some(tester), member };
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("invalid_logon_id", ErrorClass::Permanent)
+        );
+        let unbind = Action::UnbindTester {
+            tester: Some(tester),
+            member,
+        };
         e.client.execute(&app, &unbind).await.unwrap();
         assert!(e.client.observe(&app).await.unwrap().members.is_empty());
     })
@@ -299,7 +405,10 @@ async fn a_pending_invite_counts_as_bound() {
 async fn pkcs1_and_pkcs8_private_keys_both_sign_accepted_requests() {
     within(async {
         let e = env(0, 0).await;
-        e.sandbox.alipay.set_isv_public_key(fixture!("app_public.pem")).unwrap();
+        e.sandbox
+            .alipay
+            .set_isv_public_key(fixture!("app_public.pem"))
+            .unwrap();
         let app = desired("1.0.0", "1001");
         let alipay_public = e.sandbox.alipay.alipay_public_key_pem();
         for key in [
@@ -307,12 +416,19 @@ async fn pkcs1_and_pkcs8_private_keys_both_sign_accepted_requests() {
             fixture!("app_private_pkcs8.pem"),
             fixture!("app_private_pkcs8.b64"),
         ] {
-            let client = AlipayClient::new(&config(key, &alipay_public), &gateway_url(&e.sandbox), e.store.clone());
+            let client = AlipayClient::new(
+                &config(key, &alipay_public),
+                &gateway_url(&e.sandbox),
+                e.store.clone(),
+            );
             assert!(client.observe(&app).await.unwrap().authorized);
         }
         // The sandbox's own key no longer matches the operator's public key.
         let err = e.client.observe(&app).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("isv.invalid-signature", ErrorClass::Permanent));
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("isv.invalid-signature", ErrorClass::Permanent)
+        );
     })
     .await;
 }
@@ -325,7 +441,10 @@ async fn requests_signed_with_the_wrong_key_are_refused() {
         let cfg = config(fixture!("app_private_pkcs1.pem"), &alipay_public);
         let client = AlipayClient::new(&cfg, &gateway_url(&e.sandbox), e.store.clone());
         let err = client.observe(&desired("1.0.0", "1")).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("isv.invalid-signature", ErrorClass::Permanent));
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("isv.invalid-signature", ErrorClass::Permanent)
+        );
         let mut wrong_app = config(&e.sandbox.alipay.isv_private_key_pem(), &alipay_public);
         wrong_app.app_id = "2021999999999999".into();
         let client = AlipayClient::new(&wrong_app, &gateway_url(&e.sandbox), e.store.clone());
@@ -340,16 +459,30 @@ async fn bad_or_missing_keys_fail_every_call_permanently() {
     within(async {
         let e = env(0, 0).await;
         let app = desired("1.0.0", "1");
-        let bad = AlipayClient::new(&config("not a key", "x"), &gateway_url(&e.sandbox), e.store.clone());
+        let bad = AlipayClient::new(
+            &config("not a key", "x"),
+            &gateway_url(&e.sandbox),
+            e.store.clone(),
+        );
         let err = bad.observe(&app).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("invalid_key", ErrorClass::Permanent));
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("invalid_key", ErrorClass::Permanent)
+        );
         assert!(err.explanation.contains("private_key"));
         let mut missing = config("", "");
         missing.private_key = None;
         let none = AlipayClient::new(&missing, &gateway_url(&e.sandbox), e.store.clone());
         let err = none.execute(&app, &commit(&app)).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("missing_key", ErrorClass::Permanent));
-        assert_eq!(e.sandbox.alipay.calls().values().sum::<u64>(), 0, "nothing was sent");
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("missing_key", ErrorClass::Permanent)
+        );
+        assert_eq!(
+            e.sandbox.alipay.calls().values().sum::<u64>(),
+            0,
+            "nothing was sent"
+        );
     })
     .await;
 }
@@ -368,8 +501,14 @@ async fn auth_codes_are_exchanged_and_stored() {
         assert_eq!(stored.value.expose(), token.expose());
         assert!(e.client.observe(&other).await.unwrap().authorized);
         let err = e.client.exchange_auth_code(&code).await.unwrap_err();
-        assert_eq!((err.code.as_str(), err.class), ("isv.code-invalid", ErrorClass::Permanent));
-        let err = e.client.execute(&desired("1.0.0", "1"), &Action::RevertGray).await;
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("isv.code-invalid", ErrorClass::Permanent)
+        );
+        let err = e
+            .client
+            .execute(&desired("1.0.0", "1"), &Action::RevertGray)
+            .await;
         assert!(err.is_ok(), "nothing gray: nothing to revert");
     })
     .await;
@@ -388,12 +527,22 @@ async fn stub_gateway(tamper: Arc<AtomicBool>) -> (String, tokio::task::JoinHand
             let (signed, sent) = if method.ends_with("list.query") {
                 let honest = r#"{"code":"10000","msg":"Success","app_version_infos":[]}"#;
                 let forged = r#"{"code":"10000","msg":"Success","app_version_infos":[{"app_version":"9.9.9","version_status":"RELEASE"}]}"#;
-                (honest, if tamper.load(Ordering::SeqCst) { forged } else { honest })
+                (
+                    honest,
+                    if tamper.load(Ordering::SeqCst) {
+                        forged
+                    } else {
+                        honest
+                    },
+                )
             } else {
                 let members = r#"{"code":"10000","msg":"Success","app_member_info_list":[]}"#;
                 (members, members)
             };
-            format!("{{\"{node_name}\":{sent},\"sign\":\"{}\"}}", key.sign(signed))
+            format!(
+                "{{\"{node_name}\":{sent},\"sign\":\"{}\"}}",
+                key.sign(signed)
+            )
         }
     };
     let router = axum::Router::new().route("/gateway.do", axum::routing::post(handler));
@@ -414,7 +563,10 @@ async fn a_tampered_response_is_rejected() {
         let (url, task) = stub_gateway(tamper.clone()).await;
         let cfg = AlipayConfig {
             app_auth_tokens: [(APP.to_string(), Secret::new("t"))].into_iter().collect(),
-            ..config(fixture!("app_private_pkcs8.pem"), fixture!("alipay_public.pem"))
+            ..config(
+                fixture!("app_private_pkcs8.pem"),
+                fixture!("alipay_public.pem"),
+            )
         };
         let client = AlipayClient::new(&cfg, &url, store);
         let app = desired("1.0.0", "1");

@@ -78,19 +78,43 @@ const ENDPOINTS: &[Endpoint] = &[
         handler: versions::audit_apply,
     },
     ep("alipay.open.mini.version.upload", versions::upload),
-    ep("alipay.open.mini.version.build.query", versions::build_query),
-    ep("alipay.open.mini.experience.create", versions::experience_create),
-    ep("alipay.open.mini.experience.query", versions::experience_query),
-    ep("alipay.open.mini.version.audit.cancel", versions::audit_cancel),
-    ep("alipay.open.mini.version.audited.cancel", versions::audited_cancel),
-    ep("alipay.open.mini.version.gray.online", versions::gray_online),
-    ep("alipay.open.mini.version.gray.cancel", versions::gray_cancel),
+    ep(
+        "alipay.open.mini.version.build.query",
+        versions::build_query,
+    ),
+    ep(
+        "alipay.open.mini.experience.create",
+        versions::experience_create,
+    ),
+    ep(
+        "alipay.open.mini.experience.query",
+        versions::experience_query,
+    ),
+    ep(
+        "alipay.open.mini.version.audit.cancel",
+        versions::audit_cancel,
+    ),
+    ep(
+        "alipay.open.mini.version.audited.cancel",
+        versions::audited_cancel,
+    ),
+    ep(
+        "alipay.open.mini.version.gray.online",
+        versions::gray_online,
+    ),
+    ep(
+        "alipay.open.mini.version.gray.cancel",
+        versions::gray_cancel,
+    ),
     ep("alipay.open.mini.version.online", versions::online),
     ep("alipay.open.mini.version.rollback", versions::rollback),
     ep("alipay.open.mini.version.offline", versions::offline),
     ep("alipay.open.mini.version.delete", versions::delete),
     ep("alipay.open.mini.version.list.query", versions::list_query),
-    ep("alipay.open.mini.version.detail.query", versions::detail_query),
+    ep(
+        "alipay.open.mini.version.detail.query",
+        versions::detail_query,
+    ),
     ep("alipay.open.app.members.create", members::create),
     ep("alipay.open.app.members.query", members::query),
     ep("alipay.open.app.members.delete", members::delete),
@@ -154,7 +178,12 @@ fn write(node: &str, fields: &Value, key: Option<&PrivateKey>) -> String {
 
 /// The gateway's protocol checks, up to and including the signature.
 fn authenticate(env: &Env, params: &BTreeMap<String, String>) -> Result<(), Unsigned> {
-    let get = |name: &str| params.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
     let missing = |sub: &str, what: &str| Unsigned(AliError::missing(sub, what));
     get("method").ok_or_else(|| missing("isv.missing-method", "缺少方法名参数"))?;
     let app_id = get("app_id").ok_or_else(|| missing("isv.missing-app-id", "缺少AppID参数"))?;
@@ -273,18 +302,10 @@ pub fn router(sim: Sim) -> Router {
 
 async fn handle(State(sim): State<Sim>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let mut params: BTreeMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| {
-            axum::extract::Query::<BTreeMap<String, String>>::try_from_uri(&parts.uri)
-                .map(|axum::extract::Query(map)| map)
-                .unwrap_or_else(|_| {
-                    tracing::debug!(query = q, "sandbox: unparsable query");
-                    BTreeMap::new()
-                })
-        })
-        .unwrap_or_default();
+    let mut params: BTreeMap<String, String> =
+        axum::extract::Query::<BTreeMap<String, String>>::try_from_uri(&parts.uri)
+            .map(|axum::extract::Query(map)| map)
+            .unwrap_or_default();
     let content_type = parts
         .headers
         .get(CONTENT_TYPE)
@@ -301,11 +322,7 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
     };
     params.extend(body_params);
     let body = sim.call(&params);
-    (
-        [(CONTENT_TYPE, "text/html;charset=utf-8")],
-        body,
-    )
-        .into_response()
+    ([(CONTENT_TYPE, "text/html;charset=utf-8")], body).into_response()
 }
 
 async fn form_fields(request: Request) -> BTreeMap<String, String> {

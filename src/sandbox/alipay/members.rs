@@ -146,9 +146,7 @@ pub fn token_app(world: &mut World, req: &Req) -> AliResult {
                 .refresh_tokens
                 .get(refresh)
                 .cloned()
-                .ok_or_else(|| {
-                    AliError::business("isv.refresh-token-invalid", "刷新令牌无效")
-                })?
+                .ok_or_else(|| AliError::business("isv.refresh-token-invalid", "刷新令牌无效"))?
         }
         _ => {
             return Err(AliError::invalid(

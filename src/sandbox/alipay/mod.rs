@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub use gateway::multipart_text_fields;
 pub use members::{MAX_DEVELOPERS, MAX_EXPERIENCERS};
 pub use persist::SimError;
-pub use versions::MAX_DEV_VERSIONS;
 use state::{App, World, now_ms, random_token};
+pub use versions::MAX_DEV_VERSIONS;
 
 use super::Persist;
 use crate::fleet::SandboxSpec;

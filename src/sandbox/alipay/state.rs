@@ -202,11 +202,7 @@ fn reject_reason(spec: &SandboxSpec, ext_json: &str) -> Option<String> {
     let inner = ext.get("ext").unwrap_or(&Value::Null);
     spec.reject
         .iter()
-        .find(|rule| {
-            rule.when_ext
-                .iter()
-                .all(|(k, v)| inner.get(k) == Some(v))
-        })
+        .find(|rule| rule.when_ext.iter().all(|(k, v)| inner.get(k) == Some(v)))
         .map(|rule| rule.reason.clone())
 }
 

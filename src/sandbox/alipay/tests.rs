@@ -70,7 +70,10 @@ impl Caller {
     fn raw(&self, method: &str, params: &BTreeMap<String, String>) -> (Value, bool) {
         let body = self.sim.call(params);
         let verified = verify_response(&body, method, &self.alipay).unwrap();
-        (serde_json::from_str(verified.node_text).unwrap(), verified.signed)
+        (
+            serde_json::from_str(verified.node_text).unwrap(),
+            verified.signed,
+        )
     }
 
     /// A merchant call with `biz` as biz_content.
@@ -126,27 +129,57 @@ fn a_version_goes_from_upload_to_release_and_back() {
     assert_ne!(up["create_status"], "6", "the build takes a while");
     let early = c.short("experience.create", json!({"app_version": "1.0.0"}));
     assert_eq!(sub_code(&early), "MINI_APP_PACKAGE_INFO_NOT_EXIST");
-    assert_eq!(sub_code(&c.apply("1.0.0", DESC)), "MINI_APP_PACKAGE_INFO_NOT_EXIST");
+    assert_eq!(
+        sub_code(&c.apply("1.0.0", DESC)),
+        "MINI_APP_PACKAGE_INFO_NOT_EXIST"
+    );
     std::thread::sleep(Duration::from_millis(80));
     let built = c.short("version.build.query", json!({"app_version": "1.0.0"}));
-    assert_eq!((built["create_status"].as_str(), built["need_rotation"].as_str()), (Some("6"), Some("false")));
-    assert_eq!(c.short("experience.create", json!({"app_version": "1.0.0"}))["code"], "10000");
+    assert_eq!(
+        (
+            built["create_status"].as_str(),
+            built["need_rotation"].as_str()
+        ),
+        (Some("6"), Some("false"))
+    );
+    assert_eq!(
+        c.short("experience.create", json!({"app_version": "1.0.0"}))["code"],
+        "10000"
+    );
     let exp = c.short("experience.query", json!({"app_version": "1.0.0"}));
     assert_eq!(exp["status"], "expVersionPackged");
-    assert_eq!(sub_code(&c.apply("1.0.0", "too short")), "VERSION_DESC_IS_BLANK");
+    assert_eq!(
+        sub_code(&c.apply("1.0.0", "too short")),
+        "VERSION_DESC_IS_BLANK"
+    );
     assert_eq!(c.apply("1.0.0", DESC)["code"], "10000");
     assert_eq!(c.status("1.0.0"), "AUDITING");
     std::thread::sleep(Duration::from_millis(80));
     assert_eq!(c.status("1.0.0"), "WAIT_RELEASE");
-    let gray = |p: &str| c.short("version.gray.online", json!({"app_version": "1.0.0", "gray_strategy": p}));
+    let gray = |p: &str| {
+        c.short(
+            "version.gray.online",
+            json!({"app_version": "1.0.0", "gray_strategy": p}),
+        )
+    };
     assert_eq!(sub_code(&gray("p20")), "GRAY_STRATEGY_IS_INVALID");
     assert_eq!(gray("p10")["code"], "10000");
     assert_eq!(gray("p30")["code"], "10000");
-    assert_eq!(sub_code(&gray("p10")), "GRAY_STRATEGY_IS_INVALID", "gray only widens");
+    assert_eq!(
+        sub_code(&gray("p10")),
+        "GRAY_STRATEGY_IS_INVALID",
+        "gray only widens"
+    );
     let detail = c.short("version.detail.query", json!({"app_version": "1.0.0"}));
-    assert_eq!((detail["status"].as_str(), detail["gray_strategy"].as_str()), (Some("GRAY"), Some("p30")));
+    assert_eq!(
+        (detail["status"].as_str(), detail["gray_strategy"].as_str()),
+        (Some("GRAY"), Some("p30"))
+    );
     assert_eq!(detail["version_desc"], DESC);
-    assert_eq!(c.short("version.online", json!({"app_version": "1.0.0"}))["code"], "10000");
+    assert_eq!(
+        c.short("version.online", json!({"app_version": "1.0.0"}))["code"],
+        "10000"
+    );
     assert_eq!(c.status("1.0.0"), "RELEASE");
     let nothing = c.short("version.rollback", json!({"app_version": "1.0.0"}));
     assert_eq!(sub_code(&nothing), "NO_ROLLBACK_VERSION");
@@ -155,12 +188,24 @@ fn a_version_goes_from_upload_to_release_and_back() {
     std::thread::sleep(Duration::from_millis(80));
     assert_eq!(c.apply("1.0.1", DESC)["code"], "10000");
     std::thread::sleep(Duration::from_millis(80));
-    assert_eq!(c.short("version.online", json!({"app_version": "1.0.1"}))["code"], "10000");
-    assert_eq!((c.status("1.0.0"), c.status("1.0.1")), ("OFFLINE".into(), "RELEASE".into()));
+    assert_eq!(
+        c.short("version.online", json!({"app_version": "1.0.1"}))["code"],
+        "10000"
+    );
+    assert_eq!(
+        (c.status("1.0.0"), c.status("1.0.1")),
+        ("OFFLINE".into(), "RELEASE".into())
+    );
     let wrong = c.short("version.rollback", json!({"app_version": "1.0.0"}));
     assert_eq!(sub_code(&wrong), "VERSION_STATUS_ERROR");
-    assert_eq!(c.short("version.rollback", json!({"app_version": "1.0.1"}))["code"], "10000");
-    assert_eq!((c.status("1.0.0"), c.status("1.0.1")), ("RELEASE".into(), "OFFLINE".into()));
+    assert_eq!(
+        c.short("version.rollback", json!({"app_version": "1.0.1"}))["code"],
+        "10000"
+    );
+    assert_eq!(
+        (c.status("1.0.0"), c.status("1.0.1")),
+        ("RELEASE".into(), "OFFLINE".into())
+    );
 }
 
 #[test]
@@ -169,8 +214,15 @@ fn versions_strictly_increase_and_development_versions_are_capped() {
     assert_eq!(c.upload("1.2.0", &ext())["code"], "10000");
     assert_eq!(sub_code(&c.upload("1.2.0", &ext())), "VERSION_HAS_EXISTED");
     assert_eq!(sub_code(&c.upload("1.1.9", &ext())), "VERSION_HAS_EXISTED");
-    assert_eq!(c.upload("1.10.0", &ext())["code"], "10000", "numeric, not text order");
-    assert_eq!(sub_code(&c.upload("1.x.0", &ext())), "VERSION_EXCEEDED_LENGTH");
+    assert_eq!(
+        c.upload("1.10.0", &ext())["code"],
+        "10000",
+        "numeric, not text order"
+    );
+    assert_eq!(
+        sub_code(&c.upload("1.x.0", &ext())),
+        "VERSION_EXCEEDED_LENGTH"
+    );
     let bad_ext = c.short(
         "version.upload",
         json!({"template_id": TEMPLATE, "app_version": "2.0.0", "ext": "{not json"}),
@@ -182,15 +234,24 @@ fn versions_strictly_increase_and_development_versions_are_capped() {
     let over = c.upload("4.0.0", &ext());
     assert_eq!(sub_code(&over), "DEV_VERSION_OVER_LIMIT");
     assert_eq!(over["sub_msg"], "开发中版本超过最大数量");
-    assert_eq!(c.short("version.delete", json!({"app_version": "1.2.0"}))["code"], "10000");
+    assert_eq!(
+        c.short("version.delete", json!({"app_version": "1.2.0"}))["code"],
+        "10000"
+    );
     assert_eq!(c.upload("4.0.0", &ext())["code"], "10000");
-    let list = c.short("version.list.query", json!({"version_status": "INIT,RELEASE"}));
+    let list = c.short(
+        "version.list.query",
+        json!({"version_status": "INIT,RELEASE"}),
+    );
     let infos = list["app_version_infos"].as_array().unwrap();
     assert_eq!(infos.len(), 20);
     assert_eq!(infos[0]["app_version"], "4.0.0", "newest first");
     assert_eq!(infos[19]["app_version"], "1.10.0");
     let bare = c.short("version.list.query", json!({}));
-    assert!(bare.get("app_version_infos").is_none(), "no filter, no list");
+    assert!(
+        bare.get("app_version_infos").is_none(),
+        "no filter, no list"
+    );
 }
 
 #[test]
@@ -201,22 +262,41 @@ fn one_review_slot_and_rejections_by_rule() {
         reason: "类目不符".into(),
     }];
     let c = Caller::new(&s);
-    c.upload("1.0.0", &json!({"extEnable": true, "ext": {"shopId": "666"}}));
+    c.upload(
+        "1.0.0",
+        &json!({"extEnable": true, "ext": {"shopId": "666"}}),
+    );
     c.upload("1.0.1", &ext());
     assert_eq!(c.apply("1.0.0", DESC)["code"], "10000");
-    assert_eq!(sub_code(&c.apply("1.0.1", DESC)), "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY");
-    assert_eq!(c.short("version.audit.cancel", json!({"app_version": "1.0.0"}))["code"], "10000");
+    assert_eq!(
+        sub_code(&c.apply("1.0.1", DESC)),
+        "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"
+    );
+    assert_eq!(
+        c.short("version.audit.cancel", json!({"app_version": "1.0.0"}))["code"],
+        "10000"
+    );
     assert_eq!(c.status("1.0.0"), "INIT");
     assert_eq!(c.apply("1.0.0", DESC)["code"], "10000");
     std::thread::sleep(Duration::from_millis(60));
     let detail = c.short("version.detail.query", json!({"app_version": "1.0.0"}));
-    assert_eq!((detail["status"].as_str(), detail["reject_reason"].as_str()), (Some("AUDIT_REJECT"), Some("类目不符")));
-    assert_eq!(sub_code(&c.apply("1.0.1", DESC)), "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY");
+    assert_eq!(
+        (detail["status"].as_str(), detail["reject_reason"].as_str()),
+        (Some("AUDIT_REJECT"), Some("类目不符"))
+    );
+    assert_eq!(
+        sub_code(&c.apply("1.0.1", DESC)),
+        "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"
+    );
     let cancel = c.short("version.audited.cancel", json!({"app_version": "1.0.0"}));
     assert_eq!(cancel["code"], "10000");
     assert_eq!(c.apply("1.0.1", DESC)["code"], "10000");
     let delete = c.short("version.delete", json!({"app_version": "1.0.1"}));
-    assert_eq!(sub_code(&delete), "VERSION_STATUS_ERROR", "only INIT versions can be deleted");
+    assert_eq!(
+        sub_code(&delete),
+        "VERSION_STATUS_ERROR",
+        "only INIT versions can be deleted"
+    );
 }
 
 #[test]
@@ -226,7 +306,10 @@ fn gateway_checks_come_before_the_method() {
     let mut wrong_app = c.params(method, Some(&c.token));
     wrong_app.insert("app_id".into(), "2021999999999999".into());
     let (node, signed) = c.send(method, wrong_app);
-    assert_eq!((node["code"].as_str(), sub_code(&node), signed), (Some("40002"), "isv.invalid-app-id", false));
+    assert_eq!(
+        (node["code"].as_str(), sub_code(&node), signed),
+        (Some("40002"), "isv.invalid-app-id", false)
+    );
     let mut forged = c.params(method, Some(&c.token));
     let other = PrivateKey::parse(include_str!(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -237,15 +320,27 @@ fn gateway_checks_come_before_the_method() {
     let (node, signed) = c.raw(method, &forged);
     assert_eq!((sub_code(&node), signed), ("isv.invalid-signature", false));
     let mut stale = c.params(method, Some(&c.token));
-    stale.insert("timestamp".into(), format_timestamp(state::now_ms() - 20 * 60 * 1000));
+    stale.insert(
+        "timestamp".into(),
+        format_timestamp(state::now_ms() - 20 * 60 * 1000),
+    );
     assert_eq!(sub_code(&c.send(method, stale).0), "isv.invalid-timestamp");
     let mut utc = c.params(method, Some(&c.token));
-    utc.insert("timestamp".into(), format_timestamp(state::now_ms() - 8 * 3600 * 1000));
+    utc.insert(
+        "timestamp".into(),
+        format_timestamp(state::now_ms() - 8 * 3600 * 1000),
+    );
     assert_eq!(sub_code(&c.send(method, utc).0), "isv.invalid-timestamp");
     let (node, _) = c.send(method, c.params(method, None));
-    assert_eq!((node["code"].as_str(), sub_code(&node)), (Some("40006"), "isv.self-invoke-forbidden"));
+    assert_eq!(
+        (node["code"].as_str(), sub_code(&node)),
+        (Some("40006"), "isv.self-invoke-forbidden")
+    );
     let (node, _) = c.send(method, c.params(method, Some("nope")));
-    assert_eq!((node["code"].as_str(), sub_code(&node)), (Some("20001"), "aop.invalid-app-auth-token"));
+    assert_eq!(
+        (node["code"].as_str(), sub_code(&node)),
+        (Some("20001"), "aop.invalid-app-auth-token")
+    );
     let mut no_method = c.params(method, None);
     no_method.remove("method");
     let body = c.sim.call(&no_method);
@@ -253,7 +348,10 @@ fn gateway_checks_come_before_the_method() {
     assert!(body.contains("isv.missing-method") && !body.contains("\"sign\""));
     let mut rsa1 = c.params(method, Some(&c.token));
     rsa1.insert("sign_type".into(), "RSA".into());
-    assert_eq!(sub_code(&c.send(method, rsa1).0), "isv.invalid-signature-type");
+    assert_eq!(
+        sub_code(&c.send(method, rsa1).0),
+        "isv.invalid-signature-type"
+    );
     assert_eq!(c.sim.call_count(method), 7);
 }
 
@@ -264,7 +362,10 @@ fn authorization_codes_are_single_use_and_reauthorization_replaces_tokens() {
     let method = "alipay.open.auth.token.app";
     let exchange = |code: &str| {
         let mut p = c.params(method, None);
-        p.insert("biz_content".into(), json!({"grant_type": "authorization_code", "code": code}).to_string());
+        p.insert(
+            "biz_content".into(),
+            json!({"grant_type": "authorization_code", "code": code}).to_string(),
+        );
         c.send(method, p).0
     };
     let node = exchange(&code);
@@ -274,45 +375,88 @@ fn authorization_codes_are_single_use_and_reauthorization_replaces_tokens() {
     assert_eq!(node["tokens"][0]["app_auth_token"], node["app_auth_token"]);
     let token = node["app_auth_token"].as_str().unwrap().to_string();
     let again = exchange(&code);
-    assert_eq!((again["code"].as_str(), sub_code(&again)), (Some("40004"), "isv.code-invalid"));
+    assert_eq!(
+        (again["code"].as_str(), sub_code(&again)),
+        (Some("40004"), "isv.code-invalid")
+    );
     let list = "alipay.open.mini.version.list.query";
-    assert_eq!(c.send(list, c.params(list, Some(&token))).0["code"], "10000");
+    assert_eq!(
+        c.send(list, c.params(list, Some(&token))).0["code"],
+        "10000"
+    );
     c.sim.issue_app_auth_token("2021004100000002");
-    assert_eq!(sub_code(&c.send(list, c.params(list, Some(&token))).0), "aop.invalid-app-auth-token");
+    assert_eq!(
+        sub_code(&c.send(list, c.params(list, Some(&token))).0),
+        "aop.invalid-app-auth-token"
+    );
 }
 
 #[test]
 fn members_are_invited_accepted_listed_and_removed() {
     let c = Caller::new(&spec(0, 0));
-    let create = |logon: &str, role: &str| c.call("alipay.open.app.members.create", json!({"logon_id": logon, "role": role}));
+    let create = |logon: &str, role: &str| {
+        c.call(
+            "alipay.open.app.members.create",
+            json!({"logon_id": logon, "role": role}),
+        )
+    };
     assert_eq!(create("qa@example.com", "EXPERIENCER")["code"], "10000");
     assert_eq!(create("13800138000", "EXPERIENCER")["code"], "10000");
-    assert_eq!(sub_code(&create("qa@example.com", "EXPERIENCER")), "EXPERIENCER_ALREADY_EXIST");
-    assert_eq!(sub_code(&create("not-an-account", "EXPERIENCER")), "invalid_logon_id");
+    assert_eq!(
+        sub_code(&create("qa@example.com", "EXPERIENCER")),
+        "EXPERIENCER_ALREADY_EXIST"
+    );
+    assert_eq!(
+        sub_code(&create("not-an-account", "EXPERIENCER")),
+        "invalid_logon_id"
+    );
     assert_eq!(sub_code(&create("a@example.com", "OWNER")), "INVALID_ROLE");
-    let query = || c.call("alipay.open.app.members.query", json!({"role": "EXPERIENCER"}));
+    let query = || {
+        c.call(
+            "alipay.open.app.members.query",
+            json!({"role": "EXPERIENCER"}),
+        )
+    };
     let list = query();
     let members = list["app_member_info_list"].as_array().unwrap();
     assert_eq!(members.len(), 2);
     assert!(members.iter().all(|m| m["status"] == "UNCONFIRMED"));
-    assert!(members.iter().all(|m| m["user_id"].as_str().unwrap().starts_with("2088")));
+    assert!(
+        members
+            .iter()
+            .all(|m| m["user_id"].as_str().unwrap().starts_with("2088"))
+    );
     assert_eq!(c.sim.accept_invites(APP), 2);
     assert_eq!(query()["app_member_info_list"][0]["status"], "VALID");
     let user_id = members[0]["user_id"].as_str().unwrap();
-    let delete = c.call("alipay.open.app.members.delete", json!({"role": "EXPERIENCER", "user_id": user_id}));
+    let delete = c.call(
+        "alipay.open.app.members.delete",
+        json!({"role": "EXPERIENCER", "user_id": user_id}),
+    );
     assert_eq!(delete["code"], "10000");
     assert_eq!(query()["app_member_info_list"].as_array().unwrap().len(), 1);
     for n in 0..(MAX_EXPERIENCERS - 1) {
-        assert_eq!(create(&format!("t{n}@example.com"), "EXPERIENCER")["code"], "10000");
+        assert_eq!(
+            create(&format!("t{n}@example.com"), "EXPERIENCER")["code"],
+            "10000"
+        );
     }
-    assert_eq!(sub_code(&create("last@example.com", "EXPERIENCER")), "ROLE_OVER_LIMIT");
+    assert_eq!(
+        sub_code(&create("last@example.com", "EXPERIENCER")),
+        "ROLE_OVER_LIMIT"
+    );
 }
 
 #[test]
 fn state_and_keys_survive_a_restart_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let first = Sim::new(&spec(0, 0), Persist::Store(store.clone()), DEFAULT_ISV_APP_ID).unwrap();
+    let first = Sim::new(
+        &spec(0, 0),
+        Persist::Store(store.clone()),
+        DEFAULT_ISV_APP_ID,
+    )
+    .unwrap();
     let token = first.issue_app_auth_token(APP);
     let c = Caller {
         key: PrivateKey::parse(&first.isv_private_key_pem()).unwrap(),
@@ -342,7 +486,10 @@ Content-Type: image/png\r\n\r\n\u{1}PNG\r\n\
     );
     let expected: BTreeMap<String, String> = [
         ("app_version".to_string(), "1.0.0".to_string()),
-        ("version_desc".to_string(), "第一行\r\nsecond line".to_string()),
+        (
+            "version_desc".to_string(),
+            "第一行\r\nsecond line".to_string(),
+        ),
     ]
     .into_iter()
     .collect();

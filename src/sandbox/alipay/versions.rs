@@ -80,7 +80,10 @@ pub fn upload(world: &mut World, req: &Req) -> AliResult {
     })?;
     let ext = text(req, "ext").unwrap_or("");
     if !ext.is_empty() && serde_json::from_str::<Value>(ext).is_err() {
-        return Err(AliError::business("INVALID_EXT_JSON", "ext 不是合法的 JSON"));
+        return Err(AliError::business(
+            "INVALID_EXT_JSON",
+            "ext 不是合法的 JSON",
+        ));
     }
     let app = world.app_mut(req.appid);
     check_new_version(app, wanted, key)?;
@@ -97,7 +100,10 @@ pub fn upload(world: &mut World, req: &Req) -> AliResult {
         reject_reason: None,
         gray_strategy: None,
     });
-    let status = app.versions.last().map_or(0, |v| v.create_status(req.spec, req.now));
+    let status = app
+        .versions
+        .last()
+        .map_or(0, |v| v.create_status(req.spec, req.now));
     fields(build_fields(status))
 }
 
@@ -174,7 +180,10 @@ pub fn audit_apply(world: &mut World, req: &Req) -> AliResult {
     let desc = text(req, "version_desc").unwrap_or("");
     let len = desc.chars().count();
     if len == 0 {
-        return Err(AliError::business("VERSION_DESC_IS_BLANK", "版本描述不能为空"));
+        return Err(AliError::business(
+            "VERSION_DESC_IS_BLANK",
+            "版本描述不能为空",
+        ));
     }
     if !(30..=500).contains(&len) {
         return Err(AliError::business(

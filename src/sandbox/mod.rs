@@ -1,6 +1,7 @@
 //! A faithful simulator of the platforms' HTTP APIs on loopback (DESIGN §7), one module per
 //! platform. Started in-process when a platform's base is `sandbox`, or alone by `minifleet sandbox`.
 
+pub mod alipay;
 pub mod wechat;
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub struct SandboxHandle {
     pub addr: SocketAddr,
     /// The WeChat side's state, for seeding credentials and for tests.
     pub wechat: wechat::Sim,
+    /// The Alipay side's state, for seeding keys and tokens and for tests.
+    pub alipay: alipay::Sim,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -50,10 +53,12 @@ pub async fn start(
     spec: &SandboxSpec,
     persist: Persist,
 ) -> std::io::Result<SandboxHandle> {
-    let wechat = wechat::Sim::new(spec, persist).map_err(std::io::Error::other)?;
+    let wechat = wechat::Sim::new(spec, persist.clone()).map_err(std::io::Error::other)?;
+    let alipay = alipay::Sim::new(spec, persist, alipay::DEFAULT_ISV_APP_ID)
+        .map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(&wechat);
+    let app = router(&wechat, &alipay);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let shutdown = async {
@@ -70,14 +75,16 @@ pub async fn start(
     Ok(SandboxHandle {
         addr,
         wechat,
+        alipay,
         shutdown: Some(tx),
     })
 }
 
 /// Every simulated platform's routes, with the body limit.
-fn router(wechat: &wechat::Sim) -> axum::Router {
+fn router(wechat: &wechat::Sim, alipay: &alipay::Sim) -> axum::Router {
     wechat
         .router()
+        .merge(alipay.router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 

@@ -1,0 +1,225 @@
+//! Reading an app's live state with few calls: `version.list.query` (every status) and
+//! `app.members.query` always; `version.detail.query` only for a rejected version (its reason) or a
+//! gray one (its strategy).
+//!
+//! `builds` keeps the platform's order (newest version first); `dev_builds` are the `INIT` ones,
+//! oldest first. `previous` is the newest `OFFLINE` version below the live one (every `OFFLINE`
+//! version was released once; after a rollback the rolled-back version is above the live one).
+
+use serde_json::json;
+
+use super::AlipayClient;
+use super::client::{Biz, decode};
+use super::errors;
+use super::types::{
+    MemberList, VersionDetail, VersionInfo, VersionList, VersionStatus, parse_version,
+};
+use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
+use crate::platform::PlatformError;
+use crate::secret::Secret;
+
+pub(super) const LIST: &str = "alipay.open.mini.version.list.query";
+pub(super) const DETAIL: &str = "alipay.open.mini.version.detail.query";
+pub(super) const MEMBERS: &str = "alipay.open.app.members.query";
+
+/// A version as listed, with its parsed status.
+struct Listed {
+    info: VersionInfo,
+    status: Option<VersionStatus>,
+    build: Build,
+}
+
+impl AlipayClient {
+    /// Reads `app`'s live state (see the module doc for which calls are made when).
+    pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
+        let appid = app.appid.as_str();
+        let Some(token) = self.token_for(appid)? else {
+            return Ok(Observed::default());
+        };
+        let (versions, members) =
+            tokio::try_join!(self.list_versions(&token), self.members(&token))?;
+        let listed: Vec<Listed> = versions
+            .into_iter()
+            .map(|info| self.listed(appid, info))
+            .collect::<Result<_, _>>()?;
+        let audit = self.audit(&token, &listed).await?;
+        let (live, previous) = self.live(&token, &listed).await?;
+        let experience = experience(app, &listed);
+        let dev_builds = listed
+            .iter()
+            .rev()
+            .filter(|l| l.status == Some(VersionStatus::Init))
+            .map(|l| l.build.clone())
+            .collect();
+        Ok(Observed {
+            authorized: true,
+            experience,
+            audit,
+            live,
+            previous,
+            members,
+            builds: listed.iter().map(|l| l.build.clone()).collect(),
+            dev_builds,
+        })
+    }
+
+    /// Every version of the app, newest first.
+    pub(super) async fn list_versions(
+        &self,
+        token: &Secret,
+    ) -> Result<Vec<VersionInfo>, PlatformError> {
+        let all: Vec<&str> = VersionStatus::ALL.iter().map(|s| s.as_str()).collect();
+        let biz = json!({"version_status": all.join(",")});
+        let node = self
+            .gateway
+            .call(LIST, Some(token), Biz::Content(&biz))
+            .await?;
+        let list: VersionList = decode(LIST, node)?;
+        Ok(list.app_version_infos)
+    }
+
+    /// A listed version with its fingerprint: the stored one, else the tag in its description.
+    fn listed(&self, appid: &str, info: VersionInfo) -> Result<Listed, PlatformError> {
+        let stored = self
+            .store
+            .build_fingerprint(appid, &info.app_version)
+            .map_err(|e| errors::store(LIST, e))?;
+        let build = Build {
+            version: info.app_version.clone(),
+            fingerprint: stored.or_else(|| parse_fingerprint(&info.version_description)),
+            description: info.version_description.clone(),
+        };
+        Ok(Listed {
+            status: VersionStatus::parse(&info.version_status),
+            info,
+            build,
+        })
+    }
+
+    /// `version.detail.query` of one version.
+    pub(super) async fn detail(
+        &self,
+        token: &Secret,
+        app_version: &str,
+    ) -> Result<VersionDetail, PlatformError> {
+        let biz = json!({"app_version": app_version});
+        let node = self
+            .gateway
+            .call(DETAIL, Some(token), Biz::Content(&biz))
+            .await?;
+        decode(DETAIL, node)
+    }
+
+    /// The version holding the review slot, as an audit.
+    async fn audit(
+        &self,
+        token: &Secret,
+        listed: &[Listed],
+    ) -> Result<Option<Audit>, PlatformError> {
+        let Some((l, status)) = listed
+            .iter()
+            .find_map(|l| Some((l, audit_status(l.status?)?)))
+        else {
+            return Ok(None);
+        };
+        let reason = if status == AuditStatus::Rejected {
+            self.detail(token, &l.info.app_version).await?.reject_reason
+        } else {
+            None
+        };
+        Ok(Some(Audit {
+            id: l.info.app_version.clone(),
+            build: l.build.clone(),
+            status,
+            reason,
+        }))
+    }
+
+    /// The live build (the gray one while gray) and what a rollback would restore.
+    async fn live(
+        &self,
+        token: &Secret,
+        listed: &[Listed],
+    ) -> Result<(Option<Live>, Option<crate::model::Build>), PlatformError> {
+        let find = |s: VersionStatus| listed.iter().find(|l| l.status == Some(s));
+        let release = find(VersionStatus::Release);
+        if let Some(gray) = find(VersionStatus::Gray) {
+            let detail = self.detail(token, &gray.info.app_version).await?;
+            let percent = detail.gray_strategy.as_deref().and_then(gray_percent);
+            let live = Live {
+                build: gray.build.clone(),
+                gray: Some(percent.unwrap_or(10)),
+            };
+            return Ok((Some(live), release.map(|r| r.build.clone())));
+        }
+        let Some(release) = release else {
+            return Ok((None, None));
+        };
+        let below = parse_version(&release.info.app_version);
+        let previous = listed.iter().find(|l| {
+            l.status == Some(VersionStatus::Offline) && parse_version(&l.info.app_version) < below
+        });
+        let live = Live {
+            build: release.build.clone(),
+            gray: None,
+        };
+        Ok((Some(live), previous.map(|p| p.build.clone())))
+    }
+
+    /// The user ids of experiencers who are members or invited, sorted.
+    async fn members(&self, token: &Secret) -> Result<Vec<String>, PlatformError> {
+        let biz = json!({"role": "EXPERIENCER"});
+        let node = self
+            .gateway
+            .call(MEMBERS, Some(token), Biz::Content(&biz))
+            .await?;
+        let list: MemberList = decode(MEMBERS, node)?;
+        let mut ids: Vec<String> = list
+            .app_member_info_list
+            .into_iter()
+            .filter(|m| matches!(m.status.as_str(), "VALID" | "UNCONFIRMED"))
+            .map(|m| m.user_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+}
+
+/// The experience build: the wanted version if it exists, else the newest development version.
+fn experience(app: &Desired, listed: &[Listed]) -> Option<Build> {
+    listed
+        .iter()
+        .find(|l| l.info.app_version == app.version)
+        .or_else(|| {
+            listed
+                .iter()
+                .find(|l| l.status == Some(VersionStatus::Init))
+        })
+        .map(|l| l.build.clone())
+}
+
+/// The audit status a version status stands for, if it holds the review slot.
+fn audit_status(status: VersionStatus) -> Option<AuditStatus> {
+    match status {
+        VersionStatus::Auditing => Some(AuditStatus::Auditing),
+        VersionStatus::AuditReject => Some(AuditStatus::Rejected),
+        VersionStatus::WaitRelease | VersionStatus::BaseAuditPass | VersionStatus::Gray => {
+            Some(AuditStatus::Approved)
+        }
+        VersionStatus::Init
+        | VersionStatus::Release
+        | VersionStatus::Offline
+        | VersionStatus::AuditOffline => None,
+    }
+}
+
+/// `p10` → 10, `p30` → 30, `p50` → 50.
+pub(super) fn gray_percent(strategy: &str) -> Option<u8> {
+    match strategy {
+        "p10" => Some(10),
+        "p30" => Some(30),
+        "p50" => Some(50),
+        _ => None,
+    }
+}

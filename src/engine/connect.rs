@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use crate::fleet::{ApiBase, Fleet};
+use crate::fleet::{AlipayConfig, ApiBase, Fleet};
 use crate::model::PlatformKind;
 use crate::platform::Platform;
+use crate::platform::alipay::{self, AlipayClient};
 use crate::platform::wechat::{self, WechatClient};
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
@@ -39,6 +40,18 @@ pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Conne
         };
         let client = WechatClient::new(config, &base, store.clone());
         platforms.insert(PlatformKind::Wechat, Arc::new(client));
+    }
+    if let Some(config) = &fleet.platforms.alipay {
+        let client = match &config.gateway {
+            ApiBase::Url(url) => AlipayClient::new(config, url, store.clone()),
+            ApiBase::Sandbox => {
+                let handle = start_sandbox(&mut sandbox, fleet, &store).await?;
+                let config = seed_alipay(handle, fleet, config, &store)?;
+                let url = format!("{}/gateway.do", handle.base_url());
+                AlipayClient::new(&config, &url, store.clone())
+            }
+        };
+        platforms.insert(PlatformKind::Alipay, Arc::new(client));
     }
     Ok(Engine {
         store,
@@ -90,6 +103,35 @@ fn seed_wechat(
         }
     }
     Ok(())
+}
+
+/// In sandbox mode the simulator is Alipay and the merchants: it hands out the ISV key pair and
+/// Alipay's public key (unless the fleet brings its own), and an app_auth_token for every Alipay app
+/// of the fleet that has none.
+fn seed_alipay(
+    handle: &SandboxHandle,
+    fleet: &Fleet,
+    config: &AlipayConfig,
+    store: &Store,
+) -> Result<AlipayConfig, StoreError> {
+    let sim = &handle.alipay;
+    sim.set_isv_app_id(&config.app_id);
+    let mut config = config.clone();
+    if config.private_key.is_none() {
+        config.private_key = Some(Secret::new(sim.isv_private_key_pem()));
+    }
+    if config.alipay_public_key.is_none() {
+        config.alipay_public_key = Some(Secret::new(sim.alipay_public_key_pem()));
+    }
+    let now = now_ms() / 1000;
+    for app in fleet.apps.iter().filter(|a| a.platform == PlatformKind::Alipay) {
+        let key = alipay::alipay_token_key(&app.appid);
+        if !config.app_auth_tokens.contains_key(&app.appid) && store.token(&key)?.is_none() {
+            let token_value = sim.issue_app_auth_token(&app.appid);
+            store.put_token(&key, &token(token_value, now, None))?;
+        }
+    }
+    Ok(config)
 }
 
 fn token(value: String, now: u64, expires_at: Option<u64>) -> Token {

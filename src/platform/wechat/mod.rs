@@ -14,6 +14,8 @@ mod tokens;
 mod types;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 
 pub use actions::ScanWait;

@@ -56,9 +56,15 @@ pub async fn auth_event(
     }
 }
 
-async fn handle_component_push(cb: &Arc<Callbacks>, pushed: ComponentPush) -> Result<(), PlatformError> {
+async fn handle_component_push(
+    cb: &Arc<Callbacks>,
+    pushed: ComponentPush,
+) -> Result<(), PlatformError> {
     match pushed {
-        ComponentPush::VerifyTicket { component_appid, ticket } => {
+        ComponentPush::VerifyTicket {
+            component_appid,
+            ticket,
+        } => {
             if component_appid != cb.client.component_appid() {
                 tracing::warn!(component = %component_appid, "verify ticket for another component ignored");
                 return Ok(());
@@ -66,7 +72,11 @@ async fn handle_component_push(cb: &Arc<Callbacks>, pushed: ComponentPush) -> Re
             cb.client.store_ticket(&ticket)?;
             tracing::info!(component = %component_appid, "verify ticket stored");
         }
-        ComponentPush::Authorized { authorizer_appid, code, update } => {
+        ComponentPush::Authorized {
+            authorizer_appid,
+            code,
+            update,
+        } => {
             tracing::info!(appid = %authorizer_appid, update, "authorization pushed; exchanging the code");
             let cb = Arc::clone(cb);
             tokio::spawn(async move {

@@ -307,7 +307,8 @@ mod tests {
 
     #[test]
     fn permission_sets_are_read_from_func_info() {
-        let info = json!([{ "funcscope_category": { "id": 17 } }, { "funcscope_category": { "id": 18 } }]);
+        let info =
+            json!([{ "funcscope_category": { "id": 17 } }, { "funcscope_category": { "id": 18 } }]);
         assert_eq!(permission_sets(Some(&info)), vec![17, 18]);
         assert!(permission_sets(None).is_empty());
     }

@@ -103,7 +103,12 @@ async fn a_revoked_app_becomes_not_authorized_with_the_fix() {
             ("not_authorized", ErrorClass::Auth)
         );
         assert!(err.hint.contains("minifleet auth wechat link --app"));
-        let planned = crate::plan::plan_app(&app, &observed, &Default::default(), &crate::plan::Context { now: 0 });
+        let planned = crate::plan::plan_app(
+            &app,
+            &observed,
+            &Default::default(),
+            &crate::plan::Context { now: 0 },
+        );
         assert_eq!(planned.state.name(), "not_authorized");
     })
     .await;
@@ -120,7 +125,12 @@ async fn an_exchange_stores_tokens_and_clears_the_marker() {
         assert!(auth.permission_sets.contains(&18));
         assert!(env.client.unauthorized_reason(APP).unwrap().is_none());
         assert!(env.store.token(&refresh_token_key(APP)).unwrap().is_some());
-        assert!(env.store.token(&authorizer_token_key(APP)).unwrap().is_some());
+        assert!(
+            env.store
+                .token(&authorizer_token_key(APP))
+                .unwrap()
+                .is_some()
+        );
         let again = env.client.exchange_code(&code).await.unwrap_err();
         assert_eq!(again.code, "61010");
         let list = env.client.authorized_apps().await.unwrap();

@@ -19,7 +19,7 @@ mod lifecycle_tests;
 mod tests;
 
 pub use actions::ScanWait;
-pub use auth::{AuthorizedApp, Authorization, LinkKind, authorization_url};
+pub use auth::{Authorization, AuthorizedApp, LinkKind, authorization_url};
 pub use tokens::TICKET_TTL_SECS;
 
 use crate::fleet::WechatConfig;

@@ -165,8 +165,12 @@ impl Tokens {
             .call(Method::Post, START_PUSH_CALL, &[], Some(&body))
             .await
         {
-            Ok(_) => tracing::info!(component = %self.component_appid, "asked WeChat to push a verify ticket"),
-            Err(err) => tracing::warn!(component = %self.component_appid, code = %err.code, "api_start_push_ticket failed"),
+            Ok(_) => {
+                tracing::info!(component = %self.component_appid, "asked WeChat to push a verify ticket")
+            }
+            Err(err) => {
+                tracing::warn!(component = %self.component_appid, code = %err.code, "api_start_push_ticket failed")
+            }
         }
     }
 
@@ -322,7 +326,10 @@ impl Tokens {
             self.mark_unauthorized(appid, lost)?;
             return Err(not_authorized(appid, lost));
         };
-        tracing::info!(appid, "refresh token recovered through api_get_authorizer_info");
+        tracing::info!(
+            appid,
+            "refresh token recovered through api_get_authorizer_info"
+        );
         self.save(&refresh_token_key(appid), refresh.expose(), None, INFO_CALL)?;
         match self.request_authorizer(http, appid, &refresh).await {
             Err(err) if err.code == "61023" => {

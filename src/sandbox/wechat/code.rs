@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::routes::Req;
 use super::state::{
-    App, AuditRecord, AuditState, Commit, Decision, Global, GrayPlan, GrayStatus, Quota, Release, World,
-    WxError, WxResult, beijing_day, beijing_month,
+    App, AuditRecord, AuditState, Commit, Decision, Global, GrayPlan, GrayStatus, Quota, Release,
+    World, WxError, WxResult, beijing_day, beijing_month,
 };
 use crate::fleet::SandboxSpec;
 

@@ -109,7 +109,8 @@ impl Pusher {
         ];
         pairs.extend_from_slice(fields);
         let envelope = ("AppId", self.config.component_appid.as_str());
-        self.send("/wechat/auth", envelope, &build_xml(&pairs)).await
+        self.send("/wechat/auth", envelope, &build_xml(&pairs))
+            .await
     }
 
     /// Pushes an audit verdict to `…/wechat/events/{appid}`.

@@ -73,8 +73,9 @@ pub(super) struct Connected {
 pub(super) async fn connect(cli: &Cli, ui: &Ui) -> Result<Connected, CliError> {
     let fleet = load_fleet(cli, ui)?;
     let config = fleet.platforms.wechat.clone().ok_or_else(|| {
-        CliError::new("the fleet file has no `platforms.wechat` section")
-            .help("add `platforms.wechat` with `component_appid`, `component_secret` and `api_base`")
+        CliError::new("the fleet file has no `platforms.wechat` section").help(
+            "add `platforms.wechat` with `component_appid`, `component_secret` and `api_base`",
+        )
     })?;
     let store = open_store(cli)?;
     let (base, sandbox) = match &config.api_base {
@@ -104,7 +105,10 @@ fn seed_ticket(c: &Connected) -> Result<(), CliError> {
     };
     let key = wechat::ticket_key(&c.config.component_appid);
     let now = crate::engine::now_ms() / 1000;
-    let stored = c.store.token(&key).map_err(|e| CliError::new(e.to_string()))?;
+    let stored = c
+        .store
+        .token(&key)
+        .map_err(|e| CliError::new(e.to_string()))?;
     if stored.is_none_or(|t| !t.fresh(now, 0)) {
         let ticket = handle.wechat.issue_ticket(&c.config.component_appid);
         let token = Token {
@@ -112,7 +116,9 @@ fn seed_ticket(c: &Connected) -> Result<(), CliError> {
             expires_at: Some(now + wechat::TICKET_TTL_SECS),
             obtained_at: now,
         };
-        c.store.put_token(&key, &token).map_err(|e| CliError::new(e.to_string()))?;
+        c.store
+            .put_token(&key, &token)
+            .map_err(|e| CliError::new(e.to_string()))?;
     }
     Ok(())
 }
@@ -146,7 +152,11 @@ async fn run_link(cli: &Cli, ui: &Ui, args: &LinkArgs) -> Result<i32, CliError> 
         ),
     };
     seed_ticket(&c)?;
-    let kind = if args.mobile { LinkKind::Mobile } else { LinkKind::Pc };
+    let kind = if args.mobile {
+        LinkKind::Mobile
+    } else {
+        LinkKind::Pc
+    };
     let url = c
         .client
         .authorization_link(kind, &args.redirect_uri, appid.as_deref())
@@ -195,8 +205,14 @@ async fn run_list(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         })
         .collect();
     let known: BTreeSet<&str> = fleet_apps.iter().map(|r| r.appid.as_str()).collect();
-    let not_in_fleet = live.iter().filter(|a| !known.contains(a.as_str())).cloned().collect();
-    let (authorized, not_authorized) = fleet_apps.into_iter().partition(|r| live.contains(&r.appid));
+    let not_in_fleet = live
+        .iter()
+        .filter(|a| !known.contains(a.as_str()))
+        .cloned()
+        .collect();
+    let (authorized, not_authorized) = fleet_apps
+        .into_iter()
+        .partition(|r| live.contains(&r.appid));
     let listing = Listing {
         format_version: 1,
         authorized,
@@ -216,14 +232,20 @@ fn render(l: &Listing) -> String {
     for r in &l.authorized {
         out += &format!("  {:<24} {}\n", r.name, r.appid);
     }
-    out += &format!("in the fleet but not authorized ({}):\n", l.not_authorized.len());
+    out += &format!(
+        "in the fleet but not authorized ({}):\n",
+        l.not_authorized.len()
+    );
     for r in &l.not_authorized {
         out += &format!(
             "  {:<24} {}  run `minifleet auth wechat link --app {} --redirect-uri URL`\n",
             r.name, r.appid, r.name
         );
     }
-    out += &format!("authorized but not in the fleet ({}):\n", l.not_in_fleet.len());
+    out += &format!(
+        "authorized but not in the fleet ({}):\n",
+        l.not_in_fleet.len()
+    );
     for appid in &l.not_in_fleet {
         out += &format!("  {appid}\n");
     }

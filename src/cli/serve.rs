@@ -35,17 +35,25 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> 
     let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
         Some(v) => Ok(v.clone()),
         None if sandboxed => Ok(Secret::new(default)),
-        None => Err(CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
-            .help("copy it from the component's settings (开发资料) on open.weixin.qq.com")),
+        None => Err(
+            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
+                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
+        ),
     };
     let token = pick(&c.config.token, SANDBOX_TOKEN, "token")?;
-    let aes_key = pick(&c.config.encoding_aes_key, SANDBOX_AES_KEY, "encoding_aes_key")?;
+    let aes_key = pick(
+        &c.config.encoding_aes_key,
+        SANDBOX_AES_KEY,
+        "encoding_aes_key",
+    )?;
     let crypt = MsgCrypt::new(&token, &aes_key, &c.config.component_appid)
         .map_err(|e| CliError::new(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
-        CliError::new(format!("cannot listen on {}: {e}", args.listen))
-            .help("pick a free port, e.g. `--listen 127.0.0.1:0`")
-    })?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            CliError::new(format!("cannot listen on {}: {e}", args.listen))
+                .help("pick a free port, e.g. `--listen 127.0.0.1:0`")
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
@@ -57,8 +65,14 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> 
             aes_key,
             ..PushConfig::sandbox_defaults(&url, &c.config.component_appid)
         };
-        handle.wechat.start_pushes(push).map_err(|e| CliError::new(e.to_string()))?;
-        ui.status(&format!("embedded sandbox on {} pushing to {url}", handle.base_url()));
+        handle
+            .wechat
+            .start_pushes(push)
+            .map_err(|e| CliError::new(e.to_string()))?;
+        ui.status(&format!(
+            "embedded sandbox on {} pushing to {url}",
+            handle.base_url()
+        ));
     }
     let callbacks = Callbacks::new(c.client.clone(), crypt);
     ui.data(&format!(

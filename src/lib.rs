@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod cli;
+pub mod daemon;
 pub mod engine;
 pub mod fleet;
 pub mod model;

@@ -1,11 +1,13 @@
 //! The command line (DESIGN §3): clap definitions, one file per subcommand, no business logic.
 //! Every command returns an exit code or a [`CliError`], which `main` prints in one grammar.
 
+mod auth;
 mod common;
 mod history;
 mod reconcile;
 mod sandbox;
 mod schema;
+mod serve;
 mod status;
 mod validate;
 
@@ -94,6 +96,11 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Serve the platform simulator alone on loopback, for other tools and manual testing.
     Sandbox(sandbox::SandboxArgs),
+    /// Serve the WeChat push endpoints (tickets, authorizations, audit events, the onboarding
+    /// callback) until Ctrl-C.
+    Serve(serve::ServeArgs),
+    /// Merchant onboarding: authorization links, authorized apps against the fleet.
+    Auth(auth::AuthArgs),
     /// Print the fleet file's JSON Schema (for editors and CI linters).
     Schema,
 }
@@ -130,6 +137,8 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Status(args) => status::run(cli, ui, args).await,
         Command::History(args) => history::run(cli, ui, args),
         Command::Sandbox(args) => sandbox::run(ui, args).await,
+        Command::Serve(args) => serve::run(cli, ui, args).await,
+        Command::Auth(args) => auth::run(cli, ui, args).await,
         Command::Schema => schema::run(ui),
     }
 }

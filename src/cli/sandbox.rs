@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::fleet::SandboxSpec;
+use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist};
+use crate::secret::Secret;
 use crate::store::Store;
 use crate::ui::Ui;
 
@@ -35,6 +37,39 @@ pub struct SandboxArgs {
     /// Keep the simulator's state in this directory (a store) instead of in memory.
     #[arg(long, value_name = "DIR")]
     pub state: Option<PathBuf>,
+
+    /// Push WeChat events to this receiver (`minifleet serve`/`watch`, e.g.
+    /// `http://127.0.0.1:8680`): verify tickets, authorizations, audit verdicts.
+    #[arg(long, value_name = "URL")]
+    pub push_url: Option<String>,
+
+    /// The component whose tickets are pushed.
+    #[arg(long, value_name = "APPID", default_value = "wx0123456789abcdef")]
+    pub component_appid: String,
+
+    /// How often a verify ticket is pushed (WeChat: 10 minutes).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub ticket_interval: Duration,
+
+    /// The push token [default: the sandbox's fixed `minifleet-sandbox-token`].
+    #[arg(long, value_name = "TOKEN", env = "MINIFLEET_SANDBOX_TOKEN")]
+    pub token: Option<String>,
+
+    /// The 43-character encoding_aes_key [default: the sandbox's fixed key].
+    #[arg(long, value_name = "KEY", env = "MINIFLEET_SANDBOX_AES_KEY")]
+    pub aes_key: Option<String>,
+}
+
+fn push_config(args: &SandboxArgs, url: &str) -> PushConfig {
+    let mut config = PushConfig::sandbox_defaults(url, &args.component_appid);
+    config.ticket_interval = args.ticket_interval;
+    if let Some(token) = &args.token {
+        config.token = Secret::new(token.clone());
+    }
+    if let Some(key) = &args.aes_key {
+        config.aes_key = Secret::new(key.clone());
+    }
+    config
 }
 
 /// Runs `sandbox` until Ctrl-C.
@@ -55,6 +90,13 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
             CliError::new(format!("cannot listen on {}: {e}", args.listen))
                 .help("pick a free port, e.g. `--listen 127.0.0.1:0`")
         })?;
+    if let Some(url) = &args.push_url {
+        handle
+            .wechat
+            .start_pushes(push_config(args, url))
+            .map_err(|e| CliError::new(e.to_string()).help("pass a 43-character `--aes-key`"))?;
+        ui.status(&format!("pushing WeChat events to {url}"));
+    }
     ui.data(&format!("sandbox listening on {}", handle.base_url()));
     ui.status("press Ctrl-C to stop");
     tokio::signal::ctrl_c()

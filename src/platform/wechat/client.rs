@@ -50,6 +50,11 @@ impl Http {
         }
     }
 
+    /// The base URL calls go to (no trailing slash).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Calls `call` (a path like `wxa/commit`); returns the JSON answer when errcode is 0.
     pub async fn call(
         &self,

@@ -5,16 +5,22 @@
 // by design (explanation and hint travel with it), so every fallible function here returns it.
 
 mod actions;
+mod auth;
 mod client;
 pub mod errors;
 mod observe;
+pub mod push;
 mod tokens;
 mod types;
 
 #[cfg(test)]
+mod lifecycle_tests;
+#[cfg(test)]
 mod tests;
 
 pub use actions::ScanWait;
+pub use auth::{Authorization, AuthorizedApp, LinkKind, authorization_url};
+pub use tokens::TICKET_TTL_SECS;
 
 use crate::fleet::WechatConfig;
 use crate::model::{Action, Desired, Observed, PlatformKind};
@@ -38,6 +44,11 @@ pub fn refresh_token_key(appid: &str) -> String {
     format!("wechat/refresh_token/{appid}")
 }
 
+/// Store key of the marker of an app that revoked (or lost) its authorization; its value says why.
+pub fn unauthorized_key(appid: &str) -> String {
+    format!("wechat/unauthorized/{appid}")
+}
+
 /// Store key of an authorizer's access token.
 pub fn authorizer_token_key(appid: &str) -> String {
     format!("wechat/authorizer_token/{appid}")
@@ -48,6 +59,7 @@ pub struct WechatClient {
     http: client::Http,
     tokens: tokens::Tokens,
     scan_wait: ScanWait,
+    component_appid: String,
 }
 
 impl WechatClient {
@@ -61,6 +73,7 @@ impl WechatClient {
                 config.component_secret.clone(),
             ),
             scan_wait: ScanWait::default(),
+            component_appid: config.component_appid.clone(),
         }
     }
 

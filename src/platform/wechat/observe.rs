@@ -52,14 +52,20 @@ impl WechatClient {
     /// Reads `app`'s live state (see the module doc for which calls are made when).
     pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
         let appid = app.appid.as_str();
-        if !self.tokens.has_refresh_token(appid)? {
+        if self.tokens.unauthorized_reason(appid)?.is_some()
+            || !self.tokens.has_refresh_token(appid)?
+        {
             return Ok(Observed::default());
         }
-        let (versions, audit, members) = tokio::try_join!(
+        let joined = tokio::try_join!(
             self.version_info(appid),
             self.latest_audit(appid),
             self.members(appid),
-        )?;
+        );
+        let (versions, audit, members) = match joined {
+            Err(err) if err.code == "not_authorized" => return Ok(Observed::default()),
+            other => other?,
+        };
         let experience = versions
             .exp_info
             .and_then(|e| build(&e.exp_version, &e.exp_desc));

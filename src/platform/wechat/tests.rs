@@ -14,10 +14,10 @@ use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
 use crate::store::Token;
 
-const COMPONENT: &str = "wx0123456789abcdef";
-const APP: &str = "wx1111111111111111";
+pub(super) const COMPONENT: &str = "wx0123456789abcdef";
+pub(super) const APP: &str = "wx1111111111111111";
 
-fn spec() -> SandboxSpec {
+pub(super) fn spec() -> SandboxSpec {
     SandboxSpec {
         audit_delay_ms: 300,
         privacy_scan_ms: 150,
@@ -27,20 +27,20 @@ fn spec() -> SandboxSpec {
 }
 
 /// Runs a test body with a deadline.
-async fn within<F: Future>(f: F) -> F::Output {
+pub(super) async fn within<F: Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
         .expect("test timed out")
 }
 
-struct Env {
-    sandbox: SandboxHandle,
-    store: Store,
-    client: WechatClient,
+pub(super) struct Env {
+    pub(super) sandbox: SandboxHandle,
+    pub(super) store: Store,
+    pub(super) client: WechatClient,
     _dir: tempfile::TempDir,
 }
 
-fn token(value: &str) -> Token {
+pub(super) fn token(value: &str) -> Token {
     Token {
         value: Secret::new(value),
         expires_at: None,
@@ -59,7 +59,7 @@ fn config() -> WechatConfig {
 }
 
 /// A sandbox, a store seeded with a ticket and the apps' refresh tokens, and a client.
-async fn env(spec: SandboxSpec, appids: &[&str]) -> Env {
+pub(super) async fn env(spec: SandboxSpec, appids: &[&str]) -> Env {
     let addr = "127.0.0.1:0".parse().unwrap();
     let sandbox = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -111,7 +111,7 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
     }
 }
 
-fn commit(app: &Desired) -> Action {
+pub(super) fn commit(app: &Desired) -> Action {
     Action::Commit {
         version: app.version.clone(),
         fingerprint: app.fingerprint.clone(),

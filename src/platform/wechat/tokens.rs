@@ -1,5 +1,7 @@
 //! Component and authorizer access tokens: cached in the store with their expiry, refreshed ahead
 //! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once).
+//! A stale verify ticket asks WeChat to push again (`api_start_push_ticket`); a rejected refresh
+//! token (61023) is recovered through `api_get_authorizer_info`, or the app is marked unauthorized.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,18 +11,27 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use super::client::{Http, Method, decode, token_rejected};
 use super::types::{AuthorizerToken, ComponentToken};
-use super::{authorizer_token_key, component_token_key, errors, refresh_token_key, ticket_key};
+use super::{
+    authorizer_token_key, component_token_key, errors, refresh_token_key, ticket_key,
+    unauthorized_key,
+};
 use crate::platform::{ErrorClass, PlatformError};
 use crate::secret::Secret;
 use crate::store::{Store, Token};
 
 const COMPONENT_CALL: &str = "cgi-bin/component/api_component_token";
 const AUTHORIZER_CALL: &str = "cgi-bin/component/api_authorizer_token";
+const START_PUSH_CALL: &str = "cgi-bin/component/api_start_push_ticket";
+const INFO_CALL: &str = "cgi-bin/component/api_get_authorizer_info";
+/// Errcodes of `api_component_token` that mean the verify ticket is stale or unknown.
+const TICKET_REJECTED: [&str; 3] = ["61005", "61006", "61058"];
 /// Tokens are refreshed this long before they expire (at most half their lifetime).
 const REFRESH_AHEAD_SECS: u64 = 600;
+/// A verify ticket is valid for 12 h.
+pub const TICKET_TTL_SECS: u64 = 12 * 3600;
 
 /// Unix seconds now.
-fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -107,19 +118,25 @@ impl Tokens {
         let ticket = self
             .stored(&ticket_key(&self.component_appid), COMPONENT_CALL)?
             .ok_or_else(no_ticket)?;
-        let secret = self
-            .component_secret
-            .as_ref()
-            .map(Secret::expose)
-            .unwrap_or_default();
+        if !ticket.fresh(now_secs(), 0) {
+            self.start_push_ticket(http).await;
+            return Err(stale_ticket());
+        }
         let body = json!({
             "component_appid": self.component_appid,
-            "component_appsecret": secret,
+            "component_appsecret": self.secret(),
             "component_verify_ticket": ticket.value.expose(),
         });
-        let answer = http
+        let answer = match http
             .call(Method::Post, COMPONENT_CALL, &[], Some(&body))
-            .await?;
+            .await
+        {
+            Err(err) if TICKET_REJECTED.contains(&err.code.as_str()) => {
+                self.start_push_ticket(http).await;
+                return Err(err);
+            }
+            other => other?,
+        };
         let minted: ComponentToken = decode(COMPONENT_CALL, answer)?;
         self.save(
             &key,
@@ -131,9 +148,113 @@ impl Tokens {
         Ok(Secret::new(minted.component_access_token))
     }
 
+    fn secret(&self) -> &str {
+        self.component_secret
+            .as_ref()
+            .map(Secret::expose)
+            .unwrap_or_default()
+    }
+
+    /// Asks WeChat to push a verify ticket again (`api_start_push_ticket`); failures are logged.
+    pub async fn start_push_ticket(&self, http: &Http) {
+        let body = json!({
+            "component_appid": self.component_appid,
+            "component_secret": self.secret(),
+        });
+        match http
+            .call(Method::Post, START_PUSH_CALL, &[], Some(&body))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(component = %self.component_appid, "asked WeChat to push a verify ticket")
+            }
+            Err(err) => {
+                tracing::warn!(component = %self.component_appid, code = %err.code, "api_start_push_ticket failed")
+            }
+        }
+    }
+
+    /// Stores a pushed verify ticket (valid 12 h) and flushes it to disk.
+    pub fn store_ticket(&self, ticket: &str) -> Result<(), PlatformError> {
+        self.save(
+            &ticket_key(&self.component_appid),
+            ticket,
+            Some(TICKET_TTL_SECS),
+            "component_verify_ticket",
+        )
+    }
+
+    /// Calls a `cgi-bin/component/*` API with the component token; a rejected token
+    /// (40001/40014/42001) is dropped, minted again once and the call retried once.
+    pub async fn component_call(
+        &self,
+        http: &Http,
+        call: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, PlatformError> {
+        let send = |token: Secret| async move {
+            let query = [("component_access_token", token.expose())];
+            http.call(Method::Post, call, &query, Some(body)).await
+        };
+        let component = self.component(http).await?;
+        match send(component.clone()).await {
+            Err(err) if token_rejected(&err) => {
+                tracing::debug!(call, code = %err.code, "component token rejected; minting again");
+                self.drop_if_same(&component_token_key(&self.component_appid), &component)
+                    .await;
+                send(self.component(http).await?).await
+            }
+            other => other,
+        }
+    }
+
+    /// Whether `appid` was marked unauthorized (an `unauthorized` push, or a lost refresh token).
+    pub fn unauthorized_reason(&self, appid: &str) -> Result<Option<String>, PlatformError> {
+        Ok(self
+            .stored(&unauthorized_key(appid), AUTHORIZER_CALL)?
+            .map(|t| t.value.expose().to_string()))
+    }
+
+    /// Marks `appid` unauthorized: drops its tokens, keeps a marker with `reason`.
+    pub fn mark_unauthorized(&self, appid: &str, reason: &str) -> Result<(), PlatformError> {
+        for key in [authorizer_token_key(appid), refresh_token_key(appid)] {
+            self.store
+                .remove_token(&key)
+                .map_err(|e| errors::store(AUTHORIZER_CALL, e))?;
+        }
+        self.save(&unauthorized_key(appid), reason, None, AUTHORIZER_CALL)
+    }
+
+    /// Records a fresh authorization of `appid`: its refresh and access tokens; clears the marker.
+    pub fn store_authorization(
+        &self,
+        appid: &str,
+        refresh: &str,
+        access: Option<(&str, u64)>,
+    ) -> Result<(), PlatformError> {
+        self.save(&refresh_token_key(appid), refresh, None, AUTHORIZER_CALL)?;
+        if let Some((token, expires_in)) = access {
+            self.save(
+                &authorizer_token_key(appid),
+                token,
+                Some(expires_in),
+                AUTHORIZER_CALL,
+            )?;
+        }
+        self.store
+            .remove_token(&unauthorized_key(appid))
+            .map_err(|e| errors::store(AUTHORIZER_CALL, e))?;
+        self.store
+            .flush()
+            .map_err(|e| errors::store(AUTHORIZER_CALL, e))
+    }
+
     /// The authorizer access token of `appid`, minted with its stored refresh token when needed.
     pub async fn authorizer(&self, http: &Http, appid: &str) -> Result<Secret, PlatformError> {
         let key = authorizer_token_key(appid);
+        if let Some(reason) = self.unauthorized_reason(appid)? {
+            return Err(not_authorized(appid, &reason));
+        }
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
@@ -144,9 +265,12 @@ impl Tokens {
         }
         let refresh = self
             .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
-            .ok_or_else(|| not_authorized(appid))?
+            .ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?
             .value;
-        let minted = self.request_authorizer(http, appid, &refresh).await?;
+        let (minted, refresh) = match self.request_authorizer(http, appid, &refresh).await {
+            Err(err) if err.code == "61023" => self.recover_refresh(http, appid, &refresh).await?,
+            other => (other?, refresh),
+        };
         self.save(
             &key,
             &minted.authorizer_access_token,
@@ -173,24 +297,47 @@ impl Tokens {
             "authorizer_appid": appid,
             "authorizer_refresh_token": refresh.expose(),
         });
-        let component = self.component(http).await?;
-        let call = |token: Secret| {
-            let body = &body;
-            async move {
-                let query = [("component_access_token", token.expose())];
-                http.call(Method::Post, AUTHORIZER_CALL, &query, Some(body))
-                    .await
-            }
-        };
-        let answer = match call(component.clone()).await {
-            Err(err) if token_rejected(&err) => {
-                self.drop_if_same(&component_token_key(&self.component_appid), &component)
-                    .await;
-                call(self.component(http).await?).await?
-            }
-            other => other?,
-        };
+        let answer = self.component_call(http, AUTHORIZER_CALL, &body).await?;
         decode(AUTHORIZER_CALL, answer)
+    }
+
+    /// After 61023: asks `api_get_authorizer_info` for the current refresh token and retries once
+    /// with it; when there is none (or it is the rejected one), marks the app unauthorized.
+    async fn recover_refresh(
+        &self,
+        http: &Http,
+        appid: &str,
+        rejected: &Secret,
+    ) -> Result<(AuthorizerToken, Secret), PlatformError> {
+        let body = json!({ "component_appid": self.component_appid, "authorizer_appid": appid });
+        let recovered = match self.component_call(http, INFO_CALL, &body).await {
+            Ok(answer) => answer
+                .pointer("/authorization_info/authorizer_refresh_token")
+                .and_then(serde_json::Value::as_str)
+                .filter(|t| !t.is_empty() && *t != rejected.expose())
+                .map(Secret::new),
+            Err(err) => {
+                tracing::warn!(appid, code = %err.code, "cannot recover the refresh token");
+                None
+            }
+        };
+        let lost = "WeChat rejected its refresh token (61023) and none could be recovered";
+        let Some(refresh) = recovered else {
+            self.mark_unauthorized(appid, lost)?;
+            return Err(not_authorized(appid, lost));
+        };
+        tracing::info!(
+            appid,
+            "refresh token recovered through api_get_authorizer_info"
+        );
+        self.save(&refresh_token_key(appid), refresh.expose(), None, INFO_CALL)?;
+        match self.request_authorizer(http, appid, &refresh).await {
+            Err(err) if err.code == "61023" => {
+                self.mark_unauthorized(appid, lost)?;
+                Err(not_authorized(appid, lost))
+            }
+            other => Ok((other?, refresh)),
+        }
     }
 
     /// Drops `appid`'s cached authorizer token if it is still `used` (the one WeChat rejected).
@@ -221,12 +368,24 @@ fn no_ticket() -> PlatformError {
     )
 }
 
-fn not_authorized(appid: &str) -> PlatformError {
+fn stale_ticket() -> PlatformError {
+    errors::local(
+        COMPONENT_CALL,
+        "verify_ticket_expired",
+        ErrorClass::Transient,
+        "the stored component_verify_ticket is older than 12 h",
+        "WeChat was asked to push a new one (`api_start_push_ticket`); make sure the \
+         authorization-event URL reaches `minifleet serve`/`watch` (`POST /wechat/auth`), then retry",
+    )
+}
+
+/// The error of a call for an app that has not (or no longer) authorized the component.
+pub(super) fn not_authorized(appid: &str, why: &str) -> PlatformError {
     errors::local(
         AUTHORIZER_CALL,
         "not_authorized",
         ErrorClass::Auth,
-        &format!("no authorizer refresh token is stored for `{appid}`"),
+        &format!("app `{appid}` is not authorized: {why}"),
         "the merchant must authorize the app: run `minifleet auth wechat link --app <name>`",
     )
 }

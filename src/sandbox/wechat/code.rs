@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use super::routes::Req;
 use super::state::{
-    App, AuditRecord, AuditState, Commit, Global, GrayPlan, GrayStatus, Quota, Release, World,
-    WxError, WxResult, beijing_day, beijing_month,
+    App, AuditRecord, AuditState, Commit, Decision, Global, GrayPlan, GrayStatus, Quota, Release,
+    World, WxError, WxResult, beijing_day, beijing_month,
 };
 use crate::fleet::SandboxSpec;
 
@@ -37,6 +37,13 @@ impl World {
                     None => audit.status = AuditState::Approved,
                 }
                 changed = true;
+                if self.queue_decisions {
+                    self.decided.push(Decision {
+                        appid: appid.to_string(),
+                        status: audit.status,
+                        reason: audit.reason.clone(),
+                    });
+                }
             }
         }
         if changed {

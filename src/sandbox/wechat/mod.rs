@@ -5,7 +5,9 @@
 //! and the state-machine tests both use).
 
 mod code;
+mod page;
 mod persist;
+pub mod push;
 mod routes;
 pub mod state;
 mod testers;
@@ -20,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 pub use persist::SimError;
+pub use push::PushConfig;
 pub use routes::{Method, Reply};
 use state::{App, World, now_ms};
 
@@ -42,6 +45,7 @@ struct Inner {
     world: Mutex<World>,
     calls: Mutex<BTreeMap<String, u64>>,
     token_ttl_ms: AtomicU64,
+    pusher: Mutex<Option<Arc<push::Pusher>>>,
 }
 
 impl Sim {
@@ -72,6 +76,7 @@ impl Sim {
                 world: Mutex::new(world),
                 calls: Mutex::new(BTreeMap::new()),
                 token_ttl_ms: AtomicU64::new(DEFAULT_TOKEN_TTL_MS),
+                pusher: Mutex::new(None),
             }),
         }
     }

@@ -107,6 +107,12 @@ const ENDPOINTS: &[Endpoint] = &[
         tokens::authorizer_token,
     ),
     ep(
+        "cgi-bin/component/api_start_push_ticket",
+        Post,
+        Credential::None,
+        tokens::start_push_ticket,
+    ),
+    ep(
         "cgi-bin/component/api_create_preauthcode",
         Post,
         Component,
@@ -285,6 +291,14 @@ fn parse_body(body: &[u8]) -> Result<Value, WxError> {
 /// The axum routes of the WeChat simulator.
 pub fn router(sim: Sim) -> Router {
     Router::new()
+        .route(
+            "/cgi-bin/componentloginpage",
+            axum::routing::get(super::page::authorize),
+        )
+        .route(
+            "/wxaopen/safe/bindcomponent",
+            axum::routing::get(super::page::authorize),
+        )
         .route("/cgi-bin/{*rest}", any(handle))
         .route("/wxa/{*rest}", any(handle))
         .with_state(sim)
@@ -303,6 +317,9 @@ async fn handle(
         _ => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
     };
     let reply = sim.call(method, uri.path(), &query, &body);
+    if uri.path().ends_with("/api_start_push_ticket") && reply.errcode() == 0 {
+        sim.spawn_ticket_push();
+    }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     (status, axum::Json(reply.body)).into_response()
 }

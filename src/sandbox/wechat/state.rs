@@ -263,6 +263,9 @@ pub struct App {
     pub withdrawals: WithdrawCount,
     /// Bound experience members.
     pub testers: Vec<Tester>,
+    /// Whether the merchant revoked the authorization (calls for it fail until re-authorized).
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 impl App {
@@ -281,6 +284,7 @@ impl App {
             last_was_rollback: false,
             withdrawals: WithdrawCount::default(),
             testers: Vec::new(),
+            revoked: false,
         }
     }
 
@@ -308,6 +312,21 @@ pub struct World {
     pub(super) dirty_global: bool,
     /// Apps changed since the last save.
     pub(super) dirty_apps: BTreeSet<String>,
+    /// Audit verdicts reached since the pusher last looked (only kept while pushes are on).
+    pub(super) decided: Vec<Decision>,
+    /// Whether verdicts are queued in `decided` for the pusher.
+    pub(super) queue_decisions: bool,
+}
+
+/// An audit verdict, queued for the audit-result push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The app.
+    pub appid: String,
+    /// Approved or rejected.
+    pub status: AuditState,
+    /// The rejection reason (empty when approved).
+    pub reason: String,
 }
 
 impl World {
@@ -327,6 +346,8 @@ impl World {
             token_index,
             dirty_global: false,
             dirty_apps: BTreeSet::new(),
+            decided: Vec::new(),
+            queue_decisions: false,
         }
     }
 

@@ -97,7 +97,11 @@ impl World {
 
     /// Authorizes `appid` (creating its account) and returns its refresh token.
     pub fn authorize(&mut self, appid: &str, now: u64) -> String {
-        if let Some(app) = self.apps.get(appid) {
+        if let Some(app) = self.app_mut(appid) {
+            if app.revoked {
+                app.revoked = false;
+                app.auth_ms = now;
+            }
             return app.refresh_token.clone();
         }
         let refresh = format!("refreshtoken@@@{}", random_token(40));
@@ -107,6 +111,21 @@ impl World {
         self.dirty_apps.insert(appid.to_string());
         self.touch_global();
         refresh
+    }
+
+    /// The merchant revokes `appid`'s authorization: its tokens die, its refresh token is replaced
+    /// (a later authorization hands out the new one). False when the app is unknown.
+    pub fn revoke(&mut self, appid: &str) -> bool {
+        let Some(app) = self.app_mut(appid) else {
+            return false;
+        };
+        app.revoked = true;
+        app.refresh_token = format!("refreshtoken@@@{}", random_token(40));
+        let dropped = std::mem::take(&mut app.access_tokens);
+        for token in dropped {
+            self.token_index.remove(&token.value);
+        }
+        true
     }
 
     /// Mints an authorizer access token for `appid`; older ones live on for five minutes at most.
@@ -218,6 +237,28 @@ pub fn authorizer_token(world: &mut World, req: &Req) -> WxResult {
     }))
 }
 
+/// `POST cgi-bin/component/api_start_push_ticket` (no token): asks for a ticket push, which the
+/// pusher sends when pushes are on.
+pub fn start_push_ticket(_world: &mut World, req: &Req) -> WxResult {
+    body_str(req.body, "component_appid").ok_or_else(|| WxError::new(41002, "appid missing"))?;
+    body_str(req.body, "component_secret")
+        .ok_or_else(|| WxError::new(41004, "appsecret missing"))?;
+    Ok(json!({}))
+}
+
+/// Consumes a pre-auth code handed out by `api_create_preauthcode`; false when unknown or expired.
+pub fn take_preauth_code(world: &mut World, code: &str, now: u64) -> bool {
+    let list = &mut world.global.preauth_codes;
+    let found = list
+        .iter()
+        .position(|c| c.value == code && c.expires_at_ms > now);
+    if let Some(index) = found {
+        list.remove(index);
+        world.touch_global();
+    }
+    found.is_some()
+}
+
 /// `POST cgi-bin/component/api_create_preauthcode`.
 pub fn create_preauthcode(world: &mut World, req: &Req) -> WxResult {
     let code = format!("preauthcode@@@{}", random_token(40));
@@ -267,6 +308,7 @@ pub fn get_authorizer_info(world: &mut World, req: &Req) -> WxResult {
     let app = world
         .apps
         .get(appid)
+        .filter(|a| !a.revoked)
         .ok_or_else(|| WxError::new(61003, "component is not authorized by this account"))?;
     let short = appid.get(appid.len().saturating_sub(8)..).unwrap_or(appid);
     Ok(json!({
@@ -294,9 +336,9 @@ pub fn get_authorizer_list(world: &mut World, req: &Req) -> WxResult {
     if count == 0 || count > 500 {
         return Err(WxError::new(40097, "invalid args: count must be 1..=500"));
     }
-    let list: Vec<Value> = world
-        .apps
-        .values()
+    let authorized = world.apps.values().filter(|a| !a.revoked);
+    let total = authorized.clone().count();
+    let list: Vec<Value> = authorized
         .skip(offset as usize)
         .take(count as usize)
         .map(|a| {
@@ -307,5 +349,5 @@ pub fn get_authorizer_list(world: &mut World, req: &Req) -> WxResult {
             })
         })
         .collect();
-    Ok(json!({ "total_count": world.apps.len(), "list": list }))
+    Ok(json!({ "total_count": total, "list": list }))
 }

@@ -1,0 +1,199 @@
+//! The endpoint handlers: each push is opened by the guard, then its content is stored (and
+//! flushed) before `success` is answered; the onboarding callback answers a small HTML page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::guard::{self, Rejection};
+use super::{AuditNotice, Callbacks};
+use crate::platform::PlatformError;
+use crate::platform::wechat::Authorization;
+use crate::platform::wechat::push::{self, ComponentPush};
+
+/// What a processed push answers.
+const SUCCESS: &str = "success";
+/// Remembered exchanged codes at most (the push and the redirect carry the same code).
+const MAX_EXCHANGED: usize = 1000;
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn rejected(endpoint: &str, rejection: Rejection) -> Response {
+    tracing::warn!(endpoint, status = %rejection.status, reason = %rejection.reason, "push rejected");
+    rejection.into_response()
+}
+
+fn failed(endpoint: &str, err: &PlatformError) -> Response {
+    tracing::error!(endpoint, call = %err.call, code = %err.code, error = %err, "push not processed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "not processed").into_response()
+}
+
+/// `POST /wechat/auth`: verify ticket, authorized / updateauthorized, unauthorized.
+pub async fn auth_event(
+    State(cb): State<Arc<Callbacks>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "wechat/auth";
+    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &body, now_secs())
+        .and_then(|xml| push::parse_component_push(&xml).map_err(Rejection::from));
+    let pushed = match parsed {
+        Ok(p) => p,
+        Err(rejection) => return rejected(ENDPOINT, rejection),
+    };
+    match handle_component_push(&cb, pushed).await {
+        Ok(()) => SUCCESS.into_response(),
+        Err(err) => failed(ENDPOINT, &err),
+    }
+}
+
+async fn handle_component_push(
+    cb: &Arc<Callbacks>,
+    pushed: ComponentPush,
+) -> Result<(), PlatformError> {
+    match pushed {
+        ComponentPush::VerifyTicket {
+            component_appid,
+            ticket,
+        } => {
+            if component_appid != cb.client.component_appid() {
+                tracing::warn!(component = %component_appid, "verify ticket for another component ignored");
+                return Ok(());
+            }
+            cb.client.store_ticket(&ticket)?;
+            tracing::info!(component = %component_appid, "verify ticket stored");
+        }
+        ComponentPush::Authorized {
+            authorizer_appid,
+            code,
+            update,
+        } => {
+            tracing::info!(appid = %authorizer_appid, update, "authorization pushed; exchanging the code");
+            let cb = Arc::clone(cb);
+            tokio::spawn(async move {
+                if let Err(err) = exchange(&cb, &code).await {
+                    tracing::warn!(appid = %authorizer_appid, code = %err.code, error = %err, "authorization exchange failed");
+                }
+            });
+        }
+        ComponentPush::Unauthorized { authorizer_appid } => {
+            cb.client.mark_unauthorized(
+                &authorizer_appid,
+                "the merchant revoked the authorization (unauthorized push)",
+            )?;
+            tracing::warn!(appid = %authorizer_appid, "app unauthorized the component");
+        }
+        ComponentPush::Other { info_type } => {
+            tracing::debug!(info_type = %info_type, "push ignored");
+        }
+    }
+    Ok(())
+}
+
+/// Exchanges an authorization code once: the `authorized` push and the redirect carry the same
+/// single-use code, so the second arrival reuses the first one's result.
+async fn exchange(cb: &Callbacks, code: &str) -> Result<Authorization, PlatformError> {
+    let mut done = cb.exchanged.lock().await;
+    if let Some(appid) = done.get(code) {
+        return Ok(Authorization {
+            appid: appid.clone(),
+            permission_sets: Vec::new(),
+        });
+    }
+    let auth = cb.client.exchange_code(code).await?;
+    if done.len() >= MAX_EXCHANGED {
+        done.clear();
+    }
+    done.insert(code.to_string(), auth.appid.clone());
+    Ok(auth)
+}
+
+/// Whether a path segment can be an appid.
+fn plausible_appid(appid: &str) -> bool {
+    (1..=64).contains(&appid.len()) && appid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `POST /wechat/events/{appid}`: audit results of one app.
+pub async fn app_event(
+    State(cb): State<Arc<Callbacks>>,
+    Path(appid): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    const ENDPOINT: &str = "wechat/events";
+    if !plausible_appid(&appid) {
+        return rejected(ENDPOINT, Rejection::from(push::PushError::Missing("appid")));
+    }
+    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &body, now_secs())
+        .and_then(|xml| push::parse_audit_event(&xml).map_err(Rejection::from));
+    let event = match parsed {
+        Ok(e) => e,
+        Err(rejection) => return rejected(ENDPOINT, rejection),
+    };
+    tracing::info!(appid = %appid, event = event.name(), "audit event pushed");
+    let _ = cb.audits.send(AuditNotice {
+        appid,
+        event: event.name().to_string(),
+    });
+    SUCCESS.into_response()
+}
+
+/// `GET /auth/wechat/callback?auth_code=…`: where the authorization page redirects to.
+pub async fn callback(
+    State(cb): State<Arc<Callbacks>>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let Some(code) = query.get("auth_code").filter(|c| !c.is_empty()) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            "The link carries no <code>auth_code</code>. Start again with <code>minifleet auth wechat link</code>.",
+        );
+    };
+    match exchange(&cb, code).await {
+        Ok(auth) => page(
+            StatusCode::OK,
+            "Authorized",
+            &format!(
+                "Mini program <code>{}</code> authorized the platform. minifleet can manage it now; you may close this page.",
+                html_escape(&auth.appid)
+            ),
+        ),
+        Err(err) => {
+            tracing::warn!(call = %err.call, code = %err.code, error = %err, "authorization callback failed");
+            page(
+                StatusCode::BAD_GATEWAY,
+                "Authorization failed",
+                &format!(
+                    "{}<br>{}",
+                    html_escape(&err.to_string()),
+                    html_escape(&err.hint)
+                ),
+            )
+        }
+    }
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>minifleet: {title}</title></head>\
+         <body><h1>{title}</h1><p>{body}</p></body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,368 @@
+//! The push endpoints over real HTTP on loopback: every rejection case, the ticket push, the
+//! audit event notice, and the whole onboarding flow against the sandbox.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::fleet::{ApiBase, SandboxSpec, WechatConfig};
+use crate::model::{Desired, PlatformKind, Stage};
+use crate::platform::Platform;
+use crate::platform::wechat::crypto::{self, MsgCrypt};
+use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN, build_xml};
+use crate::platform::wechat::{LinkKind, refresh_token_key, ticket_key, unauthorized_key};
+use crate::sandbox::wechat::PushConfig;
+use crate::sandbox::{self, Persist, SandboxHandle};
+use crate::secret::Secret;
+use crate::store::Store;
+
+const COMPONENT: &str = "wx0123456789abcdef";
+const APP: &str = "wx2222222222222222";
+
+async fn within<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("test timed out")
+}
+
+struct Env {
+    sandbox: SandboxHandle,
+    store: Store,
+    url: String,
+    callbacks: Arc<Callbacks>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+fn crypt_for(appid: &str) -> MsgCrypt {
+    MsgCrypt::new(
+        &Secret::new(SANDBOX_TOKEN),
+        &Secret::new(SANDBOX_AES_KEY),
+        appid,
+    )
+    .unwrap()
+}
+
+/// A sandbox, a store, a client of the sandbox and the endpoints serving on loopback.
+async fn env() -> Env {
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let spec = SandboxSpec {
+        audit_delay_ms: 200,
+        privacy_scan_ms: 0,
+        ..SandboxSpec::default()
+    };
+    let sandbox = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let config = WechatConfig {
+        component_appid: COMPONENT.into(),
+        component_secret: Some(Secret::new("s3cret")),
+        token: None,
+        encoding_aes_key: None,
+        api_base: ApiBase::Sandbox,
+    };
+    let client = Arc::new(crate::platform::wechat::WechatClient::new(
+        &config,
+        &sandbox.base_url(),
+        store.clone(),
+    ));
+    let callbacks = Callbacks::new(client, crypt_for(COMPONENT));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(Arc::clone(&callbacks));
+    tokio::spawn(serve(listener, app, std::future::pending()));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    Env {
+        sandbox,
+        store,
+        url,
+        callbacks,
+        http,
+        _dir: dir,
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn ticket_xml(ticket: &str) -> String {
+    build_xml(&[
+        ("AppId", COMPONENT),
+        ("CreateTime", "1700000000"),
+        ("InfoType", "component_verify_ticket"),
+        ("ComponentVerifyTicket", ticket),
+    ])
+}
+
+/// A push as WeChat sends it: what to seal, how, and the query.
+struct Push {
+    encrypt: String,
+    timestamp: u64,
+    nonce: String,
+    signature: Option<String>,
+}
+
+impl Push {
+    fn sealed(crypt: &MsgCrypt, xml: &str) -> Push {
+        Push {
+            encrypt: crypt.encrypt(xml, [7; 16]),
+            timestamp: now(),
+            nonce: fastrand::u64(..).to_string(),
+            signature: None,
+        }
+    }
+
+    fn query(&self) -> Vec<(String, String)> {
+        let ts = self.timestamp.to_string();
+        let token = Secret::new(SANDBOX_TOKEN);
+        let sig = self
+            .signature
+            .clone()
+            .unwrap_or_else(|| crypto::signature(&token, &ts, &self.nonce, &self.encrypt));
+        vec![
+            (
+                "signature".into(),
+                crypto::plain_signature(&token, &ts, &self.nonce),
+            ),
+            ("timestamp".into(), ts),
+            ("nonce".into(), self.nonce.clone()),
+            ("encrypt_type".into(), "aes".into()),
+            ("msg_signature".into(), sig),
+        ]
+    }
+
+    fn body(&self) -> String {
+        build_xml(&[("AppId", COMPONENT), ("Encrypt", &self.encrypt)])
+    }
+}
+
+impl Env {
+    async fn post(&self, path: &str, query: &[(String, String)], body: String) -> (u16, String) {
+        let reply = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .query(query)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (reply.status().as_u16(), reply.text().await.unwrap())
+    }
+
+    async fn push(&self, path: &str, push: &Push) -> (u16, String) {
+        self.post(path, &push.query(), push.body()).await
+    }
+
+    fn ticket(&self) -> Option<String> {
+        self.store
+            .token(&ticket_key(COMPONENT))
+            .unwrap()
+            .map(|t| t.value.expose().to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_valid_ticket_push_is_stored_for_twelve_hours_and_answered_success() {
+    within(async {
+        let env = env().await;
+        let push = Push::sealed(&crypt_for(COMPONENT), &ticket_xml("ticket@@@one"));
+        let started = std::time::Instant::now();
+        let (status, body) = env.push(AUTH_EVENTS_PATH, &push).await;
+        assert_eq!((status, body.as_str()), (200, "success"));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let stored = env.store.token(&ticket_key(COMPONENT)).unwrap().unwrap();
+        assert_eq!(stored.value.expose(), "ticket@@@one");
+        let expires = stored.expires_at.unwrap();
+        assert!(expires.abs_diff(now() + 12 * 3600) <= 5, "{expires}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_pushes_are_refused_with_4xx_and_store_nothing() {
+    within(async {
+        let env = env().await;
+        let good = crypt_for(COMPONENT);
+        let xml = ticket_xml("ticket@@@bad");
+        let mut bad_signature = Push::sealed(&good, &xml);
+        bad_signature.signature = Some("0".repeat(40));
+        let wrong_appid = Push::sealed(&crypt_for("wx9999999999999999"), &xml);
+        let mut stale = Push::sealed(&good, &xml);
+        stale.timestamp = now() - 301;
+        let mut future = Push::sealed(&good, &xml);
+        future.timestamp = now() + 301;
+        let mut bad_base64 = Push::sealed(&good, &xml);
+        bad_base64.encrypt = "not base64 at all!".into();
+        let cases: Vec<(&str, Push, u16)> = vec![
+            ("bad signature", bad_signature, 403),
+            ("wrong appid", wrong_appid, 403),
+            ("stale timestamp", stale, 403),
+            ("future timestamp", future, 403),
+            ("bad base64", bad_base64, 400),
+        ];
+        for (what, push, want) in &cases {
+            let (status, _) = env.push(AUTH_EVENTS_PATH, push).await;
+            assert_eq!(status, *want, "{what}");
+        }
+        let ok = Push::sealed(&good, &xml);
+        let query = ok.query();
+        let (status, _) = env
+            .post(AUTH_EVENTS_PATH, &query, "<xml><Encrypt>".into())
+            .await;
+        assert_eq!(status, 400, "malformed xml");
+        let huge = format!(
+            "<xml><Encrypt>{}</Encrypt></xml>",
+            "A".repeat(MAX_PUSH_BODY)
+        );
+        let (status, _) = env.post(AUTH_EVENTS_PATH, &query, huge).await;
+        assert_eq!(status, 413, "body over 64 KiB");
+        let (status, _) = env.post(AUTH_EVENTS_PATH, &[], ok.body()).await;
+        assert_eq!(status, 400, "no query");
+        assert_eq!(env.ticket(), None, "nothing stored");
+        let (status, _) = env.push(AUTH_EVENTS_PATH, &ok).await;
+        assert_eq!(status, 200);
+        env.store.remove_token(&ticket_key(COMPONENT)).unwrap();
+        let (status, body) = env.push(AUTH_EVENTS_PATH, &ok).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (403, "`nonce` was already used (replay)")
+        );
+        assert_eq!(env.ticket(), None, "a replay stores nothing");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_events_become_notices_for_their_app() {
+    within(async {
+        let env = env().await;
+        let mut notices = env.callbacks.subscribe();
+        let xml = build_xml(&[
+            ("ToUserName", "gh_x"),
+            ("MsgType", "event"),
+            ("Event", "weapp_audit_fail"),
+            ("Reason", "blurry logo"),
+        ]);
+        let push = Push::sealed(&crypt_for(COMPONENT), &xml);
+        let (status, body) = env.push(&format!("/wechat/events/{APP}"), &push).await;
+        assert_eq!((status, body.as_str()), (200, "success"));
+        let notice = notices.recv().await.unwrap();
+        assert_eq!(
+            notice,
+            AuditNotice {
+                appid: APP.into(),
+                event: "fail".into()
+            }
+        );
+        let again = Push::sealed(&crypt_for(COMPONENT), &xml);
+        let (status, _) = env.push("/wechat/events/wx..%2F..", &again).await;
+        assert_eq!(status, 400);
+    })
+    .await;
+}
+
+async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} never happened");
+}
+
+fn desired(appid: &str) -> Desired {
+    let ext = serde_json::json!({"shopId": "1"});
+    let ext_json =
+        serde_json::json!({"extAppid": appid, "extEnable": true, "ext": ext}).to_string();
+    Desired {
+        name: "tea-house".into(),
+        platform: PlatformKind::Wechat,
+        appid: appid.into(),
+        labels: Default::default(),
+        template: "shop".into(),
+        template_id: "42".into(),
+        template_version: None,
+        version: "1.0.0".into(),
+        description: "Spring menu".into(),
+        fingerprint: crate::model::fingerprint("42", None, "1.0.0", &ext_json),
+        ext,
+        ext_json,
+        testers: Vec::new(),
+        gray: 100,
+        stage: Stage::Release,
+        audit: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
+    within(async {
+        let env = env().await;
+        let mut push = PushConfig::sandbox_defaults(&env.url, COMPONENT);
+        push.ticket_interval = Duration::from_secs(3600);
+        env.sandbox.wechat.start_pushes(push).unwrap();
+        eventually("the first ticket push", || env.ticket().is_some()).await;
+
+        let client = Arc::clone(env.callbacks.client());
+        let redirect = format!("{}{CALLBACK_PATH}", env.url);
+        let link = client
+            .authorization_link(LinkKind::Pc, &redirect, Some(APP))
+            .await
+            .unwrap();
+        assert!(link.starts_with(&format!(
+            "{}/cgi-bin/componentloginpage?",
+            env.sandbox.base_url()
+        )));
+        assert!(link.contains(&format!("biz_appid={APP}")) && link.contains("auth_type=2"));
+        let page = env.http.get(&link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Authorized") && html.contains(APP), "{html}");
+        let refresh = env.store.token(&refresh_token_key(APP)).unwrap().unwrap();
+        assert_eq!(
+            refresh.value.expose(),
+            env.sandbox.wechat.app_state(APP).unwrap().refresh_token
+        );
+
+        let app = desired(APP);
+        let observed = client.observe(&app).await.unwrap();
+        assert!(observed.authorized);
+        let ctx = crate::plan::Context { now: now() };
+        let plan = crate::plan::plan_app(&app, &observed, &Default::default(), &ctx);
+        let first = plan
+            .steps
+            .first()
+            .expect("a commit is planned")
+            .action
+            .clone();
+        client.execute(&app, &first).await.unwrap();
+        let committed = env.sandbox.wechat.app_state(APP).unwrap();
+        assert_eq!(committed.experience.unwrap().user_version, "1.0.0");
+        let mut notices = env.callbacks.subscribe();
+        let submit = crate::model::Action::SubmitAudit {
+            fingerprint: app.fingerprint.clone(),
+        };
+        client.execute(&app, &submit).await.unwrap();
+        let notice = notices.recv().await.unwrap();
+        assert_eq!(
+            (notice.appid.as_str(), notice.event.as_str()),
+            (APP, "success")
+        );
+
+        assert_eq!(env.sandbox.wechat.unauthorize(APP).await, Some(200));
+        assert!(env.store.token(&unauthorized_key(APP)).unwrap().is_some());
+        assert!(env.store.token(&refresh_token_key(APP)).unwrap().is_none());
+        let observed = client.observe(&app).await.unwrap();
+        assert!(!observed.authorized);
+        let plan = crate::plan::plan_app(&app, &observed, &Default::default(), &ctx);
+        assert!(plan.steps.is_empty());
+        assert_eq!(plan.state.name(), "not_authorized");
+    })
+    .await;
+}

@@ -124,7 +124,11 @@ fn seed_alipay(
         config.alipay_public_key = Some(Secret::new(sim.alipay_public_key_pem()));
     }
     let now = now_ms() / 1000;
-    for app in fleet.apps.iter().filter(|a| a.platform == PlatformKind::Alipay) {
+    for app in fleet
+        .apps
+        .iter()
+        .filter(|a| a.platform == PlatformKind::Alipay)
+    {
         let key = alipay::alipay_token_key(&app.appid);
         if !config.app_auth_tokens.contains_key(&app.appid) && store.token(&key)?.is_none() {
             let token_value = sim.issue_app_auth_token(&app.appid);

@@ -47,9 +47,23 @@ fn report(path: &YamlPath, message: &str, p: &mut Problems<'_>) {
     if secret {
         let e = SecretError::Literal;
         p.value(path, e.to_string()).help(e.help());
+    } else if let Some(number) = number_for_string(message) {
+        p.value(path, clean_message(message)).help(format!(
+            "YAML reads bare digits as a number: quote it, e.g. `\"{number}\"`"
+        ));
     } else {
         p.value(path, clean_message(message));
     }
+}
+
+/// The number in serde's "integer `N`, expected a string" message: an appid or id left unquoted.
+fn number_for_string(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("invalid type: ")?;
+    let rest = rest
+        .strip_prefix("integer `")
+        .or_else(|| rest.strip_prefix("floating point `"))?;
+    let (number, tail) = rest.split_once('`')?;
+    tail.contains("expected a string").then_some(number)
 }
 
 /// What kind of YAML value this is, for messages.

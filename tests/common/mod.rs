@@ -86,7 +86,7 @@ impl TestFleet {
         yaml.push_str("apps:\n");
         for app in apps {
             yaml.push_str(&format!(
-                "  - name: {}\n    platform: {}\n    appid: {}\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
+                "  - name: {}\n    platform: {}\n    appid: \"{}\"\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
                 app.name, app.platform, app.appid, app.version, app.ext, app.testers, app.gray, app.stage
             ));
         }

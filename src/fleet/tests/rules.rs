@@ -63,7 +63,7 @@ fn value_cases() -> Vec<Case> {
             TEA,
             (17, 21),
             "invalid type: integer `1`, expected a string",
-            None,
+            Some("YAML reads bare digits as a number: quote it, e.g. `\"1\"`"),
         ),
         case(
             "ext must be a mapping",

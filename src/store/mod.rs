@@ -423,16 +423,25 @@ impl Store {
     }
 
     /// Flushes every tree to disk without blocking the runtime.
+    ///
+    /// sled 0.34's own `flush_async` loses wake-ups when several flushes are awaited at once and
+    /// hangs forever (spacejam/sled#1241, #1308; fixed only on sled's unreleased main branch), which
+    /// a pass over many apps does all the time. So the blocking `flush` runs on tokio's blocking pool.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(drop)
-            .map_err(|source| StoreError::Io {
+        let db = self.db.clone();
+        let flushed = tokio::task::spawn_blocking(move || db.flush()).await;
+        match flushed {
+            Ok(result) => result.map(drop).map_err(|source| StoreError::Io {
                 op: "flush",
                 tree: "*",
                 source,
-            })
+            }),
+            Err(join) => Err(StoreError::Io {
+                op: "flush",
+                tree: "*",
+                source: sled::Error::ReportableBug(format!("the flush task died: {join}")),
+            }),
+        }
     }
 }
 
@@ -560,6 +569,42 @@ mod tests {
             .collect();
         assert_eq!(wx1, [10, 20]);
         assert_eq!(store.history(None).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn concurrent_flushes_do_not_hang_as_sleds_flush_async_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..200u64 {
+                let store = store.clone();
+                tasks.spawn(async move {
+                    let intent = Intent {
+                        app: format!("app-{i}"),
+                        appid: format!("wx{i:016x}"),
+                        action: "commit".into(),
+                        fingerprint: "1a2b3c4d".into(),
+                        at_ms: i,
+                    };
+                    store.journal_intent(&intent).await
+                });
+            }
+            let all = async {
+                while let Some(joined) = tasks.join_next().await {
+                    joined.unwrap().unwrap();
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(60), all)
+                .await
+                .expect("200 concurrent journal writes with flushes finish");
+        });
+        assert_eq!(store.unsettled_intents().unwrap().len(), 200);
     }
 
     #[test]

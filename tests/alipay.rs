@@ -148,3 +148,58 @@ fn old_development_builds_are_deleted_before_the_20_version_cap_bites() {
     fleet.converge();
     assert_eq!(code(&fleet.run(&["plan", "--detailed-exitcode"])), 0);
 }
+
+/// Authorizes `appid` in the sandbox whose state lives in `store_dir`, as a merchant would, and
+/// returns the app_auth_code the authorization redirect would deliver.
+fn merchant_authorizes(store_dir: &std::path::Path, appid: &str) -> String {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = minifleet::store::Store::open(store_dir).unwrap();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let spec = minifleet::fleet::SandboxSpec::default();
+        let persist = minifleet::sandbox::Persist::Store(store.clone());
+        let handle = minifleet::sandbox::start(addr, &spec, persist)
+            .await
+            .unwrap();
+        let code = handle.alipay.authorize(appid);
+        store.flush().unwrap();
+        drop(handle);
+        code
+    })
+}
+
+#[test]
+fn auth_alipay_exchanges_an_app_auth_code() {
+    let fleet = TestFleet::new();
+    fleet.write(&[
+        App::alipay("rice-bowl", "2021004100000001"),
+        App::alipay("bun-factory", "2021004100000002"),
+    ]);
+    let auth_code = merchant_authorizes(&fleet.store(), "2021004100000001");
+
+    let wrong_app = fleet.run(&[
+        "auth",
+        "alipay",
+        "--app",
+        "bun-factory",
+        "--code",
+        &auth_code,
+    ]);
+    assert_eq!(code(&wrong_app), 1, "{}", text(&wrong_app));
+    assert!(
+        text(&wrong_app).contains("not app `bun-factory`"),
+        "{}",
+        text(&wrong_app)
+    );
+
+    let auth_code = merchant_authorizes(&fleet.store(), "2021004100000001");
+    let out = fleet.run(&["auth", "alipay", "--app", "rice-bowl", "--code", &auth_code]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("is authorized"), "{}", text(&out));
+
+    let reused = fleet.run(&["auth", "alipay", "--app", "rice-bowl", "--code", &auth_code]);
+    assert_eq!(code(&reused), 1, "a code is single-use:\n{}", text(&reused));
+
+    fleet.converge();
+    assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
+}

@@ -13,10 +13,9 @@ use super::{Cli, CliError, EXIT_OK};
 use crate::fleet::{ApiBase, Fleet, WechatConfig};
 use crate::model::PlatformKind;
 use crate::platform::PlatformError;
-use crate::platform::wechat::{self, LinkKind, WechatClient};
+use crate::platform::wechat::{LinkKind, WechatClient};
 use crate::sandbox::{self, Persist, SandboxHandle};
-use crate::secret::Secret;
-use crate::store::{Store, Token};
+use crate::store::Store;
 use crate::ui::Ui;
 
 /// Arguments of `auth`.
@@ -33,6 +32,20 @@ pub enum AuthPlatform {
     /// WeChat third-party platform onboarding.
     #[command(subcommand)]
     Wechat(WechatAuth),
+    /// Exchange a merchant's app_auth_code for its app_auth_token (`alipay.open.auth.token.app`)
+    /// and keep the token in the store.
+    Alipay(AlipayAuthArgs),
+}
+
+/// Arguments of `auth alipay`.
+#[derive(Debug, Args)]
+pub struct AlipayAuthArgs {
+    /// The fleet app (by name) the merchant authorized.
+    #[arg(long, value_name = "NAME")]
+    pub app: String,
+    /// The `app_auth_code` the authorization redirect delivered (single use, short-lived).
+    #[arg(long, value_name = "CODE")]
+    pub code: String,
 }
 
 /// `auth wechat` subcommands.
@@ -100,27 +113,13 @@ pub(super) async fn connect(cli: &Cli, ui: &Ui) -> Result<Connected, CliError> {
 
 /// In sandbox mode nobody pushes a ticket before the first call: the sandbox issues one.
 fn seed_ticket(c: &Connected) -> Result<(), CliError> {
-    let Some(handle) = &c.sandbox else {
-        return Ok(());
-    };
-    let key = wechat::ticket_key(&c.config.component_appid);
-    let now = crate::engine::now_ms() / 1000;
-    let stored = c
-        .store
-        .token(&key)
-        .map_err(|e| CliError::new(e.to_string()))?;
-    if stored.is_none_or(|t| !t.fresh(now, 0)) {
-        let ticket = handle.wechat.issue_ticket(&c.config.component_appid);
-        let token = Token {
-            value: Secret::new(ticket),
-            expires_at: Some(now + wechat::TICKET_TTL_SECS),
-            obtained_at: now,
-        };
-        c.store
-            .put_token(&key, &token)
-            .map_err(|e| CliError::new(e.to_string()))?;
+    match &c.sandbox {
+        None => Ok(()),
+        Some(handle) => {
+            crate::engine::seed_wechat_ticket(handle, &c.config.component_appid, &c.store)
+                .map_err(|e| CliError::new(e.to_string()))
+        }
     }
-    Ok(())
 }
 
 fn platform_error(err: PlatformError) -> CliError {
@@ -132,7 +131,48 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &AuthArgs) -> Result<i32, CliError> {
     match &args.platform {
         AuthPlatform::Wechat(WechatAuth::Link(link)) => run_link(cli, ui, link).await,
         AuthPlatform::Wechat(WechatAuth::List) => run_list(cli, ui).await,
+        AuthPlatform::Alipay(args) => run_alipay(cli, ui, args).await,
     }
+}
+
+async fn run_alipay(cli: &Cli, ui: &Ui, args: &AlipayAuthArgs) -> Result<i32, CliError> {
+    let fleet = load_fleet(cli, ui)?;
+    let app = fleet
+        .apps
+        .iter()
+        .find(|a| a.name == args.app && a.platform == PlatformKind::Alipay)
+        .ok_or_else(|| {
+            CliError::new(format!("no Alipay app `{}` in the fleet file", args.app))
+                .help("pass the `name` of an app with `platform: alipay`")
+        })?;
+    let store = open_store(cli)?;
+    let engine = crate::engine::Engine::connect(&fleet, store)
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let client = engine.alipay().ok_or_else(|| {
+        CliError::new("the fleet file has no `platforms.alipay` section")
+            .help("add `platforms.alipay` with `app_id`, `private_key`, `alipay_public_key`")
+    })?;
+    let (authorized, _token) = client
+        .exchange_auth_code(&args.code)
+        .await
+        .map_err(|e| CliError::new(format!("app `{}`: {e}", app.name)).help(e.hint.clone()))?;
+    if authorized != app.appid {
+        return Err(CliError::new(format!(
+            "the code authorizes mini program `{authorized}`, not app `{}` ({})",
+            app.name, app.appid
+        ))
+        .help("ask the merchant who owns this app to authorize again, or fix the app's `appid`"));
+    }
+    if ui.json_mode() {
+        ui.json(&serde_json::json!({ "format_version": 1, "app": app.name, "appid": app.appid, "authorized": true }));
+    } else {
+        ui.data(&format!(
+            "app `{}` ({}) is authorized; its app_auth_token is kept in the store",
+            app.name, app.appid
+        ));
+    }
+    Ok(EXIT_OK)
 }
 
 async fn run_link(cli: &Cli, ui: &Ui, args: &LinkArgs) -> Result<i32, CliError> {

@@ -29,6 +29,7 @@ pub enum ConnectError {
 pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, ConnectError> {
     let mut platforms: BTreeMap<PlatformKind, Arc<dyn Platform>> = BTreeMap::new();
     let mut sandbox: Option<SandboxHandle> = None;
+    let mut alipay_client = None;
     if let Some(config) = &fleet.platforms.wechat {
         let base = match &config.api_base {
             ApiBase::Url(url) => url.clone(),
@@ -51,11 +52,14 @@ pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Conne
                 AlipayClient::new(&config, &url, store.clone())
             }
         };
-        platforms.insert(PlatformKind::Alipay, Arc::new(client));
+        let client = Arc::new(client);
+        alipay_client = Some(Arc::clone(&client));
+        platforms.insert(PlatformKind::Alipay, client);
     }
     Ok(Engine {
         store,
         platforms,
+        alipay: alipay_client,
         _sandbox: sandbox,
     })
 }
@@ -84,13 +88,8 @@ fn seed_wechat(
     component_appid: &str,
     store: &Store,
 ) -> Result<(), StoreError> {
+    seed_wechat_ticket(handle, component_appid, store)?;
     let now = now_ms() / 1000;
-    let ticket_key = wechat::ticket_key(component_appid);
-    let stale = store.token(&ticket_key)?.is_none_or(|t| !t.fresh(now, 0));
-    if stale {
-        let ticket = handle.wechat.issue_ticket(component_appid);
-        store.put_token(&ticket_key, &token(ticket, now, Some(now + 12 * 3600)))?;
-    }
     for app in fleet
         .apps
         .iter()
@@ -101,6 +100,25 @@ fn seed_wechat(
             let refresh = handle.wechat.authorize(&app.appid);
             store.put_token(&key, &token(refresh, now, None))?;
         }
+    }
+    Ok(())
+}
+
+/// In sandbox mode nobody pushes a verify ticket before the first call: the sandbox issues one
+/// whenever the stored ticket is missing or stale.
+pub fn seed_wechat_ticket(
+    handle: &SandboxHandle,
+    component_appid: &str,
+    store: &Store,
+) -> Result<(), StoreError> {
+    let now = now_ms() / 1000;
+    let key = wechat::ticket_key(component_appid);
+    if store.token(&key)?.is_none_or(|t| !t.fresh(now, 0)) {
+        let ticket = handle.wechat.issue_ticket(component_appid);
+        store.put_token(
+            &key,
+            &token(ticket, now, Some(now + wechat::TICKET_TTL_SECS)),
+        )?;
     }
     Ok(())
 }

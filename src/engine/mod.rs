@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use apply::describe;
-pub use connect::ConnectError;
+pub use connect::{ConnectError, seed_wechat_ticket};
 pub use pass::{AppReport, Applied, PassError};
 pub use report::{FailedApp, PassSummary, summarize};
 
@@ -55,6 +55,7 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 pub struct Engine {
     store: Store,
     platforms: BTreeMap<PlatformKind, Arc<dyn Platform>>,
+    alipay: Option<Arc<crate::platform::alipay::AlipayClient>>,
     _sandbox: Option<SandboxHandle>,
 }
 
@@ -68,6 +69,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The Alipay client, when the fleet has `platforms.alipay` (for `auth alipay`).
+    pub fn alipay(&self) -> Option<&crate::platform::alipay::AlipayClient> {
+        self.alipay.as_deref()
     }
 
     /// The base URL of the embedded sandbox, when one runs.

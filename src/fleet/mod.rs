@@ -112,6 +112,12 @@ pub struct SandboxSpec {
     pub audit_quota: u32,
     /// Audits matching a rule are rejected with its reason; others are approved.
     pub reject: Vec<RejectRule>,
+    /// Faults the sandbox injects into the platform calls it answers (none by default).
+    pub faults: FaultSpec,
+    /// A sandbox already running elsewhere (`minifleet sandbox --listen …`), e.g.
+    /// `http://127.0.0.1:8690`: platforms whose base is `sandbox` use it instead of starting one
+    /// in-process, and its own settings apply (the other keys of this section are not sent to it).
+    pub url: Option<String>,
 }
 
 impl Default for SandboxSpec {
@@ -121,7 +127,60 @@ impl Default for SandboxSpec {
             privacy_scan_ms: 1000,
             audit_quota: 100,
             reject: Vec::new(),
+            faults: FaultSpec::default(),
+            url: None,
         }
+    }
+}
+
+/// How long an injected timeout hangs by default: 35 s, past the clients' 30 s request timeout.
+pub const DEFAULT_TIMEOUT_AFTER_MS: u64 = 35_000;
+
+/// `sandbox.faults`: what goes wrong on purpose, and how often (DESIGN §7). Rates are
+/// probabilities per call, between 0 and 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultSpec {
+    /// Share of calls answered with an error instead (WeChat errcode -1 "system busy", Alipay
+    /// 20000 `isp.unknow-error`, or one of `codes`); nothing is applied.
+    pub error_rate: f64,
+    /// The codes an injected error carries, one chosen at random per error: numbers are WeChat
+    /// errcodes (e.g. `45011`, `85085`), other text is an Alipay `sub_code`. Empty: the transient
+    /// "system busy" of each platform.
+    pub codes: Vec<String>,
+    /// A fixed delay before every call is answered, in milliseconds.
+    pub latency_ms: u64,
+    /// Share of calls that hang for `timeout_after_ms`, then fail unapplied (never the token calls).
+    pub timeout_rate: f64,
+    /// How long an injected timeout hangs, in milliseconds (default 35 000).
+    pub timeout_after_ms: u64,
+    /// Share of mutating calls that are applied but whose answer is lost (HTTP 502, no body).
+    pub lost_response_rate: f64,
+    /// Seed of the fault generator; the same seed and the same calls give the same faults.
+    /// `None`: a random seed.
+    pub seed: Option<u64>,
+}
+
+impl Default for FaultSpec {
+    fn default() -> Self {
+        FaultSpec {
+            error_rate: 0.0,
+            codes: Vec::new(),
+            latency_ms: 0,
+            timeout_rate: 0.0,
+            timeout_after_ms: DEFAULT_TIMEOUT_AFTER_MS,
+            lost_response_rate: 0.0,
+            seed: None,
+        }
+    }
+}
+
+impl FaultSpec {
+    /// Whether any fault is switched on.
+    pub fn any(&self) -> bool {
+        self.error_rate > 0.0
+            || self.latency_ms > 0
+            || self.timeout_rate > 0.0
+            || self.lost_response_rate > 0.0
     }
 }
 

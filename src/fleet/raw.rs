@@ -209,6 +209,47 @@ pub(crate) struct RawSandbox {
     pub audit_quota: Option<u32>,
     /// Audits of apps matching a rule are rejected with its reason; others are approved.
     pub reject: Option<Vec<RawRejectRule>>,
+    /// Faults injected into the platform calls the sandbox answers (all off by default).
+    pub faults: Option<RawFaults>,
+    /// Use a sandbox already running at this http(s) URL (`minifleet sandbox --listen …`) instead
+    /// of starting one in-process; its own settings then apply.
+    pub url: Option<String>,
+}
+
+/// `sandbox.faults`: what goes wrong on purpose, and how often.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Faults")]
+pub(crate) struct RawFaults {
+    /// Share of calls (0 to 1) answered with an injected error instead; nothing is applied.
+    #[schemars(range(min = 0, max = 1))]
+    pub error_rate: Option<f64>,
+    /// The codes injected errors carry, one picked at random per error: numbers are WeChat
+    /// errcodes (e.g. `-1`, `45011`, `85085`), text is an Alipay sub_code (e.g. `isp.unknow-error`).
+    pub codes: Option<Vec<RawFaultCode>>,
+    /// A fixed delay before each call is answered (humantime, e.g. `50ms`).
+    pub latency: Option<String>,
+    /// Share of calls (0 to 1) that hang for `timeout_after`, then fail unapplied.
+    #[schemars(range(min = 0, max = 1))]
+    pub timeout_rate: Option<f64>,
+    /// How long an injected timeout hangs (humantime; default `35s`, past the clients' 30 s).
+    pub timeout_after: Option<String>,
+    /// Share of mutating calls (0 to 1) that are applied but whose answer is lost (HTTP 502).
+    #[schemars(range(min = 0, max = 1))]
+    pub lost_response_rate: Option<f64>,
+    /// Seed of the fault generator: the same seed and the same calls give the same faults.
+    pub seed: Option<u64>,
+}
+
+/// `sandbox.faults.codes[k]`: a WeChat errcode or an Alipay sub_code.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "FaultCode")]
+pub(crate) enum RawFaultCode {
+    /// A WeChat errcode.
+    Number(i64),
+    /// An Alipay sub_code (or a WeChat errcode written as text).
+    Text(String),
 }
 
 /// `sandbox.reject[k]`.

@@ -6,8 +6,8 @@ use serde_yaml::Value;
 
 use super::path::YamlPath;
 use super::problems::Problems;
-use super::raw::{RawRejectRule, RawSandbox};
-use super::{RejectRule, SandboxSpec, partial};
+use super::raw::{RawFaultCode, RawFaults, RawRejectRule, RawSandbox};
+use super::{FaultSpec, RejectRule, SandboxSpec, partial, rules};
 
 /// Reads and checks `sandbox`; missing settings take their defaults.
 pub(crate) fn read(value: &mut Value, p: &mut Problems<'_>) -> SandboxSpec {
@@ -23,11 +23,78 @@ pub(crate) fn read(value: &mut Value, p: &mut Problems<'_>) -> SandboxSpec {
         .enumerate()
         .filter_map(|(k, rule)| reject_rule(rule, &path.key("reject").index(k), p))
         .collect();
+    let faults = raw
+        .faults
+        .map(|f| faults(f, &path.key("faults"), p))
+        .unwrap_or_default();
+    let url = raw.url.and_then(|u| url(u, &path.key("url"), p));
     SandboxSpec {
         audit_delay_ms: audit_delay_ms.unwrap_or(defaults.audit_delay_ms),
         privacy_scan_ms: privacy_scan_ms.unwrap_or(defaults.privacy_scan_ms),
         audit_quota: raw.audit_quota.unwrap_or(defaults.audit_quota),
         reject,
+        faults,
+        url,
+    }
+}
+
+/// `sandbox.url`: an http(s) URL of a running sandbox, without a trailing slash.
+fn url(text: String, path: &YamlPath, p: &mut Problems<'_>) -> Option<String> {
+    match rules::api_base(&text) {
+        Some(super::ApiBase::Url(u)) => Some(u.trim_end_matches('/').to_owned()),
+        _ => {
+            p.value(path, format!("`url` must be an http(s) URL, got `{text}`"))
+                .help("e.g. `http://127.0.0.1:8690`, where `minifleet sandbox` listens");
+            None
+        }
+    }
+}
+
+/// `sandbox.faults`; wrong values are reported and left at their defaults.
+fn faults(raw: RawFaults, path: &YamlPath, p: &mut Problems<'_>) -> FaultSpec {
+    let defaults = FaultSpec::default();
+    let codes = raw
+        .codes
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(k, code)| fault_code(code, &path.key("codes").index(k), p))
+        .collect();
+    FaultSpec {
+        error_rate: rate(raw.error_rate, &path.key("error_rate"), p),
+        codes,
+        latency_ms: duration_ms(raw.latency.as_deref(), &path.key("latency"), p).unwrap_or(0),
+        timeout_rate: rate(raw.timeout_rate, &path.key("timeout_rate"), p),
+        timeout_after_ms: duration_ms(raw.timeout_after.as_deref(), &path.key("timeout_after"), p)
+            .unwrap_or(defaults.timeout_after_ms),
+        lost_response_rate: rate(raw.lost_response_rate, &path.key("lost_response_rate"), p),
+        seed: raw.seed,
+    }
+}
+
+/// A probability: 0 when absent, reported unless within 0..=1.
+fn rate(value: Option<f64>, path: &YamlPath, p: &mut Problems<'_>) -> f64 {
+    match value {
+        None => 0.0,
+        Some(r) if (0.0..=1.0).contains(&r) => r,
+        Some(r) => {
+            p.value(path, format!("a rate must be between 0 and 1, got `{r}`"))
+                .help("write a share of calls, e.g. `0.2` for one call in five");
+            0.0
+        }
+    }
+}
+
+fn fault_code(code: RawFaultCode, path: &YamlPath, p: &mut Problems<'_>) -> Option<String> {
+    match code {
+        RawFaultCode::Number(n) => Some(n.to_string()),
+        RawFaultCode::Text(t) if t.trim().is_empty() || t.contains(char::is_whitespace) => {
+            p.value(path, format!("invalid fault code `{t}`")).help(
+                "write a WeChat errcode like `45011` or an Alipay sub_code like `isp.unknow-error`",
+            );
+            None
+        }
+        RawFaultCode::Text(t) => Some(t),
     }
 }
 

@@ -1,8 +1,15 @@
 //! A faithful simulator of the platforms' HTTP APIs on loopback (DESIGN §7), one module per
 //! platform. Started in-process when a platform's base is `sandbox`, or alone by `minifleet sandbox`.
 
+pub mod admin;
 pub mod alipay;
+pub mod faults;
+pub mod records;
+pub mod remote;
 pub mod wechat;
+
+pub use records::Accepted;
+pub use remote::{RemoteError, RemoteSandbox};
 
 use std::net::SocketAddr;
 
@@ -33,6 +40,11 @@ impl SandboxHandle {
     /// The base URL, e.g. `http://127.0.0.1:38211`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Every mutating call either simulator accepted (applied), by time.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        records::merged(self.wechat.accepted(), self.alipay.accepted())
     }
 }
 
@@ -85,6 +97,7 @@ fn router(wechat: &wechat::Sim, alipay: &alipay::Sim) -> axum::Router {
     wechat
         .router()
         .merge(alipay.router())
+        .merge(admin::router(wechat, alipay))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 

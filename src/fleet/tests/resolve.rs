@@ -114,6 +114,7 @@ fn the_full_example_resolves_platforms_and_sandbox() {
             when_ext: [("theme".to_owned(), json!("neon"))].into_iter().collect(),
             reason: "Page content does not match the declared category".to_owned(),
         }],
+        ..SandboxSpec::default()
     };
     assert_eq!(fleet.sandbox, want);
     assert!(fleet.path.ends_with("fleet.yaml"));

@@ -23,6 +23,7 @@ pub(super) fn spec() -> SandboxSpec {
         privacy_scan_ms: 150,
         audit_quota: 100,
         reject: Vec::new(),
+        ..SandboxSpec::default()
     }
 }
 

@@ -16,8 +16,11 @@ use serde_json::{Map, Value, json};
 use super::state::{AliError, AliResult, World};
 use super::{Sim, members, versions};
 use crate::fleet::SandboxSpec;
+use crate::model::fingerprint;
 use crate::platform::alipay::sign::{PrivateKey, PublicKey, response_node_name, sign_content};
 use crate::platform::alipay::types::parse_timestamp;
+use crate::sandbox::faults::{CallKind, Fault};
+use crate::sandbox::records::Accepted;
 
 /// How far a request's timestamp may be from the gateway's clock (15 minutes).
 const TIMESTAMP_SKEW_MS: u64 = 15 * 60 * 1000;
@@ -120,6 +123,34 @@ const ENDPOINTS: &[Endpoint] = &[
     ep("alipay.open.app.members.delete", members::delete),
 ];
 
+/// The methods that change a merchant app's versions or members (what lost answers hit).
+const MUTATING: &[&str] = &[
+    "alipay.open.mini.version.upload",
+    "alipay.open.mini.experience.create",
+    "alipay.open.mini.version.audit.apply",
+    "alipay.open.mini.version.audit.cancel",
+    "alipay.open.mini.version.audited.cancel",
+    "alipay.open.mini.version.gray.online",
+    "alipay.open.mini.version.gray.cancel",
+    "alipay.open.mini.version.online",
+    "alipay.open.mini.version.rollback",
+    "alipay.open.mini.version.offline",
+    "alipay.open.mini.version.delete",
+    "alipay.open.app.members.create",
+    "alipay.open.app.members.delete",
+];
+
+/// Which faults `method` may get.
+pub fn call_kind(method: &str) -> CallKind {
+    if MUTATING.contains(&method) {
+        CallKind::Mutating
+    } else if method == "alipay.open.auth.token.app" {
+        CallKind::Token
+    } else {
+        CallKind::Read
+    }
+}
+
 /// The keys and identity one dispatch checks and signs with.
 pub struct Env<'a> {
     /// The sandbox settings.
@@ -137,18 +168,35 @@ pub struct Env<'a> {
 /// A failure before the signature was checked: answered without `sign`.
 struct Unsigned(AliError);
 
-/// Answers one request given all its params (query and body merged; file parts left out).
-pub fn dispatch(world: &mut World, env: &Env, params: &BTreeMap<String, String>) -> String {
-    let method = params.get("method").map(String::as_str).unwrap_or("");
-    let node = if method.is_empty() {
+/// The response node a method answers in.
+fn node_of(method: &str) -> String {
+    if method.is_empty() {
         crate::platform::alipay::sign::ERROR_NODE.to_string()
     } else {
         response_node_name(method)
-    };
+    }
+}
+
+/// Answers one request given all its params (query and body merged; file parts left out), with
+/// the record of the call when it was a mutating call that was applied.
+pub fn dispatch(
+    world: &mut World,
+    env: &Env,
+    params: &BTreeMap<String, String>,
+) -> (String, Option<Accepted>) {
+    let method = params.get("method").map(String::as_str).unwrap_or("");
+    let node = node_of(method);
     match authenticate(env, params) {
-        Err(Unsigned(err)) => write(&node, &err.node(), None),
+        Err(Unsigned(err)) => (write(&node, &err.node(), None), None),
         Ok(()) => {
-            let result = run(world, env, method, params);
+            let mut appid = String::new();
+            let result = run(world, env, method, params, &mut appid);
+            let accepted = match &result {
+                Ok(_) if call_kind(method) == CallKind::Mutating => {
+                    Some(record(world, env, method, &appid, params))
+                }
+                _ => None,
+            };
             let fields = match result {
                 Ok(mut fields) => {
                     let mut out = Map::new();
@@ -159,9 +207,79 @@ pub fn dispatch(world: &mut World, env: &Env, params: &BTreeMap<String, String>)
                 }
                 Err(err) => err.node(),
             };
-            write(&node, &fields, Some(env.alipay_private))
+            (write(&node, &fields, Some(env.alipay_private)), accepted)
         }
     }
+}
+
+/// An injected error answer, signed like any other: `sub_code` when given, else the transient
+/// 20000 `isp.unknow-error`.
+pub fn injected_error(
+    env: &Env,
+    params: &BTreeMap<String, String>,
+    sub_code: Option<&str>,
+) -> String {
+    let method = params.get("method").map(String::as_str).unwrap_or("");
+    let err = match sub_code {
+        None | Some("isp.unknow-error") => AliError::with(
+            "20000",
+            "Service Currently Unavailable",
+            "isp.unknow-error",
+            "系统繁忙 (sandbox fault)",
+        ),
+        Some(sub) if sub.starts_with("isp.") => AliError::with(
+            "20000",
+            "Service Currently Unavailable",
+            sub,
+            "系统繁忙 (sandbox fault)",
+        ),
+        Some(sub) if sub.starts_with("aop.") => AliError::with(
+            "20001",
+            "Insufficient Token Permissions",
+            sub,
+            "授权权限不足 (sandbox fault)",
+        ),
+        Some(sub) if sub.starts_with("isv.") => AliError::invalid(sub, "参数无效 (sandbox fault)"),
+        Some(sub) => AliError::business(sub, "业务处理失败 (sandbox fault)"),
+    };
+    write(&node_of(method), &err.node(), Some(env.alipay_private))
+}
+
+/// The record of an applied mutating call; the fingerprint is computed from the version's
+/// template, template version, app_version and ext, as minifleet computes it.
+fn record(
+    world: &World,
+    env: &Env,
+    method: &str,
+    appid: &str,
+    params: &BTreeMap<String, String>,
+) -> Accepted {
+    let version = params
+        .get("app_version")
+        .cloned()
+        .or_else(|| biz_app_version(params));
+    let fingerprint = version.as_deref().and_then(|v| {
+        let found = world.apps.get(appid)?.version(v)?;
+        Some(fingerprint(
+            &found.template_id,
+            found.template_version.as_deref(),
+            &found.app_version,
+            &found.ext,
+        ))
+    });
+    Accepted {
+        platform: "alipay".into(),
+        app: appid.to_string(),
+        call: method.to_string(),
+        fingerprint,
+        version,
+        at_ms: env.now,
+    }
+}
+
+fn biz_app_version(params: &BTreeMap<String, String>) -> Option<String> {
+    let biz: Value = serde_json::from_str(params.get("biz_content")?).ok()?;
+    biz.get("app_version")?.as_str().map(str::to_string)
 }
 
 /// `{"<node>":<fields>,"sign":"…"}`, signed over the exact node text written.
@@ -213,8 +331,14 @@ fn authenticate(env: &Env, params: &BTreeMap<String, String>) -> Result<(), Unsi
     })
 }
 
-/// The checks after the signature, then the handler.
-fn run(world: &mut World, env: &Env, method: &str, params: &BTreeMap<String, String>) -> AliResult {
+/// The checks after the signature, then the handler; `appid_out` gets the merchant app.
+fn run(
+    world: &mut World,
+    env: &Env,
+    method: &str,
+    params: &BTreeMap<String, String>,
+    appid_out: &mut String,
+) -> AliResult {
     check_timestamp(env, params)?;
     let endpoint = ENDPOINTS
         .iter()
@@ -228,6 +352,7 @@ fn run(world: &mut World, env: &Env, method: &str, params: &BTreeMap<String, Str
     if !appid.is_empty() {
         world.settle(&appid, env.spec, env.now);
     }
+    appid_out.clone_from(&appid);
     let req = Req {
         now: env.now,
         spec: env.spec,
@@ -321,7 +446,23 @@ async fn handle(State(sim): State<Sim>, request: Request) -> Response {
         form_fields(Request::from_parts(parts, Body::from(bytes))).await
     };
     params.extend(body_params);
-    let body = sim.call(&params);
+    let method = params.get("method").cloned().unwrap_or_default();
+    let faults = sim.faults();
+    tokio::time::sleep(faults.latency()).await;
+    let fault = faults.draw(call_kind(&method), &faults.alipay_codes());
+    let body = match fault {
+        Fault::Error(code) => sim.injected_error(&params, code.as_deref()),
+        Fault::Timeout => {
+            tokio::time::sleep(faults.timeout_after()).await;
+            return axum::http::StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Fault::LostResponse => {
+            sim.call(&params);
+            tracing::debug!(%method, "sandbox: applied, answer lost");
+            return axum::http::StatusCode::BAD_GATEWAY.into_response();
+        }
+        Fault::None => sim.call(&params),
+    };
     ([(CONTENT_TYPE, "text/html;charset=utf-8")], body).into_response()
 }
 

@@ -24,6 +24,8 @@ use state::{App, World, now_ms, random_token};
 pub use versions::MAX_DEV_VERSIONS;
 
 use super::Persist;
+use super::faults::Faults;
+use super::records::{Accepted, Records};
 use crate::fleet::SandboxSpec;
 use crate::platform::alipay::sign::{PrivateKey, PublicKey, SignError};
 use crate::store::Store;
@@ -44,7 +46,12 @@ struct Inner {
     calls: Mutex<BTreeMap<String, u64>>,
     keys: Mutex<Keys>,
     isv_app_id: Mutex<String>,
+    faults: Arc<Faults>,
+    accepted: Records,
 }
+
+/// The fault generator stream of the Alipay simulator.
+const FAULT_STREAM: u64 = 2;
 
 /// The parsed keys the gateway checks and signs with.
 #[derive(Clone)]
@@ -86,6 +93,8 @@ impl Sim {
                 calls: Mutex::new(BTreeMap::new()),
                 keys: Mutex::new(keys),
                 isv_app_id: Mutex::new(isv_app_id.to_string()),
+                faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
+                accepted: Records::default(),
             }),
         })
     }
@@ -175,6 +184,16 @@ impl Sim {
         lock(&self.inner.calls).clone()
     }
 
+    /// Every mutating call this simulator accepted (applied), oldest first.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.inner.accepted.all()
+    }
+
+    /// The fault generator the HTTP route consults.
+    pub fn faults(&self) -> Arc<Faults> {
+        Arc::clone(&self.inner.faults)
+    }
+
     /// How many calls `method` received.
     pub fn call_count(&self, method: &str) -> u64 {
         lock(&self.inner.calls).get(method).copied().unwrap_or(0)
@@ -183,6 +202,30 @@ impl Sim {
     /// Answers one request: every param from the query string and the body (file parts left out).
     /// Returns the JSON body the gateway writes.
     pub fn call(&self, params: &BTreeMap<String, String>) -> String {
+        let (body, accepted) = self.with_env(params, |env| {
+            self.mutate(|world| gateway::dispatch(world, env, params))
+        });
+        if let Some(record) = accepted {
+            self.inner.accepted.push(record);
+        }
+        body
+    }
+
+    /// The signed answer of an injected error for this request (counted as a call, not applied).
+    pub fn injected_error(
+        &self,
+        params: &BTreeMap<String, String>,
+        sub_code: Option<&str>,
+    ) -> String {
+        self.with_env(params, |env| gateway::injected_error(env, params, sub_code))
+    }
+
+    /// Counts the call, then runs `f` with the keys and identity of this moment.
+    fn with_env<T>(
+        &self,
+        params: &BTreeMap<String, String>,
+        f: impl FnOnce(&gateway::Env) -> T,
+    ) -> T {
         let method = params.get("method").cloned().unwrap_or_default();
         *lock(&self.inner.calls).entry(method).or_default() += 1;
         let keys = lock(&self.inner.keys).clone();
@@ -194,7 +237,7 @@ impl Sim {
             isv_public: &keys.isv_public,
             alipay_private: &keys.alipay_private,
         };
-        self.mutate(|world| gateway::dispatch(world, &env, params))
+        f(&env)
     }
 
     /// The axum routes serving this simulator (`POST /gateway.do`).

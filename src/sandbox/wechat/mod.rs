@@ -27,6 +27,8 @@ pub use routes::{Method, Reply};
 use state::{App, World, now_ms};
 
 use super::Persist;
+use super::faults::Faults;
+use super::records::{Accepted, Records};
 use crate::fleet::SandboxSpec;
 use crate::store::Store;
 
@@ -46,7 +48,12 @@ struct Inner {
     calls: Mutex<BTreeMap<String, u64>>,
     token_ttl_ms: AtomicU64,
     pusher: Mutex<Option<Arc<push::Pusher>>>,
+    faults: Arc<Faults>,
+    accepted: Records,
 }
+
+/// The fault generator stream of the WeChat simulator.
+const FAULT_STREAM: u64 = 1;
 
 impl Sim {
     /// A simulator with `spec`'s settings, continuing from the state saved in `persist`.
@@ -77,6 +84,8 @@ impl Sim {
                 calls: Mutex::new(BTreeMap::new()),
                 token_ttl_ms: AtomicU64::new(DEFAULT_TOKEN_TTL_MS),
                 pusher: Mutex::new(None),
+                faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
+                accepted: Records::default(),
             }),
         }
     }
@@ -127,6 +136,16 @@ impl Sim {
         lock(&self.inner.calls).clone()
     }
 
+    /// Every mutating call this simulator accepted (applied), oldest first.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.inner.accepted.all()
+    }
+
+    /// The fault generator the HTTP routes consult.
+    pub fn faults(&self) -> Arc<Faults> {
+        Arc::clone(&self.inner.faults)
+    }
+
     /// How many calls `path` (without the leading slash) received.
     pub fn call_count(&self, path: &str) -> u64 {
         lock(&self.inner.calls).get(path).copied().unwrap_or(0)
@@ -141,13 +160,29 @@ impl Sim {
         body: &[u8],
     ) -> Reply {
         let path = path.trim_start_matches('/');
-        *lock(&self.inner.calls).entry(path.to_string()).or_default() += 1;
+        self.count_call(path);
         let env = routes::Env {
             spec: &self.inner.spec,
             token_ttl_ms: self.inner.token_ttl_ms.load(Ordering::Relaxed),
             now: now_ms(),
         };
-        self.mutate(|world| routes::dispatch(world, &env, method, path, query, body))
+        let (reply, accepted) =
+            self.mutate(|world| routes::dispatch(world, &env, method, path, query, body));
+        if let Some(record) = accepted {
+            self.inner.accepted.push(record);
+        }
+        reply
+    }
+
+    /// Counts one call of `path` (without the leading slash).
+    fn count_call(&self, path: &str) {
+        *lock(&self.inner.calls).entry(path.to_string()).or_default() += 1;
+    }
+
+    /// The answer of an injected error for `path` (counted as a call, not applied).
+    pub fn injected_error(&self, path: &str, code: Option<&str>) -> Reply {
+        self.count_call(path.trim_start_matches('/'));
+        routes::injected_error(code)
     }
 
     /// The axum routes serving this simulator.

@@ -15,6 +15,9 @@ use serde_json::{Value, json};
 use super::state::{World, WxError, WxResult};
 use super::{Sim, code, testers, tokens};
 use crate::fleet::SandboxSpec;
+use crate::model::parse_fingerprint;
+use crate::sandbox::faults::{CallKind, Fault};
+use crate::sandbox::records::Accepted;
 
 /// An HTTP method the simulator distinguishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +90,38 @@ const fn ep(
         method,
         credential,
         handler,
+    }
+}
+
+/// The calls that change an app's code, audits, releases or testers (what the journal guards and
+/// what lost answers hit).
+const MUTATING: &[&str] = &[
+    "wxa/commit",
+    "wxa/submit_audit",
+    "wxa/undocodeaudit",
+    "wxa/release",
+    "wxa/grayrelease",
+    "wxa/revertgrayrelease",
+    "wxa/revertcoderelease",
+    "wxa/bind_tester",
+    "wxa/unbind_tester",
+];
+
+/// The token calls: they may get errors and latency, never timeouts or lost answers.
+const TOKEN_CALLS: &[&str] = &[
+    "cgi-bin/component/api_component_token",
+    "cgi-bin/component/api_authorizer_token",
+];
+
+/// Which faults `path` (without the leading slash) may get.
+pub fn call_kind(path: &str) -> CallKind {
+    let path = path.trim_start_matches('/');
+    if MUTATING.contains(&path) {
+        CallKind::Mutating
+    } else if TOKEN_CALLS.contains(&path) {
+        CallKind::Token
+    } else {
+        CallKind::Read
     }
 }
 
@@ -194,7 +229,8 @@ pub struct Env<'a> {
     pub now: u64,
 }
 
-/// Answers one call: `path` without the leading slash, `body` as received.
+/// Answers one call: `path` without the leading slash, `body` as received. Returns the answer and,
+/// when a mutating call was applied, its record.
 pub fn dispatch(
     world: &mut World,
     env: &Env,
@@ -202,14 +238,20 @@ pub fn dispatch(
     path: &str,
     query: &BTreeMap<String, String>,
     body: &[u8],
-) -> Reply {
+) -> (Reply, Option<Accepted>) {
     let Some(endpoint) = ENDPOINTS.iter().find(|e| e.path == path) else {
-        return Reply {
+        let reply = Reply {
             status: 404,
             body: WxError::new(40066, "invalid url").body(),
         };
+        return (reply, None);
     };
-    let result = checked_call(world, env, endpoint, method, query, body);
+    let mut appid = String::new();
+    let result = checked_call(world, env, endpoint, method, query, body, &mut appid);
+    let accepted = match &result {
+        Ok(_) if call_kind(path) == CallKind::Mutating => Some(record(world, env, path, &appid)),
+        _ => None,
+    };
     let body = match result {
         Ok(Value::Object(mut fields)) => {
             fields.insert("errcode".into(), json!(0));
@@ -219,7 +261,33 @@ pub fn dispatch(
         Ok(other) => other,
         Err(err) => err.body(),
     };
-    Reply { status: 200, body }
+    (Reply { status: 200, body }, accepted)
+}
+
+/// The record of an applied mutating call: the build it concerns is the experience build after a
+/// commit, the latest audit's build after the audit and release calls.
+fn record(world: &World, env: &Env, path: &str, appid: &str) -> Accepted {
+    let app = world.apps.get(appid);
+    let build = match path {
+        "wxa/commit" | "wxa/bind_tester" | "wxa/unbind_tester" => {
+            app.and_then(|a| a.experience.as_ref())
+        }
+        "wxa/submit_audit" | "wxa/undocodeaudit" | "wxa/release" | "wxa/grayrelease" => {
+            app.and_then(|a| a.latest_audit()).map(|a| &a.build)
+        }
+        _ => None,
+    };
+    let testers = path.ends_with("_tester");
+    Accepted {
+        platform: "wechat".into(),
+        app: appid.to_string(),
+        call: path.to_string(),
+        fingerprint: build
+            .filter(|_| !testers)
+            .and_then(|b| parse_fingerprint(&b.user_desc)),
+        version: build.filter(|_| !testers).map(|b| b.user_version.clone()),
+        at_ms: env.now,
+    }
 }
 
 fn checked_call(
@@ -229,6 +297,7 @@ fn checked_call(
     method: Method,
     query: &BTreeMap<String, String>,
     body: &[u8],
+    appid_out: &mut String,
 ) -> WxResult {
     check_method(endpoint.method, method)?;
     let appid = check_credential(world, env.now, endpoint.credential, query)?;
@@ -239,6 +308,7 @@ fn checked_call(
     if !appid.is_empty() {
         world.settle(&appid, env.spec, env.now);
     }
+    appid_out.clone_from(&appid);
     let req = Req {
         now: env.now,
         spec: env.spec,
@@ -316,10 +386,46 @@ async fn handle(
         axum::http::Method::POST => Post,
         _ => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
     };
+    let faults = sim.faults();
+    tokio::time::sleep(faults.latency()).await;
+    let fault = faults.draw(call_kind(uri.path()), &faults.wechat_codes());
+    match fault {
+        Fault::Error(code) => return json_reply(sim.injected_error(uri.path(), code.as_deref())),
+        Fault::Timeout => {
+            tokio::time::sleep(faults.timeout_after()).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Fault::None | Fault::LostResponse => {}
+    }
     let reply = sim.call(method, uri.path(), &query, &body);
     if uri.path().ends_with("/api_start_push_ticket") && reply.errcode() == 0 {
         sim.spawn_ticket_push();
     }
+    if fault == Fault::LostResponse {
+        tracing::debug!(path = %uri.path(), "sandbox: applied, answer lost");
+        return StatusCode::BAD_GATEWAY.into_response();
+    }
+    json_reply(reply)
+}
+
+fn json_reply(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     (status, axum::Json(reply.body)).into_response()
+}
+
+/// An injected error answer: `code` when it is a WeChat errcode, else -1 "system busy".
+pub fn injected_error(code: Option<&str>) -> Reply {
+    let code = code.and_then(|c| c.parse::<i64>().ok()).unwrap_or(-1);
+    let msg = match code {
+        -1 => "system error",
+        45009 => "reach max api daily quota limit",
+        45011 => "api minute-quota reach limit  mustslower  retry next minute",
+        85085 => "submit audit reach limit, please check quota",
+        87013 => "withdraw audit reach limit",
+        _ => "injected fault",
+    };
+    Reply {
+        status: 200,
+        body: WxError::new(code, format!("{msg} (sandbox fault)")).body(),
+    }
 }

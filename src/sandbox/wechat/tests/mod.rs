@@ -24,6 +24,7 @@ fn spec() -> SandboxSpec {
         privacy_scan_ms: 500,
         audit_quota: 100,
         reject: Vec::new(),
+        ..SandboxSpec::default()
     }
 }
 
@@ -70,7 +71,7 @@ impl Harness {
             token_ttl_ms: 7_200_000,
             now: self.now,
         };
-        dispatch(&mut self.world, &env, method, path, &q, body)
+        dispatch(&mut self.world, &env, method, path, &q, body).0
     }
 
     fn get(&mut self, path: &str) -> Reply {

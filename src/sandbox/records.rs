@@ -1,0 +1,54 @@
+//! The sandbox's own account of every mutating call it accepted (applied), so tests can count
+//! duplicate commits and audit submissions per fingerprint from the platform's side.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// One mutating call a simulator accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    /// `wechat` or `alipay`.
+    pub platform: String,
+    /// The mini-program's appid.
+    pub app: String,
+    /// The call: the WeChat path (`wxa/commit`) or the Alipay method
+    /// (`alipay.open.mini.version.upload`).
+    pub call: String,
+    /// The fingerprint of the build the call concerns, where the sandbox can tell: WeChat commit
+    /// (from `user_desc`) and submit_audit (the experience build's); Alipay calls naming an
+    /// `app_version` (computed from the uploaded template, version and ext, as minifleet does).
+    pub fingerprint: Option<String>,
+    /// The version the call concerns, where there is one (`user_version` / `app_version`).
+    pub version: Option<String>,
+    /// Unix milliseconds when it was applied.
+    pub at_ms: u64,
+}
+
+/// An append-only list of accepted calls.
+#[derive(Default)]
+pub struct Records {
+    list: Mutex<Vec<Accepted>>,
+}
+
+impl Records {
+    /// Appends one accepted call.
+    pub fn push(&self, record: Accepted) {
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
+    }
+
+    /// Every accepted call so far, oldest first.
+    pub fn all(&self) -> Vec<Accepted> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// `records` merged by time (stable, so calls of one platform keep their order).
+pub fn merged(mut a: Vec<Accepted>, b: Vec<Accepted>) -> Vec<Accepted> {
+    a.extend(b);
+    a.sort_by_key(|r| r.at_ms);
+    a
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::fleet::SandboxSpec;
+use crate::fleet::{DEFAULT_TIMEOUT_AFTER_MS, FaultSpec, SandboxSpec};
 use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist};
 use crate::secret::Secret;
@@ -58,6 +58,79 @@ pub struct SandboxArgs {
     /// The 43-character encoding_aes_key [default: the sandbox's fixed key].
     #[arg(long, value_name = "KEY", env = "MINIFLEET_SANDBOX_AES_KEY")]
     pub aes_key: Option<String>,
+
+    /// Share of platform calls (0 to 1) answered with an injected error instead (WeChat -1,
+    /// Alipay `isp.unknow-error`, or one of `--fault-codes`).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub error_rate: f64,
+
+    /// Codes injected errors carry, comma-separated: numbers are WeChat errcodes (`45011`),
+    /// text is an Alipay sub_code (`isp.unknow-error`).
+    #[arg(
+        long,
+        value_name = "CODE,…",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub fault_codes: Vec<String>,
+
+    /// A fixed delay before each platform call is answered.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+
+    /// Share of platform calls (0 to 1) that hang for `--timeout-after`, then fail unapplied.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub timeout_rate: f64,
+
+    /// How long an injected timeout hangs (past the clients' 30 s request timeout).
+    #[arg(long, value_name = "DURATION", default_value = "35s", value_parser = humantime::parse_duration)]
+    pub timeout_after: Duration,
+
+    /// Share of mutating calls (0 to 1) that are applied but whose answer is lost (HTTP 502).
+    #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub lost_response_rate: f64,
+
+    /// Seed of the fault generator (the same seed and calls give the same faults) [default: random].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+/// A share between 0 and 1.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("a rate must be between 0 and 1, got `{text}`"))
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The fault settings of the flags.
+fn faults(args: &SandboxArgs) -> FaultSpec {
+    FaultSpec {
+        error_rate: args.error_rate,
+        codes: args
+            .fault_codes
+            .iter()
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect(),
+        latency_ms: millis(args.latency),
+        timeout_rate: args.timeout_rate,
+        timeout_after_ms: if args.timeout_after.is_zero() {
+            DEFAULT_TIMEOUT_AFTER_MS
+        } else {
+            millis(args.timeout_after)
+        },
+        lost_response_rate: args.lost_response_rate,
+        seed: args.seed,
+    }
 }
 
 fn push_config(args: &SandboxArgs, url: &str) -> PushConfig {
@@ -72,12 +145,26 @@ fn push_config(args: &SandboxArgs, url: &str) -> PushConfig {
     config
 }
 
+fn fault_summary(f: &FaultSpec) -> String {
+    let seed = f.seed.map_or("random".to_string(), |s| s.to_string());
+    format!(
+        "injecting faults: errors {:.0}% {:?}, latency {}ms, timeouts {:.0}% after {}ms, lost answers {:.0}%, seed {seed}",
+        f.error_rate * 100.0,
+        f.codes,
+        f.latency_ms,
+        f.timeout_rate * 100.0,
+        f.timeout_after_ms,
+        f.lost_response_rate * 100.0,
+    )
+}
+
 /// Runs `sandbox` until Ctrl-C.
 pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
     let spec = SandboxSpec {
-        audit_delay_ms: args.audit_delay.as_millis() as u64,
-        privacy_scan_ms: args.privacy_scan.as_millis() as u64,
+        audit_delay_ms: millis(args.audit_delay),
+        privacy_scan_ms: millis(args.privacy_scan),
         audit_quota: args.audit_quota,
+        faults: faults(args),
         ..SandboxSpec::default()
     };
     let persist = match &args.state {
@@ -98,6 +185,9 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         ui.status(&format!("pushing WeChat events to {url}"));
     }
     ui.data(&format!("sandbox listening on {}", handle.base_url()));
+    if spec.faults.any() {
+        ui.status(&fault_summary(&spec.faults));
+    }
     ui.status("press Ctrl-C to stop");
     tokio::signal::ctrl_c()
         .await

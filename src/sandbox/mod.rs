@@ -184,3 +184,6 @@ mod tests {
         .await;
     }
 }
+
+#[cfg(test)]
+mod fault_tests;

@@ -8,6 +8,7 @@ use super::{Fleet, FleetError, FleetErrors, load_str};
 mod alipay;
 mod cases;
 mod display;
+mod faults;
 mod references;
 mod resolve;
 mod rules;

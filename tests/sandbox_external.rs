@@ -1,0 +1,211 @@
+//! End-to-end: the real binary against a standalone sandbox (`sandbox.url`), seeding credentials
+//! over the sandbox's admin endpoints; and `minifleet sandbox` itself with fault flags.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{App, TestFleet, code, text};
+use minifleet::fleet::SandboxSpec;
+use minifleet::sandbox::{self, Accepted, Persist, RemoteSandbox};
+
+fn apps() -> Vec<App> {
+    vec![
+        App::new("tea-house", "wx1111111111111111"),
+        App::alipay("rice-shop", "2021004100000001"),
+    ]
+}
+
+/// How many accepted calls each (call, fingerprint) pair has.
+fn counts(records: &[Accepted]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for r in records {
+        let key = (r.call.clone(), r.fingerprint.clone().unwrap_or_default());
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+fn count_of(records: &[Accepted], call: &str) -> usize {
+    records.iter().filter(|r| r.call == call).count()
+}
+
+/// Runs `reconcile --wait` for `fleet` off the async runtime, so the in-process sandbox serves.
+async fn converge(fleet: TestFleet) -> TestFleet {
+    tokio::task::spawn_blocking(move || {
+        fleet.converge();
+        fleet
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_with_sandbox_url_converges_on_that_sandbox_seeded_over_http() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let spec = SandboxSpec {
+            audit_delay_ms: 300,
+            privacy_scan_ms: 100,
+            ..SandboxSpec::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let handle = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
+        let mut fleet = TestFleet::new();
+        fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+        fleet.write(&apps());
+        let fleet = converge(fleet).await;
+
+        let records = handle.accepted();
+        assert_eq!(count_of(&records, "wxa/commit"), 1, "{records:#?}");
+        assert_eq!(count_of(&records, "wxa/submit_audit"), 1, "{records:#?}");
+        assert_eq!(count_of(&records, "wxa/release"), 1, "{records:#?}");
+        assert_eq!(
+            count_of(&records, "alipay.open.mini.version.upload"),
+            1,
+            "{records:#?}"
+        );
+        assert_eq!(
+            count_of(&records, "alipay.open.mini.version.audit.apply"),
+            1
+        );
+        assert!(records.iter().all(|r| r.fingerprint.is_some()
+            || r.call.contains("tester")
+            || r.call.contains("members")));
+        let live = handle.wechat.app_state("wx1111111111111111").unwrap();
+        assert!(live.live.is_some(), "released on the external sandbox");
+        let over_http = RemoteSandbox::new(&handle.base_url()).accepted().await;
+        assert_eq!(over_http.unwrap(), handle.accepted());
+
+        let again = tokio::task::spawn_blocking(move || {
+            fleet.run(&["reconcile", "--dry-run", "--detailed-exitcode"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(code(&again), 0, "in sync: {}", text(&again));
+        assert_eq!(
+            handle.accepted().len(),
+            records.len(),
+            "a dry run changes nothing"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A `minifleet sandbox` child process, killed when dropped.
+struct SandboxProcess {
+    child: Child,
+    url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_sandbox(args: &[&str]) -> SandboxProcess {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start minifleet sandbox");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("the first line");
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("a URL at the end of the first line")
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "first line: {first}");
+    SandboxProcess { child, url }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_sandbox_command_prints_its_url_first_and_injects_the_flagged_faults() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let process = spawn_sandbox(&[
+            "--error-rate",
+            "1",
+            "--fault-codes",
+            "45011,-1",
+            "--seed",
+            "3",
+        ]);
+        let url = format!("{}/wxa/get_latest_auditstatus", process.url);
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let reply = http().get(&url).send().await.unwrap();
+            let body: serde_json::Value = reply.json().await.unwrap();
+            seen.push(body["errcode"].as_i64().unwrap());
+        }
+        assert!(seen.iter().all(|c| *c == 45011 || *c == -1), "{seen:?}");
+        assert!(seen.contains(&45011) && seen.contains(&-1), "{seen:?}");
+        let records = RemoteSandbox::new(&process.url).accepted().await;
+        assert_eq!(records.unwrap(), [], "admin endpoints get no faults");
+
+        let bad = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--error-rate", "2"])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "clap rejects a rate above 1");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("between 0 and 1"));
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// Finds today that `engine/apply.rs` retries a transient failure of a non-idempotent call blindly:
+/// a lost `submit_audit` answer is submitted again once the first audit has been decided. The
+/// engine's journal settle (issue 5, item 1) makes it pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the engine's journal settle of unknown outcomes (issue 5, item 1)"]
+async fn reconcile_converges_against_a_sandbox_process_with_lost_answers_and_records_no_duplicates()
+{
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let process = spawn_sandbox(&[
+            "--audit-delay",
+            "300ms",
+            "--privacy-scan",
+            "100ms",
+            "--lost-response-rate",
+            "0.3",
+            "--seed",
+            "11",
+        ]);
+        let mut fleet = TestFleet::new();
+        fleet.sandbox_extra = format!("  url: {}\n", process.url);
+        fleet.write(&[
+            App::new("tea-house", "wx1111111111111111"),
+            App::new("noodle-bar", "wx2222222222222222"),
+        ]);
+        converge(fleet).await;
+        let records = RemoteSandbox::new(&process.url).accepted().await.unwrap();
+        for ((call, fp), n) in counts(&records) {
+            if call == "wxa/submit_audit" {
+                assert_eq!(n, 1, "audit of {fp} submitted {n} times: {records:#?}");
+            }
+        }
+        assert_eq!(count_of(&records, "wxa/submit_audit"), 2, "{records:#?}");
+    })
+    .await
+    .expect("test timed out");
+}

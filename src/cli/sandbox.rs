@@ -59,6 +59,15 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "KEY", env = "MINIFLEET_SANDBOX_AES_KEY")]
     pub aes_key: Option<String>,
 
+    /// Fault injection.
+    #[command(flatten)]
+    pub faults: Box<FaultArgs>,
+}
+
+/// The fault-injection flags of `sandbox`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Fault injection")]
+pub struct FaultArgs {
     /// Share of platform calls (0 to 1) answered with an injected error instead (WeChat -1,
     /// Alipay `isp.unknow-error`, or one of `--fault-codes`).
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
@@ -112,7 +121,7 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// The fault settings of the flags.
-fn faults(args: &SandboxArgs) -> FaultSpec {
+fn faults(args: &FaultArgs) -> FaultSpec {
     FaultSpec {
         error_rate: args.error_rate,
         codes: args
@@ -164,7 +173,7 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         audit_delay_ms: millis(args.audit_delay),
         privacy_scan_ms: millis(args.privacy_scan),
         audit_quota: args.audit_quota,
-        faults: faults(args),
+        faults: faults(&args.faults),
         ..SandboxSpec::default()
     };
     let persist = match &args.state {

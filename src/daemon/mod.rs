@@ -7,8 +7,14 @@
 //! `msg_signature` in constant time, nonce not seen in the window, component appid inside), and
 //! answered `success` only after what it carries is stored and flushed.
 
+pub mod diff;
+#[cfg(test)]
+mod fixtures;
 mod guard;
 mod handlers;
+pub mod metrics;
+pub mod requeue;
+pub mod scheduler;
 
 use std::collections::HashMap;
 use std::sync::Arc;

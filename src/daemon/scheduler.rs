@@ -101,8 +101,8 @@ impl Scheduler {
         }
     }
 
-    /// Runs until `stop` completes or every command sender is gone, then drains for at most
-    /// `grace`.
+    /// Runs until `stop` completes (with every command sender gone it goes on with the apps it
+    /// has), then drains for at most `grace`.
     pub async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
@@ -110,6 +110,7 @@ impl Scheduler {
         grace: Duration,
     ) -> Drained {
         tokio::pin!(stop);
+        let mut open = true;
         loop {
             self.start_due(Instant::now());
             let next = self.next_due();
@@ -119,9 +120,9 @@ impl Scheduler {
                 Some(joined) = self.tasks.join_next_with_id(), if !self.tasks.is_empty() => {
                     self.finished(joined);
                 }
-                command = commands.recv() => match command {
+                command = commands.recv(), if open => match command {
                     Some(command) => self.command(command),
-                    None => break,
+                    None => open = false,
                 },
                 () = sleep_until(next), if next.is_some() => {}
             }

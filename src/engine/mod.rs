@@ -81,6 +81,11 @@ impl Engine {
         self._sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
+    /// The embedded sandbox, when one runs (`watch` points its pushes at itself).
+    pub fn sandbox(&self) -> Option<&SandboxHandle> {
+        self._sandbox.as_ref()
+    }
+
     /// Runs one pass over `apps`: each app is observed, planned and (with `opts.apply`) applied,
     /// at most `opts.concurrency` at a time. Reports come back in the order of `apps`.
     pub async fn pass(

@@ -309,7 +309,7 @@ impl Reloader {
                 yaml_path = %e.yaml_path,
                 app = e.app.as_deref().unwrap_or(""),
                 line = e.line_col.map(|(l, _)| l).unwrap_or(0),
-                message = %e.message,
+                problem = %e.message,
                 help = e.help.as_deref().unwrap_or(""),
                 "invalid fleet file; keeping the last good fleet"
             );

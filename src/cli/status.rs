@@ -77,8 +77,9 @@ pub(super) fn open(cli: &Cli) -> Result<Source, CliError> {
     match Store::open(&dir) {
         Ok(store) => Ok(Source::Store(store)),
         Err(StoreError::Locked { .. }) => match snapshot::read(&dir) {
-            Ok(Some(snap)) => Ok(Source::Snapshot(Box::new(snap))),
-            Ok(None) => common::open_store(cli).map(Source::Store),
+            Ok(Some(snap)) if snapshot::writer_alive(&snap) => Ok(Source::Snapshot(Box::new(snap))),
+            // No daemon (another command holds the store): say so as `open_store` does.
+            Ok(_) => common::open_store(cli).map(Source::Store),
             Err(err) => Err(CliError::new(err.to_string())
                 .help("the daemon rewrites it after its next pass; try again in a moment")),
         },

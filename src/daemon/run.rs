@@ -72,6 +72,10 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Drained, DaemonError> {
     let store = engine.store().clone();
+    // A snapshot left by a daemon that was killed must not pass for this one's.
+    if let Err(err) = snapshot::remove(store.dir()) {
+        tracing::warn!(error = %err, "cannot remove an old daemon snapshot");
+    }
     let metrics = Arc::new(Metrics::new());
     let component = fleet
         .platforms

@@ -195,6 +195,16 @@ pub fn read(store_dir: &Path) -> Result<Option<Snapshot>, SnapshotError> {
         .map_err(|source| SnapshotError::Decode { path: file, source })
 }
 
+/// Whether the process that wrote `snapshot` still runs (always true where that cannot be told):
+/// a daemon killed with SIGKILL leaves its snapshot behind, which must not pass for live data.
+pub fn writer_alive(snapshot: &Snapshot) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(snapshot.pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
 /// Removes the snapshot in `store_dir` (when the daemon stops and the store is free again).
 pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
     let file = path(store_dir);
@@ -249,6 +259,12 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        assert!(writer_alive(&first), "this process wrote it");
+        let dead = Snapshot {
+            pid: u32::MAX,
+            ..first.clone()
+        };
+        assert!(!writer_alive(&dead) || !cfg!(target_os = "linux"));
         remove(store.dir()).unwrap();
         assert_eq!(read(store.dir()).unwrap(), None);
         remove(store.dir()).unwrap();

@@ -93,6 +93,11 @@ impl Engine {
         self._sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
+    /// The embedded sandbox, when one runs (`watch` points its pushes at itself).
+    pub fn sandbox(&self) -> Option<&SandboxHandle> {
+        self._sandbox.as_ref()
+    }
+
     /// Limits the calls to one platform to `rate` (a token bucket in front of the client).
     pub fn limit_rate(&mut self, kind: PlatformKind, rate: rate::Rate) {
         if let Some(platform) = self.platforms.remove(&kind) {

@@ -108,7 +108,8 @@ impl AppReport {
         }
     }
 
-    pub(super) fn crashed(app: &Desired) -> AppReport {
+    /// The report of an app whose pass task died.
+    pub fn crashed(app: &Desired) -> AppReport {
         AppReport {
             error: Some(PassError::Crashed),
             ..AppReport::new(app)

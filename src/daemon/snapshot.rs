@@ -107,6 +107,10 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
             (plan.state.name().to_string(), reason)
         }
     };
+    let (state, reason) = match held(&record, now_ms) {
+        Some(why) if state != "in_sync" => ("held".to_string(), Some(why)),
+        _ => (state, reason),
+    };
     let observed = observation.as_ref().map(|(o, _)| o);
     Ok(StatusRow {
         name: app.name.clone(),
@@ -127,6 +131,34 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
         reason,
         observed_at_ms: observation.as_ref().map(|(_, at)| *at),
     })
+}
+
+/// Why passes skip the app for now: parked on a platform quota, or backing off after failures.
+fn held(record: &crate::model::Record, now_ms: u64) -> Option<String> {
+    let at = |ms: u64| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+    };
+    if let Some(parked) = record.parked.as_ref().filter(|p| p.until * 1000 > now_ms) {
+        return Some(format!(
+            "parked until {}: {} failed with {} ({})",
+            at(parked.until * 1000),
+            parked.call,
+            parked.code,
+            parked.reason
+        ));
+    }
+    record
+        .backoff_until_ms
+        .filter(|until| *until > now_ms)
+        .map(|until| {
+            format!(
+                "backing off after {} failed attempt(s) until {}",
+                record.failures,
+                at(until)
+            )
+        })
 }
 
 fn build(b: &Build) -> String {
@@ -224,6 +256,36 @@ mod tests {
     use crate::daemon::fixtures::apps;
 
     const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";
+
+    #[test]
+    fn a_parked_app_shows_as_held_with_the_quota_and_its_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let fleet = apps(ONE);
+        let appid = &fleet[0].appid;
+        store
+            .put_observation(appid, &crate::model::Observed::default(), 1_000)
+            .unwrap();
+        let record = crate::model::Record {
+            parked: Some(crate::model::Parked {
+                until: 100,
+                call: "wxa/submit_audit".into(),
+                code: "85085".into(),
+                reason: "monthly audit quota exhausted".into(),
+            }),
+            ..Default::default()
+        };
+        store.put_record(appid, &record).unwrap();
+        let row = status_row(&store, &fleet[0], 50_000).unwrap();
+        assert_eq!(row.state, "held");
+        let reason = row.reason.unwrap();
+        assert!(
+            reason.contains("85085") && reason.contains("1970-01-01T00:01:40Z"),
+            "{reason}"
+        );
+        let later = status_row(&store, &fleet[0], 200_000).unwrap();
+        assert_ne!(later.state, "held", "the hold ends at the reset");
+    }
 
     #[test]
     fn a_snapshot_round_trips_and_is_replaced_atomically() {

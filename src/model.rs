@@ -423,6 +423,28 @@ pub struct Record {
     /// Withdrawal counts for the per-app withdrawal quota.
     #[serde(default)]
     pub withdrawals: Withdrawals,
+    /// Passes in a row that ended in a retryable error (transient, conflict); 0 after a clean pass.
+    #[serde(default)]
+    pub failures: u32,
+    /// Unix ms before which automated passes (`--wait`, the daemon) leave the app alone.
+    #[serde(default)]
+    pub backoff_until_ms: Option<u64>,
+    /// A platform quota the app ran into, and when it resets.
+    #[serde(default)]
+    pub parked: Option<Parked>,
+}
+
+/// An app parked by a platform quota until the quota resets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parked {
+    /// Unix seconds when the quota resets.
+    pub until: u64,
+    /// The platform call that hit the quota, e.g. `wxa/submit_audit`.
+    pub call: String,
+    /// The platform's code, e.g. `85085`.
+    pub code: String,
+    /// What the quota is, in words.
+    pub reason: String,
 }
 
 /// One thing to do to an app.

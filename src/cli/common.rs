@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fleet::{self, Fleet};
 use crate::model::Desired;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 
 use super::{Cli, EXIT_ERROR};
@@ -109,18 +109,36 @@ pub fn store_dir(cli: &Cli) -> PathBuf {
     })
 }
 
-/// Opens the store, with a clear message when another process holds it.
+/// Opens the store, with a clear message naming the holder when another process holds it.
 pub fn open_store(cli: &Cli) -> Result<Store, CliError> {
     let dir = store_dir(cli);
     Store::open(&dir).map_err(|err| {
-        let help = match err {
-            crate::store::StoreError::Locked { .. } => {
-                "another minifleet (reconcile, watch or status) is using this store; wait for it to finish, or pass a different `--store`"
-            }
-            _ => "check the directory's permissions, or pass a different `--store`",
+        let help = match &err {
+            StoreError::Locked {
+                holder: Some(holder),
+                ..
+            } if holder.host != crate::store::lock::host_name() => format!(
+                "the store is locked from host `{}`; if minifleet no longer runs there, delete `{}`",
+                holder.host,
+                dir.join(crate::store::lock::LOCK_FILE).display()
+            ),
+            StoreError::Locked { .. } => "one minifleet process (reconcile, watch or status) uses a store at a time; wait for it to finish, stop it, or pass a different `--store`".to_string(),
+            _ => "check the directory's permissions, or pass a different `--store`".to_string(),
         };
         CliError::new(err.to_string()).help(help)
     })
+}
+
+/// [`open_store`], warning when the store's lock record was left by a process that is gone.
+pub fn open_store_warning(cli: &Cli, ui: &Ui) -> Result<Store, CliError> {
+    let store = open_store(cli)?;
+    if let Some(old) = store.taken_over() {
+        ui.warn(&format!(
+            "took over the store's lock from {}, which is no longer running",
+            old.describe()
+        ));
+    }
+    Ok(store)
 }
 
 /// `--only NAME…` and `--selector key=value`: which apps a command works on.

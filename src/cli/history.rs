@@ -1,9 +1,11 @@
-//! `minifleet history [APP]`: what minifleet did, oldest first, from the store.
+//! `minifleet history [APP]`: what minifleet did, oldest first, from the store (while
+//! `minifleet watch` holds it: the newest events of the daemon's snapshot).
 
 use clap::Args;
 
 use crate::ui::Ui;
 
+use super::status::{self, Source};
 use super::{Cli, CliError, EXIT_OK, common};
 
 /// Arguments of `history`.
@@ -27,10 +29,18 @@ pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
             app.first().map(|a| a.appid.clone())
         }
     };
-    let store = common::open_store(cli)?;
-    let mut events = store
-        .history(appid.as_deref())
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let mut events = match status::open(cli)? {
+        Source::Store(store) => store
+            .history(appid.as_deref())
+            .map_err(|e| CliError::new(e.to_string()))?,
+        Source::Snapshot(snap) => {
+            ui.status(&status::from_daemon(&snap));
+            snap.history
+                .into_iter()
+                .filter(|e| appid.as_ref().is_none_or(|id| &e.appid == id))
+                .collect()
+        }
+    };
     if let Some(limit) = args.limit {
         let skip = events.len().saturating_sub(limit);
         events.drain(..skip);

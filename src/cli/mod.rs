@@ -10,6 +10,7 @@ mod schema;
 mod serve;
 mod status;
 mod validate;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -42,7 +43,8 @@ pub const EXIT_TIMEOUT: i32 = 3;
     minifleet reconcile --wait                  apply, and keep going until every app converged\n  \
     minifleet reconcile --only tea-house        work on one app\n  \
     minifleet status                            wanted vs live, from the store\n  \
-    minifleet history tea-house                 what was done to an app")]
+    minifleet history tea-house                 what was done to an app\n  \
+    minifleet watch --listen 0.0.0.0:8680       the daemon: converge on every edit, serve pushes")]
 pub struct Cli {
     /// The fleet file.
     #[arg(
@@ -66,13 +68,27 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// More logging on stderr (-v info, -vv debug); `MINIFLEET_LOG` takes a tracing filter.
+    /// More logging on stderr (-v info, -vv debug; `watch` logs info already); `MINIFLEET_LOG`
+    /// takes a tracing filter.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Log lines on stderr as text or as JSON objects (one per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with stable field names.
+    Json,
 }
 
 /// The subcommands.
@@ -99,6 +115,11 @@ pub enum Command {
     /// Serve the WeChat push endpoints (tickets, authorizations, audit events, the onboarding
     /// callback) until Ctrl-C.
     Serve(serve::ServeArgs),
+    /// The daemon: watch the fleet file and keep every app converging; serve pushes, onboarding,
+    /// `/healthz`, `/readyz` and `/metrics` until SIGTERM or Ctrl-C (then exit 0).
+    ///
+    /// While it runs, `status` and `history` read the snapshot it keeps in the store directory.
+    Watch(watch::WatchArgs),
     /// Merchant onboarding: authorization links, authorized apps against the fleet.
     Auth(auth::AuthArgs),
     /// Print the fleet file's JSON Schema (for editors and CI linters).
@@ -108,7 +129,8 @@ pub enum Command {
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let daemon = matches!(cli.command, Command::Watch(_));
+    init_logging(cli.verbose, cli.log_format, daemon);
     let ui = Ui::new(cli.output, cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,22 +160,29 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::History(args) => history::run(cli, ui, args),
         Command::Sandbox(args) => sandbox::run(ui, args).await,
         Command::Serve(args) => serve::run(cli, ui, args).await,
+        Command::Watch(args) => watch::run(cli, ui, args).await,
         Command::Auth(args) => auth::run(cli, ui, args).await,
         Command::Schema => schema::run(ui),
     }
 }
 
-fn init_logging(verbose: u8) {
+/// Logs to stderr: warnings by default (info for the daemon, whose log is its output), more
+/// with `-v`, any filter with `MINIFLEET_LOG`.
+fn init_logging(verbose: u8, format: LogFormat, daemon: bool) {
     let default = match verbose {
-        0 => "warn",
-        1 => "minifleet=info",
+        0 if !daemon => "warn",
+        0 | 1 => "minifleet=info",
         _ => "minifleet=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MINIFLEET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }

@@ -7,9 +7,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::engine::{AppReport, Engine, PassOptions, PassSummary, Progress, ProgressFn, summarize};
+use crate::engine::rate::Rate;
+use crate::engine::{
+    AppReport, Engine, HoldKind, PassOptions, PassSummary, Progress, ProgressFn, summarize,
+};
 use crate::fleet::{ApiBase, Fleet};
-use crate::model::Desired;
+use crate::model::{Desired, PlatformKind};
+use crate::plan::quota::AuditBudget;
 use crate::plan::{Plan, render};
 use crate::platform::ErrorClass;
 use crate::ui::Ui;
@@ -47,7 +51,15 @@ pub struct ReconcileArgs {
     /// Work on at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+
+    /// Limit the calls to a platform, e.g. `wechat=50/s` or `alipay=600/m` (repeatable)
+    /// [default: 100/s per platform].
+    #[arg(long, value_name = "PLATFORM=RATE")]
+    pub rate: Vec<String>,
 }
+
+/// The default request rate of each platform: generous; the platforms' own limits are higher.
+const DEFAULT_RATE: &str = "100/s";
 
 /// Arguments of `plan` (= `reconcile --dry-run`).
 #[derive(Debug, Clone, Args)]
@@ -76,6 +88,7 @@ impl PlanArgs {
             timeout: Duration::from_secs(1800),
             interval: None,
             concurrency: self.concurrency,
+            rate: Vec::new(),
         }
     }
 }
@@ -87,11 +100,15 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
     if args.detailed_exitcode && !args.dry_run {
         ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");
     }
-    let store = common::open_store(cli)?;
-    let engine = Engine::connect(&fleet, store)
+    let rates = rates(&args.rate)?;
+    let store = common::open_store_warning(cli, ui)?;
+    let mut engine = Engine::connect(&fleet, store)
         .await
-        .map(Arc::new)
         .map_err(|e| CliError::new(e.to_string()))?;
+    for (kind, rate) in rates {
+        engine.limit_rate(kind, rate);
+    }
+    let engine = Arc::new(engine);
     if args.dry_run {
         return dry_run(&engine, ui, &apps, args).await;
     }
@@ -108,8 +125,9 @@ async fn dry_run(
         apply: false,
         concurrency: usize::from(args.concurrency),
     };
-    let reports = engine.pass(apps, opts, progress_printer(ui)).await;
-    let plan = plan_of(&reports);
+    let planned = engine.plan_pass(apps, opts, progress_printer(ui)).await;
+    let reports = planned.reports;
+    let plan = plan_of(&reports, planned.audit_budget);
     let failures = summarize(&reports).failed;
     if ui.json_mode() {
         let mut doc = render::json(&plan);
@@ -148,27 +166,28 @@ async fn apply(
     let mut pending: Vec<Desired> = apps.to_vec();
     let mut passes = 0;
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
+    let deadline_ms = crate::engine::now_ms() + args.timeout.as_millis() as u64;
     // Plan first and print it, then apply exactly that plan; later passes observe again.
-    let dry = PassOptions {
-        apply: false,
-        ..opts
-    };
-    let planned = engine.pass(&pending, dry, progress.clone()).await;
-    let first_plan = plan_of(&planned);
-    print_plan(ui, &first_plan, &planned);
-    let mut next_planned = Some(planned);
+    let planned = engine.plan_pass(&pending, opts, progress.clone()).await;
+    let mut audit_budget = planned.audit_budget;
+    let first_plan = plan_of(&planned.reports, planned.audit_budget);
+    print_plan(ui, &first_plan, &planned.reports);
+    let mut next_planned = Some(planned.reports);
     let timed_out = loop {
         passes += 1;
         let remaining = args.timeout.saturating_sub(started.elapsed());
         let work = async {
-            match next_planned.take() {
-                Some(planned) => {
-                    engine
-                        .apply_planned(&pending, planned, opts.concurrency, progress.clone())
-                        .await
+            let planned = match next_planned.take() {
+                Some(planned) => planned,
+                None => {
+                    let planned = engine.plan_pass(&pending, opts, progress.clone()).await;
+                    audit_budget = planned.audit_budget;
+                    planned.reports
                 }
-                None => engine.pass(&pending, opts, progress.clone()).await,
-            }
+            };
+            engine
+                .apply_planned(&pending, planned, opts.concurrency, progress.clone())
+                .await
         };
         let Ok(reports) = tokio::time::timeout(remaining, work).await else {
             break true;
@@ -176,7 +195,7 @@ async fn apply(
         for (kind, n) in summarize(&reports).applied {
             *applied.entry(kind).or_default() += n;
         }
-        pending = still_pending(&pending, &reports);
+        pending = still_pending(&pending, &reports, deadline_ms);
         for report in reports {
             last.insert(report.app.clone(), report);
         }
@@ -206,6 +225,7 @@ async fn apply(
         timed_out,
         &Some(first_plan),
     );
+    print_held(ui, &ordered, audit_budget);
     Ok(if timed_out {
         EXIT_TIMEOUT
     } else if !summary.failed.is_empty() {
@@ -215,13 +235,75 @@ async fn apply(
     })
 }
 
-/// Apps that need another pass: not settled, and not failed for good.
-fn still_pending(apps: &[Desired], reports: &[AppReport]) -> Vec<Desired> {
+/// Apps that need another pass: not settled, not failed for good, and not held past the deadline
+/// (parked by a quota that resets later, or waiting for next month's audit quota).
+fn still_pending(apps: &[Desired], reports: &[AppReport], deadline_ms: u64) -> Vec<Desired> {
     apps.iter()
         .zip(reports)
-        .filter(|(_, report)| !report.is_settled() && !failed_for_good(report))
+        .filter(|(_, report)| {
+            !report.is_settled() && !failed_for_good(report) && !held_past(report, deadline_ms)
+        })
         .map(|(app, _)| app.clone())
         .collect()
+}
+
+/// Whether waiting until `deadline_ms` cannot move the app: its hold lasts longer, or it only
+/// waits for the audit quota.
+fn held_past(report: &AppReport, deadline_ms: u64) -> bool {
+    let Some(held) = &report.held else {
+        return false;
+    };
+    match held.kind {
+        HoldKind::AuditQuota => !report.plan.as_ref().is_some_and(|p| p.has_changes()),
+        HoldKind::Parked | HoldKind::Backoff => held.until_ms.is_some_and(|t| t > deadline_ms),
+    }
+}
+
+/// Says which apps were held back at the end, and the audit budget.
+fn print_held(ui: &Ui, reports: &[AppReport], budget: Option<AuditBudget>) {
+    if ui.json_mode() {
+        return;
+    }
+    if let Some(budget) = budget.filter(|b| b.waiting > 0) {
+        ui.warn(&format!("audit quota: {}", budget.line()));
+    }
+    for report in reports {
+        if let Some(held) = report
+            .held
+            .as_ref()
+            .filter(|h| h.kind != HoldKind::AuditQuota)
+        {
+            ui.warn(&format!("app `{}`: {}", report.app, held.reason));
+        }
+    }
+}
+
+/// Parses `--rate PLATFORM=RATE` values; every platform not named gets [`DEFAULT_RATE`].
+fn rates(values: &[String]) -> Result<Vec<(PlatformKind, Rate)>, CliError> {
+    let default = Rate::parse(DEFAULT_RATE).map_err(|e| CliError::new(e.to_string()))?;
+    let mut rates = BTreeMap::from([
+        (PlatformKind::Wechat, default),
+        (PlatformKind::Alipay, default),
+    ]);
+    for value in values {
+        let help = "write a rate as `PLATFORM=N/s` (or `/m`, `/h`), e.g. `--rate wechat=50/s`";
+        let (name, rate) = value
+            .split_once('=')
+            .ok_or_else(|| CliError::new(format!("invalid `--rate` `{value}`")).help(help))?;
+        let kind = match name.trim() {
+            "wechat" => PlatformKind::Wechat,
+            "alipay" => PlatformKind::Alipay,
+            other => {
+                return Err(
+                    CliError::new(format!("unknown platform `{other}` in `--rate`"))
+                        .help("the platforms are `wechat` and `alipay`"),
+                );
+            }
+        };
+        let rate = Rate::parse(rate).map_err(|e| CliError::new(e.to_string()).help(help))?;
+        rates.insert(kind, rate);
+    }
+    Ok(rates.into_iter().collect())
 }
 
 /// A pass error no amount of waiting fixes: the operator must act.
@@ -248,9 +330,10 @@ fn default_interval(fleet: &Fleet) -> Duration {
     Duration::from_secs(if all_sandbox { 1 } else { 30 })
 }
 
-fn plan_of(reports: &[AppReport]) -> Plan {
+fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {
     Plan {
         apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
+        audit_budget,
     }
 }
 

@@ -1,15 +1,16 @@
 //! `minifleet status`: wanted vs live state of every app, planned from the store's last
 //! observations (the same `plan_app` as `reconcile`); `--refresh` observes every app first.
+//! While `minifleet watch` holds the store, the rows come from the snapshot it keeps there.
 
 use std::sync::Arc;
 
 use clap::Args;
-use serde::Serialize;
 
+use crate::daemon::snapshot::{self, Snapshot, StatusRow};
 use crate::engine::{Engine, PassOptions, now_ms};
-use crate::model::{AppState, Build, Desired, Observed};
-use crate::plan::{Context, plan_app};
-use crate::store::Store;
+use crate::fleet::Fleet;
+use crate::model::Desired;
+use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 
 use super::common::{self, Selection};
@@ -27,46 +28,32 @@ pub struct StatusArgs {
     pub selection: Selection,
 }
 
-/// One app's row.
-#[derive(Debug, Serialize)]
-struct Row {
-    name: String,
-    appid: String,
-    platform: String,
-    wanted: String,
-    experience: Option<String>,
-    audit: Option<String>,
-    live: Option<String>,
-    state: String,
-    reason: Option<String>,
-    observed_at_ms: Option<u64>,
-}
-
 /// Runs `status`.
 pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
     let apps = args.selection.apps(&fleet)?;
-    let store = common::open_store(cli)?;
-    if args.refresh {
-        let engine = Engine::connect(&fleet, store.clone())
-            .await
-            .map(Arc::new)
-            .map_err(|e| CliError::new(e.to_string()))?;
-        let opts = PassOptions {
-            apply: false,
-            concurrency: 8,
-        };
-        let reports = engine.pass(&apps, opts, Arc::new(|_| {})).await;
-        for report in reports.iter().filter(|r| r.error.is_some()) {
-            if let Some(err) = &report.error {
-                ui.warn(&format!("app `{}`: cannot observe: {err}", report.app));
+    let rows = match open(cli)? {
+        Source::Store(store) => {
+            if args.refresh {
+                refresh(&fleet, &store, &apps, ui).await?;
             }
+            let now = now_ms();
+            apps.iter()
+                .map(|app| snapshot::status_row(&store, app, now))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::new(e.to_string()))?
         }
-    }
-    let rows = apps
-        .iter()
-        .map(|app| row(&store, app))
-        .collect::<Result<Vec<_>, _>>()?;
+        Source::Snapshot(snap) => {
+            if args.refresh {
+                return Err(CliError::new(
+                    "cannot `--refresh` while `minifleet watch` holds the store",
+                )
+                .help("the daemon observes every app on its own; drop `--refresh`"));
+            }
+            ui.status(&from_daemon(&snap));
+            rows_of(&snap, &apps)
+        }
+    };
     if ui.json_mode() {
         ui.json(&serde_json::json!({ "format_version": 1, "apps": rows }));
     } else {
@@ -75,65 +62,88 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
     Ok(EXIT_OK)
 }
 
-fn row(store: &Store, app: &Desired) -> Result<Row, CliError> {
-    let err = |e: crate::store::StoreError| CliError::new(e.to_string());
-    let record = store.record(&app.appid).map_err(err)?;
-    let observation = store.observation(&app.appid).map_err(err)?;
-    let (state, reason, observed) = match &observation {
-        None => ("unobserved".to_string(), None, None),
-        Some((observed, at)) => {
-            let plan = plan_app(
-                app,
-                observed,
-                &record,
-                &Context {
-                    now: now_ms() / 1000,
-                },
-            );
-            let reason = match &plan.state {
-                AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
-                    Some(reason.clone())
-                }
-                _ => None,
-            };
-            (plan.state.name().to_string(), reason, Some((observed, *at)))
-        }
-    };
-    let build = |b: &Build| {
-        format!(
-            "{} [mf:{}]",
-            b.version,
-            b.fingerprint.as_deref().unwrap_or("--------")
-        )
-    };
-    let live = |o: &Observed| {
-        o.live.as_ref().map(|l| match l.gray {
-            Some(p) => format!("{} gray {p}%", build(&l.build)),
-            None => build(&l.build),
-        })
-    };
-    Ok(Row {
-        name: app.name.clone(),
-        appid: app.appid.clone(),
-        platform: app.platform.to_string(),
-        wanted: format!(
-            "{} [mf:{}] gray {}%",
-            app.version, app.fingerprint, app.gray
-        ),
-        experience: observed.and_then(|(o, _)| o.experience.as_ref().map(build)),
-        audit: observed.and_then(|(o, _)| {
-            o.audit
-                .as_ref()
-                .map(|a| format!("{} {:?}", build(&a.build), a.status).to_lowercase())
-        }),
-        live: observed.and_then(|(o, _)| live(o)),
-        state,
-        reason,
-        observed_at_ms: observed.map(|(_, at)| at),
-    })
+/// Where `status` and `history` read from.
+pub(super) enum Source {
+    /// The store, when no other process holds it.
+    Store(Store),
+    /// The running daemon's snapshot, when the daemon holds the store.
+    Snapshot(Box<Snapshot>),
 }
 
-fn table(rows: &[Row]) -> String {
+/// Opens the store, or when another process holds it, reads the daemon's snapshot (the daemon
+/// writes one into the store directory after its passes).
+pub(super) fn open(cli: &Cli) -> Result<Source, CliError> {
+    let dir = common::store_dir(cli);
+    match Store::open(&dir) {
+        Ok(store) => Ok(Source::Store(store)),
+        Err(StoreError::Locked { .. }) => match snapshot::read(&dir) {
+            Ok(Some(snap)) if snapshot::writer_alive(&snap) => Ok(Source::Snapshot(Box::new(snap))),
+            // No daemon (another command holds the store): say so as `open_store` does.
+            Ok(_) => common::open_store(cli).map(Source::Store),
+            Err(err) => Err(CliError::new(err.to_string())
+                .help("the daemon rewrites it after its next pass; try again in a moment")),
+        },
+        Err(_) => common::open_store(cli).map(Source::Store),
+    }
+}
+
+/// The status line saying the data comes from the daemon.
+pub(super) fn from_daemon(snap: &Snapshot) -> String {
+    let age = secs(now_ms(), snap.written_at_ms);
+    format!(
+        "`minifleet watch` (pid {}) holds the store: showing its snapshot from {} ago",
+        snap.pid,
+        humantime::format_duration(age)
+    )
+}
+
+/// The snapshot's rows of `apps`, in their order; apps the daemon does not run (yet) show as
+/// `unobserved`.
+fn rows_of(snap: &Snapshot, apps: &[Desired]) -> Vec<StatusRow> {
+    apps.iter()
+        .map(|app| {
+            snap.apps
+                .iter()
+                .find(|r| r.name == app.name)
+                .cloned()
+                .unwrap_or_else(|| StatusRow {
+                    name: app.name.clone(),
+                    appid: app.appid.clone(),
+                    platform: app.platform.to_string(),
+                    wanted: format!(
+                        "{} [mf:{}] gray {}%",
+                        app.version, app.fingerprint, app.gray
+                    ),
+                    experience: None,
+                    audit: None,
+                    live: None,
+                    state: "unobserved".into(),
+                    reason: None,
+                    observed_at_ms: None,
+                })
+        })
+        .collect()
+}
+
+async fn refresh(fleet: &Fleet, store: &Store, apps: &[Desired], ui: &Ui) -> Result<(), CliError> {
+    let engine = Engine::connect(fleet, store.clone())
+        .await
+        .map(Arc::new)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let opts = PassOptions {
+        apply: false,
+        concurrency: 8,
+    };
+    let reports = engine.pass(apps, opts, Arc::new(|_| {})).await;
+    for report in reports.iter().filter(|r| r.error.is_some()) {
+        if let Some(err) = &report.error {
+            ui.warn(&format!("app `{}`: cannot observe: {err}", report.app));
+        }
+    }
+    Ok(())
+}
+
+fn table(rows: &[StatusRow]) -> String {
     let header = ["APP", "PLATFORM", "WANTED", "LIVE", "STATE", "OBSERVED"];
     let now = now_ms();
     let cells: Vec<[String; 6]> = rows

@@ -1,14 +1,28 @@
 //! The daemon's HTTP side (DESIGN §8): WeChat's authorization-event URL (`POST /wechat/auth`:
 //! verify ticket, authorized, updateauthorized, unauthorized), the message-and-event URL
 //! (`POST /wechat/events/{appid}`: audit results), the onboarding callback
-//! (`GET /auth/wechat/callback`) and `/healthz`. Hosted by `serve` now, by `watch` later.
+//! (`GET /auth/wechat/callback`) and `/healthz`. Hosted by `serve` and by `watch`.
 //!
 //! Every push is checked before anything else (size ≤ 64 KiB, timestamp within 5 minutes,
 //! `msg_signature` in constant time, nonce not seen in the window, component appid inside), and
 //! answered `success` only after what it carries is stored and flushed.
+//!
+//! The watch daemon ([`run`]) hosts these beside `/readyz` and `/metrics`: a fleet watcher
+//! ([`watcher`]) turns edits into diffs ([`diff`]) for a per-app scheduler ([`scheduler`],
+//! [`requeue`]); passes are counted ([`metrics`]) and published for `status` ([`snapshot`]).
 
+pub mod diff;
+#[cfg(test)]
+mod fixtures;
 mod guard;
 mod handlers;
+pub mod health;
+pub mod metrics;
+pub mod requeue;
+mod run;
+pub mod scheduler;
+pub mod snapshot;
+pub mod watcher;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,6 +36,7 @@ use crate::platform::wechat::WechatClient;
 use crate::platform::wechat::crypto::MsgCrypt;
 
 pub use guard::{MAX_SKEW_SECS, Rejection};
+pub use run::{DaemonError, WatchOptions, run};
 
 /// Largest push body accepted (64 KiB); larger ones get HTTP 413.
 pub const MAX_PUSH_BODY: usize = 64 * 1024;

@@ -3,11 +3,19 @@
 
 use std::time::Duration;
 
-use crate::model::{Action, AppPlan, Desired, Failure, Record, Step};
+use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
+use crate::plan::quota::quota_reset;
 use crate::platform::{Effect, ErrorClass, Platform, PlatformError};
 use crate::store::{Event, Intent};
 
+use super::settle::{is_idempotent, took_effect};
 use super::{Applied, Engine, PassError, Progress, ProgressFn, now_ms};
+
+/// The first per-app backoff after a failed pass; it doubles with every failure in a row.
+const BACKOFF_BASE_MS: u64 = 2_000;
+
+/// The longest per-app backoff.
+const BACKOFF_MAX_MS: u64 = 5 * 60 * 1000;
 
 /// Attempts for a call failing with a transient error, in-pass.
 const TRANSIENT_ATTEMPTS: u32 = 3;
@@ -22,6 +30,13 @@ pub(super) async fn apply(
     progress: &ProgressFn,
 ) -> Result<Vec<Applied>, PassError> {
     let mut applied = Vec::new();
+    if record
+        .parked
+        .as_ref()
+        .is_some_and(|p| p.until <= now_ms() / 1000)
+    {
+        record.parked = None;
+    }
     for step in &plan.steps {
         if !step.action.is_mutating() {
             break;
@@ -47,11 +62,47 @@ pub(super) async fn apply(
             break;
         }
     }
+    count_failures(&applied, &mut record, now_ms());
     engine.store.put_record(&app.appid, &record)?;
     Ok(applied)
 }
 
+/// Keeps the per-app failure count and backoff: a retryable error (transient, auth, conflict)
+/// doubles the backoff; a pass without errors clears it.
+pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u64) {
+    let retryable = |e: &PlatformError| {
+        matches!(
+            e.class,
+            ErrorClass::Transient | ErrorClass::Auth | ErrorClass::Conflict
+        )
+    };
+    let errors: Vec<&PlatformError> = applied
+        .iter()
+        .filter_map(|a| a.result.as_ref().err())
+        .collect();
+    if errors.iter().any(|e| retryable(e)) {
+        bump_backoff(record, now_ms);
+    } else if errors.is_empty() {
+        record.failures = 0;
+        record.backoff_until_ms = None;
+    }
+}
+
+/// Counts one more failure in a row and backs the app off: 2 s doubling to 5 minutes, ±25 %.
+pub(super) fn bump_backoff(record: &mut Record, now_ms: u64) {
+    record.failures = record.failures.saturating_add(1);
+    let exp = record.failures.saturating_sub(1).min(16);
+    let base = BACKOFF_BASE_MS.saturating_mul(1 << exp).min(BACKOFF_MAX_MS);
+    let jitter = fastrand::u64(0..=base / 2);
+    record.backoff_until_ms = Some(now_ms + base - base / 4 + jitter);
+}
+
 /// Journals, calls (retrying transient errors a few times) and records history for one step.
+///
+/// The intent is flushed before the first attempt. A transient error of a non-idempotent call is
+/// never simply repeated: the app is observed first, and if the call took effect (the response was
+/// lost) it counts as done; if observing fails the outcome stays unknown in the journal, to be
+/// settled by observing before the app's next mutation.
 async fn call(
     engine: &Engine,
     platform: &dyn Platform,
@@ -64,30 +115,81 @@ async fn call(
         action: step.action.kind().to_string(),
         fingerprint: app.fingerprint.clone(),
         at_ms: now_ms(),
+        step: Some(step.action.clone()),
     };
     let id = engine.store.journal_intent(&intent).await?;
-    let mut attempt = 1;
-    let result = loop {
-        let result = platform.execute(app, &step.action).await;
-        match &result {
-            Err(err) if err.class == ErrorClass::Transient && attempt < TRANSIENT_ATTEMPTS => {
-                let backoff = 250 * 2u64.pow(attempt) + fastrand::u64(0..250);
-                tracing::debug!(app = %app.name, call = %err.call, code = %err.code, attempt, "transient error, retrying");
-                tokio::time::sleep(Duration::from_millis(backoff)).await;
-                attempt += 1;
-            }
-            _ => break result,
+    let (result, outcome) = attempts(platform, app, &step.action).await;
+    match &outcome {
+        Some(outcome) => engine.store.journal_outcome(id, outcome)?,
+        None => {
+            tracing::warn!(app = %app.name, action = %step.action.kind(), "outcome unknown; it will be settled by observing")
         }
-    };
-    let outcome = match &result {
-        Ok(_) => "ok".to_string(),
-        Err(err) => format!("error {}", err.code),
-    };
-    engine.store.journal_outcome(id, &outcome)?;
+    }
     engine
         .store
         .append_history(&history_event(app, step, &result))?;
     Ok(result)
+}
+
+/// Calls `action` up to [`TRANSIENT_ATTEMPTS`] times with exponential backoff and jitter; returns
+/// the result and the journal outcome (`None`: unknown).
+async fn attempts(
+    platform: &dyn Platform,
+    app: &Desired,
+    action: &Action,
+) -> (Result<Effect, PlatformError>, Option<String>) {
+    let mut attempt = 1;
+    loop {
+        let err = match platform.execute(app, action).await {
+            Ok(effect) => return (Ok(effect), Some("ok".to_string())),
+            Err(err) if err.class != ErrorClass::Transient => {
+                let outcome = format!("error {}", err.code);
+                return (Err(err), Some(outcome));
+            }
+            Err(err) => err,
+        };
+        if !is_idempotent(action) {
+            match observe_effect(platform, app, action).await {
+                Some(Ok(effect)) => {
+                    let outcome = format!("ok (error {} but observed applied)", err.code);
+                    return (Ok(effect), Some(outcome));
+                }
+                Some(Err(())) => {}
+                None => return (Err(err), None),
+            }
+        }
+        if attempt >= TRANSIENT_ATTEMPTS {
+            let outcome = format!("error {} (not applied)", err.code);
+            return (Err(err), Some(outcome));
+        }
+        tracing::debug!(app = %app.name, call = %err.call, code = %err.code, attempt, "transient error, retrying");
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
+}
+
+/// The pause before attempt `attempt + 1`: 250 ms doubling, plus up to 250 ms of jitter.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt.min(6)) + fastrand::u64(0..250))
+}
+
+/// After a transient error of a non-idempotent call: observes the app. `Some(Ok)` the call took
+/// effect, `Some(Err)` it did not (safe to retry), `None` observing failed (unknown).
+async fn observe_effect(
+    platform: &dyn Platform,
+    app: &Desired,
+    action: &Action,
+) -> Option<Result<Effect, ()>> {
+    let observed = platform.observe(app).await.ok()?;
+    match took_effect(action, &observed)? {
+        true => Some(Ok(match (action, &observed.audit) {
+            (Action::SubmitAudit { .. }, Some(audit)) => Effect::AuditSubmitted {
+                audit_id: audit.id.clone(),
+            },
+            _ => Effect::None,
+        })),
+        false => Some(Err(())),
+    }
 }
 
 fn history_event(app: &Desired, step: &Step, result: &Result<Effect, PlatformError>) -> Event {
@@ -189,6 +291,16 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
             });
             true
         }
-        ErrorClass::Transient | ErrorClass::Auth | ErrorClass::Quota | ErrorClass::Conflict => true,
+        ErrorClass::Quota => {
+            let now = now_ms() / 1000;
+            record.parked = Some(Parked {
+                until: quota_reset(&err.code, now),
+                call: err.call.clone(),
+                code: err.code.clone(),
+                reason: err.explanation.clone(),
+            });
+            true
+        }
+        ErrorClass::Transient | ErrorClass::Auth | ErrorClass::Conflict => true,
     }
 }

@@ -5,7 +5,9 @@
 mod apply;
 mod connect;
 mod pass;
+pub mod rate;
 mod report;
+mod settle;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,11 +15,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use apply::describe;
 pub use connect::{ConnectError, seed_wechat_ticket};
-pub use pass::{AppReport, Applied, PassError};
+pub use pass::{AppReport, Applied, Held, HoldKind, PassError};
 pub use report::{FailedApp, PassSummary, summarize};
 
 use crate::fleet::Fleet;
-use crate::model::{Desired, PlatformKind};
+use crate::model::{AppPlan, Desired, PlatformKind};
+use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
 use crate::platform::Platform;
 use crate::sandbox::SandboxHandle;
 use crate::store::Store;
@@ -51,6 +54,15 @@ pub enum Progress {
 /// A callback receiving [`Progress`] events; must be cheap.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// A pass's plans, before applying: one report per app, and how the audit quota was shared.
+#[derive(Debug, Clone)]
+pub struct PlannedPass {
+    /// One report per app, in the order of the apps.
+    pub reports: Vec<AppReport>,
+    /// The audit budget, when a platform rations audits and some plan submits one.
+    pub audit_budget: Option<AuditBudget>,
+}
+
 /// The engine: the store, one client per platform in use, and the sandbox when it was started.
 pub struct Engine {
     store: Store,
@@ -81,20 +93,110 @@ impl Engine {
         self._sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
-    /// Runs one pass over `apps`: each app is observed, planned and (with `opts.apply`) applied,
-    /// at most `opts.concurrency` at a time. Reports come back in the order of `apps`.
+    /// The embedded sandbox, when one runs (`watch` points its pushes at itself).
+    pub fn sandbox(&self) -> Option<&SandboxHandle> {
+        self._sandbox.as_ref()
+    }
+
+    /// Limits the calls to one platform to `rate` (a token bucket in front of the client).
+    pub fn limit_rate(&mut self, kind: PlatformKind, rate: rate::Rate) {
+        if let Some(platform) = self.platforms.remove(&kind) {
+            let limited: Arc<dyn Platform> = Arc::new(rate::RateLimited::new(platform, rate));
+            self.platforms.insert(kind, limited);
+        }
+    }
+
+    /// Runs one pass over `apps`: every app is observed and planned, the audit quota is shared
+    /// out (see [`Engine::plan_pass`]), and with `opts.apply` the plans are applied, at most
+    /// `opts.concurrency` apps at a time. Reports come back in the order of `apps`.
     pub async fn pass(
         self: &Arc<Self>,
         apps: &[Desired],
         opts: PassOptions,
         progress: ProgressFn,
     ) -> Vec<AppReport> {
+        let planned = self.plan_pass(apps, opts, Arc::clone(&progress)).await;
+        if !opts.apply {
+            return planned.reports;
+        }
+        self.apply_planned(apps, planned.reports, opts.concurrency, progress)
+            .await
+    }
+
+    /// Observes and plans every app (changing nothing on the platforms), then shares the monthly
+    /// audit quota among the plans in fleet order. With `opts.apply` (plans about to be applied)
+    /// unknown outcomes are settled first and apps backing off are held.
+    pub async fn plan_pass(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        opts: PassOptions,
+        progress: ProgressFn,
+    ) -> PlannedPass {
         let jobs = apps.iter().cloned().map(|app| {
             let engine = Arc::clone(self);
             let progress = Arc::clone(&progress);
-            async move { engine.run_app(&app, opts.apply, &progress).await }
+            async move { engine.observe_and_plan(&app, opts.apply, &progress).await }
         });
-        fan_out(apps, opts.concurrency, jobs).await
+        let mut reports = fan_out(apps, opts.concurrency, jobs).await;
+        let audit_budget = self.share_audit_quota(apps, &mut reports).await;
+        PlannedPass {
+            reports,
+            audit_budget,
+        }
+    }
+
+    /// Asks each platform that rations audits how many are left, and holds the submissions
+    /// beyond that in fleet order.
+    async fn share_audit_quota(
+        &self,
+        apps: &[Desired],
+        reports: &mut [AppReport],
+    ) -> Option<AuditBudget> {
+        let mut total: Option<AuditBudget> = None;
+        for (kind, platform) in &self.platforms {
+            let mut plans: Vec<(&Desired, &mut AppPlan)> = apps
+                .iter()
+                .zip(reports.iter_mut())
+                .filter(|(app, r)| app.platform == *kind && r.held.is_none())
+                .filter_map(|(app, r)| r.plan.as_mut().map(|p| (app, p)))
+                .filter(|(_, p)| submits_audit(p))
+                .collect();
+            let Some((via, _)) = plans.first() else {
+                continue;
+            };
+            let quota = match platform.audit_quota(via).await {
+                Ok(Some(quota)) => quota,
+                Ok(None) => continue,
+                Err(err) => {
+                    tracing::warn!(platform = %kind, error = %err, "cannot read the audit quota; submitting without a budget");
+                    continue;
+                }
+            };
+            let mut plans: Vec<&mut AppPlan> = plans.iter_mut().map(|(_, p)| &mut **p).collect();
+            let budget = budget_audits(&mut plans, quota.rest);
+            let held = Held {
+                kind: HoldKind::AuditQuota,
+                until_ms: None,
+                reason: format!("waits for the monthly audit quota ({})", budget.line()),
+            };
+            for (app, report) in apps.iter().zip(reports.iter_mut()) {
+                let waits = app.platform == *kind
+                    && report.held.is_none()
+                    && report.plan.as_ref().is_some_and(|p| {
+                        p.notes
+                            .iter()
+                            .any(|n| n.starts_with("waits for the monthly audit quota"))
+                    });
+                if waits {
+                    report.held = Some(held.clone());
+                }
+            }
+            let sum = total.get_or_insert_with(AuditBudget::default);
+            sum.planned += budget.planned;
+            sum.left += budget.left;
+            sum.waiting += budget.waiting;
+        }
+        total
     }
 
     /// Applies plans made by a dry [`Engine::pass`] moments ago (so the plan printed is the plan

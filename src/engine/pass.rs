@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use crate::model::{AppPlan, Desired, PlatformKind, Step};
+use crate::model::{AppPlan, Desired, PlatformKind, Record, Step};
+use crate::plan::quota::{budget_audits, submits_audit};
 use crate::plan::{Context, plan_app};
-use crate::platform::PlatformError;
+use crate::platform::{ErrorClass, PlatformError};
 use crate::store::{Event, StoreError};
 
 use super::{Engine, Progress, ProgressFn, apply, now_ms};
@@ -61,6 +62,38 @@ pub struct AppReport {
     pub applied: Vec<Applied>,
     /// What ended the pass early, if anything did.
     pub error: Option<PassError>,
+    /// Why the app was held back this pass, if it was.
+    pub held: Option<Held>,
+}
+
+/// What holds an app back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    /// A platform quota parked the app until it resets: nothing is applied.
+    Parked,
+    /// The app failed in earlier passes and backs off: nothing is applied.
+    Backoff,
+    /// The monthly audit quota is shared out and this app's turn has not come: its submission
+    /// (and what follows) is out of the plan; earlier steps still apply.
+    AuditQuota,
+}
+
+/// Why an app was held back this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// What holds it.
+    pub kind: HoldKind,
+    /// Unix ms when the hold ends, where known.
+    pub until_ms: Option<u64>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+impl Held {
+    /// Whether nothing of the app's plan is applied.
+    pub fn blocks_apply(&self) -> bool {
+        matches!(self.kind, HoldKind::Parked | HoldKind::Backoff)
+    }
 }
 
 impl AppReport {
@@ -71,10 +104,12 @@ impl AppReport {
             plan: None,
             applied: Vec::new(),
             error: None,
+            held: None,
         }
     }
 
-    pub(super) fn crashed(app: &Desired) -> AppReport {
+    /// The report of an app whose pass task died.
+    pub fn crashed(app: &Desired) -> AppReport {
         AppReport {
             error: Some(PassError::Crashed),
             ..AppReport::new(app)
@@ -84,6 +119,7 @@ impl AppReport {
     /// Whether the pass left the app settled: planned nothing mutating, no error.
     pub fn is_settled(&self) -> bool {
         self.error.is_none()
+            && self.held.is_none()
             && self.applied.is_empty()
             && self
                 .plan
@@ -103,50 +139,28 @@ impl AppReport {
 }
 
 impl Engine {
-    pub(super) async fn run_app(
+    /// Observes and plans one app (phase one of a pass). With `apply`, unknown outcomes of earlier
+    /// calls are settled first, and an app that is backing off after failures is held this pass.
+    /// A parked app (a quota) is held in any case; the reason becomes a plan note.
+    pub(super) async fn observe_and_plan(
         &self,
         app: &Desired,
         apply: bool,
         progress: &ProgressFn,
     ) -> AppReport {
         let mut report = AppReport::new(app);
-        if let Err(err) = self.run_app_inner(app, apply, progress, &mut report).await {
+        if let Err(err) = self.plan_inner(app, apply, progress, &mut report).await {
             tracing::warn!(app = %app.name, error = %err, "pass ended early");
             self.record_event(app, "pass", "error", &err);
+            if apply {
+                self.note_failure(app);
+            }
             report.error = Some(err);
         }
         report
     }
 
-    pub(super) async fn apply_report(
-        &self,
-        app: &Desired,
-        mut report: AppReport,
-        progress: &ProgressFn,
-    ) -> AppReport {
-        let Some(plan) = report.plan.clone().filter(|_| report.error.is_none()) else {
-            return report;
-        };
-        let applied = match self.platform(app.platform) {
-            None => Err(PassError::NoPlatform(app.platform)),
-            Some(platform) => match self.store.record(&app.appid) {
-                Err(err) => Err(err.into()),
-                Ok(record) => {
-                    apply::apply(self, platform.as_ref(), app, &plan, record, progress).await
-                }
-            },
-        };
-        match applied {
-            Ok(applied) => report.applied = applied,
-            Err(err) => {
-                self.record_event(app, "pass", "error", &err);
-                report.error = Some(err);
-            }
-        }
-        report
-    }
-
-    async fn run_app_inner(
+    async fn plan_inner(
         &self,
         app: &Desired,
         apply: bool,
@@ -156,7 +170,7 @@ impl Engine {
         let platform = self
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
-        let record = self.store.record(&app.appid)?;
+        let mut record = self.store.record(&app.appid)?;
         let observed = platform
             .observe(app)
             .await
@@ -166,20 +180,118 @@ impl Engine {
         progress(Progress::Observed {
             app: app.name.clone(),
         });
-        let plan = plan_app(
-            app,
-            &observed,
-            &record,
-            &Context {
-                now: now_ms() / 1000,
-            },
-        );
-        report.plan = Some(plan.clone());
-        if apply {
-            report.applied =
-                apply::apply(self, platform.as_ref(), app, &plan, record, progress).await?;
+        if apply && self.settle(app, &observed, &mut record)? > 0 {
+            self.store.put_record(&app.appid, &record)?;
         }
+        let now = now_ms();
+        let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
+        report.held = held(&record, now, apply);
+        if let Some(held) = &report.held {
+            plan.notes.push(held.reason.clone());
+        }
+        report.plan = Some(plan);
         Ok(())
+    }
+
+    /// Applies a plan made by [`Engine::observe_and_plan`] (phase two of a pass): settles unknown
+    /// outcomes against the observation the plan was made from, then applies; a conflict
+    /// re-observes and re-plans once.
+    pub(super) async fn apply_report(
+        &self,
+        app: &Desired,
+        mut report: AppReport,
+        progress: &ProgressFn,
+    ) -> AppReport {
+        if report.error.is_some() || report.held.as_ref().is_some_and(Held::blocks_apply) {
+            return report;
+        }
+        let Some(plan) = report.plan.clone() else {
+            return report;
+        };
+        match self.apply_plan(app, &plan, progress).await {
+            Ok(applied) => report.applied = applied,
+            Err(err) => {
+                self.record_event(app, "pass", "error", &err);
+                report.error = Some(err);
+                return report;
+            }
+        }
+        let conflict = report
+            .applied
+            .last()
+            .and_then(|a| a.result.as_ref().err())
+            .is_some_and(|e| e.class == ErrorClass::Conflict);
+        if conflict {
+            self.replan_after_conflict(app, &plan, progress, &mut report)
+                .await;
+        }
+        report
+    }
+
+    async fn apply_plan(
+        &self,
+        app: &Desired,
+        plan: &AppPlan,
+        progress: &ProgressFn,
+    ) -> Result<Vec<Applied>, PassError> {
+        let platform = self
+            .platform(app.platform)
+            .ok_or(PassError::NoPlatform(app.platform))?;
+        let mut record = self.store.record(&app.appid)?;
+        if let Some((observed, _)) = self.store.observation(&app.appid)? {
+            self.settle(app, &observed, &mut record)?;
+        }
+        apply::apply(self, platform.as_ref(), app, plan, record, progress).await
+    }
+
+    /// After a conflict: observe again, plan again, apply once more. A submission the audit
+    /// budget did not grant the first plan is not added by the second.
+    async fn replan_after_conflict(
+        &self,
+        app: &Desired,
+        first: &AppPlan,
+        progress: &ProgressFn,
+        report: &mut AppReport,
+    ) {
+        tracing::info!(app = %app.name, "conflict: observing and planning again");
+        let mut again = self.observe_and_plan(app, true, progress).await;
+        let (Some(plan), None, None) = (again.plan.as_mut(), &again.error, &again.held) else {
+            return;
+        };
+        if !submits_audit(first) && submits_audit(plan) {
+            budget_audits(&mut [plan], 0);
+        }
+        let again = Box::pin(self.apply_report_once(app, again, progress)).await;
+        report.plan = again.plan;
+        report.applied.extend(again.applied);
+        report.error = again.error;
+    }
+
+    async fn apply_report_once(
+        &self,
+        app: &Desired,
+        mut report: AppReport,
+        progress: &ProgressFn,
+    ) -> AppReport {
+        let Some(plan) = report.plan.clone() else {
+            return report;
+        };
+        match self.apply_plan(app, &plan, progress).await {
+            Ok(applied) => report.applied = applied,
+            Err(err) => report.error = Some(err),
+        }
+        report
+    }
+
+    /// Counts a pass that failed before applying (e.g. observing failed) towards the backoff.
+    fn note_failure(&self, app: &Desired) {
+        let updated = self.store.record(&app.appid).and_then(|mut record| {
+            apply::bump_backoff(&mut record, now_ms());
+            self.store.put_record(&app.appid, &record)
+        });
+        if let Err(err) = updated {
+            tracing::error!(app = %app.name, error = %err, "cannot record the failure");
+        }
     }
 
     fn record_event(&self, app: &Desired, what: &str, result: &str, err: &PassError) {
@@ -200,4 +312,39 @@ impl Engine {
             tracing::error!(error = %e, "cannot record history");
         }
     }
+}
+
+/// Why an app is held this pass: parked by a quota that has not reset, or (when applying) backing
+/// off after failures.
+fn held(record: &Record, now_ms: u64, apply: bool) -> Option<Held> {
+    let at = |ms: u64| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+    };
+    if let Some(parked) = record.parked.as_ref().filter(|p| p.until * 1000 > now_ms) {
+        let until = parked.until * 1000;
+        return Some(Held {
+            kind: HoldKind::Parked,
+            until_ms: Some(until),
+            reason: format!(
+                "parked until {}: {} failed with {} ({})",
+                at(until),
+                parked.call,
+                parked.code,
+                parked.reason
+            ),
+        });
+    }
+    let until = record.backoff_until_ms.filter(|&t| apply && t > now_ms)?;
+    Some(Held {
+        kind: HoldKind::Backoff,
+        until_ms: Some(until),
+        reason: format!(
+            "backing off after {} failed pass{} in a row; next try after {}",
+            record.failures,
+            if record.failures == 1 { "" } else { "es" },
+            at(until)
+        ),
+    })
 }

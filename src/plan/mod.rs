@@ -84,6 +84,10 @@ fn progress_state(plan: &AppPlan) -> AppState {
 pub struct Plan {
     /// One plan per app.
     pub apps: Vec<AppPlan>,
+    /// How the monthly audit quota was shared, when the platform rations audits and the plan
+    /// submits any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_budget: Option<quota::AuditBudget>,
 }
 
 /// Counts for the plan's summary line.

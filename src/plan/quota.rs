@@ -1,7 +1,10 @@
-//! The per-app audit withdrawal budget, counted in Beijing days and months (UTC+8), as the platform
-//! counts it; the counters themselves are [`Withdrawals`], kept by the engine.
+//! The platforms' rations: the per-app audit withdrawal budget, counted in Beijing days and months
+//! (UTC+8) as the platform counts it (the counters themselves are [`Withdrawals`], kept by the
+//! engine); the monthly audit budget shared by a fleet's apps; and when a quota error resets.
 
-use crate::model::Withdrawals;
+use serde::Serialize;
+
+use crate::model::{Action, AppPlan, AppState, Withdrawals, beijing_day, beijing_month};
 
 use super::rules::Rules;
 
@@ -43,6 +46,119 @@ impl Budget {
     /// Whether no withdrawal is allowed now.
     pub fn exhausted(&self) -> bool {
         self.left_today() == 0 || self.left_this_month() == 0
+    }
+}
+
+/// Seconds Beijing time (UTC+8) is ahead of UTC.
+const BEIJING: u64 = 8 * 3600;
+
+/// When the quota behind a platform quota `code` resets, for an error at unix time `now` (seconds):
+/// 85085 (monthly audits) and the other monthly limits → the 1st of next month, Beijing time;
+/// 45009 (daily API calls) and 87013 (withdrawals) → next 00:00 Beijing time; 45011 (too frequent)
+/// → a minute; anything else → an hour.
+pub fn quota_reset(code: &str, now: u64) -> u64 {
+    match code {
+        "85085" | "89405" | "89030" | "61055" => next_month_start(now),
+        "45009" | "87013" => (beijing_day(now) + 1) * 86_400 - BEIJING,
+        "45011" => now + 60,
+        _ => now + 3600,
+    }
+}
+
+/// Unix seconds of 00:00 Beijing time on the 1st of the month after `now`'s.
+fn next_month_start(now: u64) -> u64 {
+    let next = beijing_month(now) + 1;
+    let (year, month) = ((next / 12) as i64, (next % 12) as i64 + 1);
+    (days_from_civil(year, month, 1) as u64) * 86_400 - BEIJING
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// How a pass shared the monthly audit quota among its apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct AuditBudget {
+    /// Audit submissions the apps' plans asked for.
+    pub planned: usize,
+    /// Submissions left this month, as the platform said before planning.
+    pub left: u32,
+    /// Apps that wait for the quota to reset (their submission was taken out of the plan).
+    pub waiting: usize,
+}
+
+impl AuditBudget {
+    /// `5 audits planned, 3 left this month; 2 apps wait for the quota`.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "{} audit{} planned, {} left this month",
+            self.planned,
+            if self.planned == 1 { "" } else { "s" },
+            self.left
+        );
+        if self.waiting > 0 {
+            line.push_str(&format!(
+                "; {} app{} wait{} for the quota to reset",
+                self.waiting,
+                if self.waiting == 1 { "" } else { "s" },
+                if self.waiting == 1 { "s" } else { "" }
+            ));
+        }
+        line
+    }
+}
+
+/// Whether the plan submits an audit before its first wait.
+pub fn submits_audit(plan: &AppPlan) -> bool {
+    plan.steps
+        .iter()
+        .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
+        .any(|s| matches!(s.action, Action::SubmitAudit { .. }))
+}
+
+/// Shares `left` audit submissions among `plans` in their (fleet) order: the first `left` plans
+/// that submit keep their steps; every later one stops before its submission, with a note, and
+/// waits. Pure and deterministic.
+pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> AuditBudget {
+    let mut budget = AuditBudget {
+        left,
+        ..AuditBudget::default()
+    };
+    let planned = plans.iter().filter(|p| submits_audit(p)).count();
+    budget.planned = planned;
+    let mut granted = 0u32;
+    for plan in plans.iter_mut().filter(|p| submits_audit(p)) {
+        if granted < left {
+            granted += 1;
+            continue;
+        }
+        budget.waiting += 1;
+        hold_submission(plan, planned, left, budget.waiting);
+    }
+    budget
+}
+
+/// Cuts `plan` before its audit submission and says why.
+fn hold_submission(plan: &mut AppPlan, planned: usize, left: u32, place: usize) {
+    let at = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s.action, Action::SubmitAudit { .. }))
+        .unwrap_or(plan.steps.len());
+    plan.steps.truncate(at);
+    plan.notes.push(format!(
+        "waits for the monthly audit quota: {planned} audits planned, {left} left this month; \
+         this app is number {place} in line (fleet order) once the quota resets"
+    ));
+    if !plan.has_changes() && !matches!(plan.state, AppState::Failed { .. }) {
+        plan.state = AppState::WaitingOnAudit;
     }
 }
 
@@ -136,5 +252,105 @@ mod tests {
             Budget::at(&ALIPAY, &Withdrawals::default(), FEB_1_BEIJING),
             None
         );
+    }
+
+    #[test]
+    fn quota_errors_reset_when_the_platform_says() {
+        let now = FEB_1_BEIJING + 10 * DAY + 3600;
+        // 85085: 2024-03-01 00:00 Beijing = 2024-02-29 16:00 UTC.
+        assert_eq!(quota_reset("85085", now), 1_709_222_400);
+        assert_eq!(quota_reset("85085", FEB_1_BEIJING - 1), FEB_1_BEIJING);
+        assert_eq!(quota_reset("45009", now), FEB_1_BEIJING + 11 * DAY);
+        assert_eq!(quota_reset("87013", FEB_1_BEIJING), FEB_1_BEIJING + DAY);
+        assert_eq!(quota_reset("45011", now), now + 60);
+        // December rolls over into January of the next year.
+        assert_eq!(quota_reset("85085", 1_704_038_399), 1_704_038_400);
+    }
+
+    fn app(name: &str, kinds: &[Action]) -> AppPlan {
+        AppPlan {
+            name: name.into(),
+            appid: format!("wx-{name}"),
+            platform: crate::model::PlatformKind::Wechat,
+            version: "1.0.0".into(),
+            fingerprint: "1a2b3c4d".into(),
+            state: AppState::Changes,
+            steps: kinds
+                .iter()
+                .map(|a| crate::model::Step {
+                    action: a.clone(),
+                    reason: "r".into(),
+                })
+                .collect(),
+            notes: Vec::new(),
+            ext_change: None,
+        }
+    }
+
+    fn commit() -> Action {
+        Action::Commit {
+            version: "1.0.0".into(),
+            fingerprint: "1a2b3c4d".into(),
+        }
+    }
+
+    fn submit() -> Action {
+        Action::SubmitAudit {
+            fingerprint: "1a2b3c4d".into(),
+        }
+    }
+
+    fn wait() -> Action {
+        Action::WaitForAudit {
+            audit_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn audits_beyond_the_quota_wait_in_fleet_order() {
+        let mut plans = [
+            app("a", &[commit(), submit(), wait()]),
+            app("b", &[submit(), wait()]),
+            app("c", &[commit()]),
+            app("d", &[commit(), submit(), wait()]),
+            app("e", &[submit(), wait()]),
+        ];
+        let mut refs: Vec<&mut AppPlan> = plans.iter_mut().collect();
+        let budget = budget_audits(&mut refs, 2);
+        assert_eq!(
+            budget,
+            AuditBudget {
+                planned: 4,
+                left: 2,
+                waiting: 2
+            }
+        );
+        assert_eq!(
+            budget.line(),
+            "4 audits planned, 2 left this month; 2 apps wait for the quota to reset"
+        );
+        assert!(submits_audit(&plans[0]) && submits_audit(&plans[1]));
+        assert_eq!(plans[2].steps.len(), 1, "no submission, untouched");
+        assert_eq!(
+            plans[3].steps.len(),
+            1,
+            "d keeps its commit, not its submission"
+        );
+        assert_eq!(plans[3].state, AppState::Changes);
+        assert!(plans[3].notes[0].contains("number 1 in line"));
+        assert!(plans[4].steps.is_empty());
+        assert_eq!(plans[4].state, AppState::WaitingOnAudit);
+        assert!(plans[4].notes[0].contains("4 audits planned, 2 left this month"));
+    }
+
+    #[test]
+    fn an_ample_quota_changes_nothing() {
+        let mut plans = [app("a", &[submit(), wait()])];
+        let before = plans.clone();
+        let mut refs: Vec<&mut AppPlan> = plans.iter_mut().collect();
+        let budget = budget_audits(&mut refs, 10);
+        assert_eq!(budget.waiting, 0);
+        assert_eq!(budget.line(), "1 audit planned, 10 left this month");
+        assert_eq!(plans, before);
     }
 }

@@ -32,16 +32,23 @@ pub fn text(plan: &Plan, color: bool) -> String {
     }
     out.push_str(&plan.summary().line());
     out.push('\n');
+    if let Some(budget) = &plan.audit_budget {
+        out.push_str(&format!("Audit quota: {}\n", budget.line()));
+    }
     out
 }
 
 /// The plan as JSON: `{"format_version": 1, "summary": {…}, "apps": [every app]}`.
 pub fn json(plan: &Plan) -> Value {
-    json!({
+    let mut doc = json!({
         "format_version": FORMAT_VERSION,
         "summary": plan.summary(),
         "apps": plan.apps,
-    })
+    });
+    if let Some(budget) = &plan.audit_budget {
+        doc["audit_budget"] = json!(budget);
+    }
+    doc
 }
 
 /// One app's block: header, state reason, steps with reasons and ext diff, notes.

@@ -104,6 +104,16 @@ pub enum Effect {
     },
 }
 
+/// A platform's audit submission quota for the current month (WeChat `wxa/queryquota`: shared by
+/// every app of the component).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AuditQuota {
+    /// Submissions left this month.
+    pub rest: u32,
+    /// Submissions allowed a month.
+    pub limit: u32,
+}
+
 /// A platform minifleet can drive: read an app's live state, and apply one action to it.
 ///
 /// Implementations own their credentials and token caches; they never read the fleet file.
@@ -120,4 +130,14 @@ pub trait Platform: Send + Sync {
         app: &'a Desired,
         action: &'a Action,
     ) -> BoxFuture<'a, Result<Effect, PlatformError>>;
+
+    /// The audit quota left this month, asked with `via`'s credentials; `None` where the platform
+    /// does not ration audits.
+    fn audit_quota<'a>(
+        &'a self,
+        via: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<AuditQuota>, PlatformError>> {
+        let _ = via;
+        Box::pin(async { Ok(None) })
+    }
 }

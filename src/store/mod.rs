@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Observed, Record};
+use crate::model::{Action, Observed, Record};
 use crate::secret::Secret;
+
+pub mod lock;
+
+pub use lock::LockHolder;
 
 /// The version written into every stored value.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -27,10 +31,20 @@ pub enum StoreError {
         source: sled::Error,
     },
     /// Another process has the store open.
-    #[error("the store at `{dir}` is in use by another minifleet process")]
+    #[error("the store at `{dir}` is in use by {}", held_by(.holder.as_ref()))]
     Locked {
         /// The store directory.
         dir: PathBuf,
+        /// The holder, from the lock record (`LOCK.json`), when it could be read.
+        holder: Option<LockHolder>,
+    },
+    /// The lock record could not be written.
+    #[error("cannot write the lock record `{}`: {source}", .dir.join(lock::LOCK_FILE).display())]
+    LockRecord {
+        /// The store directory.
+        dir: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
     },
     /// The directory could not be created.
     #[error("cannot create the store directory `{dir}`: {source}")]
@@ -60,6 +74,13 @@ pub enum StoreError {
         /// What serde said.
         source: serde_json::Error,
     },
+}
+
+fn held_by(holder: Option<&LockHolder>) -> String {
+    match holder {
+        Some(h) => format!("another minifleet process: {}", h.describe()),
+        None => "another minifleet process".to_string(),
+    }
 }
 
 /// One event in an app's history.
@@ -96,6 +117,9 @@ pub struct Intent {
     pub fingerprint: String,
     /// Unix time in milliseconds.
     pub at_ms: u64,
+    /// The action itself, to settle an unknown outcome by observing (absent in old entries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<Action>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -165,6 +189,8 @@ pub struct Store {
     tokens: sled::Tree,
     testers: sled::Tree,
     sandbox: sled::Tree,
+    _lock: std::sync::Arc<lock::LockGuard>,
+    taken_over: Option<LockHolder>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -182,6 +208,7 @@ impl Store {
             if is_lock_error(&source) {
                 StoreError::Locked {
                     dir: dir.to_path_buf(),
+                    holder: lock::holder(dir),
                 }
             } else {
                 StoreError::Open {
@@ -197,7 +224,27 @@ impl Store {
                 source,
             })
         };
+        let (guard, taken_over) = match lock::claim(dir) {
+            Ok(lock::Claim::Claimed { guard, taken_over }) => (guard, taken_over),
+            Ok(lock::Claim::OtherHost(holder)) => {
+                return Err(StoreError::Locked {
+                    dir: dir.to_path_buf(),
+                    holder: Some(holder),
+                });
+            }
+            Err(source) => {
+                return Err(StoreError::LockRecord {
+                    dir: dir.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        if let Some(old) = &taken_over {
+            tracing::warn!(holder = %old.describe(), "taking over the store's lock record left by a process that is gone");
+        }
         Ok(Store {
+            _lock: std::sync::Arc::new(guard),
+            taken_over,
             apps: tree("apps")?,
             history: tree("history")?,
             journal: tree("journal")?,
@@ -207,6 +254,11 @@ impl Store {
             dir: dir.to_path_buf(),
             db,
         })
+    }
+
+    /// The lock record this store replaced when it opened: a process that died holding it.
+    pub fn taken_over(&self) -> Option<&LockHolder> {
+        self.taken_over.as_ref()
     }
 
     /// The store's directory.
@@ -349,7 +401,15 @@ impl Store {
         put(&self.journal, "journal", &key, &entry)
     }
 
-    /// Journal entries whose outcome was never recorded (the process died during the call).
+    /// Journal entries of one app whose outcome is unknown, oldest first.
+    pub fn unsettled_for(&self, appid: &str) -> Result<Vec<(u64, Intent)>, StoreError> {
+        let mut open = self.unsettled_intents()?;
+        open.retain(|(_, intent)| intent.appid == appid);
+        Ok(open)
+    }
+
+    /// Journal entries whose outcome was never recorded (the process died during the call, or
+    /// the response was lost and observing could not tell yet), oldest first.
     pub fn unsettled_intents(&self) -> Result<Vec<(u64, Intent)>, StoreError> {
         let mut open = Vec::new();
         for item in self.journal.iter() {
@@ -591,6 +651,7 @@ mod tests {
                         action: "commit".into(),
                         fingerprint: "1a2b3c4d".into(),
                         at_ms: i,
+                        step: None,
                     };
                     store.journal_intent(&intent).await
                 });
@@ -605,6 +666,68 @@ mod tests {
                 .expect("200 concurrent journal writes with flushes finish");
         });
         assert_eq!(store.unsettled_intents().unwrap().len(), 200);
+    }
+
+    #[test]
+    fn a_second_open_fails_fast_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.taken_over(), None);
+        let Err(err) = Store::open(dir.path()) else {
+            panic!("the store is held");
+        };
+        let StoreError::Locked { holder, .. } = &err else {
+            panic!("not a lock error: {err}");
+        };
+        assert_eq!(holder.as_ref().unwrap().pid, std::process::id());
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
+        assert!(text.contains(&lock::host_name()), "{text}");
+        drop(store);
+        assert!(
+            lock::holder(dir.path()).is_none(),
+            "closing removes the record"
+        );
+        Store::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn journal_outcomes_settle_intents_per_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let intent = |appid: &str| Intent {
+            app: "a".into(),
+            appid: appid.into(),
+            action: "commit".into(),
+            fingerprint: "1a2b3c4d".into(),
+            at_ms: 1,
+            step: Some(Action::SubmitAudit {
+                fingerprint: "1a2b3c4d".into(),
+            }),
+        };
+        let (a, _b) = runtime.block_on(async {
+            let run = async {
+                let a = store.journal_intent(&intent("wx1")).await.unwrap();
+                let b = store.journal_intent(&intent("wx2")).await.unwrap();
+                (a, b)
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(30), run)
+                .await
+                .unwrap()
+        });
+        let open = store.unsettled_for("wx1").unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].1.step, intent("wx1").step);
+        store.journal_outcome(a, "settled: applied").unwrap();
+        assert!(store.unsettled_for("wx1").unwrap().is_empty());
+        assert_eq!(store.unsettled_intents().unwrap().len(), 1);
     }
 
     #[test]

@@ -183,7 +183,10 @@ pub(crate) fn sample_plan() -> super::Plan {
         ..Record::default()
     };
     let apps = cases.iter().map(|(d, o)| plan(d, o, &record)).collect();
-    super::Plan { apps }
+    super::Plan {
+        apps,
+        audit_budget: None,
+    }
 }
 
 /// One sample app (appid `wx` and 16 times `digit`): its desired state (tweaked by `tweak`) and observation.

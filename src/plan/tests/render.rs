@@ -82,6 +82,7 @@ fn apps_in_sync_are_only_counted() {
     );
     let plan = Plan {
         apps: vec![super::plan(&d, &o, &r), super::plan(&d, &o, &r)],
+        audit_budget: None,
     };
     assert_eq!(plan.apps[0].state, AppState::InSync);
     assert_eq!(render::text(&plan, false), "Plan: no changes · 2 in sync\n");

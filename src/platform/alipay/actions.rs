@@ -148,20 +148,24 @@ impl AlipayClient {
         if let Some(tv) = &app.template_version {
             biz["template_version"] = json!(tv);
         }
+        // Remember the version's fingerprint BEFORE uploading: if the answer is lost or the process
+        // dies mid-call, the next observation still knows the build is ours (not "another build of
+        // this version"), and the next commit adopts it instead of failing.
+        let ours_before = self.built_by_us(app)?;
+        self.store
+            .put_build_fingerprint(&app.appid, &app.version, &app.fingerprint)
+            .map_err(|e| errors::store(UPLOAD, e))?;
         match self
             .gateway
             .call(UPLOAD, Some(token), Biz::Content(&biz))
             .await
         {
             Ok(_) => {}
-            Err(err) if err.code == "VERSION_HAS_EXISTED" && self.built_by_us(app)? => {
+            Err(err) if err.code == "VERSION_HAS_EXISTED" && ours_before => {
                 tracing::debug!(appid = %app.appid, version = %app.version, "adopting our own earlier upload");
             }
             Err(err) => return Err(err),
         }
-        self.store
-            .put_build_fingerprint(&app.appid, &app.version, &app.fingerprint)
-            .map_err(|e| errors::store(UPLOAD, e))?;
         self.wait_for_build(token, &app.version).await?;
         let biz = json!({"app_version": app.version});
         self.simple(EXPERIENCE, token, &biz).await

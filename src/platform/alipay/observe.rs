@@ -1,6 +1,8 @@
 //! Reading an app's live state with few calls: `version.list.query` (every status) and
 //! `app.members.query` always; `version.detail.query` only for a rejected version (its reason) or a
-//! gray one (its strategy).
+//! gray one (its strategy); `experience.query` only while the wanted version is in development, to
+//! see whether it really became the experience version (an upload may have been cut off before
+//! `experience.create`).
 //!
 //! `builds` keeps the platform's order (newest version first); `dev_builds` are the `INIT` ones,
 //! oldest first. `previous` is the newest `OFFLINE` version below the live one (every `OFFLINE`
@@ -21,6 +23,7 @@ use crate::secret::Secret;
 pub(super) const LIST: &str = "alipay.open.mini.version.list.query";
 pub(super) const DETAIL: &str = "alipay.open.mini.version.detail.query";
 pub(super) const MEMBERS: &str = "alipay.open.app.members.query";
+pub(super) const EXPERIENCE_QUERY: &str = "alipay.open.mini.experience.query";
 
 /// A version as listed, with its parsed status.
 struct Listed {
@@ -44,7 +47,7 @@ impl AlipayClient {
             .collect::<Result<_, _>>()?;
         let audit = self.audit(&token, &listed).await?;
         let (live, previous) = self.live(&token, &listed).await?;
-        let experience = experience(app, &listed);
+        let experience = self.experience(&token, app, &listed).await?;
         let dev_builds = listed
             .iter()
             .rev()
@@ -186,17 +189,39 @@ impl AlipayClient {
     }
 }
 
-/// The experience build: the wanted version if it exists, else the newest development version.
-fn experience(app: &Desired, listed: &[Listed]) -> Option<Build> {
-    listed
-        .iter()
-        .find(|l| l.info.app_version == app.version)
-        .or_else(|| {
-            listed
-                .iter()
-                .find(|l| l.status == Some(VersionStatus::Init))
-        })
-        .map(|l| l.build.clone())
+impl AlipayClient {
+    /// The experience build: the wanted version if it exists, else the newest development version.
+    /// A wanted version still in development that is not the experience version yet counts as no
+    /// experience build, so the planner commits again and the client finishes the job.
+    async fn experience(
+        &self,
+        token: &Secret,
+        app: &Desired,
+        listed: &[Listed],
+    ) -> Result<Option<Build>, PlatformError> {
+        let wanted = listed.iter().find(|l| l.info.app_version == app.version);
+        if let Some(l) = wanted.filter(|l| l.status == Some(VersionStatus::Init)) {
+            let biz = json!({"app_version": l.info.app_version});
+            let node = self
+                .gateway
+                .call(EXPERIENCE_QUERY, Some(token), Biz::Content(&biz))
+                .await?;
+            let status = node.get("status").and_then(|s| s.as_str()).unwrap_or("");
+            // The official SDK spells it `expVersionPackged`; others `expVersionPackaged`.
+            let made = matches!(
+                status,
+                "expVersionPackaging" | "expVersionPackged" | "expVersionPackaged"
+            );
+            return Ok(made.then(|| l.build.clone()));
+        }
+        Ok(wanted
+            .or_else(|| {
+                listed
+                    .iter()
+                    .find(|l| l.status == Some(VersionStatus::Init))
+            })
+            .map(|l| l.build.clone()))
+    }
 }
 
 /// The audit status a version status stands for, if it holds the review slot.

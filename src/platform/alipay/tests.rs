@@ -580,3 +580,49 @@ async fn a_tampered_response_is_rejected() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_upload_cut_off_before_experience_create_is_finished_by_the_next_commit() {
+    within(async {
+        let e = env(20, 60).await;
+        let v1 = desired("1.0.0", "1001");
+        // A first attempt that died right after the upload: the fingerprint was written first,
+        // the upload applied, experience.create never sent.
+        e.store
+            .put_build_fingerprint(APP, "1.0.0", &v1.fingerprint)
+            .unwrap();
+        let token = e.client.token_for(APP).unwrap().unwrap();
+        let biz = json!({"template_id": TEMPLATE, "template_version": "0.0.3",
+            "app_version": "1.0.0", "ext": v1.ext_json});
+        e.client
+            .gateway
+            .call(
+                "alipay.open.mini.version.upload",
+                Some(&token),
+                client::Biz::Content(&biz),
+            )
+            .await
+            .unwrap();
+
+        let observed = e.client.observe(&v1).await.unwrap();
+        assert_eq!(observed.builds.len(), 1);
+        assert_eq!(
+            observed.builds[0].fingerprint.as_deref(),
+            Some(v1.fingerprint.as_str())
+        );
+        assert_eq!(observed.experience, None, "not the experience version yet");
+
+        e.client.execute(&v1, &commit(&v1)).await.unwrap();
+        let observed = e.client.observe(&v1).await.unwrap();
+        assert_eq!(
+            observed.experience.and_then(|b| b.fingerprint),
+            Some(v1.fingerprint.clone())
+        );
+        assert_eq!(
+            e.sandbox.alipay.app_state(APP).unwrap().versions.len(),
+            1,
+            "one build, adopted"
+        );
+    })
+    .await;
+}

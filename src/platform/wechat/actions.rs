@@ -127,6 +127,33 @@ impl WechatClient {
         }
     }
 
+    /// `wxa/queryquota`: the component's monthly audit quota (asked with `appid`'s token).
+    pub async fn query_quota(
+        &self,
+        appid: &str,
+    ) -> Result<crate::platform::AuditQuota, PlatformError> {
+        const QUOTA: &str = "wxa/queryquota";
+        let value = self.get(appid, QUOTA).await?;
+        let field = |name: &str| {
+            value[name]
+                .as_u64()
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                .ok_or_else(|| {
+                    errors::local(
+                        QUOTA,
+                        "decode",
+                        ErrorClass::Transient,
+                        &format!("the answer has no numeric `{name}`"),
+                        "retry later; if it persists, the platform changed its answer",
+                    )
+                })
+        };
+        Ok(crate::platform::AuditQuota {
+            rest: field("rest")?,
+            limit: field("limit")?,
+        })
+    }
+
     async fn get(&self, appid: &str, call: &str) -> Result<Value, PlatformError> {
         self.wxa(appid, Method::Get, call, &[], None).await
     }

@@ -101,4 +101,11 @@ impl Platform for WechatClient {
     ) -> BoxFuture<'a, Result<Effect, PlatformError>> {
         Box::pin(self.execute_action(app, action))
     }
+
+    fn audit_quota<'a>(
+        &'a self,
+        via: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<crate::platform::AuditQuota>, PlatformError>> {
+        Box::pin(async move { self.query_quota(&via.appid).await.map(Some) })
+    }
 }

@@ -1,0 +1,204 @@
+//! `minifleet watch`: the daemon. Watches the fleet file, keeps every app converging with a
+//! per-app scheduler, and serves the push and onboarding endpoints, `/healthz`, `/readyz` and
+//! `/metrics` until SIGTERM or Ctrl-C. With `api_base: sandbox` the embedded sandbox pushes its
+//! tickets and audit verdicts to this daemon, as WeChat would.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::common;
+use super::{Cli, CliError, EXIT_OK};
+use crate::daemon::requeue::Timing;
+use crate::daemon::{self, Callbacks, WatchOptions};
+use crate::engine::Engine;
+use crate::fleet::{ApiBase, Fleet, WechatConfig};
+use crate::platform::wechat::WechatClient;
+use crate::platform::wechat::crypto::MsgCrypt;
+use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN};
+use crate::sandbox::wechat::PushConfig;
+use crate::secret::Secret;
+use crate::ui::Ui;
+
+/// Arguments of `watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// Where to serve pushes, onboarding, `/healthz`, `/readyz` and `/metrics`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8680")]
+    pub listen: SocketAddr,
+
+    /// Poll the fleet file instead of waiting for filesystem events (network filesystems).
+    #[arg(long)]
+    pub poll: bool,
+
+    /// With --poll: how often to look.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Quiet time after an edit before the fleet file is loaded.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub debounce: Duration,
+
+    /// Pass every settled app again this often (± 10% jitter), so missed changes heal.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+
+    /// First poll of an app waiting on an audit; doubles up to 20× (at most 10m). Audit pushes
+    /// pass the app at once anyway [default: 30s; 500ms when every platform is the sandbox].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub audit_poll: Option<Duration>,
+
+    /// Work on at most this many apps at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// On SIGTERM / Ctrl-C: how long passes in flight get to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+
+    /// With `api_base: sandbox`: how often the sandbox pushes a verify ticket.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub ticket_interval: Duration,
+}
+
+/// Runs `watch` until SIGTERM or Ctrl-C.
+pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> {
+    let fleet = common::load_fleet(cli, ui)?;
+    let store = common::open_store(cli)?;
+    let engine = Engine::connect(&fleet, store)
+        .await
+        .map(Arc::new)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            CliError::new(format!("cannot listen on {}: {e}", args.listen))
+                .help("pick a free port, e.g. `--listen 127.0.0.1:0`")
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
+    let url = format!("http://{addr}");
+    let callbacks = match &fleet.platforms.wechat {
+        Some(config) => Some(callbacks(&engine, config, &url, args)?),
+        None => None,
+    };
+    ui.data(&format!("listening on {url}"));
+    ui.status(&format!(
+        "watching `{}` ({} apps); stop with Ctrl-C or SIGTERM",
+        cli.fleet.display(),
+        fleet.apps.len()
+    ));
+    let opts = options(cli, args, &fleet);
+    let drained = daemon::run(opts, fleet, engine, listener, callbacks, stop_signal())
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    if drained.abandoned > 0 {
+        ui.warn(&format!(
+            "{} passes outlasted `--grace` and were cancelled; the next run settles them from the journal",
+            drained.abandoned
+        ));
+    }
+    Ok(EXIT_OK)
+}
+
+fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
+    let fast = all_sandbox(fleet);
+    let audit_poll = args.audit_poll.unwrap_or(if fast {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(30)
+    });
+    WatchOptions {
+        fleet_path: cli.fleet.clone(),
+        poll: args.poll.then_some(args.poll_interval),
+        debounce: args.debounce,
+        timing: Timing::new(args.resync, audit_poll, fast),
+        concurrency: usize::from(args.concurrency),
+        grace: args.grace,
+    }
+}
+
+fn all_sandbox(fleet: &Fleet) -> bool {
+    let wechat = fleet.platforms.wechat.as_ref();
+    let alipay = fleet.platforms.alipay.as_ref();
+    wechat.is_none_or(|w| w.api_base == ApiBase::Sandbox)
+        && alipay.is_none_or(|a| a.gateway == ApiBase::Sandbox)
+}
+
+/// The push endpoints for the fleet's WeChat component; in sandbox mode the sandbox is told to
+/// push to them.
+fn callbacks(
+    engine: &Engine,
+    config: &WechatConfig,
+    url: &str,
+    args: &WatchArgs,
+) -> Result<Arc<Callbacks>, CliError> {
+    let sandbox = engine
+        .sandbox()
+        .filter(|_| config.api_base == ApiBase::Sandbox);
+    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
+        Some(v) => Ok(v.clone()),
+        None if sandbox.is_some() => Ok(Secret::new(default)),
+        None => Err(
+            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
+                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
+        ),
+    };
+    let token = pick(&config.token, SANDBOX_TOKEN, "token")?;
+    let aes_key = pick(
+        &config.encoding_aes_key,
+        SANDBOX_AES_KEY,
+        "encoding_aes_key",
+    )?;
+    let crypt = MsgCrypt::new(&token, &aes_key, &config.component_appid)
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let base = match (&config.api_base, sandbox) {
+        (ApiBase::Url(base), _) => base.clone(),
+        (ApiBase::Sandbox, Some(handle)) => handle.base_url(),
+        (ApiBase::Sandbox, None) => {
+            return Err(CliError::new("the embedded sandbox did not start"));
+        }
+    };
+    if let Some(handle) = sandbox {
+        let push = PushConfig {
+            ticket_interval: args.ticket_interval,
+            token,
+            aes_key,
+            ..PushConfig::sandbox_defaults(url, &config.component_appid)
+        };
+        handle
+            .wechat
+            .start_pushes(push)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    }
+    let client = Arc::new(WechatClient::new(config, &base, engine.store().clone()));
+    Ok(Callbacks::new(client, crypt))
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+                    () = ctrl_c => tracing::info!(signal = "SIGINT", "stopping"),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still stops");
+                ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}

@@ -1,0 +1,349 @@
+//! The daemon's metrics, written by hand in the Prometheus text format (version 0.0.4): apps by
+//! state and platform, actions by kind and result, failed API calls by endpoint and error class,
+//! passes by trigger, a pass-duration histogram, and the fleet file's load state. Every label
+//! takes values from a small fixed set (no app names, no appids).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::engine::{AppReport, PassError};
+use crate::model::PlatformKind;
+
+/// Upper bounds (seconds) of the pass-duration histogram's buckets.
+pub const PASS_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+/// The `Content-Type` of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Default)]
+struct Inner {
+    /// App name → (platform, state name); rendered as counts by (state, platform).
+    apps: BTreeMap<String, (String, String)>,
+    actions: BTreeMap<(String, String), u64>,
+    api_errors: BTreeMap<(String, String), u64>,
+    passes: BTreeMap<String, u64>,
+    buckets: [u64; PASS_BUCKETS.len()],
+    pass_sum: f64,
+    pass_count: u64,
+    fleet_loaded_at: Option<u64>,
+    fleet_valid: bool,
+    fleet_errors: usize,
+    reload_failures: u64,
+}
+
+/// The metrics registry, shared by the scheduler, the watcher and `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Counts one pass of an app: its state, its actions, its failed calls and its duration.
+    pub fn record_pass(
+        &self,
+        platform: PlatformKind,
+        trigger: &str,
+        report: &AppReport,
+        elapsed: Duration,
+    ) {
+        self.with(|m| {
+            *m.passes.entry(trigger.to_string()).or_default() += 1;
+            m.apps
+                .insert(report.app.clone(), (platform.to_string(), state_of(report)));
+            for applied in &report.applied {
+                let result = if applied.result.is_ok() {
+                    "ok"
+                } else {
+                    "error"
+                };
+                let key = (applied.step.action.kind().to_string(), result.to_string());
+                *m.actions.entry(key).or_default() += 1;
+                if let Err(err) = &applied.result {
+                    count_api_error(m, &err.call, err.class.as_str());
+                }
+            }
+            if let Some(PassError::Platform(err)) = &report.error {
+                count_api_error(m, &err.call, err.class.as_str());
+            }
+            let secs = elapsed.as_secs_f64();
+            for (count, bound) in m.buckets.iter_mut().zip(PASS_BUCKETS) {
+                if secs <= bound {
+                    *count += 1;
+                }
+            }
+            m.pass_sum += secs;
+            m.pass_count += 1;
+        });
+    }
+
+    /// Forgets an app that left the fleet.
+    pub fn forget_app(&self, name: &str) {
+        self.with(|m| m.apps.remove(name));
+    }
+
+    /// Records a good load of the fleet file at `at` (unix seconds).
+    pub fn fleet_loaded(&self, at: u64) {
+        self.with(|m| {
+            m.fleet_loaded_at = Some(at);
+            m.fleet_valid = true;
+            m.fleet_errors = 0;
+        });
+    }
+
+    /// Records a load of the fleet file that failed with `errors` problems.
+    pub fn fleet_invalid(&self, errors: usize) {
+        self.with(|m| {
+            m.fleet_valid = false;
+            m.fleet_errors = errors;
+            m.reload_failures += 1;
+        });
+    }
+
+    /// Whether the last load of the fleet file was good.
+    pub fn fleet_valid(&self) -> bool {
+        self.with(|m| m.fleet_valid)
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.with(|m| {
+            let mut out = String::new();
+            render_apps(&mut out, m);
+            render_counters(&mut out, m);
+            render_histogram(&mut out, m);
+            render_fleet(&mut out, m);
+            out
+        })
+    }
+}
+
+fn count_api_error(m: &mut Inner, call: &str, class: &str) {
+    *m.api_errors
+        .entry((call.to_string(), class.to_string()))
+        .or_default() += 1;
+}
+
+/// The state an app is shown in: its plan's state, or `error` when the pass found none.
+fn state_of(report: &AppReport) -> String {
+    match &report.plan {
+        Some(plan) if report.error.is_none() => plan.state.name().to_string(),
+        _ => "error".to_string(),
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A label value, escaped as the text format wants.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn render_apps(out: &mut String, m: &Inner) {
+    let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (platform, state) in m.apps.values() {
+        *counts.entry((state, platform)).or_default() += 1;
+    }
+    header(
+        out,
+        "minifleet_apps",
+        "gauge",
+        "Apps by state after their last pass, and platform.",
+    );
+    for ((state, platform), n) in counts {
+        let _ = writeln!(
+            out,
+            "minifleet_apps{{state=\"{}\",platform=\"{}\"}} {n}",
+            escape(state),
+            escape(platform)
+        );
+    }
+}
+
+fn render_counters(out: &mut String, m: &Inner) {
+    header(
+        out,
+        "minifleet_actions_total",
+        "counter",
+        "Actions applied, by kind and result.",
+    );
+    for ((kind, result), n) in &m.actions {
+        let _ = writeln!(
+            out,
+            "minifleet_actions_total{{kind=\"{}\",result=\"{}\"}} {n}",
+            escape(kind),
+            escape(result)
+        );
+    }
+    header(
+        out,
+        "minifleet_api_errors_total",
+        "counter",
+        "Failed platform API calls, by endpoint and error class.",
+    );
+    for ((endpoint, class), n) in &m.api_errors {
+        let _ = writeln!(
+            out,
+            "minifleet_api_errors_total{{endpoint=\"{}\",class=\"{}\"}} {n}",
+            escape(endpoint),
+            escape(class)
+        );
+    }
+    header(
+        out,
+        "minifleet_passes_total",
+        "counter",
+        "Passes run, by what triggered them.",
+    );
+    for (trigger, n) in &m.passes {
+        let _ = writeln!(
+            out,
+            "minifleet_passes_total{{trigger=\"{}\"}} {n}",
+            escape(trigger)
+        );
+    }
+}
+
+fn render_histogram(out: &mut String, m: &Inner) {
+    let name = "minifleet_pass_duration_seconds";
+    header(out, name, "histogram", "How long one app's pass took.");
+    for (bound, n) in PASS_BUCKETS.iter().zip(m.buckets) {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", m.pass_count);
+    let _ = writeln!(out, "{name}_sum {}", m.pass_sum);
+    let _ = writeln!(out, "{name}_count {}", m.pass_count);
+}
+
+fn render_fleet(out: &mut String, m: &Inner) {
+    if let Some(at) = m.fleet_loaded_at {
+        header(
+            out,
+            "minifleet_fleet_last_load_timestamp_seconds",
+            "gauge",
+            "Unix time of the last good load of the fleet file.",
+        );
+        let _ = writeln!(out, "minifleet_fleet_last_load_timestamp_seconds {at}");
+    }
+    header(
+        out,
+        "minifleet_fleet_valid",
+        "gauge",
+        "1 when the fleet file's last load was good, 0 while it is invalid (the last good fleet runs).",
+    );
+    let _ = writeln!(out, "minifleet_fleet_valid {}", u8::from(m.fleet_valid));
+    header(
+        out,
+        "minifleet_fleet_errors",
+        "gauge",
+        "Problems found in the fleet file by its last load.",
+    );
+    let _ = writeln!(out, "minifleet_fleet_errors {}", m.fleet_errors);
+    header(
+        out,
+        "minifleet_fleet_reload_failures_total",
+        "counter",
+        "Loads of the fleet file that failed.",
+    );
+    let _ = writeln!(
+        out,
+        "minifleet_fleet_reload_failures_total {}",
+        m.reload_failures
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Applied;
+    use crate::model::{Action, AppState};
+    use crate::platform::ErrorClass;
+
+    use crate::daemon::fixtures::{platform_error, report, step};
+
+    #[test]
+    fn a_pass_counts_its_state_actions_errors_and_duration() {
+        let metrics = Metrics::new();
+        let err = platform_error(ErrorClass::Conflict);
+        let applied = vec![
+            Applied {
+                step: step(Action::Release {
+                    fingerprint: "abcd1234".into(),
+                }),
+                result: Err(err),
+            },
+            Applied {
+                step: step(Action::Release {
+                    fingerprint: "abcd1234".into(),
+                }),
+                result: Ok(()),
+            },
+        ];
+        let r = report(AppState::Changes, applied);
+        metrics.record_pass(PlatformKind::Wechat, "push", &r, Duration::from_millis(300));
+        metrics.fleet_loaded(1_700_000_000);
+        let text = metrics.render();
+        for line in [
+            "minifleet_apps{state=\"changes\",platform=\"wechat\"} 1",
+            "minifleet_actions_total{kind=\"release\",result=\"error\"} 1",
+            "minifleet_actions_total{kind=\"release\",result=\"ok\"} 1",
+            "minifleet_api_errors_total{endpoint=\"wxa/release\",class=\"conflict\"} 1",
+            "minifleet_passes_total{trigger=\"push\"} 1",
+            "minifleet_pass_duration_seconds_bucket{le=\"0.25\"} 0",
+            "minifleet_pass_duration_seconds_bucket{le=\"0.5\"} 1",
+            "minifleet_pass_duration_seconds_bucket{le=\"+Inf\"} 1",
+            "minifleet_pass_duration_seconds_count 1",
+            "minifleet_fleet_last_load_timestamp_seconds 1700000000",
+            "minifleet_fleet_valid 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_load_clears_the_valid_flag_and_counts() {
+        let metrics = Metrics::new();
+        metrics.fleet_loaded(10);
+        metrics.fleet_invalid(3);
+        assert!(!metrics.fleet_valid());
+        let text = metrics.render();
+        assert!(text.contains("minifleet_fleet_valid 0\n"), "{text}");
+        assert!(text.contains("minifleet_fleet_errors 3\n"), "{text}");
+        assert!(
+            text.contains("minifleet_fleet_reload_failures_total 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("minifleet_fleet_last_load_timestamp_seconds 10\n"));
+    }
+
+    #[test]
+    fn a_removed_app_leaves_the_state_gauge() {
+        let metrics = Metrics::new();
+        let r = report(AppState::InSync, Vec::new());
+        metrics.record_pass(PlatformKind::Wechat, "start", &r, Duration::ZERO);
+        assert!(metrics.render().contains("state=\"in_sync\""));
+        metrics.forget_app("tea-house");
+        assert!(!metrics.render().contains("state=\"in_sync\""));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,345 @@
+//! The watch daemon wired together (DESIGN §8): the fleet watcher feeds diffs to the scheduler,
+//! audit pushes make their app due, every pass is counted in the metrics and published in the
+//! snapshot, and the HTTP side serves pushes, onboarding, health and metrics. A stop signal
+//! starts no new pass, lets those in flight finish (bounded), flushes the store and returns.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, broadcast, mpsc};
+
+use super::diff::FleetDiff;
+use super::health::{self, Health};
+use super::metrics::Metrics;
+use super::requeue::Timing;
+use super::scheduler::{Command, Drained, RunFn, Scheduler, Trigger};
+use super::watcher::{FleetWatcher, WatchError};
+use super::{Callbacks, snapshot};
+use crate::engine::{AppReport, Engine, PassOptions, Progress, ProgressFn, now_ms};
+use crate::fleet::{self, Fleet, FleetErrors};
+use crate::model::{Desired, PlatformKind};
+use crate::platform::{alipay, wechat};
+use crate::sandbox::SandboxHandle;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError, Token};
+
+/// How long the snapshot writer waits after a pass, gathering more before it writes.
+const SNAPSHOT_DELAY: Duration = Duration::from_millis(200);
+/// How long the HTTP server gets to finish its requests after the scheduler stopped.
+const HTTP_GRACE: Duration = Duration::from_secs(5);
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// The fleet file.
+    pub fleet_path: PathBuf,
+    /// Poll the fleet file's directory this often instead of using OS events.
+    pub poll: Option<Duration>,
+    /// Quiet time after a change before the fleet is loaded.
+    pub debounce: Duration,
+    /// The scheduler's intervals.
+    pub timing: Timing,
+    /// At most this many passes at once.
+    pub concurrency: usize,
+    /// How long passes in flight get to finish after a stop signal.
+    pub grace: Duration,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The fleet file cannot be watched.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
+    /// The HTTP server failed.
+    #[error("the HTTP server stopped: {0}")]
+    Http(std::io::Error),
+}
+
+/// The fleet the daemon runs: the last good one.
+type Current = Arc<Mutex<Vec<Desired>>>;
+
+/// Runs the daemon on `fleet` (already loaded and valid) until `stop` completes; returns how
+/// the passes in flight ended.
+pub async fn run(
+    opts: WatchOptions,
+    fleet: Fleet,
+    engine: Arc<Engine>,
+    listener: tokio::net::TcpListener,
+    callbacks: Option<Arc<Callbacks>>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<Drained, DaemonError> {
+    let store = engine.store().clone();
+    // A snapshot left by a daemon that was killed must not pass for this one's.
+    if let Err(err) = snapshot::remove(store.dir()) {
+        tracing::warn!(error = %err, "cannot remove an old daemon snapshot");
+    }
+    let metrics = Arc::new(Metrics::new());
+    let component = fleet
+        .platforms
+        .wechat
+        .as_ref()
+        .map(|w| w.component_appid.clone());
+    let health = Arc::new(Health::new(metrics.clone(), store.clone(), component));
+    let watcher = FleetWatcher::new(&opts.fleet_path, opts.poll, opts.debounce)?;
+
+    let current: Current = Arc::new(Mutex::new(Vec::new()));
+    let dirty = Arc::new(Notify::new());
+    let snapshots = tokio::spawn(write_snapshots(
+        store.clone(),
+        current.clone(),
+        dirty.clone(),
+    ));
+    let (commands, queue) = mpsc::unbounded_channel();
+    let pushes = callbacks
+        .as_ref()
+        .map(|cb| tokio::spawn(forward_pushes(cb.subscribe(), commands.clone())));
+
+    let http_stop = Arc::new(Notify::new());
+    let router = match &callbacks {
+        Some(cb) => super::router(cb.clone()).merge(health::router(health.clone(), false)),
+        None => health::router(health.clone(), true),
+    };
+    let server = tokio::spawn(super::serve(listener, router, {
+        let http_stop = http_stop.clone();
+        async move { http_stop.notified().await }
+    }));
+
+    let reloader = Reloader {
+        path: opts.fleet_path.clone(),
+        platforms: format!("{:?}", fleet.platforms),
+        current: current.clone(),
+        commands: commands.clone(),
+        metrics: metrics.clone(),
+        engine: engine.clone(),
+    };
+    reloader.apply(&fleet.apps, Trigger::Start);
+    health.set_fleet_loaded();
+    let reloads = tokio::spawn(reloader.watch(watcher));
+    drop(commands);
+
+    let run_fn = pass_fn(engine.clone(), metrics, dirty);
+    let scheduler = Scheduler::new(run_fn, opts.timing, opts.concurrency);
+    let drained = scheduler.run(queue, stop, opts.grace).await;
+
+    reloads.abort();
+    if let Some(pushes) = pushes {
+        pushes.abort();
+    }
+    snapshots.abort();
+    finish_store(&store).await;
+    http_stop.notify_one();
+    let served = tokio::time::timeout(HTTP_GRACE, server).await;
+    tracing::info!(
+        finished = drained.finished,
+        abandoned = drained.abandoned,
+        "stopped"
+    );
+    match served {
+        Ok(Ok(Err(err))) => Err(DaemonError::Http(err)),
+        _ => Ok(drained),
+    }
+}
+
+/// Flushes the store and removes the snapshot (the store is free for `status` again).
+async fn finish_store(store: &Store) {
+    if let Err(err) = store.flush_async().await {
+        tracing::error!(error = %err, "cannot flush the store");
+    }
+    if let Err(err) = snapshot::remove(store.dir()) {
+        tracing::warn!(error = %err, "cannot remove the daemon snapshot");
+    }
+}
+
+/// One app's pass: the engine's pass over that app alone, counted and published.
+fn pass_fn(engine: Arc<Engine>, metrics: Arc<Metrics>, dirty: Arc<Notify>) -> RunFn {
+    let progress: ProgressFn = Arc::new(log_progress);
+    Arc::new(move |app: Desired, trigger: Trigger| {
+        let (engine, metrics, dirty) = (engine.clone(), metrics.clone(), dirty.clone());
+        let progress = progress.clone();
+        Box::pin(async move {
+            tracing::info!(app = %app.name, trigger = trigger.as_str(), "pass started");
+            let started = Instant::now();
+            let opts = PassOptions {
+                apply: true,
+                concurrency: 1,
+            };
+            let report = engine
+                .pass(std::slice::from_ref(&app), opts, progress)
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| AppReport::crashed(&app));
+            metrics.record_pass(app.platform, trigger.as_str(), &report, started.elapsed());
+            dirty.notify_one();
+            report
+        })
+    })
+}
+
+fn log_progress(progress: Progress) {
+    if let Progress::Acted { app, applied } = progress {
+        let kind = applied.step.action.kind();
+        match &applied.result {
+            Ok(()) => tracing::info!(app = %app, action = kind, result = "ok", "action applied"),
+            Err(err) => tracing::warn!(
+                app = %app, action = kind, result = "error", call = %err.call,
+                code = %err.code, class = err.class.as_str(), error = %err, "action failed"
+            ),
+        }
+    }
+}
+
+/// Audit notices from the push endpoint become immediate passes.
+async fn forward_pushes(
+    mut notices: broadcast::Receiver<super::AuditNotice>,
+    commands: mpsc::UnboundedSender<Command>,
+) {
+    loop {
+        match notices.recv().await {
+            Ok(notice) => {
+                tracing::info!(appid = %notice.appid, event = %notice.event, "audit push: passing the app now");
+                let push = Command::Push {
+                    appid: notice.appid,
+                };
+                if commands.send(push).is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "audit notices dropped; the polls catch up");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Writes the snapshot shortly after passes, until aborted.
+async fn write_snapshots(store: Store, current: Current, dirty: Arc<Notify>) {
+    loop {
+        dirty.notified().await;
+        tokio::time::sleep(SNAPSHOT_DELAY).await;
+        let apps = current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let written = snapshot::take(&store, &apps, now_ms())
+            .map_err(snapshot::SnapshotError::from)
+            .and_then(|snap| snapshot::write(store.dir(), &snap));
+        if let Err(err) = written {
+            tracing::warn!(error = %err, "cannot write the daemon snapshot");
+        }
+    }
+}
+
+/// Loads the fleet file after changes and hands the diff to the scheduler.
+struct Reloader {
+    path: PathBuf,
+    /// The `platforms` section at start-up, as debug text (secrets print `***`).
+    platforms: String,
+    current: Current,
+    commands: mpsc::UnboundedSender<Command>,
+    metrics: Arc<Metrics>,
+    engine: Arc<Engine>,
+}
+
+impl Reloader {
+    async fn watch(self, mut watcher: FleetWatcher) {
+        while watcher.changed().await {
+            self.reload();
+        }
+        tracing::error!(path = %self.path.display(), "the fleet watcher stopped; edits are no longer seen");
+    }
+
+    fn reload(&self) {
+        match fleet::load(&self.path) {
+            Ok(fleet) => {
+                if format!("{:?}", fleet.platforms) != self.platforms {
+                    tracing::warn!(
+                        "the `platforms` section changed; restart `minifleet watch` to use it"
+                    );
+                }
+                self.apply(&fleet.apps, Trigger::Reload);
+            }
+            Err(errors) => self.invalid(&errors),
+        }
+    }
+
+    /// The one diff path of start-up and reloads.
+    fn apply(&self, apps: &[Desired], trigger: Trigger) {
+        let diff = {
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            let diff = FleetDiff::between(&current, apps);
+            *current = apps.to_vec();
+            diff
+        };
+        self.metrics.fleet_loaded(now_ms() / 1000);
+        for name in &diff.removed {
+            self.metrics.forget_app(name);
+        }
+        if let Some(sandbox) = self.engine.sandbox() {
+            if let Err(err) = seed_sandbox(sandbox, self.engine.store(), &diff.added) {
+                tracing::warn!(error = %err, "cannot authorize new apps in the sandbox");
+            }
+        }
+        tracing::info!(
+            path = %self.path.display(),
+            trigger = trigger.as_str(),
+            diff = %diff.summary(),
+            "fleet loaded"
+        );
+        if !diff.is_empty() {
+            let _ = self.commands.send(Command::Fleet { diff, trigger });
+        }
+    }
+
+    fn invalid(&self, errors: &FleetErrors) {
+        self.metrics.fleet_invalid(errors.errors.len());
+        for e in &errors.errors {
+            tracing::error!(
+                path = %errors.file.display(),
+                yaml_path = %e.yaml_path,
+                app = e.app.as_deref().unwrap_or(""),
+                line = e.line_col.map(|(l, _)| l).unwrap_or(0),
+                problem = %e.message,
+                help = e.help.as_deref().unwrap_or(""),
+                "invalid fleet file; keeping the last good fleet"
+            );
+        }
+    }
+}
+
+/// In sandbox mode the simulator plays the merchants: apps added by a reload get authorized as
+/// the engine does for the apps present at start-up.
+fn seed_sandbox(
+    sandbox: &SandboxHandle,
+    store: &Store,
+    added: &[Desired],
+) -> Result<(), StoreError> {
+    let now = now_ms() / 1000;
+    let token = |value: String| Token {
+        value: Secret::new(value),
+        expires_at: None,
+        obtained_at: now,
+    };
+    for app in added {
+        match app.platform {
+            PlatformKind::Wechat => {
+                let key = wechat::refresh_token_key(&app.appid);
+                if store.token(&key)?.is_none() {
+                    store.put_token(&key, &token(sandbox.wechat.authorize(&app.appid)))?;
+                }
+            }
+            PlatformKind::Alipay => {
+                let key = alipay::alipay_token_key(&app.appid);
+                if store.token(&key)?.is_none() {
+                    let issued = sandbox.alipay.issue_app_auth_token(&app.appid);
+                    store.put_token(&key, &token(issued))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}

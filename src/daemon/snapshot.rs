@@ -1,0 +1,342 @@
+//! What `status` and `history` read while the daemon holds the store (sled admits one process):
+//! after its passes the daemon writes the status rows and the recent history as one JSON file in
+//! the store directory, atomically (write a temporary file, then rename), and removes it when it
+//! stops. The rows are made by [`status_row`], which `status` also uses on the store itself.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AppState, Build, Desired, Observed};
+use crate::plan::{Context, plan_app};
+use crate::store::{Event, Store, StoreError};
+
+/// The snapshot's file name, inside the store directory.
+pub const SNAPSHOT_FILE: &str = "daemon-snapshot.json";
+/// History events kept in a snapshot (the newest).
+pub const SNAPSHOT_HISTORY: usize = 2000;
+/// The snapshot's format version.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// One app's wanted vs live state, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRow {
+    /// The app's name.
+    pub name: String,
+    /// The app's id.
+    pub appid: String,
+    /// `wechat` or `alipay`.
+    pub platform: String,
+    /// The wanted version, fingerprint and gray.
+    pub wanted: String,
+    /// The experience build, when observed.
+    pub experience: Option<String>,
+    /// The latest audit, when observed.
+    pub audit: Option<String>,
+    /// The live build, when observed.
+    pub live: Option<String>,
+    /// The state name (`in_sync`…), or `unobserved`.
+    pub state: String,
+    /// Why a failed or unauthorized app is so.
+    pub reason: Option<String>,
+    /// When the app was last observed (unix ms).
+    pub observed_at_ms: Option<u64>,
+}
+
+/// What the daemon publishes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// [`SNAPSHOT_VERSION`].
+    pub format_version: u32,
+    /// When it was written (unix ms).
+    pub written_at_ms: u64,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// One row per app of the daemon's (last good) fleet, in fleet order.
+    pub apps: Vec<StatusRow>,
+    /// The newest [`SNAPSHOT_HISTORY`] history events, oldest first.
+    pub history: Vec<Event>,
+}
+
+/// Why a snapshot could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Reading or writing the file failed.
+    #[error("cannot {op} the daemon snapshot `{path}`: {source}")]
+    Io {
+        /// `read`, `write` or `remove`.
+        op: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The file is not a snapshot of this version.
+    #[error("the daemon snapshot `{path}` is unreadable: {source}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What serde said.
+        source: serde_json::Error,
+    },
+    /// The store failed while the snapshot was taken.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The snapshot file of the store in `store_dir`.
+pub fn path(store_dir: &Path) -> PathBuf {
+    store_dir.join(SNAPSHOT_FILE)
+}
+
+/// The status row of `app`, planned from the store's last observation at `now_ms`.
+pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow, StoreError> {
+    let record = store.record(&app.appid)?;
+    let observation = store.observation(&app.appid)?;
+    let (state, reason) = match &observation {
+        None => ("unobserved".to_string(), None),
+        Some((observed, _)) => {
+            let context = Context { now: now_ms / 1000 };
+            let plan = plan_app(app, observed, &record, &context);
+            let reason = match &plan.state {
+                AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            };
+            (plan.state.name().to_string(), reason)
+        }
+    };
+    let (state, reason) = match held(&record, now_ms) {
+        Some(why) if state != "in_sync" => ("held".to_string(), Some(why)),
+        _ => (state, reason),
+    };
+    let observed = observation.as_ref().map(|(o, _)| o);
+    Ok(StatusRow {
+        name: app.name.clone(),
+        appid: app.appid.clone(),
+        platform: app.platform.to_string(),
+        wanted: format!(
+            "{} [mf:{}] gray {}%",
+            app.version, app.fingerprint, app.gray
+        ),
+        experience: observed.and_then(|o| o.experience.as_ref().map(build)),
+        audit: observed.and_then(|o| {
+            o.audit
+                .as_ref()
+                .map(|a| format!("{} {:?}", build(&a.build), a.status).to_lowercase())
+        }),
+        live: observed.and_then(live),
+        state,
+        reason,
+        observed_at_ms: observation.as_ref().map(|(_, at)| *at),
+    })
+}
+
+/// Why passes skip the app for now: parked on a platform quota, or backing off after failures.
+fn held(record: &crate::model::Record, now_ms: u64) -> Option<String> {
+    let at = |ms: u64| {
+        humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
+        )
+    };
+    if let Some(parked) = record.parked.as_ref().filter(|p| p.until * 1000 > now_ms) {
+        return Some(format!(
+            "parked until {}: {} failed with {} ({})",
+            at(parked.until * 1000),
+            parked.call,
+            parked.code,
+            parked.reason
+        ));
+    }
+    record
+        .backoff_until_ms
+        .filter(|until| *until > now_ms)
+        .map(|until| {
+            format!(
+                "backing off after {} failed attempt(s) until {}",
+                record.failures,
+                at(until)
+            )
+        })
+}
+
+fn build(b: &Build) -> String {
+    format!(
+        "{} [mf:{}]",
+        b.version,
+        b.fingerprint.as_deref().unwrap_or("--------")
+    )
+}
+
+fn live(o: &Observed) -> Option<String> {
+    o.live.as_ref().map(|l| match l.gray {
+        Some(p) => format!("{} gray {p}%", build(&l.build)),
+        None => build(&l.build),
+    })
+}
+
+/// Takes a snapshot of `apps` from the store at `now_ms`.
+pub fn take(store: &Store, apps: &[Desired], now_ms: u64) -> Result<Snapshot, StoreError> {
+    let rows = apps
+        .iter()
+        .map(|app| status_row(store, app, now_ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut history = store.history(None)?;
+    let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
+    history.drain(..skip);
+    Ok(Snapshot {
+        format_version: SNAPSHOT_VERSION,
+        written_at_ms: now_ms,
+        pid: std::process::id(),
+        apps: rows,
+        history,
+    })
+}
+
+/// Writes `snapshot` into `store_dir` atomically: a temporary file renamed over the old one.
+pub fn write(store_dir: &Path, snapshot: &Snapshot) -> Result<(), SnapshotError> {
+    let target = path(store_dir);
+    let temp = store_dir.join(format!("{SNAPSHOT_FILE}.{}.tmp", std::process::id()));
+    let io = |op, source| SnapshotError::Io {
+        op,
+        path: target.clone(),
+        source,
+    };
+    let text = serde_json::to_vec(snapshot).map_err(|e| io("write", e.into()))?;
+    std::fs::write(&temp, text).map_err(|e| io("write", e))?;
+    std::fs::rename(&temp, &target).map_err(|e| io("write", e))
+}
+
+/// Reads the snapshot in `store_dir`; `None` when there is none.
+pub fn read(store_dir: &Path) -> Result<Option<Snapshot>, SnapshotError> {
+    let file = path(store_dir);
+    let text = match std::fs::read(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(SnapshotError::Io {
+                op: "read",
+                path: file,
+                source,
+            });
+        }
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|source| SnapshotError::Decode { path: file, source })
+}
+
+/// Whether the process that wrote `snapshot` still runs (always true where that cannot be told):
+/// a daemon killed with SIGKILL leaves its snapshot behind, which must not pass for live data.
+pub fn writer_alive(snapshot: &Snapshot) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(snapshot.pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the snapshot in `store_dir` (when the daemon stops and the store is free again).
+pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
+    let file = path(store_dir);
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SnapshotError::Io {
+            op: "remove",
+            path: file,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::fixtures::apps;
+
+    const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";
+
+    #[test]
+    fn a_parked_app_shows_as_held_with_the_quota_and_its_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let fleet = apps(ONE);
+        let appid = &fleet[0].appid;
+        store
+            .put_observation(appid, &crate::model::Observed::default(), 1_000)
+            .unwrap();
+        let record = crate::model::Record {
+            parked: Some(crate::model::Parked {
+                until: 100,
+                call: "wxa/submit_audit".into(),
+                code: "85085".into(),
+                reason: "monthly audit quota exhausted".into(),
+            }),
+            ..Default::default()
+        };
+        store.put_record(appid, &record).unwrap();
+        let row = status_row(&store, &fleet[0], 50_000).unwrap();
+        assert_eq!(row.state, "held");
+        let reason = row.reason.unwrap();
+        assert!(
+            reason.contains("85085") && reason.contains("1970-01-01T00:01:40Z"),
+            "{reason}"
+        );
+        let later = status_row(&store, &fleet[0], 200_000).unwrap();
+        assert_ne!(later.state, "held", "the hold ends at the reset");
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_and_is_replaced_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let fleet = apps(ONE);
+        let event = Event {
+            at_ms: 5,
+            app: "a".into(),
+            appid: "wx1111111111111111".into(),
+            what: "commit".into(),
+            result: "ok".into(),
+            code: None,
+            detail: String::new(),
+        };
+        store.append_history(&event).unwrap();
+        let first = take(&store, &fleet, 1_000).unwrap();
+        assert_eq!(first.apps.len(), 1);
+        assert_eq!(first.apps[0].state, "unobserved");
+        assert!(first.apps[0].wanted.starts_with("1.0.0 [mf:"));
+        assert_eq!(first.history, [event]);
+        assert_eq!(read(store.dir()).unwrap(), None);
+        write(store.dir(), &first).unwrap();
+        let second = Snapshot {
+            written_at_ms: 2_000,
+            ..first.clone()
+        };
+        write(store.dir(), &second).unwrap();
+        assert_eq!(read(store.dir()).unwrap(), Some(second));
+        let leftovers: Vec<_> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        assert!(writer_alive(&first), "this process wrote it");
+        let dead = Snapshot {
+            pid: u32::MAX,
+            ..first.clone()
+        };
+        assert!(!writer_alive(&dead) || !cfg!(target_os = "linux"));
+        remove(store.dir()).unwrap();
+        assert_eq!(read(store.dir()).unwrap(), None);
+        remove(store.dir()).unwrap();
+    }
+
+    #[test]
+    fn a_garbled_snapshot_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(path(dir.path()), "{").unwrap();
+        let err = read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains(SNAPSHOT_FILE), "{err}");
+    }
+}

@@ -1,0 +1,488 @@
+//! End-to-end: `minifleet watch` against the embedded sandbox over loopback, which pushes its
+//! audit verdicts to the daemon. Every wait is bounded; the daemon is killed if a test fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use common::{App, TestFleet, app_plan, code, text};
+use serde_json::Value;
+
+/// How long any one wait may take.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `minifleet watch` with its JSON log lines.
+struct Daemon {
+    child: Child,
+    url: String,
+    logs: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Daemon {
+    fn start(fleet: &TestFleet, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args(["--log-format", "json", "watch", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_FLEET")
+            .env("MINIFLEET_LOG", "minifleet=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start minifleet watch");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the first stdout line");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Daemon { child, url, logs }
+    }
+
+    /// Waits until a log line satisfies `pred`, and returns it.
+    fn wait_log(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = self.logs.lock().unwrap().iter().find(|l| pred(l)) {
+                return found.clone();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no log line {what}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn lines(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .cloned()
+            .collect()
+    }
+
+    fn log_text(&self) -> String {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.url, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    fn terminate(mut self) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the daemon") {
+                break status;
+            }
+            assert!(started.elapsed() < PATIENCE, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.log_text())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare HTTP/1.1 GET over loopback: status and body.
+fn http_get(base: &str, path: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, body.to_string())
+}
+
+fn is(line: &Value, message: &str) -> bool {
+    line["message"] == message
+}
+
+fn field<'a>(line: &'a Value, name: &str) -> &'a str {
+    line[name].as_str().unwrap_or_default()
+}
+
+fn at(line: &Value) -> SystemTime {
+    humantime::parse_rfc3339_weak(field(line, "timestamp")).expect("a log timestamp")
+}
+
+/// Polls `status -o json` (served from the daemon's snapshot) until `pred` holds for it.
+fn wait_status(fleet: &TestFleet, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let out = fleet.run(&["status", "-o", "json"]);
+        if code(&out) == 0 {
+            let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+            if pred(&status) {
+                return status;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "status never {what}: {status}"
+            );
+        } else {
+            assert!(
+                started.elapsed() < PATIENCE,
+                "status failed: {}",
+                text(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn live_starts(status: &Value, app: &str, version: &str) -> bool {
+    let row = app_plan(status, app);
+    row["state"] == "in_sync" && row["live"].as_str().is_some_and(|l| l.starts_with(version))
+}
+
+/// Replaces the fleet file as editors do: write a temporary file, rename it over.
+fn atomic_save(fleet: &TestFleet, text: &str) {
+    let temp = fleet.dir().join(".fleet.yaml.tmp");
+    std::fs::write(&temp, text).unwrap();
+    std::fs::rename(&temp, fleet.path()).unwrap();
+}
+
+fn two_apps() -> Vec<App> {
+    vec![
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("noodle-bar", "wx2222222222222222"),
+    ]
+}
+
+#[test]
+fn edits_on_disk_are_applied_and_an_invalid_one_keeps_the_last_good_fleet() {
+    let fleet = TestFleet::new();
+    fleet.write(&two_apps());
+    let daemon = Daemon::start(&fleet, &[]);
+    wait_status(&fleet, "converged", |s| {
+        live_starts(s, "tea-house", "1.0.0") && live_starts(s, "noodle-bar", "1.0.0")
+    });
+    // `status` tells where its rows come from.
+    let out = fleet.run(&["status"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds the store"),
+        "{}",
+        text(&out)
+    );
+
+    // An editor's atomic save bumping one app: only that app is planned again.
+    let yaml = std::fs::read_to_string(fleet.path()).unwrap();
+    let bumped = yaml.replacen("version: 1.0.0", "version: 1.0.1", 1);
+    atomic_save(&fleet, &bumped);
+    wait_status(&fleet, "tea-house at 1.0.1", |s| {
+        live_starts(s, "tea-house", "1.0.1")
+    });
+    let reloaded = daemon.lines(|l| is(l, "pass started") && field(l, "trigger") == "reload");
+    assert_eq!(reloaded.len(), 1, "{}", daemon.log_text());
+    assert_eq!(field(&reloaded[0], "app"), "tea-house");
+
+    // An invalid edit: every error is logged, a metric is set, the last good fleet runs on.
+    atomic_save(
+        &fleet,
+        &format!("{bumped}  - name: broken\n    gray: 300\n"),
+    );
+    daemon.wait_log("about the invalid fleet", |l| {
+        is(l, "invalid fleet file; keeping the last good fleet")
+    });
+    let (status, metrics) = daemon.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(metrics.contains("\nminifleet_fleet_valid 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nminifleet_fleet_reload_failures_total 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(
+        daemon.get("/readyz").0,
+        200,
+        "the last good fleet is loaded"
+    );
+    // (`status` refuses the invalid file; the daemon's snapshot still has the last good fleet.)
+    let snap = minifleet::daemon::snapshot::read(&fleet.store())
+        .unwrap()
+        .expect("a snapshot");
+    let names: Vec<&str> = snap.apps.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["tea-house", "noodle-bar"]);
+    assert!(snap.apps.iter().all(|r| r.state == "in_sync"), "{snap:?}");
+
+    // Fixing the file (and bumping the other app) is picked up again.
+    atomic_save(&fleet, &bumped.replace("version: 1.0.0", "version: 1.0.2"));
+    wait_status(&fleet, "noodle-bar at 1.0.2", |s| {
+        live_starts(s, "noodle-bar", "1.0.2") && live_starts(s, "tea-house", "1.0.1")
+    });
+    assert!(
+        daemon
+            .get("/metrics")
+            .1
+            .contains("\nminifleet_fleet_valid 1\n")
+    );
+
+    // `history` works from the snapshot too, JSON included.
+    let out = fleet.run(&["history", "noodle-bar", "-o", "json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let commits = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"] == "commit" && e["app"] == "noodle-bar")
+        .count();
+    assert_eq!(commits, 2, "{history}");
+
+    let (code, logs) = daemon.terminate();
+    assert_eq!(code, 0, "{logs}");
+    // The store is free again: `status` reads it, and the snapshot is gone.
+    assert!(!fleet.store().join("daemon-snapshot.json").exists());
+    let out = fleet.run(&["status"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("holds the store"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn an_audit_push_starts_the_apps_pass_within_a_second() {
+    let fleet = TestFleet::new();
+    fleet.write(&two_apps()[..1]);
+    // Polls would come only after a minute: the push is what moves the app on.
+    let daemon = Daemon::start(&fleet, &["--audit-poll", "60s"]);
+    let pushed = daemon.wait_log("about the audit push", |l| is(l, "audit event pushed"));
+    let pass = daemon.wait_log("of a pass triggered by the push", |l| {
+        is(l, "pass started") && field(l, "trigger") == "push"
+    });
+    assert_eq!(field(&pass, "app"), "tea-house");
+    let delay = at(&pass).duration_since(at(&pushed)).unwrap_or_default();
+    assert!(
+        delay < Duration::from_secs(1),
+        "the pass began {delay:?} after the push"
+    );
+    daemon.wait_log("of the release", |l| {
+        is(l, "action applied") && field(l, "action") == "release"
+    });
+    wait_status(&fleet, "in sync", |s| live_starts(s, "tea-house", "1.0.0"));
+
+    let (status, body) = daemon.get("/readyz");
+    assert_eq!((status, body.as_str()), (200, "ready"));
+    let (status, metrics) = daemon.get("/metrics");
+    assert_eq!(status, 200);
+    let families = check_prometheus_text(&metrics);
+    for family in [
+        "minifleet_apps",
+        "minifleet_actions_total",
+        "minifleet_api_errors_total",
+        "minifleet_passes_total",
+        "minifleet_pass_duration_seconds",
+        "minifleet_fleet_last_load_timestamp_seconds",
+        "minifleet_fleet_valid",
+    ] {
+        assert!(
+            families.iter().any(|f| f == family),
+            "no {family}:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("minifleet_passes_total{trigger=\"push\"} "),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("minifleet_actions_total{kind=\"release\",result=\"ok\"} 1\n"),
+        "{metrics}"
+    );
+    assert_eq!(daemon.terminate().0, 0);
+}
+
+#[test]
+fn sigterm_while_applying_leaves_nothing_unsettled() {
+    let fleet = TestFleet::new();
+    fleet.write(&[
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("noodle-bar", "wx2222222222222222"),
+        App::new("dim-sum", "wx3333333333333333"),
+        App::new("hot-pot", "wx4444444444444444"),
+    ]);
+    let daemon = Daemon::start(&fleet, &["--concurrency", "2"]);
+    daemon.wait_log("of a first commit", |l| {
+        is(l, "action applied") && field(l, "action") == "commit"
+    });
+    let (code, logs) = daemon.terminate();
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("\"message\":\"stopped\""), "{logs}");
+    // The stop came mid-way: no new pass started, so some apps were never committed.
+    let commits = logs.matches("\"action\":\"commit\"").count();
+    assert!(
+        (1..4).contains(&commits),
+        "{commits} commits before the stop:\n{logs}"
+    );
+
+    {
+        let store = minifleet::store::Store::open(&fleet.store()).expect("the store is free");
+        let open = store.unsettled_intents().unwrap();
+        assert!(open.is_empty(), "unsettled after SIGTERM: {open:?}");
+    }
+    // A restart converges without committing anything twice.
+    fleet.converge();
+    let out = fleet.run(&["history", "-o", "json"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for app in ["tea-house", "noodle-bar", "dim-sum", "hot-pot"] {
+        let commits = history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["app"] == app && e["what"] == "commit" && e["result"] == "ok")
+            .count();
+        assert_eq!(commits, 1, "{app} committed {commits} times: {history}");
+    }
+}
+
+/// Checks the Prometheus text format line by line (HELP/TYPE comments, samples with escaped
+/// labels and float values, samples only after their family's TYPE); returns the families.
+fn check_prometheus_text(text: &str) -> Vec<String> {
+    let mut families: Vec<(String, String)> = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (keyword, name) = (parts.next().unwrap(), parts.next().expect("a metric name"));
+            assert!(valid_name(name), "bad metric name in {line:?}");
+            if keyword == "TYPE" {
+                let kind = parts.next().expect("a type");
+                assert!(
+                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                    "bad type in {line:?}"
+                );
+                assert!(
+                    !families.iter().any(|(n, _)| n == name),
+                    "second TYPE for {name}"
+                );
+                families.push((name.to_string(), kind.to_string()));
+            } else {
+                assert_eq!(keyword, "HELP", "unknown comment {line:?}");
+            }
+            continue;
+        }
+        let (name, after) = match line.find(['{', ' ']) {
+            Some(i) => line.split_at(i),
+            None => panic!("no value in {line:?}"),
+        };
+        assert!(valid_name(name), "bad sample name in {line:?}");
+        let value = match after.strip_prefix('{') {
+            Some(labels) => {
+                let end = labels
+                    .rfind("} ")
+                    .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
+                check_labels(&labels[..end], line);
+                &labels[end + 2..]
+            }
+            None => &after[1..],
+        };
+        let value = value.split(' ').next().unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
+            "bad value in {line:?}"
+        );
+        let (family, kind) = families
+            .last()
+            .unwrap_or_else(|| panic!("{line:?} before any TYPE"));
+        let ok = match kind.as_str() {
+            "histogram" => [
+                format!("{family}_bucket"),
+                format!("{family}_sum"),
+                format!("{family}_count"),
+            ]
+            .contains(&name.to_string()),
+            _ => name == family,
+        };
+        assert!(ok, "sample {name} outside its family {family}");
+        if name.ends_with("_bucket") {
+            assert!(line.contains("le=\""), "bucket without `le` in {line:?}");
+        }
+    }
+    families.into_iter().map(|(n, _)| n).collect()
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+fn check_labels(labels: &str, line: &str) {
+    let mut rest = labels;
+    while !rest.is_empty() {
+        let (name, after) = rest
+            .split_once("=\"")
+            .unwrap_or_else(|| panic!("bad label in {line:?}"));
+        assert!(
+            valid_name(name) && !name.contains(':'),
+            "bad label name in {line:?}"
+        );
+        let mut escaped = false;
+        let mut end = None;
+        for (i, c) in after.char_indices() {
+            match (escaped, c) {
+                (true, '\\' | '"' | 'n') => escaped = false,
+                (true, _) => panic!("bad escape in {line:?}"),
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    end = Some(i);
+                    break;
+                }
+                (false, _) => {}
+            }
+        }
+        let end = end.unwrap_or_else(|| panic!("unterminated label value in {line:?}"));
+        rest = &after[end + 1..];
+        rest = rest.strip_prefix(',').unwrap_or(rest);
+    }
+}

@@ -1,0 +1,178 @@
+//! Reliability end to end: the audit quota shared out in fleet order, one failing app among many,
+//! the store lock, and (once the sandbox has fault injection and records) crash-restart and
+//! flaky-platform convergence without duplicate commits or submissions.
+
+mod common;
+
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TestFleet, code, text};
+
+/// A fleet file of `n` WeChat apps named `app-000`…, with `extra` appended to `sandbox:`.
+fn many_apps(fleet: &TestFleet, n: usize, audit_delay: &str, extra: &str, bad: Option<usize>) {
+    let mut yaml = format!(
+        "version: 1\n\
+         platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
+         templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
+         sandbox:\n  audit_delay: {audit_delay}\n  privacy_scan: 50ms\n{extra}apps:\n"
+    );
+    for i in 0..n {
+        let shop = if bad == Some(i) { "bad" } else { "ok" };
+        yaml.push_str(&format!(
+            "  - name: app-{i:03}\n    platform: wechat\n    appid: \"wx{i:016x}\"\n    ext: {{ shopId: \"{shop}-{i}\" }}\n"
+        ));
+    }
+    fleet.write_raw(&yaml);
+}
+
+#[test]
+fn the_audit_quota_is_shared_in_fleet_order_and_the_rest_wait() {
+    let fleet = TestFleet::new();
+    many_apps(&fleet, 5, "200ms", "  audit_quota: 2\n", None);
+    let plan = fleet.plan_json();
+    assert_eq!(plan["audit_budget"]["planned"], 5, "{plan}");
+    assert_eq!(plan["audit_budget"]["left"], 2);
+    assert_eq!(plan["audit_budget"]["waiting"], 3);
+    let dry = fleet.run(&["plan"]);
+    assert!(
+        text(&dry).contains("Audit quota: 5 audits planned, 2 left this month; 3 apps wait"),
+        "{}",
+        text(&dry)
+    );
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "60s",
+    ]);
+    let all = text(&out);
+    assert_eq!(code(&out), 0, "{all}");
+    assert!(all.contains("2 audits submitted"), "{all}");
+    assert!(all.contains("wait for the quota to reset"), "{all}");
+    // The first two in fleet order went through; the others wait with a note that says why.
+    let after = fleet.plan_json();
+    let note = |app: &str| common::app_plan(&after, app)["notes"].to_string();
+    assert_eq!(common::app_plan(&after, "app-000")["state"], "in_sync");
+    assert_eq!(common::app_plan(&after, "app-001")["state"], "in_sync");
+    for app in ["app-002", "app-003", "app-004"] {
+        assert!(
+            note(app).contains("waits for the monthly audit quota"),
+            "{after}"
+        );
+    }
+    assert_eq!(after["audit_budget"]["left"], 0, "{after}");
+}
+
+#[test]
+fn one_failing_app_among_many_does_not_stop_the_others_and_exits_1() {
+    let fleet = TestFleet::new();
+    let extra =
+        "  reject:\n    - when_ext: { shopId: bad-7 }\n      reason: menu pictures are missing\n";
+    many_apps(&fleet, 40, "100ms", extra, Some(7));
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "90s",
+        "--concurrency",
+        "16",
+    ]);
+    let all = text(&out);
+    assert_eq!(code(&out), 1, "{all}");
+    assert!(all.contains("app `app-007`"), "{all}");
+    assert!(all.contains("menu pictures are missing"), "{all}");
+    assert!(all.contains("help:"), "{all}");
+    assert!(all.contains("39 in sync"), "{all}");
+}
+
+/// Waits (bounded) until `cond` holds.
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_second_reconcile_fails_fast_naming_the_holder_and_a_dead_holders_lock_is_taken_over() {
+    let fleet = TestFleet::new();
+    many_apps(&fleet, 1, "60s", "", None);
+    let mut holder = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(["reconcile", "--wait", "--timeout", "60s"])
+        .env_remove("MINIFLEET_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the first reconcile");
+    let lock = fleet.store().join("LOCK.json");
+    wait_until("the lock record", Duration::from_secs(30), || lock.exists());
+    let started = Instant::now();
+    let second = fleet.run(&["reconcile"]);
+    let all = text(&second);
+    assert_eq!(code(&second), 1, "{all}");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast");
+    assert!(all.contains(&format!("pid {}", holder.id())), "{all}");
+    assert!(all.contains("on host `"), "{all}");
+    assert!(all.contains("help:"), "{all}");
+    holder.kill().expect("SIGKILL the holder");
+    holder.wait().expect("reap the holder");
+    assert!(lock.exists(), "a killed process leaves its record behind");
+    let third = fleet.run(&["plan"]);
+    let all = text(&third);
+    assert_eq!(code(&third), 0, "{all}");
+    assert!(all.contains("took over the store's lock"), "{all}");
+}
+
+#[test]
+#[ignore = "needs sandbox faults (h-faults)"]
+fn converges_with_transient_faults_and_lost_responses_without_duplicates() {
+    // With h-faults: `sandbox.faults: { error_rate: 0.2, lost_response_rate: 0.1, seed: 7 }`,
+    // `reconcile --wait` converges, and `GET /sandbox/records` shows each fingerprint committed
+    // and submitted once per app.
+    let fleet = TestFleet::new();
+    let extra = "  faults:\n    seed: 7\n    error_rate: 0.2\n    lost_response_rate: 0.1\n";
+    many_apps(&fleet, 20, "100ms", extra, None);
+    fleet.converge();
+}
+
+#[test]
+#[ignore = "needs sandbox faults (h-faults)"]
+fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
+    // With h-faults: a standalone `minifleet sandbox --listen 127.0.0.1:0` child, a 200-app fleet
+    // with `sandbox.url`, `reconcile --wait` SIGKILLed at 20+ seeded random moments and restarted;
+    // then converged, and `GET /sandbox/records` has no duplicate commit or submit_audit of one
+    // fingerprint for one app.
+    let fleet = TestFleet::new();
+    many_apps(&fleet, 20, "100ms", "", None);
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..20 {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args([
+                "reconcile",
+                "--wait",
+                "--interval",
+                "100ms",
+                "--timeout",
+                "60s",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start reconcile");
+        std::thread::sleep(Duration::from_millis(rng.u64(100..1500)));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    fleet.converge();
+}

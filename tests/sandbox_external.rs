@@ -173,11 +173,9 @@ async fn the_sandbox_command_prints_its_url_first_and_injects_the_flagged_faults
     .expect("test timed out");
 }
 
-/// Finds today that `engine/apply.rs` retries a transient failure of a non-idempotent call blindly:
-/// a lost `submit_audit` answer is submitted again once the first audit has been decided. The
-/// engine's journal settle (issue 5, item 1) makes it pass.
+/// Before the journal settle, a lost `submit_audit` answer was retried blindly and the build was
+/// submitted again once its first audit had been decided; this counts that from the sandbox's side.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the engine's journal settle of unknown outcomes (issue 5, item 1)"]
 async fn reconcile_converges_against_a_sandbox_process_with_lost_answers_and_records_no_duplicates()
 {
     tokio::time::timeout(Duration::from_secs(150), async {

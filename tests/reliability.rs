@@ -1,13 +1,16 @@
 //! Reliability end to end: the audit quota shared out in fleet order, one failing app among many,
-//! the store lock, and (once the sandbox has fault injection and records) crash-restart and
-//! flaky-platform convergence without duplicate commits or submissions.
+//! the store lock, crash-restart (SIGKILL) and flaky-platform convergence without duplicate commits
+//! or submissions, counted from the sandbox's own records.
 
 mod common;
 
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestFleet, code, text};
+use std::collections::BTreeMap;
+
+use common::{TestFleet, code, spawn_sandbox, text};
+use minifleet::sandbox::{Accepted, RemoteSandbox};
 
 /// A fleet file of `n` WeChat apps named `app-000`…, with `extra` appended to `sandbox:`.
 fn many_apps(fleet: &TestFleet, n: usize, audit_delay: &str, extra: &str, bad: Option<usize>) {
@@ -50,7 +53,15 @@ fn the_audit_quota_is_shared_in_fleet_order_and_the_rest_wait() {
         "60s",
     ]);
     let all = text(&out);
-    assert_eq!(code(&out), 0, "{all}");
+    assert_eq!(
+        code(&out),
+        3,
+        "the three waiting apps cannot converge before the timeout: {all}"
+    );
+    assert!(
+        all.contains("3 apps cannot converge within `--timeout`"),
+        "{all}"
+    );
     assert!(all.contains("2 audits submitted"), "{all}");
     assert!(all.contains("wait for the quota to reset"), "{all}");
     // The first two in fleet order went through; the others wait with a note that says why.
@@ -132,29 +143,107 @@ fn a_second_reconcile_fails_fast_naming_the_holder_and_a_dead_holders_lock_is_ta
     assert!(all.contains("took over the store's lock"), "{all}");
 }
 
-#[test]
-#[ignore = "needs sandbox faults (h-faults)"]
-fn converges_with_transient_faults_and_lost_responses_without_duplicates() {
-    // With h-faults: `sandbox.faults: { error_rate: 0.2, lost_response_rate: 0.1, seed: 7 }`,
-    // `reconcile --wait` converges, and `GET /sandbox/records` shows each fingerprint committed
-    // and submitted once per app.
-    let fleet = TestFleet::new();
-    let extra = "  faults:\n    seed: 7\n    error_rate: 0.2\n    lost_response_rate: 0.1\n";
-    many_apps(&fleet, 20, "100ms", extra, None);
-    fleet.converge();
+/// `reconcile --wait` of `fleet` with `--concurrency 32`, bounded; returns its output.
+fn converge_many(fleet: &TestFleet, timeout: &str) -> std::process::Output {
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        timeout,
+        "--concurrency",
+        "32",
+    ]);
+    assert_eq!(
+        code(&out),
+        0,
+        "reconcile --wait must converge:\n{}",
+        text(&out)
+    );
+    out
+}
+
+/// Fails when the sandbox accepted a commit or an audit submission of one fingerprint twice for
+/// one app.
+fn assert_no_duplicates(records: &[Accepted]) {
+    let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.call == "wxa/commit" || r.call == "wxa/submit_audit")
+    {
+        let fp = r.fingerprint.as_deref().unwrap_or("?");
+        *seen
+            .entry((r.app.as_str(), r.call.as_str(), fp))
+            .or_default() += 1;
+    }
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "duplicate calls: {duplicates:?}");
+}
+
+fn records(url: &str) -> Vec<Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(RemoteSandbox::new(url).accepted())
+        .expect("GET /sandbox/records")
 }
 
 #[test]
-#[ignore = "needs sandbox faults (h-faults)"]
-fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
-    // With h-faults: a standalone `minifleet sandbox --listen 127.0.0.1:0` child, a 200-app fleet
-    // with `sandbox.url`, `reconcile --wait` SIGKILLed at 20+ seeded random moments and restarted;
-    // then converged, and `GET /sandbox/records` has no duplicate commit or submit_audit of one
-    // fingerprint for one app.
+fn converges_with_transient_faults_and_lost_responses_without_duplicates() {
+    let sandbox = spawn_sandbox(&[
+        "--audit-delay",
+        "100ms",
+        "--privacy-scan",
+        "50ms",
+        "--error-rate",
+        "0.2",
+        "--lost-response-rate",
+        "0.1",
+        "--seed",
+        "7",
+    ]);
     let fleet = TestFleet::new();
-    many_apps(&fleet, 20, "100ms", "", None);
+    many_apps(
+        &fleet,
+        20,
+        "100ms",
+        &format!("  url: {}\n", sandbox.url),
+        None,
+    );
+    converge_many(&fleet, "120s");
+    let accepted = records(&sandbox.url);
+    let commits = accepted.iter().filter(|r| r.call == "wxa/commit").count();
+    assert_eq!(commits, 20, "one commit per app");
+    assert_no_duplicates(&accepted);
+}
+
+#[test]
+fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
+    // A 20 ms round trip per call keeps each run busy long enough to be killed mid-way.
+    let sandbox = spawn_sandbox(&[
+        "--audit-delay",
+        "1s",
+        "--privacy-scan",
+        "50ms",
+        "--latency",
+        "20ms",
+        "--audit-quota",
+        "1000",
+    ]);
+    let fleet = TestFleet::new();
+    many_apps(
+        &fleet,
+        200,
+        "1s",
+        &format!("  url: {}\n", sandbox.url),
+        None,
+    );
     let mut rng = fastrand::Rng::with_seed(5);
-    for _ in 0..20 {
+    let mut kills = 0;
+    for _ in 0..40 {
+        if kills >= 20 {
+            break;
+        }
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
             .arg("-f")
             .arg(fleet.path())
@@ -165,14 +254,31 @@ fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
                 "100ms",
                 "--timeout",
                 "60s",
+                "--concurrency",
+                "32",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start reconcile");
-        std::thread::sleep(Duration::from_millis(rng.u64(100..1500)));
-        let _ = child.kill();
+        std::thread::sleep(Duration::from_millis(rng.u64(150..2500)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
         let _ = child.wait();
     }
-    fleet.converge();
+    assert!(kills >= 20, "only {kills} runs were killed mid-way");
+    converge_many(&fleet, "180s");
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        code(&again),
+        0,
+        "in sync after the crashes:\n{}",
+        text(&again)
+    );
+    let accepted = records(&sandbox.url);
+    assert_no_duplicates(&accepted);
+    let commits = accepted.iter().filter(|r| r.call == "wxa/commit").count();
+    assert_eq!(commits, 200, "one commit per app");
 }

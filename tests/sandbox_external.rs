@@ -4,11 +4,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{App, TestFleet, code, text};
+use common::{App, TestFleet, code, spawn_sandbox, text};
 use minifleet::fleet::SandboxSpec;
 use minifleet::sandbox::{self, Accepted, Persist, RemoteSandbox};
 
@@ -93,42 +92,6 @@ async fn a_fleet_with_sandbox_url_converges_on_that_sandbox_seeded_over_http() {
     })
     .await
     .expect("test timed out");
-}
-
-/// A `minifleet sandbox` child process, killed when dropped.
-struct SandboxProcess {
-    child: Child,
-    url: String,
-}
-
-impl Drop for SandboxProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_sandbox(args: &[&str]) -> SandboxProcess {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start minifleet sandbox");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("the first line");
-    let url = first
-        .trim()
-        .rsplit(' ')
-        .next()
-        .expect("a URL at the end of the first line")
-        .to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "first line: {first}");
-    SandboxProcess { child, url }
 }
 
 fn http() -> reqwest::Client {

@@ -226,7 +226,18 @@ async fn apply(
         &Some(first_plan),
     );
     print_held(ui, &ordered, audit_budget);
-    Ok(if timed_out {
+    let held = held_unconverged(&ordered);
+    if args.wait && !timed_out && held > 0 {
+        ui.error(
+            &format!(
+                "{held} app{} cannot converge within `--timeout`: {} for a quota to reset or backing off after failures",
+                plural(held),
+                if held == 1 { "it is waiting" } else { "they are waiting" }
+            ),
+            Some("the warnings above say until when; run `minifleet status` to see where every app stands"),
+        );
+    }
+    Ok(if timed_out || (args.wait && held > 0) {
         EXIT_TIMEOUT
     } else if !summary.failed.is_empty() {
         EXIT_ERROR
@@ -245,6 +256,14 @@ fn still_pending(apps: &[Desired], reports: &[AppReport], deadline_ms: u64) -> V
         })
         .map(|(app, _)| app.clone())
         .collect()
+}
+
+/// How many apps ended held (quota or backoff) without having converged or failed for good.
+fn held_unconverged(reports: &[AppReport]) -> usize {
+    reports
+        .iter()
+        .filter(|r| r.held.is_some() && !r.is_settled() && !failed_for_good(r))
+        .count()
 }
 
 /// Whether waiting until `deadline_ms` cannot move the app: its hold lasts longer, or it only

@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Command as StdCommand, Output, Stdio};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -182,4 +183,42 @@ pub fn app_plan<'a>(doc: &'a Value, app: &str) -> &'a Value {
         .iter()
         .find(|a| a["name"] == app)
         .unwrap_or_else(|| panic!("app {app} in {doc}"))
+}
+
+/// A `minifleet sandbox` child process, killed when dropped.
+pub struct SandboxProcess {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `minifleet sandbox --listen 127.0.0.1:0 ARGS…` and reads its URL from the first line.
+pub fn spawn_sandbox(args: &[&str]) -> SandboxProcess {
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start minifleet sandbox");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("the first line");
+    let url = first
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("a URL at the end of the first line")
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "first line: {first}");
+    SandboxProcess { child, url }
 }

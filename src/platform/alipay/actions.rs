@@ -188,7 +188,7 @@ impl AlipayClient {
         loop {
             let node = self
                 .gateway
-                .call(BUILD_QUERY, Some(token), Biz::Content(&biz))
+                .read(BUILD_QUERY, Some(token), Biz::Content(&biz))
                 .await?;
             let state: BuildState = decode(BUILD_QUERY, node)?;
             match state.create_status.as_str() {
@@ -293,7 +293,7 @@ impl AlipayClient {
         let biz = json!({"role": TESTER_ROLE});
         let node = self
             .gateway
-            .call(MEMBERS, Some(token), Biz::Content(&biz))
+            .read(MEMBERS, Some(token), Biz::Content(&biz))
             .await?;
         let list: MemberList = decode(MEMBERS, node)?;
         let member = list

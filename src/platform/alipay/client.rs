@@ -68,6 +68,7 @@ fn parse<K>(
 }
 
 /// One request's business params.
+#[derive(Clone, Copy)]
 pub enum Biz<'a> {
     /// None at all.
     None,
@@ -118,6 +119,28 @@ impl Gateway {
         })?;
         let body = self.send(keys, method, token, &biz).await?;
         check(method, &body, &keys.alipay_public)
+    }
+
+    /// A read-only call: like [`Gateway::call`], and transient errors are retried up to 3 times
+    /// with a short backoff, since repeating a query is harmless.
+    pub async fn read(
+        &self,
+        method: &str,
+        token: Option<&Secret>,
+        biz: Biz<'_>,
+    ) -> Result<Map<String, Value>, PlatformError> {
+        let mut attempt = 1u32;
+        loop {
+            match self.call(method, token, biz).await {
+                Err(err) if err.class == crate::platform::ErrorClass::Transient && attempt < 3 => {
+                    let pause = 100 * 2u64.pow(attempt) + fastrand::u64(0..100);
+                    tracing::debug!(method, code = %err.code, attempt, "transient error on a read, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Signs and sends one request; returns the raw response body.

@@ -75,7 +75,7 @@ impl AlipayClient {
         let biz = json!({"version_status": all.join(",")});
         let node = self
             .gateway
-            .call(LIST, Some(token), Biz::Content(&biz))
+            .read(LIST, Some(token), Biz::Content(&biz))
             .await?;
         let list: VersionList = decode(LIST, node)?;
         Ok(list.app_version_infos)
@@ -108,7 +108,7 @@ impl AlipayClient {
         let biz = json!({"app_version": app_version});
         let node = self
             .gateway
-            .call(DETAIL, Some(token), Biz::Content(&biz))
+            .read(DETAIL, Some(token), Biz::Content(&biz))
             .await?;
         decode(DETAIL, node)
     }
@@ -174,7 +174,7 @@ impl AlipayClient {
         let biz = json!({"role": "EXPERIENCER"});
         let node = self
             .gateway
-            .call(MEMBERS, Some(token), Biz::Content(&biz))
+            .read(MEMBERS, Some(token), Biz::Content(&biz))
             .await?;
         let list: MemberList = decode(MEMBERS, node)?;
         let mut ids: Vec<String> = list
@@ -204,7 +204,7 @@ impl AlipayClient {
             let biz = json!({"app_version": l.info.app_version});
             let node = self
                 .gateway
-                .call(EXPERIENCE_QUERY, Some(token), Biz::Content(&biz))
+                .read(EXPERIENCE_QUERY, Some(token), Biz::Content(&biz))
                 .await?;
             let status = node.get("status").and_then(|s| s.as_str()).unwrap_or("");
             // The official SDK spells it `expVersionPackged`; others `expVersionPackaged`.

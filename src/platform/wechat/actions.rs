@@ -133,7 +133,7 @@ impl WechatClient {
         appid: &str,
     ) -> Result<crate::platform::AuditQuota, PlatformError> {
         const QUOTA: &str = "wxa/queryquota";
-        let value = self.get(appid, QUOTA).await?;
+        let value = self.read(appid, Method::Get, QUOTA, &[], None).await?;
         let field = |name: &str| {
             value[name]
                 .as_u64()
@@ -188,7 +188,7 @@ impl WechatClient {
         let started = Instant::now();
         let mut pause = self.scan_wait.first;
         loop {
-            match self.get(appid, PRIVACY).await {
+            match self.read(appid, Method::Get, PRIVACY, &[], None).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.code == "61039" => {
                     if started.elapsed() + pause > self.scan_wait.total {

@@ -104,6 +104,13 @@ pub fn decode<T: DeserializeOwned>(call: &str, value: Value) -> Result<T, Platfo
     serde_json::from_value(value).map_err(|e| errors::decode(call, e))
 }
 
+/// Whether a transient error is worth an immediate retry: not the verify-ticket ones, which only
+/// a new push (minutes away) or `api_start_push_ticket` fixes (spec/wechat.md §7).
+fn retry_now(err: &PlatformError) -> bool {
+    const TICKET: [&str; 4] = ["61005", "61006", "61058", "verify_ticket_expired"];
+    err.class == crate::platform::ErrorClass::Transient && !TICKET.contains(&err.code.as_str())
+}
+
 /// Whether an error means the access token used was rejected.
 pub fn token_rejected(err: &PlatformError) -> bool {
     TOKEN_REJECTED.contains(&err.code.as_str())
@@ -129,6 +136,31 @@ impl WechatClient {
                 self.send_with(&token, method, call, query, body).await
             }
             other => other,
+        }
+    }
+
+    /// A read-only `wxa/*` call: like [`WechatClient::wxa`], and transient errors (WeChat busy,
+    /// network) are retried up to 3 times with a short backoff, since repeating a read is harmless
+    /// and one flaky read must not fail a whole observation.
+    pub(super) async fn read(
+        &self,
+        appid: &str,
+        method: Method,
+        call: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, PlatformError> {
+        let mut attempt = 1u32;
+        loop {
+            match self.wxa(appid, method, call, query, body).await {
+                Err(err) if retry_now(&err) && attempt < 3 => {
+                    let pause = 100 * 2u64.pow(attempt) + fastrand::u64(0..100);
+                    tracing::debug!(appid, call, code = %err.code, attempt, "transient error on a read, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 

@@ -106,13 +106,13 @@ impl WechatClient {
 
     async fn version_info(&self, appid: &str) -> Result<VersionInfo, PlatformError> {
         let answer = self
-            .wxa(appid, Method::Post, VERSION_INFO, &[], Some(&json!({})))
+            .read(appid, Method::Post, VERSION_INFO, &[], Some(&json!({})))
             .await?;
         decode(VERSION_INFO, answer)
     }
 
     async fn latest_audit(&self, appid: &str) -> Result<Option<Audit>, PlatformError> {
-        let answer = match self.wxa(appid, Method::Get, LATEST_AUDIT, &[], None).await {
+        let answer = match self.read(appid, Method::Get, LATEST_AUDIT, &[], None).await {
             Err(err) if err.code == "85058" => return Ok(None),
             other => other?,
         };
@@ -136,14 +136,14 @@ impl WechatClient {
     }
 
     async fn gray_percentage(&self, appid: &str) -> Result<Option<u8>, PlatformError> {
-        let answer = self.wxa(appid, Method::Get, GRAY_PLAN, &[], None).await?;
+        let answer = self.read(appid, Method::Get, GRAY_PLAN, &[], None).await?;
         let plan = decode::<GrayPlanAnswer>(GRAY_PLAN, answer)?.gray_release_plan;
         Ok((plan.status == 1).then_some(plan.gray_percentage))
     }
 
     async fn previous_release(&self, appid: &str) -> Result<Option<Build>, PlatformError> {
         let query = [("action", "get_history_version")];
-        let answer = self.wxa(appid, Method::Get, HISTORY, &query, None).await?;
+        let answer = self.read(appid, Method::Get, HISTORY, &query, None).await?;
         let history: History = decode(HISTORY, answer)?;
         Ok(history
             .version_list
@@ -154,7 +154,7 @@ impl WechatClient {
     async fn members(&self, appid: &str) -> Result<Vec<String>, PlatformError> {
         let body = json!({ "action": "get_experiencer" });
         let answer = self
-            .wxa(appid, Method::Post, MEMBERS, &[], Some(&body))
+            .read(appid, Method::Post, MEMBERS, &[], Some(&body))
             .await?;
         let mut members: Vec<String> = decode::<Members>(MEMBERS, answer)?
             .members

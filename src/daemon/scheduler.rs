@@ -214,7 +214,15 @@ impl Scheduler {
             return; // removed from the fleet while it ran
         };
         let report = report.unwrap_or_else(|| AppReport::crashed(&slot.app));
-        let next = requeue(&report, &mut slot.counters, &self.timing, fastrand::f64());
+        let mut next = requeue(&report, &mut slot.counters, &self.timing, fastrand::f64());
+        // The store's own hold (quota parking, failure backoff) outlasts the state's requeue.
+        if let Some(until) = report.held.as_ref().and_then(|h| h.until_ms) {
+            let left = Duration::from_millis(until.saturating_sub(crate::engine::now_ms()));
+            if left > next.after {
+                next.after = left;
+                next.why = "held";
+            }
+        }
         let at = Instant::now() + next.after;
         // A trigger that came while the pass ran wins when it is earlier.
         if slot.due.is_none_or(|(due, _)| due > at) {

@@ -79,6 +79,54 @@ impl fmt::Display for PlatformError {
 
 impl std::error::Error for PlatformError {}
 
+impl PlatformError {
+    /// An error minifleet itself detected on `platform` (no platform code).
+    pub fn local(
+        platform: PlatformKind,
+        call: &str,
+        code: &str,
+        class: ErrorClass,
+        explanation: &str,
+        hint: &str,
+    ) -> PlatformError {
+        PlatformError {
+            platform,
+            call: call.to_string(),
+            code: code.to_string(),
+            message: String::new(),
+            class,
+            explanation: explanation.to_string(),
+            hint: hint.to_string(),
+        }
+    }
+
+    /// A transport failure (connect, timeout, reset): transient, code `network`, with the whole
+    /// cause chain as the message and the URL (which may carry a token) left out.
+    pub fn network(
+        platform: PlatformKind,
+        call: &str,
+        err: reqwest::Error,
+        hint: &str,
+    ) -> PlatformError {
+        let err = err.without_url();
+        let what = if err.is_timeout() {
+            "the call timed out"
+        } else {
+            "the call did not complete"
+        };
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            message = format!("{message}: {cause}");
+            source = cause.source();
+        }
+        PlatformError {
+            message,
+            ..PlatformError::local(platform, call, "network", ErrorClass::Transient, what, hint)
+        }
+    }
+}
+
 /// What a successful action taught us, for the store.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Effect {

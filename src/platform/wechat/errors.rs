@@ -224,41 +224,17 @@ pub fn local(
     explanation: &str,
     hint: &str,
 ) -> PlatformError {
-    PlatformError {
-        platform: PlatformKind::Wechat,
-        call: call.to_string(),
-        code: code.to_string(),
-        message: String::new(),
-        class,
-        explanation: explanation.to_string(),
-        hint: hint.to_string(),
-    }
+    PlatformError::local(PlatformKind::Wechat, call, code, class, explanation, hint)
 }
 
 /// A transport failure (connect, timeout, reset). The URL (which carries the token) is left out.
 pub fn network(call: &str, err: reqwest::Error) -> PlatformError {
-    let err = err.without_url();
-    let what = if err.is_timeout() {
-        "the call timed out"
-    } else {
-        "the call did not complete"
-    };
-    let mut message = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        message = format!("{message}: {cause}");
-        source = cause.source();
-    }
-    PlatformError {
-        message,
-        ..local(
-            call,
-            "network",
-            Transient,
-            what,
-            "check the network and `platforms.wechat.api_base`; minifleet retries with backoff",
-        )
-    }
+    PlatformError::network(
+        PlatformKind::Wechat,
+        call,
+        err,
+        "check the network and `platforms.wechat.api_base`; minifleet retries with backoff",
+    )
 }
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.

@@ -473,6 +473,16 @@ impl Store {
         put(&self.apps, "apps", &observation_key(appid), &stored)
     }
 
+    /// A JSON value (with `schema_version`) in the sandbox's tree.
+    pub fn sandbox_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        get(&self.sandbox, "sandbox", key)
+    }
+
+    /// Writes a JSON value (with `schema_version`) into the sandbox's tree.
+    pub fn put_sandbox_value<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        put(&self.sandbox, "sandbox", key, value)
+    }
+
     /// Flushes every tree to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map(drop).map_err(|source| StoreError::Io {

@@ -4,12 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-
 use super::state::{App, Global, World};
 use crate::platform::alipay::sign::{SignError, generate_keypair};
-use crate::store::{SCHEMA_VERSION, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Key of the global blob.
 pub const GLOBAL_KEY: &str = "alipay/global";
@@ -38,13 +35,6 @@ pub enum SimError {
     Key(#[from] SignError),
 }
 
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
-    schema_version: u32,
-    #[serde(flatten)]
-    value: T,
-}
-
 /// A world with fresh key pairs for the gateway and the sandbox ISV app, and nothing authorized.
 pub fn fresh_world() -> World {
     let (_, alipay_private_pem, _, alipay_public_pem) = generate_keypair();
@@ -61,38 +51,14 @@ pub fn fresh_world() -> World {
     world
 }
 
-fn read<T: DeserializeOwned>(store: &Store, key: &str) -> Result<Option<T>, SimError> {
-    let Some(bytes) = store.sandbox_get(key)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice::<Versioned<T>>(&bytes)
-        .map(|v| Some(v.value))
-        .map_err(|source| SimError::Corrupt {
-            key: key.to_string(),
-            source,
-        })
-}
-
-fn write<T: Serialize>(store: &Store, key: &str, value: &T) -> Result<(), SimError> {
-    let bytes = serde_json::to_vec(&Versioned {
-        schema_version: SCHEMA_VERSION,
-        value,
-    })
-    .map_err(|source| SimError::Corrupt {
-        key: key.to_string(),
-        source,
-    })?;
-    Ok(store.sandbox_put(key, &bytes)?)
-}
-
 /// Loads the saved world, or a fresh one when the store holds none.
 pub fn load(store: &Store) -> Result<World, SimError> {
-    let Some(global) = read::<Global>(store, GLOBAL_KEY)? else {
+    let Some(global) = store.sandbox_value::<Global>(GLOBAL_KEY)? else {
         return Ok(fresh_world());
     };
     let mut apps = BTreeMap::new();
     for appid in &global.appids {
-        if let Some(app) = read::<App>(store, &app_key(appid))? {
+        if let Some(app) = store.sandbox_value::<App>(&app_key(appid))? {
             apps.insert(appid.clone(), app);
         }
     }
@@ -103,11 +69,11 @@ pub fn load(store: &Store) -> Result<World, SimError> {
 pub fn save(store: &Store, world: &mut World) -> Result<(), SimError> {
     let (global, apps) = world.take_dirty();
     if global {
-        write(store, GLOBAL_KEY, &world.global)?;
+        store.put_sandbox_value(GLOBAL_KEY, &world.global)?;
     }
     for appid in apps {
         if let Some(app) = world.apps.get(&appid) {
-            write(store, &app_key(&appid), app)?;
+            store.put_sandbox_value(&app_key(&appid), app)?;
         }
     }
     Ok(())

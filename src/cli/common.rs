@@ -202,3 +202,38 @@ pub fn select<'a>(
         })
         .collect())
 }
+
+/// The push token and EncodingAESKey of the fleet's WeChat component, and the message crypto made
+/// of them. With the sandbox (`sandboxed`) missing keys default to the sandbox's fixed test keys.
+pub fn push_keys(
+    config: &crate::fleet::WechatConfig,
+    sandboxed: bool,
+) -> Result<
+    (
+        crate::secret::Secret,
+        crate::secret::Secret,
+        crate::platform::wechat::crypto::MsgCrypt,
+    ),
+    CliError,
+> {
+    use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN};
+    use crate::secret::Secret;
+    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
+        Some(v) => Ok(v.clone()),
+        None if sandboxed => Ok(Secret::new(default)),
+        None => Err(
+            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
+                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
+        ),
+    };
+    let token = pick(&config.token, SANDBOX_TOKEN, "token")?;
+    let aes_key = pick(
+        &config.encoding_aes_key,
+        SANDBOX_AES_KEY,
+        "encoding_aes_key",
+    )?;
+    let crypt =
+        crate::platform::wechat::crypto::MsgCrypt::new(&token, &aes_key, &config.component_appid)
+            .map_err(|e| CliError::new(e.to_string()))?;
+    Ok((token, aes_key, crypt))
+}

@@ -11,10 +11,7 @@ use super::auth::connect;
 use super::{Cli, CliError, EXIT_OK};
 use crate::daemon::{self, CALLBACK_PATH, Callbacks};
 use crate::fleet::ApiBase;
-use crate::platform::wechat::crypto::MsgCrypt;
-use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN};
 use crate::sandbox::wechat::PushConfig;
-use crate::secret::Secret;
 use crate::ui::Ui;
 
 /// Arguments of `serve`.
@@ -32,22 +29,7 @@ pub struct ServeArgs {
 pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> {
     let c = connect(cli, ui).await?;
     let sandboxed = c.config.api_base == ApiBase::Sandbox;
-    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
-        Some(v) => Ok(v.clone()),
-        None if sandboxed => Ok(Secret::new(default)),
-        None => Err(
-            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
-                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
-        ),
-    };
-    let token = pick(&c.config.token, SANDBOX_TOKEN, "token")?;
-    let aes_key = pick(
-        &c.config.encoding_aes_key,
-        SANDBOX_AES_KEY,
-        "encoding_aes_key",
-    )?;
-    let crypt = MsgCrypt::new(&token, &aes_key, &c.config.component_appid)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let (token, aes_key, crypt) = super::common::push_keys(&c.config, sandboxed)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {

@@ -16,10 +16,7 @@ use crate::daemon::{self, Callbacks, WatchOptions};
 use crate::engine::Engine;
 use crate::fleet::{ApiBase, Fleet, WechatConfig};
 use crate::platform::wechat::WechatClient;
-use crate::platform::wechat::crypto::MsgCrypt;
-use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN};
 use crate::sandbox::wechat::PushConfig;
-use crate::secret::Secret;
 use crate::ui::Ui;
 
 /// Arguments of `watch`.
@@ -139,22 +136,7 @@ fn callbacks(
     let sandbox = engine
         .sandbox()
         .filter(|_| config.api_base == ApiBase::Sandbox);
-    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
-        Some(v) => Ok(v.clone()),
-        None if sandbox.is_some() => Ok(Secret::new(default)),
-        None => Err(
-            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
-                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
-        ),
-    };
-    let token = pick(&config.token, SANDBOX_TOKEN, "token")?;
-    let aes_key = pick(
-        &config.encoding_aes_key,
-        SANDBOX_AES_KEY,
-        "encoding_aes_key",
-    )?;
-    let crypt = MsgCrypt::new(&token, &aes_key, &config.component_appid)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let (token, aes_key, crypt) = super::common::push_keys(config, sandbox.is_some())?;
     let base = match (&config.api_base, sandbox) {
         (ApiBase::Url(base), _) => base.clone(),
         (ApiBase::Sandbox, Some(handle)) => handle.base_url(),

@@ -40,7 +40,7 @@ fn the_audit_quota_is_shared_in_fleet_order_and_the_rest_wait() {
     assert_eq!(plan["audit_budget"]["waiting"], 3);
     let dry = fleet.run(&["plan"]);
     assert!(
-        text(&dry).contains("Audit quota: 5 audits planned, 2 left this month; 3 apps wait"),
+        text(&dry).contains("WeChat audit quota: 5 audits planned, 2 left this month; 3 apps wait"),
         "{}",
         text(&dry)
     );

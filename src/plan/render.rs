@@ -33,7 +33,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
     out.push_str(&plan.summary().line());
     out.push('\n');
     if let Some(budget) = &plan.audit_budget {
-        out.push_str(&format!("Audit quota: {}\n", budget.line()));
+        out.push_str(&format!("WeChat audit quota: {}\n", budget.line()));
     }
     out
 }

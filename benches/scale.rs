@@ -234,12 +234,7 @@ impl SandboxProcess {
         BufReader::new(stdout)
             .read_line(&mut first)
             .expect("the sandbox prints its URL");
-        let url = first
-            .trim()
-            .rsplit(' ')
-            .next()
-            .expect("a URL")
-            .to_string();
+        let url = first.trim().rsplit(' ').next().expect("a URL").to_string();
         SandboxProcess { child, url }
     }
 }
@@ -369,7 +364,9 @@ fn parts_bcd(cfg: &Config, work: &Path) {
     args.extend(common_args(c));
     let rollout = reconcile(&rt, &remote, &fleet, &args, &dir.join("rollout.log"));
     report("(c) rollout", &rollout, cfg.apps, cfg, c);
-    let records = rt.block_on(remote.accepted()).expect("GET /sandbox/records");
+    let records = rt
+        .block_on(remote.accepted())
+        .expect("GET /sandbox/records");
     let commits = records
         .iter()
         .filter(|r| r.call == "wxa/commit" || r.call == "alipay.open.mini.version.upload")

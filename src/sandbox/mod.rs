@@ -156,8 +156,16 @@ mod tests {
             let handle = sandbox().await;
             let http = reqwest::Client::builder().no_proxy().build().unwrap();
             let base = handle.base_url();
-            for path in ["wxa/get_latest_auditstatus", "wxa/getversioninfo", "wxa/commit"] {
-                http.post(format!("{base}/{path}")).body("{}").send().await.unwrap();
+            for path in [
+                "wxa/get_latest_auditstatus",
+                "wxa/getversioninfo",
+                "wxa/commit",
+            ] {
+                http.post(format!("{base}/{path}"))
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
             }
             let remote = RemoteSandbox::new(&base);
             remote.accepted().await.unwrap();

@@ -798,7 +798,10 @@ mod tests {
         assert!(store.unsettled_for("wx1").unwrap().is_empty());
         assert_eq!(store.unsettled_intents().unwrap().len(), 1);
         assert_eq!(store.unsettled_for("wx2").unwrap().len(), 1);
-        assert!(store.unsettled_for("wx").unwrap().is_empty(), "ids are not prefixes");
+        assert!(
+            store.unsettled_for("wx").unwrap().is_empty(),
+            "ids are not prefixes"
+        );
     }
 
     #[test]
@@ -824,7 +827,10 @@ mod tests {
                 a
             };
             let a = runtime
-                .block_on(tokio::time::timeout(std::time::Duration::from_secs(30), run))
+                .block_on(tokio::time::timeout(
+                    std::time::Duration::from_secs(30),
+                    run,
+                ))
                 .unwrap();
             store.journal_outcome(a, "settled: applied").unwrap();
             store.db.drop_tree("journal_open").unwrap();

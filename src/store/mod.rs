@@ -827,10 +827,9 @@ mod tests {
                 a
             };
             let a = runtime
-                .block_on(tokio::time::timeout(
-                    std::time::Duration::from_secs(30),
-                    run,
-                ))
+                .block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(30), run).await
+                })
                 .unwrap();
             store.journal_outcome(a, "settled: applied").unwrap();
             store.db.drop_tree("journal_open").unwrap();

@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::faults::CallCounts;
 use super::{alipay, records, wechat};
 
 /// `POST /sandbox/wechat/ticket` body.
@@ -51,6 +52,23 @@ struct Sims {
     alipay: alipay::Sim,
 }
 
+/// `GET /sandbox/calls` answer: the platform calls each simulator answered (admin calls are not
+/// counted), for measuring how many calls a pass makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calls {
+    /// WeChat's.
+    pub wechat: CallCounts,
+    /// Alipay's.
+    pub alipay: CallCounts,
+}
+
+impl Calls {
+    /// Every platform call.
+    pub fn total(&self) -> u64 {
+        self.wechat.total() + self.alipay.total()
+    }
+}
+
 /// The admin routes over both simulators.
 pub fn router(wechat: &wechat::Sim, alipay: &alipay::Sim) -> Router {
     let sims = Sims {
@@ -64,6 +82,7 @@ pub fn router(wechat: &wechat::Sim, alipay: &alipay::Sim) -> Router {
         .route("/sandbox/alipay/keys", get(alipay_keys))
         .route("/sandbox/alipay/isv", post(alipay_isv))
         .route("/sandbox/records", get(accepted))
+        .route("/sandbox/calls", get(calls))
         .with_state(sims)
 }
 
@@ -116,4 +135,11 @@ async fn accepted(State(sims): State<Sims>) -> Json<Vec<records::Accepted>> {
         sims.wechat.accepted(),
         sims.alipay.accepted(),
     ))
+}
+
+async fn calls(State(sims): State<Sims>) -> Json<Calls> {
+    Json(Calls {
+        wechat: sims.wechat.faults().calls(),
+        alipay: sims.alipay.faults().calls(),
+    })
 }

@@ -3,6 +3,7 @@
 //! loses its answer. The decision is pure; the HTTP handlers act on it.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::fleet::FaultSpec;
@@ -37,6 +38,26 @@ pub enum Fault {
 pub struct Faults {
     spec: FaultSpec,
     rng: Mutex<fastrand::Rng>,
+    /// Platform calls answered so far, by kind (token, read, mutating).
+    calls: [AtomicU64; 3],
+}
+
+/// How many platform calls one simulator has answered (faulted ones included), by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallCounts {
+    /// Token calls.
+    pub token: u64,
+    /// Reads.
+    pub read: u64,
+    /// Mutating calls.
+    pub mutating: u64,
+}
+
+impl CallCounts {
+    /// Every call.
+    pub fn total(&self) -> u64 {
+        self.token + self.read + self.mutating
+    }
 }
 
 impl Faults {
@@ -52,6 +73,7 @@ impl Faults {
         Faults {
             spec: spec.clone(),
             rng: Mutex::new(rng),
+            calls: Default::default(),
         }
     }
 
@@ -73,6 +95,7 @@ impl Faults {
     /// Decides the fate of the next call. Every call draws the same amount of randomness whatever
     /// its kind, so one seed gives one sequence of decisions for one sequence of calls.
     pub fn draw(&self, kind: CallKind, codes: &[String]) -> Fault {
+        self.calls[kind as usize].fetch_add(1, Ordering::Relaxed);
         if !self.spec.any() {
             return Fault::None;
         }
@@ -91,6 +114,16 @@ impl Faults {
             return Fault::LostResponse;
         }
         Fault::None
+    }
+
+    /// How many calls were drawn for so far (every platform call the simulator answered).
+    pub fn calls(&self) -> CallCounts {
+        let n = |k: CallKind| self.calls[k as usize].load(Ordering::Relaxed);
+        CallCounts {
+            token: n(CallKind::Token),
+            read: n(CallKind::Read),
+            mutating: n(CallKind::Mutating),
+        }
     }
 
     /// The configured codes that are WeChat errcodes (numbers).
@@ -137,6 +170,17 @@ mod tests {
                 faults.draw(kind, &codes)
             })
             .collect()
+    }
+
+    #[test]
+    fn every_draw_is_counted_by_kind_with_or_without_faults() {
+        for spec in [spec(1), FaultSpec::default()] {
+            let faults = Faults::new(&spec, 0);
+            sequence(&faults, 7);
+            let calls = faults.calls();
+            assert_eq!((calls.token, calls.read, calls.mutating), (3, 2, 2));
+            assert_eq!(calls.total(), 7);
+        }
     }
 
     #[test]

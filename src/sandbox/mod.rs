@@ -151,6 +151,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn counts_platform_calls_by_kind_and_not_admin_calls() {
+        within(async {
+            let handle = sandbox().await;
+            let http = reqwest::Client::builder().no_proxy().build().unwrap();
+            let base = handle.base_url();
+            for path in [
+                "wxa/get_latest_auditstatus",
+                "wxa/getversioninfo",
+                "wxa/commit",
+            ] {
+                http.post(format!("{base}/{path}"))
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let remote = RemoteSandbox::new(&base);
+            remote.accepted().await.unwrap();
+            let calls = remote.calls().await.unwrap();
+            assert_eq!(
+                (calls.wechat.read, calls.wechat.mutating, calls.wechat.token),
+                (2, 1, 0)
+            );
+            assert_eq!(calls.alipay.total(), 0);
+            assert_eq!(calls.total(), 3, "admin calls are not counted");
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn rejects_bodies_over_one_mebibyte() {
         within(async {
             let handle = sandbox().await;

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::admin::AlipayKeys;
+use super::admin::{AlipayKeys, Calls};
 use super::records::Accepted;
 
 /// How long one admin call may take.
@@ -101,6 +101,11 @@ impl RemoteSandbox {
     /// Every mutating call the sandbox accepted, by time.
     pub async fn accepted(&self) -> Result<Vec<Accepted>, RemoteError> {
         self.send("/sandbox/records", None::<&Value>).await
+    }
+
+    /// How many platform calls the sandbox has answered so far, by platform and kind.
+    pub async fn calls(&self) -> Result<Calls, RemoteError> {
+        self.send("/sandbox/calls", None::<&Value>).await
     }
 
     async fn field(

@@ -138,6 +138,14 @@ fn journal_key(id: u64) -> String {
     format!("{id:020}")
 }
 
+/// The key of an open journal entry in the index: `appid/id`.
+fn open_key(appid: &str, id: u64) -> String {
+    format!("{appid}/{}", journal_key(id))
+}
+
+/// The index tree's marker: present once the index covers the whole journal.
+const OPEN_INDEXED: &[u8] = b"\0indexed";
+
 #[derive(Serialize, Deserialize)]
 struct StoredBuild {
     fingerprint: String,
@@ -186,6 +194,9 @@ pub struct Store {
     apps: sled::Tree,
     history: sled::Tree,
     journal: sled::Tree,
+    /// Index of the journal entries without an outcome, keyed `appid/id` (see [`open_key`]), so
+    /// settling one app does not read the whole journal.
+    open: sled::Tree,
     tokens: sled::Tree,
     testers: sled::Tree,
     sandbox: sled::Tree,
@@ -242,18 +253,39 @@ impl Store {
         if let Some(old) = &taken_over {
             tracing::warn!(holder = %old.describe(), "taking over the store's lock record left by a process that is gone");
         }
-        Ok(Store {
+        let store = Store {
             _lock: std::sync::Arc::new(guard),
             taken_over,
             apps: tree("apps")?,
             history: tree("history")?,
             journal: tree("journal")?,
+            open: tree("journal_open")?,
             tokens: tree("tokens")?,
             testers: tree("testers")?,
             sandbox: tree("sandbox")?,
             dir: dir.to_path_buf(),
             db,
-        })
+        };
+        store.index_open_entries()?;
+        Ok(store)
+    }
+
+    /// Builds the index of open journal entries once, for a store written before it existed.
+    fn index_open_entries(&self) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io {
+            op: "write",
+            tree: "journal_open",
+            source,
+        };
+        if self.open.contains_key(OPEN_INDEXED).map_err(io)? {
+            return Ok(());
+        }
+        for (id, intent) in self.scan_unsettled()? {
+            let key = open_key(&intent.appid, id);
+            self.open.insert(key.as_bytes(), &[]).map_err(io)?;
+        }
+        self.open.insert(OPEN_INDEXED, &[]).map_err(io)?;
+        Ok(())
     }
 
     /// The lock record this store replaced when it opened: a process that died holding it.
@@ -387,6 +419,13 @@ impl Store {
             outcome: None,
         };
         put(&self.journal, "journal", &journal_key(id), &entry)?;
+        self.open
+            .insert(open_key(&intent.appid, id).as_bytes(), &[])
+            .map_err(|source| StoreError::Io {
+                op: "write",
+                tree: "journal_open",
+                source,
+            })?;
         self.flush_async().await?;
         Ok(id)
     }
@@ -398,19 +437,49 @@ impl Store {
             return Ok(());
         };
         entry.outcome = Some(outcome.to_string());
-        put(&self.journal, "journal", &key, &entry)
+        put(&self.journal, "journal", &key, &entry)?;
+        self.open
+            .remove(open_key(&entry.intent.appid, id).as_bytes())
+            .map(drop)
+            .map_err(|source| StoreError::Io {
+                op: "write",
+                tree: "journal_open",
+                source,
+            })
     }
 
     /// Journal entries of one app whose outcome is unknown, oldest first.
+    /// Reads only that app's entries, through the index of open entries.
     pub fn unsettled_for(&self, appid: &str) -> Result<Vec<(u64, Intent)>, StoreError> {
-        let mut open = self.unsettled_intents()?;
-        open.retain(|(_, intent)| intent.appid == appid);
+        let io = |source| StoreError::Io {
+            op: "read",
+            tree: "journal_open",
+            source,
+        };
+        let prefix = format!("{appid}/");
+        let mut open = Vec::new();
+        for item in self.open.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item.map_err(io)?;
+            let id = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|k| k.parse().ok())
+                .unwrap_or_default();
+            let entry: Option<JournalEntry> = get(&self.journal, "journal", &journal_key(id))?;
+            if let Some(entry) = entry.filter(|e| e.outcome.is_none() && e.intent.appid == appid) {
+                open.push((id, entry.intent));
+            }
+        }
         Ok(open)
     }
 
     /// Journal entries whose outcome was never recorded (the process died during the call, or
     /// the response was lost and observing could not tell yet), oldest first.
     pub fn unsettled_intents(&self) -> Result<Vec<(u64, Intent)>, StoreError> {
+        self.scan_unsettled()
+    }
+
+    /// Reads the whole journal for entries without an outcome.
+    fn scan_unsettled(&self) -> Result<Vec<(u64, Intent)>, StoreError> {
         let mut open = Vec::new();
         for item in self.journal.iter() {
             let (key, value) = item.map_err(|source| StoreError::Io {
@@ -738,6 +807,49 @@ mod tests {
         store.journal_outcome(a, "settled: applied").unwrap();
         assert!(store.unsettled_for("wx1").unwrap().is_empty());
         assert_eq!(store.unsettled_intents().unwrap().len(), 1);
+        assert_eq!(store.unsettled_for("wx2").unwrap().len(), 1);
+        assert!(
+            store.unsettled_for("wx").unwrap().is_empty(),
+            "ids are not prefixes"
+        );
+    }
+
+    #[test]
+    fn a_store_without_the_open_entry_index_gets_it_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let intent = |appid: &str| Intent {
+            app: "a".into(),
+            appid: appid.into(),
+            action: "commit".into(),
+            fingerprint: "1a2b3c4d".into(),
+            at_ms: 1,
+            step: None,
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let run = async {
+                let a = store.journal_intent(&intent("wx1")).await.unwrap();
+                store.journal_intent(&intent("wx2")).await.unwrap();
+                a
+            };
+            let a = runtime
+                .block_on(async {
+                    tokio::time::timeout(std::time::Duration::from_secs(30), run).await
+                })
+                .unwrap();
+            store.journal_outcome(a, "settled: applied").unwrap();
+            store.db.drop_tree("journal_open").unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.unsettled_for("wx1").unwrap().is_empty());
+        let open = store.unsettled_for("wx2").unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].1.appid, "wx2");
     }
 
     #[test]

@@ -1,0 +1,428 @@
+//! The scale benchmark (issue 7, BENCHMARKS.md): validate + plan at 100k apps from stored
+//! observations, then a rollout, a no-op dry run and a one-app-at-a-time baseline against a
+//! standalone `minifleet sandbox` with injected latency. Run with `cargo bench --bench scale`;
+//! sizes and parts come from `MF_BENCH_*` environment variables (see [`Config`]).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use minifleet::fleet::{self, Fleet};
+use minifleet::model::{
+    Audit, AuditStatus, Build, Desired, Live, Observed, PlatformKind, fingerprint_tag,
+};
+use minifleet::plan::{Context, plan_app};
+use minifleet::sandbox::RemoteSandbox;
+use minifleet::sandbox::admin::Calls;
+use minifleet::store::Store;
+
+/// The binary under test.
+const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
+
+/// What to run, from the environment.
+#[derive(Debug, Clone)]
+struct Config {
+    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d` (default all).
+    parts: String,
+    /// `MF_BENCH_PLAN_APPS`: apps of part (a) (default 100000).
+    plan_apps: usize,
+    /// `MF_BENCH_APPS`: apps of parts (b) and (c) (default 10000).
+    apps: usize,
+    /// `MF_BENCH_BASELINE_APPS`: apps the baseline (d) observes one by one (default 200);
+    /// its time is scaled to `MF_BENCH_APPS`.
+    baseline_apps: usize,
+    /// `MF_BENCH_LATENCY_MS`: the sandbox's per-call latency (default 50).
+    latency_ms: u64,
+    /// `MF_BENCH_CONCURRENCY`: `--concurrency` of (b) and (c) (default 64).
+    concurrency: usize,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+impl Config {
+    fn from_env() -> Config {
+        Config {
+            parts: env_or("MF_BENCH_PARTS", "a,b,c,d".to_string()),
+            plan_apps: env_or("MF_BENCH_PLAN_APPS", 100_000),
+            apps: env_or("MF_BENCH_APPS", 10_000),
+            baseline_apps: env_or("MF_BENCH_BASELINE_APPS", 200),
+            latency_ms: env_or("MF_BENCH_LATENCY_MS", 50),
+            concurrency: env_or("MF_BENCH_CONCURRENCY", 64),
+        }
+    }
+
+    fn runs(&self, part: &str) -> bool {
+        self.parts.split(',').any(|p| p.trim() == part)
+    }
+}
+
+/// A fleet file of `n` apps, alternating WeChat and Alipay; the first `base` carry `base: "yes"`.
+fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>) -> String {
+    let mut yaml = String::from(
+        "version: 1\n\
+         platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
+         \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
+         templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: Bench build\n  ext: { apiBase: https://api.example.com, theme: classic }\n  testers: []\n  gray: 100\n  stage: release\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
+         sandbox:\n  audit_delay: 0s\n  privacy_scan: 0s\n",
+    );
+    if let Some(url) = sandbox_url {
+        yaml.push_str(&format!("  url: {url}\n"));
+    }
+    yaml.push_str("apps:\n");
+    for i in 0..n {
+        let (platform, appid) = if i % 2 == 0 {
+            ("wechat", format!("wx{i:016x}"))
+        } else {
+            ("alipay", format!("2021{i:012}"))
+        };
+        let base = if i < base { "yes" } else { "no" };
+        yaml.push_str(&format!(
+            "  - name: app-{i:06}\n    platform: {platform}\n    appid: \"{appid}\"\n    labels: {{ base: \"{base}\", region: r{} }}\n    ext: {{ shopId: \"{i}\" }}\n",
+            i % 7
+        ));
+    }
+    yaml
+}
+
+/// What the platform shows for an app that runs its wanted build everywhere.
+fn in_sync(app: &Desired) -> Observed {
+    let build = Build {
+        version: app.version.clone(),
+        fingerprint: Some(app.fingerprint.clone()),
+        description: format!("{} {}", app.description, fingerprint_tag(&app.fingerprint)),
+    };
+    let alipay = app.platform == PlatformKind::Alipay;
+    Observed {
+        authorized: true,
+        experience: Some(build.clone()),
+        audit: Some(Audit {
+            id: "1".into(),
+            build: build.clone(),
+            status: AuditStatus::Approved,
+            reason: None,
+        }),
+        live: Some(Live {
+            build: build.clone(),
+            gray: (app.gray < 100).then_some(app.gray),
+        }),
+        previous: None,
+        members: app.testers.clone(),
+        builds: if alipay { vec![build] } else { Vec::new() },
+        dev_builds: Vec::new(),
+    }
+}
+
+/// Peak resident memory of this process, from `/proc/self/status` (`VmHWM`), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Part (a), setup: the fleet file and a store holding an in-sync observation of every app.
+fn plan_setup(cfg: &Config, dir: &Path) -> PathBuf {
+    let path = dir.join("fleet.yaml");
+    std::fs::write(&path, fleet_yaml(cfg.plan_apps, 0, None)).expect("write the fleet file");
+    let fleet = fleet::load(&path).expect("the generated fleet validates");
+    let store = Store::open(&dir.join("store")).expect("open the store");
+    for app in &fleet.apps {
+        store
+            .put_observation(&app.appid, &in_sync(app), 1)
+            .expect("store an observation");
+    }
+    store.flush().expect("flush the store");
+    path
+}
+
+/// Part (a), measured in a child process so its peak RSS is the planner's alone.
+fn plan_child(dir: &Path) {
+    let started = Instant::now();
+    let fleet: Fleet = fleet::load(&dir.join("fleet.yaml")).expect("the fleet validates");
+    let loaded = started.elapsed();
+    let store = Store::open(&dir.join("store")).expect("open the store");
+    let opened = started.elapsed();
+    let ctx = Context { now: now_s() };
+    let mut not_in_sync = 0usize;
+    for app in &fleet.apps {
+        let (observed, _) = store
+            .observation(&app.appid)
+            .expect("read the store")
+            .expect("an observation");
+        let record = store.record(&app.appid).expect("read the record");
+        let plan = plan_app(app, &observed, &record, &ctx);
+        if plan.has_changes() || !plan.state.is_settled() {
+            not_in_sync += 1;
+        }
+    }
+    let planned = started.elapsed();
+    println!(
+        "{{\"apps\":{},\"load_validate_s\":{:.3},\"store_open_s\":{:.3},\"plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"not_in_sync\":{}}}",
+        fleet.apps.len(),
+        secs(loaded),
+        secs(opened - loaded),
+        secs(planned - opened),
+        secs(planned),
+        peak_rss_mib(),
+        not_in_sync
+    );
+}
+
+/// Part (a): validate + plan `plan_apps` apps from stored observations, no API calls.
+fn part_a(cfg: &Config, work: &Path) {
+    let dir = work.join("plan");
+    std::fs::create_dir_all(&dir).expect("a work dir");
+    let setup = Instant::now();
+    plan_setup(cfg, &dir);
+    eprintln!(
+        "(a) setup: {} apps written with observations in {:.1}s",
+        cfg.plan_apps,
+        secs(setup.elapsed())
+    );
+    let exe = std::env::current_exe().expect("the bench binary");
+    let out = Command::new(exe)
+        .env("MF_BENCH_CHILD", &dir)
+        .output()
+        .expect("run the planning child");
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "planning child failed: {line}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("(a) validate+plan {}", line.trim());
+}
+
+/// A standalone `minifleet sandbox` process, killed when dropped.
+struct SandboxProcess {
+    child: Child,
+    url: String,
+}
+
+impl SandboxProcess {
+    fn start(latency_ms: u64) -> SandboxProcess {
+        let mut child = Command::new(MINIFLEET)
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--audit-delay", "0s"])
+            .args(["--privacy-scan", "0s", "--audit-quota", "1000000"])
+            .arg("--latency")
+            .arg(format!("{latency_ms}ms"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start `minifleet sandbox`");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("the sandbox prints its URL");
+        let url = first.trim().rsplit(' ').next().expect("a URL").to_string();
+        SandboxProcess { child, url }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One measured `minifleet reconcile` run.
+struct Run {
+    wall: Duration,
+    calls: Calls,
+    code: Option<i32>,
+}
+
+fn calls_of(rt: &tokio::runtime::Runtime, sandbox: &RemoteSandbox) -> Calls {
+    rt.block_on(sandbox.calls()).expect("GET /sandbox/calls")
+}
+
+fn delta(after: Calls, before: Calls) -> Calls {
+    let sub = |a: minifleet::sandbox::faults::CallCounts,
+               b: minifleet::sandbox::faults::CallCounts| {
+        minifleet::sandbox::faults::CallCounts {
+            token: a.token - b.token,
+            read: a.read - b.read,
+            mutating: a.mutating - b.mutating,
+        }
+    };
+    Calls {
+        wechat: sub(after.wechat, before.wechat),
+        alipay: sub(after.alipay, before.alipay),
+    }
+}
+
+/// Runs `minifleet -f FLEET ARGS…`, output to `log`; returns its wall time and the calls it made.
+fn reconcile(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &RemoteSandbox,
+    fleet: &Path,
+    args: &[String],
+    log: &Path,
+) -> Run {
+    let before = calls_of(rt, sandbox);
+    let out = std::fs::File::create(log).expect("a log file");
+    let started = Instant::now();
+    let status = Command::new(MINIFLEET)
+        .arg("-f")
+        .arg(fleet)
+        .args(args)
+        .env_remove("MINIFLEET_STORE")
+        .env("NO_COLOR", "1")
+        .stdout(out.try_clone().expect("a log handle"))
+        .stderr(out)
+        .status()
+        .expect("run minifleet");
+    let wall = started.elapsed();
+    Run {
+        wall,
+        calls: delta(calls_of(rt, sandbox), before),
+        code: status.code(),
+    }
+}
+
+fn common_args(concurrency: usize) -> Vec<String> {
+    [
+        "--concurrency",
+        &concurrency.to_string(),
+        "--rate",
+        "wechat=1000000/s",
+        "--rate",
+        "alipay=1000000/s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// Prints a run: wall time, calls per platform, calls per app and the ratio to the floor.
+fn report(label: &str, run: &Run, apps: usize, cfg: &Config, concurrency: usize) {
+    let total = run.calls.total();
+    let floor = total as f64 * cfg.latency_ms as f64 / 1000.0 / concurrency as f64;
+    println!(
+        "{label}: apps {apps}, exit {:?}, wall {:.2}s, calls {total} (wechat {} [token {} read {} mutating {}], alipay {} [token {} read {} mutating {}]), {:.2} calls/app, floor {:.2}s, ratio {:.2}",
+        run.code,
+        secs(run.wall),
+        run.calls.wechat.total(),
+        run.calls.wechat.token,
+        run.calls.wechat.read,
+        run.calls.wechat.mutating,
+        run.calls.alipay.total(),
+        run.calls.alipay.token,
+        run.calls.alipay.read,
+        run.calls.alipay.mutating,
+        total as f64 / apps as f64,
+        floor,
+        secs(run.wall) / floor,
+    );
+}
+
+/// Parts (b), (c) and (d) against one standalone sandbox.
+fn parts_bcd(cfg: &Config, work: &Path) {
+    let dir = work.join("fleet");
+    std::fs::create_dir_all(&dir).expect("a work dir");
+    let sandbox = SandboxProcess::start(cfg.latency_ms);
+    let remote = RemoteSandbox::new(&sandbox.url);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let fleet = dir.join("fleet.yaml");
+    std::fs::write(
+        &fleet,
+        fleet_yaml(cfg.apps, cfg.baseline_apps, Some(&sandbox.url)),
+    )
+    .expect("write the fleet file");
+    eprintln!(
+        "sandbox {} with latency {}ms; {} apps",
+        sandbox.url, cfg.latency_ms, cfg.apps
+    );
+    let c = cfg.concurrency;
+    // (c) first: it brings every app to its wanted release, which (b) and (d) then observe.
+    let mut args = vec!["reconcile".to_string(), "--wait".to_string()];
+    args.extend(["--interval", "100ms", "--timeout", "60m"].map(String::from));
+    args.extend(common_args(c));
+    let rollout = reconcile(&rt, &remote, &fleet, &args, &dir.join("rollout.log"));
+    report("(c) rollout", &rollout, cfg.apps, cfg, c);
+    let records = rt
+        .block_on(remote.accepted())
+        .expect("GET /sandbox/records");
+    let commits = records
+        .iter()
+        .filter(|r| r.call == "wxa/commit" || r.call == "alipay.open.mini.version.upload")
+        .count();
+    println!("(c) builds committed/uploaded: {commits} of {}", cfg.apps);
+    if cfg.runs("b") {
+        let mut args = vec!["reconcile".to_string(), "--dry-run".to_string()];
+        args.push("--detailed-exitcode".to_string());
+        args.extend(common_args(c));
+        let noop = reconcile(&rt, &remote, &fleet, &args, &dir.join("noop.log"));
+        report("(b) no-op dry run", &noop, cfg.apps, cfg, c);
+        if cfg.runs("d") {
+            baseline(cfg, &rt, &remote, &fleet, &dir, &noop);
+        }
+    }
+}
+
+/// Part (d): the no-op pass one app after another, over `baseline_apps` apps, scaled to `apps`.
+fn baseline(
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+    remote: &RemoteSandbox,
+    fleet: &Path,
+    dir: &Path,
+    noop: &Run,
+) {
+    let n = cfg.baseline_apps.min(cfg.apps);
+    let mut args = vec!["reconcile".to_string(), "--dry-run".to_string()];
+    args.extend(["--detailed-exitcode", "--selector", "base=yes"].map(String::from));
+    args.extend(common_args(1));
+    let run = reconcile(rt, remote, fleet, &args, &dir.join("baseline.log"));
+    report("(d) baseline, concurrency 1", &run, n, cfg, 1);
+    let scaled = secs(run.wall) / n as f64 * cfg.apps as f64;
+    println!(
+        "(d) baseline scaled to {} apps: {:.1}s; minifleet's speed-up: {:.1}x",
+        cfg.apps,
+        scaled,
+        scaled / secs(noop.wall)
+    );
+}
+
+fn main() {
+    if let Some(dir) = std::env::var_os("MF_BENCH_CHILD") {
+        plan_child(Path::new(&dir));
+        return;
+    }
+    let cfg = Config::from_env();
+    let work = tempfile::tempdir().expect("a temp dir");
+    println!(
+        "minifleet scale bench: {cfg:?}; nproc {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    if cfg.runs("a") {
+        part_a(&cfg, work.path());
+    }
+    if cfg.runs("b") || cfg.runs("c") {
+        parts_bcd(&cfg, work.path());
+    }
+}

@@ -100,6 +100,45 @@ impl PlatformError {
         }
     }
 
+    /// The local store failed during a call: transient, code `store`.
+    pub fn store(
+        platform: PlatformKind,
+        call: &str,
+        err: crate::store::StoreError,
+    ) -> PlatformError {
+        PlatformError {
+            message: err.to_string(),
+            ..PlatformError::local(
+                platform,
+                call,
+                "store",
+                ErrorClass::Transient,
+                "the local store failed",
+                "check the store directory (`--store`) is writable and not full",
+            )
+        }
+    }
+
+    /// An answer that is not what minifleet expects: transient, code `decode`.
+    pub fn decode(
+        platform: PlatformKind,
+        call: &str,
+        detail: impl fmt::Display,
+        hint: &str,
+    ) -> PlatformError {
+        PlatformError {
+            message: detail.to_string(),
+            ..PlatformError::local(
+                platform,
+                call,
+                "decode",
+                ErrorClass::Transient,
+                "the answer could not be decoded",
+                hint,
+            )
+        }
+    }
+
     /// A transport failure (connect, timeout, reset): transient, code `network`, with the whole
     /// cause chain as the message and the URL (which may carry a token) left out.
     pub fn network(

@@ -319,30 +319,12 @@ pub fn bad_key(call: &str, what: &str, err: &SignError) -> PlatformError {
 
 /// A verified answer whose fields are not what minifleet expects.
 pub fn decode(call: &str, detail: impl std::fmt::Display) -> PlatformError {
-    PlatformError {
-        message: detail.to_string(),
-        ..local(
-            call,
-            "decode",
-            Transient,
-            "the answer could not be decoded",
-            RETRY,
-        )
-    }
+    PlatformError::decode(PlatformKind::Alipay, call, detail, RETRY)
 }
 
 /// The local store failed.
 pub fn store(call: &str, err: crate::store::StoreError) -> PlatformError {
-    PlatformError {
-        message: err.to_string(),
-        ..local(
-            call,
-            "store",
-            Transient,
-            "the local store failed",
-            "check the store directory (`--store`) is writable and not full",
-        )
-    }
+    PlatformError::store(PlatformKind::Alipay, call, err)
 }
 
 #[cfg(test)]

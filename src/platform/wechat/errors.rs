@@ -256,30 +256,12 @@ pub fn http_status(call: &str, status: u16) -> PlatformError {
 
 /// An answer that is not the JSON minifleet expects.
 pub fn decode(call: &str, detail: impl std::fmt::Display) -> PlatformError {
-    PlatformError {
-        message: detail.to_string(),
-        ..local(
-            call,
-            "decode",
-            Transient,
-            "the answer could not be decoded",
-            RETRY,
-        )
-    }
+    PlatformError::decode(PlatformKind::Wechat, call, detail, RETRY)
 }
 
 /// The local store failed while reading or writing a credential.
 pub fn store(call: &str, err: crate::store::StoreError) -> PlatformError {
-    PlatformError {
-        message: err.to_string(),
-        ..local(
-            call,
-            "store",
-            Transient,
-            "the local store failed",
-            "check the store directory (`--store`) is writable and not full",
-        )
-    }
+    PlatformError::store(PlatformKind::Wechat, call, err)
 }
 
 #[cfg(test)]

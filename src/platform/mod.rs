@@ -12,6 +12,18 @@ use serde::Serialize;
 
 use crate::model::{Action, Desired, Observed, PlatformKind};
 
+/// How a client polls for something the platform finishes later (a privacy scan, a build): the
+/// first pause, pauses doubling up to `max`, and giving up after `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollWait {
+    /// The first pause.
+    pub first: std::time::Duration,
+    /// Pauses double up to this.
+    pub max: std::time::Duration,
+    /// Give up (a transient error) after this long.
+    pub total: std::time::Duration,
+}
+
 /// A boxed, sendable future: what the [`Platform`] methods return, so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -34,26 +34,15 @@ const DESC_PAD: &str = " — built by minifleet";
 /// The role testers get.
 const TESTER_ROLE: &str = "EXPERIENCER";
 
-/// How `Commit` waits for a build: first pause, largest pause, total budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BuildWait {
-    /// The first pause.
-    pub first: Duration,
-    /// Pauses double up to this.
-    pub max: Duration,
-    /// Give up (a transient error) after this long.
-    pub total: Duration,
-}
+/// How `Commit` waits for a build (giving up is a transient error).
+pub type BuildWait = crate::platform::PollWait;
 
-impl Default for BuildWait {
-    fn default() -> Self {
-        BuildWait {
-            first: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-            total: Duration::from_secs(600),
-        }
-    }
-}
+/// The default build wait: 200 ms doubling to 5 s, 10 minutes in all.
+pub const BUILD_WAIT: BuildWait = BuildWait {
+    first: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+    total: Duration::from_secs(600),
+};
 
 /// The audit `version_desc`: the description, padded to 30 characters, then the fingerprint tag
 /// (kept last so it survives and parses), at most 500 characters.

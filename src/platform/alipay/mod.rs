@@ -54,7 +54,7 @@ impl AlipayClient {
             ),
             store,
             tokens: config.app_auth_tokens.clone(),
-            build_wait: BuildWait::default(),
+            build_wait: actions::BUILD_WAIT,
         }
     }
 

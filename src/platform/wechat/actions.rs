@@ -18,26 +18,15 @@ const SUBMIT: &str = "wxa/submit_audit";
 const BIND: &str = "wxa/bind_tester";
 const UNBIND: &str = "wxa/unbind_tester";
 
-/// How long `SubmitAudit` waits out the privacy scan: first pause, largest pause, total budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScanWait {
-    /// The first pause after a 61039.
-    pub first: Duration,
-    /// Pauses double up to this.
-    pub max: Duration,
-    /// Give up (with the 61039, a transient error) after this long.
-    pub total: Duration,
-}
+/// How long `SubmitAudit` waits out the privacy scan after a 61039 (giving up is a transient error).
+pub type ScanWait = crate::platform::PollWait;
 
-impl Default for ScanWait {
-    fn default() -> Self {
-        ScanWait {
-            first: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            total: Duration::from_secs(600),
-        }
-    }
-}
+/// The default privacy-scan wait: 1 s doubling to 30 s, 10 minutes in all.
+pub const SCAN_WAIT: ScanWait = ScanWait {
+    first: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    total: Duration::from_secs(600),
+};
 
 /// The `wxa/commit` body of `app`.
 fn commit_body(app: &Desired) -> Result<Value, PlatformError> {

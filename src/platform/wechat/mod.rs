@@ -72,7 +72,7 @@ impl WechatClient {
                 &config.component_appid,
                 config.component_secret.clone(),
             ),
-            scan_wait: ScanWait::default(),
+            scan_wait: actions::SCAN_WAIT,
             component_appid: config.component_appid.clone(),
         }
     }

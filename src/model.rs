@@ -205,29 +205,37 @@ pub struct Desired {
     pub gray: u8,
     /// How far down the pipeline to go.
     pub stage: Stage,
-    /// What to send with an audit submission.
-    pub audit: AuditSpec,
+    /// What to send with an audit submission (shared by the apps that inherit it).
+    pub audit: std::sync::Arc<AuditSpec>,
     /// Short content fingerprint of the build, see [`fingerprint`].
     pub fingerprint: String,
 }
 
 /// `hex(sha256(canonical JSON of {template, template_version, version, ext_json}))[..8]`.
 ///
-/// Canonical JSON: keys sorted, no whitespace (serde_json's map is ordered).
+/// Canonical JSON: keys sorted, no whitespace — the fields below are in key order.
 pub fn fingerprint(
     template_id: &str,
     template_version: Option<&str>,
     version: &str,
     ext_json: &str,
 ) -> String {
-    let canonical = serde_json::json!({
-        "ext_json": ext_json,
-        "template": template_id,
-        "template_version": template_version,
-        "version": version,
-    });
-    let text = canonical.to_string();
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        ext_json: &'a str,
+        template: &'a str,
+        template_version: Option<&'a str>,
+        version: &'a str,
+    }
+    let canonical = Canonical {
+        ext_json,
+        template: template_id,
+        template_version,
+        version,
+    };
+    // Serializing strings into memory cannot fail.
+    let text = serde_json::to_vec(&canonical).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
     hex::encode(&digest.as_ref()[..4])
 }
 
@@ -654,6 +662,21 @@ impl AppPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Values computed by the first implementation (a `json!` map serialized): releases carry
+    /// them in their descriptions, so they must never change.
+    #[test]
+    fn fingerprints_keep_their_first_values() {
+        assert_eq!(fingerprint("42", None, "1.0.0", "{}"), "9a3ce988");
+        let alipay = r#"{"ext":{"a":"x\"y","b":[1,2]},"extEnable":true}"#;
+        assert_eq!(
+            fingerprint("2021000000000100", Some("0.0.3"), "1.2.3", alipay),
+            "ca9d6b0c"
+        );
+        let wechat =
+            r#"{"ext":{"shopId":"\u0001é"},"extAppid":"wx0000000000000001","extEnable":true}"#;
+        assert_eq!(fingerprint("7", None, "10.0.1", wechat), "4cd5c82d");
+    }
 
     #[test]
     fn fingerprint_is_short_hex_and_depends_on_every_input() {

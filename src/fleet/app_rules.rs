@@ -17,64 +17,72 @@ const MAX_TITLE_CHARS: usize = 32;
 /// At most this many Alipay `mini_category_ids`.
 const MAX_CATEGORIES: usize = 4;
 
-/// Checks everything but identity and template.
+/// Checks everything but identity and template. `app` is the app's path; the paths of its keys
+/// are built only for a problem.
 pub(crate) fn check(
     raw: &RawApp,
     platform: Option<PlatformKind>,
-    path: &YamlPath,
+    app: &YamlPath,
     p: &mut Problems<'_>,
 ) {
-    check_version(raw.version.as_deref(), &path.key("version"), p);
+    check_version(raw.version.as_deref(), app, p);
     let testers = raw.testers.as_deref().unwrap_or_default();
-    check_testers(testers, &path.key("testers"), p);
-    let audit = raw.audit.clone().unwrap_or_default();
-    check_audit_items(&audit, &path.key("audit").key("items"), p);
+    check_testers(testers, app, p);
+    let no_audit = AuditSpec::default();
+    let audit = raw.audit.as_deref().unwrap_or(&no_audit);
+    check_audit_items(audit, app, p);
     let stage = raw.stage.unwrap_or_default();
     let gray = raw.gray.unwrap_or(100);
     match platform {
         Some(PlatformKind::Wechat) => {
-            check_wechat_gray(gray, &path.key("gray"), p);
-            require_audit_items(&audit, stage, &path.key("audit").key("items"), p);
+            check_wechat_gray(gray, app, p);
+            require_audit_items(audit, stage, app, p);
         }
         Some(PlatformKind::Alipay) => {
-            check_alipay_gray(gray, &path.key("gray"), p);
-            check_logon_ids(testers, &path.key("testers"), p);
-            check_alipay_audit(&audit, &path.key("audit"), p);
+            check_alipay_gray(gray, app, p);
+            check_logon_ids(testers, app, p);
+            check_alipay_audit(audit, app, p);
             let described = raw
                 .description
                 .as_deref()
                 .is_some_and(|d| !d.trim().is_empty());
-            require_version_desc(&audit, described, stage, &path.key("audit"), p);
+            require_version_desc(audit, described, stage, app, p);
         }
         None => {}
     }
 }
 
-fn check_version(version: Option<&str>, path: &YamlPath, p: &mut Problems<'_>) {
+fn check_version(version: Option<&str>, app: &YamlPath, p: &mut Problems<'_>) {
     match version {
         None => {
-            p.missing(path);
+            p.missing(&app.key("version"));
         }
         Some(v) if !rules::is_version(v) => {
-            p.value(path, format!("version must be `x.y.z` (digits), got `{v}`"))
-                .help("write the version as three numbers, e.g. `1.4.0`");
+            p.value(
+                &app.key("version"),
+                format!("version must be `x.y.z` (digits), got `{v}`"),
+            )
+            .help("write the version as three numbers, e.g. `1.4.0`");
         }
         Some(_) => {}
     }
 }
 
-fn check_wechat_gray(gray: i64, path: &YamlPath, p: &mut Problems<'_>) {
+fn check_wechat_gray(gray: i64, app: &YamlPath, p: &mut Problems<'_>) {
     if !(1..=100).contains(&gray) {
-        p.value(path, format!("gray must be between 1 and 100, got {gray}"))
-            .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");
+        p.value(
+            &app.key("gray"),
+            format!("gray must be between 1 and 100, got {gray}"),
+        )
+        .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");
     }
 }
 
-fn check_alipay_gray(gray: i64, path: &YamlPath, p: &mut Problems<'_>) {
+fn check_alipay_gray(gray: i64, app: &YamlPath, p: &mut Problems<'_>) {
     let allowed = u8::try_from(gray).is_ok_and(|g| ALIPAY.gray_allowed(g));
     if !allowed {
         p.value(
-            path,
+            &app.key("gray"),
             format!("Alipay gray must be 10, 30, 50 or 100, got {gray}"),
         )
         .help("Alipay gray releases are p10, p30 or p50; 100 means a full release");
@@ -82,13 +90,13 @@ fn check_alipay_gray(gray: i64, path: &YamlPath, p: &mut Problems<'_>) {
 }
 
 /// Alipay invites members by logon id: an email address or a phone number.
-fn check_logon_ids(testers: &[String], path: &YamlPath, p: &mut Problems<'_>) {
+fn check_logon_ids(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
     for (j, tester) in testers.iter().enumerate() {
-        let tpath = path.index(j);
-        if tester.trim().is_empty() || p.reported(&tpath) {
+        if tester.trim().is_empty() || rules::is_alipay_logon_id(tester) {
             continue;
         }
-        if !rules::is_alipay_logon_id(tester) {
+        let tpath = app.key("testers").index(j);
+        if !p.reported(&tpath) {
             p.value(
                 &tpath,
                 format!("tester `{tester}` is not an Alipay logon id (an email address or a phone number)"),
@@ -99,13 +107,14 @@ fn check_logon_ids(testers: &[String], path: &YamlPath, p: &mut Problems<'_>) {
 }
 
 /// The Alipay-only audit fields: contacts and categories.
-fn check_alipay_audit(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) {
+fn check_alipay_audit(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
+    let path = || app.key("audit");
     if let Some(phone) = audit.service_phone.as_deref() {
         let n = phone.chars().count();
         let ok = (5..=30).contains(&n) && phone.bytes().all(|b| b.is_ascii_digit() || b == b'-');
         if !ok {
             p.value(
-                &path.key("service_phone"),
+                &path().key("service_phone"),
                 format!("`service_phone` must be 5 to 30 digits and `-`, got `{phone}`"),
             );
         }
@@ -116,14 +125,14 @@ fn check_alipay_audit(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) 
         .filter(|e| !rules::is_email(e))
     {
         p.value(
-            &path.key("service_email"),
+            &path().key("service_email"),
             format!("`service_email` must be an email address, got `{email}`"),
         );
     }
     let n = audit.mini_category_ids.len();
     if n > MAX_CATEGORIES {
         p.value(
-            &path.key("mini_category_ids"),
+            &path().key("mini_category_ids"),
             format!("at most {MAX_CATEGORIES} categories are allowed, got {n}"),
         )
         .help("Alipay `audit.apply` takes 1 to 4 `mini_category_ids`");
@@ -135,43 +144,49 @@ fn require_version_desc(
     audit: &AuditSpec,
     described: bool,
     stage: Stage,
-    path: &YamlPath,
+    app: &YamlPath,
     p: &mut Problems<'_>,
 ) {
-    let desc_path = path.key("version_desc");
-    if stage == Stage::Experience || described || p.reported(path) || p.reported(&desc_path) {
+    let needed = stage != Stage::Experience
+        && !described
+        && audit
+            .version_desc
+            .as_deref()
+            .is_none_or(|d| d.trim().is_empty());
+    if !needed {
         return;
     }
-    if audit
-        .version_desc
-        .as_deref()
-        .is_none_or(|d| d.trim().is_empty())
-    {
-        let stage = stage.as_str();
-        p.value(
-            &desc_path,
-            format!("an Alipay app at stage `{stage}` needs `audit.version_desc` or a `description`"),
-        )
-        .help("Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults");
+    let path = app.key("audit");
+    let desc_path = path.key("version_desc");
+    if p.reported(&path) || p.reported(&desc_path) {
+        return;
     }
+    let stage = stage.as_str();
+    p.value(
+        &desc_path,
+        format!("an Alipay app at stage `{stage}` needs `audit.version_desc` or a `description`"),
+    )
+    .help("Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults");
 }
 
-fn check_testers(testers: &[String], path: &YamlPath, p: &mut Problems<'_>) {
+fn check_testers(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
     let mut seen = HashSet::new();
+    let path = |j| app.key("testers").index(j);
     for (j, tester) in testers.iter().enumerate() {
         if tester.trim().is_empty() {
-            p.value(&path.index(j), "tester names must not be empty");
+            p.value(&path(j), "tester names must not be empty");
         } else if !seen.insert(tester.as_str()) {
-            p.value(&path.index(j), format!("tester `{tester}` is listed twice"));
+            p.value(&path(j), format!("tester `{tester}` is listed twice"));
         }
     }
 }
 
-fn check_audit_items(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) {
+fn check_audit_items(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
+    let path = || app.key("audit").key("items");
     let n = audit.items.len();
     if n > MAX_AUDIT_ITEMS {
         p.value(
-            path,
+            &path(),
             format!("at most {MAX_AUDIT_ITEMS} audit items are allowed, got {n}"),
         )
         .help("WeChat `submit_audit` takes 1 to 5 pages in `item_list`");
@@ -180,28 +195,30 @@ fn check_audit_items(audit: &AuditSpec, path: &YamlPath, p: &mut Problems<'_>) {
         let title_chars = item.title.as_deref().map_or(0, |t| t.chars().count());
         if title_chars > MAX_TITLE_CHARS {
             p.value(
-                &path.index(j).key("title"),
+                &path().index(j).key("title"),
                 format!("title must be at most {MAX_TITLE_CHARS} characters, got {title_chars}"),
             );
         }
         if let Some(problem) = item.tag.as_deref().and_then(rules::tag_problem) {
-            p.value(&path.index(j).key("tag"), problem)
+            p.value(&path().index(j).key("tag"), problem)
                 .help("`tag` holds at most 10 space-separated tags of at most 20 characters each");
         }
     }
 }
 
-fn require_audit_items(audit: &AuditSpec, stage: Stage, path: &YamlPath, p: &mut Problems<'_>) {
-    let audit_path = path.parent().unwrap_or_default();
-    if p.reported(path) || p.reported(&audit_path) {
+fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &YamlPath, p: &mut Problems<'_>) {
+    if stage == Stage::Experience || !audit.items.is_empty() {
         return;
     }
-    if stage != Stage::Experience && audit.items.is_empty() {
-        let stage = stage.as_str();
-        p.value(
-            path,
-            format!("a WeChat app at stage `{stage}` needs at least one audit item"),
-        )
-        .help("add `audit.items` to defaults");
+    let audit_path = app.key("audit");
+    let path = audit_path.key("items");
+    if p.reported(&path) || p.reported(&audit_path) {
+        return;
     }
+    let stage = stage.as_str();
+    p.value(
+        &path,
+        format!("a WeChat app at stage `{stage}` needs at least one audit item"),
+    )
+    .help("add `audit.items` to defaults");
 }

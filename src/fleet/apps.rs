@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_yaml::Value;
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
 
 use super::keys::did_you_mean;
 use super::load::Ctx;
@@ -21,7 +22,7 @@ use crate::secret::Secret;
 /// What apps are checked against: the templates and the platform sections present.
 pub(crate) struct Lookup<'a> {
     /// `templates`, as read.
-    pub(crate) templates: &'a BTreeMap<String, RawTemplate>,
+    pub(crate) templates: BTreeMap<String, RawTemplate>,
     /// Which `platforms` sections exist.
     pub(crate) declared: Declared,
     /// What secrets are resolved against.
@@ -57,42 +58,69 @@ struct Identity {
     appid: String,
 }
 
-/// Reads every app; only apps without problems are resolved.
-pub(crate) fn read(
-    value: &Value,
-    defaults: &Value,
-    lookup: &Lookup<'_>,
-    p: &mut Problems<'_>,
-) -> ReadApps {
-    let path = YamlPath::top("apps");
-    let items = match value {
-        Value::Null => return ReadApps::default(),
-        Value::Sequence(items) => items,
-        other => {
-            p.value(
-                &path,
-                format!("expected a list of apps, got {}", kind(other)),
-            );
-            return ReadApps::default();
-        }
-    };
-    let mut seen = Seen::default();
-    let mut out = ReadApps::default();
-    for (i, item) in items.iter().enumerate() {
-        if let Some((app, token)) = read_app(i, item, defaults, lookup, &mut seen, p) {
-            if let Some(token) = token {
-                out.app_auth_tokens.insert(app.appid.clone(), token);
-            }
-            out.apps.push(app);
+/// Reports an `apps` section that is not a list of apps.
+pub(crate) fn not_a_list(value: &Value, p: &mut Problems<'_>) {
+    if !value.is_null() {
+        p.value(
+            &YamlPath::top("apps"),
+            format!("expected a list of apps, got {}", kind(value)),
+        );
+    }
+}
+
+/// Reads apps one at a time, in file order; only apps without problems are resolved.
+pub(crate) struct Reader<'a> {
+    /// `defaults`, read and checked.
+    defaults: Defaults,
+    lookup: Lookup<'a>,
+    seen: Seen,
+    out: ReadApps,
+}
+
+/// `defaults` as a mapping, for the maps an app deep-merges into, and typed, for the keys an app
+/// inherits whole.
+struct Defaults {
+    mapping: Mapping,
+    typed: RawApp,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader merging every app over `defaults` (read and checked already: every key fits).
+    pub(crate) fn new(defaults: Value, lookup: Lookup<'a>) -> Reader<'a> {
+        let typed = RawApp::deserialize(&defaults).unwrap_or_default();
+        let mapping = match defaults {
+            Value::Mapping(m) => m,
+            _ => Mapping::new(),
+        };
+        Reader {
+            defaults: Defaults { mapping, typed },
+            lookup,
+            seen: Seen::default(),
+            out: ReadApps::default(),
         }
     }
-    out
+
+    /// Reads `apps[index]`.
+    pub(crate) fn item(&mut self, index: usize, item: Value, p: &mut Problems<'_>) {
+        let read = read_app(index, item, &self.defaults, &self.lookup, &mut self.seen, p);
+        if let Some((app, token)) = read {
+            if let Some(token) = token {
+                self.out.app_auth_tokens.insert(app.appid.clone(), token);
+            }
+            self.out.apps.push(app);
+        }
+    }
+
+    /// Every app read without problems.
+    pub(crate) fn finish(self) -> ReadApps {
+        self.out
+    }
 }
 
 fn read_app(
     index: usize,
-    item: &Value,
-    defaults: &Value,
+    item: Value,
+    defaults: &Defaults,
     lookup: &Lookup<'_>,
     seen: &mut Seen,
     p: &mut Problems<'_>,
@@ -103,17 +131,20 @@ fn read_app(
             path,
             format!(
                 "expected a mapping with `name`, `platform` and `appid`, got {}",
-                kind(item)
+                kind(&item)
             ),
         );
         return None;
     }
     let start = p.count();
-    let mut merged = deep_merge(defaults, item);
-    let raw: RawApp = partial::read(&mut merged, path, p);
+    let mut own = merge_maps(&defaults.mapping, item);
+    let mut raw: RawApp = partial::read(&mut own, path, p);
+    if let Value::Mapping(own) = &own {
+        raw.inherit(&defaults.typed, own);
+    }
     let identity = identity(&raw, path, index, lookup, seen, p);
     app_rules::check(&raw, raw.platform, path, p);
-    let token = app_auth_token(&raw, &path.key("app_auth_token"), lookup.ctx, p);
+    let token = app_auth_token(&raw, path, lookup.ctx, p);
     let template = template_ref(&raw, raw.platform, path, lookup, p);
     if p.count() > start {
         return None;
@@ -121,14 +152,30 @@ fn read_app(
     Some((build(identity?, template?, raw), token))
 }
 
+/// The app's own keys, where a key's value and its default are both mappings deep-merged (the
+/// other inherited keys are taken typed, see [`RawApp::inherit`]).
+fn merge_maps(defaults: &Mapping, mut item: Value) -> Value {
+    if let Value::Mapping(own) = &mut item {
+        for (key, value) in own.iter_mut() {
+            if let Some(default) = defaults.get(key).filter(|d| d.is_mapping()) {
+                if value.is_mapping() {
+                    *value = deep_merge(default, value);
+                }
+            }
+        }
+    }
+    item
+}
+
 /// Resolves the app's own `app_auth_token`, allowed on Alipay apps only.
 fn app_auth_token(
     raw: &RawApp,
-    path: &YamlPath,
+    app: &YamlPath,
     ctx: &Ctx<'_>,
     p: &mut Problems<'_>,
 ) -> Option<Secret> {
     let text = raw.app_auth_token.as_deref()?;
+    let path = &app.key("app_auth_token");
     if raw.platform != Some(PlatformKind::Alipay) {
         p.value(path, "`app_auth_token` is only allowed on Alipay apps")
             .help("WeChat apps are authorized through `minifleet auth wechat link`");
@@ -151,9 +198,9 @@ fn identity(
     seen: &mut Seen,
     p: &mut Problems<'_>,
 ) -> Option<Identity> {
-    let name = check_name(raw.name.as_deref(), &path.key("name"), index, seen, p);
-    let platform = check_platform(raw.platform, &path.key("platform"), lookup, p);
-    let appid = check_appid(raw, &path.key("appid"), index, seen, p);
+    let name = check_name(raw.name.as_deref(), path, index, seen, p);
+    let platform = check_platform(raw.platform, path, lookup, p);
+    let appid = check_appid(raw, path, index, seen, p);
     Some(Identity {
         name: name?,
         platform: platform?,
@@ -163,18 +210,19 @@ fn identity(
 
 fn check_name(
     name: Option<&str>,
-    path: &YamlPath,
+    app: &YamlPath,
     index: usize,
     seen: &mut Seen,
     p: &mut Problems<'_>,
 ) -> Option<String> {
+    let path = || app.key("name");
     let Some(name) = name else {
-        p.missing(path);
+        p.missing(&path());
         return None;
     };
     if !rules::is_app_name(name) {
         p.value(
-            path,
+            &path(),
             format!("app name `{name}` must match `{}`", NAME_PATTERN),
         )
         .help("use letters, digits, `.`, `_` and `-`, starting with a letter or digit");
@@ -182,7 +230,7 @@ fn check_name(
     }
     if let Some(first) = seen.names.get(name) {
         p.value(
-            path,
+            &path(),
             format!("app name `{name}` is already used by `apps[{first}]`"),
         )
         .help("every app needs a unique name");
@@ -194,22 +242,23 @@ fn check_name(
 
 fn check_platform(
     platform: Option<PlatformKind>,
-    path: &YamlPath,
+    app: &YamlPath,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
 ) -> Option<PlatformKind> {
+    let path = || app.key("platform");
     match platform {
         None => {
-            p.missing(path);
+            p.missing(&path());
             None
         }
         Some(PlatformKind::Alipay) if !lookup.declared.alipay => {
-            p.value(path, "platform `alipay` is not configured")
+            p.value(&path(), "platform `alipay` is not configured")
                 .help("add a `platforms.alipay` section with the ISV application's `app_id`");
             None
         }
         Some(PlatformKind::Wechat) if !lookup.declared.wechat => {
-            p.value(path, "platform `wechat` is not configured")
+            p.value(&path(), "platform `wechat` is not configured")
                 .help("add a `platforms.wechat` section with the third-party platform's `component_appid`");
             None
         }
@@ -219,25 +268,26 @@ fn check_platform(
 
 fn check_appid(
     raw: &RawApp,
-    path: &YamlPath,
+    app: &YamlPath,
     index: usize,
     seen: &mut Seen,
     p: &mut Problems<'_>,
 ) -> Option<String> {
+    let path = || app.key("appid");
     let Some(appid) = raw.appid.as_deref() else {
-        p.missing(path);
+        p.missing(&path());
         return None;
     };
     if raw.platform == Some(PlatformKind::Wechat) && !rules::is_wechat_appid(appid) {
         p.value(
-            path,
+            &path(),
             format!("WeChat appid must be `wx` and 16 lowercase hex digits, got `{appid}`"),
         );
         return None;
     }
     if raw.platform == Some(PlatformKind::Alipay) && !rules::is_alipay_appid(appid) {
         p.value(
-            path,
+            &path(),
             format!("Alipay appid must be 16 digits, got `{appid}`"),
         )
         .help("quote the merchant mini-program's APPID, e.g. `appid: \"2021000000000101\"`");
@@ -248,7 +298,7 @@ fn check_appid(
             Some(n) => format!("app `{n}` (`apps[{first}]`)"),
             None => format!("`apps[{first}]`"),
         };
-        p.value(path, format!("appid `{appid}` is already used by {by}"))
+        p.value(&path(), format!("appid `{appid}` is already used by {by}"))
             .help("each mini-program may appear only once in the fleet");
         return None;
     }
@@ -265,13 +315,13 @@ fn template_ref(
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
 ) -> Option<TemplateRef> {
-    let tpath = path.key("template");
+    let tpath = || path.key("template");
     let Some(name) = raw.template.as_deref() else {
-        p.missing(&tpath);
+        p.missing(&tpath());
         return None;
     };
     let Some(template) = lookup.templates.get(name) else {
-        unknown_template(name, &tpath, lookup, p);
+        unknown_template(name, &tpath(), lookup, p);
         return None;
     };
     let found = match platform? {
@@ -296,8 +346,11 @@ fn template_ref(
                 format!("add `templates.{name}.alipay` with `template_id` and `template_version`")
             }
         };
-        p.value(&tpath, format!("template `{name}` has no `{key}` section"))
-            .help(help);
+        p.value(
+            &tpath(),
+            format!("template `{name}` has no `{key}` section"),
+        )
+        .help(help);
         return None;
     };
     found
@@ -318,19 +371,35 @@ fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Pr
 }
 
 /// The ext.json text the platform gets: WeChat names the app in `extAppid`, Alipay does not.
-fn ext_json(platform: PlatformKind, appid: &str, ext: &serde_json::Value) -> String {
-    match platform {
-        PlatformKind::Wechat => {
-            serde_json::json!({"extAppid": appid, "extEnable": true, "ext": ext}).to_string()
-        }
-        PlatformKind::Alipay => serde_json::json!({"extEnable": true, "ext": ext}).to_string(),
+/// Keys in sorted order (the fields below are), as every fingerprint so far was computed over.
+fn ext_json(
+    platform: PlatformKind,
+    appid: &str,
+    ext: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    #[derive(serde::Serialize)]
+    struct ExtJson<'a> {
+        ext: &'a serde_json::Map<String, serde_json::Value>,
+        #[serde(rename = "extAppid", skip_serializing_if = "Option::is_none")]
+        ext_appid: Option<&'a str>,
+        #[serde(rename = "extEnable")]
+        ext_enable: bool,
     }
+    let ext_appid = (platform == PlatformKind::Wechat).then_some(appid);
+    let text = ExtJson {
+        ext,
+        ext_appid,
+        ext_enable: true,
+    };
+    // A map with string keys always serializes.
+    serde_json::to_string(&text).unwrap_or_default()
 }
 
 /// The resolved app; `raw` has passed every check.
 fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
-    let ext = serde_json::Value::Object(raw.ext.unwrap_or_default());
+    let ext = raw.ext.unwrap_or_default();
     let ext_json = ext_json(id.platform, &id.appid, &ext);
+    let ext = serde_json::Value::Object(ext);
     let version = raw.version.unwrap_or_default();
     let fingerprint = model::fingerprint(
         &template.id,

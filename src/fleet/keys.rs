@@ -11,10 +11,35 @@ use super::schema::{array_schema, fleet_schema, object_schema};
 /// Keys an app must set itself, never through `defaults`.
 const APP_ONLY: [&str; 4] = ["name", "platform", "appid", "app_auth_token"];
 
-/// Reports and removes every unknown key in `doc`.
-pub(crate) fn strip_unknown(doc: &mut Value, p: &mut Problems<'_>) {
+/// Reports and removes every unknown key in the top-level section `key: value`; false when `key`
+/// itself is unknown (reported; the caller drops the section).
+pub(crate) fn strip_section(key: &str, value: &mut Value, p: &mut Problems<'_>) -> bool {
     let root = fleet_schema();
-    walk(doc, root, root, &YamlPath::root(), p);
+    let Some(top) = object_schema(root, root) else {
+        return true;
+    };
+    match child_schema(top, key) {
+        Some(node) => {
+            walk(value, root, node, &YamlPath::top(key), p);
+            true
+        }
+        None => {
+            report(key, top, &YamlPath::root(), &YamlPath::top(key), p);
+            false
+        }
+    }
+}
+
+/// Reports and removes every unknown key in `apps[index]`.
+pub(crate) fn strip_app(index: usize, item: &mut Value, p: &mut Problems<'_>) {
+    let root = fleet_schema();
+    let items = object_schema(root, root)
+        .and_then(|top| child_schema(top, "apps"))
+        .and_then(|apps| array_schema(root, apps))
+        .and_then(|apps| apps.get("items"));
+    if let Some(node) = items {
+        walk(item, root, node, &YamlPath::top("apps").index(index), p);
+    }
 }
 
 fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Problems<'_>) {
@@ -23,23 +48,20 @@ fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Pr
             let Some(schema) = object_schema(root, node) else {
                 return;
             };
-            let keys: Vec<String> = map
-                .keys()
-                .filter_map(|k| k.as_str().map(str::to_owned))
-                .collect();
-            for key in keys {
-                let here = path.key(&key);
-                match child_schema(schema, &key) {
-                    Some(child) => {
-                        if let Some(v) = map.get_mut(key.as_str()) {
-                            walk(v, root, child, &here, p);
-                        }
+            let mut unknown = Vec::new();
+            for (key, child) in map.iter_mut() {
+                let Some(key) = key.as_str() else { continue };
+                match child_schema(schema, key) {
+                    Some(node) if child.is_mapping() || child.is_sequence() => {
+                        walk(child, root, node, &path.key(key), p);
                     }
-                    None => {
-                        report(&key, schema, path, &here, p);
-                        map.remove(key.as_str());
-                    }
+                    Some(_) => {}
+                    None => unknown.push(key.to_owned()),
                 }
+            }
+            for key in unknown {
+                report(&key, schema, path, &path.key(&key), p);
+                map.remove(key.as_str());
             }
         }
         Value::Sequence(items) => {

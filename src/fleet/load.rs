@@ -1,17 +1,22 @@
-//! Loading: parse, index, strip unknown keys, then read each section on its own so one problem
-//! never hides another; a fleet is returned only when there are no problems at all.
+//! Loading: one parse handing over the file's sections and apps in order (the careful path —
+//! serde_yaml and a position index — for files it does not take), unknown keys stripped, each
+//! section read on its own so one problem never hides another; a fleet is returned only when
+//! there are no problems at all.
 
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
+use super::doc::{self, Parsed};
 use super::locate::{Duplicate, Index, SyntaxError};
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::problems::Problems;
 use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
-use super::{Fleet, FleetError, FleetErrors, apps, keys, platforms, sandbox_spec, templates};
+use super::{
+    Fleet, FleetError, FleetErrors, Platforms, apps, keys, platforms, sandbox_spec, templates,
+};
 
 /// What secrets are resolved against.
 pub(crate) struct Ctx<'a> {
@@ -23,59 +28,201 @@ pub(crate) struct Ctx<'a> {
 
 /// Loads a fleet from its text (see [`super::load_str`]).
 pub(crate) fn load_str(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Fleet, FleetErrors> {
-    let fail = |errors| FleetErrors {
+    let ctx = ctx(file, env);
+    let mut reader = Reader::new(Problems::new(text, None), file, &ctx);
+    let reader = match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
+        Parsed::Streamed => reader,
+        Parsed::Whole(doc) => reader.not_a_mapping(&doc),
+        Parsed::Careful => careful(text, file, &ctx)?,
+    };
+    reader.finish().map_err(|errors| FleetErrors {
         file: file.to_path_buf(),
         errors,
-    };
-    let index = Index::build(text).map_err(|e| fail(vec![syntax_error(e)]))?;
-    if !index.duplicates().is_empty() {
-        return Err(fail(
-            index.duplicates().iter().map(duplicate_error).collect(),
-        ));
-    }
-    let mut doc: Value = serde_yaml::from_str(text).map_err(|e| fail(vec![yaml_error(&e)]))?;
-    doc.apply_merge().map_err(|e| fail(vec![yaml_error(&e)]))?;
-    let ctx = Ctx {
+    })
+}
+
+/// [`load_str`] always on the careful path, to check the two agree.
+#[cfg(test)]
+pub(crate) fn load_str_careful(
+    text: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Fleet, FleetErrors> {
+    let ctx = ctx(file, env);
+    careful(text, file, &ctx)?
+        .finish()
+        .map_err(|errors| FleetErrors {
+            file: file.to_path_buf(),
+            errors,
+        })
+}
+
+fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
+    Ctx {
         base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
         env,
-    };
-    let mut p = Problems::new(&index);
-    let fleet = read_doc(&mut doc, file, &ctx, &mut p);
-    match fleet {
-        Some(fleet) if p.count() == 0 => Ok(fleet),
-        _ => Err(fail(p.into_errors())),
     }
 }
 
-fn read_doc(doc: &mut Value, file: &Path, ctx: &Ctx<'_>, p: &mut Problems<'_>) -> Option<Fleet> {
-    let Value::Mapping(_) = doc else {
-        top_level_problem(doc, p);
-        return None;
-    };
-    p.set_app_names(app_names(doc));
-    keys::strip_unknown(doc, p);
-    check_version(doc.get("version"), p);
-    let (platforms, declared) = platforms::read(&mut take(doc, "platforms"), ctx, p);
-    let templates = templates::read(&mut take(doc, "templates"), p);
-    let mut defaults = take(doc, "defaults");
-    let _: RawDefaults = partial::read(&mut defaults, &YamlPath::top("defaults"), p);
-    let lookup = apps::Lookup {
-        templates: &templates,
-        declared,
-        ctx,
-    };
-    let read = apps::read(&take(doc, "apps"), &defaults, &lookup, p);
-    let mut platforms = platforms;
-    if let Some(alipay) = platforms.alipay.as_mut() {
-        alipay.app_auth_tokens = read.app_auth_tokens;
+fn fail(file: &Path, error: FleetError) -> FleetErrors {
+    FleetErrors {
+        file: file.to_path_buf(),
+        errors: vec![error],
     }
-    let sandbox = sandbox_spec::read(&mut take(doc, "sandbox"), p);
-    Some(Fleet {
-        path: file.to_path_buf(),
-        platforms,
-        apps: read.apps,
-        sandbox,
+}
+
+/// The careful path: serde_yaml reads the whole document, after a position index has looked
+/// for keys written twice.
+fn careful<'a>(text: &'a str, file: &'a Path, ctx: &'a Ctx<'a>) -> Result<Reader<'a>, FleetErrors> {
+    let index = Index::build(text).map_err(|e| fail(file, syntax_error(e)))?;
+    if !index.duplicates().is_empty() {
+        return Err(FleetErrors {
+            file: file.to_path_buf(),
+            errors: index.duplicates().iter().map(duplicate_error).collect(),
+        });
+    }
+    let doc = serde_yaml::from_str(text).map_err(|e| fail(file, yaml_error(&e)))?;
+    let mut reader = Reader::new(Problems::new(text, Some(index)), file, ctx);
+    Ok(match doc::feed(doc, &mut reader) {
+        None => reader,
+        Some(doc) => reader.not_a_mapping(&doc),
     })
+}
+
+/// The sections apps are read against.
+const APPS_NEED: [&str; 3] = ["platforms", "templates", "defaults"];
+
+/// Reads the document's parts as the parser hands them over: each section on its own so one
+/// problem never hides another, each app as soon as the sections it needs ([`APPS_NEED`]) are
+/// there — apps that come before them wait in memory.
+struct Reader<'a> {
+    file: &'a Path,
+    ctx: &'a Ctx<'a>,
+    p: Problems<'a>,
+    /// Top-level sections not read yet, unknown keys stripped.
+    sections: Mapping,
+    /// Reading apps, once the sections they need are read.
+    apps: Option<apps::Reader<'a>>,
+    platforms: Platforms,
+    /// Apps that came before a section they need, by index.
+    waiting: Vec<(usize, Value)>,
+    /// How many apps came so far.
+    count: usize,
+    /// A `<<` merge that failed: the one error reported.
+    merge: Option<FleetError>,
+    /// The document is not a mapping.
+    not_a_mapping: bool,
+}
+
+impl doc::Sink for Reader<'_> {
+    fn section(&mut self, key: Value, mut value: Value) {
+        self.merge(&mut value);
+        let keep = match key.as_str() {
+            Some(key) => keys::strip_section(key, &mut value, &mut self.p),
+            None => true,
+        };
+        if keep {
+            self.sections.insert(key, value);
+        }
+    }
+
+    fn app(&mut self, mut item: Value) {
+        self.merge(&mut item);
+        let index = self.count;
+        self.count += 1;
+        let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
+        self.p.push_app_name(name);
+        keys::strip_app(index, &mut item, &mut self.p);
+        if self.apps.is_none() && APPS_NEED.iter().all(|k| self.sections.contains_key(*k)) {
+            self.start_apps();
+        }
+        match self.apps.as_mut() {
+            Some(apps) => apps.item(index, item, &mut self.p),
+            None => self.waiting.push((index, item)),
+        }
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn new(p: Problems<'a>, file: &'a Path, ctx: &'a Ctx<'a>) -> Reader<'a> {
+        Reader {
+            file,
+            ctx,
+            p,
+            sections: Mapping::new(),
+            apps: None,
+            platforms: Platforms::default(),
+            waiting: Vec::new(),
+            count: 0,
+            merge: None,
+            not_a_mapping: false,
+        }
+    }
+
+    /// Applies `<<` merge keys in a part of the document.
+    fn merge(&mut self, value: &mut Value) {
+        if let Err(e) = value.apply_merge() {
+            self.merge.get_or_insert_with(|| yaml_error(&e));
+        }
+    }
+
+    fn not_a_mapping(mut self, doc: &Value) -> Reader<'a> {
+        top_level_problem(doc, &mut self.p);
+        self.not_a_mapping = true;
+        self
+    }
+
+    /// Reads the sections apps need and starts reading apps.
+    fn start_apps(&mut self) {
+        let sections = &mut self.sections;
+        let p = &mut self.p;
+        let (platforms, declared) = platforms::read(&mut take(sections, "platforms"), self.ctx, p);
+        let templates = templates::read(&mut take(sections, "templates"), p);
+        let mut defaults = take(sections, "defaults");
+        let _: RawDefaults = partial::read(&mut defaults, &YamlPath::top("defaults"), p);
+        let lookup = apps::Lookup {
+            templates,
+            declared,
+            ctx: self.ctx,
+        };
+        self.platforms = platforms;
+        self.apps = Some(apps::Reader::new(defaults, lookup));
+    }
+
+    fn finish(mut self) -> Result<Fleet, Vec<FleetError>> {
+        if let Some(e) = self.merge {
+            return Err(vec![e]);
+        }
+        if self.not_a_mapping {
+            return Err(self.p.into_errors());
+        }
+        check_version(self.sections.get("version"), &mut self.p);
+        if self.apps.is_none() {
+            self.start_apps();
+        }
+        let Some(mut apps) = self.apps.take() else {
+            return Err(self.p.into_errors());
+        };
+        for (index, item) in std::mem::take(&mut self.waiting) {
+            apps.item(index, item, &mut self.p);
+        }
+        apps::not_a_list(&take(&mut self.sections, "apps"), &mut self.p);
+        let read = apps.finish();
+        let mut platforms = self.platforms;
+        if let Some(alipay) = platforms.alipay.as_mut() {
+            alipay.app_auth_tokens = read.app_auth_tokens;
+        }
+        let sandbox = sandbox_spec::read(&mut take(&mut self.sections, "sandbox"), &mut self.p);
+        if self.p.count() > 0 {
+            return Err(self.p.into_errors());
+        }
+        Ok(Fleet {
+            path: self.file.to_path_buf(),
+            platforms,
+            apps: read.apps,
+            sandbox,
+        })
+    }
 }
 
 fn top_level_problem(doc: &Value, p: &mut Problems<'_>) {
@@ -92,22 +239,9 @@ fn top_level_problem(doc: &Value, p: &mut Problems<'_>) {
     }
 }
 
-/// The section `key`, taken out of the document (null when absent).
-fn take(doc: &mut Value, key: &str) -> Value {
-    doc.as_mapping_mut()
-        .and_then(|m| m.remove(key))
-        .unwrap_or(Value::Null)
-}
-
-/// The names of `apps[i]` as written, where they are strings.
-fn app_names(doc: &Value) -> Vec<Option<String>> {
-    let Some(items) = doc.get("apps").and_then(Value::as_sequence) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .map(|a| a.get("name").and_then(Value::as_str).map(str::to_owned))
-        .collect()
+/// The section `key`, taken out of the sections (null when absent).
+fn take(sections: &mut Mapping, key: &str) -> Value {
+    sections.remove(key).unwrap_or(Value::Null)
 }
 
 fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {

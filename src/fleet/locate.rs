@@ -101,7 +101,7 @@ impl Index {
 }
 
 /// yaml-rust2 markers: 1-based lines, 0-based columns.
-fn line_col(m: &Marker) -> LineCol {
+pub(crate) fn line_col(m: &Marker) -> LineCol {
     (m.line(), m.col() + 1)
 }
 

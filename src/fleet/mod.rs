@@ -12,6 +12,7 @@ use crate::secret::Secret;
 
 mod app_rules;
 mod apps;
+mod doc;
 mod keys;
 mod load;
 mod locate;

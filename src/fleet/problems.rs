@@ -1,6 +1,8 @@
 //! Collecting problems: each one gets its YAML path, the app it is in and its line:col from the
-//! index, and the whole set is sorted into file order and displayed in one fixed grammar.
+//! index, and the whole set is sorted into file order and displayed in one fixed grammar. The
+//! index is built on the first problem: a file without problems is parsed once.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
@@ -11,37 +13,40 @@ use super::{FleetError, FleetErrors};
 
 /// Every problem found so far.
 pub(crate) struct Problems<'a> {
-    index: &'a Index,
+    text: &'a str,
+    index: OnceCell<Index>,
     app_names: Vec<Option<String>>,
     errors: Vec<FleetError>,
     paths: HashSet<String>,
 }
 
 impl<'a> Problems<'a> {
-    /// An empty set of problems located through `index`.
-    pub(crate) fn new(index: &'a Index) -> Problems<'a> {
+    /// An empty set of problems in `text`, located through `index` (built from `text` when
+    /// `None` and a problem needs it).
+    pub(crate) fn new(text: &'a str, index: Option<Index>) -> Problems<'a> {
         Problems {
-            index,
+            text,
+            index: index.map(OnceCell::from).unwrap_or_default(),
             app_names: Vec::new(),
             errors: Vec::new(),
             paths: HashSet::new(),
         }
     }
 
-    /// The names of `apps[i]`, as written, to name the app in problems inside it.
-    pub(crate) fn set_app_names(&mut self, names: Vec<Option<String>>) {
-        self.app_names = names;
+    /// The name of the next app, `apps[i]`, as written, to name the app in problems inside it.
+    pub(crate) fn push_app_name(&mut self, name: Option<String>) {
+        self.app_names.push(name);
     }
 
     /// A problem with the value at `path`.
     pub(crate) fn value(&mut self, path: &YamlPath, message: impl Into<String>) -> &mut FleetError {
-        let line_col = self.index.locate(path);
+        let line_col = self.index().locate(path);
         self.push(path, line_col, message.into())
     }
 
     /// A problem with the key at `path` itself (an unknown key).
     pub(crate) fn key(&mut self, path: &YamlPath, message: impl Into<String>) -> &mut FleetError {
-        let line_col = self.index.locate_key(path);
+        let line_col = self.index().locate_key(path);
         self.push(path, line_col, message.into())
     }
 
@@ -60,7 +65,7 @@ impl<'a> Problems<'a> {
 
     /// Whether a problem was reported at `path`.
     pub(crate) fn reported(&self, path: &YamlPath) -> bool {
-        self.paths.contains(&path.to_string())
+        !self.paths.is_empty() && self.paths.contains(&path.to_string())
     }
 
     /// How many problems were found.
@@ -73,6 +78,12 @@ impl<'a> Problems<'a> {
         self.errors
             .sort_by_key(|e| e.line_col.unwrap_or((usize::MAX, usize::MAX)));
         self.errors
+    }
+
+    /// The position index; the text parsed before, so it builds.
+    fn index(&self) -> &Index {
+        self.index
+            .get_or_init(|| Index::build(self.text).unwrap_or_default())
     }
 
     fn push(

@@ -193,7 +193,32 @@ pub(crate) struct RawApp {
     /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
     pub stage: Option<Stage>,
     /// What to send with an audit submission.
-    pub audit: Option<AuditSpec>,
+    pub audit: Option<std::sync::Arc<AuditSpec>>,
+}
+
+impl RawApp {
+    /// Takes from `defaults` every inherited key the app's own mapping `own` does not have.
+    /// Mappings both set were deep-merged before reading; the app's value wins otherwise.
+    pub(crate) fn inherit(&mut self, defaults: &RawApp, own: &serde_yaml::Mapping) {
+        macro_rules! inherit {
+            ($($field:ident),*) => {$(
+                if !own.contains_key(stringify!($field)) {
+                    self.$field.clone_from(&defaults.$field);
+                }
+            )*};
+        }
+        inherit!(
+            labels,
+            template,
+            version,
+            description,
+            ext,
+            testers,
+            gray,
+            stage,
+            audit
+        );
+    }
 }
 
 /// `sandbox`: the embedded simulator's behaviour.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::fleet::{AlipayConfig, ApiBase, FaultSpec, WechatConfig};
-use crate::model::{Action, AuditSpec, Desired, PlatformKind, Stage, fingerprint};
+use crate::model::{Action, Desired, PlatformKind, Stage, fingerprint};
 use crate::platform::alipay::{AlipayClient, BuildWait, alipay_token_key};
 use crate::platform::wechat::{WechatClient, refresh_token_key, ticket_key};
 use crate::platform::{ErrorClass, Platform};
@@ -188,7 +188,7 @@ fn wechat_app() -> Desired {
         testers: Vec::new(),
         gray: 100,
         stage: Stage::Release,
-        audit: AuditSpec::default(),
+        audit: Default::default(),
     }
 }
 

@@ -51,7 +51,10 @@ pub(super) fn case(
 pub(super) const TEA: Option<&str> = Some("tea-house");
 
 pub(super) fn check(c: &Case) {
-    let errors = problems(&c.text);
+    let errors = match load_both(&c.text) {
+        Ok(_) => panic!("case `{}`: expected problems", c.name),
+        Err(e) => e.errors,
+    };
     let e = problem_at(&errors, c.path);
     let ctx = format!("case `{}`: {e:#?}", c.name);
     assert_eq!(e.message, c.message, "{ctx}");

@@ -9,6 +9,7 @@ mod alipay;
 mod cases;
 mod display;
 mod faults;
+mod parse;
 mod references;
 mod resolve;
 mod rules;
@@ -54,6 +55,24 @@ pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, Fleet
     load_str(text, Path::new("fleet.yaml"), &move |name| {
         env.get(name).cloned()
     })
+}
+
+/// Loads `text` on the careful path only (serde_yaml and the position index), with an empty
+/// environment.
+pub(super) fn load_careful(text: &str) -> Result<Fleet, FleetErrors> {
+    super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None)
+}
+
+/// Loads `text` both ways and checks the streamed read and the careful one agree.
+pub(super) fn load_both(text: &str) -> Result<Fleet, FleetErrors> {
+    let streamed = load(text);
+    let careful = load_careful(text);
+    assert_eq!(
+        format!("{streamed:?}"),
+        format!("{careful:?}"),
+        "the streamed and the careful read differ on:\n{text}"
+    );
+    streamed
 }
 
 /// Loads `text` with an empty environment.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::{ApiBase, SandboxSpec};
-use crate::model::{AuditSpec, AuditStatus, Stage, fingerprint};
+use crate::model::{AuditStatus, Stage, fingerprint};
 use crate::platform::ErrorClass;
 use crate::platform::alipay::sign::PrivateKey;
 use crate::sandbox::{Persist, SandboxHandle, alipay::DEFAULT_ISV_APP_ID};
@@ -118,7 +118,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         testers: Vec::new(),
         gray: 100,
         stage: Stage::Release,
-        audit: AuditSpec::default(),
+        audit: Default::default(),
     }
 }
 

@@ -238,7 +238,7 @@ mod tests {
     fn submit_body_omits_what_is_not_set() {
         let mut app = desired("wx1111111111111111", "1.2.0", json!({}));
         assert_eq!(submit_body(&app), json!({}));
-        app.audit = AuditSpec {
+        app.audit = std::sync::Arc::new(AuditSpec {
             items: vec![AuditItem {
                 address: Some("pages/index/index".into()),
                 first_id: Some(1),
@@ -248,7 +248,7 @@ mod tests {
             privacy_api_not_use: Some(true),
             feedback_info: None,
             ..AuditSpec::default()
-        };
+        });
         assert_eq!(
             submit_body(&app),
             json!({

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
-use crate::model::{AuditSpec, AuditStatus, Build, PlatformKind, Stage};
+use crate::model::{AuditStatus, Build, PlatformKind, Stage};
 use crate::platform::ErrorClass;
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
@@ -108,7 +108,7 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
         testers: Vec::new(),
         gray: 100,
         stage: Stage::Release,
-        audit: AuditSpec::default(),
+        audit: Default::default(),
     }
 }
 

@@ -1,0 +1,269 @@
+//! The one-pass reader: plain scalars resolve as serde_yaml resolves them, files it does not take
+//! go the careful way, apps are read in any section order, and both paths give the same fleet.
+
+use proptest::prelude::*;
+use serde_json::json;
+use serde_yaml::Value;
+
+use super::*;
+use crate::fleet::doc::{self, Parsed, Sink};
+use crate::fleet::schema::{fleet_schema, object_schema};
+
+/// Collects what the reader hands over.
+#[derive(Default)]
+struct Parts {
+    sections: Vec<(Value, Value)>,
+    apps: Vec<Value>,
+}
+
+impl Sink for Parts {
+    fn section(&mut self, key: Value, value: Value) {
+        self.sections.push((key, value));
+    }
+
+    fn app(&mut self, item: Value) {
+        self.apps.push(item);
+    }
+}
+
+fn parse(text: &str) -> (Parsed, Parts) {
+    let mut parts = Parts::default();
+    let parsed = doc::parse(text, &mut parts).expect("valid YAML");
+    (parsed, parts)
+}
+
+/// What the one-pass reader makes of a document holding one plain scalar, next to serde_yaml.
+fn both(scalar: &str) -> Option<(Value, Value)> {
+    let ours = match parse(scalar).0 {
+        Parsed::Whole(v) => v,
+        Parsed::Streamed | Parsed::Careful => return None,
+    };
+    let theirs = serde_yaml::from_str::<Value>(scalar).ok()?;
+    Some((ours, theirs))
+}
+
+#[test]
+fn plain_scalars_resolve_as_serde_yaml_does() {
+    let scalars = [
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "nul",
+        "true",
+        "True",
+        "TRUE",
+        "tRue",
+        "false",
+        "FALSE",
+        "yes",
+        "no",
+        "on",
+        "0",
+        "00",
+        "01",
+        "007",
+        "-0",
+        "+0",
+        "-01",
+        "+12",
+        "12",
+        "-12",
+        "1_000",
+        "0x1F",
+        "0x",
+        "0x-1",
+        "-0x1f",
+        "+0x1f",
+        "0o17",
+        "0o8",
+        "0b101",
+        "-0b101",
+        "0b2",
+        "1.5",
+        "-1.5",
+        "+1.5",
+        ".5",
+        "5.",
+        "1e3",
+        "1E3",
+        "-1e-3",
+        ".inf",
+        "-.inf",
+        "+.inf",
+        ".Inf",
+        ".NaN",
+        ".nan",
+        "nan",
+        "inf",
+        "1.0.0",
+        "12:30",
+        "18446744073709551615",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "+-1",
+        "1-2",
+        "wx1",
+        "2021000000000101",
+        "0.0.3",
+        "1e400",
+        "0x10000000000000000",
+    ];
+    for scalar in scalars {
+        match both(scalar) {
+            Some((ours, theirs)) => assert_eq!(ours, theirs, "plain scalar `{scalar}`"),
+            None => assert!(
+                matches!(parse(scalar).0, Parsed::Careful),
+                "`{scalar}` is neither read nor left to the careful path"
+            ),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_plain_scalar_resolves_as_serde_yaml_does(scalar in "[-+.0-9a-fA-FxobnNiI_:eE ~]{1,12}") {
+        if let Some((ours, theirs)) = both(&scalar) {
+            prop_assert_eq!(ours, theirs, "plain scalar `{}`", scalar);
+        }
+    }
+}
+
+#[test]
+fn sections_stream_in_order_and_apps_one_at_a_time() {
+    let (parsed, parts) = parse(BASE);
+    assert_eq!(parsed, Parsed::Streamed);
+    let keys: Vec<&str> = parts
+        .sections
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(keys, ["version", "platforms", "templates", "defaults"]);
+    assert_eq!(parts.apps.len(), 1);
+    assert_eq!(parts.apps[0]["name"], Value::from("tea-house"));
+}
+
+#[test]
+fn what_the_reader_does_not_take_goes_the_careful_way() {
+    let cases = [
+        (
+            "a key written twice",
+            edit(
+                BASE,
+                &[("  version: 1.4.0\n", "  version: 1.4.0\n  version: 1.5.0\n")],
+            ),
+        ),
+        (
+            "a top-level key written twice",
+            format!("{BASE}version: 1\n"),
+        ),
+        (
+            "a tag",
+            edit(BASE, &[("  version: 1.4.0\n", "  version: !!str 1.4.0\n")]),
+        ),
+        (
+            "a merge key at the top",
+            format!("base: &b {{ version: 1 }}\n<<: *b\n{}", &BASE[11..]),
+        ),
+        ("a second document", format!("{BASE}---\nversion: 1\n")),
+        (
+            "a 128-bit integer",
+            edit(
+                BASE,
+                &[(
+                    "{ template_id: 42 }",
+                    "{ template_id: 99999999999999999999 }",
+                )],
+            ),
+        ),
+        ("an empty file", String::new()),
+    ];
+    for (what, text) in &cases {
+        assert_eq!(parse(text).0, Parsed::Careful, "{what}");
+        let _ = load_both(text);
+    }
+}
+
+#[test]
+fn a_key_written_twice_is_still_reported_with_both_lines() {
+    let text = edit(
+        BASE,
+        &[("  version: 1.4.0\n", "  version: 1.4.0\n  version: 1.5.0\n")],
+    );
+    let errors = problems(&text);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].yaml_path, "defaults.version");
+    assert_eq!(errors[0].line_col, Some((12, 3)));
+    assert_eq!(errors[0].message, "duplicate key `version`");
+}
+
+#[test]
+fn apps_before_the_sections_they_need_resolve_the_same() {
+    let (head, apps) = BASE.split_at(BASE.find("apps:").expect("BASE has apps"));
+    let reordered = format!("{apps}{head}");
+    let before = load_both(BASE).expect("BASE is valid");
+    let after = load_both(&reordered).expect("the reordered file is valid");
+    assert_eq!(format!("{:?}", before.apps), format!("{:?}", after.apps));
+    let broken = reordered.replace("  version: 1.4.0\n", "  version: one\n");
+    let errors = load_both(&broken).expect_err("a bad default");
+    assert!(
+        errors
+            .errors
+            .iter()
+            .any(|e| e.yaml_path == "apps[0].version"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
+    let root = fleet_schema();
+    let defaults = object_schema(root, &root["$defs"]["Defaults"]).expect("Defaults schema");
+    let mut keys: Vec<&str> = defaults["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "audit",
+            "description",
+            "ext",
+            "gray",
+            "labels",
+            "stage",
+            "template",
+            "testers",
+            "version"
+        ],
+        "a new defaults key: give it a line below and in RawApp::inherit"
+    );
+    let text = edit(
+        BASE,
+        &[(
+            "  stage: experience\n",
+            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  testers: [alice]\n  gray: 30\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
+        )],
+    );
+    let fleet = load_both(&text).expect("valid");
+    let app = &fleet.apps[0];
+    assert_eq!(app.template, "shop");
+    assert_eq!(app.version, "1.4.0");
+    assert_eq!(app.stage.as_str(), "audit");
+    assert_eq!(app.labels.get("tier").map(String::as_str), Some("gold"));
+    assert_eq!(app.description, "Spring menu");
+    assert_eq!(app.ext, json!({"theme": "red"}));
+    assert_eq!(app.testers, ["alice"]);
+    assert_eq!(app.gray, 30);
+    assert_eq!(app.audit.items[0].tag.as_deref(), Some("tea"));
+}
+
+#[test]
+fn the_fleet_files_of_the_repository_read_the_same_both_ways() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(Path::new(root).join("fleet.yaml")).expect("read");
+    load_both(&text).expect("the repository's fleet.yaml is valid");
+}

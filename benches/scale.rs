@@ -17,6 +17,10 @@ use minifleet::sandbox::RemoteSandbox;
 use minifleet::sandbox::admin::Calls;
 use minifleet::store::Store;
 
+/// The allocator of the `minifleet` binary, so part (a) measures what the binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The binary under test.
 const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
 

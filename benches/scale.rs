@@ -31,6 +31,8 @@ struct Config {
     parts: String,
     /// `MF_BENCH_PLAN_APPS`: apps of part (a) (default 100000).
     plan_apps: usize,
+    /// `MF_BENCH_PLAN_RUNS`: how many times part (a) runs; medians are reported (default 5).
+    plan_runs: usize,
     /// `MF_BENCH_APPS`: apps of parts (b) and (c) (default 10000).
     apps: usize,
     /// `MF_BENCH_BASELINE_APPS`: apps the baseline (d) observes one by one (default 200);
@@ -54,6 +56,7 @@ impl Config {
         Config {
             parts: env_or("MF_BENCH_PARTS", "a,b,c,d".to_string()),
             plan_apps: env_or("MF_BENCH_PLAN_APPS", 100_000),
+            plan_runs: env_or("MF_BENCH_PLAN_RUNS", 5).max(1),
             apps: env_or("MF_BENCH_APPS", 10_000),
             baseline_apps: env_or("MF_BENCH_BASELINE_APPS", 200),
             latency_ms: env_or("MF_BENCH_LATENCY_MS", 50),
@@ -203,17 +206,46 @@ fn part_a(cfg: &Config, work: &Path) {
         secs(setup.elapsed())
     );
     let exe = std::env::current_exe().expect("the bench binary");
-    let out = Command::new(exe)
-        .env("MF_BENCH_CHILD", &dir)
-        .output()
-        .expect("run the planning child");
-    let line = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "planning child failed: {line}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let runs: Vec<serde_json::Value> = (0..cfg.plan_runs)
+        .map(|_| {
+            let out = Command::new(&exe)
+                .env("MF_BENCH_CHILD", &dir)
+                .output()
+                .expect("run the planning child");
+            let line = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "planning child failed: {line}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            eprintln!("(a) run {}", line.trim());
+            serde_json::from_str(line.trim()).expect("the child's JSON line")
+        })
+        .collect();
+    let median = |key: &str| {
+        let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let max_rss = runs
+        .iter()
+        .filter_map(|r| r["peak_rss_mib"].as_f64())
+        .fold(f64::NAN, f64::max);
+    println!(
+        "(a) validate+plan, median of {} runs: {{\"apps\":{},\"load_validate_s\":{:.3},\"store_open_s\":{:.3},\"plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"peak_rss_max_mib\":{:.1},\"not_in_sync\":{}}}",
+        runs.len(),
+        cfg.plan_apps,
+        median("load_validate_s"),
+        median("store_open_s"),
+        median("plan_s"),
+        median("total_s"),
+        median("peak_rss_mib"),
+        max_rss,
+        runs.iter()
+            .map(|r| r["not_in_sync"].as_u64().unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0)
     );
-    println!("(a) validate+plan {}", line.trim());
 }
 
 /// A standalone `minifleet sandbox` process, killed when dropped.

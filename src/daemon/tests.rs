@@ -291,7 +291,6 @@ fn desired(appid: &str) -> Desired {
         version: "1.0.0".into(),
         description: "Spring menu".into(),
         fingerprint: crate::model::fingerprint("42", None, "1.0.0", &ext_json),
-        ext,
         ext_json,
         testers: Vec::new(),
         gray: 100,

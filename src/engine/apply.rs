@@ -246,7 +246,7 @@ fn remember(
     match (action, effect) {
         (Action::Commit { fingerprint, .. }, _) => {
             record.last_fingerprint = Some(fingerprint.clone());
-            record.last_ext = Some(app.ext.clone());
+            record.last_ext = Some(app.ext());
         }
         (Action::WithdrawAudit { .. }, _) => record.withdrawals.count_one(now_ms() / 1000),
         (_, Effect::TesterBound { tester, member }) => {

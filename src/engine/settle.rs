@@ -110,7 +110,7 @@ fn remember_settled(app: &Desired, intent: &Intent, record: &mut Record) {
         Some(Action::Commit { fingerprint, .. }) => {
             record.last_fingerprint = Some(fingerprint.clone());
             if *fingerprint == app.fingerprint {
-                record.last_ext = Some(app.ext.clone());
+                record.last_ext = Some(app.ext());
             }
         }
         Some(Action::WithdrawAudit { .. }) => {

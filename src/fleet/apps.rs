@@ -397,9 +397,7 @@ fn ext_json(
 
 /// The resolved app; `raw` has passed every check.
 fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
-    let ext = raw.ext.unwrap_or_default();
-    let ext_json = ext_json(id.platform, &id.appid, &ext);
-    let ext = serde_json::Value::Object(ext);
+    let ext_json = ext_json(id.platform, &id.appid, &raw.ext.unwrap_or_default());
     let version = raw.version.unwrap_or_default();
     let fingerprint = model::fingerprint(
         &template.id,
@@ -419,7 +417,6 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         template_version: template.version,
         version,
         description: raw.description.unwrap_or_default(),
-        ext,
         ext_json,
         testers,
         gray: raw.gray.and_then(|g| u8::try_from(g).ok()).unwrap_or(100),

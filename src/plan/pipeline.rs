@@ -121,7 +121,7 @@ impl Planner<'_> {
         self.step(action, reason);
         self.out.ext_change = Some(ExtChange {
             before: self.r.last_ext.clone(),
-            after: self.d.ext.clone(),
+            after: self.d.ext(),
         });
     }
 

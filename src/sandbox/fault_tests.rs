@@ -183,7 +183,6 @@ fn wechat_app() -> Desired {
         version: "1.0.0".into(),
         description: "Spring menu".into(),
         fingerprint: fingerprint("42", None, "1.0.0", &ext_json),
-        ext,
         ext_json,
         testers: Vec::new(),
         gray: 100,
@@ -307,7 +306,6 @@ fn alipay_app() -> Desired {
         template_id: template.into(),
         template_version: Some("0.0.3".into()),
         fingerprint: fingerprint(template, Some("0.0.3"), "1.0.0", &ext_json),
-        ext,
         ext_json,
         ..wechat_app()
     }

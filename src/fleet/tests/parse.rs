@@ -255,7 +255,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
     assert_eq!(app.stage.as_str(), "audit");
     assert_eq!(app.labels.get("tier").map(String::as_str), Some("gold"));
     assert_eq!(app.description, "Spring menu");
-    assert_eq!(app.ext, json!({"theme": "red"}));
+    assert_eq!(app.ext(), json!({"theme": "red"}));
     assert_eq!(app.testers, ["alice"]);
     assert_eq!(app.gray, 30);
     assert_eq!(app.audit.items[0].tag.as_deref(), Some("tea"));

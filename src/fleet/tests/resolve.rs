@@ -142,7 +142,7 @@ fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
         "shopId": "1001",
         "theme": { "color": "green", "font": "serif" },
     });
-    assert_eq!(tea.ext, want_ext, "maps merge key by key, recursively");
+    assert_eq!(tea.ext(), want_ext, "maps merge key by key, recursively");
     assert_eq!(
         tea.testers,
         ["ops-li", "qa-wang"],
@@ -171,12 +171,12 @@ fn scalars_keep_their_yaml_types_and_defaults_fill_the_rest() {
     let fleet = load_full(FULL);
     let noodle = &fleet.apps[1];
     assert_eq!(
-        noodle.ext["shopId"],
+        noodle.ext()["shopId"],
         json!(1002),
         "an unquoted number stays a number"
     );
     assert_eq!(
-        fleet.apps[0].ext["shopId"],
+        fleet.apps[0].ext()["shopId"],
         json!("1001"),
         "a quoted number stays a string"
     );
@@ -236,7 +236,7 @@ fn minimal_values_take_their_defaults() {
     let fleet = load(BASE).unwrap();
     let app = &fleet.apps[0];
     assert_eq!(app.description, "");
-    assert_eq!(app.ext, json!({}));
+    assert_eq!(app.ext(), json!({}));
     assert_eq!(
         app.ext_json,
         r#"{"ext":{},"extAppid":"wx1111111111111111","extEnable":true}"#
@@ -291,7 +291,7 @@ fn yaml_anchors_and_merge_keys_work_across_apps() {
     let noodle = &fleet.apps[1];
     assert_eq!(noodle.name, "noodle-bar");
     assert_eq!(noodle.platform, PlatformKind::Wechat);
-    assert_eq!(noodle.ext, json!({"theme": "green"}));
+    assert_eq!(noodle.ext(), json!({"theme": "green"}));
 }
 
 #[test]

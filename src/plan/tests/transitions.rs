@@ -41,7 +41,7 @@ fn first_commit_plans_the_whole_pipeline() {
     );
     let change = p.ext_change.expect("a commit carries its ext change");
     assert_eq!(change.before, None);
-    assert_eq!(change.after, desired().ext);
+    assert_eq!(change.after, desired().ext());
 }
 
 #[test]

@@ -113,7 +113,6 @@ fn desired(version: &str, shop: &str) -> Desired {
         version: version.into(),
         description: "Spring menu".into(),
         fingerprint: fingerprint(TEMPLATE, Some("0.0.3"), version, &ext_json),
-        ext,
         ext_json,
         testers: Vec::new(),
         gray: 100,

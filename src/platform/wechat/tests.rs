@@ -103,7 +103,6 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
         version: version.into(),
         description: "Spring menu".into(),
         fingerprint: crate::model::fingerprint("42", None, version, &ext_json),
-        ext,
         ext_json,
         testers: Vec::new(),
         gray: 100,

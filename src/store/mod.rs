@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Action, Observed, Record};
 use crate::secret::Secret;
 
+use self::versioned::Versioned;
+
 pub mod lock;
+mod versioned;
 
 pub use lock::LockHolder;
 
@@ -202,13 +205,6 @@ pub struct Store {
     sandbox: sled::Tree,
     _lock: std::sync::Arc<lock::LockGuard>,
     taken_over: Option<LockHolder>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Versioned<T> {
-    schema_version: u32,
-    #[serde(flatten)]
-    value: T,
 }
 
 impl Store {

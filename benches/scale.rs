@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use minifleet::daemon::snapshot;
 use minifleet::fleet::{self, Fleet};
 use minifleet::model::{
     Audit, AuditStatus, Build, Desired, Live, Observed, PlatformKind, fingerprint_tag,
 };
-use minifleet::plan::{Context, plan_app};
 use minifleet::sandbox::RemoteSandbox;
 use minifleet::sandbox::admin::Calls;
 use minifleet::store::Store;
@@ -161,30 +161,21 @@ fn plan_setup(cfg: &Config, dir: &Path) -> PathBuf {
     path
 }
 
-/// Part (a), measured in a child process so its peak RSS is the planner's alone.
+/// Part (a), measured in a child process so its peak RSS is the planner's alone. It runs what
+/// `minifleet status` runs: load the fleet, open the store, then plan every app from its stored
+/// observation and record ([`snapshot::status_rows`], one thread per core).
 fn plan_child(dir: &Path) {
     let started = Instant::now();
     let fleet: Fleet = fleet::load(&dir.join("fleet.yaml")).expect("the fleet validates");
     let loaded = started.elapsed();
     let store = Store::open(&dir.join("store")).expect("open the store");
     let opened = started.elapsed();
-    let ctx = Context { now: now_s() };
-    let mut not_in_sync = 0usize;
-    for app in &fleet.apps {
-        let (observed, _) = store
-            .observation(&app.appid)
-            .expect("read the store")
-            .expect("an observation");
-        let record = store.record(&app.appid).expect("read the record");
-        let plan = plan_app(app, &observed, &record, &ctx);
-        if plan.has_changes() || !plan.state.is_settled() {
-            not_in_sync += 1;
-        }
-    }
+    let rows = snapshot::status_rows(&store, &fleet.apps, now_s() * 1000).expect("read the store");
     let planned = started.elapsed();
+    let not_in_sync = rows.iter().filter(|row| row.state != "in_sync").count();
     println!(
         "{{\"apps\":{},\"load_validate_s\":{:.3},\"store_open_s\":{:.3},\"plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"not_in_sync\":{}}}",
-        fleet.apps.len(),
+        rows.len(),
         secs(loaded),
         secs(opened - loaded),
         secs(planned - opened),

@@ -15,7 +15,8 @@ use super::locate::{SyntaxError, line_col};
 
 /// Where the parts of a fleet file go, in file order.
 pub(crate) trait Sink {
-    /// A top-level key and its value (`apps` too, when it is not a list).
+    /// A top-level key and its value (`apps` too, when the reader did not stream it: not a list,
+    /// or a list with an anchor).
     fn section(&mut self, key: Value, value: Value);
     /// The next item of the top-level `apps` list.
     fn app(&mut self, item: Value);
@@ -288,13 +289,7 @@ pub(crate) fn feed(doc: Value, sink: &mut dyn Sink) -> Option<Value> {
     let Value::Mapping(top) = doc else {
         return Some(doc);
     };
-    for (key, value) in top {
-        match value {
-            Value::Sequence(items) if key.as_str() == Some("apps") => {
-                items.into_iter().for_each(|item| sink.app(item));
-            }
-            value => sink.section(key, value),
-        }
-    }
+    top.into_iter()
+        .for_each(|(key, value)| sink.section(key, value));
     None
 }

@@ -116,6 +116,12 @@ struct Reader<'a> {
 
 impl doc::Sink for Reader<'_> {
     fn section(&mut self, key: Value, mut value: Value) {
+        if key.as_str() == Some("apps") {
+            if let Value::Sequence(items) = value {
+                items.into_iter().for_each(|item| self.app(item));
+                return;
+            }
+        }
         self.merge(&mut value);
         let keep = match key.as_str() {
             Some(key) => keys::strip_section(key, &mut value, &mut self.p),

@@ -185,6 +185,20 @@ fn what_the_reader_does_not_take_goes_the_careful_way() {
 }
 
 #[test]
+fn an_anchored_apps_list_is_read_whole_and_the_same() {
+    let text = edit(BASE, &[("apps:\n", "apps: &all\n")]);
+    let (parsed, parts) = parse(&text);
+    assert_eq!(parsed, Parsed::Streamed);
+    assert!(
+        parts.apps.is_empty(),
+        "an anchored list is handed over whole"
+    );
+    let fleet = load_both(&text).expect("valid");
+    assert_eq!(fleet.apps.len(), 1);
+    assert_eq!(fleet.apps[0].name, "tea-house");
+}
+
+#[test]
 fn a_key_written_twice_is_still_reported_with_both_lines() {
     let text = edit(
         BASE,

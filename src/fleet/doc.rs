@@ -11,7 +11,7 @@ use serde_yaml::{Mapping, Number, Value};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::locate::{SyntaxError, line_col};
+use super::locate::SyntaxError;
 
 /// Where the parts of a fleet file go, in file order.
 pub(crate) trait Sink {
@@ -47,10 +47,7 @@ pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, SyntaxErr
     };
     let mut documents = 0;
     loop {
-        let (event, _) = parser.next_token().map_err(|e| SyntaxError {
-            line_col: line_col(e.marker()),
-            message: e.info().to_owned(),
-        })?;
+        let (event, _) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
         let step = match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {

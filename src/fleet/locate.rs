@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use super::path::YamlPath;
 
@@ -19,6 +19,15 @@ pub(crate) struct SyntaxError {
     pub(crate) line_col: LineCol,
     /// The parser's words.
     pub(crate) message: String,
+}
+
+impl From<&ScanError> for SyntaxError {
+    fn from(e: &ScanError) -> SyntaxError {
+        SyntaxError {
+            line_col: line_col(e.marker()),
+            message: e.info().to_owned(),
+        }
+    }
 }
 
 /// Where each path's key and value start.
@@ -48,10 +57,7 @@ impl Index {
         let mut builder = Builder::default();
         Parser::new_from_str(text)
             .load(&mut builder, false)
-            .map_err(|e| SyntaxError {
-                line_col: line_col(e.marker()),
-                message: e.info().to_owned(),
-            })?;
+            .map_err(|e| SyntaxError::from(&e))?;
         Ok(builder.index)
     }
 
@@ -101,7 +107,7 @@ impl Index {
 }
 
 /// yaml-rust2 markers: 1-based lines, 0-based columns.
-pub(crate) fn line_col(m: &Marker) -> LineCol {
+fn line_col(m: &Marker) -> LineCol {
     (m.line(), m.col() + 1)
 }
 

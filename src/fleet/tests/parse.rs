@@ -32,11 +32,12 @@ fn parse(text: &str) -> (Parsed, Parts) {
     (parsed, parts)
 }
 
-/// What the one-pass reader makes of a document holding one plain scalar, next to serde_yaml.
+/// What the one-pass reader makes of a document holding one plain scalar, next to serde_yaml;
+/// `None` for text that is no such document.
 fn both(scalar: &str) -> Option<(Value, Value)> {
-    let ours = match parse(scalar).0 {
-        Parsed::Whole(v) => v,
-        Parsed::Streamed | Parsed::Careful => return None,
+    let ours = match doc::parse(scalar, &mut Parts::default()) {
+        Ok(Parsed::Whole(v)) => v,
+        Ok(Parsed::Streamed | Parsed::Careful) | Err(_) => return None,
     };
     let theirs = serde_yaml::from_str::<Value>(scalar).ok()?;
     Some((ours, theirs))

@@ -30,15 +30,11 @@ pub(crate) struct Ctx<'a> {
 pub(crate) fn load_str(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Fleet, FleetErrors> {
     let ctx = ctx(file, env);
     let mut reader = Reader::new(Problems::new(text, None), file, &ctx);
-    let reader = match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
-        Parsed::Streamed => reader,
-        Parsed::Whole(doc) => reader.not_a_mapping(&doc),
-        Parsed::Careful => careful(text, file, &ctx)?,
-    };
-    reader.finish().map_err(|errors| FleetErrors {
-        file: file.to_path_buf(),
-        errors,
-    })
+    match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
+        Parsed::Streamed => reader.finish(),
+        Parsed::Whole(doc) => Err(reader.not_a_mapping(&doc)),
+        Parsed::Careful => careful(text, file, &ctx)?.finish(),
+    }
 }
 
 /// [`load_str`] always on the careful path, to check the two agree.
@@ -49,12 +45,7 @@ pub(crate) fn load_str_careful(
     env: EnvLookup<'_>,
 ) -> Result<Fleet, FleetErrors> {
     let ctx = ctx(file, env);
-    careful(text, file, &ctx)?
-        .finish()
-        .map_err(|errors| FleetErrors {
-            file: file.to_path_buf(),
-            errors,
-        })
+    careful(text, file, &ctx)?.finish()
 }
 
 fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
@@ -64,11 +55,15 @@ fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
     }
 }
 
-fn fail(file: &Path, error: FleetError) -> FleetErrors {
+fn errors(file: &Path, errors: Vec<FleetError>) -> FleetErrors {
     FleetErrors {
         file: file.to_path_buf(),
-        errors: vec![error],
+        errors,
     }
+}
+
+fn fail(file: &Path, error: FleetError) -> FleetErrors {
+    errors(file, vec![error])
 }
 
 /// The careful path: serde_yaml reads the whole document, after a position index has looked
@@ -76,17 +71,15 @@ fn fail(file: &Path, error: FleetError) -> FleetErrors {
 fn careful<'a>(text: &'a str, file: &'a Path, ctx: &'a Ctx<'a>) -> Result<Reader<'a>, FleetErrors> {
     let index = Index::build(text).map_err(|e| fail(file, syntax_error(e)))?;
     if !index.duplicates().is_empty() {
-        return Err(FleetErrors {
-            file: file.to_path_buf(),
-            errors: index.duplicates().iter().map(duplicate_error).collect(),
-        });
+        let duplicates = index.duplicates().iter().map(duplicate_error).collect();
+        return Err(errors(file, duplicates));
     }
     let doc = serde_yaml::from_str(text).map_err(|e| fail(file, yaml_error(&e)))?;
     let mut reader = Reader::new(Problems::new(text, Some(index)), file, ctx);
-    Ok(match doc::feed(doc, &mut reader) {
-        None => reader,
-        Some(doc) => reader.not_a_mapping(&doc),
-    })
+    match doc::feed(doc, &mut reader) {
+        None => Ok(reader),
+        Some(doc) => Err(reader.not_a_mapping(&doc)),
+    }
 }
 
 /// The sections apps are read against.
@@ -110,8 +103,6 @@ struct Reader<'a> {
     count: usize,
     /// A `<<` merge that failed: the one error reported.
     merge: Option<FleetError>,
-    /// The document is not a mapping.
-    not_a_mapping: bool,
 }
 
 impl doc::Sink for Reader<'_> {
@@ -140,7 +131,7 @@ impl doc::Sink for Reader<'_> {
         self.p.push_app_name(name);
         keys::strip_app(index, &mut item, &mut self.p);
         if self.apps.is_none() && APPS_NEED.iter().all(|k| self.sections.contains_key(*k)) {
-            self.start_apps();
+            self.apps = Some(self.start_apps());
         }
         match self.apps.as_mut() {
             Some(apps) => apps.item(index, item, &mut self.p),
@@ -161,7 +152,6 @@ impl<'a> Reader<'a> {
             waiting: Vec::new(),
             count: 0,
             merge: None,
-            not_a_mapping: false,
         }
     }
 
@@ -172,14 +162,14 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn not_a_mapping(mut self, doc: &Value) -> Reader<'a> {
+    /// The one problem of a document that is not a mapping.
+    fn not_a_mapping(mut self, doc: &Value) -> FleetErrors {
         top_level_problem(doc, &mut self.p);
-        self.not_a_mapping = true;
-        self
+        errors(self.file, self.p.into_errors())
     }
 
-    /// Reads the sections apps need and starts reading apps.
-    fn start_apps(&mut self) {
+    /// Reads the sections apps need; the reader of apps.
+    fn start_apps(&mut self) -> apps::Reader<'a> {
         let sections = &mut self.sections;
         let p = &mut self.p;
         let (platforms, declared) = platforms::read(&mut take(sections, "platforms"), self.ctx, p);
@@ -192,22 +182,17 @@ impl<'a> Reader<'a> {
             ctx: self.ctx,
         };
         self.platforms = platforms;
-        self.apps = Some(apps::Reader::new(defaults, lookup));
+        apps::Reader::new(defaults, lookup)
     }
 
-    fn finish(mut self) -> Result<Fleet, Vec<FleetError>> {
+    fn finish(mut self) -> Result<Fleet, FleetErrors> {
         if let Some(e) = self.merge {
-            return Err(vec![e]);
-        }
-        if self.not_a_mapping {
-            return Err(self.p.into_errors());
+            return Err(fail(self.file, e));
         }
         check_version(self.sections.get("version"), &mut self.p);
-        if self.apps.is_none() {
-            self.start_apps();
-        }
-        let Some(mut apps) = self.apps.take() else {
-            return Err(self.p.into_errors());
+        let mut apps = match self.apps.take() {
+            Some(apps) => apps,
+            None => self.start_apps(),
         };
         for (index, item) in std::mem::take(&mut self.waiting) {
             apps.item(index, item, &mut self.p);
@@ -220,7 +205,7 @@ impl<'a> Reader<'a> {
         }
         let sandbox = sandbox_spec::read(&mut take(&mut self.sections, "sandbox"), &mut self.p);
         if self.p.count() > 0 {
-            return Err(self.p.into_errors());
+            return Err(errors(self.file, self.p.into_errors()));
         }
         Ok(Fleet {
             path: self.file.to_path_buf(),

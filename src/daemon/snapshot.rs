@@ -322,6 +322,19 @@ mod tests {
 
     const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";
 
+    /// The record of an app parked on WeChat's audit quota until 100 s after the epoch.
+    fn quota_parked() -> crate::model::Record {
+        crate::model::Record {
+            parked: Some(crate::model::Parked {
+                until: 100,
+                call: "wxa/submit_audit".into(),
+                code: "85085".into(),
+                reason: "monthly audit quota exhausted".into(),
+            }),
+            ..Default::default()
+        }
+    }
+
     /// `n` WeChat apps in a store where every fourth app is unobserved, in sync, not authorized
     /// or behind, and app 7 (behind) is parked on a quota.
     fn mixed_fleet(n: usize) -> (tempfile::TempDir, Store, Vec<Desired>) {
@@ -349,15 +362,7 @@ mod tests {
                 .put_observation(&app.appid, &observed, 1_000 + i as u64)
                 .unwrap();
         }
-        let parked = crate::model::Record {
-            parked: Some(crate::model::Parked {
-                until: 100,
-                call: "wxa/submit_audit".into(),
-                code: "85085".into(),
-                reason: "monthly audit quota exhausted".into(),
-            }),
-            ..Default::default()
-        };
+        let parked = quota_parked();
         store.put_record(&fleet[7].appid, &parked).unwrap();
         (dir, store, fleet)
     }
@@ -438,15 +443,7 @@ mod tests {
         store
             .put_observation(appid, &crate::model::Observed::default(), 1_000)
             .unwrap();
-        let record = crate::model::Record {
-            parked: Some(crate::model::Parked {
-                until: 100,
-                call: "wxa/submit_audit".into(),
-                code: "85085".into(),
-                reason: "monthly audit quota exhausted".into(),
-            }),
-            ..Default::default()
-        };
+        let record = quota_parked();
         store.put_record(appid, &record).unwrap();
         let row = status_row(&store, &fleet[0], 50_000).unwrap();
         assert_eq!(row.state, "held");

@@ -776,38 +776,51 @@ mod tests {
         Store::open(dir.path()).unwrap();
     }
 
-    #[test]
-    fn journal_outcomes_settle_intents_per_app() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let intent = |appid: &str| Intent {
+    /// A commit intent of `appid` at `step`.
+    fn intent(appid: &str, step: Option<Action>) -> Intent {
+        Intent {
             app: "a".into(),
             appid: appid.into(),
             action: "commit".into(),
             fingerprint: "1a2b3c4d".into(),
             at_ms: 1,
-            step: Some(Action::SubmitAudit {
-                fingerprint: "1a2b3c4d".into(),
-            }),
+            step,
+        }
+    }
+
+    /// Journals `intents` in order (each flushed, within 30 s), returning their ids.
+    fn journal_all(store: &Store, intents: &[Intent]) -> Vec<u64> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let run = async {
+            let mut ids = Vec::new();
+            for intent in intents {
+                ids.push(store.journal_intent(intent).await.unwrap());
+            }
+            ids
         };
-        let (a, _b) = runtime.block_on(async {
-            let run = async {
-                let a = store.journal_intent(&intent("wx1")).await.unwrap();
-                let b = store.journal_intent(&intent("wx2")).await.unwrap();
-                (a, b)
-            };
-            tokio::time::timeout(std::time::Duration::from_secs(30), run)
-                .await
-                .unwrap()
+        runtime
+            .block_on(async { tokio::time::timeout(std::time::Duration::from_secs(30), run).await })
+            .unwrap()
+    }
+
+    #[test]
+    fn journal_outcomes_settle_intents_per_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let step = Some(Action::SubmitAudit {
+            fingerprint: "1a2b3c4d".into(),
         });
+        let ids = journal_all(
+            &store,
+            &[intent("wx1", step.clone()), intent("wx2", step.clone())],
+        );
         let open = store.unsettled_for("wx1").unwrap();
         assert_eq!(open.len(), 1);
-        assert_eq!(open[0].1.step, intent("wx1").step);
-        store.journal_outcome(a, "settled: applied").unwrap();
+        assert_eq!(open[0].1.step, step);
+        store.journal_outcome(ids[0], "settled: applied").unwrap();
         assert!(store.unsettled_for("wx1").unwrap().is_empty());
         assert_eq!(store.unsettled_intents().unwrap().len(), 1);
         assert_eq!(store.unsettled_for("wx2").unwrap().len(), 1);
@@ -820,31 +833,10 @@ mod tests {
     #[test]
     fn a_store_without_the_open_entry_index_gets_it_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let intent = |appid: &str| Intent {
-            app: "a".into(),
-            appid: appid.into(),
-            action: "commit".into(),
-            fingerprint: "1a2b3c4d".into(),
-            at_ms: 1,
-            step: None,
-        };
         {
             let store = Store::open(dir.path()).unwrap();
-            let run = async {
-                let a = store.journal_intent(&intent("wx1")).await.unwrap();
-                store.journal_intent(&intent("wx2")).await.unwrap();
-                a
-            };
-            let a = runtime
-                .block_on(async {
-                    tokio::time::timeout(std::time::Duration::from_secs(30), run).await
-                })
-                .unwrap();
-            store.journal_outcome(a, "settled: applied").unwrap();
+            let ids = journal_all(&store, &[intent("wx1", None), intent("wx2", None)]);
+            store.journal_outcome(ids[0], "settled: applied").unwrap();
             store.db.drop_tree("journal_open").unwrap();
             store.flush().unwrap();
         }

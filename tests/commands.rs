@@ -101,3 +101,50 @@ fn http_get(url: &str) -> String {
     let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
     body.to_string()
 }
+
+#[test]
+fn status_reads_the_store_for_the_chosen_apps_and_bad_input_changes_nothing() {
+    let fleet = TestFleet::new();
+    fleet.write_raw("version: 2\n");
+    let out = fleet.run(&["status"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("version must be 1"), "{}", text(&out));
+    assert!(
+        !fleet.store().exists(),
+        "an invalid fleet file makes no store"
+    );
+
+    fleet.write(&[
+        App::new("tea-house", "wx1111111111111111"),
+        App::alipay("noodle-bar", "2021000000000001"),
+    ]);
+    let rows = |args: &[&str]| {
+        let out = fleet.run(&[&["status", "-o", "json"], args].concat());
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+        doc["apps"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|row| format!("{} {}", row["name"], row["state"]))
+            .collect::<Vec<_>>()
+    };
+    // The first run makes the store; the next ones plan each app from it as the file is read.
+    let all = [
+        r#""tea-house" "unobserved""#,
+        r#""noodle-bar" "unobserved""#,
+    ];
+    assert_eq!(rows(&[]), all);
+    assert!(fleet.store().exists());
+    assert_eq!(rows(&[]), all);
+    assert_eq!(rows(&["--only", "noodle-bar"]), all[1..]);
+    assert!(rows(&["--selector", "tier=gold"]).is_empty());
+
+    let out = fleet.run(&["status", "--only", "nope"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("no app named `nope`"), "{}", text(&out));
+    fleet.write_raw("version: 2\n");
+    let out = fleet.run(&["status"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("version must be 1"), "{}", text(&out));
+}

@@ -59,17 +59,30 @@ impl CliError {
 
 /// Loads and validates the fleet; on problems prints every one of them and fails with exit 1.
 pub fn load_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
-    fleet::load(&cli.fleet).map_err(|errors| {
-        if ui.json_mode() {
-            ui.json(&fleet_errors_json(&errors));
-        } else {
-            eprint!("{errors}");
-            if !errors.to_string().ends_with('\n') {
-                eprintln!();
-            }
+    fleet::load(&cli.fleet).map_err(|errors| fleet_failed(&errors, ui))
+}
+
+/// [`load_fleet`], running `work` on each app on a second thread as soon as it is read (see
+/// [`fleet::load_with`]); `work`'s results come back in the fleet's order.
+pub fn load_fleet_with<R: Send>(
+    cli: &Cli,
+    ui: &Ui,
+    work: &(dyn Fn(&Desired) -> R + Sync),
+) -> Result<(Fleet, Vec<R>), CliError> {
+    fleet::load_with(&cli.fleet, work).map_err(|errors| fleet_failed(&errors, ui))
+}
+
+/// Prints every problem of the fleet file; the error that exits with 1.
+fn fleet_failed(errors: &fleet::FleetErrors, ui: &Ui) -> CliError {
+    if ui.json_mode() {
+        ui.json(&fleet_errors_json(errors));
+    } else {
+        eprint!("{errors}");
+        if !errors.to_string().ends_with('\n') {
+            eprintln!();
         }
-        CliError::printed(EXIT_ERROR)
-    })
+    }
+    CliError::printed(EXIT_ERROR)
 }
 
 /// The fleet's problems as JSON, for `--output json`.
@@ -164,12 +177,23 @@ impl Selection {
 }
 
 /// The apps chosen by `--only` names and `--selector key=value` labels (all of them when neither
-/// is given). Unknown names are an error.
+/// is given), see [`chooser`].
 pub fn select<'a>(
     fleet: &'a Fleet,
     only: &[String],
     selectors: &[String],
 ) -> Result<Vec<&'a Desired>, CliError> {
+    let chosen = chooser(fleet, only, selectors)?;
+    Ok(fleet.apps.iter().filter(|app| chosen(app)).collect())
+}
+
+/// Whether an app is chosen by `--only` names and `--selector key=value` labels (every app when
+/// neither is given). Names not in `fleet` and selectors without `=` are errors.
+pub fn chooser<'a>(
+    fleet: &Fleet,
+    only: &'a [String],
+    selectors: &'a [String],
+) -> Result<impl Fn(&Desired) -> bool + 'a, CliError> {
     let unknown: Vec<&String> = only
         .iter()
         .filter(|name| !fleet.apps.iter().any(|a| &a.name == *name))
@@ -191,16 +215,10 @@ pub fn select<'a>(
         })?;
         pairs.push((key.trim(), value.trim()));
     }
-    Ok(fleet
-        .apps
-        .iter()
-        .filter(|a| only.is_empty() || only.contains(&a.name))
-        .filter(|a| {
-            pairs
-                .iter()
-                .all(|(k, v)| a.labels.get(*k).is_some_and(|l| l == v))
-        })
-        .collect())
+    Ok(move |app: &Desired| {
+        (only.is_empty() || only.contains(&app.name))
+            && pairs.iter().all(|(k, v)| app.labels.get(k) == Some(*v))
+    })
 }
 
 /// The push token and EncodingAESKey of the fleet's WeChat component, and the message crypto made

@@ -31,25 +31,36 @@ pub struct StatusArgs {
 
 /// Runs `status`.
 pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError> {
-    let fleet = common::load_fleet(cli, ui)?;
-    let apps = args.selection.apps(&fleet)?;
-    let rows = match open(cli)? {
-        Source::Store(store) => {
-            if args.refresh {
-                refresh(&fleet, &store, &apps, ui).await?;
+    // A store that exists is opened first, so each app is planned while the rest of the fleet
+    // file is still being read; a new one is made only once the file validated.
+    let early = if args.refresh || !common::store_dir(cli).exists() {
+        None
+    } else {
+        Some(open(cli)?)
+    };
+    let rows = match early {
+        Some(Source::Store(store)) => planned_while_loading(cli, ui, args, &store)?,
+        early => {
+            let fleet = common::load_fleet(cli, ui)?;
+            let apps = args.selection.apps(&fleet)?;
+            match early.map_or_else(|| open(cli), Ok)? {
+                Source::Store(store) => {
+                    if args.refresh {
+                        refresh(&fleet, &store, &apps, ui).await?;
+                    }
+                    snapshot::status_rows(&store, &apps, now_ms()).map_err(store_error)?
+                }
+                Source::Snapshot(snap) => {
+                    if args.refresh {
+                        return Err(CliError::new(
+                            "cannot `--refresh` while `minifleet watch` holds the store",
+                        )
+                        .help("the daemon observes every app on its own; drop `--refresh`"));
+                    }
+                    ui.status(&from_daemon(&snap));
+                    rows_of(&snap, &apps)
+                }
             }
-            snapshot::status_rows(&store, &apps, now_ms())
-                .map_err(|e| CliError::new(e.to_string()))?
-        }
-        Source::Snapshot(snap) => {
-            if args.refresh {
-                return Err(CliError::new(
-                    "cannot `--refresh` while `minifleet watch` holds the store",
-                )
-                .help("the daemon observes every app on its own; drop `--refresh`"));
-            }
-            ui.status(&from_daemon(&snap));
-            rows_of(&snap, &apps)
         }
     };
     if ui.json_mode() {
@@ -58,6 +69,32 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
         ui.data(&table(&rows));
     }
     Ok(EXIT_OK)
+}
+
+/// The rows of the chosen apps, each planned from `store` on a second thread as soon as the
+/// fleet file's reader has resolved it.
+fn planned_while_loading(
+    cli: &Cli,
+    ui: &Ui,
+    args: &StatusArgs,
+    store: &Store,
+) -> Result<Vec<StatusRow>, CliError> {
+    let now = now_ms();
+    let (fleet, rows) =
+        common::load_fleet_with(cli, ui, &|app| snapshot::status_row(store, app, now))?;
+    let chosen = common::chooser(&fleet, &args.selection.only, &args.selection.selector)?;
+    fleet
+        .apps
+        .iter()
+        .zip(rows)
+        .filter(|(app, _)| chosen(app))
+        .map(|(_, row)| row)
+        .collect::<Result<_, _>>()
+        .map_err(store_error)
+}
+
+fn store_error(e: StoreError) -> CliError {
+    CliError::new(e.to_string())
 }
 
 /// Where `status` and `history` read from.

@@ -68,6 +68,22 @@ pub(crate) fn not_a_list(value: &Value, p: &mut Problems<'_>) {
     }
 }
 
+/// Where resolved apps are handed to another thread, a batch at a time.
+pub(crate) type Handoff = std::sync::mpsc::Sender<Batch>;
+
+/// Resolved apps handed over together.
+pub(crate) struct Batch {
+    /// The position of the first of them among the resolved apps (a reader that starts over, on
+    /// the careful path, starts again at 0).
+    pub(crate) at: usize,
+    pub(crate) apps: Vec<Desired>,
+    /// How many apps the file is expected to hold (0: no estimate yet), to size what collects them.
+    pub(crate) expected: usize,
+}
+
+/// How many resolved apps are handed over at once.
+const BATCH: usize = 1024;
+
 /// Reads apps one at a time, in file order; only apps without problems are resolved.
 pub(crate) struct Reader<'a> {
     /// `defaults`, read and checked.
@@ -75,6 +91,10 @@ pub(crate) struct Reader<'a> {
     lookup: Lookup<'a>,
     seen: Seen,
     out: ReadApps,
+    /// Where resolved apps go in batches instead of `out.apps`, and how many went.
+    handoff: Option<(Handoff, usize)>,
+    /// How many apps the file is expected to hold (0: no estimate).
+    expected: usize,
 }
 
 /// `defaults` as a mapping, for the maps an app deep-merges into, and typed, for the keys an app
@@ -86,7 +106,7 @@ struct Defaults {
 
 impl<'a> Reader<'a> {
     /// A reader merging every app over `defaults` (read and checked already: every key fits).
-    pub(crate) fn new(defaults: Value, lookup: Lookup<'a>) -> Reader<'a> {
+    pub(crate) fn new(defaults: Value, lookup: Lookup<'a>, handoff: Option<Handoff>) -> Reader<'a> {
         let typed = RawApp::deserialize(&defaults).unwrap_or_default();
         let mapping = match defaults {
             Value::Mapping(m) => m,
@@ -97,6 +117,20 @@ impl<'a> Reader<'a> {
             lookup,
             seen: Seen::default(),
             out: ReadApps::default(),
+            handoff: handoff.map(|to| (to, 0)),
+            expected: 0,
+        }
+    }
+
+    /// Sizes what collects apps for `count` of them (an estimate: exceeding it only grows them).
+    pub(crate) fn expect(&mut self, count: usize) {
+        self.expected = count;
+        let seen = &mut self.seen;
+        seen.names.reserve(count.saturating_sub(seen.names.len()));
+        seen.appids.reserve(count.saturating_sub(seen.appids.len()));
+        if self.handoff.is_none() {
+            let apps = &mut self.out.apps;
+            apps.reserve_exact(count.saturating_sub(apps.len()));
         }
     }
 
@@ -108,12 +142,32 @@ impl<'a> Reader<'a> {
                 self.out.app_auth_tokens.insert(app.appid.clone(), token);
             }
             self.out.apps.push(app);
+            if self.out.apps.len() >= BATCH {
+                self.hand_over();
+            }
         }
     }
 
-    /// Every app read without problems.
-    pub(crate) fn finish(self) -> ReadApps {
+    /// Every app read without problems (none, when they were handed over).
+    pub(crate) fn finish(mut self) -> ReadApps {
+        self.hand_over();
         self.out
+    }
+
+    /// Sends the apps resolved since the last batch, when there is somewhere to send them.
+    fn hand_over(&mut self) {
+        if let Some((to, sent)) = self.handoff.as_mut() {
+            let apps = std::mem::replace(&mut self.out.apps, Vec::with_capacity(BATCH));
+            let len = apps.len();
+            let batch = Batch {
+                at: *sent,
+                apps,
+                expected: self.expected,
+            };
+            // A receiver that is gone has panicked; joining it raises that panic.
+            let _ = to.send(batch);
+            *sent += len;
+        }
     }
 }
 
@@ -411,7 +465,7 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         name: id.name,
         platform: id.platform,
         appid: id.appid,
-        labels: raw.labels.unwrap_or_default(),
+        labels: raw.labels.unwrap_or_default().into(),
         template: raw.template.unwrap_or_default(),
         template_id: template.id,
         template_version: template.version,

@@ -20,7 +20,16 @@ pub(crate) trait Sink {
     fn section(&mut self, key: Value, value: Value);
     /// The next item of the top-level `apps` list.
     fn app(&mut self, item: Value);
+    /// About how many items the `apps` list holds (from the size of the first ones), so what
+    /// collects them can be sized once; said at most once, after [`SAMPLE`] apps.
+    fn expect_apps(&mut self, _count: usize) {}
 }
+
+/// After this many apps, the list's length is estimated.
+const SAMPLE: usize = 512;
+
+/// The most apps an estimate says: a capacity beyond this is only grown into.
+const MOST_EXPECTED: usize = 1 << 20;
 
 /// What one parse gave.
 #[derive(Debug, PartialEq)]
@@ -44,10 +53,14 @@ pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, SyntaxErr
         top_keys: HashSet::new(),
         whole: None,
         streamed: false,
+        text,
+        at: 0,
+        apps: None,
     };
     let mut documents = 0;
     loop {
-        let (event, _) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
+        let (event, marker) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
+        builder.at = marker.index();
         let step = match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {
@@ -101,6 +114,11 @@ struct Builder<'s> {
     /// The document, when it is not a mapping.
     whole: Option<Value>,
     streamed: bool,
+    text: &'s str,
+    /// Where the event being built starts (a character index).
+    at: usize,
+    /// Where the streamed `apps` list starts, and how many apps it handed over so far.
+    apps: Option<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -122,7 +140,10 @@ impl Builder<'_> {
     fn open_seq(&mut self, anchor: usize) -> Option<()> {
         let open = match self.stack.last() {
             None if self.done() => return None,
-            Some(Open::Top(Some(key))) if anchor == 0 && key.as_str() == Some("apps") => Open::Apps,
+            Some(Open::Top(Some(key))) if anchor == 0 && key.as_str() == Some("apps") => {
+                self.apps = Some((self.at, 0));
+                Open::Apps
+            }
             _ => Open::Seq(Vec::new(), anchor),
         };
         self.stack.push(open);
@@ -139,7 +160,10 @@ impl Builder<'_> {
             None if done => return None,
             None => self.whole = Some(value),
             Some(Open::Seq(items, _)) => items.push(value),
-            Some(Open::Apps) => self.sink.app(value),
+            Some(Open::Apps) => {
+                self.sink.app(value);
+                self.count_app();
+            }
             Some(Open::Top(key @ None)) => {
                 if value.as_str() == Some("<<") || !self.top_keys.insert(value.clone()) {
                     return None;
@@ -160,6 +184,21 @@ impl Builder<'_> {
             }
         }
         Some(())
+    }
+
+    /// Counts an app handed over; after [`SAMPLE`] of them, tells the sink how many the rest of
+    /// the text holds at the same size.
+    fn count_app(&mut self) {
+        let Some((start, count)) = self.apps.as_mut() else {
+            return;
+        };
+        *count += 1;
+        if *count == SAMPLE && self.at > *start {
+            let per_app = (self.at - *start) / SAMPLE;
+            let rest = self.text.chars().count().saturating_sub(self.at);
+            let expected = SAMPLE + rest / per_app.max(1);
+            self.sink.expect_apps(expected.min(MOST_EXPECTED));
+        }
     }
 
     fn close(&mut self) -> Option<()> {

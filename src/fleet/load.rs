@@ -4,9 +4,11 @@
 //! there are no problems at all.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use serde_yaml::{Mapping, Value};
 
+use super::apps::{Batch, Handoff};
 use super::doc::{self, Parsed};
 use super::locate::{Duplicate, Index, SyntaxError};
 use super::partial::{self, kind};
@@ -17,6 +19,7 @@ use super::secrets::EnvLookup;
 use super::{
     Fleet, FleetError, FleetErrors, Platforms, apps, keys, platforms, sandbox_spec, templates,
 };
+use crate::model::Desired;
 
 /// What secrets are resolved against.
 pub(crate) struct Ctx<'a> {
@@ -28,12 +31,59 @@ pub(crate) struct Ctx<'a> {
 
 /// Loads a fleet from its text (see [`super::load_str`]).
 pub(crate) fn load_str(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Fleet, FleetErrors> {
+    load_into(text, file, env, None)
+}
+
+/// Loads a fleet from its text while a second thread runs `work` on each app as soon as it is
+/// resolved (see [`super::load_with`]).
+pub(crate) fn load_str_with<R: Send>(
+    text: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+    work: &(dyn Fn(&Desired) -> R + Sync),
+) -> Result<(Fleet, Vec<R>), FleetErrors> {
+    let (to, from) = mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        let worker = scope.spawn(move || {
+            let mut apps = Vec::new();
+            let mut results = Vec::new();
+            for batch in from {
+                // A careful read after a streamed one starts over from the first app.
+                apps.truncate(batch.at);
+                results.truncate(batch.at);
+                apps.reserve_exact(batch.expected.saturating_sub(apps.len()));
+                results.reserve_exact(batch.expected.saturating_sub(results.len()));
+                results.extend(batch.apps.iter().map(work));
+                apps.extend(batch.apps);
+            }
+            (apps, results)
+        });
+        let loaded = load_into(text, file, env, Some(to));
+        let (apps, results) = worker
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let mut fleet = loaded?;
+        fleet.apps = apps;
+        Ok((fleet, results))
+    })
+}
+
+/// Loads a fleet from its text; resolved apps go to `handoff` when given, else into the fleet.
+fn load_into(
+    text: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+    handoff: Option<Handoff>,
+) -> Result<Fleet, FleetErrors> {
     let ctx = ctx(file, env);
-    let mut reader = Reader::new(Problems::new(text, None), file, &ctx);
+    let mut reader = Reader::new(Problems::new(text, None), file, &ctx, handoff.clone());
     match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
         Parsed::Streamed => reader.finish(),
         Parsed::Whole(doc) => Err(reader.not_a_mapping(&doc)),
-        Parsed::Careful => careful(text, file, &ctx)?.finish(),
+        Parsed::Careful => {
+            drop(reader);
+            careful(text, file, &ctx, handoff)?.finish()
+        }
     }
 }
 
@@ -45,7 +95,7 @@ pub(crate) fn load_str_careful(
     env: EnvLookup<'_>,
 ) -> Result<Fleet, FleetErrors> {
     let ctx = ctx(file, env);
-    careful(text, file, &ctx)?.finish()
+    careful(text, file, &ctx, None)?.finish()
 }
 
 fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
@@ -68,14 +118,19 @@ fn fail(file: &Path, error: FleetError) -> FleetErrors {
 
 /// The careful path: serde_yaml reads the whole document, after a position index has looked
 /// for keys written twice.
-fn careful<'a>(text: &'a str, file: &'a Path, ctx: &'a Ctx<'a>) -> Result<Reader<'a>, FleetErrors> {
+fn careful<'a>(
+    text: &'a str,
+    file: &'a Path,
+    ctx: &'a Ctx<'a>,
+    handoff: Option<Handoff>,
+) -> Result<Reader<'a>, FleetErrors> {
     let index = Index::build(text).map_err(|e| fail(file, syntax_error(e)))?;
     if !index.duplicates().is_empty() {
         let duplicates = index.duplicates().iter().map(duplicate_error).collect();
         return Err(errors(file, duplicates));
     }
     let doc = serde_yaml::from_str(text).map_err(|e| fail(file, yaml_error(&e)))?;
-    let mut reader = Reader::new(Problems::new(text, Some(index)), file, ctx);
+    let mut reader = Reader::new(Problems::new(text, Some(index)), file, ctx, handoff);
     match doc::feed(doc, &mut reader) {
         None => Ok(reader),
         Some(doc) => Err(reader.not_a_mapping(&doc)),
@@ -103,6 +158,10 @@ struct Reader<'a> {
     count: usize,
     /// A `<<` merge that failed: the one error reported.
     merge: Option<FleetError>,
+    /// Where resolved apps go, when not into the fleet; taken by the apps reader.
+    handoff: Option<Handoff>,
+    /// How many apps the file holds, as estimated by the parser (0: no estimate).
+    expected: usize,
 }
 
 impl doc::Sink for Reader<'_> {
@@ -120,6 +179,14 @@ impl doc::Sink for Reader<'_> {
         };
         if keep {
             self.sections.insert(key, value);
+        }
+    }
+
+    fn expect_apps(&mut self, count: usize) {
+        self.expected = count;
+        self.p.expect_apps(count);
+        if let Some(apps) = self.apps.as_mut() {
+            apps.expect(count);
         }
     }
 
@@ -141,7 +208,12 @@ impl doc::Sink for Reader<'_> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(p: Problems<'a>, file: &'a Path, ctx: &'a Ctx<'a>) -> Reader<'a> {
+    fn new(
+        p: Problems<'a>,
+        file: &'a Path,
+        ctx: &'a Ctx<'a>,
+        handoff: Option<Handoff>,
+    ) -> Reader<'a> {
         Reader {
             file,
             ctx,
@@ -152,6 +224,8 @@ impl<'a> Reader<'a> {
             waiting: Vec::new(),
             count: 0,
             merge: None,
+            handoff,
+            expected: 0,
         }
     }
 
@@ -182,7 +256,9 @@ impl<'a> Reader<'a> {
             ctx: self.ctx,
         };
         self.platforms = platforms;
-        apps::Reader::new(defaults, lookup)
+        let mut apps = apps::Reader::new(defaults, lookup, self.handoff.take());
+        apps.expect(self.expected);
+        apps
     }
 
     fn finish(mut self) -> Result<Fleet, FleetErrors> {

@@ -220,7 +220,23 @@ impl std::error::Error for FleetErrors {}
 /// Loads and validates the fleet file at `path`, resolving secrets from the environment and from
 /// files relative to the fleet file.
 pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| FleetErrors {
+    load_str(&read(path)?, path, &|name| std::env::var(name).ok())
+}
+
+/// Loads and validates the fleet file at `path` as [`load`] does, while a second thread runs
+/// `work` on each app as soon as it is read — so work on the apps (planning them from the store,
+/// say) overlaps reading the rest of the file. Returns the fleet and `work`'s result for each of
+/// its apps, in order; when the file has problems, the results are dropped.
+pub fn load_with<R: Send>(
+    path: &Path,
+    work: &(dyn Fn(&Desired) -> R + Sync),
+) -> Result<(Fleet, Vec<R>), FleetErrors> {
+    load::load_str_with(&read(path)?, path, &|name| std::env::var(name).ok(), work)
+}
+
+/// The fleet file's text.
+fn read(path: &Path) -> Result<String, FleetErrors> {
+    std::fs::read_to_string(path).map_err(|e| FleetErrors {
         file: path.to_path_buf(),
         errors: vec![FleetError {
             yaml_path: String::new(),
@@ -229,8 +245,7 @@ pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
             message: format!("cannot read the fleet file: {}", e.kind()),
             help: Some("pass the fleet file with `-f PATH` or set `MINIFLEET_FLEET`".to_owned()),
         }],
-    })?;
-    load_str(&text, path, &|name| std::env::var(name).ok())
+    })
 }
 
 /// Loads and validates a fleet file from its text. `file` is the fleet file's path, shown in

@@ -33,6 +33,12 @@ impl<'a> Problems<'a> {
         }
     }
 
+    /// Sizes the list of app names for about `count` apps.
+    pub(crate) fn expect_apps(&mut self, count: usize) {
+        self.app_names
+            .reserve_exact(count.saturating_sub(self.app_names.len()));
+    }
+
     /// The name of the next app, `apps[i]`, as written, to name the app in problems inside it.
     pub(crate) fn push_app_name(&mut self, name: Option<String>) {
         self.app_names.push(name);

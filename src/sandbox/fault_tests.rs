@@ -176,7 +176,7 @@ fn wechat_app() -> Desired {
         name: "tea-house".into(),
         platform: PlatformKind::Wechat,
         appid: WX_APP.into(),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         template: "shop".into(),
         template_id: "42".into(),
         template_version: None,

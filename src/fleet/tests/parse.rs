@@ -14,6 +14,8 @@ use crate::fleet::schema::{fleet_schema, object_schema};
 struct Parts {
     sections: Vec<(Value, Value)>,
     apps: Vec<Value>,
+    /// What the reader estimated the apps list to hold, and after how many apps.
+    expected: Option<(usize, usize)>,
 }
 
 impl Sink for Parts {
@@ -23,6 +25,11 @@ impl Sink for Parts {
 
     fn app(&mut self, item: Value) {
         self.apps.push(item);
+    }
+
+    fn expect_apps(&mut self, count: usize) {
+        assert!(self.expected.is_none(), "estimated once");
+        self.expected = Some((count, self.apps.len()));
     }
 }
 
@@ -268,7 +275,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
     assert_eq!(app.template, "shop");
     assert_eq!(app.version, "1.4.0");
     assert_eq!(app.stage.as_str(), "audit");
-    assert_eq!(app.labels.get("tier").map(String::as_str), Some("gold"));
+    assert_eq!(app.labels.get("tier"), Some("gold"));
     assert_eq!(app.description, "Spring menu");
     assert_eq!(app.ext(), json!({"theme": "red"}));
     assert_eq!(app.testers, ["alice"]);
@@ -281,4 +288,61 @@ fn the_fleet_files_of_the_repository_read_the_same_both_ways() {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(Path::new(root).join("fleet.yaml")).expect("read");
     load_both(&text).expect("the repository's fleet.yaml is valid");
+}
+
+/// `BASE` with `n` apps; the app at `tagged` (if any) has a tag, which only the careful path reads.
+fn many_apps(n: usize, tagged: Option<usize>) -> String {
+    let (head, _) = BASE.split_at(BASE.find("apps:").expect("BASE has apps"));
+    let mut text = format!("{head}apps:\n");
+    for i in 0..n {
+        let tag = if tagged == Some(i) { "!!str " } else { "" };
+        text.push_str(&format!(
+            "  - name: app-{i}\n    platform: wechat\n    appid: {tag}wx{i:016x}\n"
+        ));
+    }
+    text
+}
+
+/// Loads `text` while a second thread takes each app's name.
+fn load_with_names(text: &str) -> Result<(Fleet, Vec<String>), FleetErrors> {
+    crate::fleet::load::load_str_with(text, Path::new("fleet.yaml"), &|_| None, &|app| {
+        app.name.clone()
+    })
+}
+
+#[test]
+fn loading_with_work_gives_the_same_fleet_and_one_result_per_app_in_order() {
+    // More apps than one hand-over batch, and a tag late in the file: the streamed read hands
+    // over two batches before the careful read starts over.
+    for tagged in [None, Some(2500)] {
+        let text = many_apps(3000, tagged);
+        let plain = load(&text).expect("valid");
+        let (fleet, names) = load_with_names(&text).expect("valid");
+        assert_eq!(format!("{:?}", fleet.apps), format!("{:?}", plain.apps));
+        let expected: Vec<&str> = plain.apps.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, expected, "tagged: {tagged:?}");
+    }
+}
+
+#[test]
+fn the_length_of_a_long_apps_list_is_estimated_once_from_its_first_apps() {
+    let (_, parts) = parse(&many_apps(3000, None));
+    let (expected, after) = parts.expected.expect("an estimate");
+    assert_eq!(after, 512);
+    // The apps differ only in their numbers' digits: the estimate is close.
+    assert!((2900..=3100).contains(&expected), "{expected}");
+    let (_, short) = parse(&many_apps(100, None));
+    assert_eq!(short.expected, None, "no estimate for a short list");
+}
+
+#[test]
+fn loading_with_work_reports_the_same_problems() {
+    // A problem after the first hand-over batch.
+    let text = many_apps(1500, None).replace("appid: wx00000000000004b0", "appid: wx1");
+    let (Err(plain), Err(with)) = (load(&text), load_with_names(&text)) else {
+        panic!("apps[1200] has a bad appid");
+    };
+    assert_eq!(with, plain);
+    assert_eq!(with.errors.len(), 1);
+    assert_eq!(with.errors[0].yaml_path, "apps[1200].appid");
 }

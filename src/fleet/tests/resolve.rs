@@ -150,11 +150,7 @@ fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
     );
     assert_eq!(tea.gray, 10);
     assert_eq!(tea.stage, Stage::Audit);
-    let labels: Vec<(&str, &str)> = tea
-        .labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let labels: Vec<(&str, &str)> = tea.labels.iter().collect();
     assert_eq!(labels, [("region", "east"), ("team", "core")]);
     assert_eq!(
         tea.audit.items.len(),

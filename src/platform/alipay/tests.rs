@@ -106,7 +106,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         name: "tea-house".into(),
         platform: PlatformKind::Alipay,
         appid: APP.into(),
-        labels: BTreeMap::new(),
+        labels: Default::default(),
         template: "shop".into(),
         template_id: TEMPLATE.into(),
         template_version: Some("0.0.3".into()),

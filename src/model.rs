@@ -279,8 +279,9 @@ pub fn fingerprint(
         template_version,
         version,
     };
-    // Serializing strings into memory cannot fail.
-    let text = serde_json::to_vec(&canonical).unwrap_or_default();
+    // Sized for the escaped ext JSON and the rest; serializing strings into memory cannot fail.
+    let mut text = Vec::with_capacity(ext_json.len() * 5 / 4 + 128);
+    let _ = serde_json::to_writer(&mut text, &canonical);
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
     hex::encode(&digest.as_ref()[..4])
 }

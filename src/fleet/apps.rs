@@ -210,11 +210,9 @@ fn read_app(
 /// other inherited keys are taken typed, see [`RawApp::inherit`]).
 fn merge_maps(defaults: &Mapping, mut item: Value) -> Value {
     if let Value::Mapping(own) = &mut item {
-        for (key, value) in own.iter_mut() {
+        for (key, value) in own.iter_mut().filter(|(_, value)| value.is_mapping()) {
             if let Some(default) = defaults.get(key).filter(|d| d.is_mapping()) {
-                if value.is_mapping() {
-                    *value = deep_merge(default, value);
-                }
+                *value = deep_merge(default, value);
             }
         }
     }

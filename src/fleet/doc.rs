@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_yaml::mapping::Entry;
 use serde_yaml::{Mapping, Number, Value};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
@@ -175,13 +176,12 @@ impl Builder<'_> {
                 self.sink.section(key, value);
             }
             Some(Open::Map(_, key @ None, _)) => *key = Some(value),
-            Some(Open::Map(map, key @ Some(_), _)) => {
-                let key = key.take()?;
-                if map.contains_key(&key) {
-                    return None;
+            Some(Open::Map(map, key @ Some(_), _)) => match map.entry(key.take()?) {
+                Entry::Occupied(_) => return None,
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
                 }
-                map.insert(key, value);
-            }
+            },
         }
         Some(())
     }

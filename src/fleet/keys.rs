@@ -1,6 +1,8 @@
 //! The unknown-key check: walks the document beside the schema, reports every key the schema does
 //! not allow (with a "did you mean" hint) and removes it, so typed reading can go on.
 
+use std::sync::OnceLock;
+
 use serde_json::Value as Json;
 use serde_yaml::Value;
 
@@ -20,7 +22,7 @@ pub(crate) fn strip_section(key: &str, value: &mut Value, p: &mut Problems<'_>) 
     };
     match child_schema(top, key) {
         Some(node) => {
-            walk(value, root, node, &YamlPath::top(key), p);
+            walk(value, root, node, &Trail::Top(key), p);
             true
         }
         None => {
@@ -32,17 +34,44 @@ pub(crate) fn strip_section(key: &str, value: &mut Value, p: &mut Problems<'_>) 
 
 /// Reports and removes every unknown key in `apps[index]`.
 pub(crate) fn strip_app(index: usize, item: &mut Value, p: &mut Problems<'_>) {
+    // Looked up once: it is the same for every app of every file.
+    static APP: OnceLock<Option<&'static Json>> = OnceLock::new();
     let root = fleet_schema();
-    let items = object_schema(root, root)
-        .and_then(|top| child_schema(top, "apps"))
-        .and_then(|apps| array_schema(root, apps))
-        .and_then(|apps| apps.get("items"));
-    if let Some(node) = items {
-        walk(item, root, node, &YamlPath::top("apps").index(index), p);
+    let app = APP.get_or_init(|| {
+        object_schema(root, root)
+            .and_then(|top| child_schema(top, "apps"))
+            .and_then(|apps| array_schema(root, apps))
+            .and_then(|apps| apps.get("items"))
+            .and_then(|item| object_schema(root, item))
+    });
+    if let Some(node) = app {
+        walk(item, root, node, &Trail::App(index), p);
     }
 }
 
-fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Problems<'_>) {
+/// Where the walk is: built as it goes down without allocating, made a [`YamlPath`] only for a
+/// problem.
+enum Trail<'a> {
+    /// A top-level key.
+    Top(&'a str),
+    /// `apps[i]`.
+    App(usize),
+    Key(&'a Trail<'a>, &'a str),
+    Index(&'a Trail<'a>, usize),
+}
+
+impl Trail<'_> {
+    fn path(&self) -> YamlPath {
+        match self {
+            Trail::Top(key) => YamlPath::top(key),
+            Trail::App(index) => YamlPath::top("apps").index(*index),
+            Trail::Key(parent, key) => parent.path().key(key),
+            Trail::Index(parent, index) => parent.path().index(*index),
+        }
+    }
+}
+
+fn walk(value: &mut Value, root: &Json, node: &Json, trail: &Trail<'_>, p: &mut Problems<'_>) {
     match value {
         Value::Mapping(map) => {
             let Some(schema) = object_schema(root, node) else {
@@ -53,14 +82,18 @@ fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Pr
                 let Some(key) = key.as_str() else { continue };
                 match child_schema(schema, key) {
                     Some(node) if child.is_mapping() || child.is_sequence() => {
-                        walk(child, root, node, &path.key(key), p);
+                        walk(child, root, node, &Trail::Key(trail, key), p);
                     }
                     Some(_) => {}
                     None => unknown.push(key.to_owned()),
                 }
             }
+            if unknown.is_empty() {
+                return;
+            }
+            let path = trail.path();
             for key in unknown {
-                report(&key, schema, path, &path.key(&key), p);
+                report(&key, schema, &path, &path.key(&key), p);
                 map.remove(key.as_str());
             }
         }
@@ -69,7 +102,7 @@ fn walk(value: &mut Value, root: &Json, node: &Json, path: &YamlPath, p: &mut Pr
                 return;
             };
             for (i, item) in items.iter_mut().enumerate() {
-                walk(item, root, items_schema, &path.index(i), p);
+                walk(item, root, items_schema, &Trail::Index(trail, i), p);
             }
         }
         _ => {}

@@ -76,7 +76,7 @@ fn load_into(
     handoff: Option<Handoff>,
 ) -> Result<Fleet, FleetErrors> {
     let ctx = ctx(file, env);
-    let mut reader = Reader::new(Problems::new(text, None), file, &ctx, handoff.clone());
+    let mut reader = Reader::new(text, Problems::new(text, None), file, &ctx, handoff.clone());
     match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
         Parsed::Streamed => reader.finish(),
         Parsed::Whole(doc) => Err(reader.not_a_mapping(&doc)),
@@ -130,7 +130,7 @@ fn careful<'a>(
         return Err(errors(file, duplicates));
     }
     let doc = serde_yaml::from_str(text).map_err(|e| fail(file, yaml_error(&e)))?;
-    let mut reader = Reader::new(Problems::new(text, Some(index)), file, ctx, handoff);
+    let mut reader = Reader::new(text, Problems::new(text, Some(index)), file, ctx, handoff);
     match doc::feed(doc, &mut reader) {
         None => Ok(reader),
         Some(doc) => Err(reader.not_a_mapping(&doc)),
@@ -162,6 +162,9 @@ struct Reader<'a> {
     handoff: Option<Handoff>,
     /// How many apps the file holds, as estimated by the parser (0: no estimate).
     expected: usize,
+    /// Whether the text could hold a `<<` merge key at all (most files do not: no part is
+    /// searched for one then).
+    may_merge: bool,
 }
 
 impl doc::Sink for Reader<'_> {
@@ -209,6 +212,7 @@ impl doc::Sink for Reader<'_> {
 
 impl<'a> Reader<'a> {
     fn new(
+        text: &str,
         p: Problems<'a>,
         file: &'a Path,
         ctx: &'a Ctx<'a>,
@@ -226,11 +230,16 @@ impl<'a> Reader<'a> {
             merge: None,
             handoff,
             expected: 0,
+            // A merge key is `<<` as written, or spelled with escapes in a quoted key.
+            may_merge: text.contains("<<") || text.contains('\\'),
         }
     }
 
     /// Applies `<<` merge keys in a part of the document.
     fn merge(&mut self, value: &mut Value) {
+        if !self.may_merge {
+            return;
+        }
         if let Err(e) = value.apply_merge() {
             self.merge.get_or_insert_with(|| yaml_error(&e));
         }

@@ -29,8 +29,9 @@ const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
 struct Config {
     /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d` (default all).
     parts: String,
-    /// `MF_BENCH_PLAN_APPS`: apps of part (a) (default 100000).
-    plan_apps: usize,
+    /// `MF_BENCH_PLAN_APPS`: the fleet sizes of part (a), comma-separated (default
+    /// `1000,10000,100000`; the targets are for 100k).
+    plan_apps: Vec<usize>,
     /// `MF_BENCH_PLAN_RUNS`: how many times part (a) runs; medians are reported (default 5).
     plan_runs: usize,
     /// `MF_BENCH_APPS`: apps of parts (b) and (c) (default 10000).
@@ -55,7 +56,10 @@ impl Config {
     fn from_env() -> Config {
         Config {
             parts: env_or("MF_BENCH_PARTS", "a,b,c,d".to_string()),
-            plan_apps: env_or("MF_BENCH_PLAN_APPS", 100_000),
+            plan_apps: env_or("MF_BENCH_PLAN_APPS", "1000,10000,100000".to_string())
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect(),
             plan_runs: env_or("MF_BENCH_PLAN_RUNS", 5).max(1),
             apps: env_or("MF_BENCH_APPS", 10_000),
             baseline_apps: env_or("MF_BENCH_BASELINE_APPS", 200),
@@ -147,9 +151,9 @@ fn now_s() -> u64 {
 }
 
 /// Part (a), setup: the fleet file and a store holding an in-sync observation of every app.
-fn plan_setup(cfg: &Config, dir: &Path) -> PathBuf {
+fn plan_setup(apps: usize, dir: &Path) -> PathBuf {
     let path = dir.join("fleet.yaml");
-    std::fs::write(&path, fleet_yaml(cfg.plan_apps, 0, None)).expect("write the fleet file");
+    std::fs::write(&path, fleet_yaml(apps, 0, None)).expect("write the fleet file");
     let fleet = fleet::load(&path).expect("the generated fleet validates");
     let store = Store::open(&dir.join("store")).expect("open the store");
     for app in &fleet.apps {
@@ -194,15 +198,14 @@ fn plan_child(dir: &Path) {
     );
 }
 
-/// Part (a): validate + plan `plan_apps` apps from stored observations, no API calls.
-fn part_a(cfg: &Config, work: &Path) {
-    let dir = work.join("plan");
+/// Part (a): validate + plan `apps` apps from stored observations, no API calls.
+fn part_a(cfg: &Config, apps: usize, work: &Path) {
+    let dir = work.join(format!("plan-{apps}"));
     std::fs::create_dir_all(&dir).expect("a work dir");
     let setup = Instant::now();
-    plan_setup(cfg, &dir);
+    plan_setup(apps, &dir);
     eprintln!(
-        "(a) setup: {} apps written with observations in {:.1}s",
-        cfg.plan_apps,
+        "(a) setup: {apps} apps written with observations in {:.1}s",
         secs(setup.elapsed())
     );
     let exe = std::env::current_exe().expect("the bench binary");
@@ -234,7 +237,7 @@ fn part_a(cfg: &Config, work: &Path) {
     println!(
         "(a) validate+plan, median of {} runs: {{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"peak_rss_max_mib\":{:.1},\"not_in_sync\":{}}}",
         runs.len(),
-        cfg.plan_apps,
+        apps,
         median("store_open_s"),
         median("load_and_plan_s"),
         median("total_s"),
@@ -455,7 +458,9 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     if cfg.runs("a") {
-        part_a(&cfg, work.path());
+        for &apps in &cfg.plan_apps {
+            part_a(&cfg, apps, work.path());
+        }
     }
     if cfg.runs("b") || cfg.runs("c") {
         parts_bcd(&cfg, work.path());

@@ -156,17 +156,24 @@ fn require_version_desc(
     if !needed {
         return;
     }
-    let path = app.key("audit");
-    let desc_path = path.key("version_desc");
-    if p.reported(&path) || p.reported(&desc_path) {
-        return;
-    }
     let stage = stage.as_str();
-    p.value(
-        &desc_path,
+    require_in_audit(
+        app,
+        "version_desc",
         format!("an Alipay app at stage `{stage}` needs `audit.version_desc` or a `description`"),
-    )
-    .help("Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults");
+        "Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults",
+        p,
+    );
+}
+
+/// Reports `audit.<key>` as missing, unless `audit` or `audit.<key>` has a problem already (which
+/// says enough).
+fn require_in_audit(app: &YamlPath, key: &str, message: String, help: &str, p: &mut Problems<'_>) {
+    let audit = app.key("audit");
+    let path = audit.key(key);
+    if !p.reported(&audit) && !p.reported(&path) {
+        p.value(&path, message).help(help);
+    }
 }
 
 fn check_testers(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
@@ -210,15 +217,12 @@ fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &YamlPath, p: &mut 
     if stage == Stage::Experience || !audit.items.is_empty() {
         return;
     }
-    let audit_path = app.key("audit");
-    let path = audit_path.key("items");
-    if p.reported(&path) || p.reported(&audit_path) {
-        return;
-    }
     let stage = stage.as_str();
-    p.value(
-        &path,
+    require_in_audit(
+        app,
+        "items",
         format!("a WeChat app at stage `{stage}` needs at least one audit item"),
-    )
-    .help("add `audit.items` to defaults");
+        "add `audit.items` to defaults",
+        p,
+    );
 }

@@ -5,11 +5,9 @@ mod common;
 
 use common::{App, TestFleet, app_plan, code, step_kinds, text};
 
+/// The live build in words, from the structured status: `1.0.0 [mf:1a2b3c4d] gray 10%`.
 fn live(fleet: &TestFleet, app: &str) -> String {
-    app_plan(&fleet.status_json(), app)["live"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    common::live_text(app_plan(&fleet.status_json(), app))
 }
 
 #[test]
@@ -101,7 +99,7 @@ fn changing_a_built_version_without_a_bump_fails_with_a_hint() {
 
     app.ext = "{ shopId: \"1\", theme: red }";
     fleet.write(std::slice::from_ref(&app));
-    let plan = fleet.plan_json();
+    let plan = fleet.plan_json_exiting(1);
     let entry = app_plan(&plan, "rice-bowl");
     assert_eq!(entry["state"], "failed", "{plan}");
     assert!(

@@ -138,7 +138,10 @@ fn status_reads_the_store_for_the_chosen_apps_and_bad_input_changes_nothing() {
     assert!(fleet.store().exists());
     assert_eq!(rows(&[]), all);
     assert_eq!(rows(&["--only", "noodle-bar"]), all[1..]);
-    assert!(rows(&["--selector", "tier=gold"]).is_empty());
+    // A selector that matches nothing is an error, as in `plan` (a typo must not pass quietly).
+    let out = fleet.run(&["status", "--selector", "tier=gold"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("matches `tier=gold`"), "{}", text(&out));
 
     let out = fleet.run(&["status", "--only", "nope"]);
     assert_eq!(code(&out), 1, "{}", text(&out));

@@ -182,7 +182,7 @@ fn wait_status(fleet: &TestFleet, what: &str, pred: impl Fn(&Value) -> bool) -> 
 
 fn live_starts(status: &Value, app: &str, version: &str) -> bool {
     let row = app_plan(status, app);
-    row["state"] == "in_sync" && row["live"].as_str().is_some_and(|l| l.starts_with(version))
+    row["state"] == "in_sync" && common::live_text(row).starts_with(version)
 }
 
 /// Replaces the fleet file as editors do: write a temporary file, rename it over.

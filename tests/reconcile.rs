@@ -65,10 +65,7 @@ fn reconcile_wait_converges_and_the_next_dry_run_exits_0() {
     for app in ["tea-house", "noodle-bar"] {
         let row = app_plan(&status, app);
         assert_eq!(row["state"], "in_sync", "{status}");
-        assert!(
-            row["live"].as_str().unwrap().starts_with("1.0.0 [mf:"),
-            "{status}"
-        );
+        assert!(common::live_text(row).starts_with("1.0.0 [mf:"), "{status}");
     }
     let history = fleet.run(&["history", "tea-house"]);
     let history = String::from_utf8_lossy(&history.stdout);
@@ -184,7 +181,9 @@ fn a_rejected_audit_ends_failed_with_the_reason_and_is_not_resubmitted() {
         "calm-cafe still converges:\n{all}"
     );
 
-    let plan = fleet.plan_json();
+    // A failed app makes the plan incomplete: exit 1, not "nothing to do".
+    let plan = fleet.plan_json_exiting(1);
+    assert_eq!(plan["incomplete"], true);
     assert_eq!(app_plan(&plan, "neon-bar")["state"], "failed");
     assert!(
         step_kinds(&plan, "neon-bar").is_empty(),
@@ -224,12 +223,8 @@ fn gray_goes_up_from_10_to_50() {
         ["commit", "submit_audit", "wait_for_audit", "gray"]
     );
     fleet.converge();
-    let live = |f: &TestFleet| app_plan(&f.status_json(), "tea-house")["live"].clone();
-    assert!(
-        live(&fleet).as_str().unwrap().ends_with("gray 10%"),
-        "{}",
-        live(&fleet)
-    );
+    let live = |f: &TestFleet| common::live_text(app_plan(&f.status_json(), "tea-house"));
+    assert!(live(&fleet).ends_with("gray 10%"), "{}", live(&fleet));
 
     app.gray = 50;
     fleet.write(std::slice::from_ref(&app));
@@ -243,11 +238,7 @@ fn gray_goes_up_from_10_to_50() {
     assert_eq!(steps[0]["from"], 10);
     assert_eq!(steps[0]["to"], 50);
     fleet.converge();
-    assert!(
-        live(&fleet).as_str().unwrap().ends_with("gray 50%"),
-        "{}",
-        live(&fleet)
-    );
+    assert!(live(&fleet).ends_with("gray 50%"), "{}", live(&fleet));
 }
 
 #[test]

@@ -184,7 +184,42 @@ pub fn select<'a>(
     selectors: &[String],
 ) -> Result<Vec<&'a Desired>, CliError> {
     let chosen = chooser(fleet, only, selectors)?;
-    Ok(fleet.apps.iter().filter(|app| chosen(app)).collect())
+    let apps: Vec<&Desired> = fleet.apps.iter().filter(|app| chosen(app)).collect();
+    if apps.is_empty() && !selectors.is_empty() {
+        return Err(nothing_selected(fleet, selectors));
+    }
+    Ok(apps)
+}
+
+/// The error of a `--selector` that matches no app: a command that silently does nothing would
+/// let CI pass on a typo.
+pub fn nothing_selected(fleet: &Fleet, selectors: &[String]) -> CliError {
+    let mut keys: Vec<String> = fleet
+        .apps
+        .iter()
+        .flat_map(|a| a.labels.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let help = if keys.is_empty() {
+        "no app of the fleet has labels; add `labels:` to the apps, or drop `--selector`"
+            .to_string()
+    } else {
+        let shown: Vec<&str> = keys.iter().take(12).map(String::as_str).collect();
+        let more = if keys.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        format!("the fleet's labels are {}{more}", shown.join(", "))
+    };
+    let quoted: Vec<String> = selectors.iter().map(|s| format!("`{s}`")).collect();
+    CliError::new(format!(
+        "no app of `{}` matches {}",
+        fleet.path.display(),
+        quoted.join(" and ")
+    ))
+    .help(help)
 }
 
 /// Whether an app is chosen by `--only` names and `--selector key=value` labels (every app when

@@ -75,6 +75,11 @@ pub struct PlanArgs {
     /// Observe at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+
+    /// Limit the calls to a platform, e.g. `wechat=50/s` or `alipay=600/m` (repeatable)
+    /// [default: 100/s per platform].
+    #[arg(long, value_name = "PLATFORM=RATE")]
+    pub rate: Vec<String>,
 }
 
 impl PlanArgs {
@@ -88,7 +93,7 @@ impl PlanArgs {
             timeout: Duration::from_secs(1800),
             interval: None,
             concurrency: self.concurrency,
-            rate: Vec::new(),
+            rate: self.rate.clone(),
         }
     }
 }
@@ -134,18 +139,17 @@ async fn dry_run(
         doc["errors"] = serde_json::json!(failures);
         ui.json(&doc);
     } else {
-        print_plan(ui, &plan, &reports);
+        print_plan(ui, &plan);
         print_failures(ui, &failures);
     }
-    Ok(
-        if !failures.is_empty() && reports.iter().any(|r| r.error.is_some()) {
-            EXIT_ERROR
-        } else if args.detailed_exitcode && plan.has_changes() {
-            EXIT_CHANGES
-        } else {
-            EXIT_OK
-        },
-    )
+    // A plan that leaves apps out (failed, not authorized, not observed) is not "nothing to do".
+    Ok(if plan.is_incomplete() {
+        EXIT_ERROR
+    } else if args.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
 }
 
 async fn apply(
@@ -171,7 +175,7 @@ async fn apply(
     let planned = engine.plan_pass(&pending, opts, progress.clone()).await;
     let mut audit_budget = planned.audit_budget;
     let first_plan = plan_of(&planned.reports, planned.audit_budget);
-    print_plan(ui, &first_plan, &planned.reports);
+    print_plan(ui, &first_plan);
     let mut next_planned = Some(planned.reports);
     let timed_out = loop {
         passes += 1;
@@ -353,22 +357,19 @@ fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {
     Plan {
         apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
         audit_budget,
+        unobserved: reports
+            .iter()
+            .filter(|r| r.plan.is_none())
+            .map(|r| r.app.clone())
+            .collect(),
     }
 }
 
-fn print_plan(ui: &Ui, plan: &Plan, reports: &[AppReport]) {
+fn print_plan(ui: &Ui, plan: &Plan) {
     if ui.json_mode() {
         return;
     }
     ui.data(&render::text(plan, ui.color()));
-    let unobserved = reports.iter().filter(|r| r.plan.is_none()).count();
-    if unobserved > 0 {
-        ui.warn(&format!(
-            "{unobserved} app{} could not be observed and {} not in the plan",
-            plural(unobserved),
-            if unobserved == 1 { "is" } else { "are" }
-        ));
-    }
 }
 
 fn progress_printer(ui: &Ui) -> ProgressFn {

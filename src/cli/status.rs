@@ -17,6 +17,10 @@ use crate::ui::Ui;
 use super::common::{self, Selection};
 use super::{Cli, CliError, EXIT_OK};
 
+/// The version of `status -o json`: 2 since `wanted`, `experience`, `audit` and `live` are
+/// objects (version 1 had them as formatted text).
+pub const STATUS_FORMAT_VERSION: u32 = 2;
+
 /// Arguments of `status`.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -64,7 +68,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
         }
     };
     if ui.json_mode() {
-        ui.json(&serde_json::json!({ "format_version": 1, "apps": rows }));
+        ui.json(&serde_json::json!({ "format_version": STATUS_FORMAT_VERSION, "apps": rows }));
     } else {
         ui.data(&table(&rows));
     }
@@ -83,14 +87,18 @@ fn planned_while_loading(
     let (fleet, rows) =
         common::load_fleet_with(cli, ui, &|app| snapshot::status_row(store, app, now))?;
     let chosen = common::chooser(&fleet, &args.selection.only, &args.selection.selector)?;
-    fleet
+    let rows: Vec<StatusRow> = fleet
         .apps
         .iter()
         .zip(rows)
         .filter(|(app, _)| chosen(app))
         .map(|(_, row)| row)
         .collect::<Result<_, _>>()
-        .map_err(store_error)
+        .map_err(store_error)?;
+    if rows.is_empty() && !args.selection.selector.is_empty() {
+        return Err(common::nothing_selected(&fleet, &args.selection.selector));
+    }
+    Ok(rows)
 }
 
 fn store_error(e: StoreError) -> CliError {
@@ -147,16 +155,9 @@ fn rows_of(snap: &Snapshot, apps: &[Desired]) -> Vec<StatusRow> {
                     name: app.name.clone(),
                     appid: app.appid.clone(),
                     platform: app.platform.to_string(),
-                    wanted: format!(
-                        "{} [mf:{}] gray {}%",
-                        app.version, app.fingerprint, app.gray
-                    ),
-                    experience: None,
-                    audit: None,
-                    live: None,
+                    wanted: snapshot::Wanted::of(app),
                     state: "unobserved".into(),
-                    reason: None,
-                    observed_at_ms: None,
+                    ..StatusRow::default()
                 })
         })
         .collect()
@@ -181,16 +182,20 @@ async fn refresh(fleet: &Fleet, store: &Store, apps: &[Desired], ui: &Ui) -> Res
 }
 
 fn table(rows: &[StatusRow]) -> String {
-    let header = ["APP", "PLATFORM", "WANTED", "LIVE", "STATE", "OBSERVED"];
+    let header = [
+        "APP", "PLATFORM", "WANTED", "AUDIT", "LIVE", "STATE", "OBSERVED",
+    ];
     let now = now_ms();
-    let cells: Vec<[String; 6]> = rows
+    let dash = || "-".to_string();
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
                 r.name.clone(),
                 r.platform.clone(),
-                r.wanted.clone(),
-                r.live.clone().unwrap_or_else(|| "-".into()),
+                r.wanted.text(),
+                r.audit.as_ref().map_or_else(dash, snapshot::audit_text),
+                r.live.as_ref().map_or_else(dash, snapshot::live_text),
                 r.state.replace('_', " "),
                 r.observed_at_ms
                     .map(|at| format!("{} ago", humantime::format_duration(secs(now, at))))

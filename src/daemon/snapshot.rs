@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AppState, Build, Desired, Observed};
+use crate::model::{AppState, Audit, Build, Desired, Live, Stage};
 use crate::plan::{Context, plan_app};
 use crate::store::{Event, Store, StoreError};
 
@@ -16,11 +16,12 @@ pub const SNAPSHOT_FILE: &str = "daemon-snapshot.json";
 /// History events kept in a snapshot (the newest).
 pub const SNAPSHOT_HISTORY: usize = 2000;
 /// The snapshot's format version.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Apps per thread below which [`status_rows`] plans on the calling thread alone.
 const MIN_APPS_PER_THREAD: usize = 1000;
 
-/// One app's wanted vs live state, as `status` shows it.
+/// One app's wanted vs live state, as `status` shows it: structured, so `-o json` gives fields,
+/// not formatted text.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StatusRow {
     /// The app's name.
@@ -29,20 +30,55 @@ pub struct StatusRow {
     pub appid: String,
     /// `wechat` or `alipay`.
     pub platform: String,
-    /// The wanted version, fingerprint and gray.
-    pub wanted: String,
+    /// What the fleet file wants.
+    pub wanted: Wanted,
     /// The experience build, when observed.
-    pub experience: Option<String>,
+    pub experience: Option<Build>,
     /// The latest audit, when observed.
-    pub audit: Option<String>,
-    /// The live build, when observed.
-    pub live: Option<String>,
-    /// The state name (`in_sync`…), or `unobserved`.
+    pub audit: Option<Audit>,
+    /// The live build (with its gray percentage while a gray release runs), when observed.
+    pub live: Option<Live>,
+    /// The state name (`in_sync`…), `held`, or `unobserved`.
     pub state: String,
-    /// Why a failed or unauthorized app is so.
+    /// Why a failed, unauthorized or held app is so.
     pub reason: Option<String>,
     /// When the app was last observed (unix ms).
     pub observed_at_ms: Option<u64>,
+}
+
+/// What the fleet file wants of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Wanted {
+    /// The code version.
+    pub version: String,
+    /// The build's fingerprint.
+    pub fingerprint: String,
+    /// How far to go.
+    pub stage: Stage,
+    /// The gray percentage of a release (100 = full).
+    pub gray: u8,
+}
+
+impl Wanted {
+    /// What `app` wants.
+    pub fn of(app: &Desired) -> Wanted {
+        Wanted {
+            version: app.version.clone(),
+            fingerprint: app.fingerprint.clone(),
+            stage: app.stage,
+            gray: app.gray,
+        }
+    }
+
+    /// In words: `1.4.0 [mf:1a2b3c4d] gray 10%`, `1.4.0 [mf:1a2b3c4d] (stage audit)`.
+    pub fn text(&self) -> String {
+        let build = format!("{} [mf:{}]", self.version, self.fingerprint);
+        match self.stage {
+            Stage::Release if self.gray < 100 => format!("{build} gray {}%", self.gray),
+            Stage::Release => build,
+            stage => format!("{build} (stage {})", stage.as_str()),
+        }
+    }
 }
 
 /// What the daemon publishes.
@@ -184,17 +220,10 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
         name: app.name.clone(),
         appid: app.appid.clone(),
         platform: app.platform.to_string(),
-        wanted: format!(
-            "{} [mf:{}] gray {}%",
-            app.version, app.fingerprint, app.gray
-        ),
-        experience: observed.and_then(|o| o.experience.as_ref().map(build)),
-        audit: observed.and_then(|o| {
-            o.audit
-                .as_ref()
-                .map(|a| format!("{} {:?}", build(&a.build), a.status).to_lowercase())
-        }),
-        live: observed.and_then(live),
+        wanted: Wanted::of(app),
+        experience: observed.and_then(|o| o.experience.clone()),
+        audit: observed.and_then(|o| o.audit.clone()),
+        live: observed.and_then(|o| o.live.clone()),
         state,
         reason,
         observed_at_ms: observation.as_ref().map(|(_, at)| *at),
@@ -229,7 +258,8 @@ fn held(record: &crate::model::Record, now_ms: u64) -> Option<String> {
         })
 }
 
-fn build(b: &Build) -> String {
+/// A build in words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).
+pub fn build_text(b: &Build) -> String {
     format!(
         "{} [mf:{}]",
         b.version,
@@ -237,11 +267,24 @@ fn build(b: &Build) -> String {
     )
 }
 
-fn live(o: &Observed) -> Option<String> {
-    o.live.as_ref().map(|l| match l.gray {
-        Some(p) => format!("{} gray {p}%", build(&l.build)),
-        None => build(&l.build),
-    })
+/// The live build in words, with the gray percentage while a gray release runs.
+pub fn live_text(l: &Live) -> String {
+    match l.gray {
+        Some(p) => format!("{} gray {p}%", build_text(&l.build)),
+        None => build_text(&l.build),
+    }
+}
+
+/// The latest audit in words: `approved 1.4.0 [mf:1a2b3c4d]`.
+pub fn audit_text(a: &Audit) -> String {
+    let status = match a.status {
+        crate::model::AuditStatus::Auditing => "in review",
+        crate::model::AuditStatus::Delayed => "delayed",
+        crate::model::AuditStatus::Approved => "approved",
+        crate::model::AuditStatus::Rejected => "rejected",
+        crate::model::AuditStatus::Withdrawn => "withdrawn",
+    };
+    format!("{status} {}", build_text(&a.build))
 }
 
 /// Takes a snapshot of `apps` from the store at `now_ms`.
@@ -319,6 +362,7 @@ pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
 mod tests {
     use super::*;
     use crate::daemon::fixtures::apps;
+    use crate::model::Observed;
 
     const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";
 
@@ -420,15 +464,12 @@ mod tests {
                 (row.observed_at_ms, &row.live, &row.audit),
                 (None, &None, &None)
             );
-            assert!(row.wanted.contains(&fleet[i].fingerprint));
+            assert_eq!(row.wanted.fingerprint, fleet[i].fingerprint);
         }
         assert_eq!(rows[1].observed_at_ms, Some(1_001));
-        assert!(
-            rows[1]
-                .live
-                .as_deref()
-                .unwrap()
-                .contains(&fleet[1].fingerprint)
+        assert_eq!(
+            rows[1].live.as_ref().unwrap().build.fingerprint.as_deref(),
+            Some(fleet[1].fingerprint.as_str())
         );
         assert!(status_rows(&store, &[], 50_000).unwrap().is_empty());
         assert!(rows_on_threads(&store, &[], 50_000, 4).unwrap().is_empty());
@@ -474,7 +515,7 @@ mod tests {
         let first = take(&store, &fleet, 1_000).unwrap();
         assert_eq!(first.apps.len(), 1);
         assert_eq!(first.apps[0].state, "unobserved");
-        assert!(first.apps[0].wanted.starts_with("1.0.0 [mf:"));
+        assert!(first.apps[0].wanted.text().starts_with("1.0.0 [mf:"));
         assert_eq!(first.history, [event]);
         assert_eq!(read(store.dir()).unwrap(), None);
         write(store.dir(), &first).unwrap();

@@ -88,6 +88,13 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
             message: reason.clone(),
             hint: Some("change the app's version or ext in the fleet file to try again".into()),
         }),
+        Some(AppState::NotAuthorized { reason }) => Some(FailedApp {
+            app: report.app.clone(),
+            call: None,
+            code: None,
+            message: format!("not authorized: {reason}"),
+            hint: None,
+        }),
         _ => None,
     }
 }

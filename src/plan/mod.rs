@@ -88,6 +88,9 @@ pub struct Plan {
     /// submits any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_budget: Option<quota::AuditBudget>,
+    /// Apps that could not be observed, so have no plan (their errors are reported beside it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unobserved: Vec<String>,
 }
 
 /// Counts for the plan's summary line.
@@ -113,11 +116,22 @@ pub struct Summary {
     pub failed: usize,
     /// Apps the platform does not let us manage.
     pub not_authorized: usize,
+    /// Apps that could not be observed, so have no plan.
+    pub not_observed: usize,
+    /// Apps with changes pending (not in the JSON: the steps are counted instead).
+    #[serde(skip)]
+    pub changed_apps: usize,
 }
 
 impl Plan {
     /// Whether any app has a mutating step before its first wait.
     pub fn has_changes(&self) -> bool {
         self.apps.iter().any(AppPlan::has_changes)
+    }
+
+    /// Whether some app is not planned through: failed, not authorized or not observed. CI must
+    /// not read such a plan as "nothing to do".
+    pub fn is_incomplete(&self) -> bool {
+        self.summary().incomplete() > 0
     }
 }

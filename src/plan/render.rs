@@ -30,8 +30,13 @@ pub fn text(plan: &Plan, color: bool) -> String {
         app_block(app, paint, &mut out);
         out.push('\n');
     }
-    out.push_str(&plan.summary().line());
+    let summary = plan.summary();
+    out.push_str(&summary.line());
     out.push('\n');
+    if let Some(incomplete) = summary.incomplete_line() {
+        out.push_str(&incomplete);
+        out.push('\n');
+    }
     if let Some(budget) = &plan.audit_budget {
         out.push_str(&format!("WeChat audit quota: {}\n", budget.line()));
     }
@@ -43,8 +48,12 @@ pub fn json(plan: &Plan) -> Value {
     let mut doc = json!({
         "format_version": FORMAT_VERSION,
         "summary": plan.summary(),
+        "incomplete": plan.is_incomplete(),
         "apps": plan.apps,
     });
+    if !plan.unobserved.is_empty() {
+        doc["unobserved"] = json!(plan.unobserved);
+    }
     if let Some(budget) = &plan.audit_budget {
         doc["audit_budget"] = json!(budget);
     }

@@ -50,7 +50,7 @@ pub const WECHAT: Rules = Rules {
     withdrawals_per_day: Some(5),
     withdrawals_per_month: Some(10),
     missing_authorization: "the app has not authorized the third-party platform (no refresh token)",
-    authorize_command: "minifleet auth wechat link --app <name>",
+    authorize_command: "minifleet auth wechat link --app <name> --redirect-uri URL",
     versions_increase: false,
     dev_build_cap: None,
     settled_audit_holds_slot: false,
@@ -67,7 +67,7 @@ pub const ALIPAY: Rules = Rules {
     withdrawals_per_day: None,
     withdrawals_per_month: None,
     missing_authorization: "the app has not authorized the ISV application (no app_auth_token)",
-    authorize_command: "minifleet auth alipay token --app <name>",
+    authorize_command: "minifleet auth alipay --app <name> --code APP_AUTH_CODE",
     versions_increase: true,
     dev_build_cap: Some(20),
     settled_audit_holds_slot: true,
@@ -175,7 +175,7 @@ mod tests {
         assert_eq!(
             WECHAT.not_authorized_reason("tea-house"),
             "the app has not authorized the third-party platform (no refresh token): \
-             run `minifleet auth wechat link --app tea-house`"
+             run `minifleet auth wechat link --app tea-house --redirect-uri URL`"
         );
     }
 }

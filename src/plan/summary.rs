@@ -12,6 +12,7 @@ impl Plan {
         for app in &self.apps {
             summary.count_app(app);
         }
+        summary.not_observed = self.unobserved.len();
         summary
     }
 }
@@ -24,7 +25,7 @@ impl Summary {
         }
         match app.state {
             AppState::InSync => self.in_sync += 1,
-            AppState::Changes => {}
+            AppState::Changes => self.changed_apps += 1,
             AppState::WaitingOnAudit => self.waiting_on_audit += 1,
             AppState::Failed { .. } => self.failed += 1,
             AppState::NotAuthorized { .. } => self.not_authorized += 1,
@@ -58,7 +59,44 @@ impl Summary {
             > 0
     }
 
-    /// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`.
+    /// Apps the plan does not take through: failed, not authorized or not observed.
+    pub fn incomplete(&self) -> usize {
+        self.failed + self.not_authorized + self.not_observed
+    }
+
+    /// Why the plan is incomplete, when it is: `3 of 9 apps are not planned through: 1 failed,
+    /// 2 could not be observed`.
+    pub fn incomplete_line(&self) -> Option<String> {
+        let n = self.incomplete();
+        if n == 0 {
+            return None;
+        }
+        let total = self.in_sync + self.waiting_on_audit + self.changed_apps + n;
+        let why = [
+            counted(self.failed, "failed", "failed"),
+            counted(
+                self.not_authorized,
+                "is not authorized",
+                "are not authorized",
+            ),
+            counted(
+                self.not_observed,
+                "could not be observed",
+                "could not be observed",
+            ),
+        ];
+        let why: Vec<String> = why.into_iter().flatten().collect();
+        Some(format!(
+            "Incomplete: {n} of {total} app{} {} not planned through ({}); see the errors on \
+             stderr",
+            if total == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            why.join(", ")
+        ))
+    }
+
+    /// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`;
+    /// `Plan incomplete: …` when an app failed, is not authorized or could not be observed.
     pub fn line(&self) -> String {
         let changes = [
             counted(self.commits, "commit", "commits"),
@@ -83,9 +121,15 @@ impl Summary {
             ),
             counted(self.failed, "failed", "failed"),
             counted(self.not_authorized, "not authorized", "not authorized"),
+            counted(self.not_observed, "not observed", "not observed"),
         ];
         parts.extend(states.into_iter().flatten());
-        format!("Plan: {}", parts.join(" · "))
+        let head = if self.incomplete() > 0 {
+            "Plan incomplete"
+        } else {
+            "Plan"
+        };
+        format!("{head}: {}", parts.join(" · "))
     }
 }
 

@@ -136,10 +136,15 @@ impl TestFleet {
         out
     }
 
-    /// The JSON plan of a dry run.
+    /// The JSON plan of a dry run, which must exit 0.
     pub fn plan_json(&self) -> Value {
+        self.plan_json_exiting(0)
+    }
+
+    /// The JSON plan of a dry run, which must exit with `expected` (1: the plan is incomplete).
+    pub fn plan_json_exiting(&self, expected: i32) -> Value {
         let out = self.run(&["plan", "-o", "json"]);
-        assert_eq!(code(&out), 0, "plan failed:\n{}", text(&out));
+        assert_eq!(code(&out), expected, "plan:\n{}", text(&out));
         serde_json::from_slice(&out.stdout).expect("plan JSON")
     }
 
@@ -221,4 +226,22 @@ pub fn spawn_sandbox(args: &[&str]) -> SandboxProcess {
         .to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "first line: {first}");
     SandboxProcess { child, url }
+}
+
+/// A status row's live build in words: `1.0.0 [mf:1a2b3c4d] gray 10%` (empty when nothing is
+/// live), from the structured `live` field.
+pub fn live_text(row: &Value) -> String {
+    let live = &row["live"];
+    if live.is_null() {
+        return String::new();
+    }
+    let build = format!(
+        "{} [mf:{}]",
+        live["build"]["version"].as_str().unwrap_or_default(),
+        live["build"]["fingerprint"].as_str().unwrap_or("--------")
+    );
+    match live["gray"].as_u64() {
+        Some(p) => format!("{build} gray {p}%"),
+        None => build,
+    }
 }

@@ -185,6 +185,7 @@ pub(crate) fn sample_plan() -> super::Plan {
     super::Plan {
         apps,
         audit_budget: None,
+        unobserved: Vec::new(),
     }
 }
 

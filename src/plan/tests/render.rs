@@ -23,6 +23,8 @@ fn the_summary_counts_every_step_and_every_state() {
             waiting_on_audit: 1,
             failed: 1,
             not_authorized: 1,
+            not_observed: 0,
+            changed_apps: 4,
         }
     );
 }
@@ -53,7 +55,15 @@ fn the_summary_line_follows_the_grammar() {
     };
     assert_eq!(
         summary.line(),
-        "Plan: 1 commit, 1 audit, 2 withdrawals, 1 tester change · 2 failed · 1 not authorized"
+        "Plan incomplete: 1 commit, 1 audit, 2 withdrawals, 1 tester change · 2 failed · 1 not \
+         authorized"
+    );
+    assert_eq!(
+        summary.incomplete_line().as_deref(),
+        Some(
+            "Incomplete: 3 of 3 apps are not planned through (2 failed, 1 is not authorized); \
+             see the errors on stderr"
+        )
     );
 }
 
@@ -64,6 +74,16 @@ fn a_plan_without_mutations_says_no_changes() {
         ..Summary::default()
     };
     assert_eq!(summary.line(), "Plan: no changes · 12 in sync");
+    assert_eq!(summary.incomplete_line(), None);
+    let unobserved = Summary {
+        in_sync: 5,
+        not_observed: 2,
+        ..Summary::default()
+    };
+    assert_eq!(
+        unobserved.line(),
+        "Plan incomplete: no changes · 5 in sync · 2 not observed"
+    );
     assert!(!summary.has_steps());
     assert!(sample_plan().summary().has_steps());
     assert_eq!(Summary::default().line(), "Plan: no changes");
@@ -83,6 +103,7 @@ fn apps_in_sync_are_only_counted() {
     let plan = Plan {
         apps: vec![super::plan(&d, &o, &r), super::plan(&d, &o, &r)],
         audit_budget: None,
+        unobserved: Vec::new(),
     };
     assert_eq!(plan.apps[0].state, AppState::InSync);
     assert_eq!(render::text(&plan, false), "Plan: no changes · 2 in sync\n");
@@ -112,8 +133,9 @@ fn the_text_shows_reasons_diffs_and_failures() {
     assert!(text.contains("    not authorized: the app has not authorized"));
     assert!(!text.contains("dumpling-king"));
     assert!(text.ends_with(
-        "Plan: 2 commits, 2 audits, 1 withdrawal, 5 releases, 1 tester change · 1 in sync · \
-         1 waiting on audit · 1 failed · 1 not authorized\n"
+        "Plan incomplete: 2 commits, 2 audits, 1 withdrawal, 5 releases, 1 tester change · 1 in \
+         sync · 1 waiting on audit · 1 failed · 1 not authorized\nIncomplete: 2 of 8 apps are \
+         not planned through (1 failed, 1 is not authorized); see the errors on stderr\n"
     ));
 }
 

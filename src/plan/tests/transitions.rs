@@ -394,7 +394,7 @@ fn an_unauthorized_app_gets_no_steps_and_the_fix() {
         p.state,
         AppState::NotAuthorized {
             reason: "the app has not authorized the third-party platform (no refresh token): \
-                     run `minifleet auth wechat link --app tea-house`"
+                     run `minifleet auth wechat link --app tea-house --redirect-uri URL`"
                 .into()
         }
     );

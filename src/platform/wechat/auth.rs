@@ -260,7 +260,7 @@ fn missing_permission(appid: &str) -> PlatformError {
         ErrorClass::Permanent,
         &format!("app `{appid}` authorized without permission set 18 (code management)"),
         "ask the merchant to authorize again with 小程序开发管理 (set 18) ticked: \
-         `minifleet auth wechat link --app <name>`",
+         `minifleet auth wechat link --app <name> --redirect-uri URL`",
     )
 }
 

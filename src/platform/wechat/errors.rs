@@ -30,10 +30,9 @@ const fn e(code: i64, class: ErrorClass, explanation: &'static str, hint: &'stat
 
 const TICKET: &str = "WeChat pushes component_verify_ticket every 10 minutes to the authorization-event \
 URL; make sure that URL answers `success` and stores the ticket, or call `api_start_push_ticket`";
-const REAUTH: &str =
-    "the merchant must authorize the app again: run `minifleet auth wechat link --app <name>`";
+const REAUTH: &str = "the merchant must authorize the app again: run `minifleet auth wechat link --app <name> --redirect-uri URL`";
 const PERMISSION: &str = "the merchant must (re)authorize the component with permission set 18 \
-(mini program development management): run `minifleet auth wechat link --app <name>`";
+(mini program development management): run `minifleet auth wechat link --app <name> --redirect-uri URL`";
 const COMPONENT: &str = "check `platforms.wechat.component_appid` and `component_secret` in the fleet \
 file against open.weixin.qq.com";
 const EXT: &str = "fix the app's `ext` or the template in the fleet file, then reconcile again";
@@ -58,7 +57,7 @@ pub static TABLE: &[Entry] = &[
     e(61006, Transient, "the component_verify_ticket is invalid", TICKET),
     e(61058, Transient, "the component_verify_ticket is invalid", TICKET),
     e(61023, Auth, "the authorizer refresh token is invalid",
-      "recover it with `api_get_authorizer_info`, or the merchant must authorize the app again: run `minifleet auth wechat link --app <name>`"),
+      "recover it with `api_get_authorizer_info`, or the merchant must authorize the app again: run `minifleet auth wechat link --app <name> --redirect-uri URL`"),
     e(61010, Permanent, "the authorization code expired or was already used", REAUTH),
     e(45009, Quota, "the daily API call quota is used up",
       "calls resume at 00:00 Beijing time; `cgi-bin/clear_quota` can reset it (10 times a month)"),

@@ -386,7 +386,7 @@ pub(super) fn not_authorized(appid: &str, why: &str) -> PlatformError {
         "not_authorized",
         ErrorClass::Auth,
         &format!("app `{appid}` is not authorized: {why}"),
-        "the merchant must authorize the app: run `minifleet auth wechat link --app <name>`",
+        "the merchant must authorize the app: run `minifleet auth wechat link --app <name> --redirect-uri URL`",
     )
 }
 

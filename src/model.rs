@@ -257,6 +257,16 @@ impl Desired {
     }
 }
 
+impl Desired {
+    /// A digest of the whole fleet entry (every resolved field, not only what the fingerprint
+    /// covers): an edit of any of them gives a new digest.
+    pub fn entry_digest(&self) -> String {
+        let text = serde_json::to_vec(self).unwrap_or_default();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
+        hex::encode(&digest.as_ref()[..8])
+    }
+}
+
 /// `hex(sha256(canonical JSON of {template, template_version, version, ext_json}))[..8]`.
 ///
 /// Canonical JSON: keys sorted, no whitespace — the fields below are in key order.
@@ -484,6 +494,13 @@ pub struct Record {
     /// Unix ms before which automated passes (`--wait`, the daemon) leave the app alone.
     #[serde(default)]
     pub backoff_until_ms: Option<u64>,
+    /// The fleet entry the backoff was counted for ([`Desired::entry_digest`]): a changed entry
+    /// is not held back by the failures of the old one.
+    #[serde(default)]
+    pub backoff_entry: Option<String>,
+    /// The last error that counted towards the backoff, in words (`wxa/commit failed with -1`).
+    #[serde(default)]
+    pub last_error: Option<String>,
     /// A platform quota the app ran into, and when it resets.
     #[serde(default)]
     pub parked: Option<Parked>,

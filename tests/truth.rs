@@ -342,3 +342,32 @@ fn every_hint_names_a_command_that_parses() {
         broken.join("\n")
     );
 }
+
+#[test]
+fn a_held_app_says_which_hold_with_the_last_code_and_until_when() {
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = "  faults: { error_rate: 1.0, codes: [-1], seed: 3 }\n".into();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "100ms",
+        "--timeout",
+        "4s",
+    ]);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("app `tea-house` cannot converge within `--timeout`"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(line.contains("backing off after"), "which hold: {line}");
+    assert!(line.contains("failed with -1"), "the last code: {line}");
+    assert!(line.contains("next try after 20"), "until when: {line}");
+    assert!(
+        !stderr.contains("waiting for a quota to reset or backing off"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("edit the app's fleet entry"), "{stderr}");
+}

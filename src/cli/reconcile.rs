@@ -229,18 +229,7 @@ async fn apply(
         timed_out,
         &Some(first_plan),
     );
-    print_held(ui, &ordered, audit_budget);
-    let held = held_unconverged(&ordered);
-    if args.wait && !timed_out && held > 0 {
-        ui.error(
-            &format!(
-                "{held} app{} cannot converge within `--timeout`: {} for a quota to reset or backing off after failures",
-                plural(held),
-                if held == 1 { "it is waiting" } else { "they are waiting" }
-            ),
-            Some("the warnings above say until when; run `minifleet status` to see where every app stands"),
-        );
-    }
+    let held = report_held(ui, &ordered, audit_budget, args.wait && !timed_out);
     Ok(if timed_out || (args.wait && held > 0) {
         EXIT_TIMEOUT
     } else if !summary.failed.is_empty() {
@@ -262,14 +251,6 @@ fn still_pending(apps: &[Desired], reports: &[AppReport], deadline_ms: u64) -> V
         .collect()
 }
 
-/// How many apps ended held (quota or backoff) without having converged or failed for good.
-fn held_unconverged(reports: &[AppReport]) -> usize {
-    reports
-        .iter()
-        .filter(|r| r.held.is_some() && !r.is_settled() && !failed_for_good(r))
-        .count()
-}
-
 /// Whether waiting until `deadline_ms` cannot move the app: its hold lasts longer, or it only
 /// waits for the audit quota.
 fn held_past(report: &AppReport, deadline_ms: u64) -> bool {
@@ -282,23 +263,60 @@ fn held_past(report: &AppReport, deadline_ms: u64) -> bool {
     }
 }
 
-/// Says which apps were held back at the end, and the audit budget.
-fn print_held(ui: &Ui, reports: &[AppReport], budget: Option<AuditBudget>) {
-    if ui.json_mode() {
-        return;
-    }
+/// Says which apps were held back at the end, each with why and until when (the quota and its
+/// code, or the backoff and its last error), and the audit budget. With `given_up` (`--wait`
+/// ends without them) that is one error; returns how many apps ended held without converging.
+fn report_held(
+    ui: &Ui,
+    reports: &[AppReport],
+    budget: Option<AuditBudget>,
+    given_up: bool,
+) -> usize {
     if let Some(budget) = budget.filter(|b| b.waiting > 0) {
         ui.warn(&format!("audit quota: {}", budget.line()));
     }
-    for report in reports {
-        if let Some(held) = report
-            .held
-            .as_ref()
-            .filter(|h| h.kind != HoldKind::AuditQuota)
-        {
+    let held: Vec<(&AppReport, &crate::engine::Held)> = reports
+        .iter()
+        .filter(|r| !r.is_settled() && !failed_for_good(r))
+        .filter_map(|r| r.held.as_ref().map(|h| (r, h)))
+        .collect();
+    if !given_up {
+        for (report, held) in held.iter().filter(|(_, h)| h.kind != HoldKind::AuditQuota) {
             ui.warn(&format!("app `{}`: {}", report.app, held.reason));
         }
+        return held.len();
     }
+    let help = if held.iter().any(|(_, h)| h.kind == HoldKind::Backoff) {
+        "fix the cause and rerun, or edit the app's fleet entry: a changed entry is not held back \
+         by the old one's failures; quotas lift by themselves when they reset"
+    } else {
+        "they go on by themselves once the quota resets; `minifleet status` shows where they stand"
+    };
+    match held.as_slice() {
+        [] => {}
+        [(report, held)] => ui.error(
+            &format!(
+                "app `{}` cannot converge within `--timeout`: {}",
+                report.app, held.reason
+            ),
+            Some(help),
+        ),
+        many => {
+            let lines: Vec<String> = many
+                .iter()
+                .map(|(r, h)| format!("  app `{}`: {}", r.app, h.reason))
+                .collect();
+            ui.error(
+                &format!(
+                    "{} apps cannot converge within `--timeout`:\n{}",
+                    many.len(),
+                    lines.join("\n")
+                ),
+                Some(help),
+            );
+        }
+    }
+    held.len()
 }
 
 /// Parses `--rate PLATFORM=RATE` values; every platform not named gets [`DEFAULT_RATE`].
@@ -466,14 +484,17 @@ fn finish(
     } else {
         "Applied".to_string()
     };
+    let mut parts = vec![if applied.is_empty() {
+        "no actions".to_string()
+    } else {
+        applied.join(", ")
+    }];
+    if !states.is_empty() {
+        parts.push(states.join(", "));
+    }
     ui.data(&format!(
-        "{head}: {} · {} · {passes} pass{} in {:.1}s",
-        if applied.is_empty() {
-            "no actions".to_string()
-        } else {
-            applied.join(", ")
-        },
-        states.join(", "),
+        "{head}: {} · {passes} pass{} in {:.1}s",
+        parts.join(" · "),
         if passes == 1 { "" } else { "es" },
         elapsed.as_secs_f64()
     ));

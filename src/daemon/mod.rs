@@ -13,7 +13,7 @@
 
 pub mod diff;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod guard;
 mod handlers;
 pub mod health;

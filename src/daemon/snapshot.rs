@@ -211,8 +211,8 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
             (plan.state.name().to_string(), reason)
         }
     };
-    let (state, reason) = match held(&record, now_ms) {
-        Some(why) if state != "in_sync" => ("held".to_string(), Some(why)),
+    let (state, reason) = match crate::engine::held(&record, app, now_ms, true) {
+        Some(held) if state != "in_sync" => ("held".to_string(), Some(held.reason)),
         _ => (state, reason),
     };
     let observed = observation.as_ref().map(|(o, _)| o);
@@ -228,34 +228,6 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
         reason,
         observed_at_ms: observation.as_ref().map(|(_, at)| *at),
     })
-}
-
-/// Why passes skip the app for now: parked on a platform quota, or backing off after failures.
-fn held(record: &crate::model::Record, now_ms: u64) -> Option<String> {
-    let at = |ms: u64| {
-        humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
-        )
-    };
-    if let Some(parked) = record.parked.as_ref().filter(|p| p.until * 1000 > now_ms) {
-        return Some(format!(
-            "parked until {}: {} failed with {} ({})",
-            at(parked.until * 1000),
-            parked.call,
-            parked.code,
-            parked.reason
-        ));
-    }
-    record
-        .backoff_until_ms
-        .filter(|until| *until > now_ms)
-        .map(|until| {
-            format!(
-                "backing off after {} failed attempt(s) until {}",
-                record.failures,
-                at(until)
-            )
-        })
 }
 
 /// A build in words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).

@@ -62,14 +62,14 @@ pub(super) async fn apply(
             break;
         }
     }
-    count_failures(&applied, &mut record, now_ms());
+    count_failures(&applied, &mut record, now_ms(), app);
     engine.store.put_record(&app.appid, &record)?;
     Ok(applied)
 }
 
 /// Keeps the per-app failure count and backoff: a retryable error (transient, auth, conflict)
 /// doubles the backoff; a pass without errors clears it.
-pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u64) {
+pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u64, app: &Desired) {
     let retryable = |e: &PlatformError| {
         matches!(
             e.class,
@@ -80,16 +80,25 @@ pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u
         .iter()
         .filter_map(|a| a.result.as_ref().err())
         .collect();
-    if errors.iter().any(|e| retryable(e)) {
-        bump_backoff(record, now_ms);
+    if let Some(last) = errors.iter().rev().find(|e| retryable(e)) {
+        bump_backoff(record, now_ms, app, last.to_string());
     } else if errors.is_empty() {
         record.failures = 0;
         record.backoff_until_ms = None;
+        record.backoff_entry = None;
+        record.last_error = None;
     }
 }
 
-/// Counts one more failure in a row and backs the app off: 2 s doubling to 5 minutes, ±25 %.
-pub(super) fn bump_backoff(record: &mut Record, now_ms: u64) {
+/// Counts one more failure in a row of `app`'s fleet entry (a changed entry starts the count
+/// over) and backs the app off: 2 s doubling to 5 minutes, ±25 %.
+pub(super) fn bump_backoff(record: &mut Record, now_ms: u64, app: &Desired, error: String) {
+    let entry = app.entry_digest();
+    if record.backoff_entry.as_deref() != Some(entry.as_str()) {
+        record.failures = 0;
+    }
+    record.backoff_entry = Some(entry);
+    record.last_error = Some(error);
     record.failures = record.failures.saturating_add(1);
     let exp = record.failures.saturating_sub(1).min(16);
     let base = BACKOFF_BASE_MS.saturating_mul(1 << exp).min(BACKOFF_MAX_MS);

@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use apply::describe;
 pub use connect::{ConnectError, seed_wechat_ticket};
-pub use pass::{AppReport, Applied, Held, HoldKind, PassError};
+pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
 pub use report::{FailedApp, PassSummary, summarize};
 
 use crate::fleet::Fleet;

@@ -153,7 +153,7 @@ impl Engine {
             tracing::warn!(app = %app.name, error = %err, "pass ended early");
             self.record_event(app, "pass", "error", &err);
             if apply {
-                self.note_failure(app);
+                self.note_failure(app, &err);
             }
             report.error = Some(err);
         }
@@ -171,6 +171,9 @@ impl Engine {
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
         let mut record = self.store.record(&app.appid)?;
+        // Known before observing, so an app whose observation keeps failing still says why it
+        // is held.
+        report.held = held(&record, app, now_ms(), apply);
         let observed = platform
             .observe(app)
             .await
@@ -185,7 +188,7 @@ impl Engine {
         }
         let now = now_ms();
         let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
-        report.held = held(&record, now, apply);
+        report.held = held(&record, app, now, apply);
         if let Some(held) = &report.held {
             plan.notes.push(held.reason.clone());
         }
@@ -284,9 +287,9 @@ impl Engine {
     }
 
     /// Counts a pass that failed before applying (e.g. observing failed) towards the backoff.
-    fn note_failure(&self, app: &Desired) {
+    fn note_failure(&self, app: &Desired, err: &PassError) {
         let updated = self.store.record(&app.appid).and_then(|mut record| {
-            apply::bump_backoff(&mut record, now_ms());
+            apply::bump_backoff(&mut record, now_ms(), app, err.to_string());
             self.store.put_record(&app.appid, &record)
         });
         if let Err(err) = updated {
@@ -314,9 +317,10 @@ impl Engine {
     }
 }
 
-/// Why an app is held this pass: parked by a quota that has not reset, or (when applying) backing
-/// off after failures.
-fn held(record: &Record, now_ms: u64, apply: bool) -> Option<Held> {
+/// Why an app is held: parked by a quota that has not reset, or (when `apply`: automated passes
+/// that would apply) backing off after failures of its current fleet entry — an edit of the
+/// entry lifts the backoff. `status` asks the same question.
+pub fn held(record: &Record, app: &Desired, now_ms: u64, apply: bool) -> Option<Held> {
     let at = |ms: u64| {
         humantime::format_rfc3339_seconds(
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
@@ -337,14 +341,97 @@ fn held(record: &Record, now_ms: u64, apply: bool) -> Option<Held> {
         });
     }
     let until = record.backoff_until_ms.filter(|&t| apply && t > now_ms)?;
+    // A record from before entries were tracked has no digest: its backoff still holds.
+    if record
+        .backoff_entry
+        .as_ref()
+        .is_some_and(|entry| *entry != app.entry_digest())
+    {
+        return None;
+    }
+    let last = record
+        .last_error
+        .as_deref()
+        .map(|e| format!(" (the last: {e})"))
+        .unwrap_or_default();
     Some(Held {
         kind: HoldKind::Backoff,
         until_ms: Some(until),
         reason: format!(
-            "backing off after {} failed pass{} in a row; next try after {}",
+            "backing off after {} failed pass{} in a row{last}; next try after {}",
             record.failures,
             if record.failures == 1 { "" } else { "es" },
             at(until)
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(gray: u8) -> Desired {
+        let yaml = format!(
+            "  - {{ name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, gray: {gray}, stage: experience }}\n"
+        );
+        crate::daemon::fixtures::apps(&yaml).remove(0)
+    }
+
+    #[test]
+    fn a_changed_fleet_entry_clears_its_backoff() {
+        let (old, edited) = (app(100), app(50));
+        assert_eq!(
+            old.fingerprint, edited.fingerprint,
+            "gray is not in the fingerprint"
+        );
+        let mut record = Record::default();
+        apply::bump_backoff(&mut record, 1_000, &old, "wxa/commit failed with -1".into());
+        apply::bump_backoff(&mut record, 2_000, &old, "wxa/commit failed with -1".into());
+        assert_eq!(record.failures, 2);
+        let held_old = held(&record, &old, 2_001, true).expect("the old entry backs off");
+        assert_eq!(held_old.kind, HoldKind::Backoff);
+        assert!(
+            held_old.reason.contains("2 failed passes in a row"),
+            "{}",
+            held_old.reason
+        );
+        assert!(
+            held_old.reason.contains("wxa/commit failed with -1"),
+            "{}",
+            held_old.reason
+        );
+        assert_eq!(
+            held(&record, &edited, 2_001, true),
+            None,
+            "an edit lifts the hold"
+        );
+        // A failure of the edited entry starts its own count.
+        apply::bump_backoff(
+            &mut record,
+            3_000,
+            &edited,
+            "wxa/commit failed with -1".into(),
+        );
+        assert_eq!(record.failures, 1);
+    }
+
+    #[test]
+    fn a_record_without_an_entry_digest_still_backs_off() {
+        let record = Record {
+            failures: 1,
+            backoff_until_ms: Some(10_000),
+            ..Record::default()
+        };
+        assert!(held(&record, &app(100), 5_000, true).is_some());
+        assert_eq!(
+            held(&record, &app(100), 5_000, false),
+            None,
+            "dry runs are not held"
+        );
+        assert_eq!(
+            held(&record, &app(100), 10_000, true),
+            None,
+            "the backoff ended"
+        );
+    }
 }

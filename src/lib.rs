@@ -20,3 +20,4 @@ pub mod sandbox;
 pub mod secret;
 pub mod store;
 pub mod ui;
+pub mod view;

@@ -593,20 +593,6 @@ impl Action {
         !matches!(self, Action::WaitForAudit { .. })
     }
 
-    /// The plan symbol: `+` add, `~` change, `-` remove, `<` roll back, `…` wait.
-    pub fn symbol(&self) -> &'static str {
-        match self {
-            Action::Commit { .. } | Action::SubmitAudit { .. } | Action::BindTester { .. } => "+",
-            Action::Release { .. } | Action::Gray { .. } => "~",
-            Action::WithdrawAudit { .. }
-            | Action::RevertGray
-            | Action::DeleteBuild { .. }
-            | Action::UnbindTester { .. } => "-",
-            Action::Rollback { .. } => "<",
-            Action::WaitForAudit { .. } => "…",
-        }
-    }
-
     /// A short, stable name of the action's kind, as in JSON output and history.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -85,26 +85,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
     if events.is_empty() {
         return Ok(EXIT_OK);
     }
-    let lines: Vec<String> = events
-        .iter()
-        .map(|e| {
-            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(e.at_ms);
-            let code = e
-                .code
-                .as_deref()
-                .map(|c| format!(" {c}"))
-                .unwrap_or_default();
-            format!(
-                "{}  {:<16} {:<14} {}{}  {}",
-                humantime::format_rfc3339_seconds(at),
-                e.app,
-                e.what,
-                e.result,
-                code,
-                e.detail
-            )
-        })
-        .collect();
+    let lines: Vec<String> = events.iter().map(crate::view::history::line).collect();
     ui.data(&lines.join("\n"));
     Ok(EXIT_OK)
 }

@@ -13,10 +13,11 @@ use crate::engine::{
 };
 use crate::fleet::{ApiBase, Fleet};
 use crate::model::{Desired, PlatformKind};
+use crate::plan::Plan;
 use crate::plan::quota::AuditBudget;
-use crate::plan::{Plan, render};
 use crate::platform::ErrorClass;
 use crate::ui::Ui;
+use crate::view::plan as render;
 
 use super::common::{self, Selection};
 use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
@@ -394,8 +395,8 @@ fn progress_printer(ui: &Ui) -> ProgressFn {
     let ui = *ui;
     Arc::new(move |event| {
         if let Progress::Acted { app, applied } = event {
-            let what = crate::engine::describe(&applied.step.action);
-            let symbol = applied.step.action.symbol();
+            let what = crate::view::action::describe(&applied.step.action);
+            let symbol = crate::view::action::symbol(&applied.step.action);
             match &applied.result {
                 Ok(()) => ui.status(&format!("{app}: {symbol} {what} … ok")),
                 Err(err) => ui.status(&format!("{app}: {symbol} {what} … failed: {err}")),
@@ -467,7 +468,7 @@ fn finish(
     let applied: Vec<String> = summary
         .applied
         .iter()
-        .map(|(kind, n)| applied_label(kind, *n))
+        .map(|(kind, n)| crate::view::action::applied_label(kind, *n))
         .collect();
     let states: Vec<String> = summary
         .states
@@ -504,22 +505,6 @@ fn finish(
             Some("run `minifleet status` to see where they stand, or raise `--timeout`"),
         );
     }
-}
-
-fn applied_label(kind: &str, n: usize) -> String {
-    let (one, many) = match kind {
-        "commit" => ("commit", "commits"),
-        "submit_audit" => ("audit submitted", "audits submitted"),
-        "withdraw_audit" => ("audit withdrawn", "audits withdrawn"),
-        "release" => ("release", "releases"),
-        "gray" => ("gray change", "gray changes"),
-        "revert_gray" => ("gray reverted", "grays reverted"),
-        "rollback" => ("rollback", "rollbacks"),
-        "bind_tester" => ("tester bound", "testers bound"),
-        "unbind_tester" => ("tester unbound", "testers unbound"),
-        other => (other, other),
-    };
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn state_label(state: &str, n: usize) -> String {

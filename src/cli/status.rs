@@ -70,7 +70,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
     if ui.json_mode() {
         ui.json(&serde_json::json!({ "format_version": STATUS_FORMAT_VERSION, "apps": rows }));
     } else {
-        ui.data(&table(&rows));
+        ui.data(&crate::view::status::table(&rows, now_ms()));
     }
     Ok(EXIT_OK)
 }
@@ -132,7 +132,7 @@ pub(super) fn open(cli: &Cli) -> Result<Source, CliError> {
 
 /// The status line saying the data comes from the daemon.
 pub(super) fn from_daemon(snap: &Snapshot) -> String {
-    let age = secs(now_ms(), snap.written_at_ms);
+    let age = crate::view::status::age(now_ms(), snap.written_at_ms);
     format!(
         "`minifleet watch` (pid {}) holds the store: showing its snapshot from {} ago",
         snap.pid,
@@ -179,56 +179,4 @@ async fn refresh(fleet: &Fleet, store: &Store, apps: &[Desired], ui: &Ui) -> Res
         }
     }
     Ok(())
-}
-
-fn table(rows: &[StatusRow]) -> String {
-    let header = [
-        "APP", "PLATFORM", "WANTED", "AUDIT", "LIVE", "STATE", "OBSERVED",
-    ];
-    let now = now_ms();
-    let dash = || "-".to_string();
-    let cells: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.name.clone(),
-                r.platform.clone(),
-                r.wanted.text(),
-                r.audit.as_ref().map_or_else(dash, snapshot::audit_text),
-                r.live.as_ref().map_or_else(dash, snapshot::live_text),
-                r.state.replace('_', " "),
-                r.observed_at_ms
-                    .map(|at| format!("{} ago", humantime::format_duration(secs(now, at))))
-                    .unwrap_or_else(|| "never".into()),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cols: &[String]| {
-        let padded: Vec<String> = cols
-            .iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        padded.join("  ").trim_end().to_string()
-    };
-    let mut out = vec![line(&header.map(String::from))];
-    out.extend(cells.iter().map(|c| line(c)));
-    for r in rows.iter().filter(|r| r.reason.is_some()) {
-        out.push(format!(
-            "{}: {}",
-            r.name,
-            r.reason.as_deref().unwrap_or_default()
-        ));
-    }
-    out.join("\n")
-}
-
-fn secs(now_ms: u64, at_ms: u64) -> std::time::Duration {
-    std::time::Duration::from_secs(now_ms.saturating_sub(at_ms) / 1000)
 }

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AppState, Audit, Build, Desired, Live, Stage};
-use crate::plan::{Context, plan_app};
+use crate::model::Desired;
 use crate::store::{Event, Store, StoreError};
+use crate::view;
+pub use crate::view::status::{StatusRow, Wanted};
 
 /// The snapshot's file name, inside the store directory.
 pub const SNAPSHOT_FILE: &str = "daemon-snapshot.json";
@@ -19,67 +20,6 @@ pub const SNAPSHOT_HISTORY: usize = 2000;
 pub const SNAPSHOT_VERSION: u32 = 2;
 /// Apps per thread below which [`status_rows`] plans on the calling thread alone.
 const MIN_APPS_PER_THREAD: usize = 1000;
-
-/// One app's wanted vs live state, as `status` shows it: structured, so `-o json` gives fields,
-/// not formatted text.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct StatusRow {
-    /// The app's name.
-    pub name: String,
-    /// The app's id.
-    pub appid: String,
-    /// `wechat` or `alipay`.
-    pub platform: String,
-    /// What the fleet file wants.
-    pub wanted: Wanted,
-    /// The experience build, when observed.
-    pub experience: Option<Build>,
-    /// The latest audit, when observed.
-    pub audit: Option<Audit>,
-    /// The live build (with its gray percentage while a gray release runs), when observed.
-    pub live: Option<Live>,
-    /// The state name (`in_sync`…), `held`, or `unobserved`.
-    pub state: String,
-    /// Why a failed, unauthorized or held app is so.
-    pub reason: Option<String>,
-    /// When the app was last observed (unix ms).
-    pub observed_at_ms: Option<u64>,
-}
-
-/// What the fleet file wants of an app.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Wanted {
-    /// The code version.
-    pub version: String,
-    /// The build's fingerprint.
-    pub fingerprint: String,
-    /// How far to go.
-    pub stage: Stage,
-    /// The gray percentage of a release (100 = full).
-    pub gray: u8,
-}
-
-impl Wanted {
-    /// What `app` wants.
-    pub fn of(app: &Desired) -> Wanted {
-        Wanted {
-            version: app.version.clone(),
-            fingerprint: app.fingerprint.clone(),
-            stage: app.stage,
-            gray: app.gray,
-        }
-    }
-
-    /// In words: `1.4.0 [mf:1a2b3c4d] gray 10%`, `1.4.0 [mf:1a2b3c4d] (stage audit)`.
-    pub fn text(&self) -> String {
-        let build = format!("{} [mf:{}]", self.version, self.fingerprint);
-        match self.stage {
-            Stage::Release if self.gray < 100 => format!("{build} gray {}%", self.gray),
-            Stage::Release => build,
-            stage => format!("{build} (stage {})", stage.as_str()),
-        }
-    }
-}
 
 /// What the daemon publishes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,66 +137,14 @@ fn fill_rows(
 pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow, StoreError> {
     let record = store.record(&app.appid)?;
     let observation = store.observation(&app.appid)?;
-    let (state, reason) = match &observation {
-        None => ("unobserved".to_string(), None),
-        Some((observed, _)) => {
-            let context = Context { now: now_ms / 1000 };
-            let plan = plan_app(app, observed, &record, &context);
-            let reason = match &plan.state {
-                AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
-                    Some(reason.clone())
-                }
-                _ => None,
-            };
-            (plan.state.name().to_string(), reason)
-        }
-    };
-    let (state, reason) = match crate::engine::held(&record, app, now_ms, true) {
-        Some(held) if state != "in_sync" => ("held".to_string(), Some(held.reason)),
-        _ => (state, reason),
-    };
-    let observed = observation.as_ref().map(|(o, _)| o);
-    Ok(StatusRow {
-        name: app.name.clone(),
-        appid: app.appid.clone(),
-        platform: app.platform.to_string(),
-        wanted: Wanted::of(app),
-        experience: observed.and_then(|o| o.experience.clone()),
-        audit: observed.and_then(|o| o.audit.clone()),
-        live: observed.and_then(|o| o.live.clone()),
-        state,
-        reason,
-        observed_at_ms: observation.as_ref().map(|(_, at)| *at),
-    })
-}
-
-/// A build in words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).
-pub fn build_text(b: &Build) -> String {
-    format!(
-        "{} [mf:{}]",
-        b.version,
-        b.fingerprint.as_deref().unwrap_or("--------")
-    )
-}
-
-/// The live build in words, with the gray percentage while a gray release runs.
-pub fn live_text(l: &Live) -> String {
-    match l.gray {
-        Some(p) => format!("{} gray {p}%", build_text(&l.build)),
-        None => build_text(&l.build),
-    }
-}
-
-/// The latest audit in words: `approved 1.4.0 [mf:1a2b3c4d]`.
-pub fn audit_text(a: &Audit) -> String {
-    let status = match a.status {
-        crate::model::AuditStatus::Auditing => "in review",
-        crate::model::AuditStatus::Delayed => "delayed",
-        crate::model::AuditStatus::Approved => "approved",
-        crate::model::AuditStatus::Rejected => "rejected",
-        crate::model::AuditStatus::Withdrawn => "withdrawn",
-    };
-    format!("{status} {}", build_text(&a.build))
+    let held = crate::engine::held(&record, app, now_ms, true).map(|h| h.reason);
+    Ok(view::status::row(
+        app,
+        &record,
+        observation.as_ref(),
+        held,
+        now_ms,
+    ))
 }
 
 /// Takes a snapshot of `apps` from the store at `now_ms`.
@@ -334,7 +222,7 @@ pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
 mod tests {
     use super::*;
     use crate::daemon::fixtures::apps;
-    use crate::model::Observed;
+    use crate::model::{Build, Observed};
 
     const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";
 

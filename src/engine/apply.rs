@@ -10,6 +10,7 @@ use crate::store::{Event, Intent};
 
 use super::settle::{is_idempotent, took_effect};
 use super::{Applied, Engine, PassError, Progress, ProgressFn, now_ms};
+use crate::view::action::describe;
 
 /// The first per-app backoff after a failed pass; it doubles with every failure in a row.
 const BACKOFF_BASE_MS: u64 = 2_000;
@@ -219,28 +220,6 @@ fn history_event(app: &Desired, step: &Step, result: &Result<Effect, PlatformErr
         result: outcome.to_string(),
         code,
         detail,
-    }
-}
-
-/// A one-line description of an action, for history and progress.
-pub fn describe(action: &Action) -> String {
-    match action {
-        Action::Commit {
-            version,
-            fingerprint,
-        } => format!("commit {version} [mf:{fingerprint}]"),
-        Action::WithdrawAudit { audit_id, .. } => format!("withdraw audit {audit_id}"),
-        Action::SubmitAudit { fingerprint } => format!("submit audit [mf:{fingerprint}]"),
-        Action::WaitForAudit { audit_id } => format!("wait for audit {audit_id}"),
-        Action::Release { fingerprint } => format!("release [mf:{fingerprint}]"),
-        Action::Gray { to, .. } => format!("gray {to}%"),
-        Action::RevertGray => "revert gray".to_string(),
-        Action::Rollback { fingerprint } => format!("roll back to [mf:{fingerprint}]"),
-        Action::DeleteBuild { version } => format!("delete build {version}"),
-        Action::BindTester { tester } => format!("bind tester {tester}"),
-        Action::UnbindTester { tester, member } => {
-            format!("unbind tester {}", tester.as_deref().unwrap_or(member))
-        }
     }
 }
 

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub use apply::describe;
 pub use connect::{ConnectError, seed_wechat_ticket};
 pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
 pub use report::{FailedApp, PassSummary, summarize};

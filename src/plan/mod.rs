@@ -1,5 +1,5 @@
 //! The pure planner (DESIGN §1): `plan_app(desired, observed, record, ctx) -> AppPlan`, no I/O, no
-//! clock; and [`render`], which turns plans into human text or JSON.
+//! clock. Plans are rendered by [`crate::view::plan`].
 //!
 //! Platform differences live in [`rules::Rules`]; the pipeline asks the rules and never tests the
 //! platform itself.
@@ -7,16 +7,13 @@
 mod pipeline;
 pub mod quota;
 mod release;
-pub mod render;
 pub mod rules;
 mod summary;
 mod testers;
 mod versions;
 
 #[cfg(test)]
-mod snapshot_tests;
-#[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use serde::Serialize;
 

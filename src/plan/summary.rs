@@ -64,80 +64,8 @@ impl Summary {
         self.failed + self.not_authorized + self.not_observed
     }
 
-    /// Why the plan is incomplete, when it is: `3 of 9 apps are not planned through: 1 failed,
-    /// 2 could not be observed`.
-    pub fn incomplete_line(&self) -> Option<String> {
-        let n = self.incomplete();
-        if n == 0 {
-            return None;
-        }
-        let total = self.in_sync + self.waiting_on_audit + self.changed_apps + n;
-        let why = [
-            counted(self.failed, "failed", "failed"),
-            counted(
-                self.not_authorized,
-                "is not authorized",
-                "are not authorized",
-            ),
-            counted(
-                self.not_observed,
-                "could not be observed",
-                "could not be observed",
-            ),
-        ];
-        let why: Vec<String> = why.into_iter().flatten().collect();
-        Some(format!(
-            "Incomplete: {n} of {total} app{} {} not planned through ({}); see the errors on \
-             stderr",
-            if total == 1 { "" } else { "s" },
-            if n == 1 { "is" } else { "are" },
-            why.join(", ")
-        ))
-    }
-
-    /// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`;
-    /// `Plan incomplete: …` when an app failed, is not authorized or could not be observed.
-    pub fn line(&self) -> String {
-        let changes = [
-            counted(self.commits, "commit", "commits"),
-            counted(self.audits, "audit", "audits"),
-            counted(self.withdrawals, "withdrawal", "withdrawals"),
-            counted(self.deletions, "build deleted", "builds deleted"),
-            counted(self.releases, "release", "releases"),
-            counted(self.tester_changes, "tester change", "tester changes"),
-        ];
-        let changes: Vec<String> = changes.into_iter().flatten().collect();
-        let mut parts = vec![if changes.is_empty() {
-            "no changes".to_owned()
-        } else {
-            changes.join(", ")
-        }];
-        let states = [
-            counted(self.in_sync, "in sync", "in sync"),
-            counted(
-                self.waiting_on_audit,
-                "waiting on audit",
-                "waiting on audit",
-            ),
-            counted(self.failed, "failed", "failed"),
-            counted(self.not_authorized, "not authorized", "not authorized"),
-            counted(self.not_observed, "not observed", "not observed"),
-        ];
-        parts.extend(states.into_iter().flatten());
-        let head = if self.incomplete() > 0 {
-            "Plan incomplete"
-        } else {
-            "Plan"
-        };
-        format!("{head}: {}", parts.join(" · "))
-    }
-}
-
-/// `n thing(s)`, or nothing when `n` is zero.
-fn counted(n: usize, one: &str, many: &str) -> Option<String> {
-    match n {
-        0 => None,
-        1 => Some(format!("1 {one}")),
-        _ => Some(format!("{n} {many}")),
+    /// Apps in the plan, counted by state.
+    pub fn apps(&self) -> usize {
+        self.in_sync + self.waiting_on_audit + self.changed_apps + self.incomplete()
     }
 }

@@ -1,10 +1,9 @@
-//! Planner tests: table tests per transition, tester rules, summary and rendering, and property
-//! tests. The helpers here build inputs concisely.
+//! Planner tests: table tests per transition, tester rules and property tests (the rendering
+//! tests in `view` use the fixtures here too). The helpers here build inputs concisely.
 
 mod alipay;
 mod props;
 mod release;
-mod render;
 mod testers;
 mod transitions;
 
@@ -19,21 +18,21 @@ use super::{Context, plan_app};
 use crate::model::{beijing_day, beijing_month};
 
 /// The fingerprint the fleet wants.
-pub(super) const FP: &str = "1a2b3c4d";
+pub(crate) const FP: &str = "1a2b3c4d";
 /// The fingerprint of the build released before.
-pub(super) const OLD: &str = "99aabbcc";
+pub(crate) const OLD: &str = "99aabbcc";
 /// The fingerprint of some other build minifleet made (e.g. an outdated submission).
-pub(super) const OTHER: &str = "5e6f7a8b";
+pub(crate) const OTHER: &str = "5e6f7a8b";
 /// 2024-02-01 10:00 Beijing time.
-pub(super) const NOW: u64 = 1_706_752_800;
+pub(crate) const NOW: u64 = 1_706_752_800;
 
 /// `tea-house` on WeChat, wanting 1.5.0 [mf:1a2b3c4d] fully released, no testers.
-pub(super) fn desired() -> Desired {
+pub(crate) fn desired() -> Desired {
     desired_named("tea-house", "wx1111111111111111")
 }
 
 /// An app wanting 1.5.0 [mf:1a2b3c4d] fully released on WeChat.
-pub(super) fn desired_named(name: &str, appid: &str) -> Desired {
+pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
     let ext = json!({"shopId": "1001", "theme": "red"});
     Desired {
         name: name.to_owned(),
@@ -55,7 +54,7 @@ pub(super) fn desired_named(name: &str, appid: &str) -> Desired {
 }
 
 /// A build minifleet made.
-pub(super) fn build(version: &str, fp: &str) -> Build {
+pub(crate) fn build(version: &str, fp: &str) -> Build {
     Build {
         version: version.to_owned(),
         fingerprint: Some(fp.to_owned()),
@@ -64,7 +63,7 @@ pub(super) fn build(version: &str, fp: &str) -> Build {
 }
 
 /// A build minifleet did not make (no fingerprint in its description).
-pub(super) fn foreign(version: &str) -> Build {
+pub(crate) fn foreign(version: &str) -> Build {
     Build {
         version: version.to_owned(),
         fingerprint: None,
@@ -73,7 +72,7 @@ pub(super) fn foreign(version: &str) -> Build {
 }
 
 /// An audit of `build`.
-pub(super) fn audit(id: &str, build: Build, status: AuditStatus) -> Audit {
+pub(crate) fn audit(id: &str, build: Build, status: AuditStatus) -> Audit {
     Audit {
         id: id.to_owned(),
         build,
@@ -83,12 +82,12 @@ pub(super) fn audit(id: &str, build: Build, status: AuditStatus) -> Audit {
 }
 
 /// A release of `build`, gray at `gray` percent or full.
-pub(super) fn live(build: Build, gray: Option<u8>) -> Option<Live> {
+pub(crate) fn live(build: Build, gray: Option<u8>) -> Option<Live> {
     Some(Live { build, gray })
 }
 
 /// An authorized app with nothing committed, audited or released.
-pub(super) fn observed() -> Observed {
+pub(crate) fn observed() -> Observed {
     Observed {
         authorized: true,
         ..Observed::default()
@@ -96,7 +95,7 @@ pub(super) fn observed() -> Observed {
 }
 
 /// An app that runs 1.4.0 [mf:99aabbcc] everywhere: experience, approved audit, full release.
-pub(super) fn steady_old() -> Observed {
+pub(crate) fn steady_old() -> Observed {
     Observed {
         experience: Some(build("1.4.0", OLD)),
         audit: Some(audit("100", build("1.4.0", OLD), AuditStatus::Approved)),
@@ -106,7 +105,7 @@ pub(super) fn steady_old() -> Observed {
 }
 
 /// An app whose wanted build is approved while 1.4.0 is live in full.
-pub(super) fn approved() -> Observed {
+pub(crate) fn approved() -> Observed {
     Observed {
         experience: Some(wanted_build()),
         audit: Some(audit("102", wanted_build(), AuditStatus::Approved)),
@@ -115,7 +114,7 @@ pub(super) fn approved() -> Observed {
 }
 
 /// The wanted build is live at `gray` percent.
-pub(super) fn released(gray: Option<u8>) -> Observed {
+pub(crate) fn released(gray: Option<u8>) -> Observed {
     Observed {
         live: live(wanted_build(), gray),
         previous: Some(build("1.4.0", OLD)),
@@ -124,12 +123,12 @@ pub(super) fn released(gray: Option<u8>) -> Observed {
 }
 
 /// `1.5.0 [mf:1a2b3c4d]`, the wanted build.
-pub(super) fn wanted_build() -> Build {
+pub(crate) fn wanted_build() -> Build {
     build("1.5.0", FP)
 }
 
 /// Withdrawal counters at [`NOW`]: `today` today and `this_month` this month.
-pub(super) fn withdrawals(today: u32, this_month: u32) -> Withdrawals {
+pub(crate) fn withdrawals(today: u32, this_month: u32) -> Withdrawals {
     Withdrawals {
         day: beijing_day(NOW),
         today,
@@ -139,12 +138,12 @@ pub(super) fn withdrawals(today: u32, this_month: u32) -> Withdrawals {
 }
 
 /// Plans at [`NOW`].
-pub(super) fn plan(d: &Desired, o: &Observed, r: &Record) -> AppPlan {
+pub(crate) fn plan(d: &Desired, o: &Observed, r: &Record) -> AppPlan {
     plan_app(d, o, r, &Context { now: NOW })
 }
 
 /// The kinds of a plan's steps, in order.
-pub(super) fn kinds(plan: &AppPlan) -> Vec<&'static str> {
+pub(crate) fn kinds(plan: &AppPlan) -> Vec<&'static str> {
     plan.steps.iter().map(|s| s.action.kind()).collect()
 }
 

@@ -1,8 +1,8 @@
 //! Snapshots of the rendered plan of a representative fleet, as text and as JSON. The snapshot
-//! files live in `src/plan/snapshots/`.
+//! files live in `src/view/tests/snapshots/`.
 
-use super::render;
-use super::tests::sample_plan;
+use crate::plan::tests::sample_plan;
+use crate::view::plan as render;
 
 #[test]
 fn plan_text() {

@@ -1,11 +1,10 @@
 //! Summary counts, the summary line's grammar, colours and the JSON shape (the full text and
-//! JSON are pinned by snapshots in `snapshot_tests`).
+//! JSON are pinned by snapshots in `plan_snapshots`).
 
-use crate::model::AppState;
-
-use super::super::render::{self, FORMAT_VERSION};
-use super::super::{Plan, Summary};
-use super::*;
+use crate::model::{AppState, Observed, Record};
+use crate::plan::tests::*;
+use crate::plan::{Plan, Summary};
+use crate::view::plan::{self as render, FORMAT_VERSION, incomplete_line, summary_line};
 
 #[test]
 fn the_summary_counts_every_step_and_every_state() {
@@ -41,7 +40,7 @@ fn the_summary_line_follows_the_grammar() {
         ..Summary::default()
     };
     assert_eq!(
-        summary.line(),
+        summary_line(&summary),
         "Plan: 3 commits, 2 audits, 1 release, 4 tester changes · 12 in sync · 1 waiting on audit"
     );
     let summary = Summary {
@@ -54,12 +53,12 @@ fn the_summary_line_follows_the_grammar() {
         ..Summary::default()
     };
     assert_eq!(
-        summary.line(),
+        summary_line(&summary),
         "Plan incomplete: 1 commit, 1 audit, 2 withdrawals, 1 tester change · 2 failed · 1 not \
          authorized"
     );
     assert_eq!(
-        summary.incomplete_line().as_deref(),
+        incomplete_line(&summary).as_deref(),
         Some(
             "Incomplete: 3 of 3 apps are not planned through (2 failed, 1 is not authorized); \
              see the errors on stderr"
@@ -73,20 +72,20 @@ fn a_plan_without_mutations_says_no_changes() {
         in_sync: 12,
         ..Summary::default()
     };
-    assert_eq!(summary.line(), "Plan: no changes · 12 in sync");
-    assert_eq!(summary.incomplete_line(), None);
+    assert_eq!(summary_line(&summary), "Plan: no changes · 12 in sync");
+    assert_eq!(incomplete_line(&summary), None);
     let unobserved = Summary {
         in_sync: 5,
         not_observed: 2,
         ..Summary::default()
     };
     assert_eq!(
-        unobserved.line(),
+        summary_line(&unobserved),
         "Plan incomplete: no changes · 5 in sync · 2 not observed"
     );
     assert!(!summary.has_steps());
     assert!(sample_plan().summary().has_steps());
-    assert_eq!(Summary::default().line(), "Plan: no changes");
+    assert_eq!(summary_line(&Summary::default()), "Plan: no changes");
 }
 
 #[test]
@@ -101,7 +100,7 @@ fn apps_in_sync_are_only_counted() {
         Record::default(),
     );
     let plan = Plan {
-        apps: vec![super::plan(&d, &o, &r), super::plan(&d, &o, &r)],
+        apps: vec![plan(&d, &o, &r), plan(&d, &o, &r)],
         audit_budget: None,
         unobserved: Vec::new(),
     };

@@ -4,9 +4,12 @@
 use serde_json::{Map, Value, json};
 use similar::TextDiff;
 
-use crate::model::{Action, AppPlan, AppState, ExtChange, Step, fingerprint_tag};
+use crate::model::{Action, AppPlan, AppState, ExtChange, Step};
 
-use super::Plan;
+use crate::plan::{Plan, Summary};
+
+use super::action;
+use super::counted;
 
 /// The version of the JSON plan format.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,9 +34,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push('\n');
     }
     let summary = plan.summary();
-    out.push_str(&summary.line());
+    out.push_str(&summary_line(&summary));
     out.push('\n');
-    if let Some(incomplete) = summary.incomplete_line() {
+    if let Some(incomplete) = incomplete_line(&summary) {
         out.push_str(&incomplete);
         out.push('\n');
     }
@@ -74,7 +77,7 @@ fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
         app.platform,
         app.appid,
         app.version,
-        fingerprint_tag(&app.fingerprint)
+        crate::model::fingerprint_tag(&app.fingerprint)
     );
     line(out, "", &paint.symbol(symbol, &header));
     match &app.state {
@@ -102,8 +105,8 @@ fn step_lines(
     paint: Paint,
     out: &mut String,
 ) {
-    let symbol = step.action.symbol();
-    let mut title = format!("{symbol} {}", title(&step.action));
+    let symbol = action::symbol(&step.action);
+    let mut title = format!("{symbol} {}", action::describe(&step.action));
     if after_wait {
         title.push_str("   (after approval)");
     }
@@ -111,50 +114,6 @@ fn step_lines(
     line(out, DETAIL, &step.reason);
     if let (Action::Commit { .. }, Some(change)) = (&step.action, ext) {
         ext_lines(change, paint, out);
-    }
-}
-
-/// What a step does, in a few words.
-fn title(action: &Action) -> String {
-    match action {
-        Action::Commit {
-            version,
-            fingerprint,
-        } => format!("commit {version} {}", fingerprint_tag(fingerprint)),
-        Action::WithdrawAudit {
-            audit_id,
-            fingerprint,
-        } => match fingerprint {
-            Some(fp) => format!("withdraw audit {audit_id} {}", fingerprint_tag(fp)),
-            None => format!("withdraw audit {audit_id}"),
-        },
-        Action::DeleteBuild { version } => format!("delete build {version}"),
-        Action::SubmitAudit { fingerprint } => {
-            format!("submit audit {}", fingerprint_tag(fingerprint))
-        }
-        Action::WaitForAudit { audit_id } if audit_id.is_empty() => "wait for audit".to_owned(),
-        Action::WaitForAudit { audit_id } => format!("wait for audit {audit_id}"),
-        Action::Release { fingerprint } => {
-            format!("release {} to 100%", fingerprint_tag(fingerprint))
-        }
-        Action::Gray {
-            fingerprint,
-            from,
-            to,
-        } => match from {
-            Some(from) => format!("gray {from}% → {to}% {}", fingerprint_tag(fingerprint)),
-            None => format!("gray → {to}% {}", fingerprint_tag(fingerprint)),
-        },
-        Action::RevertGray => "revert gray release".to_owned(),
-        Action::Rollback { fingerprint } => {
-            format!("roll back to {}", fingerprint_tag(fingerprint))
-        }
-        Action::BindTester { tester } => format!("bind tester `{tester}`"),
-        Action::UnbindTester {
-            tester: Some(tester),
-            ..
-        } => format!("unbind tester `{tester}`"),
-        Action::UnbindTester { member, .. } => format!("unbind member `{member}`"),
     }
 }
 
@@ -249,4 +208,71 @@ impl Paint {
             text.to_owned()
         }
     }
+}
+
+/// The summary line: `Plan: 3 commits, 2 audits, 1 release · 12 in sync · 1 waiting on audit`;
+/// `Plan incomplete: …` when an app failed, is not authorized or could not be observed.
+pub fn summary_line(summary: &Summary) -> String {
+    let changes = [
+        counted(summary.commits, "commit", "commits"),
+        counted(summary.audits, "audit", "audits"),
+        counted(summary.withdrawals, "withdrawal", "withdrawals"),
+        counted(summary.deletions, "build deleted", "builds deleted"),
+        counted(summary.releases, "release", "releases"),
+        counted(summary.tester_changes, "tester change", "tester changes"),
+    ];
+    let changes: Vec<String> = changes.into_iter().flatten().collect();
+    let mut parts = vec![if changes.is_empty() {
+        "no changes".to_owned()
+    } else {
+        changes.join(", ")
+    }];
+    let states = [
+        counted(summary.in_sync, "in sync", "in sync"),
+        counted(
+            summary.waiting_on_audit,
+            "waiting on audit",
+            "waiting on audit",
+        ),
+        counted(summary.failed, "failed", "failed"),
+        counted(summary.not_authorized, "not authorized", "not authorized"),
+        counted(summary.not_observed, "not observed", "not observed"),
+    ];
+    parts.extend(states.into_iter().flatten());
+    let head = if summary.incomplete() > 0 {
+        "Plan incomplete"
+    } else {
+        "Plan"
+    };
+    format!("{head}: {}", parts.join(" · "))
+}
+
+/// Why the plan is incomplete, when it is: `Incomplete: 3 of 9 apps are not planned through
+/// (1 failed, 2 could not be observed); see the errors on stderr`.
+pub fn incomplete_line(summary: &Summary) -> Option<String> {
+    let n = summary.incomplete();
+    if n == 0 {
+        return None;
+    }
+    let total = summary.apps();
+    let why = [
+        counted(summary.failed, "failed", "failed"),
+        counted(
+            summary.not_authorized,
+            "is not authorized",
+            "are not authorized",
+        ),
+        counted(
+            summary.not_observed,
+            "could not be observed",
+            "could not be observed",
+        ),
+    ];
+    let why: Vec<String> = why.into_iter().flatten().collect();
+    Some(format!(
+        "Incomplete: {n} of {total} app{} {} not planned through ({}); see the errors on stderr",
+        super::plural(total),
+        if n == 1 { "is" } else { "are" },
+        why.join(", ")
+    ))
 }

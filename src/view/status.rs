@@ -1,0 +1,193 @@
+//! An app's status as `status` (and the daemon) show it: what the fleet wants, what the platform
+//! has, and where the app stands — as structured rows for JSON and as a table for people.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AppState, Audit, AuditStatus, Build, Desired, Live, Observed, Record, Stage};
+use crate::plan::{Context, plan_app};
+
+/// One app's wanted vs live state, as `status` shows it: structured, so `-o json` gives fields,
+/// not formatted text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StatusRow {
+    /// The app's name.
+    pub name: String,
+    /// The app's id.
+    pub appid: String,
+    /// `wechat` or `alipay`.
+    pub platform: String,
+    /// What the fleet file wants.
+    pub wanted: Wanted,
+    /// The experience build, when observed.
+    pub experience: Option<Build>,
+    /// The latest audit, when observed.
+    pub audit: Option<Audit>,
+    /// The live build (with its gray percentage while a gray release runs), when observed.
+    pub live: Option<Live>,
+    /// The state name (`in_sync`…), `held`, or `unobserved`.
+    pub state: String,
+    /// Why a failed, unauthorized or held app is so.
+    pub reason: Option<String>,
+    /// When the app was last observed (unix ms).
+    pub observed_at_ms: Option<u64>,
+}
+
+/// What the fleet file wants of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Wanted {
+    /// The code version.
+    pub version: String,
+    /// The build's fingerprint.
+    pub fingerprint: String,
+    /// How far to go.
+    pub stage: Stage,
+    /// The gray percentage of a release (100 = full).
+    pub gray: u8,
+}
+
+impl Wanted {
+    /// What `app` wants.
+    pub fn of(app: &Desired) -> Wanted {
+        Wanted {
+            version: app.version.clone(),
+            fingerprint: app.fingerprint.clone(),
+            stage: app.stage,
+            gray: app.gray,
+        }
+    }
+
+    /// In words: `1.4.0 [mf:1a2b3c4d] gray 10%`, `1.4.0 [mf:1a2b3c4d] (stage audit)`.
+    pub fn text(&self) -> String {
+        let build = format!("{} [mf:{}]", self.version, self.fingerprint);
+        match self.stage {
+            Stage::Release if self.gray < 100 => format!("{build} gray {}%", self.gray),
+            Stage::Release => build,
+            stage => format!("{build} (stage {})", stage.as_str()),
+        }
+    }
+}
+
+/// The row of `app`, planned from its last observation (`None`: never observed) at `now_ms`;
+/// `held` says why automated passes leave it alone, if they do.
+pub fn row(
+    app: &Desired,
+    record: &Record,
+    observation: Option<&(Observed, u64)>,
+    held: Option<String>,
+    now_ms: u64,
+) -> StatusRow {
+    let (state, reason) = match observation {
+        None => ("unobserved".to_string(), None),
+        Some((observed, _)) => {
+            let context = Context { now: now_ms / 1000 };
+            let plan = plan_app(app, observed, record, &context);
+            let reason = match &plan.state {
+                AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
+                    Some(reason.clone())
+                }
+                _ => None,
+            };
+            (plan.state.name().to_string(), reason)
+        }
+    };
+    let (state, reason) = match held {
+        Some(why) if state != "in_sync" => ("held".to_string(), Some(why)),
+        _ => (state, reason),
+    };
+    let observed = observation.map(|(o, _)| o);
+    StatusRow {
+        name: app.name.clone(),
+        appid: app.appid.clone(),
+        platform: app.platform.to_string(),
+        wanted: Wanted::of(app),
+        experience: observed.and_then(|o| o.experience.clone()),
+        audit: observed.and_then(|o| o.audit.clone()),
+        live: observed.and_then(|o| o.live.clone()),
+        state,
+        reason,
+        observed_at_ms: observation.map(|(_, at)| *at),
+    }
+}
+
+/// A build in words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).
+pub fn build_text(b: &Build) -> String {
+    format!(
+        "{} [mf:{}]",
+        b.version,
+        b.fingerprint.as_deref().unwrap_or("--------")
+    )
+}
+
+/// The live build in words, with the gray percentage while a gray release runs.
+pub fn live_text(l: &Live) -> String {
+    match l.gray {
+        Some(p) => format!("{} gray {p}%", build_text(&l.build)),
+        None => build_text(&l.build),
+    }
+}
+
+/// The latest audit in words: `approved 1.4.0 [mf:1a2b3c4d]`.
+pub fn audit_text(a: &Audit) -> String {
+    let status = match a.status {
+        AuditStatus::Auditing => "in review",
+        AuditStatus::Delayed => "delayed",
+        AuditStatus::Approved => "approved",
+        AuditStatus::Rejected => "rejected",
+        AuditStatus::Withdrawn => "withdrawn",
+    };
+    format!("{status} {}", build_text(&a.build))
+}
+
+/// The rows as a table (`APP PLATFORM WANTED AUDIT LIVE STATE OBSERVED`), then a line per app
+/// with a reason; ages are counted to `now_ms`.
+pub fn table(rows: &[StatusRow], now_ms: u64) -> String {
+    let header = [
+        "APP", "PLATFORM", "WANTED", "AUDIT", "LIVE", "STATE", "OBSERVED",
+    ];
+    let dash = || "-".to_string();
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.name.clone(),
+                r.platform.clone(),
+                r.wanted.text(),
+                r.audit.as_ref().map_or_else(dash, audit_text),
+                r.live.as_ref().map_or_else(dash, live_text),
+                r.state.replace('_', " "),
+                r.observed_at_ms
+                    .map(|at| format!("{} ago", humantime::format_duration(age(now_ms, at))))
+                    .unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cols: &[String]| {
+        let padded: Vec<String> = cols
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = vec![line(&header.map(String::from))];
+    out.extend(cells.iter().map(|c| line(c)));
+    for r in rows.iter().filter(|r| r.reason.is_some()) {
+        out.push(format!(
+            "{}: {}",
+            r.name,
+            r.reason.as_deref().unwrap_or_default()
+        ));
+    }
+    out.join("\n")
+}
+
+/// Whole seconds from `at_ms` to `now_ms`.
+pub fn age(now_ms: u64, at_ms: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(now_ms.saturating_sub(at_ms) / 1000)
+}

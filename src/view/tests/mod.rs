@@ -1,0 +1,6 @@
+//! Rendering tests: the plan's text and JSON (pinned by snapshots too), status rows and tables,
+//! action descriptions.
+
+mod plan;
+mod plan_snapshots;
+mod status;

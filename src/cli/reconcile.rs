@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use crate::engine::diff::FleetDiff;
+use crate::engine::policy::{Outcome, Timing};
 use crate::engine::rate::Rate;
+use crate::engine::scheduler::{Command, RoundFn, Scheduler, Trigger, Until, Watcher};
 use crate::engine::{
     AppReport, Engine, HoldKind, PassOptions, PassSummary, Progress, ProgressFn, summarize,
 };
@@ -15,7 +18,6 @@ use crate::fleet::{ApiBase, Fleet};
 use crate::model::{Desired, PlatformKind};
 use crate::plan::Plan;
 use crate::plan::quota::AuditBudget;
-use crate::platform::ErrorClass;
 use crate::ui::Ui;
 use crate::view::plan as render;
 
@@ -161,76 +163,62 @@ async fn apply(
     args: &ReconcileArgs,
 ) -> Result<i32, CliError> {
     let started = Instant::now();
-    let opts = PassOptions {
-        apply: true,
-        concurrency: usize::from(args.concurrency),
-    };
-    let progress = progress_printer(ui);
-    let mut last: BTreeMap<String, AppReport> = BTreeMap::new();
-    let mut applied: BTreeMap<String, usize> = BTreeMap::new();
-    let mut pending: Vec<Desired> = apps.to_vec();
-    let mut passes = 0;
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
-    let deadline_ms = crate::engine::now_ms() + args.timeout.as_millis() as u64;
-    // Plan first and print it, then apply exactly that plan; later passes observe again.
-    let planned = engine.plan_pass(&pending, opts, progress.clone()).await;
-    let mut audit_budget = planned.audit_budget;
-    let first_plan = plan_of(&planned.reports, planned.audit_budget);
-    print_plan(ui, &first_plan);
-    let mut next_planned = Some(planned.reports);
-    let timed_out = loop {
-        passes += 1;
-        let remaining = args.timeout.saturating_sub(started.elapsed());
-        let work = async {
-            let planned = match next_planned.take() {
-                Some(planned) => planned,
-                None => {
-                    let planned = engine.plan_pass(&pending, opts, progress.clone()).await;
-                    audit_budget = planned.audit_budget;
-                    planned.reports
-                }
-            };
-            engine
-                .apply_planned(&pending, planned, opts.concurrency, progress.clone())
-                .await
-        };
-        let Ok(reports) = tokio::time::timeout(remaining, work).await else {
-            break true;
-        };
-        for (kind, n) in summarize(&reports).applied {
-            *applied.entry(kind).or_default() += n;
+    let timing = Timing::every(interval, all_sandbox(fleet));
+    let shared = Arc::new(Shared::default());
+    let round = round_fn(engine.clone(), *ui, progress_printer(ui), shared.clone());
+    let scheduler = Scheduler::new(round, timing, usize::from(args.concurrency));
+    let (commands, queue) = tokio::sync::mpsc::unbounded_channel();
+    let diff = FleetDiff::between(&[], apps);
+    let _ = commands.send(Command::Fleet {
+        diff,
+        trigger: Trigger::Start,
+    });
+    drop(commands);
+    let until = if args.wait {
+        Until::Settled {
+            deadline: tokio::time::Instant::now() + args.timeout,
         }
-        pending = still_pending(&pending, &reports, deadline_ms);
-        for report in reports {
-            last.insert(report.app.clone(), report);
-        }
-        if !args.wait || pending.is_empty() {
-            break false;
-        }
-        if started.elapsed() + interval >= args.timeout {
-            break true;
-        }
-        ui.status(&waiting_line(&last, pending.len(), interval));
-        tokio::time::sleep(interval).await;
+    } else {
+        Until::OneRound
     };
+    let mut watcher = Progressing {
+        ui: *ui,
+        applied: BTreeMap::new(),
+    };
+    let ended = scheduler.run(queue, until, &mut watcher).await;
     let ordered: Vec<AppReport> = apps
         .iter()
-        .filter_map(|a| last.get(&a.name).cloned())
+        .filter_map(|a| ended.last.get(&a.name).cloned())
         .collect();
+    // Apps that could still move had the deadline not come: a timeout, not a hold.
+    let moving = ended
+        .outcomes
+        .values()
+        .any(|o| !o.settled && o.held_until_ms.is_none());
+    let timed_out = args.wait && (ended.timed_out || moving);
     let summary = PassSummary {
-        applied,
+        applied: watcher.applied,
         ..summarize(&ordered)
     };
+    let first_plan = shared.first_plan();
     finish(
         ui,
         args,
         &summary,
-        passes,
+        ended.rounds,
         started.elapsed(),
         timed_out,
-        &Some(first_plan),
+        &first_plan,
     );
-    let held = report_held(ui, &ordered, audit_budget, args.wait && !timed_out);
+    let budget = shared.audit_budget();
+    let held = report_held(
+        ui,
+        &ordered,
+        &ended.outcomes,
+        budget,
+        args.wait && !timed_out,
+    );
     Ok(if timed_out || (args.wait && held > 0) {
         EXIT_TIMEOUT
     } else if !summary.failed.is_empty() {
@@ -240,27 +228,81 @@ async fn apply(
     })
 }
 
-/// Apps that need another pass: not settled, not failed for good, and not held past the deadline
-/// (parked by a quota that resets later, or waiting for next month's audit quota).
-fn still_pending(apps: &[Desired], reports: &[AppReport], deadline_ms: u64) -> Vec<Desired> {
-    apps.iter()
-        .zip(reports)
-        .filter(|(_, report)| {
-            !report.is_settled() && !failed_for_good(report) && !held_past(report, deadline_ms)
-        })
-        .map(|(app, _)| app.clone())
-        .collect()
+/// What the rounds of one `reconcile` share with the command: the first plan (printed before
+/// anything is applied, as Terraform does) and the latest audit budget.
+#[derive(Default)]
+struct Shared {
+    first: std::sync::Mutex<Option<Plan>>,
+    budget: std::sync::Mutex<Option<AuditBudget>>,
 }
 
-/// Whether waiting until `deadline_ms` cannot move the app: its hold lasts longer, or it only
-/// waits for the audit quota.
-fn held_past(report: &AppReport, deadline_ms: u64) -> bool {
-    let Some(held) = &report.held else {
-        return false;
-    };
-    match held.kind {
-        HoldKind::AuditQuota => !report.plan.as_ref().is_some_and(|p| p.has_changes()),
-        HoldKind::Parked | HoldKind::Backoff => held.until_ms.is_some_and(|t| t > deadline_ms),
+impl Shared {
+    fn first_plan(&self) -> Option<Plan> {
+        self.first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn audit_budget(&self) -> Option<AuditBudget> {
+        *self
+            .budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One round of `reconcile`: plan every due app; the first round's plan is printed before
+/// anything is applied; then apply.
+fn round_fn(engine: Arc<Engine>, ui: Ui, progress: ProgressFn, shared: Arc<Shared>) -> RoundFn {
+    Arc::new(move |due, permits, done| {
+        let (engine, progress, shared) = (engine.clone(), progress.clone(), shared.clone());
+        Box::pin(async move {
+            let apps: Vec<Desired> = due.into_iter().map(|d| d.app).collect();
+            let planned = engine
+                .plan_round(&apps, true, &permits, progress.clone())
+                .await;
+            {
+                let mut first = shared
+                    .first
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if first.is_none() {
+                    let reports: Vec<AppReport> =
+                        planned.reports.iter().flatten().cloned().collect();
+                    let plan = plan_of(&reports, planned.audit_budget);
+                    print_plan(&ui, &plan);
+                    *first = Some(plan);
+                }
+            }
+            *shared
+                .budget
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = planned.audit_budget;
+            engine
+                .apply_round(apps, planned.reports, permits, progress, move |d| {
+                    let _ = done.send(d);
+                })
+                .await;
+        })
+    })
+}
+
+/// Counts what was applied and says, between passes, how many apps have not converged yet.
+struct Progressing {
+    ui: Ui,
+    applied: BTreeMap<String, usize>,
+}
+
+impl Watcher for Progressing {
+    fn finished(&mut self, report: &AppReport, _: &Outcome, _: Trigger) {
+        for (kind, n) in summarize(std::slice::from_ref(report)).applied {
+            *self.applied.entry(kind).or_default() += n;
+        }
+    }
+
+    fn idle(&mut self, pending: &[&AppReport], next_in: Duration) {
+        self.ui.status(&waiting_line(pending, next_in));
     }
 }
 
@@ -270,15 +312,17 @@ fn held_past(report: &AppReport, deadline_ms: u64) -> bool {
 fn report_held(
     ui: &Ui,
     reports: &[AppReport],
+    outcomes: &BTreeMap<String, Outcome>,
     budget: Option<AuditBudget>,
     given_up: bool,
 ) -> usize {
     if let Some(budget) = budget.filter(|b| b.waiting > 0) {
         ui.warn(&format!("audit quota: {}", budget.line()));
     }
+    let unsettled = |r: &AppReport| outcomes.get(&r.app).is_some_and(|o| !o.settled);
     let held: Vec<(&AppReport, &crate::engine::Held)> = reports
         .iter()
-        .filter(|r| !r.is_settled() && !failed_for_good(r))
+        .filter(|r| unsettled(r))
         .filter_map(|r| r.held.as_ref().map(|h| (r, h)))
         .collect();
     if !given_up {
@@ -348,28 +392,16 @@ fn rates(values: &[String]) -> Result<Vec<(PlatformKind, Rate)>, CliError> {
     Ok(rates.into_iter().collect())
 }
 
-/// A pass error no amount of waiting fixes: the operator must act.
-fn failed_for_good(report: &AppReport) -> bool {
-    let permanent = |class: ErrorClass| matches!(class, ErrorClass::Permanent | ErrorClass::Auth);
-    let pass_error = match &report.error {
-        Some(crate::engine::PassError::Platform(e)) => permanent(e.class),
-        Some(_) => true,
-        None => false,
-    };
-    pass_error
-        || report
-            .applied
-            .iter()
-            .any(|a| a.result.as_ref().is_err_and(|e| permanent(e.class)))
+fn default_interval(fleet: &Fleet) -> Duration {
+    Duration::from_secs(if all_sandbox(fleet) { 1 } else { 30 })
 }
 
-fn default_interval(fleet: &Fleet) -> Duration {
-    let all_sandbox = fleet
-        .platforms
-        .wechat
-        .as_ref()
-        .is_none_or(|w| w.api_base == ApiBase::Sandbox);
-    Duration::from_secs(if all_sandbox { 1 } else { 30 })
+/// Whether every platform of the fleet is the sandbox (shorter intervals and backoffs).
+pub(super) fn all_sandbox(fleet: &Fleet) -> bool {
+    let wechat = fleet.platforms.wechat.as_ref();
+    let alipay = fleet.platforms.alipay.as_ref();
+    wechat.is_none_or(|w| w.api_base == ApiBase::Sandbox)
+        && alipay.is_none_or(|a| a.gateway == ApiBase::Sandbox)
 }
 
 fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {
@@ -405,16 +437,16 @@ fn progress_printer(ui: &Ui) -> ProgressFn {
     })
 }
 
-fn waiting_line(last: &BTreeMap<String, AppReport>, pending: usize, interval: Duration) -> String {
-    let waiting = last
-        .values()
+fn waiting_line(pending: &[&AppReport], next_in: Duration) -> String {
+    let waiting = pending
+        .iter()
         .filter(|r| {
             r.plan
                 .as_ref()
                 .is_some_and(|p| p.state == crate::model::AppState::WaitingOnAudit)
         })
         .count();
-    let moving = pending.saturating_sub(waiting);
+    let moving = pending.len().saturating_sub(waiting);
     let mut parts = Vec::new();
     if waiting > 0 {
         parts.push(format!("{waiting} waiting on audit"));
@@ -423,10 +455,11 @@ fn waiting_line(last: &BTreeMap<String, AppReport>, pending: usize, interval: Du
         parts.push(format!("{moving} in progress"));
     }
     format!(
-        "{pending} app{} not converged yet ({}); next pass in {}",
-        plural(pending),
+        "{} app{} not converged yet ({}); next pass in {}",
+        pending.len(),
+        plural(pending.len()),
         parts.join(", "),
-        humantime::format_duration(interval)
+        humantime::format_duration(Duration::from_millis(next_in.as_millis() as u64))
     )
 }
 

@@ -11,9 +11,9 @@ use clap::Args;
 
 use super::common;
 use super::{Cli, CliError, EXIT_OK};
-use crate::daemon::requeue::Timing;
 use crate::daemon::{self, Callbacks, WatchOptions};
 use crate::engine::Engine;
+use crate::engine::policy::Timing;
 use crate::fleet::{ApiBase, Fleet, WechatConfig};
 use crate::platform::wechat::WechatClient;
 use crate::sandbox::wechat::PushConfig;
@@ -102,7 +102,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
 }
 
 fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
-    let fast = all_sandbox(fleet);
+    let fast = super::reconcile::all_sandbox(fleet);
     let audit_poll = args.audit_poll.unwrap_or(if fast {
         Duration::from_millis(500)
     } else {
@@ -116,13 +116,6 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
         concurrency: usize::from(args.concurrency),
         grace: args.grace,
     }
-}
-
-fn all_sandbox(fleet: &Fleet) -> bool {
-    let wechat = fleet.platforms.wechat.as_ref();
-    let alipay = fleet.platforms.alipay.as_ref();
-    wechat.is_none_or(|w| w.api_base == ApiBase::Sandbox)
-        && alipay.is_none_or(|a| a.gateway == ApiBase::Sandbox)
 }
 
 /// The push endpoints for the fleet's WeChat component; in sandbox mode the sandbox is told to

@@ -275,7 +275,7 @@ mod tests {
     use crate::model::{Action, AppState};
     use crate::platform::ErrorClass;
 
-    use crate::daemon::fixtures::{platform_error, report, step};
+    use crate::engine::fixtures::{platform_error, report, step};
 
     #[test]
     fn a_pass_counts_its_state_actions_errors_and_duration() {

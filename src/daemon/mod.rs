@@ -11,16 +11,11 @@
 //! ([`watcher`]) turns edits into diffs ([`diff`]) for a per-app scheduler ([`scheduler`],
 //! [`requeue`]); passes are counted ([`metrics`]) and published for `status` ([`snapshot`]).
 
-pub mod diff;
-#[cfg(test)]
-pub(crate) mod fixtures;
 mod guard;
 mod handlers;
 pub mod health;
 pub mod metrics;
-pub mod requeue;
 mod run;
-pub mod scheduler;
 pub mod snapshot;
 pub mod watcher;
 

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, broadcast, mpsc};
 
-use super::diff::FleetDiff;
 use super::health::{self, Health};
 use super::metrics::Metrics;
-use super::requeue::Timing;
-use super::scheduler::{Command, Drained, RunFn, Scheduler, Trigger};
 use super::watcher::{FleetWatcher, WatchError};
 use super::{Callbacks, snapshot};
-use crate::engine::{AppReport, Engine, PassOptions, Progress, ProgressFn, now_ms};
+use crate::engine::diff::FleetDiff;
+use crate::engine::policy::Timing;
+use crate::engine::scheduler::{Command, Done, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
+use crate::engine::{Engine, Progress, ProgressFn, now_ms};
 use crate::fleet::{self, Fleet, FleetErrors};
 use crate::model::{Desired, PlatformKind};
 use crate::platform::{alipay, wechat};
@@ -70,7 +70,7 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     callbacks: Option<Arc<Callbacks>>,
     stop: impl Future<Output = ()> + Send + 'static,
-) -> Result<Drained, DaemonError> {
+) -> Result<Ended, DaemonError> {
     let store = engine.store().clone();
     // A snapshot left by a daemon that was killed must not pass for this one's.
     if let Err(err) = snapshot::remove(store.dir()) {
@@ -120,9 +120,13 @@ pub async fn run(
     let reloads = tokio::spawn(reloader.watch(watcher));
     drop(commands);
 
-    let run_fn = pass_fn(engine.clone(), metrics, dirty);
-    let scheduler = Scheduler::new(run_fn, opts.timing, opts.concurrency);
-    let drained = scheduler.run(queue, stop, opts.grace).await;
+    let round = round_fn(engine.clone(), metrics, dirty);
+    let scheduler = Scheduler::new(round, opts.timing, opts.concurrency);
+    let until = Until::Stopped {
+        stop: Box::pin(stop),
+        grace: opts.grace,
+    };
+    let drained = scheduler.run(queue, until, &mut Quiet).await;
 
     reloads.abort();
     if let Some(pushes) = pushes {
@@ -153,28 +157,42 @@ async fn finish_store(store: &Store) {
     }
 }
 
-/// One app's pass: the engine's pass over that app alone, counted and published.
-fn pass_fn(engine: Arc<Engine>, metrics: Arc<Metrics>, dirty: Arc<Notify>) -> RunFn {
+/// One round over the due apps: the engine plans them all (sharing the audit quota in fleet
+/// order), then applies; every app's pass is counted and published as it finishes.
+fn round_fn(engine: Arc<Engine>, metrics: Arc<Metrics>, dirty: Arc<Notify>) -> RoundFn {
     let progress: ProgressFn = Arc::new(log_progress);
-    Arc::new(move |app: Desired, trigger: Trigger| {
+    Arc::new(move |due, permits, done| {
         let (engine, metrics, dirty) = (engine.clone(), metrics.clone(), dirty.clone());
         let progress = progress.clone();
         Box::pin(async move {
-            tracing::info!(app = %app.name, trigger = trigger.as_str(), "pass started");
             let started = Instant::now();
-            let opts = PassOptions {
-                apply: true,
-                concurrency: 1,
-            };
-            let report = engine
-                .pass(std::slice::from_ref(&app), opts, progress)
-                .await
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| AppReport::crashed(&app));
-            metrics.record_pass(app.platform, trigger.as_str(), &report, started.elapsed());
-            dirty.notify_one();
-            report
+            for d in &due {
+                tracing::info!(app = %d.app.name, trigger = d.trigger.as_str(), "pass started");
+            }
+            let facts: std::collections::HashMap<String, (PlatformKind, Trigger)> = due
+                .iter()
+                .map(|d| (d.app.name.clone(), (d.app.platform, d.trigger)))
+                .collect();
+            let apps: Vec<Desired> = due.into_iter().map(|d| d.app).collect();
+            let planned = engine
+                .plan_round(&apps, true, &permits, progress.clone())
+                .await;
+            engine
+                .apply_round(apps, planned.reports, permits, progress, move |d| {
+                    if let Done::Passed(report) = &d {
+                        if let Some((platform, trigger)) = facts.get(&report.app) {
+                            metrics.record_pass(
+                                *platform,
+                                trigger.as_str(),
+                                report,
+                                started.elapsed(),
+                            );
+                        }
+                        dirty.notify_one();
+                    }
+                    let _ = done.send(d);
+                })
+                .await;
         })
     })
 }

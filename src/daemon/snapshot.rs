@@ -221,7 +221,7 @@ pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::fixtures::apps;
+    use crate::engine::fixtures::apps;
     use crate::model::{Build, Observed};
 
     const ONE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n";

@@ -120,6 +120,7 @@ pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Conne
         platforms,
         alipay: alipay_client,
         _sandbox: sandbox,
+        reserved: Default::default(),
     })
 }
 

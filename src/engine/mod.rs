@@ -4,12 +4,17 @@
 
 mod apply;
 mod connect;
+pub mod diff;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod pass;
+pub mod policy;
 pub mod rate;
 mod report;
+pub mod scheduler;
 mod settle;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,12 +22,15 @@ pub use connect::{ConnectError, seed_wechat_ticket};
 pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
 pub use report::{FailedApp, PassSummary, summarize};
 
+use tokio::sync::Semaphore;
+
 use crate::fleet::Fleet;
 use crate::model::{AppPlan, Desired, PlatformKind};
 use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
 use crate::platform::Platform;
 use crate::sandbox::SandboxHandle;
 use crate::store::Store;
+use scheduler::Done;
 
 /// How a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +61,16 @@ pub enum Progress {
 /// A callback receiving [`Progress`] events; must be cheap.
 pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
+/// A round's plans, before applying: one report per app (`None`: its permit never came), and
+/// how the audit quota was shared.
+#[derive(Debug, Clone)]
+pub struct PlannedRound {
+    /// One report per app, in the order of the apps.
+    pub reports: Vec<Option<AppReport>>,
+    /// The audit budget, when a platform rations audits and some plan submits one.
+    pub audit_budget: Option<AuditBudget>,
+}
+
 /// A pass's plans, before applying: one report per app, and how the audit quota was shared.
 #[derive(Debug, Clone)]
 pub struct PlannedPass {
@@ -68,6 +86,8 @@ pub struct Engine {
     platforms: BTreeMap<PlatformKind, Arc<dyn Platform>>,
     alipay: Option<Arc<crate::platform::alipay::AlipayClient>>,
     _sandbox: Option<SandboxHandle>,
+    /// Audit submissions granted by rounds in flight, by platform: the apps (by appid).
+    reserved: std::sync::Mutex<BTreeMap<PlatformKind, BTreeSet<String>>>,
 }
 
 impl Engine {
@@ -131,17 +151,93 @@ impl Engine {
         opts: PassOptions,
         progress: ProgressFn,
     ) -> PlannedPass {
+        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+        let round = self.plan_round(apps, opts.apply, &permits, progress).await;
+        PlannedPass {
+            reports: round
+                .reports
+                .into_iter()
+                .zip(apps)
+                .map(|(r, app)| r.unwrap_or_else(|| AppReport::crashed(app)))
+                .collect(),
+            audit_budget: round.audit_budget,
+        }
+    }
+
+    /// Phase one of a round: observes and plans `apps` while holding a permit each (an app whose
+    /// permit never comes — the semaphore was closed — is `None`), then shares the audit quota
+    /// among the plans in the apps' (fleet) order.
+    pub async fn plan_round(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        apply: bool,
+        permits: &Arc<Semaphore>,
+        progress: ProgressFn,
+    ) -> PlannedRound {
         let jobs = apps.iter().cloned().map(|app| {
             let engine = Arc::clone(self);
             let progress = Arc::clone(&progress);
-            async move { engine.observe_and_plan(&app, opts.apply, &progress).await }
+            async move { engine.observe_and_plan(&app, apply, &progress).await }
         });
-        let mut reports = fan_out(apps, opts.concurrency, jobs).await;
+        let mut reports = fan_out(apps, permits, jobs).await;
         let audit_budget = self.share_audit_quota(apps, &mut reports).await;
-        PlannedPass {
+        PlannedRound {
             reports,
             audit_budget,
         }
+    }
+
+    /// Phase two of a round: applies each planned app's plan while holding a permit, handing
+    /// each report to `done` as soon as the app is through (apps without a plan or a permit are
+    /// [`Done::Skipped`]).
+    pub async fn apply_round(
+        self: &Arc<Self>,
+        apps: Vec<Desired>,
+        planned: Vec<Option<AppReport>>,
+        permits: Arc<Semaphore>,
+        progress: ProgressFn,
+        done: impl Fn(Done) + Send + Sync + 'static,
+    ) {
+        let done = Arc::new(done);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (app, report) in apps.into_iter().zip(planned) {
+            let Some(report) = report else {
+                self.release_reservation(&app.appid);
+                done(Done::Skipped(app.name));
+                continue;
+            };
+            let (engine, permits, progress, done) = (
+                Arc::clone(self),
+                Arc::clone(&permits),
+                Arc::clone(&progress),
+                Arc::clone(&done),
+            );
+            tasks.spawn(async move {
+                let Ok(_permit) = permits.acquire_owned().await else {
+                    engine.release_reservation(&app.appid);
+                    done(Done::Skipped(app.name));
+                    return;
+                };
+                let (name, appid) = (app.name.clone(), app.appid.clone());
+                let releaser = Arc::clone(&engine);
+                // A pass that panics is reported as crashed, not lost.
+                let run =
+                    tokio::spawn(async move { engine.apply_report(&app, report, &progress).await });
+                let ran = run.await;
+                releaser.release_reservation(&appid);
+                done(match ran {
+                    Ok(report) => Done::Passed(Box::new(report)),
+                    Err(err) => {
+                        tracing::error!(app = %name, error = %err, "an app's pass task died");
+                        Done::Passed(Box::new(AppReport {
+                            error: Some(PassError::Crashed),
+                            ..AppReport::named(&name)
+                        }))
+                    }
+                });
+            });
+        }
+        while tasks.join_next().await.is_some() {}
     }
 
     /// Asks each platform that rations audits how many are left, and holds the submissions
@@ -149,18 +245,18 @@ impl Engine {
     async fn share_audit_quota(
         &self,
         apps: &[Desired],
-        reports: &mut [AppReport],
+        reports: &mut [Option<AppReport>],
     ) -> Option<AuditBudget> {
         let mut total: Option<AuditBudget> = None;
         for (kind, platform) in &self.platforms {
-            let mut plans: Vec<(&Desired, &mut AppPlan)> = apps
+            let mut submitting: Vec<(&Desired, &mut AppReport)> = apps
                 .iter()
                 .zip(reports.iter_mut())
+                .filter_map(|(app, r)| r.as_mut().map(|r| (app, r)))
                 .filter(|(app, r)| app.platform == *kind && r.held.is_none())
-                .filter_map(|(app, r)| r.plan.as_mut().map(|p| (app, p)))
-                .filter(|(_, p)| submits_audit(p))
+                .filter(|(_, r)| r.plan.as_ref().is_some_and(submits_audit))
                 .collect();
-            let Some((via, _)) = plans.first() else {
+            let Some((via, _)) = submitting.first() else {
                 continue;
             };
             let quota = match platform.audit_quota(via).await {
@@ -171,24 +267,34 @@ impl Engine {
                     continue;
                 }
             };
-            let mut plans: Vec<&mut AppPlan> = plans.iter_mut().map(|(_, p)| &mut **p).collect();
-            let budget = budget_audits(&mut plans, quota.rest);
+            // Submissions granted by rounds still in flight have not reached the platform's
+            // count yet: they are not ours to give again.
+            let this_round: BTreeSet<&str> = submitting
+                .iter()
+                .map(|(app, _)| app.appid.as_str())
+                .collect();
+            let elsewhere = self.reserved_elsewhere(*kind, &this_round);
+            let left = quota.rest.saturating_sub(elsewhere);
+            let (budget, waiting) = {
+                let mut plans: Vec<&mut AppPlan> = submitting
+                    .iter_mut()
+                    .filter_map(|(_, r)| r.plan.as_mut())
+                    .collect();
+                budget_audits(&mut plans, left)
+            };
+            let granted = submitting
+                .iter()
+                .enumerate()
+                .filter(|(at, _)| !waiting.contains(at))
+                .map(|(_, (app, _))| app.appid.clone());
+            self.reserve(*kind, granted);
             let held = Held {
                 kind: HoldKind::AuditQuota,
                 until_ms: None,
                 reason: format!("waits for the monthly audit quota ({})", budget.line()),
             };
-            for (app, report) in apps.iter().zip(reports.iter_mut()) {
-                let waits = app.platform == *kind
-                    && report.held.is_none()
-                    && report.plan.as_ref().is_some_and(|p| {
-                        p.notes
-                            .iter()
-                            .any(|n| n.starts_with("waits for the monthly audit quota"))
-                    });
-                if waits {
-                    report.held = Some(held.clone());
-                }
+            for at in waiting {
+                submitting[at].1.held = Some(held.clone());
             }
             let sum = total.get_or_insert_with(AuditBudget::default);
             sum.planned += budget.planned;
@@ -199,7 +305,8 @@ impl Engine {
     }
 
     /// Applies plans made by a dry [`Engine::pass`] moments ago (so the plan printed is the plan
-    /// applied, as Terraform does), at most `concurrency` apps at a time.
+    /// applied, as Terraform does), at most `concurrency` apps at a time. Reports come back in the
+    /// order of `apps`.
     pub async fn apply_planned(
         self: &Arc<Self>,
         apps: &[Desired],
@@ -207,12 +314,70 @@ impl Engine {
         concurrency: usize,
         progress: ProgressFn,
     ) -> Vec<AppReport> {
-        let jobs = apps.iter().cloned().zip(planned).map(|(app, report)| {
-            let engine = Arc::clone(self);
-            let progress = Arc::clone(&progress);
-            async move { engine.apply_report(&app, report, &progress).await }
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let collected = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&collected);
+        let planned = planned.into_iter().map(Some).collect();
+        self.apply_round(apps.to_vec(), planned, permits, progress, move |done| {
+            if let Done::Passed(report) = done {
+                sink.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(*report);
+            }
+        })
+        .await;
+        let mut by_name: BTreeMap<String, AppReport> = std::mem::take(
+            &mut *collected
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .map(|r| (r.app.clone(), r))
+        .collect();
+        apps.iter()
+            .map(|app| {
+                by_name
+                    .remove(&app.name)
+                    .unwrap_or_else(|| AppReport::crashed(app))
+            })
+            .collect()
+    }
+
+    /// Audit submissions granted to apps of `kind` outside `this_round` and not yet through.
+    fn reserved_elsewhere(&self, kind: PlatformKind, this_round: &BTreeSet<&str>) -> u32 {
+        let reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = reserved.get(&kind).map_or(0, |apps| {
+            apps.iter()
+                .filter(|a| !this_round.contains(a.as_str()))
+                .count()
         });
-        fan_out(apps, concurrency, jobs).await
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Keeps a granted submission of each of `appids` until its pass is through.
+    fn reserve(&self, kind: PlatformKind, appids: impl Iterator<Item = String>) {
+        self.reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(kind)
+            .or_default()
+            .extend(appids);
+    }
+
+    /// The pass of `appid` is through: its granted submission, if any, reached the platform (or
+    /// never will).
+    pub(crate) fn release_reservation(&self, appid: &str) {
+        for apps in self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values_mut()
+        {
+            apps.remove(appid);
+        }
     }
 
     fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
@@ -220,23 +385,25 @@ impl Engine {
     }
 }
 
-/// Runs `jobs` (one per app, in the order of `apps`) with at most `concurrency` at once; a job
-/// whose task died reports [`PassError::Crashed`].
-async fn fan_out<J>(apps: &[Desired], concurrency: usize, jobs: J) -> Vec<AppReport>
+/// Runs `jobs` (one per app, in the order of `apps`), each while holding a permit of `permits`;
+/// a job whose permit never comes (the semaphore was closed) is `None`, one whose task died
+/// reports [`PassError::Crashed`].
+async fn fan_out<J>(apps: &[Desired], permits: &Arc<Semaphore>, jobs: J) -> Vec<Option<AppReport>>
 where
     J: Iterator,
     J::Item: std::future::Future<Output = AppReport> + Send + 'static,
 {
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, job) in jobs.enumerate() {
-        let semaphore = Arc::clone(&semaphore);
+        let permits = Arc::clone(permits);
         tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
-            (index, job.await)
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return (index, None);
+            };
+            (index, Some(job.await))
         });
     }
-    let mut reports: Vec<Option<AppReport>> = vec![None; apps.len()];
+    let mut reports: Vec<Option<Option<AppReport>>> = vec![None; apps.len()];
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((index, report)) => reports[index] = Some(report),
@@ -246,7 +413,7 @@ where
     reports
         .into_iter()
         .zip(apps)
-        .map(|(report, app)| report.unwrap_or_else(|| AppReport::crashed(app)))
+        .map(|(report, app)| report.unwrap_or_else(|| Some(AppReport::crashed(app))))
         .collect()
 }
 

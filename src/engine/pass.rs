@@ -116,6 +116,18 @@ impl AppReport {
         }
     }
 
+    /// An empty report of the app named `name` (its appid unknown here).
+    pub fn named(name: &str) -> AppReport {
+        AppReport {
+            app: name.to_owned(),
+            appid: String::new(),
+            plan: None,
+            applied: Vec::new(),
+            error: None,
+            held: None,
+        }
+    }
+
     /// Whether the pass left the app settled: planned nothing mutating, no error.
     pub fn is_settled(&self) -> bool {
         self.error.is_none()
@@ -154,10 +166,23 @@ impl Engine {
             self.record_event(app, "pass", "error", &err);
             if apply {
                 self.note_failure(app, &err);
+                self.hold_after(app, &mut report);
             }
             report.error = Some(err);
         }
         report
+    }
+
+    /// After a pass that applied: a quota park or a backoff it ran into holds the app from now
+    /// on, and the report says so (the scheduler requeues it when the hold ends).
+    fn hold_after(&self, app: &Desired, report: &mut AppReport) {
+        if report.held.is_some() {
+            return;
+        }
+        match self.store.record(&app.appid) {
+            Ok(record) => report.held = held(&record, app, now_ms(), true),
+            Err(err) => tracing::warn!(app = %app.name, error = %err, "cannot read the record"),
+        }
     }
 
     async fn plan_inner(
@@ -228,6 +253,7 @@ impl Engine {
             self.replan_after_conflict(app, &plan, progress, &mut report)
                 .await;
         }
+        self.hold_after(app, &mut report);
         report
     }
 
@@ -262,7 +288,7 @@ impl Engine {
             return;
         };
         if !submits_audit(first) && submits_audit(plan) {
-            budget_audits(&mut [plan], 0);
+            let _ = budget_audits(&mut [plan], 0);
         }
         let again = Box::pin(self.apply_report_once(app, again, progress)).await;
         report.plan = again.plan;
@@ -374,7 +400,7 @@ mod tests {
         let yaml = format!(
             "  - {{ name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, gray: {gray}, stage: experience }}\n"
         );
-        crate::daemon::fixtures::apps(&yaml).remove(0)
+        crate::engine::fixtures::apps(&yaml).remove(0)
     }
 
     #[test]

@@ -125,8 +125,9 @@ pub fn submits_audit(plan: &AppPlan) -> bool {
 
 /// Shares `left` audit submissions among `plans` in their (fleet) order: the first `left` plans
 /// that submit keep their steps; every later one stops before its submission, with a note, and
-/// waits. Pure and deterministic.
-pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> AuditBudget {
+/// waits. Returns the budget and the positions in `plans` of those that wait. Pure and
+/// deterministic.
+pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> (AuditBudget, Vec<usize>) {
     let mut budget = AuditBudget {
         left,
         ..AuditBudget::default()
@@ -134,15 +135,20 @@ pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> AuditBudget {
     let planned = plans.iter().filter(|p| submits_audit(p)).count();
     budget.planned = planned;
     let mut granted = 0u32;
-    for plan in plans.iter_mut().filter(|p| submits_audit(p)) {
+    let mut waiting = Vec::new();
+    for (at, plan) in plans.iter_mut().enumerate() {
+        if !submits_audit(plan) {
+            continue;
+        }
         if granted < left {
             granted += 1;
             continue;
         }
         budget.waiting += 1;
+        waiting.push(at);
         hold_submission(plan, planned, left, budget.waiting);
     }
-    budget
+    (budget, waiting)
 }
 
 /// Cuts `plan` before its audit submission and says why.
@@ -316,7 +322,8 @@ mod tests {
             app("e", &[submit(), wait()]),
         ];
         let mut refs: Vec<&mut AppPlan> = plans.iter_mut().collect();
-        let budget = budget_audits(&mut refs, 2);
+        let (budget, waiting) = budget_audits(&mut refs, 2);
+        assert_eq!(waiting, [3, 4]);
         assert_eq!(
             budget,
             AuditBudget {
@@ -348,7 +355,8 @@ mod tests {
         let mut plans = [app("a", &[submit(), wait()])];
         let before = plans.clone();
         let mut refs: Vec<&mut AppPlan> = plans.iter_mut().collect();
-        let budget = budget_audits(&mut refs, 10);
+        let (budget, waiting) = budget_audits(&mut refs, 10);
+        assert!(waiting.is_empty());
         assert_eq!(budget.waiting, 0);
         assert_eq!(budget.line(), "1 audit planned, 10 left this month");
         assert_eq!(plans, before);

@@ -16,13 +16,18 @@ pub struct FleetDiff {
     pub removed: Vec<String>,
     /// How many apps are the same in both.
     pub unchanged: usize,
+    /// Every app's name in the new fleet's order (the order audits are budgeted in).
+    pub order: Vec<String>,
 }
 
 impl FleetDiff {
     /// The diff from `old` to `new`.
     pub fn between(old: &[Desired], new: &[Desired]) -> FleetDiff {
         let before: BTreeMap<&str, &Desired> = old.iter().map(|a| (a.name.as_str(), a)).collect();
-        let mut diff = FleetDiff::default();
+        let mut diff = FleetDiff {
+            order: new.iter().map(|a| a.name.clone()).collect(),
+            ..FleetDiff::default()
+        };
         for app in new {
             match before.get(app.name.as_str()) {
                 None => diff.added.push(app.clone()),
@@ -64,7 +69,7 @@ impl FleetDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::fixtures::apps;
+    use crate::engine::fixtures::apps;
 
     const TWO: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n  \
                        - { name: b, platform: wechat, appid: \"wx2222222222222222\", version: 1.0.0, stage: experience }\n";

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::daemon::fixtures::{apps, report};
+use crate::engine::fixtures::{apps, report};
 use crate::model::AppState;
 
 const THREE: &str = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", version: 1.0.0, stage: experience }\n  \
@@ -21,6 +21,44 @@ struct Log {
     in_flight: HashMap<String, usize>,
     max_per_app: usize,
     max_total: usize,
+}
+
+/// One fake pass of `app`: logged, `took` long, reporting the state set for it.
+async fn pass(
+    log: &Mutex<Log>,
+    states: &Mutex<HashMap<String, AppState>>,
+    app: Desired,
+    trigger: Trigger,
+    took: Duration,
+    done: &mpsc::UnboundedSender<Done>,
+) {
+    {
+        let mut l = log.lock().unwrap();
+        l.runs.push((
+            app.name.clone(),
+            app.version.clone(),
+            trigger,
+            Instant::now(),
+        ));
+        let n = l.in_flight.entry(app.name.clone()).or_default();
+        *n += 1;
+        let n = *n;
+        let total: usize = l.in_flight.values().sum();
+        l.max_per_app = l.max_per_app.max(n);
+        l.max_total = l.max_total.max(total);
+    }
+    tokio::time::sleep(took).await;
+    *log.lock().unwrap().in_flight.get_mut(&app.name).unwrap() -= 1;
+    let state = states
+        .lock()
+        .unwrap()
+        .get(&app.name)
+        .cloned()
+        .unwrap_or(AppState::InSync);
+    let mut r = report(state, Vec::new());
+    r.app = app.name.clone();
+    r.appid = app.appid.clone();
+    let _ = done.send(Done::Passed(Box::new(r)));
 }
 
 struct Fake {
@@ -39,38 +77,25 @@ impl Fake {
         }
     }
 
-    fn run_fn(&self) -> RunFn {
+    /// A round that passes each app in its own task while it holds a permit, as the engine does.
+    fn round_fn(&self) -> RoundFn {
         let (log, states, took) = (self.log.clone(), self.states.clone(), self.took);
-        Arc::new(move |app: Desired, trigger| {
+        Arc::new(move |due: Vec<Due>, permits: Arc<Semaphore>, done| {
             let (log, states) = (log.clone(), states.clone());
             Box::pin(async move {
-                {
-                    let mut l = log.lock().unwrap();
-                    l.runs.push((
-                        app.name.clone(),
-                        app.version.clone(),
-                        trigger,
-                        Instant::now(),
-                    ));
-                    let n = l.in_flight.entry(app.name.clone()).or_default();
-                    *n += 1;
-                    let n = *n;
-                    let total: usize = l.in_flight.values().sum();
-                    l.max_per_app = l.max_per_app.max(n);
-                    l.max_total = l.max_total.max(total);
+                let mut tasks = JoinSet::new();
+                for Due { app, trigger } in due {
+                    let (log, states, permits, done) =
+                        (log.clone(), states.clone(), permits.clone(), done.clone());
+                    tasks.spawn(async move {
+                        let Ok(_permit) = permits.acquire_owned().await else {
+                            let _ = done.send(Done::Skipped(app.name.clone()));
+                            return;
+                        };
+                        pass(&log, &states, app, trigger, took, &done).await;
+                    });
                 }
-                tokio::time::sleep(took).await;
-                *log.lock().unwrap().in_flight.get_mut(&app.name).unwrap() -= 1;
-                let state = states
-                    .lock()
-                    .unwrap()
-                    .get(&app.name)
-                    .cloned()
-                    .unwrap_or(AppState::InSync);
-                let mut r = report(state, Vec::new());
-                r.app = app.name.clone();
-                r.appid = app.appid.clone();
-                r
+                while tasks.join_next().await.is_some() {}
             })
         })
     }
@@ -94,20 +119,20 @@ fn timing() -> Timing {
 struct Running {
     commands: mpsc::UnboundedSender<Command>,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Drained>,
+    task: tokio::task::JoinHandle<Ended>,
 }
 
 fn start(fake: &Fake, concurrency: usize, grace: Duration) -> Running {
     let (commands, rx) = mpsc::unbounded_channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let scheduler = Scheduler::new(fake.run_fn(), timing(), concurrency);
-    let task = tokio::spawn(scheduler.run(
-        rx,
-        async {
+    let scheduler = Scheduler::new(fake.round_fn(), timing(), concurrency);
+    let until = Until::Stopped {
+        stop: Box::pin(async {
             let _ = stopped.await;
-        },
+        }),
         grace,
-    ));
+    };
+    let task = tokio::spawn(async move { scheduler.run(rx, until, &mut Quiet).await });
     Running {
         commands,
         stop,
@@ -123,7 +148,7 @@ fn load(running: &Running, old: &[Desired], new: &[Desired], trigger: Trigger) {
         .unwrap();
 }
 
-async fn stop(running: Running) -> Drained {
+async fn stop(running: Running) -> Ended {
     running.stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(60), running.task)
         .await
@@ -246,13 +271,7 @@ async fn stopping_lets_passes_in_flight_finish_within_the_grace() {
     load(&running, &[], &apps(THREE), Trigger::Start);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let drained = stop(running).await;
-    assert_eq!(
-        drained,
-        Drained {
-            finished: 3,
-            abandoned: 0
-        }
-    );
+    assert_eq!((drained.finished, drained.abandoned), (3, 0));
     assert!(fake.log.lock().unwrap().in_flight.values().all(|n| *n == 0));
 }
 
@@ -263,13 +282,77 @@ async fn stopping_cancels_what_outlasts_the_grace() {
     load(&running, &[], &apps(THREE), Trigger::Start);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let drained = stop(running).await;
-    assert_eq!(
-        drained,
-        Drained {
-            finished: 0,
-            abandoned: 1
-        }
-    );
+    assert_eq!((drained.finished, drained.abandoned), (0, 1));
     // Only one pass had started: the bound was 1 and nothing new starts after the stop.
     assert_eq!(fake.log.lock().unwrap().runs.len(), 1);
+}
+
+/// Runs the scheduler over `THREE` until `until`, with the states set on `fake`.
+async fn run_until(fake: &Fake, until: Until) -> Ended {
+    let (commands, rx) = mpsc::unbounded_channel();
+    let diff = FleetDiff::between(&[], &apps(THREE));
+    commands
+        .send(Command::Fleet {
+            diff,
+            trigger: Trigger::Start,
+        })
+        .unwrap();
+    drop(commands);
+    let scheduler = Scheduler::new(fake.round_fn(), timing(), 2);
+    tokio::time::timeout(
+        Duration::from_secs(3600),
+        scheduler.run(rx, until, &mut Quiet),
+    )
+    .await
+    .expect("the loop ends by itself")
+}
+
+#[tokio::test(start_paused = true)]
+async fn until_settled_ends_once_every_app_settled() {
+    let fake = Fake::new(Duration::from_millis(10));
+    fake.states
+        .lock()
+        .unwrap()
+        .insert("b".into(), AppState::Failed { reason: "x".into() });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ended = run_until(&fake, Until::Settled { deadline }).await;
+    assert_eq!(ended.rounds, 1);
+    assert!(!ended.timed_out);
+    assert_eq!(ended.last.len(), 3);
+    assert!(ended.outcomes.values().all(|o| o.settled));
+    assert!(Instant::now() < deadline);
+}
+
+#[tokio::test(start_paused = true)]
+async fn until_settled_times_out_while_an_app_still_moves() {
+    let fake = Fake::new(Duration::from_millis(10));
+    fake.states
+        .lock()
+        .unwrap()
+        .insert("a".into(), AppState::WaitingOnAudit);
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(300);
+    let ended = run_until(&fake, Until::Settled { deadline }).await;
+    // Polls after 60, 120 s (then 240 s would pass the deadline): the loop gives up at once.
+    assert_eq!(fake.runs_of("a").len(), 3, "{:?}", fake.runs_of("a"));
+    assert_eq!(fake.runs_of("b").len(), 1);
+    assert!(!ended.outcomes["a"].settled);
+    assert_eq!(ended.outcomes["a"].held_until_ms, None);
+    assert!(Instant::now() - begun < Duration::from_secs(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_round_passes_every_app_once_in_fleet_order() {
+    let fake = Fake::new(Duration::from_millis(10));
+    for name in ["a", "b", "c"] {
+        fake.states
+            .lock()
+            .unwrap()
+            .insert(name.into(), AppState::Changes);
+    }
+    let ended = run_until(&fake, Until::OneRound).await;
+    assert_eq!(ended.rounds, 1);
+    let log = fake.log.lock().unwrap();
+    let names: Vec<&str> = log.runs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"], "fleet order, each once");
 }

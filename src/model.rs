@@ -501,6 +501,9 @@ pub struct Record {
     /// The last error that counted towards the backoff, in words (`wxa/commit failed with -1`).
     #[serde(default)]
     pub last_error: Option<String>,
+    /// The state the app's last applying pass planned (`in_sync`…), to tell changes.
+    #[serde(default)]
+    pub last_state: Option<String>,
     /// A platform quota the app ran into, and when it resets.
     #[serde(default)]
     pub parked: Option<Parked>,

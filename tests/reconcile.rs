@@ -72,6 +72,12 @@ fn reconcile_wait_converges_and_the_next_dry_run_exits_0() {
     for what in ["bind_tester", "commit", "submit_audit", "release"] {
         assert!(history.contains(what), "history lacks {what}:\n{history}");
     }
+    // The audit verdict is history too, once.
+    let approvals = history
+        .lines()
+        .filter(|l| l.contains(" audit ") && l.contains("approved"))
+        .count();
+    assert_eq!(approvals, 1, "{history}");
 }
 
 #[test]
@@ -181,6 +187,26 @@ fn a_rejected_audit_ends_failed_with_the_reason_and_is_not_resubmitted() {
         "calm-cafe still converges:\n{all}"
     );
 
+    let history = fleet.run(&["history", "neon-bar", "-o", "json"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let rejected: Vec<&serde_json::Value> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["what"] == "audit" && e["result"] == "rejected")
+        .collect();
+    assert_eq!(
+        rejected.len(),
+        1,
+        "the verdict is in history once: {history}"
+    );
+    assert!(
+        rejected[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Neon theme breaks the content rules"),
+        "{history}"
+    );
     // A failed app makes the plan incomplete: exit 1, not "nothing to do".
     let plan = fleet.plan_json_exiting(1);
     assert_eq!(plan["incomplete"], true);

@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use crate::engine::diff::FleetDiff;
+use crate::engine::events::{Event, Subscriber};
 use crate::engine::policy::{Outcome, Timing};
 use crate::engine::rate::Rate;
 use crate::engine::scheduler::{Command, RoundFn, Scheduler, Trigger, Until, Watcher};
-use crate::engine::{
-    AppReport, Engine, HoldKind, PassOptions, PassSummary, Progress, ProgressFn, summarize,
-};
+use crate::engine::{AppReport, Engine, HoldKind, PassOptions, PassSummary, summarize};
 use crate::fleet::{ApiBase, Fleet};
 use crate::model::{Desired, PlatformKind};
 use crate::plan::Plan;
@@ -117,6 +116,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
         engine.limit_rate(kind, rate);
     }
     let engine = Arc::new(engine);
+    engine.events().subscribe(progress_printer(ui));
     if args.dry_run {
         return dry_run(&engine, ui, &apps, args).await;
     }
@@ -133,7 +133,7 @@ async fn dry_run(
         apply: false,
         concurrency: usize::from(args.concurrency),
     };
-    let planned = engine.plan_pass(apps, opts, progress_printer(ui)).await;
+    let planned = engine.plan_pass(apps, opts).await;
     let reports = planned.reports;
     let plan = plan_of(&reports, planned.audit_budget);
     let failures = summarize(&reports).failed;
@@ -166,7 +166,7 @@ async fn apply(
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
     let timing = Timing::every(interval, all_sandbox(fleet));
     let shared = Arc::new(Shared::default());
-    let round = round_fn(engine.clone(), *ui, progress_printer(ui), shared.clone());
+    let round = round_fn(engine.clone(), *ui, shared.clone());
     let scheduler = Scheduler::new(round, timing, usize::from(args.concurrency));
     let (commands, queue) = tokio::sync::mpsc::unbounded_channel();
     let diff = FleetDiff::between(&[], apps);
@@ -254,14 +254,12 @@ impl Shared {
 
 /// One round of `reconcile`: plan every due app; the first round's plan is printed before
 /// anything is applied; then apply.
-fn round_fn(engine: Arc<Engine>, ui: Ui, progress: ProgressFn, shared: Arc<Shared>) -> RoundFn {
+fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>) -> RoundFn {
     Arc::new(move |due, permits, done| {
-        let (engine, progress, shared) = (engine.clone(), progress.clone(), shared.clone());
+        let (engine, shared) = (engine.clone(), shared.clone());
         Box::pin(async move {
-            let apps: Vec<Desired> = due.into_iter().map(|d| d.app).collect();
-            let planned = engine
-                .plan_round(&apps, true, &permits, progress.clone())
-                .await;
+            let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
+            let planned = engine.plan_round(&apps, true, &permits).await;
             {
                 let mut first = shared
                     .first
@@ -280,7 +278,7 @@ fn round_fn(engine: Arc<Engine>, ui: Ui, progress: ProgressFn, shared: Arc<Share
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = planned.audit_budget;
             engine
-                .apply_round(apps, planned.reports, permits, progress, move |d| {
+                .apply_round(due, planned.reports, permits, move |d| {
                     let _ = done.send(d);
                 })
                 .await;
@@ -423,16 +421,20 @@ fn print_plan(ui: &Ui, plan: &Plan) {
     ui.data(&render::text(plan, ui.color()));
 }
 
-fn progress_printer(ui: &Ui) -> ProgressFn {
+/// Prints a line per action as it is applied or fails.
+fn progress_printer(ui: &Ui) -> Arc<dyn Subscriber> {
     let ui = *ui;
-    Arc::new(move |event| {
-        if let Progress::Acted { app, applied } = event {
-            let what = crate::view::action::describe(&applied.step.action);
-            let symbol = crate::view::action::symbol(&applied.step.action);
-            match &applied.result {
-                Ok(()) => ui.status(&format!("{app}: {symbol} {what} … ok")),
-                Err(err) => ui.status(&format!("{app}: {symbol} {what} … failed: {err}")),
-            }
+    Arc::new(move |event: &Event| {
+        let (app, action, failed) = match event {
+            Event::ActionApplied { app, action, .. } => (app, action, None),
+            Event::ActionFailed { app, action, error } => (app, action, Some(error)),
+            _ => return,
+        };
+        let what = crate::view::action::describe(action);
+        let symbol = crate::view::action::symbol(action);
+        match failed {
+            None => ui.status(&format!("{}: {symbol} {what} … ok", app.name)),
+            Some(err) => ui.status(&format!("{}: {symbol} {what} … failed: {err}", app.name)),
         }
     })
 }

@@ -172,7 +172,7 @@ async fn refresh(fleet: &Fleet, store: &Store, apps: &[Desired], ui: &Ui) -> Res
         apply: false,
         concurrency: 8,
     };
-    let reports = engine.pass(apps, opts, Arc::new(|_| {})).await;
+    let reports = engine.pass(apps, opts).await;
     for report in reports.iter().filter(|r| r.error.is_some()) {
         if let Some(err) = &report.error {
             ui.warn(&format!("app `{}`: cannot observe: {err}", report.app));

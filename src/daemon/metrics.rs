@@ -6,10 +6,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use crate::engine::{AppReport, PassError};
-use crate::model::PlatformKind;
+use crate::engine::events::{Event, Subscriber};
 
 /// Upper bounds (seconds) of the pass-duration histogram's buckets.
 pub const PASS_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -47,44 +45,6 @@ impl Metrics {
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
-    }
-
-    /// Counts one pass of an app: its state, its actions, its failed calls and its duration.
-    pub fn record_pass(
-        &self,
-        platform: PlatformKind,
-        trigger: &str,
-        report: &AppReport,
-        elapsed: Duration,
-    ) {
-        self.with(|m| {
-            *m.passes.entry(trigger.to_string()).or_default() += 1;
-            m.apps
-                .insert(report.app.clone(), (platform.to_string(), state_of(report)));
-            for applied in &report.applied {
-                let result = if applied.result.is_ok() {
-                    "ok"
-                } else {
-                    "error"
-                };
-                let key = (applied.step.action.kind().to_string(), result.to_string());
-                *m.actions.entry(key).or_default() += 1;
-                if let Err(err) = &applied.result {
-                    count_api_error(m, &err.call, err.class.as_str());
-                }
-            }
-            if let Some(PassError::Platform(err)) = &report.error {
-                count_api_error(m, &err.call, err.class.as_str());
-            }
-            let secs = elapsed.as_secs_f64();
-            for (count, bound) in m.buckets.iter_mut().zip(PASS_BUCKETS) {
-                if secs <= bound {
-                    *count += 1;
-                }
-            }
-            m.pass_sum += secs;
-            m.pass_count += 1;
-        });
     }
 
     /// Forgets an app that left the fleet.
@@ -128,18 +88,50 @@ impl Metrics {
     }
 }
 
+impl Subscriber for Metrics {
+    /// A finished pass counts its trigger, duration, state and actions; a failed call counts
+    /// under its endpoint and class.
+    fn on(&self, event: &Event) {
+        match event {
+            Event::PassFinished {
+                app,
+                trigger,
+                state,
+                took_ms,
+                actions,
+            } => self.with(|m| {
+                *m.passes.entry((*trigger).to_string()).or_default() += 1;
+                m.apps
+                    .insert(app.name.clone(), (app.platform.to_string(), state.clone()));
+                for (kind, ok) in actions {
+                    let result = if *ok { "ok" } else { "error" };
+                    *m.actions
+                        .entry((kind.clone(), result.to_string()))
+                        .or_default() += 1;
+                }
+                let secs = *took_ms as f64 / 1000.0;
+                for (count, bound) in m.buckets.iter_mut().zip(PASS_BUCKETS) {
+                    if secs <= bound {
+                        *count += 1;
+                    }
+                }
+                m.pass_sum += secs;
+                m.pass_count += 1;
+            }),
+            Event::ActionFailed { error, .. }
+            | Event::PassFailed {
+                platform_error: Some(error),
+                ..
+            } => self.with(|m| count_api_error(m, &error.call, error.class.as_str())),
+            _ => {}
+        }
+    }
+}
+
 fn count_api_error(m: &mut Inner, call: &str, class: &str) {
     *m.api_errors
         .entry((call.to_string(), class.to_string()))
         .or_default() += 1;
-}
-
-/// The state an app is shown in: its plan's state, or `error` when the pass found none.
-fn state_of(report: &AppReport) -> String {
-    match &report.plan {
-        Some(plan) if report.error.is_none() => plan.state.name().to_string(),
-        _ => "error".to_string(),
-    }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -271,32 +263,56 @@ fn render_fleet(out: &mut String, m: &Inner) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Applied;
-    use crate::model::{Action, AppState};
+    use crate::engine::events::AppRef;
+    use crate::model::PlatformKind;
     use crate::platform::ErrorClass;
 
-    use crate::engine::fixtures::{platform_error, report, step};
+    use crate::engine::fixtures::platform_error;
+
+    fn app() -> AppRef {
+        AppRef {
+            name: "tea-house".into(),
+            appid: "wx1111111111111111".into(),
+            platform: PlatformKind::Wechat,
+            fingerprint: "abcd1234".into(),
+        }
+    }
+
+    fn finished(
+        trigger: &'static str,
+        state: &str,
+        took_ms: u64,
+        actions: &[(&str, bool)],
+    ) -> Event {
+        Event::PassFinished {
+            app: app(),
+            trigger,
+            state: state.into(),
+            took_ms,
+            actions: actions
+                .iter()
+                .map(|(k, ok)| ((*k).to_string(), *ok))
+                .collect(),
+        }
+    }
 
     #[test]
     fn a_pass_counts_its_state_actions_errors_and_duration() {
         let metrics = Metrics::new();
         let err = platform_error(ErrorClass::Conflict);
-        let applied = vec![
-            Applied {
-                step: step(Action::Release {
-                    fingerprint: "abcd1234".into(),
-                }),
-                result: Err(err),
+        metrics.on(&Event::ActionFailed {
+            app: app(),
+            action: crate::model::Action::Release {
+                fingerprint: "abcd1234".into(),
             },
-            Applied {
-                step: step(Action::Release {
-                    fingerprint: "abcd1234".into(),
-                }),
-                result: Ok(()),
-            },
-        ];
-        let r = report(AppState::Changes, applied);
-        metrics.record_pass(PlatformKind::Wechat, "push", &r, Duration::from_millis(300));
+            error: err,
+        });
+        metrics.on(&finished(
+            "push",
+            "changes",
+            300,
+            &[("release", false), ("release", true)],
+        ));
         metrics.fleet_loaded(1_700_000_000);
         let text = metrics.render();
         for line in [
@@ -335,8 +351,7 @@ mod tests {
     #[test]
     fn a_removed_app_leaves_the_state_gauge() {
         let metrics = Metrics::new();
-        let r = report(AppState::InSync, Vec::new());
-        metrics.record_pass(PlatformKind::Wechat, "start", &r, Duration::ZERO);
+        metrics.on(&finished("start", "in_sync", 0, &[]));
         assert!(metrics.render().contains("state=\"in_sync\""));
         metrics.forget_app("tea-house");
         assert!(!metrics.render().contains("state=\"in_sync\""));

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, mpsc};
 
@@ -15,9 +15,10 @@ use super::metrics::Metrics;
 use super::watcher::{FleetWatcher, WatchError};
 use super::{Callbacks, snapshot};
 use crate::engine::diff::FleetDiff;
+use crate::engine::events::Event;
 use crate::engine::policy::Timing;
-use crate::engine::scheduler::{Command, Done, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
-use crate::engine::{Engine, Progress, ProgressFn, now_ms};
+use crate::engine::scheduler::{Command, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
+use crate::engine::{Engine, now_ms};
 use crate::fleet::{self, Fleet, FleetErrors};
 use crate::model::{Desired, PlatformKind};
 use crate::platform::{alipay, wechat};
@@ -120,7 +121,8 @@ pub async fn run(
     let reloads = tokio::spawn(reloader.watch(watcher));
     drop(commands);
 
-    let round = round_fn(engine.clone(), metrics, dirty);
+    listen(&engine, metrics, dirty);
+    let round = round_fn(engine.clone());
     let scheduler = Scheduler::new(round, opts.timing, opts.concurrency);
     let until = Until::Stopped {
         stop: Box::pin(stop),
@@ -158,38 +160,19 @@ async fn finish_store(store: &Store) {
 }
 
 /// One round over the due apps: the engine plans them all (sharing the audit quota in fleet
-/// order), then applies; every app's pass is counted and published as it finishes.
-fn round_fn(engine: Arc<Engine>, metrics: Arc<Metrics>, dirty: Arc<Notify>) -> RoundFn {
-    let progress: ProgressFn = Arc::new(log_progress);
+/// order), then applies; the metrics, the status and the log hear of it through the engine's
+/// events (see [`listen`]).
+fn round_fn(engine: Arc<Engine>) -> RoundFn {
     Arc::new(move |due, permits, done| {
-        let (engine, metrics, dirty) = (engine.clone(), metrics.clone(), dirty.clone());
-        let progress = progress.clone();
+        let engine = engine.clone();
         Box::pin(async move {
-            let started = Instant::now();
             for d in &due {
                 tracing::info!(app = %d.app.name, trigger = d.trigger.as_str(), "pass started");
             }
-            let facts: std::collections::HashMap<String, (PlatformKind, Trigger)> = due
-                .iter()
-                .map(|d| (d.app.name.clone(), (d.app.platform, d.trigger)))
-                .collect();
-            let apps: Vec<Desired> = due.into_iter().map(|d| d.app).collect();
-            let planned = engine
-                .plan_round(&apps, true, &permits, progress.clone())
-                .await;
+            let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
+            let planned = engine.plan_round(&apps, true, &permits).await;
             engine
-                .apply_round(apps, planned.reports, permits, progress, move |d| {
-                    if let Done::Passed(report) = &d {
-                        if let Some((platform, trigger)) = facts.get(&report.app) {
-                            metrics.record_pass(
-                                *platform,
-                                trigger.as_str(),
-                                report,
-                                started.elapsed(),
-                            );
-                        }
-                        dirty.notify_one();
-                    }
+                .apply_round(due, planned.reports, permits, move |d| {
                     let _ = done.send(d);
                 })
                 .await;
@@ -197,16 +180,29 @@ fn round_fn(engine: Arc<Engine>, metrics: Arc<Metrics>, dirty: Arc<Notify>) -> R
     })
 }
 
-fn log_progress(progress: Progress) {
-    if let Progress::Acted { app, applied } = progress {
-        let kind = applied.step.action.kind();
-        match &applied.result {
-            Ok(()) => tracing::info!(app = %app, action = kind, result = "ok", "action applied"),
-            Err(err) => tracing::warn!(
-                app = %app, action = kind, result = "error", call = %err.call,
-                code = %err.code, class = err.class.as_str(), error = %err, "action failed"
-            ),
+/// The daemon's subscribers: the log (a line per action), the metrics, and the status
+/// snapshot's writer (woken after every pass).
+fn listen(engine: &Engine, metrics: Arc<Metrics>, dirty: Arc<Notify>) {
+    let events = engine.events();
+    events.subscribe(Arc::new(log_action));
+    events.subscribe(metrics);
+    events.subscribe(Arc::new(move |event: &Event| {
+        if matches!(event, Event::PassFinished { .. }) {
+            dirty.notify_one();
         }
+    }));
+}
+
+fn log_action(event: &Event) {
+    match event {
+        Event::ActionApplied { app, action, .. } => {
+            tracing::info!(app = %app.name, action = action.kind(), result = "ok", "action applied");
+        }
+        Event::ActionFailed { app, action, error } => tracing::warn!(
+            app = %app.name, action = action.kind(), result = "error", call = %error.call,
+            code = %error.code, class = error.class.as_str(), error = %error, "action failed"
+        ),
+        _ => {}
     }
 }
 

@@ -1,16 +1,17 @@
 //! Applying one app's plan: each mutating step is journalled before the call and its outcome after,
-//! recorded in the app's history, and its effect (audit id, tester map, last build) remembered.
+//! told as events (history, progress and metrics subscribe), and its effect (audit id, tester
+//! map, last build) remembered.
 
 use std::time::Duration;
 
 use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
 use crate::plan::quota::quota_reset;
 use crate::platform::{Effect, ErrorClass, Platform, PlatformError};
-use crate::store::{Event, Intent};
+use crate::store::Intent;
 
+use super::events::{AppRef, Event};
 use super::settle::{is_idempotent, took_effect};
-use super::{Applied, Engine, PassError, Progress, ProgressFn, now_ms};
-use crate::view::action::describe;
+use super::{Applied, Engine, PassError, now_ms};
 
 /// The first per-app backoff after a failed pass; it doubles with every failure in a row.
 const BACKOFF_BASE_MS: u64 = 2_000;
@@ -28,7 +29,6 @@ pub(super) async fn apply(
     app: &Desired,
     plan: &AppPlan,
     mut record: Record,
-    progress: &ProgressFn,
 ) -> Result<Vec<Applied>, PassError> {
     let mut applied = Vec::new();
     if record
@@ -54,10 +54,6 @@ pub(super) async fn apply(
             step: step.clone(),
             result: result.map(drop),
         };
-        progress(Progress::Acted {
-            app: app.name.clone(),
-            applied: Box::new(outcome.clone()),
-        });
         applied.push(outcome);
         if stop {
             break;
@@ -128,6 +124,10 @@ async fn call(
         step: Some(step.action.clone()),
     };
     let id = engine.store.journal_intent(&intent).await?;
+    engine.events.emit(Event::ActionStarted {
+        app: AppRef::of(app),
+        action: step.action.clone(),
+    });
     let (result, outcome) = attempts(platform, app, &step.action).await;
     match &outcome {
         Some(outcome) => engine.store.journal_outcome(id, outcome)?,
@@ -135,9 +135,21 @@ async fn call(
             tracing::warn!(app = %app.name, action = %step.action.kind(), "outcome unknown; it will be settled by observing")
         }
     }
-    engine
-        .store
-        .append_history(&history_event(app, step, &result))?;
+    engine.events.emit(match &result {
+        Ok(effect) => Event::ActionApplied {
+            app: AppRef::of(app),
+            action: step.action.clone(),
+            detail: match effect {
+                Effect::AuditSubmitted { audit_id } => Some(format!("audit {audit_id}")),
+                _ => None,
+            },
+        },
+        Err(error) => Event::ActionFailed {
+            app: AppRef::of(app),
+            action: step.action.clone(),
+            error: error.clone(),
+        },
+    });
     Ok(result)
 }
 
@@ -199,27 +211,6 @@ async fn observe_effect(
             _ => Effect::None,
         })),
         false => Some(Err(())),
-    }
-}
-
-fn history_event(app: &Desired, step: &Step, result: &Result<Effect, PlatformError>) -> Event {
-    let (outcome, code, detail) = match result {
-        Ok(Effect::AuditSubmitted { audit_id }) => (
-            "ok",
-            None,
-            format!("{} (audit {audit_id})", describe(&step.action)),
-        ),
-        Ok(_) => ("ok", None, describe(&step.action)),
-        Err(err) => ("error", Some(err.code.clone()), err.to_string()),
-    };
-    Event {
-        at_ms: now_ms(),
-        app: app.name.clone(),
-        appid: app.appid.clone(),
-        what: step.action.kind().to_string(),
-        result: outcome.to_string(),
-        code,
-        detail,
     }
 }
 

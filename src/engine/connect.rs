@@ -115,12 +115,17 @@ pub(super) async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Conne
         alipay_client = Some(Arc::clone(&client));
         platforms.insert(PlatformKind::Alipay, client);
     }
+    let events = super::events::Events::default();
+    events.subscribe(std::sync::Arc::new(super::history::History::new(
+        store.clone(),
+    )));
     Ok(Engine {
         store,
         platforms,
         alipay: alipay_client,
         _sandbox: sandbox,
         reserved: Default::default(),
+        events,
     })
 }
 

@@ -5,8 +5,10 @@
 mod apply;
 mod connect;
 pub mod diff;
+pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod history;
 mod pass;
 pub mod policy;
 pub mod rate;
@@ -16,7 +18,7 @@ mod settle;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use connect::{ConnectError, seed_wechat_ticket};
 pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
@@ -30,7 +32,8 @@ use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
 use crate::platform::Platform;
 use crate::sandbox::SandboxHandle;
 use crate::store::Store;
-use scheduler::Done;
+use events::{AppRef, Event, Events};
+use scheduler::{Done, Due, Trigger};
 
 /// How a pass runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +43,6 @@ pub struct PassOptions {
     /// At most this many apps are worked on at once.
     pub concurrency: usize,
 }
-
-/// Progress events a pass reports while it runs (the CLI prints them).
-#[derive(Debug, Clone)]
-pub enum Progress {
-    /// An app's observation finished.
-    Observed {
-        /// The app's name.
-        app: String,
-    },
-    /// An action finished.
-    Acted {
-        /// The app's name.
-        app: String,
-        /// What was done and how it went.
-        applied: Box<Applied>,
-    },
-}
-
-/// A callback receiving [`Progress`] events; must be cheap.
-pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 
 /// A round's plans, before applying: one report per app (`None`: its permit never came), and
 /// how the audit quota was shared.
@@ -88,6 +71,8 @@ pub struct Engine {
     _sandbox: Option<SandboxHandle>,
     /// Audit submissions granted by rounds in flight, by platform: the apps (by appid).
     reserved: std::sync::Mutex<BTreeMap<PlatformKind, BTreeSet<String>>>,
+    /// The event stream (history subscribes from the start).
+    events: Events,
 }
 
 impl Engine {
@@ -100,6 +85,11 @@ impl Engine {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The event stream: subscribe to hear what happens to apps.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The Alipay client, when the fleet has `platforms.alipay` (for `auth alipay`).
@@ -128,31 +118,21 @@ impl Engine {
     /// Runs one pass over `apps`: every app is observed and planned, the audit quota is shared
     /// out (see [`Engine::plan_pass`]), and with `opts.apply` the plans are applied, at most
     /// `opts.concurrency` apps at a time. Reports come back in the order of `apps`.
-    pub async fn pass(
-        self: &Arc<Self>,
-        apps: &[Desired],
-        opts: PassOptions,
-        progress: ProgressFn,
-    ) -> Vec<AppReport> {
-        let planned = self.plan_pass(apps, opts, Arc::clone(&progress)).await;
+    pub async fn pass(self: &Arc<Self>, apps: &[Desired], opts: PassOptions) -> Vec<AppReport> {
+        let planned = self.plan_pass(apps, opts).await;
         if !opts.apply {
             return planned.reports;
         }
-        self.apply_planned(apps, planned.reports, opts.concurrency, progress)
+        self.apply_planned(apps, planned.reports, opts.concurrency)
             .await
     }
 
     /// Observes and plans every app (changing nothing on the platforms), then shares the monthly
     /// audit quota among the plans in fleet order. With `opts.apply` (plans about to be applied)
     /// unknown outcomes are settled first and apps backing off are held.
-    pub async fn plan_pass(
-        self: &Arc<Self>,
-        apps: &[Desired],
-        opts: PassOptions,
-        progress: ProgressFn,
-    ) -> PlannedPass {
+    pub async fn plan_pass(self: &Arc<Self>, apps: &[Desired], opts: PassOptions) -> PlannedPass {
         let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-        let round = self.plan_round(apps, opts.apply, &permits, progress).await;
+        let round = self.plan_round(apps, opts.apply, &permits).await;
         PlannedPass {
             reports: round
                 .reports
@@ -172,12 +152,10 @@ impl Engine {
         apps: &[Desired],
         apply: bool,
         permits: &Arc<Semaphore>,
-        progress: ProgressFn,
     ) -> PlannedRound {
         let jobs = apps.iter().cloned().map(|app| {
             let engine = Arc::clone(self);
-            let progress = Arc::clone(&progress);
-            async move { engine.observe_and_plan(&app, apply, &progress).await }
+            async move { engine.observe_and_plan(&app, apply).await }
         });
         let mut reports = fan_out(apps, permits, jobs).await;
         let audit_budget = self.share_audit_quota(apps, &mut reports).await;
@@ -188,56 +166,61 @@ impl Engine {
     }
 
     /// Phase two of a round: applies each planned app's plan while holding a permit, handing
-    /// each report to `done` as soon as the app is through (apps without a plan or a permit are
-    /// [`Done::Skipped`]).
+    /// each report to `done` as soon as the app is through (and telling
+    /// [`Event::PassFinished`]); apps without a plan or a permit are [`Done::Skipped`].
     pub async fn apply_round(
         self: &Arc<Self>,
-        apps: Vec<Desired>,
+        due: Vec<Due>,
         planned: Vec<Option<AppReport>>,
         permits: Arc<Semaphore>,
-        progress: ProgressFn,
         done: impl Fn(Done) + Send + Sync + 'static,
     ) {
+        let started = Instant::now();
         let done = Arc::new(done);
         let mut tasks = tokio::task::JoinSet::new();
-        for (app, report) in apps.into_iter().zip(planned) {
+        for (Due { app, trigger }, report) in due.into_iter().zip(planned) {
             let Some(report) = report else {
                 self.release_reservation(&app.appid);
                 done(Done::Skipped(app.name));
                 continue;
             };
-            let (engine, permits, progress, done) = (
-                Arc::clone(self),
-                Arc::clone(&permits),
-                Arc::clone(&progress),
-                Arc::clone(&done),
-            );
+            let (engine, permits, done) =
+                (Arc::clone(self), Arc::clone(&permits), Arc::clone(&done));
             tasks.spawn(async move {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     engine.release_reservation(&app.appid);
                     done(Done::Skipped(app.name));
                     return;
                 };
-                let (name, appid) = (app.name.clone(), app.appid.clone());
-                let releaser = Arc::clone(&engine);
-                // A pass that panics is reported as crashed, not lost.
-                let run =
-                    tokio::spawn(async move { engine.apply_report(&app, report, &progress).await });
-                let ran = run.await;
-                releaser.release_reservation(&appid);
-                done(match ran {
-                    Ok(report) => Done::Passed(Box::new(report)),
-                    Err(err) => {
-                        tracing::error!(app = %name, error = %err, "an app's pass task died");
-                        Done::Passed(Box::new(AppReport {
-                            error: Some(PassError::Crashed),
-                            ..AppReport::named(&name)
-                        }))
-                    }
+                let report = engine.apply_spawned(&app, report).await;
+                engine.events.emit(Event::PassFinished {
+                    app: AppRef::of(&app),
+                    trigger: trigger.as_str(),
+                    state: report
+                        .plan
+                        .as_ref()
+                        .filter(|_| report.error.is_none())
+                        .map_or("error", |p| p.state.name())
+                        .to_string(),
+                    took_ms: started.elapsed().as_millis() as u64,
+                    actions: events::actions_of(&report),
                 });
+                done(Done::Passed(Box::new(report)));
             });
         }
         while tasks.join_next().await.is_some() {}
+    }
+
+    /// Applies `report`'s plan in a task of its own, so a pass that panics is reported as
+    /// crashed, not lost; its granted audit submission is released either way.
+    async fn apply_spawned(self: &Arc<Self>, app: &Desired, report: AppReport) -> AppReport {
+        let (engine, owned) = (Arc::clone(self), app.clone());
+        let ran = tokio::spawn(async move { engine.apply_report(&owned, report).await }).await;
+        self.release_reservation(&app.appid);
+        ran.unwrap_or_else(|err| {
+            tracing::error!(app = %app.name, error = %err, "an app's pass task died");
+            AppReport::crashed(app)
+        })
     }
 
     /// Asks each platform that rations audits how many are left, and holds the submissions
@@ -312,13 +295,19 @@ impl Engine {
         apps: &[Desired],
         planned: Vec<AppReport>,
         concurrency: usize,
-        progress: ProgressFn,
     ) -> Vec<AppReport> {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let collected = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = Arc::clone(&collected);
         let planned = planned.into_iter().map(Some).collect();
-        self.apply_round(apps.to_vec(), planned, permits, progress, move |done| {
+        let due = apps
+            .iter()
+            .map(|app| Due {
+                app: app.clone(),
+                trigger: Trigger::Start,
+            })
+            .collect();
+        self.apply_round(due, planned, permits, move |done| {
             if let Done::Passed(report) = done {
                 sink.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -2,13 +2,14 @@
 
 use std::fmt;
 
-use crate::model::{AppPlan, Desired, PlatformKind, Record, Step};
+use crate::model::{AppPlan, AppState, AuditStatus, Desired, Observed, PlatformKind, Record, Step};
 use crate::plan::quota::{budget_audits, submits_audit};
 use crate::plan::{Context, plan_app};
 use crate::platform::{ErrorClass, PlatformError};
-use crate::store::{Event, StoreError};
+use crate::store::StoreError;
 
-use super::{Engine, Progress, ProgressFn, apply, now_ms};
+use super::events::{AppRef, Event};
+use super::{Engine, apply, now_ms};
 
 /// What ended an app's pass early.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +77,17 @@ pub enum HoldKind {
     /// The monthly audit quota is shared out and this app's turn has not come: its submission
     /// (and what follows) is out of the plan; earlier steps still apply.
     AuditQuota,
+}
+
+impl HoldKind {
+    /// The hold's stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Parked => "parked",
+            HoldKind::Backoff => "backoff",
+            HoldKind::AuditQuota => "audit_quota",
+        }
+    }
 }
 
 /// Why an app was held back this pass.
@@ -154,16 +166,11 @@ impl Engine {
     /// Observes and plans one app (phase one of a pass). With `apply`, unknown outcomes of earlier
     /// calls are settled first, and an app that is backing off after failures is held this pass.
     /// A parked app (a quota) is held in any case; the reason becomes a plan note.
-    pub(super) async fn observe_and_plan(
-        &self,
-        app: &Desired,
-        apply: bool,
-        progress: &ProgressFn,
-    ) -> AppReport {
+    pub(super) async fn observe_and_plan(&self, app: &Desired, apply: bool) -> AppReport {
         let mut report = AppReport::new(app);
-        if let Err(err) = self.plan_inner(app, apply, progress, &mut report).await {
+        if let Err(err) = self.plan_inner(app, apply, &mut report).await {
             tracing::warn!(app = %app.name, error = %err, "pass ended early");
-            self.record_event(app, "pass", "error", &err);
+            self.pass_failed(app, &err);
             if apply {
                 self.note_failure(app, &err);
                 self.hold_after(app, &mut report);
@@ -189,7 +196,6 @@ impl Engine {
         &self,
         app: &Desired,
         apply: bool,
-        progress: &ProgressFn,
         report: &mut AppReport,
     ) -> Result<(), PassError> {
         let platform = self
@@ -203,43 +209,104 @@ impl Engine {
             .observe(app)
             .await
             .map_err(|e| PassError::Platform(Box::new(e)))?;
+        let previous = self.store.observation(&app.appid)?.map(|(o, _)| o);
         self.store
             .put_observation(&app.appid, &observed, now_ms())?;
-        progress(Progress::Observed {
-            app: app.name.clone(),
+        self.events.emit(Event::Observed {
+            app: AppRef::of(app),
         });
-        if apply && self.settle(app, &observed, &mut record)? > 0 {
-            self.store.put_record(&app.appid, &record)?;
-        }
+        self.tell_verdicts(app, previous.as_ref(), &observed);
+        let mut changed = apply && self.settle(app, &observed, &mut record)? > 0;
         let now = now_ms();
         let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
         report.held = held(&record, app, now, apply);
         if let Some(held) = &report.held {
             plan.notes.push(held.reason.clone());
+            self.events.emit(Event::Held {
+                app: AppRef::of(app),
+                kind: held.kind.as_str(),
+                until_ms: held.until_ms,
+                reason: held.reason.clone(),
+            });
+        }
+        if apply {
+            changed |= self.tell_state(app, &plan, &mut record);
+        }
+        if changed {
+            self.store.put_record(&app.appid, &record)?;
         }
         report.plan = Some(plan);
         Ok(())
     }
 
+    /// Tells the verdicts the platform gave since the last observation: an audit that is approved
+    /// or rejected now and was not before (or was another audit).
+    fn tell_verdicts(&self, app: &Desired, before: Option<&Observed>, now: &Observed) {
+        let Some(audit) = &now.audit else {
+            return;
+        };
+        let seen = before
+            .and_then(|o| o.audit.as_ref())
+            .is_some_and(|a| a.id == audit.id && a.status == audit.status);
+        if seen {
+            return;
+        }
+        let (app, audit_id, build) = (
+            AppRef::of(app),
+            audit.id.clone(),
+            audit.build.fingerprint.clone(),
+        );
+        match audit.status {
+            AuditStatus::Approved => self.events.emit(Event::AuditApproved {
+                app,
+                audit_id,
+                build,
+            }),
+            AuditStatus::Rejected => self.events.emit(Event::AuditRejected {
+                app,
+                audit_id,
+                build,
+                reason: audit.reason.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    /// Tells a change of the app's state since its last pass; returns whether `record` changed.
+    fn tell_state(&self, app: &Desired, plan: &AppPlan, record: &mut Record) -> bool {
+        let to = plan.state.name();
+        if record.last_state.as_deref() == Some(to) {
+            return false;
+        }
+        let reason = match &plan.state {
+            AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
+                Some(reason.clone())
+            }
+            _ => None,
+        };
+        self.events.emit(Event::StateChanged {
+            app: AppRef::of(app),
+            from: record.last_state.replace(to.to_string()),
+            to: to.to_string(),
+            reason,
+        });
+        true
+    }
+
     /// Applies a plan made by [`Engine::observe_and_plan`] (phase two of a pass): settles unknown
     /// outcomes against the observation the plan was made from, then applies; a conflict
     /// re-observes and re-plans once.
-    pub(super) async fn apply_report(
-        &self,
-        app: &Desired,
-        mut report: AppReport,
-        progress: &ProgressFn,
-    ) -> AppReport {
+    pub(super) async fn apply_report(&self, app: &Desired, mut report: AppReport) -> AppReport {
         if report.error.is_some() || report.held.as_ref().is_some_and(Held::blocks_apply) {
             return report;
         }
         let Some(plan) = report.plan.clone() else {
             return report;
         };
-        match self.apply_plan(app, &plan, progress).await {
+        match self.apply_plan(app, &plan).await {
             Ok(applied) => report.applied = applied,
             Err(err) => {
-                self.record_event(app, "pass", "error", &err);
+                self.pass_failed(app, &err);
                 report.error = Some(err);
                 return report;
             }
@@ -250,19 +317,13 @@ impl Engine {
             .and_then(|a| a.result.as_ref().err())
             .is_some_and(|e| e.class == ErrorClass::Conflict);
         if conflict {
-            self.replan_after_conflict(app, &plan, progress, &mut report)
-                .await;
+            self.replan_after_conflict(app, &plan, &mut report).await;
         }
         self.hold_after(app, &mut report);
         report
     }
 
-    async fn apply_plan(
-        &self,
-        app: &Desired,
-        plan: &AppPlan,
-        progress: &ProgressFn,
-    ) -> Result<Vec<Applied>, PassError> {
+    async fn apply_plan(&self, app: &Desired, plan: &AppPlan) -> Result<Vec<Applied>, PassError> {
         let platform = self
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
@@ -270,42 +331,31 @@ impl Engine {
         if let Some((observed, _)) = self.store.observation(&app.appid)? {
             self.settle(app, &observed, &mut record)?;
         }
-        apply::apply(self, platform.as_ref(), app, plan, record, progress).await
+        apply::apply(self, platform.as_ref(), app, plan, record).await
     }
 
     /// After a conflict: observe again, plan again, apply once more. A submission the audit
     /// budget did not grant the first plan is not added by the second.
-    async fn replan_after_conflict(
-        &self,
-        app: &Desired,
-        first: &AppPlan,
-        progress: &ProgressFn,
-        report: &mut AppReport,
-    ) {
+    async fn replan_after_conflict(&self, app: &Desired, first: &AppPlan, report: &mut AppReport) {
         tracing::info!(app = %app.name, "conflict: observing and planning again");
-        let mut again = self.observe_and_plan(app, true, progress).await;
+        let mut again = self.observe_and_plan(app, true).await;
         let (Some(plan), None, None) = (again.plan.as_mut(), &again.error, &again.held) else {
             return;
         };
         if !submits_audit(first) && submits_audit(plan) {
             let _ = budget_audits(&mut [plan], 0);
         }
-        let again = Box::pin(self.apply_report_once(app, again, progress)).await;
+        let again = Box::pin(self.apply_report_once(app, again)).await;
         report.plan = again.plan;
         report.applied.extend(again.applied);
         report.error = again.error;
     }
 
-    async fn apply_report_once(
-        &self,
-        app: &Desired,
-        mut report: AppReport,
-        progress: &ProgressFn,
-    ) -> AppReport {
+    async fn apply_report_once(&self, app: &Desired, mut report: AppReport) -> AppReport {
         let Some(plan) = report.plan.clone() else {
             return report;
         };
-        match self.apply_plan(app, &plan, progress).await {
+        match self.apply_plan(app, &plan).await {
             Ok(applied) => report.applied = applied,
             Err(err) => report.error = Some(err),
         }
@@ -323,23 +373,16 @@ impl Engine {
         }
     }
 
-    fn record_event(&self, app: &Desired, what: &str, result: &str, err: &PassError) {
-        let code = match err {
-            PassError::Platform(e) => Some(e.code.clone()),
-            _ => None,
-        };
-        let event = Event {
-            at_ms: now_ms(),
-            app: app.name.clone(),
-            appid: app.appid.clone(),
-            what: what.to_string(),
-            result: result.to_string(),
-            code,
-            detail: err.to_string(),
-        };
-        if let Err(e) = self.store.append_history(&event) {
-            tracing::error!(error = %e, "cannot record history");
-        }
+    /// Tells that the pass ended early, and why.
+    fn pass_failed(&self, app: &Desired, err: &PassError) {
+        self.events.emit(Event::PassFailed {
+            app: AppRef::of(app),
+            error: err.to_string(),
+            platform_error: match err {
+                PassError::Platform(e) => Some((**e).clone()),
+                _ => None,
+            },
+        });
     }
 }
 

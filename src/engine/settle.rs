@@ -3,9 +3,10 @@
 //! fingerprint, an audit of it exists, the live state shows it — never by calling again.
 
 use crate::model::{Action, Desired, Observed, Record};
-use crate::store::{Event, Intent};
+use crate::store::Intent;
 
-use super::{Engine, PassError, now_ms};
+use super::events::{AppRef, Event};
+use super::{Engine, PassError};
 
 /// Whether `action` can be sent twice without harm: tester changes and build deletions converge,
 /// everything else (commit/upload, submit, withdraw, release, gray, rollback) must be observed first.
@@ -87,18 +88,13 @@ impl Engine {
                 remember_settled(app, intent, record);
             }
             tracing::info!(app = %app.name, action = %intent.action, fingerprint = %intent.fingerprint, outcome, "settled an unknown outcome by observing");
-            self.store.append_history(&Event {
-                at_ms: now_ms(),
-                app: app.name.clone(),
-                appid: app.appid.clone(),
-                what: intent.action.clone(),
-                result: "settled".to_string(),
-                code: None,
-                detail: format!(
-                    "{} [mf:{}] from {}: {outcome}",
-                    intent.action, intent.fingerprint, intent.at_ms
-                ),
-            })?;
+            self.events.emit(Event::Settled {
+                app: AppRef::of(app),
+                action: intent.action.clone(),
+                fingerprint: intent.fingerprint.clone(),
+                intended_at_ms: intent.at_ms,
+                outcome: outcome.to_string(),
+            });
         }
         Ok(open.len())
     }

@@ -4,7 +4,8 @@
 
 use serde::Serialize;
 
-use crate::model::{Action, AppPlan, AppState, Withdrawals, beijing_day, beijing_month};
+use crate::model::calendar::{next_beijing_day, next_beijing_month};
+use crate::model::{Action, AppPlan, AppState, Withdrawals};
 
 use super::rules::Rules;
 
@@ -49,38 +50,17 @@ impl Budget {
     }
 }
 
-/// Seconds Beijing time (UTC+8) is ahead of UTC.
-const BEIJING: u64 = 8 * 3600;
-
 /// When the quota behind a platform quota `code` resets, for an error at unix time `now` (seconds):
 /// 85085 (monthly audits) and the other monthly limits → the 1st of next month, Beijing time;
 /// 45009 (daily API calls) and 87013 (withdrawals) → next 00:00 Beijing time; 45011 (too frequent)
 /// → a minute; anything else → an hour.
 pub fn quota_reset(code: &str, now: u64) -> u64 {
     match code {
-        "85085" | "89405" | "89030" | "61055" => next_month_start(now),
-        "45009" | "87013" => (beijing_day(now) + 1) * 86_400 - BEIJING,
+        "85085" | "89405" | "89030" | "61055" => next_beijing_month(now),
+        "45009" | "87013" => next_beijing_day(now),
         "45011" => now + 60,
         _ => now + 3600,
     }
-}
-
-/// Unix seconds of 00:00 Beijing time on the 1st of the month after `now`'s.
-fn next_month_start(now: u64) -> u64 {
-    let next = beijing_month(now) + 1;
-    let (year, month) = ((next / 12) as i64, (next % 12) as i64 + 1);
-    (days_from_civil(year, month, 1) as u64) * 86_400 - BEIJING
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// How a pass shared the monthly audit quota among its apps.

@@ -246,6 +246,16 @@ fn remember(
     Ok(())
 }
 
+/// Parks the app on the quota `err` ran into at `now` (unix seconds), until it resets.
+pub(super) fn park(record: &mut Record, err: &PlatformError, now: u64) {
+    record.parked = Some(Parked {
+        until: quota_reset(&err.code, now),
+        call: err.call.clone(),
+        code: err.code.clone(),
+        reason: err.explanation.clone(),
+    });
+}
+
 /// Records a failed action; returns whether the app's pass stops here.
 fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Record) -> bool {
     let tester_step = matches!(
@@ -271,13 +281,7 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
             true
         }
         ErrorClass::Quota => {
-            let now = now_ms() / 1000;
-            record.parked = Some(Parked {
-                until: quota_reset(&err.code, now),
-                call: err.call.clone(),
-                code: err.code.clone(),
-                reason: err.explanation.clone(),
-            });
+            park(record, err, now_ms() / 1000);
             true
         }
         ErrorClass::Transient | ErrorClass::Auth | ErrorClass::Conflict => true,

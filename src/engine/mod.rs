@@ -413,3 +413,6 @@ pub fn now_ms() -> u64 {
         .unwrap_or(Duration::ZERO)
         .as_millis() as u64
 }
+
+#[cfg(test)]
+mod tests;

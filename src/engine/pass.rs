@@ -362,10 +362,16 @@ impl Engine {
         report
     }
 
-    /// Counts a pass that failed before applying (e.g. observing failed) towards the backoff.
+    /// A pass that failed before applying (e.g. observing failed): a quota parks the app until
+    /// it resets, anything else counts towards the backoff (the one policy of apply).
     fn note_failure(&self, app: &Desired, err: &PassError) {
         let updated = self.store.record(&app.appid).and_then(|mut record| {
-            apply::bump_backoff(&mut record, now_ms(), app, err.to_string());
+            match err {
+                PassError::Platform(e) if e.class == ErrorClass::Quota => {
+                    apply::park(&mut record, e, now_ms() / 1000);
+                }
+                _ => apply::bump_backoff(&mut record, now_ms(), app, err.to_string()),
+            }
             self.store.put_record(&app.appid, &record)
         });
         if let Err(err) = updated {

@@ -1,0 +1,379 @@
+//! The one transport of every platform client: bounded connect and request times, a breaker that
+//! stops calling a platform that does not answer (so a dead gateway costs one timeout, not one per
+//! app and retry), and the one retry schedule for reads.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{ErrorClass, PlatformError};
+use crate::model::PlatformKind;
+
+/// How long a connection may take to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a whole call may take (the platforms answer in well under a second).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a platform that did not answer is not called again.
+pub const COOLDOWN: Duration = Duration::from_secs(30);
+/// Calls in a row that did not reach the platform before the breaker opens.
+pub const TRIP_AFTER: u32 = 2;
+
+/// The error code of a call the breaker refused.
+pub const UNREACHABLE: &str = "unreachable";
+
+/// How a transport behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// See [`CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// See [`REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
+    /// See [`COOLDOWN`].
+    pub cooldown: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            connect_timeout: CONNECT_TIMEOUT,
+            request_timeout: REQUEST_TIMEOUT,
+            cooldown: COOLDOWN,
+        }
+    }
+}
+
+/// An HTTP client for one platform host, behind a breaker.
+pub struct Transport {
+    client: reqwest::Client,
+    platform: PlatformKind,
+    host: String,
+    breaker: Breaker,
+}
+
+impl Transport {
+    /// A transport to `base` (a URL) of `platform`.
+    pub fn new(platform: PlatformKind, base: &str, options: Options) -> Transport {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|err| {
+                tracing::warn!(%platform, error = %err, "cannot configure the HTTP client; using defaults");
+                reqwest::Client::default()
+            });
+        Transport {
+            client,
+            platform,
+            host: host_of(base),
+            breaker: Breaker::new(options.cooldown),
+        }
+    }
+
+    /// The client to build requests with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The host calls go to (`api.weixin.qq.com`, `127.0.0.1:8690`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Sends `request` (for `call`). A platform that did not answer the last calls is not called
+    /// until its cooldown passed: the call fails at once with code [`UNREACHABLE`]. A call that
+    /// could not connect or timed out counts towards that; any answer at all resets it.
+    pub async fn send(
+        &self,
+        call: &str,
+        request: reqwest::RequestBuilder,
+        hint: &str,
+    ) -> Result<reqwest::Response, PlatformError> {
+        if let Some(refusal) = self.breaker.refuse(self.platform, call, &self.host) {
+            return Err(refusal);
+        }
+        match request.send().await {
+            Ok(response) => {
+                self.breaker.answered();
+                Ok(response)
+            }
+            Err(err) => {
+                let unreachable = err.is_connect() || err.is_timeout();
+                let error = PlatformError::network(self.platform, call, err, hint);
+                if unreachable {
+                    self.breaker.missed(&error);
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// `host[:port]` of a URL, for messages (never its path or query, which may carry a token).
+fn host_of(base: &str) -> String {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    rest.split(['/', '?', '#'])
+        .next()
+        .unwrap_or(rest)
+        .to_string()
+}
+
+/// Calls in a row that did not reach the platform, and until when it is not called.
+struct Breaker {
+    cooldown: Duration,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Default)]
+struct BreakerState {
+    misses: u32,
+    open_until: Option<Instant>,
+    /// What the last miss said (`the call timed out`…).
+    why: String,
+}
+
+impl Breaker {
+    fn new(cooldown: Duration) -> Breaker {
+        Breaker {
+            cooldown,
+            state: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BreakerState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The error of a call refused while the breaker is open; `None` lets the call through (one
+    /// probe at a time once the cooldown passed: the next miss reopens it at once).
+    fn refuse(&self, platform: PlatformKind, call: &str, host: &str) -> Option<PlatformError> {
+        let mut state = self.lock();
+        let until = state.open_until?;
+        let now = Instant::now();
+        if now >= until {
+            state.open_until = None;
+            state.misses = TRIP_AFTER.saturating_sub(1);
+            return None;
+        }
+        let left = humantime::format_duration(Duration::from_secs((until - now).as_secs() + 1));
+        let mut error = PlatformError::local(
+            platform,
+            call,
+            UNREACHABLE,
+            ErrorClass::Transient,
+            &format!(
+                "{platform} at {host} did not answer the last calls; not calling it for {left}"
+            ),
+            &format!("check the network and `{host}`; minifleet calls it again after the cooldown"),
+        );
+        error.message = state.why.clone();
+        Some(error)
+    }
+
+    fn answered(&self) {
+        let mut state = self.lock();
+        state.misses = 0;
+        state.open_until = None;
+    }
+
+    fn missed(&self, error: &PlatformError) {
+        let mut state = self.lock();
+        state.misses = state.misses.saturating_add(1);
+        state.why = error.explanation.clone();
+        if state.misses >= TRIP_AFTER && state.open_until.is_none() {
+            state.open_until = Some(Instant::now() + self.cooldown);
+            tracing::warn!(
+                platform = %error.platform,
+                call = %error.call,
+                cooldown = %humantime::format_duration(self.cooldown),
+                "the platform does not answer; calls to it fail at once until the cooldown passed"
+            );
+        }
+    }
+}
+
+/// The one retry schedule: attempts of a call that failed transiently, and the pause before each
+/// next one (`base · 2ⁿ` plus up to `base` of jitter). Reads retry at once within a pass; a
+/// mutating call is retried only after observing it did not take effect (see the engine).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts in all.
+    pub attempts: u32,
+    /// The first pause.
+    pub base: Duration,
+}
+
+/// Reads: 3 attempts, 200 ms, 400 ms (plus jitter) apart.
+pub const READS: Retry = Retry {
+    attempts: 3,
+    base: Duration::from_millis(100),
+};
+
+impl Retry {
+    /// The pause after failed attempt `attempt` (1-based).
+    pub fn pause(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.min(6);
+        self.base * factor + self.base.mul_f64(fastrand::f64())
+    }
+
+    /// Runs `op` until it succeeds, fails with an error `again` does not want retried, or the
+    /// attempts are used up; a call the breaker refused is not retried (it would be refused
+    /// again).
+    pub async fn run<T, F, Fut>(
+        &self,
+        mut op: F,
+        again: impl Fn(&PlatformError) -> bool,
+    ) -> Result<T, PlatformError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, PlatformError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(err) if attempt < self.attempts && err.code != UNREACHABLE && again(&err) => {
+                    tracing::debug!(call = %err.call, code = %err.code, attempt, "transient error, retrying");
+                    tokio::time::sleep(self.pause(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WECHAT: PlatformKind = PlatformKind::Wechat;
+
+    fn options(timeout_ms: u64) -> Options {
+        Options {
+            connect_timeout: Duration::from_millis(timeout_ms),
+            request_timeout: Duration::from_millis(timeout_ms),
+            cooldown: Duration::from_secs(30),
+        }
+    }
+
+    #[test]
+    fn messages_name_the_host_never_the_path() {
+        assert_eq!(
+            host_of("https://api.weixin.qq.com/cgi-bin?access_token=x"),
+            "api.weixin.qq.com"
+        );
+        assert_eq!(host_of("http://127.0.0.1:8690"), "127.0.0.1:8690");
+        assert_eq!(host_of("127.0.0.1:1/x"), "127.0.0.1:1");
+    }
+
+    /// A host that accepts connections and never answers: the first calls time out, then the
+    /// breaker refuses at once, naming the host; it lets a probe through after the cooldown.
+    #[tokio::test]
+    async fn a_platform_that_never_answers_is_not_called_again_until_the_cooldown() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket); // never answered
+            }
+        });
+        let base = format!("http://{addr}");
+        let transport = Transport::new(WECHAT, &base, options(200));
+        let url = format!("{base}/wxa/getversioninfo");
+        for _ in 0..TRIP_AFTER {
+            let request = transport.client().get(&url);
+            let err = transport
+                .send("wxa/getversioninfo", request, "h")
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, "network", "{err}");
+        }
+        let started = std::time::Instant::now();
+        let request = transport.client().get(&url);
+        let refused = transport
+            .send("wxa/getversioninfo", request, "h")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, UNREACHABLE);
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "refused at once"
+        );
+        assert!(refused.explanation.contains(&addr.to_string()), "{refused}");
+        assert!(refused.message.contains("timed out"), "{refused:?}");
+        assert!(
+            !refused.to_string().contains("getversioninfo?"),
+            "{refused}"
+        );
+        accepted.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_closes_the_breaker_and_the_cooldown_lets_a_probe_through() {
+        let breaker = Breaker::new(Duration::from_secs(30));
+        let miss = PlatformError::local(
+            WECHAT,
+            "wxa/x",
+            "network",
+            ErrorClass::Transient,
+            "the call timed out",
+            "",
+        );
+        breaker.missed(&miss);
+        assert!(
+            breaker.refuse(WECHAT, "wxa/x", "h").is_none(),
+            "one miss is not enough"
+        );
+        breaker.answered();
+        breaker.missed(&miss);
+        assert!(
+            breaker.refuse(WECHAT, "wxa/x", "h").is_none(),
+            "the count restarted"
+        );
+        breaker.missed(&miss);
+        assert!(breaker.refuse(WECHAT, "wxa/x", "h").is_some());
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(breaker.refuse(WECHAT, "wxa/x", "h").is_none(), "a probe");
+        breaker.missed(&miss);
+        assert!(
+            breaker.refuse(WECHAT, "wxa/x", "h").is_some(),
+            "a failed probe reopens at once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_retry_transient_errors_but_not_refusals() {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let transient =
+            || PlatformError::local(WECHAT, "wxa/x", "-1", ErrorClass::Transient, "busy", "");
+        let result: Result<(), _> = READS
+            .run(
+                || async {
+                    tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Err(transient())
+                },
+                |_| true,
+            )
+            .await;
+        assert!(result.is_err());
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 3);
+        tries.store(0, std::sync::atomic::Ordering::SeqCst);
+        let refused =
+            || PlatformError::local(WECHAT, "wxa/x", UNREACHABLE, ErrorClass::Transient, "x", "");
+        let result: Result<(), _> = READS
+            .run(
+                || async {
+                    tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    Err(refused())
+                },
+                |_| true,
+            )
+            .await;
+        assert!(result.is_err());
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+}

@@ -137,12 +137,13 @@ impl AlipayClient {
         if let Some(tv) = &app.template_version {
             biz["template_version"] = json!(tv);
         }
-        // Remember the version's fingerprint BEFORE uploading: if the answer is lost or the process
-        // dies mid-call, the next observation still knows the build is ours (not "another build of
-        // this version"), and the next commit adopts it instead of failing.
+        // Remember the version's fingerprint BEFORE uploading, flushed to disk: if the answer is
+        // lost or the process dies mid-call, the next observation still knows the build is ours
+        // (not "another build of this version"), and the next commit adopts it instead of failing.
         let ours_before = self.built_by_us(app)?;
         self.store
             .put_build_fingerprint(&app.appid, &app.version, &app.fingerprint)
+            .await
             .map_err(|e| errors::store(UPLOAD, e))?;
         match self
             .gateway

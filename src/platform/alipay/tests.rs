@@ -589,6 +589,7 @@ async fn an_upload_cut_off_before_experience_create_is_finished_by_the_next_comm
         // the upload applied, experience.create never sent.
         e.store
             .put_build_fingerprint(APP, "1.0.0", &v1.fingerprint)
+            .await
             .unwrap();
         let token = e.client.token_for(APP).unwrap().unwrap();
         let biz = json!({"template_id": TEMPLATE, "template_version": "0.0.3",

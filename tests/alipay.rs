@@ -203,3 +203,148 @@ fn auth_alipay_exchanges_an_app_auth_code() {
     fleet.converge();
     assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
 }
+
+fn records(url: &str) -> Vec<minifleet::sandbox::Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(minifleet::sandbox::RemoteSandbox::new(url).accepted())
+        .expect("GET /sandbox/records")
+}
+
+/// The accepted calls of `call` (the Alipay method) for `version`.
+fn calls_of(records: &[minifleet::sandbox::Accepted], call: &str, version: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r.call == call && r.version.as_deref() == Some(version))
+        .count()
+}
+
+/// Before: bumping the version of an app with a live gray submitted the new build while the
+/// older build's gray held Alipay's review slot, met `CAN_NOT_SUBMIT_WITH_AUDIT_GRAY` on every
+/// pass and never converged.
+#[test]
+fn an_alipay_app_with_a_live_gray_takes_a_new_version() {
+    let sandbox = common::spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let mut app = App {
+        gray: 10,
+        ..App::alipay("rice-bowl", "2021004100000001")
+    };
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
+    assert!(live(&fleet, "rice-bowl").ends_with("gray 10%"));
+
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(
+        step_kinds(&fleet.plan_json(), "rice-bowl"),
+        [
+            "commit",
+            "revert_gray",
+            "withdraw_audit",
+            "submit_audit",
+            "wait_for_audit",
+            "gray"
+        ]
+    );
+    let out = fleet.converge();
+    assert!(
+        !text(&out).contains("CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"),
+        "{}",
+        text(&out)
+    );
+    let now = live(&fleet, "rice-bowl");
+    assert!(
+        now.starts_with("1.1.0 [mf:") && now.ends_with("gray 10%"),
+        "{now}"
+    );
+
+    let accepted = records(&sandbox.url);
+    let at = |call: &str, version: &str| {
+        accepted
+            .iter()
+            .position(|r| r.call == call && r.version.as_deref() == Some(version))
+            .unwrap_or_else(|| panic!("no {call} of {version}: {accepted:#?}"))
+    };
+    let gray_cancel = at("alipay.open.mini.version.gray.cancel", "1.0.0");
+    let audited_cancel = at("alipay.open.mini.version.audited.cancel", "1.0.0");
+    let submit = at("alipay.open.mini.version.audit.apply", "1.1.0");
+    assert!(
+        gray_cancel < audited_cancel && audited_cancel < submit,
+        "{accepted:#?}"
+    );
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.online", "1.0.0"),
+        0,
+        "the outdated gray is not released to everyone"
+    );
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.audit.apply", "1.1.0"),
+        1
+    );
+}
+
+/// Before: deleting the store after convergence (which the README says loses no live state)
+/// failed every Alipay app at `stage: experience` with "another fingerprint (an unknown build)":
+/// a build that never went to audit carries its fingerprint only in the store. The sandbox runs
+/// on its own (`sandbox.url`), so the platforms keep their state when the store goes.
+#[test]
+fn losing_the_store_does_not_fail_alipay_apps_that_never_went_to_audit() {
+    let sandbox = common::spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&[
+        App {
+            testers: "[ops-li01]",
+            gray: 10,
+            ..App::new("tea-house", "wx1111111111111111")
+        },
+        App {
+            stage: "audit",
+            ..App::new("hotpot-garden", "wx4444444444444444")
+        },
+        App {
+            testers: "[ops.li@example.com]",
+            gray: 10,
+            ..App::alipay("rice-bowl", "2021004100000001")
+        },
+        App::alipay("bun-factory", "2021004100000002"),
+        App {
+            stage: "experience",
+            ..App::alipay("congee-shop", "2021004100000003")
+        },
+    ]);
+    fleet.converge();
+    std::fs::remove_dir_all(fleet.store()).expect("delete the store");
+
+    let out = fleet.converge();
+    assert!(!text(&out).contains("unknown build"), "{}", text(&out));
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "in sync:\n{}", text(&again));
+    let accepted = records(&sandbox.url);
+    let upload = "alipay.open.mini.version.upload";
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.delete", "1.0.0"),
+        1,
+        "the unknown development build is deleted once: {accepted:#?}"
+    );
+    let uploads = |app: &str| {
+        accepted
+            .iter()
+            .filter(|r| r.call == upload && r.app == app)
+            .count()
+    };
+    assert_eq!(uploads("2021004100000003"), 2, "built again once");
+    assert_eq!(
+        uploads("2021004100000001"),
+        1,
+        "audited builds carry their tag"
+    );
+    assert_eq!(
+        uploads("2021004100000002"),
+        1,
+        "audited builds carry their tag"
+    );
+}

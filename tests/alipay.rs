@@ -3,7 +3,13 @@
 
 mod common;
 
+use std::process::Output;
+use std::time::Duration;
+
 use common::{App, TestFleet, app_plan, code, step_kinds, text};
+use minifleet::fleet::SandboxSpec;
+use minifleet::sandbox::alipay::WrongSignature;
+use minifleet::sandbox::{self, Persist};
 
 fn live(fleet: &TestFleet, app: &str) -> String {
     app_plan(&fleet.status_json(), app)["live"]
@@ -347,4 +353,84 @@ fn losing_the_store_does_not_fail_alipay_apps_that_never_went_to_audit() {
         1,
         "audited builds carry their tag"
     );
+}
+
+/// Runs minifleet with `args` off the async runtime (so an in-process sandbox keeps serving).
+async fn run_off_runtime(fleet: TestFleet, args: &'static [&'static str]) -> (TestFleet, Output) {
+    tokio::task::spawn_blocking(move || {
+        let out = fleet.run(args);
+        (fleet, out)
+    })
+    .await
+    .unwrap()
+}
+
+/// Before: when the answer to `alipay.open.mini.version.upload` failed its signature check (here:
+/// Alipay's key "rotates" at the upload, so every answer from it on fails), the app was failed
+/// until its fingerprint changed, with the hint "change the version or ext", although the upload
+/// had taken effect; rerunning with the right key did nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_for_good() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let spec = SandboxSpec {
+            audit_delay_ms: 200,
+            privacy_scan_ms: 100,
+            ..SandboxSpec::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let handle = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
+        let upload = "alipay.open.mini.version.upload";
+        handle
+            .alipay
+            .sign_wrongly(WrongSignature::From(upload.to_string()));
+        let mut fleet = TestFleet::new();
+        fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+        fleet.write(&[App::alipay("rice-bowl", "2021004100000001")]);
+
+        let (fleet, first) = run_off_runtime(fleet, &["reconcile"]).await;
+        let all = text(&first);
+        assert_ne!(code(&first), 0, "the error is reported: {all}");
+        assert!(
+            all.contains(&format!("{upload} failed with response_signature")),
+            "{all}"
+        );
+        assert!(
+            all.contains("whether the call took effect is unknown"),
+            "{all}"
+        );
+        assert!(
+            all.contains("help: check `platforms.alipay.alipay_public_key`"),
+            "{all}"
+        );
+        assert!(!all.contains("change the version or ext"), "{all}");
+        let uploads = || {
+            handle
+                .alipay
+                .accepted()
+                .iter()
+                .filter(|r| r.call == upload)
+                .count()
+        };
+        assert_eq!(uploads(), 1, "the upload took effect");
+
+        // The right key again: the journal settles the upload by observing, the build is adopted.
+        handle.alipay.sign_wrongly(WrongSignature::Off);
+        let fleet = tokio::task::spawn_blocking(move || {
+            fleet.converge();
+            fleet
+        })
+        .await
+        .unwrap();
+        assert_eq!(uploads(), 1, "one upload: {:#?}", handle.alipay.accepted());
+        let (fleet, again) = run_off_runtime(fleet, &["plan", "--detailed-exitcode"]).await;
+        assert_eq!(code(&again), 0, "in sync: {}", text(&again));
+        let (_, history) = run_off_runtime(fleet, &["history", "rice-bowl"]).await;
+        assert!(
+            text(&history).contains("settled: applied"),
+            "{}",
+            text(&history)
+        );
+    })
+    .await
+    .expect("test timed out");
 }

@@ -164,13 +164,21 @@ fn converge_many(fleet: &TestFleet, timeout: &str) -> std::process::Output {
     out
 }
 
+/// The calls that commit or submit a build, on either platform.
+const COMMITS_AND_SUBMISSIONS: [&str; 4] = [
+    "wxa/commit",
+    "wxa/submit_audit",
+    "alipay.open.mini.version.upload",
+    "alipay.open.mini.version.audit.apply",
+];
+
 /// Fails when the sandbox accepted a commit or an audit submission of one fingerprint twice for
 /// one app.
 fn assert_no_duplicates(records: &[Accepted]) {
     let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
     for r in records
         .iter()
-        .filter(|r| r.call == "wxa/commit" || r.call == "wxa/submit_audit")
+        .filter(|r| COMMITS_AND_SUBMISSIONS.contains(&r.call.as_str()))
     {
         let fp = r.fingerprint.as_deref().unwrap_or("?");
         *seen
@@ -365,6 +373,7 @@ fn a_crash_right_after_an_alipay_upload_adopts_the_build() {
         "{accepted:#?}"
     );
     assert_eq!(count(&accepted, "alipay.open.mini.version.online"), 1);
+    assert_no_duplicates(&accepted);
 }
 
 /// The WeChat twin of the Alipay case above: killed right after `wxa/commit` was accepted, the

@@ -3,7 +3,13 @@
 
 mod common;
 
+use std::process::Output;
+use std::time::Duration;
+
 use common::{App, TestFleet, app_plan, code, step_kinds, text};
+use minifleet::fleet::SandboxSpec;
+use minifleet::sandbox::alipay::WrongSignature;
+use minifleet::sandbox::{self, Persist};
 
 /// The live build in words, from the structured status: `1.0.0 [mf:1a2b3c4d] gray 10%`.
 fn live(fleet: &TestFleet, app: &str) -> String {
@@ -200,4 +206,229 @@ fn auth_alipay_exchanges_an_app_auth_code() {
 
     fleet.converge();
     assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
+}
+
+fn records(url: &str) -> Vec<minifleet::sandbox::Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(minifleet::sandbox::RemoteSandbox::new(url).accepted())
+        .expect("GET /sandbox/records")
+}
+
+/// The accepted calls of `call` (the Alipay method) for `version`.
+fn calls_of(records: &[minifleet::sandbox::Accepted], call: &str, version: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r.call == call && r.version.as_deref() == Some(version))
+        .count()
+}
+
+/// Before: bumping the version of an app with a live gray submitted the new build while the
+/// older build's gray held Alipay's review slot, met `CAN_NOT_SUBMIT_WITH_AUDIT_GRAY` on every
+/// pass and never converged.
+#[test]
+fn an_alipay_app_with_a_live_gray_takes_a_new_version() {
+    let sandbox = common::spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let mut app = App {
+        gray: 10,
+        ..App::alipay("rice-bowl", "2021004100000001")
+    };
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
+    assert!(live(&fleet, "rice-bowl").ends_with("gray 10%"));
+
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(
+        step_kinds(&fleet.plan_json(), "rice-bowl"),
+        [
+            "commit",
+            "revert_gray",
+            "withdraw_audit",
+            "submit_audit",
+            "wait_for_audit",
+            "gray"
+        ]
+    );
+    let out = fleet.converge();
+    assert!(
+        !text(&out).contains("CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"),
+        "{}",
+        text(&out)
+    );
+    let now = live(&fleet, "rice-bowl");
+    assert!(
+        now.starts_with("1.1.0 [mf:") && now.ends_with("gray 10%"),
+        "{now}"
+    );
+
+    let accepted = records(&sandbox.url);
+    let at = |call: &str, version: &str| {
+        accepted
+            .iter()
+            .position(|r| r.call == call && r.version.as_deref() == Some(version))
+            .unwrap_or_else(|| panic!("no {call} of {version}: {accepted:#?}"))
+    };
+    let gray_cancel = at("alipay.open.mini.version.gray.cancel", "1.0.0");
+    let audited_cancel = at("alipay.open.mini.version.audited.cancel", "1.0.0");
+    let submit = at("alipay.open.mini.version.audit.apply", "1.1.0");
+    assert!(
+        gray_cancel < audited_cancel && audited_cancel < submit,
+        "{accepted:#?}"
+    );
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.online", "1.0.0"),
+        0,
+        "the outdated gray is not released to everyone"
+    );
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.audit.apply", "1.1.0"),
+        1
+    );
+}
+
+/// Before: deleting the store after convergence (which the README says loses no live state)
+/// failed every Alipay app at `stage: experience` with "another fingerprint (an unknown build)":
+/// a build that never went to audit carries its fingerprint only in the store. The sandbox runs
+/// on its own (`sandbox.url`), so the platforms keep their state when the store goes.
+#[test]
+fn losing_the_store_does_not_fail_alipay_apps_that_never_went_to_audit() {
+    let sandbox = common::spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&[
+        App {
+            testers: "[ops-li01]",
+            gray: 10,
+            ..App::new("tea-house", "wx1111111111111111")
+        },
+        App {
+            stage: "audit",
+            ..App::new("hotpot-garden", "wx4444444444444444")
+        },
+        App {
+            testers: "[ops.li@example.com]",
+            gray: 10,
+            ..App::alipay("rice-bowl", "2021004100000001")
+        },
+        App::alipay("bun-factory", "2021004100000002"),
+        App {
+            stage: "experience",
+            ..App::alipay("congee-shop", "2021004100000003")
+        },
+    ]);
+    fleet.converge();
+    std::fs::remove_dir_all(fleet.store()).expect("delete the store");
+
+    let out = fleet.converge();
+    assert!(!text(&out).contains("unknown build"), "{}", text(&out));
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "in sync:\n{}", text(&again));
+    let accepted = records(&sandbox.url);
+    let upload = "alipay.open.mini.version.upload";
+    assert_eq!(
+        calls_of(&accepted, "alipay.open.mini.version.delete", "1.0.0"),
+        1,
+        "the unknown development build is deleted once: {accepted:#?}"
+    );
+    let uploads = |app: &str| {
+        accepted
+            .iter()
+            .filter(|r| r.call == upload && r.app == app)
+            .count()
+    };
+    assert_eq!(uploads("2021004100000003"), 2, "built again once");
+    assert_eq!(
+        uploads("2021004100000001"),
+        1,
+        "audited builds carry their tag"
+    );
+    assert_eq!(
+        uploads("2021004100000002"),
+        1,
+        "audited builds carry their tag"
+    );
+}
+
+/// Runs minifleet with `args` off the async runtime (so an in-process sandbox keeps serving).
+async fn run_off_runtime(fleet: TestFleet, args: &'static [&'static str]) -> (TestFleet, Output) {
+    tokio::task::spawn_blocking(move || {
+        let out = fleet.run(args);
+        (fleet, out)
+    })
+    .await
+    .unwrap()
+}
+
+/// Before: when the answer to `alipay.open.mini.version.upload` failed its signature check (here:
+/// Alipay's key "rotates" at the upload, so every answer from it on fails), the app was failed
+/// until its fingerprint changed, with the hint "change the version or ext", although the upload
+/// had taken effect; rerunning with the right key did nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_for_good() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let spec = SandboxSpec {
+            audit_delay_ms: 200,
+            privacy_scan_ms: 100,
+            ..SandboxSpec::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let handle = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
+        let upload = "alipay.open.mini.version.upload";
+        handle
+            .alipay
+            .sign_wrongly(WrongSignature::From(upload.to_string()));
+        let mut fleet = TestFleet::new();
+        fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+        fleet.write(&[App::alipay("rice-bowl", "2021004100000001")]);
+
+        let (fleet, first) = run_off_runtime(fleet, &["reconcile"]).await;
+        let all = text(&first);
+        assert_ne!(code(&first), 0, "the error is reported: {all}");
+        assert!(
+            all.contains(&format!("{upload} failed with response_signature")),
+            "{all}"
+        );
+        assert!(
+            all.contains("whether the call took effect is unknown"),
+            "{all}"
+        );
+        assert!(
+            all.contains("help: check `platforms.alipay.alipay_public_key`"),
+            "{all}"
+        );
+        assert!(!all.contains("change the version or ext"), "{all}");
+        let uploads = || {
+            handle
+                .alipay
+                .accepted()
+                .iter()
+                .filter(|r| r.call == upload)
+                .count()
+        };
+        assert_eq!(uploads(), 1, "the upload took effect");
+
+        // The right key again: the journal settles the upload by observing, the build is adopted.
+        handle.alipay.sign_wrongly(WrongSignature::Off);
+        let fleet = tokio::task::spawn_blocking(move || {
+            fleet.converge();
+            fleet
+        })
+        .await
+        .unwrap();
+        assert_eq!(uploads(), 1, "one upload: {:#?}", handle.alipay.accepted());
+        let (fleet, again) = run_off_runtime(fleet, &["plan", "--detailed-exitcode"]).await;
+        assert_eq!(code(&again), 0, "in sync: {}", text(&again));
+        let (_, history) = run_off_runtime(fleet, &["history", "rice-bowl"]).await;
+        assert!(
+            text(&history).contains("settled: applied"),
+            "{}",
+            text(&history)
+        );
+    })
+    .await
+    .expect("test timed out");
 }

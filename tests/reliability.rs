@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use common::{TestFleet, code, spawn_sandbox, text};
+use common::{App, TestFleet, code, spawn_sandbox, text};
 use minifleet::sandbox::{Accepted, RemoteSandbox};
 
 /// A fleet file of `n` WeChat apps named `app-000`…, with `extra` appended to `sandbox:`.
@@ -164,13 +164,21 @@ fn converge_many(fleet: &TestFleet, timeout: &str) -> std::process::Output {
     out
 }
 
+/// The calls that commit or submit a build, on either platform.
+const COMMITS_AND_SUBMISSIONS: [&str; 4] = [
+    "wxa/commit",
+    "wxa/submit_audit",
+    "alipay.open.mini.version.upload",
+    "alipay.open.mini.version.audit.apply",
+];
+
 /// Fails when the sandbox accepted a commit or an audit submission of one fingerprint twice for
 /// one app.
 fn assert_no_duplicates(records: &[Accepted]) {
     let mut seen: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
     for r in records
         .iter()
-        .filter(|r| r.call == "wxa/commit" || r.call == "wxa/submit_audit")
+        .filter(|r| COMMITS_AND_SUBMISSIONS.contains(&r.call.as_str()))
     {
         let fp = r.fingerprint.as_deref().unwrap_or("?");
         *seen
@@ -281,4 +289,119 @@ fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
     assert_no_duplicates(&accepted);
     let commits = accepted.iter().filter(|r| r.call == "wxa/commit").count();
     assert_eq!(commits, 200, "one commit per app");
+}
+
+/// Starts `reconcile --wait` on `fleet` and SIGKILLs it as soon as the sandbox at `url` has
+/// accepted a `call` (polled every 5 ms); fails if the run ends first. Returns the sandbox's
+/// records right after the kill.
+fn kill_right_after(fleet: &TestFleet, url: &str, call: &str) -> Vec<Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = RemoteSandbox::new(url);
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args([
+            "reconcile",
+            "--wait",
+            "--interval",
+            "100ms",
+            "--timeout",
+            "60s",
+        ])
+        .env_remove("MINIFLEET_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start reconcile");
+    let started = Instant::now();
+    loop {
+        let records = runtime
+            .block_on(remote.accepted())
+            .expect("GET /sandbox/records");
+        if records.iter().any(|r| r.call == call) {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            panic!("reconcile ended before the sandbox accepted `{call}`: {records:#?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for `{call}`"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap reconcile");
+    runtime
+        .block_on(remote.accepted())
+        .expect("GET /sandbox/records")
+}
+
+fn count(records: &[Accepted], call: &str) -> usize {
+    records.iter().filter(|r| r.call == call).count()
+}
+
+/// The version → fingerprint record of an Alipay build was written after the journal's flush and
+/// not flushed itself, so a kill right after the upload lost it: the restarted run settled the
+/// upload as applied, then failed the app for good with "another fingerprint (an unknown build)".
+#[test]
+fn a_crash_right_after_an_alipay_upload_adopts_the_build() {
+    // The 2 s build keeps the client polling `build.query` after the upload, before
+    // `experience.create`: the kill lands inside the commit, with its outcome unknown.
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "2s"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&[App::alipay("rice-bowl", "2021004100000001")]);
+    let upload = "alipay.open.mini.version.upload";
+    let at_kill = kill_right_after(&fleet, &sandbox.url, upload);
+    assert_eq!(count(&at_kill, upload), 1, "{at_kill:#?}");
+    assert_eq!(
+        count(&at_kill, "alipay.open.mini.experience.create"),
+        0,
+        "the kill must cut the commit off after the upload: {at_kill:#?}"
+    );
+
+    let out = fleet.converge();
+    assert!(!text(&out).contains("unknown build"), "{}", text(&out));
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "in sync:\n{}", text(&again));
+    let accepted = records(&sandbox.url);
+    assert_eq!(count(&accepted, upload), 1, "one upload: {accepted:#?}");
+    assert_eq!(
+        count(&accepted, "alipay.open.mini.version.audit.apply"),
+        1,
+        "{accepted:#?}"
+    );
+    assert_eq!(count(&accepted, "alipay.open.mini.version.online"), 1);
+    assert_no_duplicates(&accepted);
+}
+
+/// The WeChat twin of the Alipay case above: killed right after `wxa/commit` was accepted, the
+/// rerun neither commits nor submits twice.
+#[test]
+fn a_crash_right_after_a_wechat_commit_does_not_commit_again() {
+    // The 2 s privacy scan keeps the client waiting between the commit and the submission.
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "2s"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let at_kill = kill_right_after(&fleet, &sandbox.url, "wxa/commit");
+    assert_eq!(count(&at_kill, "wxa/commit"), 1, "{at_kill:#?}");
+    assert_eq!(
+        count(&at_kill, "wxa/submit_audit"),
+        0,
+        "the kill must land between the commit and the submission: {at_kill:#?}"
+    );
+
+    fleet.converge();
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "in sync:\n{}", text(&again));
+    let accepted = records(&sandbox.url);
+    assert_eq!(
+        count(&accepted, "wxa/commit"),
+        1,
+        "one commit: {accepted:#?}"
+    );
+    assert_eq!(count(&accepted, "wxa/submit_audit"), 1, "{accepted:#?}");
+    assert_no_duplicates(&accepted);
 }

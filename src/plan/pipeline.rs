@@ -38,6 +38,7 @@ pub(super) fn plan_code(
         ctx,
         rules,
         out: CodePlan::default(),
+        ended_gray: false,
     };
     planner.plan();
     planner.out
@@ -57,6 +58,9 @@ pub(super) struct Planner<'a> {
     pub rules: &'static Rules,
     /// The plan so far.
     pub out: CodePlan,
+    /// Whether the plan ends the live gray release before submitting (see
+    /// [`Rules::gray_holds_review_slot`]): the release steps then start from the release before it.
+    pub ended_gray: bool,
 }
 
 impl Planner<'_> {
@@ -145,6 +149,7 @@ impl Planner<'_> {
             self.commit_if_needed();
         }
         if let Some(blocking) = outdated {
+            self.end_gray_of(blocking);
             self.withdraw(blocking, budget.as_ref());
         }
         if !covered {
@@ -177,13 +182,44 @@ impl Planner<'_> {
             || (settled && self.rules.settled_audit_holds_slot && !self.released(&audit.build))
     }
 
-    /// Whether `build` is the live release or the one before it.
+    /// Whether `build` is the live release or the one before it. A running gray counts only where
+    /// a gray does not hold the review slot.
     fn released(&self, build: &Build) -> bool {
-        let live = self.o.live.as_ref().map(|l| &l.build);
+        let live = self
+            .o
+            .live
+            .as_ref()
+            .filter(|l| l.gray.is_none() || !self.rules.gray_holds_review_slot)
+            .map(|l| &l.build);
         [live, self.o.previous.as_ref()]
             .into_iter()
             .flatten()
             .any(|b| b.version == build.version)
+    }
+
+    /// Before withdrawing `audit`: where a gray holds the review slot and `audit`'s build is the
+    /// live gray, cancels the gray first (its build goes back to approved, then the withdrawal
+    /// sends it to development). Releasing it fully would free the slot too, but would publish a
+    /// build the fleet no longer wants.
+    fn end_gray_of(&mut self, audit: &Audit) {
+        let Some(live) = self.o.live.as_ref() else {
+            return;
+        };
+        let Some(percent) = live.gray else {
+            return;
+        };
+        if !self.rules.gray_holds_review_slot || live.build.version != audit.build.version {
+            return;
+        }
+        let after = match &self.o.previous {
+            Some(previous) => format!("sends its users back to release {}", describe(previous)),
+            None => "leaves nothing released until the new build is".to_owned(),
+        };
+        let reason = self
+            .rules
+            .end_gray_reason_for(percent, &describe(&live.build), &after);
+        self.step(Action::RevertGray, reason);
+        self.ended_gray = true;
     }
 
     /// Withdraws an audit of another build, spending the withdrawal quota where there is one.

@@ -98,26 +98,31 @@ impl Planner<'_> {
         true
     }
 
-    /// Releases the approved wanted build: full, gray, or replacing another build's gray.
+    /// Releases the approved wanted build: full, gray, or replacing another build's gray. When the
+    /// plan ended the live gray before submitting, the release before it is what is live then.
     pub(super) fn release_steps(&mut self) {
-        let Some(live) = self.o.live.as_ref() else {
+        let live = match (self.ended_gray, self.o.live.as_ref()) {
+            (true, _) => self.o.previous.as_ref().map(|b| (b, None)),
+            (false, live) => live.map(|l| (&l.build, l.gray)),
+        };
+        let Some((live_build, live_gray)) = live else {
             self.first_release();
             return;
         };
-        let live_build = describe(&live.build);
+        let live_build = describe(live_build);
         if self.d.gray == 100 {
             let mut reason = format!(
                 "publish build {} to every user, replacing {live_build}",
                 self.wanted()
             );
-            if let Some(p) = live.gray {
+            if let Some(p) = live_gray {
                 reason.push_str(&format!(" and ending its {p}% gray release"));
             }
             let fingerprint = self.d.fingerprint.clone();
             self.step(Action::Release { fingerprint }, reason);
             return;
         }
-        if let Some(p) = live.gray {
+        if let Some(p) = live_gray {
             let reason = format!(
                 "a {p}% gray release of {live_build} is running: cancel it before graying build {}",
                 self.wanted()

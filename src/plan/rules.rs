@@ -32,6 +32,14 @@ pub struct Rules {
     /// Whether an approved or rejected audit of another build still holds the app's single review
     /// slot, so it must be withdrawn before a new submission.
     pub settled_audit_holds_slot: bool,
+    /// Whether a gray release of another build holds the app's single review slot too (Alipay's
+    /// `GRAY` is one of the slot's statuses, spec/alipay.md §3), so it must be ended before a new
+    /// submission: the gray is cancelled (its build goes back to approved), then its approval.
+    pub gray_holds_review_slot: bool,
+    /// The reason for ending a gray release of an outdated build before a new submission (see
+    /// [`Rules::gray_holds_review_slot`]); `<percent>` is its percentage, `<build>` the build,
+    /// `<after>` what its users get meanwhile.
+    pub end_gray_reason: &'static str,
     /// The reason for withdrawing an in-flight audit of another build, in the platform's words;
     /// `<id>` is the audit id, `<build>` the build.
     pub withdraw_reason: &'static str,
@@ -54,6 +62,8 @@ pub const WECHAT: Rules = Rules {
     versions_increase: false,
     dev_build_cap: None,
     settled_audit_holds_slot: false,
+    gray_holds_review_slot: false,
+    end_gray_reason: "",
     withdraw_reason: "withdraws audit <id> of outdated build <build>, which blocks a new submission",
     settled_withdraw_reason: "withdraws the <status> audit <id> of outdated build <build>",
 };
@@ -71,6 +81,11 @@ pub const ALIPAY: Rules = Rules {
     versions_increase: true,
     dev_build_cap: Some(20),
     settled_audit_holds_slot: true,
+    gray_holds_review_slot: true,
+    end_gray_reason: "end the <percent>% gray release of outdated build <build> first: on Alipay a \
+                      gray version holds the app's single review slot, so the new build cannot be \
+                      submitted while it runs. Cancelling the gray <after>; releasing it to every \
+                      user instead would publish a build the fleet no longer wants",
     withdraw_reason: "cancels the review of outdated build <build>: Alipay reviews one version at a \
                       time, and the new build needs the review slot",
     settled_withdraw_reason: "cancels the <status> review of outdated build <build> (back to \
@@ -108,6 +123,15 @@ impl Rules {
             .replace("<status>", settled.unwrap_or_default())
     }
 
+    /// The reason for ending the `percent`% gray release of outdated `build` (described) before
+    /// a new submission; `after` says what its users get meanwhile.
+    pub fn end_gray_reason_for(&self, percent: u8, build: &str, after: &str) -> String {
+        self.end_gray_reason
+            .replace("<percent>", &percent.to_string())
+            .replace("<build>", build)
+            .replace("<after>", after)
+    }
+
     /// Why app `name` cannot be managed, and the command that fixes it.
     pub fn not_authorized_reason(&self, name: &str) -> String {
         let command = self.authorize_command.replace("<name>", name);
@@ -135,6 +159,7 @@ mod tests {
             (Some(20), None)
         );
         assert!(alipay.settled_audit_holds_slot && !wechat.settled_audit_holds_slot);
+        assert!(alipay.gray_holds_review_slot && !wechat.gray_holds_review_slot);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Version numbering rules of platforms that build each version once (Alipay): a version already
-//! built with other content, or not above the app's highest version, stops the app; and the cap on
-//! development builds, which a commit makes room under by deleting the oldest stale ones.
+//! built with other content, or not above the app's highest version, stops the app; a development
+//! build of the wanted version whose content is unknown (the store that knew it was lost) is
+//! deleted and built again; and the cap on development builds, which a commit makes room under by
+//! deleting the oldest stale ones.
 
 use std::cmp::Ordering;
 
@@ -37,7 +39,7 @@ impl Planner<'_> {
             return None;
         }
         if let Some(other) = same.first() {
-            return Some(self.built_elsewhere(other));
+            return (self.unknown_dev_build().is_none()).then(|| self.built_elsewhere(other));
         }
         let highest = self.highest_build()?;
         (compare_versions(&highest.version, version) == Some(Ordering::Greater)).then(|| {
@@ -47,6 +49,32 @@ impl Planner<'_> {
                 highest.version, self.rules.name
             )
         })
+    }
+
+    /// The wanted version's development build when nothing tells what it was built from (no
+    /// fingerprint in the store, none in its description: the store was lost before it went to
+    /// audit) and it can be built again: it is still in development (only those can be deleted,
+    /// spec/alipay.md §2.5) and above every other version (so a new upload of its number is
+    /// accepted once it is gone). Such a build is deleted and rebuilt, not a failure: a platform
+    /// that cannot show a build's ext leaves no other way to verify it.
+    pub(super) fn unknown_dev_build(&self) -> Option<&Build> {
+        let version = self.d.version.as_str();
+        if !self.rules.versions_increase || self.o.builds.iter().any(|b| self.fp_of(Some(b))) {
+            return None;
+        }
+        let build = self
+            .o
+            .dev_builds
+            .iter()
+            .find(|b| b.version == version && b.fingerprint.is_none())?;
+        let others_below = self
+            .o
+            .builds
+            .iter()
+            .filter(|b| b.version != version)
+            .all(|b| compare_versions(&b.version, version) == Some(Ordering::Less));
+        let same = self.o.builds.iter().filter(|b| b.version == version);
+        (others_below && same.clone().all(|b| b.fingerprint.is_none())).then_some(build)
     }
 
     /// The app's highest parsable version, if any.
@@ -72,12 +100,26 @@ impl Planner<'_> {
         )
     }
 
-    /// Before a commit: deletes the oldest stale development builds so the upload fits the cap.
+    /// Before a commit: deletes an unknown development build of the wanted version (see
+    /// [`Planner::unknown_dev_build`]), and the oldest stale development builds so the upload fits
+    /// the cap.
     pub(super) fn make_room_for_commit(&mut self) {
+        let rebuilt = self.unknown_dev_build().map(|b| b.version.clone());
+        if let Some(version) = &rebuilt {
+            let reason = format!(
+                "version {version} exists but its fingerprint is unknown (the store was lost?); \
+                 {} cannot show a build's ext, so it is deleted and built again",
+                self.rules.name
+            );
+            let action = Action::DeleteBuild {
+                version: version.clone(),
+            };
+            self.step(action, reason);
+        }
         let Some(cap) = self.rules.dev_build_cap else {
             return;
         };
-        let used = self.o.dev_builds.len();
+        let used = self.o.dev_builds.len() - usize::from(rebuilt.is_some());
         let excess = (used + 1).saturating_sub(cap);
         if excess == 0 {
             return;

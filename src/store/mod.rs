@@ -512,8 +512,11 @@ impl Store {
         Ok(stored.map(|b| b.fingerprint))
     }
 
-    /// Remembers the fingerprint of a build minifleet made.
-    pub fn put_build_fingerprint(
+    /// Remembers the fingerprint of a build minifleet is about to make, and flushes it to disk
+    /// before returning: it is written before the upload, so that a process killed right after
+    /// the upload still knows the build is its own (Alipay shows no build's ext, and the
+    /// fingerprint reaches the platform only with the audit's `version_desc`).
+    pub async fn put_build_fingerprint(
         &self,
         appid: &str,
         version: &str,
@@ -522,7 +525,8 @@ impl Store {
         let stored = StoredBuild {
             fingerprint: fingerprint.to_string(),
         };
-        put(&self.apps, "apps", &build_key(appid, version), &stored)
+        put(&self.apps, "apps", &build_key(appid, version), &stored)?;
+        self.flush_async().await
     }
 
     /// The last observation of an app and when it was made (unix ms).
@@ -847,13 +851,17 @@ mod tests {
         assert_eq!(open[0].1.appid, "wx2");
     }
 
-    #[test]
-    fn build_fingerprints_are_kept_per_app_and_version() {
+    #[tokio::test]
+    async fn build_fingerprints_are_kept_per_app_and_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
-            .put_build_fingerprint("2021", "1.0.0", "1a2b3c4d")
-            .unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            store.put_build_fingerprint("2021", "1.0.0", "1a2b3c4d"),
+        )
+        .await
+        .expect("the flush finishes")
+        .unwrap();
         assert_eq!(
             store.build_fingerprint("2021", "1.0.0").unwrap().as_deref(),
             Some("1a2b3c4d")

@@ -372,3 +372,217 @@ fn a_rejection_of_the_wanted_build_fails_the_app() {
     assert!(matches!(p.state, AppState::Failed { .. }), "{:?}", p.state);
     assert!(p.steps.is_empty());
 }
+
+/// 1.4.0 [mf:99aabbcc] live as a `gray`% gray release: on Alipay its version is `GRAY`, which
+/// the observation reports as its approved review, in the slot; `previous` is the full release.
+fn gray_of_old(gray: u8, previous: Option<Build>) -> Observed {
+    with_builds(Observed {
+        experience: Some(build("1.4.0", OLD)),
+        audit: Some(review(build("1.4.0", OLD), AuditStatus::Approved)),
+        live: live(build("1.4.0", OLD), Some(gray)),
+        previous,
+        ..observed()
+    })
+}
+
+/// Before: the plan submitted the new build while the gray of the older one held the review slot
+/// (`CAN_NOT_SUBMIT_WITH_AUDIT_GRAY`, forever), and only reverted the gray "after approval".
+#[test]
+fn a_live_gray_of_an_older_build_is_ended_before_the_new_build_is_submitted() {
+    let o = gray_of_old(10, Some(build("1.3.0", OTHER)));
+    let p = plan(&alipay(10), &o, &Record::default());
+    assert_eq!(
+        kinds(&p),
+        [
+            "commit",
+            "revert_gray",
+            "withdraw_audit",
+            "submit_audit",
+            "wait_for_audit",
+            "gray"
+        ],
+        "commit first (a failed build leaves the gray alone), then cancel the gray, then its \
+         approval, then submit"
+    );
+    assert_eq!(p.state, AppState::Changes);
+    assert_eq!(
+        step_of(&p, "revert_gray").reason,
+        "end the 10% gray release of outdated build 1.4.0 [mf:99aabbcc] first: on Alipay a gray \
+         version holds the app's single review slot, so the new build cannot be submitted while \
+         it runs. Cancelling the gray sends its users back to release 1.3.0 [mf:5e6f7a8b]; \
+         releasing it to every user instead would publish a build the fleet no longer wants"
+    );
+    assert_eq!(
+        step_of(&p, "withdraw_audit").action,
+        Action::WithdrawAudit {
+            audit_id: "1.4.0".into(),
+            fingerprint: Some(OLD.into())
+        }
+    );
+    assert!(
+        !kinds(&p).contains(&"release"),
+        "the outdated gray is not released to everyone"
+    );
+    assert_eq!(
+        step_of(&p, "gray").reason,
+        "start a 10% gray release of build 1.5.0 [mf:1a2b3c4d]",
+        "no second revert after approval: the gray is over by then"
+    );
+    assert_eq!(
+        p.steps
+            .iter()
+            .filter(|s| s.action == Action::RevertGray)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn after_ending_an_older_gray_the_release_replaces_the_release_before_it() {
+    let p = plan(
+        &alipay(100),
+        &gray_of_old(30, Some(build("1.3.0", OTHER))),
+        &Record::default(),
+    );
+    assert_eq!(
+        kinds(&p),
+        [
+            "commit",
+            "revert_gray",
+            "withdraw_audit",
+            "submit_audit",
+            "wait_for_audit",
+            "release"
+        ]
+    );
+    assert_eq!(
+        step_of(&p, "release").reason,
+        "publish build 1.5.0 [mf:1a2b3c4d] to every user, replacing 1.3.0 [mf:5e6f7a8b]"
+    );
+}
+
+#[test]
+fn ending_a_first_release_gray_says_nothing_stays_released() {
+    let p = plan(&alipay(10), &gray_of_old(10, None), &Record::default());
+    assert_eq!(
+        kinds(&p),
+        [
+            "commit",
+            "revert_gray",
+            "withdraw_audit",
+            "submit_audit",
+            "wait_for_audit",
+            "gray"
+        ]
+    );
+    assert!(
+        step_of(&p, "revert_gray")
+            .reason
+            .contains("Cancelling the gray leaves nothing released until the new build is;"),
+        "{}",
+        step_of(&p, "revert_gray").reason
+    );
+    assert_eq!(
+        step_of(&p, "gray").reason,
+        "nothing is released yet: start a 10% gray release of build 1.5.0 [mf:1a2b3c4d]"
+    );
+}
+
+#[test]
+fn an_older_gray_is_left_alone_below_stage_audit_and_on_wechat() {
+    let o = gray_of_old(10, Some(build("1.3.0", OTHER)));
+    let experience = Desired {
+        stage: Stage::Experience,
+        ..alipay(10)
+    };
+    assert_eq!(
+        kinds(&plan(&experience, &o, &Record::default())),
+        ["commit"]
+    );
+    let mut wechat = desired();
+    wechat.gray = 10;
+    assert_eq!(
+        kinds(&plan(&wechat, &o, &Record::default())),
+        [
+            "commit",
+            "submit_audit",
+            "wait_for_audit",
+            "revert_gray",
+            "gray"
+        ],
+        "a WeChat gray does not hold the review slot"
+    );
+}
+
+/// The development build 1.5.0 that nothing identifies: its fingerprint was only in the lost
+/// store, and a build that never went to audit carries none in its description.
+fn unknown_wanted_dev_build() -> Observed {
+    let mut o = with_builds(Observed {
+        experience: Some(foreign("1.5.0")),
+        ..steady_old()
+    });
+    o.dev_builds = vec![foreign("1.5.0")];
+    o
+}
+
+/// Before: deleting the store after convergence failed every Alipay app at `stage: experience`
+/// with "another fingerprint (an unknown build)" on the next run.
+#[test]
+fn an_unknown_development_build_of_the_wanted_version_is_deleted_and_rebuilt() {
+    let experience = Desired {
+        stage: Stage::Experience,
+        ..alipay(100)
+    };
+    let p = plan(&experience, &unknown_wanted_dev_build(), &Record::default());
+    assert_eq!(p.state, AppState::Changes, "{:?}", p.state);
+    assert_eq!(kinds(&p), ["delete_build", "commit"]);
+    assert_eq!(
+        p.steps[0].action,
+        Action::DeleteBuild {
+            version: "1.5.0".into()
+        }
+    );
+    assert_eq!(
+        p.steps[0].reason,
+        "version 1.5.0 exists but its fingerprint is unknown (the store was lost?); Alipay cannot \
+         show a build's ext, so it is deleted and built again"
+    );
+    let p = plan(
+        &alipay(100),
+        &unknown_wanted_dev_build(),
+        &Record::default(),
+    );
+    assert_eq!(
+        kinds(&p),
+        [
+            "delete_build",
+            "commit",
+            "submit_audit",
+            "wait_for_audit",
+            "release"
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_build_that_cannot_be_rebuilt_still_asks_for_a_version_bump() {
+    let bump = |p: &AppPlan| match &p.state {
+        AppState::Failed { reason } => reason.contains("bump `version`"),
+        _ => false,
+    };
+    // Under review (not in development): it cannot be deleted.
+    let mut o = unknown_wanted_dev_build();
+    o.dev_builds.clear();
+    o.audit = Some(review(foreign("1.5.0"), AuditStatus::Auditing));
+    assert!(bump(&plan(&alipay(100), &o, &Record::default())));
+    // A higher version exists: the number could not be uploaded again.
+    let mut o = unknown_wanted_dev_build();
+    o.builds.push(build("1.6.0", OTHER));
+    assert!(bump(&plan(&alipay(100), &o, &Record::default())));
+    // A development build of the wanted version with another, known fingerprint.
+    let mut o = unknown_wanted_dev_build();
+    o.dev_builds = vec![build("1.5.0", OTHER)];
+    o.builds.retain(|b| b.version != "1.5.0");
+    o.builds.push(build("1.5.0", OTHER));
+    assert!(bump(&plan(&alipay(100), &o, &Record::default())));
+}

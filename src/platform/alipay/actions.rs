@@ -78,13 +78,44 @@ fn gray_strategy(to: u8) -> Result<&'static str, PlatformError> {
     }
 }
 
+/// Codes of an answer minifleet could not trust (its signature does not verify with
+/// `alipay_public_key`, it is unsigned or spoofed) or could not decode (`PlatformError::decode`).
+const UNTRUSTED: [&str; 2] = [errors::RESPONSE_SIGNATURE, "decode"];
+
+/// An action whose answer, or the answer of any call it made, could not be trusted or decoded
+/// says nothing about whether it took effect (an upload may have been applied although its answer
+/// did not verify): that is an unknown outcome, settled by observing the app like a lost answer,
+/// never a failure of the app's fingerprint. The error keeps the cause and its hint (the key).
+fn unknown_outcome(err: PlatformError) -> PlatformError {
+    if !UNTRUSTED.contains(&err.code.as_str()) {
+        return err;
+    }
+    PlatformError {
+        class: ErrorClass::Transient,
+        explanation: format!(
+            "{}, so whether the call took effect is unknown: minifleet observes the app to settle \
+             it before anything is sent again",
+            err.explanation
+        ),
+        ..err
+    }
+}
+
 impl AlipayClient {
-    /// Applies `action` to `app`.
+    /// Applies `action` to `app`; an answer that cannot be trusted or decoded makes the outcome
+    /// unknown (see [`unknown_outcome`]).
     pub(super) async fn execute_action(
         &self,
         app: &Desired,
         action: &Action,
     ) -> Result<Effect, PlatformError> {
+        self.execute_inner(app, action)
+            .await
+            .map_err(unknown_outcome)
+    }
+
+    /// Applies `action` to `app`.
+    async fn execute_inner(&self, app: &Desired, action: &Action) -> Result<Effect, PlatformError> {
         if let Action::WaitForAudit { .. } = action {
             return Ok(Effect::None);
         }
@@ -137,12 +168,13 @@ impl AlipayClient {
         if let Some(tv) = &app.template_version {
             biz["template_version"] = json!(tv);
         }
-        // Remember the version's fingerprint BEFORE uploading: if the answer is lost or the process
-        // dies mid-call, the next observation still knows the build is ours (not "another build of
-        // this version"), and the next commit adopts it instead of failing.
+        // Remember the version's fingerprint BEFORE uploading, flushed to disk: if the answer is
+        // lost or the process dies mid-call, the next observation still knows the build is ours
+        // (not "another build of this version"), and the next commit adopts it instead of failing.
         let ours_before = self.built_by_us(app)?;
         self.store
             .put_build_fingerprint(&app.appid, &app.version, &app.fingerprint)
+            .await
             .map_err(|e| errors::store(UPLOAD, e))?;
         match self
             .gateway

@@ -285,6 +285,9 @@ pub fn http_status(call: &str, status: u16) -> PlatformError {
     )
 }
 
+/// The code of a response that failed verification.
+pub const RESPONSE_SIGNATURE: &str = "response_signature";
+
 /// A response that failed verification: nothing in it is trusted.
 pub fn signature(call: &str, err: &SignError) -> PlatformError {
     let class = match err {
@@ -295,7 +298,7 @@ pub fn signature(call: &str, err: &SignError) -> PlatformError {
         message: err.to_string(),
         ..local(
             call,
-            "response_signature",
+            RESPONSE_SIGNATURE,
             class,
             "the response could not be verified with Alipay's public key",
             err.help(),

@@ -52,7 +52,7 @@ impl SignError {
                 "give an unencrypted rsa key of 2048 bits or more: PEM (`BEGIN RSA PRIVATE KEY`, `BEGIN PRIVATE KEY`, `BEGIN PUBLIC KEY`) or the bare base64 of its DER"
             }
             SignError::BadSignature => {
-                "`alipay_public_key` must be Alipay's public key from the console, not the app's own public key"
+                "check `platforms.alipay.alipay_public_key`: it must be Alipay's current public key from the console (not the app's own public key), for the same environment"
             }
             SignError::MissingNode(_) | SignError::MalformedBody(_) => {
                 "this is not an Alipay gateway answer to that method: check the gateway URL"

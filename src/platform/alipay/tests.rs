@@ -589,6 +589,7 @@ async fn an_upload_cut_off_before_experience_create_is_finished_by_the_next_comm
         // the upload applied, experience.create never sent.
         e.store
             .put_build_fingerprint(APP, "1.0.0", &v1.fingerprint)
+            .await
             .unwrap();
         let token = e.client.token_for(APP).unwrap().unwrap();
         let biz = json!({"template_id": TEMPLATE, "template_version": "0.0.3",
@@ -622,6 +623,54 @@ async fn an_upload_cut_off_before_experience_create_is_finished_by_the_next_comm
             1,
             "one build, adopted"
         );
+    })
+    .await;
+}
+
+/// Before: an upload whose answer did not verify was a Permanent error, so the app was failed for
+/// good ("change the version or ext") although the upload had been applied.
+#[tokio::test]
+async fn an_upload_answer_that_does_not_verify_is_an_unknown_outcome_naming_the_key() {
+    within(async {
+        let e = env(20, 60).await;
+        let app = desired("1.0.0", "1001");
+        let upload = "alipay.open.mini.version.upload";
+        e.sandbox
+            .alipay
+            .sign_wrongly(crate::sandbox::alipay::WrongSignature::Only(upload.into()));
+        let err = e.client.execute(&app, &commit(&app)).await.unwrap_err();
+        assert_eq!(err.code, "response_signature", "{err}");
+        assert_eq!(err.class, ErrorClass::Transient, "settled by observing");
+        assert!(
+            err.to_string()
+                .contains("whether the call took effect is unknown"),
+            "{err}"
+        );
+        assert!(
+            err.hint
+                .contains("check `platforms.alipay.alipay_public_key`"),
+            "{}",
+            err.hint
+        );
+        assert_eq!(e.sandbox.alipay.call_count(upload), 1);
+        let observed = e.client.observe(&app).await.unwrap();
+        assert_eq!(
+            observed
+                .builds
+                .iter()
+                .map(|b| (&b.version, b.fingerprint.as_deref()))
+                .collect::<Vec<_>>(),
+            [(&"1.0.0".to_string(), Some(app.fingerprint.as_str()))],
+            "the upload took effect and is known as ours"
+        );
+        // A read that does not verify stays a plain error: nothing was changed.
+        e.sandbox
+            .alipay
+            .sign_wrongly(crate::sandbox::alipay::WrongSignature::Only(
+                "alipay.open.mini.version.list.query".into(),
+            ));
+        let err = e.client.observe(&app).await.unwrap_err();
+        assert_eq!(err.class, ErrorClass::Permanent);
     })
     .await;
 }

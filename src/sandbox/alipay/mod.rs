@@ -48,6 +48,48 @@ struct Inner {
     isv_app_id: Mutex<String>,
     faults: Arc<Faults>,
     accepted: Records,
+    wrong_signature: Mutex<WrongSigning>,
+}
+
+/// Which answers the gateway signs with a key that is not Alipay's: how a proxy that alters
+/// answers, a corrupted byte, or a key rotation the client has not caught up with look to a
+/// client. The calls themselves are applied as usual. A test knob ([`Sim::sign_wrongly`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WrongSignature {
+    /// Every answer is signed with Alipay's key.
+    #[default]
+    Off,
+    /// The answers to this method only.
+    Only(String),
+    /// The first answer to this method and every answer after it (a key rotation at that moment).
+    From(String),
+}
+
+/// The knob's setting, whether a `From` rotation has begun, and the key it signs with.
+#[derive(Default)]
+struct WrongSigning {
+    setting: WrongSignature,
+    rotated: bool,
+    key: Option<PrivateKey>,
+}
+
+impl WrongSigning {
+    /// The wrong key when the answer to `method` must be signed with it.
+    fn key_for(&mut self, method: &str) -> Option<PrivateKey> {
+        let wrong = match &self.setting {
+            WrongSignature::Off => false,
+            WrongSignature::Only(m) => m == method,
+            WrongSignature::From(m) => {
+                self.rotated |= m == method;
+                self.rotated
+            }
+        };
+        wrong.then(|| {
+            self.key
+                .get_or_insert_with(|| crate::platform::alipay::sign::generate_keypair().0)
+                .clone()
+        })
+    }
 }
 
 /// The fault generator stream of the Alipay simulator.
@@ -95,6 +137,7 @@ impl Sim {
                 isv_app_id: Mutex::new(isv_app_id.to_string()),
                 faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
                 accepted: Records::default(),
+                wrong_signature: Mutex::new(WrongSigning::default()),
             }),
         })
     }
@@ -189,6 +232,14 @@ impl Sim {
         self.inner.accepted.all()
     }
 
+    /// Test knob: signs the answers `setting` names with a key that is not Alipay's, from now on
+    /// (a `From` rotation starts again at its method).
+    pub fn sign_wrongly(&self, setting: WrongSignature) {
+        let mut knob = lock(&self.inner.wrong_signature);
+        knob.setting = setting;
+        knob.rotated = false;
+    }
+
     /// The fault generator the HTTP route consults.
     pub fn faults(&self) -> Arc<Faults> {
         Arc::clone(&self.inner.faults)
@@ -230,12 +281,14 @@ impl Sim {
         *lock(&self.inner.calls).entry(method).or_default() += 1;
         let keys = lock(&self.inner.keys).clone();
         let isv_app_id = self.isv_app_id();
+        let method = params.get("method").map(String::as_str).unwrap_or("");
+        let wrong = lock(&self.inner.wrong_signature).key_for(method);
         let env = gateway::Env {
             spec: &self.inner.spec,
             now: now_ms(),
             isv_app_id: &isv_app_id,
             isv_public: &keys.isv_public,
-            alipay_private: &keys.alipay_private,
+            alipay_private: wrong.as_ref().unwrap_or(&keys.alipay_private),
         };
         f(&env)
     }

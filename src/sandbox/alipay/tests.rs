@@ -495,3 +495,54 @@ Content-Type: image/png\r\n\r\n\u{1}PNG\r\n\
     .collect();
     assert_eq!(fields, expected);
 }
+
+#[test]
+fn a_gray_holds_the_review_slot_until_it_is_cancelled_and_its_approval_withdrawn() {
+    let c = Caller::new(&spec(0, 0));
+    c.upload("1.0.0", &ext());
+    assert_eq!(c.apply("1.0.0", DESC)["code"], "10000");
+    assert_eq!(c.status("1.0.0"), "WAIT_RELEASE");
+    let gray = json!({"app_version": "1.0.0", "gray_strategy": "p10"});
+    assert_eq!(c.short("version.gray.online", gray)["code"], "10000");
+    c.upload("1.1.0", &ext());
+    assert_eq!(
+        sub_code(&c.apply("1.1.0", DESC)),
+        "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"
+    );
+    let v100 = json!({"app_version": "1.0.0"});
+    assert_eq!(
+        sub_code(&c.short("version.audited.cancel", v100.clone())),
+        "VERSION_STATUS_ERROR",
+        "a gray version must leave GRAY first"
+    );
+    assert_eq!(
+        c.short("version.gray.cancel", v100.clone())["code"],
+        "10000"
+    );
+    assert_eq!(c.status("1.0.0"), "WAIT_RELEASE");
+    assert_eq!(
+        sub_code(&c.apply("1.1.0", DESC)),
+        "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY",
+        "the approved version still holds the slot"
+    );
+    assert_eq!(c.short("version.audited.cancel", v100)["code"], "10000");
+    assert_eq!(c.status("1.0.0"), "INIT");
+    assert_eq!(c.apply("1.1.0", DESC)["code"], "10000");
+}
+
+#[test]
+fn a_deleted_development_version_can_be_uploaded_again_while_it_is_the_highest() {
+    let c = Caller::new(&spec(0, 0));
+    c.upload("1.0.0", &ext());
+    c.upload("1.1.0", &ext());
+    let v110 = json!({"app_version": "1.1.0"});
+    assert_eq!(c.short("version.delete", v110)["code"], "10000");
+    assert_eq!(c.upload("1.1.0", &ext())["code"], "10000");
+    let v100 = json!({"app_version": "1.0.0"});
+    assert_eq!(c.short("version.delete", v100)["code"], "10000");
+    assert_eq!(
+        sub_code(&c.upload("1.0.0", &ext())),
+        "VERSION_HAS_EXISTED",
+        "1.1.0 is higher"
+    );
+}

@@ -107,7 +107,12 @@ pub fn upload(world: &mut World, req: &Req) -> AliResult {
     fields(build_fields(status))
 }
 
-/// The version must be above every existing one, and the dev-version cap not reached.
+/// The version must be above every existing one, and the dev-version cap not reached. A deleted
+/// version no longer exists, so its number can be uploaded again while it is above the rest:
+/// minifleet rebuilds a development build whose content it cannot tell that way. Unverified: the
+/// spec (spec/alipay.md §3) says only that deleted versions do not count against the cap and that
+/// a new version must be above the highest *existing* one; whether Alipay still remembers a
+/// deleted number for `VERSION_HAS_EXISTED` is not documented.
 fn check_new_version(app: &App, wanted: &str, key: [u32; 3]) -> Result<(), AliError> {
     if let Some(highest) = app.versions.iter().map(Version::key).max()
         && key <= highest
@@ -350,7 +355,8 @@ pub fn offline(world: &mut World, req: &Req) -> AliResult {
     ok()
 }
 
-/// `alipay.open.mini.version.delete`: INIT only.
+/// `alipay.open.mini.version.delete`: INIT only. The version is gone, number included (see
+/// [`check_new_version`] for why that is an assumption).
 pub fn delete(world: &mut World, req: &Req) -> AliResult {
     let wanted = app_version(req)?.to_string();
     let app = world.app_mut(req.appid);

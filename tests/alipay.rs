@@ -387,7 +387,7 @@ async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_f
 
         let (fleet, first) = run_off_runtime(fleet, &["reconcile"]).await;
         let all = text(&first);
-        assert_ne!(code(&first), 0, "the error is reported: {all}");
+        assert_eq!(code(&first), 1, "the error is reported: {all}");
         assert!(
             all.contains(&format!("{upload} failed with response_signature")),
             "{all}"

@@ -64,6 +64,9 @@ pub struct WatchArgs {
 pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
     let store = common::open_store(cli)?;
+    if let Some(old) = store.taken_over() {
+        tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
+    }
     let engine = Engine::connect(&fleet, store)
         .await
         .map(Arc::new)

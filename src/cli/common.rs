@@ -273,3 +273,29 @@ pub fn push_keys(
             .map_err(|e| CliError::new(e.to_string()))?;
     Ok((token, aes_key, crypt))
 }
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT): how `watch`, `serve` and `sandbox` are told to stop
+/// (cleanly: exit 0, store flushed, lock released).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+                    () = ctrl_c => tracing::info!(signal = "SIGINT", "stopping"),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still stops");
+                ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
+}

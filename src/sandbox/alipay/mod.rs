@@ -15,6 +15,7 @@ mod versions;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use gateway::multipart_text_fields;
@@ -48,6 +49,8 @@ struct Inner {
     isv_app_id: Mutex<String>,
     faults: Arc<Faults>,
     accepted: Records,
+    /// How many times a call's changes were written to the store (see [`Sim::writes`]).
+    writes: AtomicU64,
 }
 
 /// The fault generator stream of the Alipay simulator.
@@ -82,7 +85,7 @@ impl Sim {
         };
         let keys = Keys::of(&world)?;
         match &store {
-            Some(store) => persist::save(store, &mut world)?,
+            Some(store) => drop(persist::save(store, &mut world)?),
             None => drop(world.take_dirty()),
         }
         Ok(Sim {
@@ -95,6 +98,7 @@ impl Sim {
                 isv_app_id: Mutex::new(isv_app_id.to_string()),
                 faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
                 accepted: Records::default(),
+                writes: AtomicU64::new(0),
             }),
         })
     }
@@ -254,14 +258,20 @@ impl Sim {
         let mut world = lock(&self.inner.world);
         let out = f(&mut world);
         match &self.inner.store {
-            Some(store) => {
-                if let Err(err) = persist::save(store, &mut world) {
-                    tracing::warn!(error = %err, "alipay sandbox state not saved");
-                }
-            }
+            Some(store) => match persist::save(store, &mut world) {
+                Ok(true) => drop(self.inner.writes.fetch_add(1, Ordering::SeqCst)),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "alipay sandbox state not saved"),
+            },
             None => drop(world.take_dirty()),
         }
         out
+    }
+
+    /// How many times changes were written to the store so far: the sandbox flushes the store
+    /// before answering a call after which this grew (see `sandbox::Durable`).
+    pub fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::SeqCst)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod requeue;
 mod run;
 pub mod scheduler;
+pub mod server;
 pub mod snapshot;
 pub mod watcher;
 
@@ -37,6 +38,7 @@ use crate::platform::wechat::crypto::MsgCrypt;
 
 pub use guard::{MAX_SKEW_SECS, Rejection};
 pub use run::{DaemonError, WatchOptions, run};
+pub use server::{Limits, serve, serve_with};
 
 /// Largest push body accepted (64 KiB); larger ones get HTTP 413.
 pub const MAX_PUSH_BODY: usize = 64 * 1024;
@@ -99,17 +101,6 @@ pub fn router(callbacks: Arc<Callbacks>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_PUSH_BODY))
         .with_state(callbacks)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]

@@ -423,6 +423,30 @@ fn serve_stops_cleanly_on_sigterm_and_ctrl_c_releasing_the_store() {
     }
 }
 
+#[test]
+fn a_watch_killed_right_after_a_release_keeps_the_release_in_the_embedded_sandbox() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let mut daemon = Daemon::start(&fleet, &[]);
+    // The release is the pass's last call: nothing of the engine's flushes the store after it.
+    daemon.wait_log("of the release", |l| {
+        is(l, "action applied") && field(l, "action") == "release"
+    });
+    daemon.child.kill().expect("SIGKILL the daemon");
+    daemon.child.wait().expect("reap the daemon");
+    // What the sandbox answered must be what it finds on restart.
+    let store = minifleet::store::Store::open(&fleet.store()).expect("the store is free");
+    let spec = minifleet::fleet::SandboxSpec::default();
+    let sim =
+        minifleet::sandbox::wechat::Sim::new(&spec, minifleet::sandbox::Persist::Store(store))
+            .expect("the sandbox's state loads");
+    let app = sim.app_state("wx1111111111111111").expect("the app");
+    assert!(
+        app.live.is_some(),
+        "the answered release was rolled back by the kill"
+    );
+}
+
 /// Checks the Prometheus text format line by line (HELP/TYPE comments, samples with escaped
 /// labels and float values, samples only after their family's TYPE); returns the families.
 fn check_prometheus_text(text: &str) -> Vec<String> {

@@ -151,3 +151,54 @@ fn status_reads_the_store_for_the_chosen_apps_and_bad_input_changes_nothing() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("version must be 1"), "{}", text(&out));
 }
+
+#[test]
+fn a_damaged_store_says_it_is_damaged_and_that_deleting_it_is_safe() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let out = fleet.run(&["status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // sled's configuration file ends in a checksum: cut it, as a disk fault would.
+    let conf = fleet.store().join("conf");
+    let bytes = std::fs::read(&conf).expect("the store's conf");
+    std::fs::write(&conf, &bytes[..bytes.len() / 2]).unwrap();
+
+    for command in [&["status"][..], &["plan"][..]] {
+        let out = fleet.run(command);
+        let all = text(&out);
+        assert_eq!(code(&out), 1, "{all}");
+        let store = fleet.store().display().to_string();
+        assert!(
+            all.contains(&format!("the store at `{store}` is damaged")),
+            "{all}"
+        );
+        assert!(
+            all.contains(&format!("help: deleting `{store}` is safe")),
+            "{all}"
+        );
+        assert!(
+            all.contains("one full observation of every app and the WeChat tester map"),
+            "{all}"
+        );
+        assert!(all.contains("loses no desired or live state"), "{all}");
+        assert!(!all.contains("permissions"), "{all}");
+        assert!(!all.contains("backtrace"), "{all}");
+    }
+    std::fs::remove_dir_all(fleet.store()).unwrap();
+    let out = fleet.run(&["status"]);
+    assert_eq!(code(&out), 0, "deleting it is the fix: {}", text(&out));
+}
+
+#[test]
+fn a_store_path_that_is_a_file_does_not_blame_permissions() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let file = fleet.dir().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = fleet.run(&["--store", file.to_str().unwrap(), "status"]);
+    let all = text(&out);
+    assert_eq!(code(&out), 1, "{all}");
+    assert!(all.contains("cannot create the store directory"), "{all}");
+    assert!(!all.contains("permissions"), "{all}");
+    assert!(!all.contains("damaged"), "{all}");
+}

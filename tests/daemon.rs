@@ -384,6 +384,69 @@ fn sigterm_while_applying_leaves_nothing_unsettled() {
     }
 }
 
+#[test]
+fn serve_stops_cleanly_on_sigterm_and_ctrl_c_releasing_the_store() {
+    let fleet = TestFleet::new();
+    fleet.write(&two_apps());
+    let lock = fleet.store().join("LOCK.json");
+    for signal in ["TERM", "INT"] {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_FLEET")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start minifleet serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the first stdout line");
+        let url = first
+            .strip_prefix("serving on ")
+            .and_then(|rest| rest.split(": ").next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        assert_eq!(http_get(&url, "/healthz"), (200, "ok".to_string()));
+        assert!(lock.exists(), "serve holds the store");
+        let exit = common::stop_with(&mut child, signal);
+        assert_eq!(exit, Some(0), "SIG{signal} exits 0");
+        assert!(!lock.exists(), "SIG{signal} releases the lock");
+        let next = fleet.run(&["plan"]);
+        let all = text(&next);
+        assert_eq!(code(&next), 0, "the store is free at once: {all}");
+        assert!(
+            !all.contains("took over"),
+            "no stale lock to take over: {all}"
+        );
+    }
+}
+
+#[test]
+fn a_watch_killed_right_after_a_release_keeps_the_release_in_the_embedded_sandbox() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
+    let mut daemon = Daemon::start(&fleet, &[]);
+    // The release is the pass's last call: nothing of the engine's flushes the store after it.
+    daemon.wait_log("of the release", |l| {
+        is(l, "action applied") && field(l, "action") == "release"
+    });
+    daemon.child.kill().expect("SIGKILL the daemon");
+    daemon.child.wait().expect("reap the daemon");
+    // What the sandbox answered must be what it finds on restart.
+    let store = minifleet::store::Store::open(&fleet.store()).expect("the store is free");
+    let spec = minifleet::fleet::SandboxSpec::default();
+    let sim =
+        minifleet::sandbox::wechat::Sim::new(&spec, minifleet::sandbox::Persist::Store(store))
+            .expect("the sandbox's state loads");
+    let app = sim.app_state("wx1111111111111111").expect("the app");
+    assert!(
+        app.live.is_some(),
+        "the answered release was rolled back by the kill"
+    );
+}
+
 /// Checks the Prometheus text format line by line (HELP/TYPE comments, samples with escaped
 /// labels and float values, samples only after their family's TYPE); returns the families.
 fn check_prometheus_text(text: &str) -> Vec<String> {

@@ -143,6 +143,90 @@ fn a_second_reconcile_fails_fast_naming_the_holder_and_a_dead_holders_lock_is_ta
     assert!(all.contains("took over the store's lock"), "{all}");
 }
 
+#[test]
+fn a_lock_left_with_a_pid_now_used_by_another_program_is_taken_over_saying_so() {
+    let fleet = TestFleet::new();
+    many_apps(&fleet, 1, "200ms", "", None);
+    std::fs::create_dir_all(fleet.store()).unwrap();
+    let mut sleeper = StdCommand::new("sleep").arg("60").spawn().expect("sleep");
+    let pid = sleeper.id();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let record = format!(
+        r#"{{"pid": {pid}, "host": "{host}", "since_ms": 1, "command": "minifleet reconcile"}}"#
+    );
+    std::fs::write(fleet.store().join("LOCK.json"), record).unwrap();
+    let out = fleet.run(&["plan"]);
+    sleeper.kill().ok();
+    sleeper.wait().ok();
+    let all = text(&out);
+    assert_eq!(code(&out), 0, "{all}");
+    assert!(
+        all.contains(&format!(
+            "took over the store's lock from pid {pid} on host `{host}` since 1970-01-01T00:00:00Z: \
+             pid {pid} is alive but is not minifleet (it is `sleep`): the lock is stale"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("no longer running"), "{all}");
+}
+
+#[test]
+fn every_loser_of_reconciles_started_together_names_the_holder() {
+    let fleet = TestFleet::new();
+    many_apps(&fleet, 1, "60s", "", None);
+    // Round 0 races on a fresh store; the later ones over the record the killed holder left.
+    for round in 0..3 {
+        let mut racers: Vec<std::process::Child> = (0..6)
+            .map(|_| {
+                StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+                    .arg("-f")
+                    .arg(fleet.path())
+                    .args(["reconcile", "--wait", "--timeout", "60s"])
+                    .env_remove("MINIFLEET_STORE")
+                    .env("NO_COLOR", "1")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("start a reconcile")
+            })
+            .collect();
+        let mut exited = Vec::new();
+        wait_until(
+            "all racers but the holder to exit",
+            Duration::from_secs(60),
+            || {
+                for (i, racer) in racers.iter_mut().enumerate() {
+                    if !exited.iter().any(|(j, _)| *j == i) {
+                        if let Some(status) = racer.try_wait().expect("poll a racer") {
+                            exited.push((i, status));
+                        }
+                    }
+                }
+                exited.len() >= racers.len() - 1
+            },
+        );
+        let holder = (0..racers.len())
+            .find(|i| !exited.iter().any(|(j, _)| j == i))
+            .expect("one racer holds the store");
+        let holder_pid = racers[holder].id();
+        for (i, status) in &exited {
+            let mut err = String::new();
+            std::io::Read::read_to_string(racers[*i].stderr.as_mut().unwrap(), &mut err).unwrap();
+            assert_eq!(status.code(), Some(1), "round {round}: {err}");
+            assert!(
+                err.contains(&format!(
+                    "in use by another minifleet process: pid {holder_pid} on host `"
+                )),
+                "round {round}: a loser must name the holder (pid {holder_pid}): {err}"
+            );
+        }
+        racers[holder].kill().expect("SIGKILL the holder");
+        racers[holder].wait().expect("reap the holder");
+    }
+}
+
 /// `reconcile --wait` of `fleet` with `--concurrency 32`, bounded; returns its output.
 fn converge_many(fleet: &TestFleet, timeout: &str) -> std::process::Output {
     let out = fleet.run(&[

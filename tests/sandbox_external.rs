@@ -170,3 +170,98 @@ async fn reconcile_converges_against_a_sandbox_process_with_lost_answers_and_rec
     .await
     .expect("test timed out");
 }
+
+const COMPONENT: &str = "wx00000000000000aa";
+const APP: &str = "wx1111111111111111";
+
+/// A component access token minted by the sandbox at `url` (a mutating platform call).
+async fn component_token(url: &str, ticket: &str) -> String {
+    let body = serde_json::json!({
+        "component_appid": COMPONENT,
+        "component_appsecret": "s3cret",
+        "component_verify_ticket": ticket,
+    });
+    let reply: serde_json::Value = http()
+        .post(format!("{url}/cgi-bin/component/api_component_token"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["component_access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a component token: {reply}"))
+        .to_string()
+}
+
+/// The errcode of a component call made with `token` (0 when the sandbox knows the token).
+async fn preauth_code_errcode(url: &str, token: &str) -> i64 {
+    let reply: serde_json::Value = http()
+        .post(format!(
+            "{url}/cgi-bin/component/api_create_preauthcode?component_access_token={token}"
+        ))
+        .json(&serde_json::json!({ "component_appid": COMPONENT }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["errcode"].as_i64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_sandbox_killed_right_after_answering_a_mutating_call_still_has_it_on_restart() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        for round in 0..3 {
+            let state = tempfile::tempdir().unwrap();
+            let dir = state.path().to_str().unwrap();
+            let first = spawn_sandbox(&["--state", dir]);
+            let remote = RemoteSandbox::new(&first.url);
+            let ticket = remote.issue_ticket(COMPONENT).await.unwrap();
+            let token = component_token(&first.url, &ticket).await;
+            let refresh = remote.authorize(APP).await.unwrap();
+            drop(first); // SIGKILL, right after the answers
+            let second = spawn_sandbox(&["--state", dir]);
+            assert_eq!(
+                preauth_code_errcode(&second.url, &token).await,
+                0,
+                "round {round}: the component token the killed sandbox answered is known"
+            );
+            let again = RemoteSandbox::new(&second.url).authorize(APP).await;
+            assert_eq!(
+                again.unwrap(),
+                refresh,
+                "round {round}: the authorization the killed sandbox answered is kept"
+            );
+        }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn the_sandbox_command_stops_cleanly_on_sigterm_and_ctrl_c_releasing_its_state() {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().to_str().unwrap();
+        let lock = state.path().join("LOCK.json");
+        let mut refresh = None;
+        for signal in ["TERM", "INT"] {
+            let mut process = spawn_sandbox(&["--state", dir]);
+            assert!(lock.exists(), "the running sandbox holds its state's lock");
+            let remote = RemoteSandbox::new(&process.url);
+            let token = remote.authorize(APP).await.unwrap();
+            assert_eq!(*refresh.get_or_insert(token.clone()), token, "state kept");
+            assert_eq!(process.stop_with(signal), Some(0), "SIG{signal} exits 0");
+            assert!(!lock.exists(), "SIG{signal} releases the lock");
+        }
+        // The state is free at once, with nothing to take over.
+        let store = minifleet::store::Store::open(state.path()).expect("the state opens");
+        assert_eq!(store.taken_over(), None);
+    })
+    .await
+    .expect("test timed out");
+}

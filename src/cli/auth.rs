@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::common::{load_fleet, open_store};
+use super::common::{load_fleet, open_store, open_store_warning};
 use super::{Cli, CliError, EXIT_OK};
 use crate::fleet::{ApiBase, Fleet, WechatConfig};
 use crate::model::PlatformKind;
@@ -90,7 +90,7 @@ pub(super) async fn connect(cli: &Cli, ui: &Ui) -> Result<Connected, CliError> {
             "add `platforms.wechat` with `component_appid`, `component_secret` and `api_base`",
         )
     })?;
-    let store = open_store(cli)?;
+    let store = open_store_warning(cli, ui)?;
     let (base, sandbox) = match &config.api_base {
         ApiBase::Url(url) => (url.clone(), None),
         ApiBase::Sandbox => {

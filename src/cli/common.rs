@@ -124,32 +124,50 @@ pub fn store_dir(cli: &Cli) -> PathBuf {
 
 /// Opens the store, with a clear message naming the holder when another process holds it.
 pub fn open_store(cli: &Cli) -> Result<Store, CliError> {
-    let dir = store_dir(cli);
-    Store::open(&dir).map_err(|err| {
-        let help = match &err {
-            StoreError::Locked {
-                holder: Some(holder),
-                ..
-            } if holder.host != crate::store::lock::host_name() => format!(
-                "the store is locked from host `{}`; if minifleet no longer runs there, delete `{}`",
-                holder.host,
-                dir.join(crate::store::lock::LOCK_FILE).display()
-            ),
-            StoreError::Locked { .. } => "one minifleet process (reconcile, watch or status) uses a store at a time; wait for it to finish, stop it, or pass a different `--store`".to_string(),
-            _ => "check the directory's permissions, or pass a different `--store`".to_string(),
-        };
-        CliError::new(err.to_string()).help(help)
+    open_store_at(&store_dir(cli))
+}
+
+/// Opens the store in `dir`; a failure says what to do: wait for the holder, delete a damaged
+/// store (and what that costs), or check the permissions.
+pub fn open_store_at(dir: &Path) -> Result<Store, CliError> {
+    Store::open(dir).map_err(|err| {
+        let error = CliError::new(err.to_string());
+        match store_help(dir, &err) {
+            Some(help) => error.help(help),
+            None => error,
+        }
     })
+}
+
+fn store_help(dir: &Path, err: &StoreError) -> Option<String> {
+    let help = match err {
+        StoreError::Locked {
+            holder: Some(holder),
+            ..
+        } if holder.host != crate::store::lock::host_name() => format!(
+            "the store is locked from host `{}`; if minifleet no longer runs there, delete `{}`",
+            holder.host,
+            dir.join(crate::store::lock::LOCK_FILE).display()
+        ),
+        StoreError::Locked { .. } => "one minifleet process (reconcile, watch or status) uses a store at a time; wait for it to finish, stop it, or pass a different `--store`".to_string(),
+        err if err.is_damage() => format!(
+            "deleting `{}` is safe: it costs one full observation of every app and the WeChat tester map, and loses no desired or live state (the fleet file and the platforms hold them; with `api_base: sandbox` the simulated platforms start over)",
+            dir.display()
+        ),
+        err if err.is_permission() => format!(
+            "check the permissions of `{}`, or pass a different `--store`",
+            dir.display()
+        ),
+        _ => return None,
+    };
+    Some(help)
 }
 
 /// [`open_store`], warning when the store's lock record was left by a process that is gone.
 pub fn open_store_warning(cli: &Cli, ui: &Ui) -> Result<Store, CliError> {
     let store = open_store(cli)?;
     if let Some(old) = store.taken_over() {
-        ui.warn(&format!(
-            "took over the store's lock from {}, which is no longer running",
-            old.describe()
-        ));
+        ui.warn(&old.describe());
     }
     Ok(store)
 }
@@ -289,4 +307,30 @@ pub fn push_keys(
         crate::platform::wechat::crypto::MsgCrypt::new(&token, &aes_key, &config.component_appid)
             .map_err(|e| CliError::new(e.to_string()))?;
     Ok((token, aes_key, crypt))
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT): how `watch`, `serve` and `sandbox` are told to stop
+/// (cleanly: exit 0, store flushed, lock released).
+pub async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
+                    () = ctrl_c => tracing::info!(signal = "SIGINT", "stopping"),
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still stops");
+                ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await;
 }

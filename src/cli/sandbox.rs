@@ -10,7 +10,6 @@ use crate::fleet::{DEFAULT_TIMEOUT_AFTER_MS, FaultSpec, SandboxSpec};
 use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist};
 use crate::secret::Secret;
-use crate::store::Store;
 use crate::ui::Ui;
 
 use super::{CliError, EXIT_OK};
@@ -167,7 +166,8 @@ fn fault_summary(f: &FaultSpec) -> String {
     )
 }
 
-/// Runs `sandbox` until Ctrl-C.
+/// Runs `sandbox` until SIGTERM or Ctrl-C, then stops cleanly (exit 0, state flushed, lock
+/// released).
 pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
     let spec = SandboxSpec {
         audit_delay_ms: millis(args.audit_delay),
@@ -178,7 +178,13 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
     };
     let persist = match &args.state {
         None => Persist::Memory,
-        Some(dir) => Persist::Store(Store::open(dir).map_err(|e| CliError::new(e.to_string()))?),
+        Some(dir) => {
+            let store = super::common::open_store_at(dir)?;
+            if let Some(old) = store.taken_over() {
+                ui.warn(&old.describe());
+            }
+            Persist::Store(store)
+        }
     };
     let handle = sandbox::start(args.listen, &spec, persist)
         .await
@@ -197,10 +203,12 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
     if spec.faults.any() {
         ui.status(&fault_summary(&spec.faults));
     }
-    ui.status("press Ctrl-C to stop");
-    tokio::signal::ctrl_c()
+    ui.status("stop with Ctrl-C or SIGTERM");
+    super::common::stop_signal().await;
+    // Requests in flight finish, the state is flushed, then the store (and its lock) is released.
+    handle
+        .stop()
         .await
-        .map_err(|e| CliError::new(format!("cannot wait for Ctrl-C: {e}")))?;
-    drop(handle);
+        .map_err(|e| CliError::new(format!("the sandbox's state was not flushed: {e}")))?;
     Ok(EXIT_OK)
 }

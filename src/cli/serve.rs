@@ -1,6 +1,6 @@
 //! `minifleet serve`: the push endpoints alone (authorization events, audit events, the
-//! onboarding callback), until Ctrl-C. With `api_base: sandbox` it hosts the sandbox too, which
-//! pushes its tickets and events to these endpoints.
+//! onboarding callback), until SIGTERM or Ctrl-C. With `api_base: sandbox` it hosts the sandbox
+//! too, which pushes its tickets and events to these endpoints.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::auth::connect;
-use super::{Cli, CliError, EXIT_OK};
+use super::{Cli, CliError, EXIT_OK, common};
 use crate::daemon::{self, CALLBACK_PATH, Callbacks};
 use crate::fleet::ApiBase;
 use crate::sandbox::wechat::PushConfig;
@@ -25,7 +25,8 @@ pub struct ServeArgs {
     pub ticket_interval: Duration,
 }
 
-/// Runs `serve` until Ctrl-C.
+/// Runs `serve` until SIGTERM or Ctrl-C, then stops cleanly (exit 0, store flushed, lock
+/// released).
 pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> {
     let c = connect(cli, ui).await?;
     let sandboxed = c.config.api_base == ApiBase::Sandbox;
@@ -60,12 +61,21 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> 
     ui.data(&format!(
         "serving on {url}: POST /wechat/auth, POST /wechat/events/{{appid}}, GET {CALLBACK_PATH}"
     ));
-    ui.status("press Ctrl-C to stop");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    daemon::serve(listener, daemon::router(callbacks), shutdown)
+    ui.status("stop with Ctrl-C or SIGTERM");
+    let served = daemon::serve(listener, daemon::router(callbacks), common::stop_signal()).await;
+    // Stopping: the embedded sandbox's state and every push stored are flushed, then the store
+    // (and its lock) is released as `c` is dropped.
+    if let Some(handle) = c.sandbox {
+        if let Err(err) = handle.stop().await {
+            ui.warn(&format!(
+                "the embedded sandbox's state was not flushed: {err}"
+            ));
+        }
+    }
+    c.store
+        .flush_async()
         .await
-        .map_err(|e| CliError::new(format!("the server stopped: {e}")))?;
+        .map_err(|e| CliError::new(format!("cannot flush the store: {e}")))?;
+    served.map_err(|e| CliError::new(format!("the server stopped: {e}")))?;
     Ok(EXIT_OK)
 }

@@ -64,6 +64,9 @@ pub struct WatchArgs {
 pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
     let store = common::open_store(cli)?;
+    if let Some(old) = store.taken_over() {
+        tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
+    }
     let engine = Engine::connect(&fleet, store)
         .await
         .map(Arc::new)
@@ -89,9 +92,16 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         fleet.apps.len()
     ));
     let opts = options(cli, args, &fleet);
-    let drained = daemon::run(opts, fleet, engine, listener, callbacks, stop_signal())
-        .await
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let drained = daemon::run(
+        opts,
+        fleet,
+        engine,
+        listener,
+        callbacks,
+        common::stop_signal(),
+    )
+    .await
+    .map_err(|e| CliError::new(e.to_string()))?;
     if drained.abandoned > 0 {
         ui.warn(&format!(
             "{} passes outlasted `--grace` and were cancelled; the next run settles them from the journal",
@@ -151,29 +161,4 @@ fn callbacks(
     }
     let client = Arc::new(WechatClient::new(config, &base, engine.store().clone()));
     Ok(Callbacks::new(client, crypt))
-}
-
-/// Completes on SIGTERM or Ctrl-C (SIGINT).
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!(signal = "SIGTERM", "stopping"),
-                    () = ctrl_c => tracing::info!(signal = "SIGINT", "stopping"),
-                }
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still stops");
-                ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await;
 }

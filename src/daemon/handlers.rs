@@ -11,12 +11,19 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::guard::{self, Rejection};
 use super::{AuditNotice, Callbacks};
-use crate::platform::PlatformError;
 use crate::platform::wechat::Authorization;
 use crate::platform::wechat::push::{self, ComponentPush};
+use crate::platform::{ErrorClass, PlatformError};
 
 /// What a processed push answers.
 const SUCCESS: &str = "success";
+/// WeChat's errcode for an authorization code that is invalid, expired or used
+/// (`api_query_auth`, spec/wechat.md §7).
+const INVALID_AUTH_CODE: &str = "61010";
+/// What a merchant's admin does when a code cannot be used.
+const FRESH_LINK: &str = "Get a fresh authorization link with \
+    <code>minifleet auth wechat link --redirect-uri URL</code> (URL: this page's address without \
+    its query) and open it again.";
 /// Remembered exchanged codes at most (the push and the redirect carry the same code).
 const MAX_EXCHANGED: usize = 1000;
 
@@ -156,7 +163,7 @@ pub async fn callback(
         return page(
             StatusCode::BAD_REQUEST,
             "Authorization failed",
-            "The link carries no <code>auth_code</code>. Start again with <code>minifleet auth wechat link</code>.",
+            &format!("The link carries no <code>auth_code</code>. {FRESH_LINK}"),
         );
     };
     match exchange(&cb, code).await {
@@ -169,17 +176,41 @@ pub async fn callback(
             ),
         ),
         Err(err) => {
-            tracing::warn!(call = %err.call, code = %err.code, error = %err, "authorization callback failed");
+            let (status, what_to_do) = exchange_failure(&err);
+            tracing::warn!(call = %err.call, code = %err.code, status = status.as_u16(), error = %err, "authorization callback failed");
             page(
-                StatusCode::BAD_GATEWAY,
+                status,
                 "Authorization failed",
-                &format!(
-                    "{}<br>{}",
-                    html_escape(&err.to_string()),
-                    html_escape(&err.hint)
-                ),
+                &format!("{}<br>{what_to_do}", html_escape(&err.to_string())),
             )
         }
+    }
+}
+
+/// How a failed code exchange is answered: a code WeChat refuses is the caller's mistake (400,
+/// with how to get a fresh one); 502 only when WeChat could not be reached or answered oddly.
+fn exchange_failure(err: &PlatformError) -> (StatusCode, String) {
+    match err.code.as_str() {
+        INVALID_AUTH_CODE => (
+            StatusCode::BAD_REQUEST,
+            format!("The authorization code is invalid, expired or was already used. {FRESH_LINK}"),
+        ),
+        "permission_missing" => (StatusCode::FORBIDDEN, html_escape(&err.hint)),
+        "store" => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "minifleet could not store the authorization: {}. {FRESH_LINK}",
+                html_escape(&err.hint)
+            ),
+        ),
+        code if err.class == ErrorClass::Transient || code.starts_with("http_") => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "WeChat could not be reached or answered oddly; open this page again in a \
+                 minute. If it fails again: {FRESH_LINK}"
+            ),
+        ),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, html_escape(&err.hint)),
     }
 }
 

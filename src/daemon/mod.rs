@@ -8,14 +8,15 @@
 //! answered `success` only after what it carries is stored and flushed.
 //!
 //! The watch daemon ([`run`]) hosts these beside `/readyz` and `/metrics`: a fleet watcher
-//! ([`watcher`]) turns edits into diffs ([`diff`]) for a per-app scheduler ([`scheduler`],
-//! [`requeue`]); passes are counted ([`metrics`]) and published for `status` ([`snapshot`]).
+//! ([`watcher`]) turns edits into diffs for the engine's scheduler; the engine's events are
+//! counted ([`metrics`]) and published for `status` ([`snapshot`]).
 
 mod guard;
 mod handlers;
 pub mod health;
 pub mod metrics;
 mod run;
+pub mod server;
 pub mod snapshot;
 pub mod watcher;
 
@@ -32,6 +33,7 @@ use crate::platform::wechat::crypto::MsgCrypt;
 
 pub use guard::{MAX_SKEW_SECS, Rejection};
 pub use run::{DaemonError, WatchOptions, run};
+pub use server::{Limits, serve, serve_with};
 
 /// Largest push body accepted (64 KiB); larger ones get HTTP 413.
 pub const MAX_PUSH_BODY: usize = 64 * 1024;
@@ -94,17 +96,6 @@ pub fn router(callbacks: Arc<Callbacks>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_PUSH_BODY))
         .with_state(callbacks)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 #[cfg(test)]

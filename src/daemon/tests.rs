@@ -365,3 +365,174 @@ async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
     })
     .await;
 }
+
+/// Serves the endpoints of `env` again with 1 s read limits; returns the address.
+async fn serve_with_short_limits(env: &Env) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = Limits {
+        header_read: Duration::from_secs(1),
+        body_read: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let app = router(Arc::clone(&env.callbacks));
+    tokio::spawn(serve_with(listener, app, std::future::pending(), limits));
+    addr
+}
+
+/// Sends `head` at once, then `trickle` a byte every 100 ms, while reading the answer. Returns
+/// what was read and how many trickled bytes had been sent when the server answered or closed.
+async fn trickle(addr: std::net::SocketAddr, head: &str, trickle: &[u8]) -> (String, usize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let bytes = trickle.to_vec();
+    let sender = tokio::spawn(async move {
+        for byte in bytes {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer.write_all(&[byte]).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The first byte of the answer (or the close) is the moment that counts.
+    let n = reader.read(&mut buf).await.unwrap_or(0);
+    let sent_then = sent.load(Ordering::SeqCst);
+    answer.extend_from_slice(&buf[..n]);
+    while let Ok(n) = reader.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    sender.abort();
+    (String::from_utf8_lossy(&answer).into_owned(), sent_then)
+}
+
+#[tokio::test]
+async fn a_push_body_trickled_a_byte_at_a_time_is_answered_408_before_it_ends() {
+    within(async {
+        let env = env().await;
+        let addr = serve_with_short_limits(&env).await;
+        let push = Push::sealed(&crypt_for(COMPONENT), &ticket_xml("ticket@@@slow"));
+        let query: Vec<String> = push
+            .query()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let body = push.body();
+        let head = format!(
+            "POST {AUTH_EVENTS_PATH}?{} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n",
+            query.join("&"),
+            body.len()
+        );
+        let (answer, sent) = trickle(addr, &head, body.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            sent < body.len(),
+            "answered before the trickle ended ({sent} of {} bytes sent)",
+            body.len()
+        );
+        assert_eq!(env.ticket(), None, "nothing stored");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn request_headers_trickled_a_byte_at_a_time_get_the_connection_closed_before_they_end() {
+    within(async {
+        let env = env().await;
+        let addr = serve_with_short_limits(&env).await;
+        let head = format!("GET {CALLBACK_PATH}?auth_code=x HTTP/1.1\r\nHost: {addr}\r\n");
+        let slow = "X-Slow: abcdefghijklmnopqrstuvwxyz0123456789\r\n\r\n";
+        let (answer, sent) = trickle(addr, &head, slow.as_bytes()).await;
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "closed or 408: {answer}"
+        );
+        assert!(
+            sent < slow.len(),
+            "closed before the trickle ended ({sent} of {} bytes sent)",
+            slow.len()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bogus_auth_code_is_the_callers_error_400_saying_how_to_get_a_fresh_link() {
+    within(async {
+        let env = env().await;
+        crate::engine::seed_wechat_ticket(&env.sandbox, COMPONENT, &env.store).unwrap();
+        let url = format!("{}{CALLBACK_PATH}?auth_code=bogus", env.url);
+        let reply = env.http.get(&url).send().await.unwrap();
+        let status = reply.status().as_u16();
+        let html = reply.text().await.unwrap();
+        assert_eq!(status, 400, "{html}");
+        assert!(
+            html.contains("invalid, expired or was already used"),
+            "{html}"
+        );
+        assert!(
+            html.contains("minifleet auth wechat link --redirect-uri URL"),
+            "{html}"
+        );
+        assert!(env.store.token(&refresh_token_key(APP)).unwrap().is_none());
+
+        let reply = env
+            .http
+            .get(format!("{}{CALLBACK_PATH}", env.url))
+            .send()
+            .await;
+        let reply = reply.unwrap();
+        assert_eq!(reply.status().as_u16(), 400, "no code at all");
+        assert!(reply.text().await.unwrap().contains("--redirect-uri URL"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
+    within(async {
+        let env = env().await;
+        crate::engine::seed_wechat_ticket(&env.sandbox, COMPONENT, &env.store).unwrap();
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let config = WechatConfig {
+            component_appid: COMPONENT.into(),
+            component_secret: Some(Secret::new("s3cret")),
+            token: None,
+            encoding_aes_key: None,
+            api_base: ApiBase::Url(closed.clone()),
+        };
+        let client = Arc::new(crate::platform::wechat::WechatClient::new(
+            &config,
+            &closed,
+            env.store.clone(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(Callbacks::new(client, crypt_for(COMPONENT)));
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        let reply = env
+            .http
+            .get(format!("{url}{CALLBACK_PATH}?auth_code=queryauthcode@@@x"))
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status().as_u16();
+        let html = reply.text().await.unwrap();
+        assert_eq!(status, 502, "{html}");
+        assert!(html.contains("could not be reached"), "{html}");
+    })
+    .await;
+}

@@ -12,9 +12,14 @@ pub use records::Accepted;
 pub use remote::{RemoteError, RemoteSandbox};
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
 
 use crate::fleet::SandboxSpec;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Where the sandbox keeps its state.
 #[derive(Clone)]
@@ -33,7 +38,9 @@ pub struct SandboxHandle {
     pub wechat: wechat::Sim,
     /// The Alipay side's state, for seeding keys and tokens and for tests.
     pub alipay: alipay::Sim,
+    durable: Arc<Durable>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SandboxHandle {
@@ -45,6 +52,20 @@ impl SandboxHandle {
     /// Every mutating call either simulator accepted (applied), by time.
     pub fn accepted(&self) -> Vec<Accepted> {
         records::merged(self.wechat.accepted(), self.alipay.accepted())
+    }
+
+    /// Stops serving (requests in flight get [`STOP_GRACE`] to finish) and flushes the state to
+    /// the store.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            if tokio::time::timeout(STOP_GRACE, server).await.is_err() {
+                tracing::warn!("sandbox requests outlasted the grace period and were cut off");
+            }
+        }
+        self.durable.flush_all().await
     }
 }
 
@@ -58,6 +79,69 @@ impl Drop for SandboxHandle {
 
 /// Largest request body the sandbox accepts (1 MiB); larger ones get HTTP 413.
 const MAX_BODY: usize = 1 << 20;
+/// How long requests in flight get to finish when the sandbox stops.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Makes the simulated platforms durable like real ones: a call that changed their state is
+/// answered only after the change is flushed to the store (one flush serves every call waiting
+/// at that moment), so a process killed after an answer never rolls the platform back.
+struct Durable {
+    store: Option<Store>,
+    wechat: wechat::Sim,
+    alipay: alipay::Sim,
+    /// The simulators' write count the last flush covered.
+    flushed: tokio::sync::Mutex<u64>,
+}
+
+impl Durable {
+    fn writes(&self) -> u64 {
+        self.wechat.writes() + self.alipay.writes()
+    }
+
+    /// Flushes the store if anything was written since the last flush.
+    async fn flush(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut flushed = self.flushed.lock().await;
+        let target = self.writes();
+        if *flushed >= target {
+            return Ok(());
+        }
+        store.flush_async().await?;
+        *flushed = target;
+        Ok(())
+    }
+
+    /// Flushes the store whatever was counted (on stop: pushes change state outside calls too).
+    async fn flush_all(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let mut flushed = self.flushed.lock().await;
+        let target = self.writes();
+        store.flush_async().await?;
+        *flushed = target;
+        Ok(())
+    }
+}
+
+/// Answers a request only once what it changed is on disk.
+async fn durable_answer(
+    State(durable): State<Arc<Durable>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    match durable.flush().await {
+        Ok(()) => response,
+        Err(err) => {
+            tracing::error!(error = %err, "sandbox state not flushed; the answer is withheld");
+            let status = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            (status, "sandbox state not saved").into_response()
+        }
+    }
+}
 
 /// Starts the sandbox on `addr` (use `127.0.0.1:0` for a free port).
 pub async fn start(
@@ -65,14 +149,29 @@ pub async fn start(
     spec: &SandboxSpec,
     persist: Persist,
 ) -> std::io::Result<SandboxHandle> {
+    let store = match &persist {
+        Persist::Memory => None,
+        Persist::Store(store) => Some(store.clone()),
+    };
     let wechat = wechat::Sim::new(spec, persist.clone()).map_err(std::io::Error::other)?;
     let alipay = alipay::Sim::new(spec, persist, alipay::DEFAULT_ISV_APP_ID)
         .map_err(std::io::Error::other)?;
+    let durable = Arc::new(Durable {
+        store,
+        wechat: wechat.clone(),
+        alipay: alipay.clone(),
+        flushed: tokio::sync::Mutex::new(0),
+    });
+    // A fresh world (keys, secrets) is on disk before anyone is told about it.
+    durable.flush_all().await.map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(&wechat, &alipay);
+    let app = router(&wechat, &alipay).layer(axum::middleware::from_fn_with_state(
+        durable.clone(),
+        durable_answer,
+    ));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         let shutdown = async {
             let _ = rx.await;
         };
@@ -88,7 +187,9 @@ pub async fn start(
         addr,
         wechat,
         alipay,
+        durable,
         shutdown: Some(tx),
+        server: Some(server),
     })
 }
 

@@ -39,6 +39,14 @@ pub enum StoreError {
         /// What sled or the OS said.
         source: sled::Error,
     },
+    /// sled found the store's files damaged (corrupt data, e.g. after a disk fault).
+    #[error("the store at `{dir}` is damaged: {}", damage(.source))]
+    Damaged {
+        /// The store directory.
+        dir: PathBuf,
+        /// What sled said.
+        source: sled::Error,
+    },
     /// Another process has the store open.
     #[error("the store at `{dir}` is in use by {}", held_by(.holder.as_ref()))]
     Locked {
@@ -83,6 +91,54 @@ pub enum StoreError {
         /// What serde said.
         source: serde_json::Error,
     },
+}
+
+/// sled's corruption report in words (`Read corrupted data at file offset None backtrace ()`).
+fn damage(err: &sled::Error) -> String {
+    match err {
+        sled::Error::Corruption { at: Some(at), .. } => {
+            format!("its files hold corrupted data (at {at:?})")
+        }
+        sled::Error::Corruption { at: None, .. } => "its files hold corrupted data".to_string(),
+        other => format!("sled: {other}"),
+    }
+}
+
+/// The error of a failed sled open: a damaged store, or the OS refusing.
+fn open_error(dir: &Path, source: sled::Error) -> StoreError {
+    let dir = dir.to_path_buf();
+    match source {
+        sled::Error::Corruption { .. } => StoreError::Damaged { dir, source },
+        source => StoreError::Open { dir, source },
+    }
+}
+
+impl StoreError {
+    /// Whether the store's files are damaged (deleting the store is the fix).
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Damaged { .. }
+                | StoreError::Corrupt { .. }
+                | StoreError::Io {
+                    source: sled::Error::Corruption { .. },
+                    ..
+                }
+        )
+    }
+
+    /// Whether the OS refused access to the store's directory or files.
+    pub fn is_permission(&self) -> bool {
+        let io = match self {
+            StoreError::Open {
+                source: sled::Error::Io(io),
+                ..
+            } => io,
+            StoreError::Create { source, .. } | StoreError::LockRecord { source, .. } => source,
+            _ => return false,
+        };
+        io.kind() == std::io::ErrorKind::PermissionDenied
+    }
 }
 
 fn held_by(holder: Option<&LockHolder>) -> String {
@@ -209,43 +265,24 @@ pub struct Store {
     tokens: sled::Tree,
     testers: sled::Tree,
     sandbox: sled::Tree,
-    _lock: std::sync::Arc<lock::LockGuard>,
-    taken_over: Option<LockHolder>,
+    /// The store's lock (released when the last clone is dropped) and the stale record it
+    /// replaced, if any.
+    lock: std::sync::Arc<(lock::LockGuard, Option<lock::Takeover>)>,
 }
 
 impl Store {
-    /// Opens (creating with mode 0700 if needed) the store in `dir`.
+    /// Opens (creating with mode 0700 if needed) the store in `dir`: takes the store's lock
+    /// (see [`lock`]), then opens sled.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         create_private_dir(dir)?;
-        let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
-        let db = config.open().map_err(|source| {
-            if is_lock_error(&source) {
-                StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    holder: lock::holder(dir),
-                }
-            } else {
-                StoreError::Open {
-                    dir: dir.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
-        let tree = |name: &'static str| {
-            db.open_tree(name).map_err(|source| StoreError::Io {
-                op: "open",
-                tree: name,
-                source,
-            })
+        let locked = |holder| StoreError::Locked {
+            dir: dir.to_path_buf(),
+            holder,
         };
         let (guard, taken_over) = match lock::claim(dir) {
             Ok(lock::Claim::Claimed { guard, taken_over }) => (guard, taken_over),
-            Ok(lock::Claim::OtherHost(holder)) => {
-                return Err(StoreError::Locked {
-                    dir: dir.to_path_buf(),
-                    holder: Some(holder),
-                });
-            }
+            Ok(lock::Claim::Held(holder)) => return Err(locked(holder)),
+            Ok(lock::Claim::OtherHost(holder)) => return Err(locked(Some(holder))),
             Err(source) => {
                 return Err(StoreError::LockRecord {
                     dir: dir.to_path_buf(),
@@ -253,12 +290,32 @@ impl Store {
                 });
             }
         };
+        let db = match open_sled(dir) {
+            Ok(db) => db,
+            Err(source) if is_lock_error(&source) => {
+                // sled's lock is held without ours: an older minifleet that kept no OS lock.
+                let holder = taken_over.map(|t| t.holder);
+                guard.restore();
+                return Err(locked(holder));
+            }
+            Err(source) => return Err(open_error(dir, source)),
+        };
         if let Some(old) = &taken_over {
-            tracing::warn!(holder = %old.describe(), "taking over the store's lock record left by a process that is gone");
+            // The commands say so where people look (`open_store_warning`, the daemon's log).
+            tracing::info!(holder = %old.holder.describe(), "{}", old.describe());
         }
+        let tree = |name: &'static str| {
+            db.open_tree(name).map_err(|source| match source {
+                sled::Error::Corruption { .. } => open_error(dir, source),
+                source => StoreError::Io {
+                    op: "open",
+                    tree: name,
+                    source,
+                },
+            })
+        };
         let store = Store {
-            _lock: std::sync::Arc::new(guard),
-            taken_over,
+            lock: std::sync::Arc::new((guard, taken_over)),
             apps: tree("apps")?,
             history: tree("history")?,
             journal: tree("journal")?,
@@ -291,9 +348,10 @@ impl Store {
         Ok(())
     }
 
-    /// The lock record this store replaced when it opened: a process that died holding it.
-    pub fn taken_over(&self) -> Option<&LockHolder> {
-        self.taken_over.as_ref()
+    /// The lock record this store replaced when it opened (a process that died holding it, or a
+    /// reused pid), and why it was stale.
+    pub fn taken_over(&self) -> Option<&lock::Takeover> {
+        self.lock.1.as_ref()
     }
 
     /// The store's directory.
@@ -587,6 +645,23 @@ impl Store {
                 tree: "*",
                 source: sled::Error::ReportableBug(format!("the flush task died: {join}")),
             }),
+        }
+    }
+}
+
+/// Opens sled in `dir` (the store's lock is held). sled's own file lock can outlive the previous
+/// holder's store lock by a moment while its threads wind down, so a lock error is retried
+/// briefly before it counts.
+fn open_sled(dir: &Path) -> Result<sled::Db, sled::Error> {
+    const PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+    let config = sled::Config::new().path(dir).cache_capacity(CACHE_BYTES);
+    let started = std::time::Instant::now();
+    loop {
+        match config.open() {
+            Err(err) if is_lock_error(&err) && started.elapsed() < PATIENCE => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            opened => return opened,
         }
     }
 }

@@ -197,6 +197,39 @@ pub struct SandboxProcess {
     pub url: String,
 }
 
+impl SandboxProcess {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits (at most 30 s) for the exit code.
+    pub fn stop_with(&mut self, signal: &str) -> Option<i32> {
+        stop_with(&mut self.child, signal)
+    }
+}
+
+/// Sends `signal` (`TERM`, `INT`, …) to `child` and waits (at most 30 s) for its exit code
+/// (`None` when a signal ended it).
+pub fn stop_with(child: &mut Child, signal: &str) -> Option<i32> {
+    let pid = child.id().to_string();
+    let sent = StdCommand::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status.code();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "pid {pid} did not stop on SIG{signal}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 impl Drop for SandboxProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

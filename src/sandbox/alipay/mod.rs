@@ -15,6 +15,7 @@ mod versions;
 mod tests;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use gateway::multipart_text_fields;
@@ -49,6 +50,8 @@ struct Inner {
     faults: Arc<Faults>,
     accepted: Records,
     wrong_signature: Mutex<WrongSigning>,
+    /// How many times a call's changes were written to the store (see [`Sim::writes`]).
+    writes: AtomicU64,
 }
 
 /// Which answers the gateway signs with a key that is not Alipay's: how a proxy that alters
@@ -124,7 +127,7 @@ impl Sim {
         };
         let keys = Keys::of(&world)?;
         match &store {
-            Some(store) => persist::save(store, &mut world)?,
+            Some(store) => drop(persist::save(store, &mut world)?),
             None => drop(world.take_dirty()),
         }
         Ok(Sim {
@@ -138,6 +141,7 @@ impl Sim {
                 faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
                 accepted: Records::default(),
                 wrong_signature: Mutex::new(WrongSigning::default()),
+                writes: AtomicU64::new(0),
             }),
         })
     }
@@ -307,14 +311,20 @@ impl Sim {
         let mut world = lock(&self.inner.world);
         let out = f(&mut world);
         match &self.inner.store {
-            Some(store) => {
-                if let Err(err) = persist::save(store, &mut world) {
-                    tracing::warn!(error = %err, "alipay sandbox state not saved");
-                }
-            }
+            Some(store) => match persist::save(store, &mut world) {
+                Ok(true) => drop(self.inner.writes.fetch_add(1, Ordering::SeqCst)),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "alipay sandbox state not saved"),
+            },
             None => drop(world.take_dirty()),
         }
         out
+    }
+
+    /// How many times changes were written to the store so far: the sandbox flushes the store
+    /// before answering a call after which this grew (see `sandbox::Durable`).
+    pub fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::SeqCst)
     }
 }
 

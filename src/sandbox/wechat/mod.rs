@@ -50,6 +50,8 @@ struct Inner {
     pusher: Mutex<Option<Arc<push::Pusher>>>,
     faults: Arc<Faults>,
     accepted: Records,
+    /// How many times a call's changes were written to the store (see [`Sim::writes`]).
+    writes: AtomicU64,
 }
 
 /// The fault generator stream of the WeChat simulator.
@@ -86,6 +88,7 @@ impl Sim {
                 pusher: Mutex::new(None),
                 faults: Arc::new(Faults::new(&spec.faults, FAULT_STREAM)),
                 accepted: Records::default(),
+                writes: AtomicU64::new(0),
             }),
         }
     }
@@ -195,13 +198,21 @@ impl Sim {
         let mut world = lock(&self.inner.world);
         let out = f(&mut world);
         if let Some(store) = &self.inner.store {
-            if let Err(err) = persist::save(store, &mut world) {
-                tracing::warn!(error = %err, "sandbox state not saved");
+            match persist::save(store, &mut world) {
+                Ok(true) => drop(self.inner.writes.fetch_add(1, Ordering::SeqCst)),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "sandbox state not saved"),
             }
         } else {
             world.take_dirty();
         }
         out
+    }
+
+    /// How many times changes were written to the store so far: the sandbox flushes the store
+    /// before answering a call after which this grew (see `sandbox::Durable`).
+    pub fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::SeqCst)
     }
 }
 

@@ -56,9 +56,11 @@ pub fn load(store: &Store) -> Result<World, SimError> {
     Ok(World::from_parts(global, apps))
 }
 
-/// Writes every blob changed since the last save.
-pub fn save(store: &Store, world: &mut World) -> Result<(), SimError> {
+/// Writes every blob changed since the last save (into sled's buffers: the caller makes them
+/// durable, see `sandbox::Durable`); whether there was any.
+pub fn save(store: &Store, world: &mut World) -> Result<bool, SimError> {
     let (global, apps) = world.take_dirty();
+    let wrote = global || !apps.is_empty();
     if global {
         store.put_sandbox_value(GLOBAL_KEY, &world.global)?;
     }
@@ -67,5 +69,5 @@ pub fn save(store: &Store, world: &mut World) -> Result<(), SimError> {
             store.put_sandbox_value(&app_key(&appid), app)?;
         }
     }
-    Ok(())
+    Ok(wrote)
 }

@@ -1,5 +1,8 @@
 //! Component and authorizer access tokens: cached in the store with their expiry, refreshed ahead
-//! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once).
+//! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once). A
+//! failed mint is single-flight too: its error is remembered for a growing, bounded backoff
+//! ([`super::backoff`]) and handed to every caller meanwhile, so a rejected verify ticket costs one
+//! `api_component_token` call per backoff, not one per app.
 //! A stale verify ticket asks WeChat to push again (`api_start_push_ticket`); a rejected refresh
 //! token (61023) is recovered through `api_get_authorizer_info`, or the app is marked unauthorized.
 
@@ -9,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::json;
 use tokio::sync::Mutex as AsyncMutex;
 
+use super::backoff::Failures;
 use super::client::{Http, Method, decode, token_rejected};
 use super::types::{AuthorizerToken, ComponentToken};
 use super::{
@@ -52,6 +56,7 @@ pub struct Tokens {
     component_appid: String,
     component_secret: Option<Secret>,
     locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    failures: Failures,
 }
 
 impl Tokens {
@@ -62,6 +67,7 @@ impl Tokens {
             component_appid: component_appid.to_string(),
             component_secret,
             locks: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
         }
     }
 
@@ -104,20 +110,57 @@ impl Tokens {
             .is_some())
     }
 
-    /// The component access token, minted with the stored verify ticket when needed.
+    /// The stored verify ticket, if any.
+    fn ticket(&self) -> Result<Option<Token>, PlatformError> {
+        self.stored(&ticket_key(&self.component_appid), COMPONENT_CALL)
+    }
+
+    /// The component access token, minted with the stored verify ticket when needed. While a
+    /// failed mint with the same ticket is in its backoff, its error is returned without a call.
     pub async fn component(&self, http: &Http) -> Result<Secret, PlatformError> {
         let key = component_token_key(&self.component_appid);
         if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
+        }
+        let ticket = |t: Option<Token>| t.map(|t| t.value);
+        if let Some(err) = self.failures.recent(&key, ticket(self.ticket()?).as_ref()) {
+            return Err(err);
         }
         let lock = self.lock_for(&key);
         let _guard = lock.lock().await;
         if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
         }
-        let ticket = self
-            .stored(&ticket_key(&self.component_appid), COMPONENT_CALL)?
-            .ok_or_else(no_ticket)?;
+        let used = ticket(self.ticket()?);
+        if let Some(err) = self.failures.recent(&key, used.as_ref()) {
+            return Err(err);
+        }
+        let minted = self.mint_component(http, &key).await;
+        self.settle_attempt(&key, used.as_ref(), &minted);
+        minted
+    }
+
+    /// Remembers a failed mint of `key` made with `used` (or forgets the failures after a
+    /// success). Store errors are not the platform's answer and are not remembered.
+    fn settle_attempt<T>(
+        &self,
+        key: &str,
+        used: Option<&Secret>,
+        result: &Result<T, PlatformError>,
+    ) {
+        match result {
+            Ok(_) => self.failures.clear(key),
+            Err(err) if err.code == "store" => {}
+            Err(err) => {
+                let wait = self.failures.record(key, used, err);
+                tracing::warn!(key, call = %err.call, code = %err.code, backoff_secs = wait.as_secs(), "token mint failed; callers get this error until the backoff passes");
+            }
+        }
+    }
+
+    /// One attempt at minting the component token (the caller holds the key's lock).
+    async fn mint_component(&self, http: &Http, key: &str) -> Result<Secret, PlatformError> {
+        let ticket = self.ticket()?.ok_or_else(no_ticket)?;
         if !ticket.fresh(now_secs(), 0) {
             self.start_push_ticket(http).await;
             return Err(stale_ticket());
@@ -139,7 +182,7 @@ impl Tokens {
         };
         let minted: ComponentToken = decode(COMPONENT_CALL, answer)?;
         self.save(
-            &key,
+            key,
             &minted.component_access_token,
             Some(minted.expires_in),
             COMPONENT_CALL,
@@ -249,7 +292,16 @@ impl Tokens {
             .map_err(|e| errors::store(AUTHORIZER_CALL, e))
     }
 
+    /// The stored refresh token of `appid`, if any.
+    fn refresh_token(&self, appid: &str) -> Result<Option<Secret>, PlatformError> {
+        Ok(self
+            .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
+            .map(|t| t.value))
+    }
+
     /// The authorizer access token of `appid`, minted with its stored refresh token when needed.
+    /// While a failed refresh with the same refresh token is in its backoff, its error is
+    /// returned without a call (a failure of the component token is the component's to remember).
     pub async fn authorizer(&self, http: &Http, appid: &str) -> Result<Secret, PlatformError> {
         let key = authorizer_token_key(appid);
         if let Some(reason) = self.unauthorized_reason(appid)? {
@@ -258,21 +310,46 @@ impl Tokens {
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
+        if let Some(err) = self
+            .failures
+            .recent(&key, self.refresh_token(appid)?.as_ref())
+        {
+            return Err(err);
+        }
         let lock = self.lock_for(&key);
         let _guard = lock.lock().await;
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
-        let refresh = self
-            .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
-            .ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?
-            .value;
+        let refresh = self.refresh_token(appid)?;
+        if let Some(err) = self.failures.recent(&key, refresh.as_ref()) {
+            return Err(err);
+        }
+        let minted = self
+            .mint_authorizer(http, appid, &key, refresh.clone())
+            .await;
+        match &minted {
+            Err(err) if err.call == COMPONENT_CALL => {}
+            _ => self.settle_attempt(&key, refresh.as_ref(), &minted),
+        }
+        minted
+    }
+
+    /// One attempt at minting `appid`'s authorizer token (the caller holds the key's lock).
+    async fn mint_authorizer(
+        &self,
+        http: &Http,
+        appid: &str,
+        key: &str,
+        refresh: Option<Secret>,
+    ) -> Result<Secret, PlatformError> {
+        let refresh = refresh.ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?;
         let (minted, refresh) = match self.request_authorizer(http, appid, &refresh).await {
             Err(err) if err.code == "61023" => self.recover_refresh(http, appid, &refresh).await?,
             other => (other?, refresh),
         };
         self.save(
-            &key,
+            key,
             &minted.authorizer_access_token,
             Some(minted.expires_in),
             AUTHORIZER_CALL,

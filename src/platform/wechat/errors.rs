@@ -212,7 +212,7 @@ pub fn lookup(code: i64) -> Option<&'static Entry> {
     TABLE.iter().find(|entry| entry.code == code)
 }
 
-/// A failed call with an errcode, classified by [`TABLE`].
+/// A failed call with an errcode, classified by [`TABLE`]; the errmsg is scrubbed of secrets.
 pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
     let (class, explanation, hint) = match lookup(code) {
         Some(entry) => (entry.class, entry.explanation.to_string(), entry.hint),
@@ -235,6 +235,7 @@ pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
         explanation,
         hint: hint.to_string(),
     }
+    .scrubbed()
 }
 
 /// An error minifleet itself detected (no errcode).
@@ -410,6 +411,18 @@ mod tests {
         }
         assert!(api_error("c", 85076, "").hint.contains("ICP"));
         assert!(api_error("c", 89031, "").hint.contains("testers"));
+    }
+
+    #[test]
+    fn an_errmsg_echoing_a_token_is_scrubbed_known_code_or_not() {
+        let errmsg = "invalid args: /wxa/commit?access_token=SENTINEL-wx-token {\"authorizer_refresh_token\":\"SENTINEL-refresh\"}";
+        for code in [40097, 99999] {
+            let err = api_error("wxa/commit", code, errmsg);
+            for text in [&err.message, &err.explanation, &err.to_string()] {
+                assert!(!text.contains("SENTINEL"), "{code}: {text}");
+            }
+            assert!(err.message.contains("access_token=***"), "{}", err.message);
+        }
     }
 
     #[test]

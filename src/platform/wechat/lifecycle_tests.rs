@@ -225,7 +225,7 @@ async fn a_failed_authorizer_refresh_is_shared_by_the_apps_concurrent_callers() 
     within(async {
         let mut spec = spec();
         spec.faults.error_rate = 1.0;
-        spec.faults.codes = vec!["-1".into()];
+        spec.faults.codes = vec!["45009".into()];
         let env = env(spec, &[APP]).await;
         let cached = Token {
             value: crate::secret::Secret::new("component@@@cached"),
@@ -237,7 +237,7 @@ async fn a_failed_authorizer_refresh_is_shared_by_the_apps_concurrent_callers() 
             .unwrap();
         let client = std::sync::Arc::new(env.client);
         let errors = observe_all_failing(&client, &vec![APP.to_string(); 8]).await;
-        assert!(errors.iter().all(|e| e.code == "-1"), "{errors:?}");
+        assert!(errors.iter().all(|e| e.code == "45009"), "{errors:?}");
         let calls = env.sandbox.wechat.calls();
         assert_eq!(
             calls["cgi-bin/component/api_authorizer_token"], 1,

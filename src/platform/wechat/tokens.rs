@@ -1,8 +1,9 @@
 //! Component and authorizer access tokens: cached in the store with their expiry, refreshed ahead
 //! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once). A
-//! failed mint is single-flight too: its error is remembered for a growing, bounded backoff
-//! ([`super::backoff`]) and handed to every caller meanwhile, so a rejected verify ticket costs one
-//! `api_component_token` call per backoff, not one per app.
+//! failed mint is single-flight too ([`super::backoff`]): its error goes to every caller that
+//! waited on it, and one that retrying soon cannot fix (a rejected ticket) is held for a growing,
+//! bounded backoff, so a rejected verify ticket costs one `api_component_token` call per backoff,
+//! not one per app.
 //! A stale verify ticket asks WeChat to push again (`api_start_push_ticket`); a rejected refresh
 //! token (61023) is recovered through `api_get_authorizer_info`, or the app is marked unauthorized.
 
@@ -11,9 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use tokio::sync::Mutex as AsyncMutex;
+use tokio::time::Instant;
 
-use super::backoff::Failures;
-use super::client::{Http, Method, decode, token_rejected};
+use super::backoff::{Failures, Pace};
+use super::client::{Http, Method, decode, retry_now, token_rejected};
 use super::types::{AuthorizerToken, ComponentToken};
 use super::{
     authorizer_token_key, component_token_key, errors, refresh_token_key, ticket_key,
@@ -115,15 +117,18 @@ impl Tokens {
         self.stored(&ticket_key(&self.component_appid), COMPONENT_CALL)
     }
 
-    /// The component access token, minted with the stored verify ticket when needed. While a
-    /// failed mint with the same ticket is in its backoff, its error is returned without a call.
+    /// The component access token, minted with the stored verify ticket when needed. A failed
+    /// mint's error goes to the callers that waited on it, and while a held failure with the same
+    /// ticket is in its backoff, to every caller without a call.
     pub async fn component(&self, http: &Http) -> Result<Secret, PlatformError> {
+        let arrived = Instant::now();
         let key = component_token_key(&self.component_appid);
         if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
         }
         let ticket = |t: Option<Token>| t.map(|t| t.value);
-        if let Some(err) = self.failures.recent(&key, ticket(self.ticket()?).as_ref()) {
+        let used = ticket(self.ticket()?);
+        if let Some(err) = self.failures.recent(&key, used.as_ref(), arrived) {
             return Err(err);
         }
         let lock = self.lock_for(&key);
@@ -132,7 +137,7 @@ impl Tokens {
             return Ok(token);
         }
         let used = ticket(self.ticket()?);
-        if let Some(err) = self.failures.recent(&key, used.as_ref()) {
+        if let Some(err) = self.failures.recent(&key, used.as_ref(), arrived) {
             return Err(err);
         }
         let minted = self.mint_component(http, &key).await;
@@ -152,8 +157,15 @@ impl Tokens {
             Ok(_) => self.failures.clear(key),
             Err(err) if err.code == "store" => {}
             Err(err) => {
-                let wait = self.failures.record(key, used, err);
-                tracing::warn!(key, call = %err.call, code = %err.code, backoff_secs = wait.as_secs(), "token mint failed; callers get this error until the backoff passes");
+                // A passing failure (busy, network) goes to the waiting callers only; a ticket,
+                // secret or quota problem, which retrying soon cannot fix, is held.
+                let pace = if retry_now(err) {
+                    Pace::Shared
+                } else {
+                    Pace::Held
+                };
+                let held = self.failures.record(key, used, err, pace);
+                tracing::warn!(key, call = %err.call, code = %err.code, held_secs = held.as_secs(), "token mint failed; the callers waiting on it get its error, and every caller while it is held");
             }
         }
     }
@@ -300,9 +312,10 @@ impl Tokens {
     }
 
     /// The authorizer access token of `appid`, minted with its stored refresh token when needed.
-    /// While a failed refresh with the same refresh token is in its backoff, its error is
-    /// returned without a call (a failure of the component token is the component's to remember).
+    /// A failed refresh is shared like a failed component mint (see [`Tokens::component`]); a
+    /// failure of the component token is the component's to remember.
     pub async fn authorizer(&self, http: &Http, appid: &str) -> Result<Secret, PlatformError> {
+        let arrived = Instant::now();
         let key = authorizer_token_key(appid);
         if let Some(reason) = self.unauthorized_reason(appid)? {
             return Err(not_authorized(appid, &reason));
@@ -310,10 +323,8 @@ impl Tokens {
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
-        if let Some(err) = self
-            .failures
-            .recent(&key, self.refresh_token(appid)?.as_ref())
-        {
+        let refresh = self.refresh_token(appid)?;
+        if let Some(err) = self.failures.recent(&key, refresh.as_ref(), arrived) {
             return Err(err);
         }
         let lock = self.lock_for(&key);
@@ -322,7 +333,7 @@ impl Tokens {
             return Ok(token);
         }
         let refresh = self.refresh_token(appid)?;
-        if let Some(err) = self.failures.recent(&key, refresh.as_ref()) {
+        if let Some(err) = self.failures.recent(&key, refresh.as_ref(), arrived) {
             return Err(err);
         }
         let minted = self

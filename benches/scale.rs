@@ -304,9 +304,15 @@ fn delta(after: Calls, before: Calls) -> Calls {
             mutating: a.mutating - b.mutating,
         }
     };
+    let by_call = after
+        .by_call
+        .iter()
+        .map(|(call, n)| (call.clone(), n - before.by_call.get(call).unwrap_or(&0)))
+        .collect();
     Calls {
         wechat: sub(after.wechat, before.wechat),
         alipay: sub(after.alipay, before.alipay),
+        by_call,
     }
 }
 

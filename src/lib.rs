@@ -17,6 +17,7 @@ pub mod model;
 pub mod plan;
 pub mod platform;
 pub mod sandbox;
+pub mod scrub;
 pub mod secret;
 pub mod store;
 pub mod ui;

@@ -238,6 +238,26 @@ async fn bad_pushes_are_refused_with_4xx_and_store_nothing() {
 }
 
 #[tokio::test]
+async fn a_push_sealed_with_another_encoding_aes_key_names_the_key() {
+    within(async {
+        let env = env().await;
+        let other_key = MsgCrypt::new(
+            &Secret::new(SANDBOX_TOKEN),
+            &Secret::new("ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"),
+            COMPONENT,
+        )
+        .unwrap();
+        let push = Push::sealed(&other_key, &ticket_xml("ticket@@@otherkey"));
+        let (status, body) = env.push(AUTH_EVENTS_PATH, &push).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("wrong `encoding_aes_key`"), "{body}");
+        assert!(!body.contains("impossible length"), "{body}");
+        assert_eq!(env.ticket(), None, "nothing stored");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn audit_events_become_notices_for_their_app() {
     within(async {
         let env = env().await;

@@ -58,6 +58,10 @@ impl ErrorClass {
 }
 
 /// A failed platform call, classified, with what to do about it.
+///
+/// Text that came from a platform (its message, a transport error, an undecodable answer) is
+/// scrubbed of tokens, keys and signatures ([`crate::scrub`]) where the error is built from the
+/// answer, so it can be printed, logged and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlatformError {
     /// The platform.
@@ -93,6 +97,19 @@ impl fmt::Display for PlatformError {
 impl std::error::Error for PlatformError {}
 
 impl PlatformError {
+    /// The same error with its platform text (`message`, and `explanation`, which repeats the
+    /// message for unknown codes) scrubbed of secrets: every constructor of an error from a
+    /// platform's answer ends with this.
+    pub fn scrubbed(mut self) -> PlatformError {
+        if let std::borrow::Cow::Owned(clean) = crate::scrub::scrub_cow(&self.message) {
+            self.message = clean;
+        }
+        if let std::borrow::Cow::Owned(clean) = crate::scrub::scrub_cow(&self.explanation) {
+            self.explanation = clean;
+        }
+        self
+    }
+
     /// An error minifleet itself detected on `platform` (no platform code).
     pub fn local(
         platform: PlatformKind,
@@ -150,10 +167,12 @@ impl PlatformError {
                 hint,
             )
         }
+        .scrubbed()
     }
 
     /// A transport failure (connect, timeout, reset): transient, code `network`, with the whole
-    /// cause chain as the message and the URL (which may carry a token) left out.
+    /// cause chain as the message, the URL (which may carry a token) left out and whatever a
+    /// cause quotes of it scrubbed.
     pub fn network(
         platform: PlatformKind,
         call: &str,
@@ -176,6 +195,7 @@ impl PlatformError {
             message,
             ..PlatformError::local(platform, call, "network", ErrorClass::Transient, what, hint)
         }
+        .scrubbed()
     }
 }
 

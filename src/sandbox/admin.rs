@@ -3,6 +3,8 @@
 //! authorizing apps, hands out the Alipay ISV keys and app_auth_tokens, and reports the mutating
 //! calls it accepted. Faults never apply here.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -54,12 +56,16 @@ struct Sims {
 
 /// `GET /sandbox/calls` answer: the platform calls each simulator answered (admin calls are not
 /// counted), for measuring how many calls a pass makes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Calls {
     /// WeChat's.
     pub wechat: CallCounts,
     /// Alipay's.
     pub alipay: CallCounts,
+    /// Calls by WeChat path (`cgi-bin/component/api_component_token`) and by Alipay method
+    /// (`alipay.open.mini.version.upload`), errors included.
+    #[serde(default)]
+    pub by_call: BTreeMap<String, u64>,
 }
 
 impl Calls {
@@ -138,8 +144,11 @@ async fn accepted(State(sims): State<Sims>) -> Json<Vec<records::Accepted>> {
 }
 
 async fn calls(State(sims): State<Sims>) -> Json<Calls> {
+    let mut by_call = sims.wechat.calls();
+    by_call.extend(sims.alipay.calls());
     Json(Calls {
         wechat: sims.wechat.faults().calls(),
         alipay: sims.alipay.faults().calls(),
+        by_call,
     })
 }

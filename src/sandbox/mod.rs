@@ -277,6 +277,8 @@ mod tests {
             );
             assert_eq!(calls.alipay.total(), 0);
             assert_eq!(calls.total(), 3, "admin calls are not counted");
+            assert_eq!(calls.by_call["wxa/get_latest_auditstatus"], 1);
+            assert_eq!(calls.by_call.values().sum::<u64>(), 3);
         })
         .await;
     }

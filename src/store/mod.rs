@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Action, Observed, Record};
+use crate::scrub::scrub_cow;
 use crate::secret::Secret;
 
 use self::versioned::Versioned;
@@ -145,6 +146,13 @@ fn held_by(holder: Option<&LockHolder>) -> String {
     match holder {
         Some(h) => format!("another minifleet process: {}", h.describe()),
         None => "another minifleet process".to_string(),
+    }
+}
+
+/// Replaces `text` with its scrubbed form when it holds a secret.
+fn scrub_in_place(text: &mut String) {
+    if let std::borrow::Cow::Owned(clean) = scrub_cow(text) {
+        *text = clean;
     }
 }
 
@@ -359,10 +367,18 @@ impl Store {
         &self.dir
     }
 
-    /// The app's record (empty if the app was never seen), with its tester map.
+    /// The app's record (empty if the app was never seen), with its tester map. The platform
+    /// text it keeps (a failure's message, a quota's reason) is scrubbed of secrets, in case an
+    /// older version stored it unscrubbed.
     pub fn record(&self, appid: &str) -> Result<Record, StoreError> {
         let mut record: Record = get(&self.apps, "apps", appid)?.unwrap_or_default();
         record.testers = self.testers(appid)?;
+        if let Some(failure) = &mut record.failure {
+            scrub_in_place(&mut failure.message);
+        }
+        if let Some(parked) = &mut record.parked {
+            scrub_in_place(&mut parked.reason);
+        }
         Ok(record)
     }
 
@@ -393,7 +409,7 @@ impl Store {
         put(&self.testers, "testers", appid, &map)
     }
 
-    /// Appends an event to the app's history.
+    /// Appends an event to the app's history (its detail scrubbed of secrets).
     pub fn append_history(&self, event: &Event) -> Result<(), StoreError> {
         let id = self.db.generate_id().map_err(|source| StoreError::Io {
             op: "write",
@@ -401,10 +417,19 @@ impl Store {
             source,
         })?;
         let key = format!("{}/{:020}/{:020}", event.appid, event.at_ms, id);
+        if let std::borrow::Cow::Owned(detail) = scrub_cow(&event.detail) {
+            let event = Event {
+                detail,
+                ..event.clone()
+            };
+            return put(&self.history, "history", &key, &event);
+        }
         put(&self.history, "history", &key, event)
     }
 
-    /// The history of one app (by appid) or of every app, oldest first.
+    /// The history of one app (by appid) or of every app, oldest first. Details are scrubbed of
+    /// secrets as they are read: events written by older versions may quote a platform message
+    /// with a token in it.
     pub fn history(&self, appid: Option<&str>) -> Result<Vec<Event>, StoreError> {
         let prefix = appid.map(|a| format!("{a}/")).unwrap_or_default();
         let mut events = Vec::new();
@@ -414,7 +439,9 @@ impl Store {
                 tree: "history",
                 source,
             })?;
-            events.push(decode::<Event>("history", &key, &value)?);
+            let mut event = decode::<Event>("history", &key, &value)?;
+            scrub_in_place(&mut event.detail);
+            events.push(event);
         }
         events.sort_by_key(|e| e.at_ms);
         Ok(events)
@@ -763,6 +790,57 @@ mod tests {
         assert_eq!(back.testers["ops-li"], "u-1");
         store.put_tester("wx1", "ops-li", None).unwrap();
         assert!(store.record("wx1").unwrap().testers.is_empty());
+    }
+
+    #[test]
+    fn history_and_failures_stored_by_older_versions_are_read_without_their_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let leaked = "alipay.open.mini.version.upload failed with isv.invalid-signature: \
+            验签字符串为：app_auth_token=SENTINEL-old-token&app_id=2021000000000000";
+        let event = Event {
+            at_ms: 1,
+            app: "rice-bowl".into(),
+            appid: "2021000000000001".into(),
+            what: "commit".into(),
+            result: "error".into(),
+            code: Some("isv.invalid-signature".into()),
+            detail: leaked.into(),
+        };
+        // As an older version wrote it: straight into the tree, unscrubbed.
+        put(&store.history, "history", "2021000000000001/1/1", &event).unwrap();
+        let record = Record {
+            failure: Some(crate::model::Failure {
+                fingerprint: "1a2b3c4d".into(),
+                call: "alipay.open.mini.version.upload".into(),
+                code: "isv.invalid-signature".into(),
+                message: leaked.into(),
+            }),
+            ..Record::default()
+        };
+        put(&store.apps, "apps", "2021000000000001", &record).unwrap();
+        let read = store.history(None).unwrap();
+        assert_eq!(read.len(), 1);
+        assert!(!read[0].detail.contains("SENTINEL"), "{}", read[0].detail);
+        assert!(
+            read[0].detail.contains("app_auth_token=***&app_id="),
+            "{}",
+            read[0].detail
+        );
+        let failure = store.record("2021000000000001").unwrap().failure.unwrap();
+        assert!(!failure.message.contains("SENTINEL"), "{}", failure.message);
+        store.append_history(&Event { at_ms: 2, ..event }).unwrap();
+        let raw: Vec<u8> = store
+            .history
+            .iter()
+            .values()
+            .flat_map(|v| v.unwrap().to_vec())
+            .collect();
+        assert_eq!(
+            String::from_utf8_lossy(&raw).matches("SENTINEL").count(),
+            1,
+            "only the old event holds it on disk; a new one is scrubbed before it is written"
+        );
     }
 
     #[test]

@@ -209,7 +209,9 @@ fn classify(
 }
 
 /// A failed call with a gateway code, classified by [`TABLE`]. The error's `code` is the
-/// sub_code (or the code recovered from `sub_msg`), else the numeric code.
+/// sub_code (or the code recovered from `sub_msg`), else the numeric code. The message is
+/// scrubbed of secrets: the sub_msg of `isv.invalid-signature` quotes the whole signing string,
+/// `app_auth_token` included.
 pub fn api_error(
     call: &str,
     code: &str,
@@ -246,6 +248,7 @@ pub fn api_error(
         explanation,
         hint: hint.to_string(),
     }
+    .scrubbed()
 }
 
 /// An error minifleet itself detected (no gateway code).
@@ -304,6 +307,7 @@ pub fn signature(call: &str, err: &SignError) -> PlatformError {
             err.help(),
         )
     }
+    .scrubbed()
 }
 
 /// An unusable key in the configuration.
@@ -318,6 +322,7 @@ pub fn bad_key(call: &str, what: &str, err: &SignError) -> PlatformError {
             err.help(),
         )
     }
+    .scrubbed()
 }
 
 /// A verified answer whose fields are not what minifleet expects.
@@ -465,6 +470,36 @@ mod tests {
         let err = api_error("c", "40004", "Business Failed", "NEVER_SEEN", "");
         assert_eq!((err.code.as_str(), err.class), ("NEVER_SEEN", Permanent));
         assert_eq!(err.explanation, "Business Failed");
+    }
+
+    #[test]
+    fn an_invalid_signature_sub_msg_keeps_its_code_and_loses_the_token_it_quotes() {
+        let sub_msg = "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：\
+            app_auth_token=SENTINEL-alipay-token&app_id=2021000000000000&biz_content={}\
+            &charset=utf-8&method=alipay.open.mini.version.upload&sign_type=RSA2\
+            &timestamp=2024-05-01 10:00:00&version=1.0";
+        let call = "alipay.open.mini.version.upload";
+        let err = api_error(
+            call,
+            "40002",
+            "Invalid Arguments",
+            "isv.invalid-signature",
+            sub_msg,
+        );
+        assert_eq!(
+            (err.code.as_str(), err.class),
+            ("isv.invalid-signature", Permanent)
+        );
+        for text in [&err.message, &err.explanation, &err.to_string()] {
+            assert!(!text.contains("SENTINEL"), "{text}");
+        }
+        assert!(
+            err.message
+                .contains("app_auth_token=***&app_id=2021000000000000")
+        );
+        let unknown = api_error(call, "40002", "", "isv.never-seen", sub_msg);
+        assert!(!unknown.explanation.contains("SENTINEL"), "{unknown}");
+        assert!(!unknown.to_string().contains("SENTINEL"), "{unknown}");
     }
 
     #[test]

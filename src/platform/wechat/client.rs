@@ -106,7 +106,7 @@ pub fn decode<T: DeserializeOwned>(call: &str, value: Value) -> Result<T, Platfo
 
 /// Whether a transient error is worth an immediate retry: not the verify-ticket ones, which only
 /// a new push (minutes away) or `api_start_push_ticket` fixes (spec/wechat.md §7).
-fn retry_now(err: &PlatformError) -> bool {
+pub(super) fn retry_now(err: &PlatformError) -> bool {
     const TICKET: [&str; 4] = ["61005", "61006", "61058", "verify_ticket_expired"];
     err.class == crate::platform::ErrorClass::Transient && !TICKET.contains(&err.code.as_str())
 }

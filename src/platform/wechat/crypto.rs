@@ -43,9 +43,16 @@ pub enum CryptoError {
     /// The `Encrypt` text is not standard padded base64.
     #[error("`Encrypt` is not standard padded base64")]
     BadBase64,
-    /// The ciphertext is not whole AES blocks, or the plaintext is shorter than its layout needs.
+    /// The ciphertext is empty or not whole AES blocks.
     #[error("`Encrypt` has an impossible length for a WeChat message")]
     BadLength,
+    /// The ciphertext decrypts to bytes without a WeChat message's layout (random prefix, length,
+    /// message, appid): what a wrong `encoding_aes_key` gives, since pushes that reach decryption
+    /// passed the `msg_signature` check (so the `token` is right).
+    #[error(
+        "`Encrypt` does not decrypt to a WeChat message; wrong `encoding_aes_key`? copy the component's EncodingAESKey again from open.weixin.qq.com"
+    )]
+    WrongKey,
     /// The padding is longer than the decrypted text.
     #[error("`Encrypt` has padding longer than the message; wrong `encoding_aes_key`?")]
     BadPadding,
@@ -140,21 +147,22 @@ fn unpad(plain: &[u8]) -> Result<&[u8], CryptoError> {
     Ok(&plain[..end])
 }
 
-/// Splits an unpadded plaintext into the message and the trailing appid.
+/// Splits an unpadded plaintext into the message and the trailing appid; a plaintext too short
+/// for its length field is what a wrong key decrypts to.
 fn split_plain(content: &[u8]) -> Result<(&[u8], &[u8]), CryptoError> {
     let len_bytes: [u8; 4] = content
         .get(RANDOM_LEN..MSG_START)
         .and_then(|b| b.try_into().ok())
-        .ok_or(CryptoError::BadLength)?;
+        .ok_or(CryptoError::WrongKey)?;
     let msg_len =
-        usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CryptoError::BadLength)?;
+        usize::try_from(u32::from_be_bytes(len_bytes)).map_err(|_| CryptoError::WrongKey)?;
     let msg_end = MSG_START
         .checked_add(msg_len)
-        .ok_or(CryptoError::BadLength)?;
+        .ok_or(CryptoError::WrongKey)?;
     let msg = content
         .get(MSG_START..msg_end)
-        .ok_or(CryptoError::BadLength)?;
-    let appid = content.get(msg_end..).ok_or(CryptoError::BadLength)?;
+        .ok_or(CryptoError::WrongKey)?;
+    let appid = content.get(msg_end..).ok_or(CryptoError::WrongKey)?;
     Ok((msg, appid))
 }
 
@@ -408,7 +416,7 @@ mod tests {
         let c = crypt();
         // 16 bytes ending in pad 1: 15 bytes left, fewer than random + length.
         let enc = c.cbc_encrypt(vec![1; 16]);
-        assert_eq!(c.decrypt(&enc), Err(CryptoError::BadLength));
+        assert_eq!(c.decrypt(&enc), Err(CryptoError::WrongKey));
     }
 
     #[test]
@@ -418,10 +426,7 @@ mod tests {
         plain.extend_from_slice(&u32::MAX.to_be_bytes());
         plain.extend_from_slice(b"short");
         pad(&mut plain);
-        assert_eq!(
-            c.decrypt(&c.cbc_encrypt(plain)),
-            Err(CryptoError::BadLength)
-        );
+        assert_eq!(c.decrypt(&c.cbc_encrypt(plain)), Err(CryptoError::WrongKey));
     }
 
     #[test]
@@ -449,8 +454,30 @@ mod tests {
         bad[0] ^= 0x80;
         assert_eq!(
             c.decrypt(&STANDARD.encode(&bad)),
-            Err(CryptoError::BadLength)
+            Err(CryptoError::WrongKey)
         );
+    }
+
+    #[test]
+    fn a_wrong_encoding_aes_key_is_named_instead_of_an_impossible_length() {
+        let right = crypt();
+        let wrong = MsgCrypt::new(
+            &Secret::new(TOKEN),
+            &Secret::new("ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"),
+            APPID,
+        )
+        .unwrap();
+        for n in 0..200u8 {
+            let msg = "<xml><ComponentVerifyTicket>t</ComponentVerifyTicket></xml>"
+                .repeat(usize::from(n % 7));
+            let enc = right.encrypt(&msg, [n; 16]);
+            let err = wrong.decrypt(&enc).unwrap_err();
+            assert_ne!(err, CryptoError::BadLength, "message {n}");
+            assert!(
+                err.to_string().contains("`encoding_aes_key`"),
+                "message {n}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,8 @@ const DOMAIN: &str = "fix the domain settings on open.weixin.qq.com or in the fl
 const BUG: &str = "this is a minifleet bug: please report it with the call and the message";
 const OBSERVE: &str = "minifleet re-reads the app's state and plans again";
 const RETRY: &str = "minifleet retries with backoff";
+const JUMP: &str = "minifleet does not manage QR-code jump rules (扫普通链接二维码打开小程序): fix the rule \
+on mp.weixin.qq.com or in the tool that calls `cgi-bin/wxopen/qrcodejumpadd`";
 
 /// Every errcode minifleet knows, from spec/wechat.md §7 (and the codes the sandbox answers).
 #[rustfmt::skip]
@@ -166,6 +168,7 @@ pub static TABLE: &[Entry] = &[
     e(85001, Permanent, "the WeChat id does not exist or is not searchable", TESTER),
     e(85002, Permanent, "the app has reached its tester limit", TESTER),
     e(85003, Permanent, "this person is a tester of too many apps", TESTER),
+    e(89031, Permanent, "the app has reached its tester limit", TESTER),
     e(85016, Permanent, "too many domains", DOMAIN),
     e(85017, Permanent, "no new domain, or the domain is not registered", DOMAIN),
     e(85018, Permanent, "the domain is not registered on the component", DOMAIN),
@@ -173,6 +176,24 @@ pub static TABLE: &[Entry] = &[
     e(89021, Permanent, "the domain is not a business domain of the component", DOMAIN),
     e(89029, Permanent, "too many business domains", DOMAIN),
     e(89231, Permanent, "personal mini programs do not support this", DOMAIN),
+    e(85015, Permanent, "the version given to the call is invalid (no such version of the app)",
+      "check the app's versions on mp.weixin.qq.com; to go back to an older build, release it through a new commit and audit"),
+    e(85021, Conflict, "the app's visit status cannot change now", OBSERVE),
+    e(85022, Permanent, "the action is invalid", BUG),
+    e(85066, Permanent, "the QR-code jump rule's link is invalid", JUMP),
+    e(85068, Permanent, "the test link is not under the jump rule's prefix", JUMP),
+    e(85069, Permanent, "the jump rule's verification file was not found at the prefix's domain",
+      "host the file from `cgi-bin/wxopen/qrcodejumpdownload` at the root of the prefix's domain, then add the rule again"),
+    e(85070, Permanent, "the jump rule's link is blacklisted", JUMP),
+    e(85071, Conflict, "the jump rule is already added", OBSERVE),
+    e(85072, Permanent, "the jump rule's link is taken by another app", JUMP),
+    e(85073, Permanent, "the app has the most QR-code jump rules allowed",
+      "delete unused jump rules (`cgi-bin/wxopen/qrcodejumpdelete`) before adding another"),
+    e(85074, Conflict, "the app has no released version, so a jump rule cannot be published",
+      "release a version of the app first; the rule can be published after that"),
+    e(85075, Permanent, "personal mini programs cannot set QR-code jump rules", JUMP),
+    e(85076, Permanent, "the jump rule's link domain has no ICP filing (备案)",
+      "file the domain for ICP (备案) first, then add the rule again"),
     e(87072, Permanent, "the privacy setting's storage period is invalid", "write it like `30天`"),
     e(85081, Permanent, "the gray percentage is invalid", BUG),
     e(43001, Permanent, "the call requires GET", BUG),
@@ -190,7 +211,7 @@ pub fn lookup(code: i64) -> Option<&'static Entry> {
     TABLE.iter().find(|entry| entry.code == code)
 }
 
-/// A failed call with an errcode, classified by [`TABLE`].
+/// A failed call with an errcode, classified by [`TABLE`]; the errmsg is scrubbed of secrets.
 pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
     let (class, explanation, hint) = match lookup(code) {
         Some(entry) => (entry.class, entry.explanation.to_string(), entry.hint),
@@ -213,6 +234,7 @@ pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
         explanation,
         hint: hint.to_string(),
     }
+    .scrubbed()
 }
 
 /// An error minifleet itself detected (no errcode).
@@ -327,6 +349,78 @@ mod tests {
                 assert!(lookup(*code).is_some(), "errcode {code} is in the table");
                 assert!(!err.hint.is_empty() && !err.explanation.is_empty());
             }
+        }
+    }
+
+    /// The errcode table of the seed document, commented-out rows included.
+    const SEED_TABLE: &str = include_str!("../../../tests/fixtures/wechat/seed_errcodes.txt");
+
+    /// The codes of [`SEED_TABLE`]: every `'<code>' =>` / `'<code>'=>` row.
+    fn seed_codes() -> Vec<i64> {
+        SEED_TABLE
+            .lines()
+            .filter_map(|line| {
+                let row = line.trim_start_matches(|c: char| c == '/' || c.is_whitespace());
+                let code = row.strip_prefix('\'')?.split('\'').next()?;
+                let rest = row[code.len() + 2..].trim_start();
+                rest.starts_with("=>").then(|| code.parse().ok())?
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_code_of_the_seed_error_table_is_explained() {
+        let codes = seed_codes();
+        assert!(codes.len() >= 50, "the fixture parses: {codes:?}");
+        for code in [-1, 61003, 85009, 85015, 85021, 85022, 85066, 85076, 89031] {
+            assert!(codes.contains(&code), "errcode {code} is in the fixture");
+        }
+        let unexplained: Vec<i64> = codes
+            .iter()
+            .copied()
+            .filter(|&code| {
+                let err = api_error("wxa/x", code, "the platform's own words");
+                lookup(code).is_none()
+                    || err.explanation == "the platform's own words"
+                    || err.hint.contains("documentation")
+                    || err.hint.is_empty()
+            })
+            .collect();
+        assert_eq!(
+            unexplained,
+            Vec::<i64>::new(),
+            "errcodes without an explanation"
+        );
+    }
+
+    #[test]
+    fn qr_code_jump_rule_codes_have_their_classes() {
+        let cases: &[(&[i64], ErrorClass)] = &[
+            (
+                &[85015, 85022, 85066, 85068, 85069, 85070, 85072],
+                Permanent,
+            ),
+            (&[85073, 85075, 85076, 89031], Permanent),
+            (&[85021, 85071, 85074], Conflict),
+        ];
+        for (codes, class) in cases {
+            for code in *codes {
+                assert_eq!(api_error("c", *code, "").class, *class, "errcode {code}");
+            }
+        }
+        assert!(api_error("c", 85076, "").hint.contains("ICP"));
+        assert!(api_error("c", 89031, "").hint.contains("testers"));
+    }
+
+    #[test]
+    fn an_errmsg_echoing_a_token_is_scrubbed_known_code_or_not() {
+        let errmsg = "invalid args: /wxa/commit?access_token=SENTINEL-wx-token {\"authorizer_refresh_token\":\"SENTINEL-refresh\"}";
+        for code in [40097, 99999] {
+            let err = api_error("wxa/commit", code, errmsg);
+            for text in [&err.message, &err.explanation, &err.to_string()] {
+                assert!(!text.contains("SENTINEL"), "{code}: {text}");
+            }
+            assert!(err.message.contains("access_token=***"), "{}", err.message);
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod actions;
 mod auth;
+mod backoff;
 mod client;
 pub mod errors;
 mod observe;

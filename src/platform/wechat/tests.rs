@@ -520,6 +520,54 @@ async fn withdraw_frees_the_audit_slot() {
     .await;
 }
 
+/// A stand-in for WeChat on loopback that answers every call with an errmsg echoing the request's
+/// URL and body, as a misbehaving proxy or gateway might.
+async fn echoing_platform() -> String {
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri, body: String| async move {
+        axum::Json(json!({"errcode": 40097, "errmsg": format!("invalid args: {uri} {body}")}))
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn an_errmsg_echoing_the_url_and_body_never_shows_tokens() {
+    within(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let fresh = |value: &str| Token {
+            value: Secret::new(value),
+            expires_at: Some(u64::MAX / 2),
+            obtained_at: super::tokens::now_secs(),
+        };
+        let other = "wx2222222222222222";
+        let seeded = [
+            (component_token_key(COMPONENT), "SENTINEL-component-token"),
+            (refresh_token_key(APP), "SENTINEL-refresh-token"),
+            (refresh_token_key(other), "SENTINEL-refresh-token-2"),
+            (authorizer_token_key(other), "SENTINEL-authorizer-token"),
+        ];
+        for (key, value) in &seeded {
+            store.put_token(key, &fresh(value)).unwrap();
+        }
+        let client = WechatClient::new(&config(), &echoing_platform().await, store);
+        for appid in [APP, other] {
+            let err = client
+                .observe(&desired(appid, "1.0.0", json!({})))
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, "40097");
+            assert!(err.message.contains("invalid args: /"), "{err}");
+            for text in [&err.message, &err.explanation, &err.to_string()] {
+                assert!(!text.contains("SENTINEL"), "{appid}: {text}");
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn transport_errors_are_transient_and_never_show_tokens() {
     within(async {

@@ -1,5 +1,9 @@
 //! Component and authorizer access tokens: cached in the store with their expiry, refreshed ahead
-//! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once).
+//! of it, minted single-flight (one async mutex per token key, so concurrent apps mint once). A
+//! failed mint is single-flight too ([`super::backoff`]): its error goes to every caller that
+//! waited on it, and one that retrying soon cannot fix (a rejected ticket) is held for a growing,
+//! bounded backoff, so a rejected verify ticket costs one `api_component_token` call per backoff,
+//! not one per app.
 //! A stale verify ticket asks WeChat to push again (`api_start_push_ticket`); a rejected refresh
 //! token (61023) is recovered through `api_get_authorizer_info`, or the app is marked unauthorized.
 
@@ -8,8 +12,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::json;
 use tokio::sync::Mutex as AsyncMutex;
+use tokio::time::Instant;
 
-use super::client::{Http, Method, decode, token_rejected};
+use super::backoff::{Failures, Pace};
+use super::client::{Http, Method, decode, retry_now, token_rejected};
 use super::types::{AuthorizerToken, ComponentToken};
 use super::{
     authorizer_token_key, component_token_key, errors, refresh_token_key, ticket_key,
@@ -52,6 +58,7 @@ pub struct Tokens {
     component_appid: String,
     component_secret: Option<Secret>,
     locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    failures: Failures,
 }
 
 impl Tokens {
@@ -62,6 +69,7 @@ impl Tokens {
             component_appid: component_appid.to_string(),
             component_secret,
             locks: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
         }
     }
 
@@ -104,20 +112,67 @@ impl Tokens {
             .is_some())
     }
 
-    /// The component access token, minted with the stored verify ticket when needed.
+    /// The stored verify ticket, if any.
+    fn ticket(&self) -> Result<Option<Token>, PlatformError> {
+        self.stored(&ticket_key(&self.component_appid), COMPONENT_CALL)
+    }
+
+    /// The component access token, minted with the stored verify ticket when needed. A failed
+    /// mint's error goes to the callers that waited on it, and while a held failure with the same
+    /// ticket is in its backoff, to every caller without a call.
     pub async fn component(&self, http: &Http) -> Result<Secret, PlatformError> {
+        let arrived = Instant::now();
         let key = component_token_key(&self.component_appid);
         if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
+        }
+        let ticket = |t: Option<Token>| t.map(|t| t.value);
+        let used = ticket(self.ticket()?);
+        if let Some(err) = self.failures.recent(&key, used.as_ref(), arrived) {
+            return Err(err);
         }
         let lock = self.lock_for(&key);
         let _guard = lock.lock().await;
         if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
         }
-        let ticket = self
-            .stored(&ticket_key(&self.component_appid), COMPONENT_CALL)?
-            .ok_or_else(no_ticket)?;
+        let used = ticket(self.ticket()?);
+        if let Some(err) = self.failures.recent(&key, used.as_ref(), arrived) {
+            return Err(err);
+        }
+        let minted = self.mint_component(http, &key).await;
+        self.settle_attempt(&key, used.as_ref(), &minted);
+        minted
+    }
+
+    /// Remembers a failed mint of `key` made with `used` (or forgets the failures after a
+    /// success). Store errors are not the platform's answer and are not remembered.
+    fn settle_attempt<T>(
+        &self,
+        key: &str,
+        used: Option<&Secret>,
+        result: &Result<T, PlatformError>,
+    ) {
+        match result {
+            Ok(_) => self.failures.clear(key),
+            Err(err) if err.code == "store" => {}
+            Err(err) => {
+                // A passing failure (busy, network) goes to the waiting callers only; a ticket,
+                // secret or quota problem, which retrying soon cannot fix, is held.
+                let pace = if retry_now(err) {
+                    Pace::Shared
+                } else {
+                    Pace::Held
+                };
+                let held = self.failures.record(key, used, err, pace);
+                tracing::warn!(key, call = %err.call, code = %err.code, held_secs = held.as_secs(), "token mint failed; the callers waiting on it get its error, and every caller while it is held");
+            }
+        }
+    }
+
+    /// One attempt at minting the component token (the caller holds the key's lock).
+    async fn mint_component(&self, http: &Http, key: &str) -> Result<Secret, PlatformError> {
+        let ticket = self.ticket()?.ok_or_else(no_ticket)?;
         if !ticket.fresh(now_secs(), 0) {
             self.start_push_ticket(http).await;
             return Err(stale_ticket());
@@ -139,7 +194,7 @@ impl Tokens {
         };
         let minted: ComponentToken = decode(COMPONENT_CALL, answer)?;
         self.save(
-            &key,
+            key,
             &minted.component_access_token,
             Some(minted.expires_in),
             COMPONENT_CALL,
@@ -249,8 +304,18 @@ impl Tokens {
             .map_err(|e| errors::store(AUTHORIZER_CALL, e))
     }
 
+    /// The stored refresh token of `appid`, if any.
+    fn refresh_token(&self, appid: &str) -> Result<Option<Secret>, PlatformError> {
+        Ok(self
+            .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
+            .map(|t| t.value))
+    }
+
     /// The authorizer access token of `appid`, minted with its stored refresh token when needed.
+    /// A failed refresh is shared like a failed component mint (see [`Tokens::component`]); a
+    /// failure of the component token is the component's to remember.
     pub async fn authorizer(&self, http: &Http, appid: &str) -> Result<Secret, PlatformError> {
+        let arrived = Instant::now();
         let key = authorizer_token_key(appid);
         if let Some(reason) = self.unauthorized_reason(appid)? {
             return Err(not_authorized(appid, &reason));
@@ -258,21 +323,44 @@ impl Tokens {
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
+        let refresh = self.refresh_token(appid)?;
+        if let Some(err) = self.failures.recent(&key, refresh.as_ref(), arrived) {
+            return Err(err);
+        }
         let lock = self.lock_for(&key);
         let _guard = lock.lock().await;
         if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
-        let refresh = self
-            .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
-            .ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?
-            .value;
+        let refresh = self.refresh_token(appid)?;
+        if let Some(err) = self.failures.recent(&key, refresh.as_ref(), arrived) {
+            return Err(err);
+        }
+        let minted = self
+            .mint_authorizer(http, appid, &key, refresh.clone())
+            .await;
+        match &minted {
+            Err(err) if err.call == COMPONENT_CALL => {}
+            _ => self.settle_attempt(&key, refresh.as_ref(), &minted),
+        }
+        minted
+    }
+
+    /// One attempt at minting `appid`'s authorizer token (the caller holds the key's lock).
+    async fn mint_authorizer(
+        &self,
+        http: &Http,
+        appid: &str,
+        key: &str,
+        refresh: Option<Secret>,
+    ) -> Result<Secret, PlatformError> {
+        let refresh = refresh.ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?;
         let (minted, refresh) = match self.request_authorizer(http, appid, &refresh).await {
             Err(err) if err.code == "61023" => self.recover_refresh(http, appid, &refresh).await?,
             other => (other?, refresh),
         };
         self.save(
-            &key,
+            key,
             &minted.authorizer_access_token,
             Some(minted.expires_in),
             AUTHORIZER_CALL,

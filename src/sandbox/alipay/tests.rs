@@ -319,6 +319,11 @@ fn gateway_checks_come_before_the_method() {
     forged.insert("sign".into(), other.sign(&sign_content(&forged)));
     let (node, signed) = c.raw(method, &forged);
     assert_eq!((sub_code(&node), signed), ("isv.invalid-signature", false));
+    // As the real gateway does, the sub_msg quotes the signing string it computed, token included.
+    let sub_msg = node["sub_msg"].as_str().unwrap_or_default();
+    assert!(sub_msg.contains("网关生成的验签字符串为"), "{sub_msg}");
+    let quoted = format!("app_auth_token={}&app_id=", c.token);
+    assert!(sub_msg.contains(&quoted), "{sub_msg}");
     let mut stale = c.params(method, Some(&c.token));
     stale.insert(
         "timestamp".into(),

@@ -15,6 +15,7 @@ mod app_rules;
 mod apps;
 mod doc;
 mod file;
+mod inherit;
 mod keys;
 mod load;
 mod locate;

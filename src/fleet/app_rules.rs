@@ -1,10 +1,12 @@
 //! Checks on an app's settings (after the defaults are merged in): version, gray, testers and
-//! the audit settings each platform needs (WeChat items; Alipay description and contacts).
+//! the audit settings each platform needs (WeChat items; Alipay description and contacts). Each
+//! problem goes through [`AppAt`], so one an app inherits is reported once, at the default.
 
 use std::collections::HashSet;
 
+use super::inherit::AppAt;
 use super::path::YamlPath;
-use super::problems::Problems;
+use super::problems::{MaybeHelp, Problems};
 use super::raw::RawApp;
 use super::rules;
 use crate::model::{AuditSpec, PlatformKind, Stage};
@@ -17,12 +19,12 @@ const MAX_TITLE_CHARS: usize = 32;
 /// At most this many Alipay `mini_category_ids`.
 const MAX_CATEGORIES: usize = 4;
 
-/// Checks everything but identity and template. `app` is the app's path; the paths of its keys
-/// are built only for a problem.
+/// Checks everything but identity and template. `app` is the app being checked; the paths of
+/// its keys are built only for a problem.
 pub(crate) fn check(
     raw: &RawApp,
     platform: Option<PlatformKind>,
-    app: &YamlPath,
+    app: &AppAt<'_>,
     p: &mut Problems<'_>,
 ) {
     check_version(raw.version.as_deref(), app, p);
@@ -52,14 +54,16 @@ pub(crate) fn check(
     }
 }
 
-fn check_version(version: Option<&str>, app: &YamlPath, p: &mut Problems<'_>) {
+fn check_version(version: Option<&str>, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    let path = || YamlPath::top("version");
     match version {
         None => {
-            p.missing(&app.key("version"));
+            app.missing(p, &path());
         }
         Some(v) if !rules::is_version(v) => {
-            p.value(
-                &app.key("version"),
+            app.value(
+                p,
+                &path(),
                 format!("version must be `x.y.z` (digits), got `{v}`"),
             )
             .help("write the version as three numbers, e.g. `1.4.0`");
@@ -68,21 +72,23 @@ fn check_version(version: Option<&str>, app: &YamlPath, p: &mut Problems<'_>) {
     }
 }
 
-fn check_wechat_gray(gray: i64, app: &YamlPath, p: &mut Problems<'_>) {
+fn check_wechat_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {
     if !(1..=100).contains(&gray) {
-        p.value(
-            &app.key("gray"),
+        app.value(
+            p,
+            &YamlPath::top("gray"),
             format!("gray must be between 1 and 100, got {gray}"),
         )
         .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");
     }
 }
 
-fn check_alipay_gray(gray: i64, app: &YamlPath, p: &mut Problems<'_>) {
+fn check_alipay_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {
     let allowed = u8::try_from(gray).is_ok_and(|g| ALIPAY.gray_allowed(g));
     if !allowed {
-        p.value(
-            &app.key("gray"),
+        app.value(
+            p,
+            &YamlPath::top("gray"),
             format!("Alipay gray must be 10, 30, 50 or 100, got {gray}"),
         )
         .help("Alipay gray releases are p10, p30 or p50; 100 means a full release");
@@ -90,14 +96,15 @@ fn check_alipay_gray(gray: i64, app: &YamlPath, p: &mut Problems<'_>) {
 }
 
 /// Alipay invites members by logon id: an email address or a phone number.
-fn check_logon_ids(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
+fn check_logon_ids(testers: &[String], app: &AppAt<'_>, p: &mut Problems<'_>) {
     for (j, tester) in testers.iter().enumerate() {
         if tester.trim().is_empty() || rules::is_alipay_logon_id(tester) {
             continue;
         }
-        let tpath = app.key("testers").index(j);
-        if !p.reported(&tpath) {
-            p.value(
+        let tpath = YamlPath::top("testers").index(j);
+        if !app.reported(p, &tpath) {
+            app.value(
+                p,
                 &tpath,
                 format!("tester `{tester}` is not an Alipay logon id (an email address or a phone number)"),
             )
@@ -107,13 +114,14 @@ fn check_logon_ids(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
 }
 
 /// The Alipay-only audit fields: contacts and categories.
-fn check_alipay_audit(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
-    let path = || app.key("audit");
+fn check_alipay_audit(audit: &AuditSpec, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    let path = || YamlPath::top("audit");
     if let Some(phone) = audit.service_phone.as_deref() {
         let n = phone.chars().count();
         let ok = (5..=30).contains(&n) && phone.bytes().all(|b| b.is_ascii_digit() || b == b'-');
         if !ok {
-            p.value(
+            app.value(
+                p,
                 &path().key("service_phone"),
                 format!("`service_phone` must be 5 to 30 digits and `-`, got `{phone}`"),
             );
@@ -124,14 +132,16 @@ fn check_alipay_audit(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
         .as_deref()
         .filter(|e| !rules::is_email(e))
     {
-        p.value(
+        app.value(
+            p,
             &path().key("service_email"),
             format!("`service_email` must be an email address, got `{email}`"),
         );
     }
     let n = audit.mini_category_ids.len();
     if n > MAX_CATEGORIES {
-        p.value(
+        app.value(
+            p,
             &path().key("mini_category_ids"),
             format!("at most {MAX_CATEGORIES} categories are allowed, got {n}"),
         )
@@ -144,7 +154,7 @@ fn require_version_desc(
     audit: &AuditSpec,
     described: bool,
     stage: Stage,
-    app: &YamlPath,
+    app: &AppAt<'_>,
     p: &mut Problems<'_>,
 ) {
     let needed = stage != Stage::Experience
@@ -160,6 +170,7 @@ fn require_version_desc(
     require_in_audit(
         app,
         "version_desc",
+        &[&["stage"], &["description"]],
         format!("an Alipay app at stage `{stage}` needs `audit.version_desc` or a `description`"),
         "Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults",
         p,
@@ -168,31 +179,41 @@ fn require_version_desc(
 
 /// Reports `audit.<key>` as missing, unless `audit` or `audit.<key>` has a problem already (which
 /// says enough).
-fn require_in_audit(app: &YamlPath, key: &str, message: String, help: &str, p: &mut Problems<'_>) {
-    let audit = app.key("audit");
+/// The problem is the app's when it sets `stage` or the audit key itself, else (both inherited)
+/// the default's.
+fn require_in_audit(
+    app: &AppAt<'_>,
+    key: &str,
+    also: &[&[&str]],
+    message: String,
+    help: &str,
+    p: &mut Problems<'_>,
+) {
+    let audit = YamlPath::top("audit");
     let path = audit.key(key);
-    if !p.reported(&audit) && !p.reported(&path) {
-        p.value(&path, message).help(help);
+    if !app.reported(p, &audit) && !app.reported(p, &path) {
+        app.value_from(p, &path, also, message).help(help);
     }
 }
 
-fn check_testers(testers: &[String], app: &YamlPath, p: &mut Problems<'_>) {
+fn check_testers(testers: &[String], app: &AppAt<'_>, p: &mut Problems<'_>) {
     let mut seen = HashSet::new();
-    let path = |j| app.key("testers").index(j);
+    let path = |j| YamlPath::top("testers").index(j);
     for (j, tester) in testers.iter().enumerate() {
         if tester.trim().is_empty() {
-            p.value(&path(j), "tester names must not be empty");
+            app.value(p, &path(j), "tester names must not be empty");
         } else if !seen.insert(tester.as_str()) {
-            p.value(&path(j), format!("tester `{tester}` is listed twice"));
+            app.value(p, &path(j), format!("tester `{tester}` is listed twice"));
         }
     }
 }
 
-fn check_audit_items(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
-    let path = || app.key("audit").key("items");
+fn check_audit_items(audit: &AuditSpec, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    let path = || YamlPath::top("audit").key("items");
     let n = audit.items.len();
     if n > MAX_AUDIT_ITEMS {
-        p.value(
+        app.value(
+            p,
             &path(),
             format!("at most {MAX_AUDIT_ITEMS} audit items are allowed, got {n}"),
         )
@@ -201,19 +222,20 @@ fn check_audit_items(audit: &AuditSpec, app: &YamlPath, p: &mut Problems<'_>) {
     for (j, item) in audit.items.iter().enumerate() {
         let title_chars = item.title.as_deref().map_or(0, |t| t.chars().count());
         if title_chars > MAX_TITLE_CHARS {
-            p.value(
+            app.value(
+                p,
                 &path().index(j).key("title"),
                 format!("title must be at most {MAX_TITLE_CHARS} characters, got {title_chars}"),
             );
         }
         if let Some(problem) = item.tag.as_deref().and_then(rules::tag_problem) {
-            p.value(&path().index(j).key("tag"), problem)
+            app.value(p, &path().index(j).key("tag"), problem)
                 .help("`tag` holds at most 10 space-separated tags of at most 20 characters each");
         }
     }
 }
 
-fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &YamlPath, p: &mut Problems<'_>) {
+fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &AppAt<'_>, p: &mut Problems<'_>) {
     if stage == Stage::Experience || !audit.items.is_empty() {
         return;
     }
@@ -221,6 +243,7 @@ fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &YamlPath, p: &mut 
     require_in_audit(
         app,
         "items",
+        &[&["stage"]],
         format!("a WeChat app at stage `{stage}` needs at least one audit item"),
         "add `audit.items` to defaults",
         p,

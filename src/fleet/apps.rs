@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
 
+use super::inherit::AppAt;
 use super::keys::did_you_mean;
 use super::load::Ctx;
 use super::merge::deep_merge;
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::platforms::Declared;
-use super::problems::Problems;
+use super::problems::{MaybeHelp, Problems};
 use super::raw::{NAME_PATTERN, RawApp, RawTemplate};
 use super::{app_rules, rules, secrets};
 use crate::model::{self, Desired, PlatformKind};
@@ -190,33 +191,37 @@ fn read_app(
         );
         return None;
     }
-    let start = p.count();
-    let mut own = merge_maps(&defaults.mapping, item);
+    let start = p.found();
+    let (mut own, written) = merge_maps(&defaults.mapping, item);
     let mut raw: RawApp = partial::read(&mut own, path, p);
-    if let Value::Mapping(own) = &own {
-        raw.inherit(&defaults.typed, own);
-    }
+    let none = Mapping::new();
+    let own = own.as_mapping().unwrap_or(&none);
+    raw.inherit(&defaults.typed, own);
+    let at = AppAt::new(path, index, own, &written, &defaults.mapping);
     let identity = identity(&raw, path, index, lookup, seen, p);
-    app_rules::check(&raw, raw.platform, path, p);
+    app_rules::check(&raw, raw.platform, &at, p);
     let token = app_auth_token(&raw, path, lookup.ctx, p);
-    let template = template_ref(&raw, raw.platform, path, lookup, p);
-    if p.count() > start {
+    let template = template_ref(&raw, raw.platform, &at, lookup, p);
+    if p.found() > start {
         return None;
     }
     Some((build(identity?, template?, raw), token))
 }
 
 /// The app's own keys, where a key's value and its default are both mappings deep-merged (the
-/// other inherited keys are taken typed, see [`RawApp::inherit`]).
-fn merge_maps(defaults: &Mapping, mut item: Value) -> Value {
+/// other inherited keys are taken typed, see [`RawApp::inherit`]); and the app's own values of
+/// the keys merged, as written, to tell what it inherits.
+fn merge_maps(defaults: &Mapping, mut item: Value) -> (Value, Vec<(Value, Value)>) {
+    let mut written = Vec::new();
     if let Value::Mapping(own) = &mut item {
         for (key, value) in own.iter_mut().filter(|(_, value)| value.is_mapping()) {
             if let Some(default) = defaults.get(key).filter(|d| d.is_mapping()) {
-                *value = deep_merge(default, value);
+                let merged = deep_merge(default, value);
+                written.push((key.clone(), std::mem::replace(value, merged)));
             }
         }
     }
-    item
+    (item, written)
 }
 
 /// Resolves the app's own `app_auth_token`, allowed on Alipay apps only.
@@ -363,17 +368,17 @@ fn check_appid(
 fn template_ref(
     raw: &RawApp,
     platform: Option<PlatformKind>,
-    path: &YamlPath,
+    at: &AppAt<'_>,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
 ) -> Option<TemplateRef> {
-    let tpath = || path.key("template");
+    let tpath = &YamlPath::top("template");
     let Some(name) = raw.template.as_deref() else {
-        p.missing(&tpath());
+        at.missing(p, tpath);
         return None;
     };
     let Some(template) = lookup.templates.get(name) else {
-        unknown_template(name, &tpath(), lookup, p);
+        unknown_template(name, at, lookup, p);
         return None;
     };
     let found = match platform? {
@@ -398,8 +403,9 @@ fn template_ref(
                 format!("add `templates.{name}.alipay` with `template_id` and `template_version`")
             }
         };
-        p.value(
-            &tpath(),
+        at.value(
+            p,
+            tpath,
             format!("template `{name}` has no `{key}` section"),
         )
         .help(help);
@@ -408,7 +414,7 @@ fn template_ref(
     found
 }
 
-fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Problems<'_>) {
+fn unknown_template(name: &str, at: &AppAt<'_>, lookup: &Lookup<'_>, p: &mut Problems<'_>) {
     let known: Vec<&str> = lookup.templates.keys().map(String::as_str).collect();
     let help = match did_you_mean(name, &known) {
         Some(close) => format!("did you mean `{close}`?"),
@@ -418,8 +424,12 @@ fn unknown_template(name: &str, path: &YamlPath, lookup: &Lookup<'_>, p: &mut Pr
             format!("defined templates: {}", list.join(", "))
         }
     };
-    p.value(path, format!("unknown template `{name}`"))
-        .help(help);
+    at.value(
+        p,
+        &YamlPath::top("template"),
+        format!("unknown template `{name}`"),
+    )
+    .help(help);
 }
 
 /// The ext.json text the platform gets: WeChat names the app in `extAppid`, Alipay does not.

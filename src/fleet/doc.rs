@@ -12,7 +12,8 @@ use serde_yaml::{Mapping, Number, Value};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::locate::SyntaxError;
+use super::aliases::Copies;
+use super::locate::{ReadError, SyntaxError};
 
 /// Where the parts of a fleet file go, in file order.
 pub(crate) trait Sink {
@@ -44,8 +45,9 @@ pub(crate) enum Parsed {
     Careful,
 }
 
-/// Parses `text`, handing its sections and apps to `sink`.
-pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, SyntaxError> {
+/// Parses `text`, handing its sections and apps to `sink`; refuses a file whose aliases copy more
+/// than [`super::aliases`] allows before making the copy.
+pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, ReadError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
         sink,
@@ -58,10 +60,12 @@ pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, SyntaxErr
         at: 0,
         apps: None,
     };
+    let mut copies = Copies::default();
     let mut documents = 0;
     loop {
         let (event, marker) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
         builder.at = marker.index();
+        copies.event(&event, &marker)?;
         let step = match event {
             Event::StreamEnd => break,
             Event::DocumentStart => {

@@ -8,16 +8,17 @@ use std::sync::mpsc;
 
 use serde_yaml::{Mapping, Value};
 
+use super::aliases;
 use super::apps::{Batch, Handoff};
 use super::doc::{self, Parsed};
-use super::locate::{Duplicate, Index, SyntaxError};
+use super::locate::{Duplicate, Index, ReadError};
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::problems::Problems;
 use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
 use super::{
-    Fleet, FleetError, FleetErrors, Platforms, apps, keys, platforms, sandbox_spec, templates,
+    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, sandbox_spec, templates,
 };
 use crate::model::Desired;
 
@@ -75,9 +76,10 @@ fn load_into(
     env: EnvLookup<'_>,
     handoff: Option<Handoff>,
 ) -> Result<Fleet, FleetErrors> {
+    let text = without_bom(text);
     let ctx = ctx(file, env);
     let mut reader = Reader::new(text, Problems::new(text, None), file, &ctx, handoff.clone());
-    match doc::parse(text, &mut reader).map_err(|e| fail(file, syntax_error(e)))? {
+    match doc::parse(text, &mut reader).map_err(|e| fail(file, read_error(e)))? {
         Parsed::Streamed => reader.finish(),
         Parsed::Whole(doc) => Err(reader.not_a_mapping(&doc)),
         Parsed::Careful => {
@@ -94,8 +96,15 @@ pub(crate) fn load_str_careful(
     file: &Path,
     env: EnvLookup<'_>,
 ) -> Result<Fleet, FleetErrors> {
+    let text = without_bom(text);
     let ctx = ctx(file, env);
     careful(text, file, &ctx, None)?.finish()
+}
+
+/// `text` without a leading byte order mark, which some editors write and YAML allows (the
+/// one-pass reader would take it for part of the first key).
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix(file::BOM).unwrap_or(text)
 }
 
 fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
@@ -124,7 +133,7 @@ fn careful<'a>(
     ctx: &'a Ctx<'a>,
     handoff: Option<Handoff>,
 ) -> Result<Reader<'a>, FleetErrors> {
-    let index = Index::build(text).map_err(|e| fail(file, syntax_error(e)))?;
+    let index = Index::build(text).map_err(|e| fail(file, read_error(e)))?;
     if !index.duplicates().is_empty() {
         let duplicates = index.duplicates().iter().map(duplicate_error).collect();
         return Err(errors(file, duplicates));
@@ -339,13 +348,16 @@ fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {
     }
 }
 
-fn syntax_error(e: SyntaxError) -> FleetError {
-    FleetError {
-        yaml_path: String::new(),
-        app: None,
-        line_col: Some(e.line_col),
-        message: format!("invalid YAML: {}", e.message),
-        help: None,
+fn read_error(e: ReadError) -> FleetError {
+    match e {
+        ReadError::Syntax(e) => FleetError {
+            yaml_path: String::new(),
+            app: None,
+            line_col: Some(e.line_col),
+            message: format!("invalid YAML: {}", e.message),
+            help: None,
+        },
+        ReadError::Copies(e) => e.to_error(),
     }
 }
 
@@ -363,6 +375,9 @@ fn duplicate_error(d: &Duplicate) -> FleetError {
 }
 
 fn yaml_error(e: &serde_yaml::Error) -> FleetError {
+    if let Some(bound) = aliases::serde_yaml_bound(e) {
+        return bound;
+    }
     let text = e.to_string();
     let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
     FleetError {

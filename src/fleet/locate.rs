@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
+use super::aliases::{Copies, TooManyCopies};
 use super::path::YamlPath;
 
 /// A 1-based line and column.
@@ -27,6 +28,27 @@ impl From<&ScanError> for SyntaxError {
             line_col: line_col(e.marker()),
             message: e.info().to_owned(),
         }
+    }
+}
+
+/// Why a fleet file's text cannot be read as a document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReadError {
+    /// It is not valid YAML.
+    Syntax(SyntaxError),
+    /// Its aliases copy more than minifleet reads (see [`super::aliases`]).
+    Copies(TooManyCopies),
+}
+
+impl From<SyntaxError> for ReadError {
+    fn from(e: SyntaxError) -> ReadError {
+        ReadError::Syntax(e)
+    }
+}
+
+impl From<TooManyCopies> for ReadError {
+    fn from(e: TooManyCopies) -> ReadError {
+        ReadError::Copies(e)
     }
 }
 
@@ -52,13 +74,17 @@ pub(crate) struct Duplicate {
 }
 
 impl Index {
-    /// Indexes `text`, or returns the first syntax error.
-    pub(crate) fn build(text: &str) -> Result<Index, SyntaxError> {
+    /// Indexes `text`, or returns the first syntax error, or where its aliases copy more than
+    /// minifleet reads (counted as the one pass in `doc` counts, so both refuse the same alias).
+    pub(crate) fn build(text: &str) -> Result<Index, ReadError> {
         let mut builder = Builder::default();
         Parser::new_from_str(text)
             .load(&mut builder, false)
             .map_err(|e| SyntaxError::from(&e))?;
-        Ok(builder.index)
+        match builder.too_many_copies {
+            Some(e) => Err(e.into()),
+            None => Ok(builder.index),
+        }
     }
 
     /// Keys written twice in one mapping, in file order.
@@ -107,7 +133,7 @@ impl Index {
 }
 
 /// yaml-rust2 markers: 1-based lines, 0-based columns.
-fn line_col(m: &Marker) -> LineCol {
+pub(crate) fn line_col(m: &Marker) -> LineCol {
     (m.line(), m.col() + 1)
 }
 
@@ -130,6 +156,10 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     index: Index,
+    /// What aliases copied so far; the first alias past the bound, once there is one (nothing
+    /// is copied here, but the careful path's serde_yaml would).
+    copies: Copies,
+    too_many_copies: Option<TooManyCopies>,
 }
 
 impl Builder {
@@ -204,8 +234,19 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Counts what the event adds to the nodes aliases copy, until the first alias past the
+    /// bound.
+    fn count(&mut self, ev: &Event, mark: &Marker) {
+        if self.too_many_copies.is_none() {
+            self.too_many_copies = self.copies.event(ev, mark).err();
+        }
+    }
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        self.count(&ev, &mark);
         match ev {
             Event::Scalar(text, _, _, _) if self.expects_key() => self.on_key(text, mark),
             Event::Scalar(text, style, _, _) => {

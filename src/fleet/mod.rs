@@ -10,9 +10,12 @@ use serde_json::Value;
 use crate::model::Desired;
 use crate::secret::Secret;
 
+mod aliases;
 mod app_rules;
 mod apps;
 mod doc;
+mod file;
+mod inherit;
 mod keys;
 mod load;
 mod locate;
@@ -234,17 +237,11 @@ pub fn load_with<R: Send>(
     load::load_str_with(&read(path)?, path, &|name| std::env::var(name).ok(), work)
 }
 
-/// The fleet file's text.
+/// The fleet file's text (see [`file::read`]).
 fn read(path: &Path) -> Result<String, FleetErrors> {
-    std::fs::read_to_string(path).map_err(|e| FleetErrors {
+    file::read(path).map_err(|e| FleetErrors {
         file: path.to_path_buf(),
-        errors: vec![FleetError {
-            yaml_path: String::new(),
-            app: None,
-            line_col: None,
-            message: format!("cannot read the fleet file: {}", e.kind()),
-            help: Some("pass the fleet file with `-f PATH` or set `MINIFLEET_FLEET`".to_owned()),
-        }],
+        errors: vec![e],
     })
 }
 

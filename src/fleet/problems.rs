@@ -1,9 +1,10 @@
 //! Collecting problems: each one gets its YAML path, the app it is in and its line:col from the
 //! index, and the whole set is sorted into file order and displayed in one fixed grammar. The
-//! index is built on the first problem: a file without problems is parsed once.
+//! index is built on the first problem: a file without problems is parsed once. A problem apps
+//! inherit from `defaults` is one problem, at the default, naming the apps.
 
 use std::cell::OnceCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -17,8 +18,28 @@ pub(crate) struct Problems<'a> {
     index: OnceCell<Index>,
     app_names: Vec<Option<String>>,
     errors: Vec<FleetError>,
+    /// Where problems were reported, but for those apps inherit.
     paths: HashSet<String>,
+    /// Problems at `defaults` that apps inherit, by path and message.
+    inherited: HashMap<(String, String), Inherited>,
+    /// The app that inherited a problem last, and where the problems it inherits are.
+    inherited_here: (usize, HashSet<String>),
+    /// How many problems apps had, those they inherit counted once per app.
+    found: usize,
 }
+
+/// A problem at `defaults` and the apps that inherit it.
+struct Inherited {
+    /// The problem, in `errors`.
+    at: usize,
+    /// How many apps inherit it.
+    apps: usize,
+    /// The first few of them, by name.
+    names: Vec<String>,
+}
+
+/// How many of the apps that inherit a problem are named.
+const NAMED: usize = 3;
 
 impl<'a> Problems<'a> {
     /// An empty set of problems in `text`, located through `index` (built from `text` when
@@ -30,6 +51,9 @@ impl<'a> Problems<'a> {
             app_names: Vec::new(),
             errors: Vec::new(),
             paths: HashSet::new(),
+            inherited: HashMap::new(),
+            inherited_here: (0, HashSet::new()),
+            found: 0,
         }
     }
 
@@ -48,6 +72,57 @@ impl<'a> Problems<'a> {
     pub(crate) fn value(&mut self, path: &YamlPath, message: impl Into<String>) -> &mut FleetError {
         let line_col = self.index().locate(path);
         self.push(path, line_col, message.into())
+    }
+
+    /// A problem with the value at `path` inside `defaults` that `apps[app]` inherits: reported
+    /// once, however many apps inherit it; the message names them (see [`Problems::into_errors`]).
+    pub(crate) fn inherited(
+        &mut self,
+        path: &YamlPath,
+        app: usize,
+        message: String,
+    ) -> &mut FleetError {
+        let name = match self.app_names.get(app).cloned().flatten() {
+            Some(name) => format!("`{name}`"),
+            None => format!("`apps[{app}]`"),
+        };
+        if self.inherited_here.0 != app {
+            self.inherited_here = (app, HashSet::new());
+        }
+        self.inherited_here.1.insert(path.to_string());
+        self.found += 1;
+        let key = (path.to_string(), message);
+        let at = match self.inherited.get_mut(&key) {
+            Some(shared) => {
+                shared.apps += 1;
+                if shared.names.len() < NAMED {
+                    shared.names.push(name);
+                }
+                shared.at
+            }
+            None => {
+                let line_col = self.index().locate(path);
+                let at = self.errors.len();
+                self.errors
+                    .push(error(path.to_string(), None, line_col, key.1.clone()));
+                let names = vec![name];
+                self.inherited.insert(key, Inherited { at, apps: 1, names });
+                at
+            }
+        };
+        &mut self.errors[at]
+    }
+
+    /// Whether `apps[app]` inherits a problem at `path` (inside `defaults`) reported already.
+    pub(crate) fn inherited_by(&self, path: &YamlPath, app: usize) -> bool {
+        let (last, paths) = &self.inherited_here;
+        *last == app && paths.contains(&path.to_string())
+    }
+
+    /// An app's problem that is the consequence of a default set aside for a problem of its own
+    /// (reported already): nothing more to say, but the app has a problem.
+    pub(crate) fn set_aside(&mut self) {
+        self.found += 1;
     }
 
     /// A problem with the key at `path` itself (an unknown key).
@@ -69,7 +144,8 @@ impl<'a> Problems<'a> {
         Some(self.value(path, format!("missing required key `{name}`")))
     }
 
-    /// Whether a problem was reported at `path`.
+    /// Whether a problem was reported at `path` (not counting those apps inherit: see
+    /// [`Problems::inherited_by`]).
     pub(crate) fn reported(&self, path: &YamlPath) -> bool {
         !self.paths.is_empty() && self.paths.contains(&path.to_string())
     }
@@ -79,8 +155,19 @@ impl<'a> Problems<'a> {
         self.errors.len()
     }
 
-    /// The problems, in file order (those without a position last).
+    /// How many problems apps had so far, those they inherit counted once for each app: an app
+    /// has a problem when this grew while it was checked.
+    pub(crate) fn found(&self) -> usize {
+        self.found
+    }
+
+    /// The problems, in file order (those without a position last); a problem apps inherit
+    /// says which.
     pub(crate) fn into_errors(mut self) -> Vec<FleetError> {
+        for shared in self.inherited.values() {
+            let e = &mut self.errors[shared.at];
+            e.message.push_str(&which_apps(shared));
+        }
         self.errors
             .sort_by_key(|e| e.line_col.unwrap_or((usize::MAX, usize::MAX)));
         self.errors
@@ -99,14 +186,10 @@ impl<'a> Problems<'a> {
         message: String,
     ) -> &mut FleetError {
         self.paths.insert(path.to_string());
+        self.found += 1;
         let app = self.app_of(path);
-        self.errors.push(FleetError {
-            yaml_path: path.to_string(),
-            app,
-            line_col,
-            message,
-            help: None,
-        });
+        self.errors
+            .push(error(path.to_string(), app, line_col, message));
         let last = self.errors.len() - 1;
         &mut self.errors[last]
     }
@@ -117,6 +200,52 @@ impl<'a> Problems<'a> {
                 self.app_names.get(*i).cloned().flatten()
             }
             _ => None,
+        }
+    }
+}
+
+fn error(
+    yaml_path: String,
+    app: Option<String>,
+    line_col: Option<(usize, usize)>,
+    message: String,
+) -> FleetError {
+    FleetError {
+        yaml_path,
+        app,
+        line_col,
+        message,
+        help: None,
+    }
+}
+
+/// ` (inherited by app `a`)`, ` (inherited by apps `a` and `b`)`, or
+/// ` (inherited by 8 apps: `a`, `b`, `c` and 5 more)`.
+fn which_apps(shared: &Inherited) -> String {
+    let names = &shared.names;
+    match (shared.apps, names.as_slice()) {
+        (1, [one]) => format!(" (inherited by app {one})"),
+        (n, [init @ .., last]) if n == names.len() => {
+            format!(" (inherited by apps {} and {last})", init.join(", "))
+        }
+        (n, _) => format!(
+            " (inherited by {n} apps: {} and {} more)",
+            names.join(", "),
+            n - names.len()
+        ),
+    }
+}
+
+/// How to fix a problem that may not have been reported (see [`super::inherit::AppAt::value`]).
+pub(crate) trait MaybeHelp {
+    /// Adds how to fix the problem, when there is one.
+    fn help(self, help: impl Into<String>);
+}
+
+impl MaybeHelp for Option<&mut FleetError> {
+    fn help(self, help: impl Into<String>) {
+        if let Some(e) = self {
+            e.help(help);
         }
     }
 }

@@ -1,9 +1,15 @@
 //! Secret references: `${env:NAME}` and `${file:PATH}` (relative to the fleet file), resolved into
 //! [`Secret`]s. Messages name the variable or path, never the value.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use crate::secret::Secret;
+
+/// The largest secret file read: 64 KiB. A secret is one key or token (a PEM RSA key of 4096
+/// bits is about 3 KiB); the bound keeps a wrong path from reading a large file into memory.
+pub(crate) const MAX_SECRET_BYTES: u64 = 64 << 10;
 
 /// How to look up an environment variable.
 pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -33,6 +39,15 @@ pub(crate) enum SecretError {
     /// The file is empty.
     #[error("secret file `{0}` is empty")]
     FileEmpty(String),
+    /// The path names a device, a directory, a pipe or a socket.
+    #[error("secret file `{0}` is not a regular file")]
+    NotAFile(String),
+    /// The file is larger than [`MAX_SECRET_BYTES`].
+    #[error("secret file `{0}` is larger than 64 KiB")]
+    FileTooLarge(String),
+    /// The file is not UTF-8 text.
+    #[error("secret file `{0}` is not UTF-8 text")]
+    NotText(String),
 }
 
 impl SecretError {
@@ -47,6 +62,19 @@ impl SecretError {
             }
             SecretError::Unreadable { .. } | SecretError::FileEmpty(_) => {
                 "file paths are relative to the fleet file's directory".to_owned()
+            }
+            SecretError::NotAFile(_) => {
+                "point `${file:…}` at a regular file holding the secret, such as a PEM key; \
+                 paths are relative to the fleet file's directory"
+                    .to_owned()
+            }
+            SecretError::FileTooLarge(_) => {
+                "a secret file holds one key or token (a PEM key is about 2 KiB): check the path, \
+                 which is relative to the fleet file's directory"
+                    .to_owned()
+            }
+            SecretError::NotText(_) => {
+                "save the key or token as UTF-8 text (PEM, or base64 for a bare key)".to_owned()
             }
         }
     }
@@ -102,12 +130,34 @@ pub(crate) fn resolve(
     }
 }
 
+/// Reads a secret file: a regular file (looked at before it is opened, so a pipe is never
+/// waited on) of at most [`MAX_SECRET_BYTES`], read no further than that; one trailing newline
+/// is left out.
 fn read_file(path: &str, base_dir: &Path) -> Result<Secret, SecretError> {
     let full = base_dir.join(path);
-    let text = std::fs::read_to_string(&full).map_err(|e| SecretError::Unreadable {
+    let unreadable = |e: std::io::Error| SecretError::Unreadable {
         path: path.to_owned(),
         reason: e.kind().to_string(),
-    })?;
+    };
+    if !std::fs::metadata(&full).map_err(unreadable)?.is_file() {
+        return Err(SecretError::NotAFile(path.to_owned()));
+    }
+    let file = File::open(&full).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(SecretError::NotAFile(path.to_owned()));
+    }
+    if meta.len() > MAX_SECRET_BYTES {
+        return Err(SecretError::FileTooLarge(path.to_owned()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(SecretError::FileTooLarge(path.to_owned()));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| SecretError::NotText(path.to_owned()))?;
     let value = text
         .strip_suffix("\r\n")
         .or_else(|| text.strip_suffix('\n'))

@@ -113,10 +113,10 @@ fn app_cases() -> Vec<Case> {
                     "    wechat: { template_id: 42 }\n",
                 )],
             ),
-            "apps[0].template",
-            RICE,
+            "defaults.template",
+            None,
             (10, 13),
-            "template `shop` has no `alipay` section",
+            "template `shop` has no `alipay` section (inherited by app `rice-shop`)",
             Some("`templates.shop.alipay` with `template_id` and `template_version`"),
         ),
         case(

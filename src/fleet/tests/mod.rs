@@ -9,6 +9,8 @@ mod alipay;
 mod cases;
 mod display;
 mod faults;
+mod inherited;
+mod limits;
 mod parse;
 mod references;
 mod resolve;

@@ -232,7 +232,7 @@ fn apps_before_the_sections_they_need_resolve_the_same() {
         errors
             .errors
             .iter()
-            .any(|e| e.yaml_path == "apps[0].version"),
+            .any(|e| e.yaml_path == "defaults.version"),
         "{errors}"
     );
 }

@@ -31,10 +31,10 @@ fn reference_cases() -> Vec<Case> {
         case(
             "unknown template",
             edit(BASE, &[("  template: shop\n", "  template: shpo\n")]),
-            "apps[0].template",
-            TEA,
+            "defaults.template",
+            None,
             (10, 13),
-            "unknown template `shpo`",
+            "unknown template `shpo` (inherited by app `tea-house`)",
             Some("did you mean `shop`?"),
         ),
         case(
@@ -46,10 +46,10 @@ fn reference_cases() -> Vec<Case> {
                     "    alipay: { template_id: \"2021000000000100\", template_version: \"0.0.3\" }\n",
                 )],
             ),
-            "apps[0].template",
-            TEA,
+            "defaults.template",
+            None,
             (10, 13),
-            "template `shop` has no `wechat` section",
+            "template `shop` has no `wechat` section (inherited by app `tea-house`)",
             Some("`templates.shop.wechat.template_id`"),
         ),
         case(
@@ -134,10 +134,10 @@ fn audit_cases() -> Vec<Case> {
         case(
             "audit stage needs audit items",
             edit(BASE, &[("stage: experience", "stage: audit")]),
-            "apps[0].audit.items",
-            TEA,
-            (14, 5),
-            "a WeChat app at stage `audit` needs at least one audit item",
+            "defaults.audit.items",
+            None,
+            (10, 3),
+            "a WeChat app at stage `audit` needs at least one audit item (inherited by app `tea-house`)",
             None,
         ),
         case(

@@ -32,10 +32,10 @@ fn value_cases() -> Vec<Case> {
                     "  stage: experience\n  gray: 101\n",
                 )],
             ),
-            "apps[0].gray",
-            TEA,
+            "defaults.gray",
+            None,
             (13, 9),
-            "gray must be between 1 and 100, got 101",
+            "gray must be between 1 and 100, got 101 (inherited by app `tea-house`)",
             None,
         ),
         case(
@@ -95,10 +95,10 @@ fn value_cases() -> Vec<Case> {
         case(
             "version from defaults",
             edit(BASE, &[("  version: 1.4.0\n", "  version: 1.4.x\n")]),
-            "apps[0].version",
-            TEA,
+            "defaults.version",
+            None,
             (11, 12),
-            "version must be `x.y.z` (digits), got `1.4.x`",
+            "version must be `x.y.z` (digits), got `1.4.x` (inherited by app `tea-house`)",
             Some("`1.4.0`"),
         ),
         case(

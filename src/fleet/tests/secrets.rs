@@ -124,3 +124,63 @@ fn a_mistyped_literal_secret_is_not_echoed() {
     assert!(e.message.starts_with("secrets must come from"), "{e:?}");
     assert!(!errors.to_string().contains("987654321"), "{errors}");
 }
+
+/// The problem at `platforms.wechat.token` when it is `${file:PATH}`, in a fleet in `dir`.
+fn token_file_problem(dir: &Path, path: &str) -> FleetError {
+    let text = with_secrets(&format!("    token: ${{file:{path}}}\n"));
+    let errors = load_str(&text, &dir.join("fleet.yaml"), &|_| None).unwrap_err();
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    problem_at(&errors.errors, "platforms.wechat.token").clone()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_as_a_secret_file_is_refused_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = token_file_problem(dir.path(), "/dev/zero");
+    assert_eq!(e.message, "secret file `/dev/zero` is not a regular file");
+    assert!(
+        e.help
+            .as_deref()
+            .is_some_and(|h| h.contains("regular file"))
+    );
+    let e = token_file_problem(dir.path(), ".");
+    assert_eq!(e.message, "secret file `.` is not a regular file");
+}
+
+#[test]
+fn a_secret_file_larger_than_64_kib_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = usize::try_from(crate::fleet::secrets::MAX_SECRET_BYTES).unwrap();
+    std::fs::write(dir.path().join("large"), "k".repeat(max + 1)).unwrap();
+    let e = token_file_problem(dir.path(), "large");
+    assert_eq!(e.message, "secret file `large` is larger than 64 KiB");
+    assert!(
+        e.help
+            .as_deref()
+            .is_some_and(|h| h.contains("check the path"))
+    );
+    // At the bound it is read.
+    std::fs::write(dir.path().join("at-bound"), "k".repeat(max)).unwrap();
+    let text = with_secrets("    token: ${file:at-bound}\n");
+    let fleet = load_str(&text, &dir.path().join("fleet.yaml"), &|_| None).unwrap();
+    assert_eq!(
+        fleet
+            .platforms
+            .wechat
+            .unwrap()
+            .token
+            .unwrap()
+            .expose()
+            .len(),
+        max
+    );
+}
+
+#[test]
+fn a_secret_file_that_is_not_utf8_is_refused_without_its_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("binary"), [0x30, 0x82, 0xff, 0x01]).unwrap();
+    let e = token_file_problem(dir.path(), "binary");
+    assert_eq!(e.message, "secret file `binary` is not UTF-8 text");
+}

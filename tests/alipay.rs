@@ -115,6 +115,20 @@ fn changing_a_built_version_without_a_bump_fails_with_a_hint() {
     let out = fleet.run(&["reconcile"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     assert!(text(&out).contains("bump `version`"), "{}", text(&out));
+    // The help line says the same as the error, not "change the version or ext".
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let help = stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("help:") && l.contains("version"))
+        .unwrap_or_else(|| panic!("a help line: {stderr}"));
+    assert!(
+        help.contains("help: bump `version` in the fleet file"),
+        "{help}"
+    );
+    assert!(
+        !stderr.contains("change the app's version or ext"),
+        "{stderr}"
+    );
 
     app.version = "1.0.1";
     fleet.write(std::slice::from_ref(&app));

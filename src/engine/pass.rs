@@ -279,7 +279,7 @@ impl Engine {
             return false;
         }
         let reason = match &plan.state {
-            AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
+            AppState::Failed { reason, .. } | AppState::NotAuthorized { reason } => {
                 Some(reason.clone())
             }
             _ => None,

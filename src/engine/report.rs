@@ -81,12 +81,12 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
         return Some(from_platform(e));
     }
     match report.plan.as_ref().map(|p| &p.state) {
-        Some(AppState::Failed { reason }) => Some(FailedApp {
+        Some(AppState::Failed { reason, help }) => Some(FailedApp {
             app: report.app.clone(),
             call: None,
             code: None,
             message: reason.clone(),
-            hint: Some("change the app's version or ext in the fleet file to try again".into()),
+            hint: Some(help.clone()).filter(|h| !h.is_empty()),
         }),
         Some(AppState::NotAuthorized { reason }) => Some(FailedApp {
             app: report.app.clone(),

@@ -620,6 +620,9 @@ pub enum AppState {
     Failed {
         /// Why, in words, with the platform's reason.
         reason: String,
+        /// What the operator can do about it.
+        #[serde(default)]
+        help: String,
     },
     /// The platform does not accept calls for this app on our behalf.
     NotAuthorized {

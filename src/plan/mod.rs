@@ -58,7 +58,7 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
     plan.notes.extend(code.notes);
     plan.ext_change = code.ext_change;
     plan.state = match code.failed {
-        Some(reason) => AppState::Failed { reason },
+        Some((reason, help)) => AppState::Failed { reason, help },
         None => progress_state(&plan),
     };
     plan

@@ -19,8 +19,8 @@ pub(super) struct CodePlan {
     pub notes: Vec<String>,
     /// The ext change of a planned commit.
     pub ext_change: Option<ExtChange>,
-    /// Why the app is stopped until its fingerprint changes.
-    pub failed: Option<String>,
+    /// Why the app is stopped until its fingerprint changes, and what to do about it.
+    pub failed: Option<(String, String)>,
 }
 
 /// Plans the code steps of one app.
@@ -66,8 +66,14 @@ pub(super) struct Planner<'a> {
 impl Planner<'_> {
     /// Picks the branch of the planning rules that applies, in order.
     fn plan(&mut self) {
-        if let Some(reason) = self.recorded_failure().or_else(|| self.version_conflict()) {
-            self.out.failed = Some(reason);
+        if let Some(reason) = self.recorded_failure() {
+            self.out.failed = Some((reason, TRY_AGAIN.to_owned()));
+        } else if let Some(reason) = self.version_conflict() {
+            let help = format!(
+                "bump `version` in the fleet file: {} builds each version once",
+                self.rules.name
+            );
+            self.out.failed = Some((reason, help));
         } else if self.d.stage == Stage::Experience {
             self.commit_if_needed();
         } else if self.fp_of(self.o.live.as_ref().map(|l| &l.build)) {
@@ -134,7 +140,7 @@ impl Planner<'_> {
         let audit = self.o.audit.as_ref();
         let own = audit.filter(|a| self.fp_of(Some(&a.build)));
         if let Some(rejected) = own.filter(|a| a.status == AuditStatus::Rejected) {
-            self.out.failed = Some(rejection(rejected));
+            self.out.failed = Some((rejection(rejected), RESUBMIT.to_owned()));
             return;
         }
         let covered =
@@ -304,6 +310,12 @@ pub(super) fn describe(build: &Build) -> String {
         None => format!("{} (not made by minifleet)", build.version),
     }
 }
+
+/// The fix of a failure recorded for the wanted build.
+const TRY_AGAIN: &str = "change the app's version or ext in the fleet file to try again";
+
+/// The fix of a rejected audit.
+const RESUBMIT: &str = "fix what the reviewer named, then change the app's version or ext in the fleet file to resubmit";
 
 /// Why an app whose wanted build was rejected is stopped.
 fn rejection(audit: &Audit) -> String {

@@ -81,7 +81,9 @@ fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
     );
     line(out, "", &paint.symbol(symbol, &header));
     match &app.state {
-        AppState::Failed { reason } => line(out, STEP, &paint.red(&format!("failed: {reason}"))),
+        AppState::Failed { reason, .. } => {
+            line(out, STEP, &paint.red(&format!("failed: {reason}")));
+        }
         AppState::NotAuthorized { reason } => {
             line(out, STEP, &paint.red(&format!("not authorized: {reason}")));
         }

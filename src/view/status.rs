@@ -82,7 +82,7 @@ pub fn row(
             let context = Context { now: now_ms / 1000 };
             let plan = plan_app(app, observed, record, &context);
             let reason = match &plan.state {
-                AppState::Failed { reason } | AppState::NotAuthorized { reason } => {
+                AppState::Failed { reason, .. } | AppState::NotAuthorized { reason } => {
                     Some(reason.clone())
                 }
                 _ => None,

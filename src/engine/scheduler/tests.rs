@@ -310,10 +310,13 @@ async fn run_until(fake: &Fake, until: Until) -> Ended {
 #[tokio::test(start_paused = true)]
 async fn until_settled_ends_once_every_app_settled() {
     let fake = Fake::new(Duration::from_millis(10));
-    fake.states
-        .lock()
-        .unwrap()
-        .insert("b".into(), AppState::Failed { reason: "x".into() });
+    fake.states.lock().unwrap().insert(
+        "b".into(),
+        AppState::Failed {
+            reason: "x".into(),
+            help: String::new(),
+        },
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let ended = run_until(&fake, Until::Settled { deadline }).await;
     assert_eq!(ended.rounds, 1);

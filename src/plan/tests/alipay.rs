@@ -141,7 +141,8 @@ fn a_version_built_with_another_fingerprint_fails_the_app() {
         AppState::Failed {
             reason: "version 1.5.0 was already built with another fingerprint ([mf:5e6f7a8b]); \
                      Alipay builds each version once: bump `version` in the fleet file"
-                .into()
+                .into(),
+            help: "bump `version` in the fleet file: Alipay builds each version once".into(),
         }
     );
     assert!(p.steps.is_empty());
@@ -149,13 +150,14 @@ fn a_version_built_with_another_fingerprint_fails_the_app() {
     let mut o = with_builds(steady_old());
     o.builds.push(foreign("1.5.0"));
     let p = plan(&alipay(100), &o, &Record::default());
-    let AppState::Failed { reason } = &p.state else {
+    let AppState::Failed { reason, help } = &p.state else {
         panic!("{:?}", p.state)
     };
     assert!(
         reason.contains("another fingerprint (an unknown build)"),
         "{reason}"
     );
+    assert!(help.starts_with("bump `version`"), "{help}");
 }
 
 #[test]
@@ -168,7 +170,8 @@ fn a_version_below_the_highest_fails_the_app() {
         AppState::Failed {
             reason: "version 1.5.0 is not higher than 1.10.0, the highest version this app has; \
                      Alipay versions must increase: bump `version`"
-                .into()
+                .into(),
+            help: "bump `version` in the fleet file: Alipay builds each version once".into(),
         }
     );
     assert!(p.steps.is_empty());
@@ -567,7 +570,9 @@ fn an_unknown_development_build_of_the_wanted_version_is_deleted_and_rebuilt() {
 #[test]
 fn an_unknown_build_that_cannot_be_rebuilt_still_asks_for_a_version_bump() {
     let bump = |p: &AppPlan| match &p.state {
-        AppState::Failed { reason } => reason.contains("bump `version`"),
+        AppState::Failed { reason, help } => {
+            reason.contains("bump `version`") && help.starts_with("bump `version`")
+        }
         _ => false,
     };
     // Under review (not in development): it cannot be deleted.

@@ -298,7 +298,10 @@ fn a_rejected_audit_fails_the_app_until_the_fingerprint_changes() {
         AppState::Failed {
             reason: "audit 103 was rejected: the logo is blurry; change the version or ext to \
                      resubmit"
-                .into()
+                .into(),
+            help: "fix what the reviewer named, then change the app's version or ext in the \
+                   fleet file to resubmit"
+                .into(),
         }
     );
 
@@ -331,7 +334,8 @@ fn a_recorded_failure_stops_the_app_until_the_fingerprint_changes() {
         AppState::Failed {
             reason: "wxa/commit failed with 85013: invalid custom domain in ext; change the \
                      version or ext to try again"
-                .into()
+                .into(),
+            help: "change the app's version or ext in the fleet file to try again".into(),
         }
     );
 

@@ -371,3 +371,65 @@ fn a_held_app_says_which_hold_with_the_last_code_and_until_when() {
     );
     assert!(stderr.contains("edit the app's fleet entry"), "{stderr}");
 }
+
+/// A host that accepts connections and never answers, for as long as the test runs.
+fn silent_host() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for socket in listener.incoming().flatten() {
+            held.push(socket); // never answered
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_unreachable_platform_fails_fast_and_says_how_many_apps_were_not_observed() {
+    let fleet = TestFleet::new();
+    let (_, private_pem, _, public_pem) = minifleet::platform::alipay::sign::generate_keypair();
+    std::fs::write(fleet.dir().join("private.pem"), private_pem).unwrap();
+    std::fs::write(fleet.dir().join("public.pem"), public_pem).unwrap();
+    std::fs::write(fleet.dir().join("token.txt"), "a-merchant-token").unwrap();
+    let addr = silent_host();
+    let mut yaml = format!(
+        "version: 1\n\
+         platforms:\n  alipay:\n    app_id: \"2021000000000000\"\n    gateway: http://{addr}/gateway.do\n    \
+         private_key: ${{file:private.pem}}\n    alipay_public_key: ${{file:public.pem}}\n\
+         templates:\n  shop:\n    alipay: {{ template_id: \"2021000000000100\", template_version: 0.0.3 }}\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: A template build for a merchant shop\n\
+         apps:\n"
+    );
+    for i in 0..16 {
+        yaml.push_str(&format!(
+            "  - {{ name: shop-{i:02}, platform: alipay, appid: \"20210041000000{i:02}\", \
+             app_auth_token: \"${{file:token.txt}}\" }}\n"
+        ));
+    }
+    fleet.write_raw(&yaml);
+    let started = std::time::Instant::now();
+    let out = fleet.run(&["plan", "--concurrency", "8"]);
+    let took = started.elapsed();
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("could not reach alipay"))
+        .unwrap_or_else(|| panic!("{}", text(&out)));
+    assert!(line.contains("16 apps not observed"), "{line}");
+    assert!(line.contains("and 13 more"), "{line}");
+    assert_eq!(
+        stderr.matches("error:").count(),
+        1,
+        "one error for the platform, not one per app: {stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("16 not observed"),
+        "{}",
+        text(&out)
+    );
+    // One request timeout for the first wave, not 30 s × 3 tries per app (~3 min before).
+    assert!(took < std::time::Duration::from_secs(90), "took {took:?}");
+    assert!(line.contains("timed out"), "it says why: {line}");
+}

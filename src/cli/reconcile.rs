@@ -465,14 +465,44 @@ fn waiting_line(pending: &[&AppReport], next_in: Duration) -> String {
     )
 }
 
+/// Prints every failed app with its hint; apps whose platform could not be reached are one
+/// error per platform (`could not reach wechat: 16 apps not observed …`), not one per app.
 fn print_failures(ui: &Ui, failures: &[crate::engine::FailedApp]) {
     if ui.json_mode() {
         return;
     }
+    let mut unreachable: BTreeMap<&str, Vec<&crate::engine::FailedApp>> = BTreeMap::new();
     for failed in failures {
+        match failed.platform.as_deref().filter(|_| failed.unreachable()) {
+            Some(platform) => unreachable.entry(platform).or_default().push(failed),
+            None => ui.error(
+                &format!("app `{}`: {}", failed.app, failed.message),
+                failed.hint.as_deref(),
+            ),
+        }
+    }
+    for (platform, apps) in unreachable {
+        let names: Vec<String> = apps
+            .iter()
+            .take(3)
+            .map(|a| format!("`{}`", a.app))
+            .collect();
+        let more = match apps.len() {
+            n if n > 3 => format!(" and {} more", n - 3),
+            _ => String::new(),
+        };
+        // The first app's own failure says why (a timeout…); later ones were refused by the breaker.
+        let first = apps.iter().find(|a| a.code.as_deref() == Some("network"));
+        let why = first.or(apps.first()).and_then(|a| a.why.as_deref());
+        let why = why.unwrap_or("no answer");
         ui.error(
-            &format!("app `{}`: {}", failed.app, failed.message),
-            failed.hint.as_deref(),
+            &format!(
+                "could not reach {platform}: {} app{} not observed ({}{more}): {why}",
+                apps.len(),
+                plural(apps.len()),
+                names.join(", ")
+            ),
+            apps[0].hint.as_deref(),
         );
     }
 }

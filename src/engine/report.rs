@@ -21,6 +21,23 @@ pub struct FailedApp {
     pub message: String,
     /// What to do next.
     pub hint: Option<String>,
+    /// The platform, when a platform call failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Why it failed, in short, when a platform call failed (the error's explanation).
+    #[serde(skip)]
+    pub why: Option<String>,
+}
+
+impl FailedApp {
+    /// Whether the app failed because its platform could not be reached (a network failure, or
+    /// the transport's breaker refusing to call a host that did not answer).
+    pub fn unreachable(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("network") | Some(crate::platform::http::UNREACHABLE)
+        )
+    }
 }
 
 /// The counts of a pass.
@@ -64,6 +81,8 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
         code: Some(e.code.clone()),
         message: e.to_string(),
         hint: Some(e.hint.clone()).filter(|h| !h.is_empty()),
+        platform: Some(e.platform.to_string()),
+        why: Some(e.explanation.clone()),
     };
     if let Some(err) = &report.error {
         return Some(match err {
@@ -74,6 +93,8 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
                 code: None,
                 message: other.to_string(),
                 hint: None,
+                platform: None,
+                why: None,
             },
         });
     }
@@ -87,6 +108,8 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
             code: None,
             message: reason.clone(),
             hint: Some(help.clone()).filter(|h| !h.is_empty()),
+            platform: None,
+            why: None,
         }),
         Some(AppState::NotAuthorized { reason }) => Some(FailedApp {
             app: report.app.clone(),
@@ -94,6 +117,8 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
             code: None,
             message: format!("not authorized: {reason}"),
             hint: None,
+            platform: None,
+            why: None,
         }),
         _ => None,
     }

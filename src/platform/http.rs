@@ -159,17 +159,17 @@ impl Breaker {
             return None;
         }
         let left = humantime::format_duration(Duration::from_secs((until - now).as_secs() + 1));
-        let mut error = PlatformError::local(
+        let error = PlatformError::local(
             platform,
             call,
             UNREACHABLE,
             ErrorClass::Transient,
             &format!(
-                "{platform} at {host} did not answer the last calls; not calling it for {left}"
+                "{platform} at {host} did not answer ({}); not calling it for {left}",
+                state.why
             ),
             &format!("check the network and `{host}`; minifleet calls it again after the cooldown"),
         );
-        error.message = state.why.clone();
         Some(error)
     }
 
@@ -304,7 +304,7 @@ mod tests {
             "refused at once"
         );
         assert!(refused.explanation.contains(&addr.to_string()), "{refused}");
-        assert!(refused.message.contains("timed out"), "{refused:?}");
+        assert!(refused.explanation.contains("timed out"), "{refused:?}");
         assert!(
             !refused.to_string().contains("getversioninfo?"),
             "{refused}"

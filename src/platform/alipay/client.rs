@@ -4,7 +4,6 @@
 //! and a failure is classified by the one table in [`super::errors`].
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -13,13 +12,10 @@ use super::errors;
 use super::sign::{PrivateKey, PublicKey, sign_content, verify_response};
 use super::types::format_timestamp;
 use crate::fleet::AlipayConfig;
+use crate::model::PlatformKind;
 use crate::platform::PlatformError;
+use crate::platform::http::{self, Transport};
 use crate::secret::Secret;
-
-/// Connect timeout of every call.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Whole-request timeout of every call.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The parsed keys a client signs and verifies with.
 #[derive(Clone)]
@@ -80,7 +76,7 @@ pub enum Biz<'a> {
 
 /// A signing gateway caller for one ISV app.
 pub struct Gateway {
-    http: reqwest::Client,
+    transport: Transport,
     url: String,
     app_id: String,
     keys: Result<Keys, PlatformError>,
@@ -89,17 +85,8 @@ pub struct Gateway {
 impl Gateway {
     /// A caller of `url` (the full `…/gateway.do`) as ISV app `app_id`.
     pub fn new(url: &str, app_id: &str, keys: Result<Keys, PlatformError>) -> Gateway {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "cannot configure the Alipay HTTP client; using defaults");
-                reqwest::Client::default()
-            });
         Gateway {
-            http,
+            transport: Transport::new(PlatformKind::Alipay, url, http::Options::default()),
             url: url.to_string(),
             app_id: app_id.to_string(),
             keys,
@@ -129,18 +116,12 @@ impl Gateway {
         token: Option<&Secret>,
         biz: Biz<'_>,
     ) -> Result<Map<String, Value>, PlatformError> {
-        let mut attempt = 1u32;
-        loop {
-            match self.call(method, token, biz).await {
-                Err(err) if err.class == crate::platform::ErrorClass::Transient && attempt < 3 => {
-                    let pause = 100 * 2u64.pow(attempt) + fastrand::u64(0..100);
-                    tracing::debug!(method, code = %err.code, attempt, "transient error on a read, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        http::READS
+            .run(
+                || self.call(method, token, biz),
+                |err| err.class == crate::platform::ErrorClass::Transient,
+            )
+            .await
     }
 
     /// Signs and sends one request; returns the raw response body.
@@ -167,7 +148,7 @@ impl Gateway {
         let mut all = params.clone();
         all.extend(body_params.clone());
         params.insert("sign".into(), keys.private.sign(&sign_content(&all)));
-        let request = self.http.post(&self.url).query(&params);
+        let request = self.transport.client().post(&self.url).query(&params);
         let request = match biz {
             Biz::Multipart(_) => {
                 let form = body_params
@@ -179,10 +160,10 @@ impl Gateway {
             }
             _ => request.form(&body_params),
         };
-        let response = request
-            .send()
-            .await
-            .map_err(|e| errors::network(method, e))?;
+        let response = self
+            .transport
+            .send(method, request, errors::NETWORK_HINT)
+            .await?;
         let status = response.status();
         if !status.is_success() {
             return Err(errors::http_status(method, status.as_u16()));

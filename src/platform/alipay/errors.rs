@@ -264,13 +264,12 @@ pub fn local(
 
 /// A transport failure (connect, timeout, reset).
 pub fn network(call: &str, err: reqwest::Error) -> PlatformError {
-    PlatformError::network(
-        PlatformKind::Alipay,
-        call,
-        err,
-        "check the network and `platforms.alipay.gateway`; minifleet retries with backoff",
-    )
+    PlatformError::network(PlatformKind::Alipay, call, err, NETWORK_HINT)
 }
+
+/// What to do when the gateway cannot be reached.
+pub const NETWORK_HINT: &str =
+    "check the network and `platforms.alipay.gateway`; minifleet retries with backoff";
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.
 pub fn http_status(call: &str, status: u16) -> PlatformError {

@@ -1,19 +1,14 @@
 //! HTTP plumbing: one JSON call to WeChat with errcode checking, and the authorized `wxa/*` call
 //! that refreshes a rejected authorizer token once and retries.
 
-use std::time::Duration;
-
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::WechatClient;
 use super::errors;
+use crate::model::PlatformKind;
 use crate::platform::PlatformError;
-
-/// Connect timeout of every call.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Whole-request timeout of every call.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::platform::http::{self, Transport};
 /// Errcodes that mean "this access token is no good": refresh once and retry.
 const TOKEN_REJECTED: [&str; 3] = ["40001", "40014", "42001"];
 
@@ -26,26 +21,18 @@ pub enum Method {
     Post,
 }
 
-/// A JSON-over-HTTP caller bound to one base URL.
+/// A JSON-over-HTTP caller bound to one base URL, through the shared transport (bounded times,
+/// a breaker for a host that does not answer).
 pub struct Http {
-    client: reqwest::Client,
+    transport: Transport,
     base: String,
 }
 
 impl Http {
     /// A caller of `base` (no trailing slash needed), with minifleet's timeouts and no proxy.
     pub fn new(base: &str) -> Http {
-        let client = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "cannot configure the WeChat HTTP client; using defaults");
-                reqwest::Client::default()
-            });
         Http {
-            client,
+            transport: Transport::new(PlatformKind::Wechat, base, http::Options::default()),
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -64,15 +51,15 @@ impl Http {
         body: Option<&Value>,
     ) -> Result<Value, PlatformError> {
         let url = format!("{}/{call}", self.base);
+        let client = self.transport.client();
         let request = match method {
-            Method::Get => self.client.get(url),
-            Method::Post => self.client.post(url).json(body.unwrap_or(&Value::Null)),
+            Method::Get => client.get(url),
+            Method::Post => client.post(url).json(body.unwrap_or(&Value::Null)),
         };
-        let response = request
-            .query(query)
-            .send()
-            .await
-            .map_err(|e| errors::network(call, e))?;
+        let response = self
+            .transport
+            .send(call, request.query(query), errors::NETWORK_HINT)
+            .await?;
         let status = response.status();
         if !status.is_success() {
             return Err(errors::http_status(call, status.as_u16()));
@@ -150,18 +137,9 @@ impl WechatClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, PlatformError> {
-        let mut attempt = 1u32;
-        loop {
-            match self.wxa(appid, method, call, query, body).await {
-                Err(err) if retry_now(&err) && attempt < 3 => {
-                    let pause = 100 * 2u64.pow(attempt) + fastrand::u64(0..100);
-                    tracing::debug!(appid, call, code = %err.code, attempt, "transient error on a read, retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        http::READS
+            .run(|| self.wxa(appid, method, call, query, body), retry_now)
+            .await
     }
 
     async fn send_with(

@@ -250,13 +250,12 @@ pub fn local(
 
 /// A transport failure (connect, timeout, reset). The URL (which carries the token) is left out.
 pub fn network(call: &str, err: reqwest::Error) -> PlatformError {
-    PlatformError::network(
-        PlatformKind::Wechat,
-        call,
-        err,
-        "check the network and `platforms.wechat.api_base`; minifleet retries with backoff",
-    )
+    PlatformError::network(PlatformKind::Wechat, call, err, NETWORK_HINT)
 }
+
+/// What to do when WeChat cannot be reached.
+pub const NETWORK_HINT: &str =
+    "check the network and `platforms.wechat.api_base`; minifleet retries with backoff";
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.
 pub fn http_status(call: &str, status: u16) -> PlatformError {

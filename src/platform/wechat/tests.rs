@@ -581,10 +581,13 @@ async fn transport_errors_are_transient_and_never_show_tokens() {
             .unwrap();
         let dead = WechatClient::new(&config(), "http://127.0.0.1:9", env.store.clone());
         let err = dead.observe(&app).await.unwrap_err();
+        // The read's first try failed to connect; its retry met the breaker (a host that did not
+        // answer twice is not called again for a while).
         assert_eq!(
             (err.code.as_str(), err.class),
-            ("network", ErrorClass::Transient)
+            (crate::platform::http::UNREACHABLE, ErrorClass::Transient)
         );
+        assert!(err.explanation.contains("127.0.0.1:9"), "{err}");
         assert!(!err.message.contains(access.value.expose()));
         assert!(!err.to_string().contains(access.value.expose()));
     })

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use minifleet::daemon::snapshot;
 use minifleet::fleet::{self, Fleet};
-use minifleet::model::{
-    Audit, AuditStatus, Build, Desired, Live, Observed, PlatformKind, fingerprint_tag,
-};
+use minifleet::model::{Audit, AuditStatus, Build, Desired, Live, Observed, fingerprint_tag};
 use minifleet::sandbox::RemoteSandbox;
 use minifleet::sandbox::admin::Calls;
 use minifleet::store::Store;
@@ -109,7 +107,7 @@ fn in_sync(app: &Desired) -> Observed {
         fingerprint: Some(app.fingerprint.clone()),
         description: format!("{} {}", app.description, fingerprint_tag(&app.fingerprint)),
     };
-    let alipay = app.platform == PlatformKind::Alipay;
+    let alipay = app.platform == minifleet::platform::alipay::spec::KIND;
     Observed {
         authorized: true,
         experience: Some(build.clone()),
@@ -154,7 +152,8 @@ fn now_s() -> u64 {
 fn plan_setup(apps: usize, dir: &Path) -> PathBuf {
     let path = dir.join("fleet.yaml");
     std::fs::write(&path, fleet_yaml(apps, 0, None)).expect("write the fleet file");
-    let fleet = fleet::load(&path).expect("the generated fleet validates");
+    let fleet = fleet::load(&path, minifleet::platform::registry::SPECS)
+        .expect("the generated fleet validates");
     let store = Store::open(&dir.join("store")).expect("open the store");
     for app in &fleet.apps {
         store
@@ -174,9 +173,11 @@ fn plan_child(dir: &Path) {
     let store = Store::open(&dir.join("store")).expect("open the store");
     let opened = started.elapsed();
     let now = now_s() * 1000;
-    let (fleet, rows): (Fleet, Vec<_>) = fleet::load_with(&dir.join("fleet.yaml"), &|app| {
-        snapshot::status_row(&store, app, now)
-    })
+    let (fleet, rows): (Fleet, Vec<_>) = fleet::load_with(
+        &dir.join("fleet.yaml"),
+        minifleet::platform::registry::SPECS,
+        &|app| snapshot::status_row(&store, app, now),
+    )
     .expect("the fleet validates");
     let rows: Vec<_> = rows
         .into_iter()

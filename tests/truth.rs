@@ -323,7 +323,7 @@ fn every_hint_names_a_command_that_parses() {
                 ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     true
                 }
-                ErrorKind::MissingRequiredArgument => bare,
+                ErrorKind::MissingRequiredArgument | ErrorKind::MissingSubcommand => bare,
                 _ => false,
             };
             if !ok {

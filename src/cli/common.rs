@@ -1,10 +1,16 @@
 //! What the commands share: the error every command can return, loading the fleet, opening the
 //! store, and choosing apps with `--only` / `--selector`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::engine::Engine;
 use crate::fleet::{self, Fleet};
-use crate::model::Desired;
+use crate::model::{Desired, PlatformKind};
+use crate::platform::platforms::{Options, Platforms};
+use crate::platform::rate::Rate;
+use crate::platform::registry::SPECS;
 use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 
@@ -21,6 +27,17 @@ pub struct CliError {
     pub exit_code: i32,
     /// Already printed (e.g. fleet errors print themselves).
     printed: bool,
+}
+
+impl From<crate::view::report::Report> for CliError {
+    fn from(report: crate::view::report::Report) -> CliError {
+        CliError {
+            message: report.message,
+            help: report.help,
+            exit_code: EXIT_ERROR,
+            printed: false,
+        }
+    }
 }
 
 impl CliError {
@@ -59,7 +76,7 @@ impl CliError {
 
 /// Loads and validates the fleet; on problems prints every one of them and fails with exit 1.
 pub fn load_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
-    fleet::load(&cli.fleet).map_err(|errors| fleet_failed(&errors, ui))
+    fleet::load(&cli.fleet, SPECS).map_err(|errors| fleet_failed(&errors, ui))
 }
 
 /// [`load_fleet`], running `work` on each app on a second thread as soon as it is read (see
@@ -69,7 +86,7 @@ pub fn load_fleet_with<R: Send>(
     ui: &Ui,
     work: &(dyn Fn(&Desired) -> R + Sync),
 ) -> Result<(Fleet, Vec<R>), CliError> {
-    fleet::load_with(&cli.fleet, work).map_err(|errors| fleet_failed(&errors, ui))
+    fleet::load_with(&cli.fleet, SPECS, work).map_err(|errors| fleet_failed(&errors, ui))
 }
 
 /// Prints every problem of the fleet file; the error that exits with 1.
@@ -274,43 +291,40 @@ pub fn chooser<'a>(
     })
 }
 
-/// The push token and EncodingAESKey of the fleet's WeChat component, and the message crypto made
-/// of them. With the sandbox (`sandboxed`) missing keys default to the sandbox's fixed test keys.
-pub fn push_keys(
-    config: &crate::fleet::WechatConfig,
-    sandboxed: bool,
-) -> Result<
-    (
-        crate::secret::Secret,
-        crate::secret::Secret,
-        crate::platform::wechat::crypto::MsgCrypt,
-    ),
-    CliError,
-> {
-    use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN};
-    use crate::secret::Secret;
-    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
-        Some(v) => Ok(v.clone()),
-        None if sandboxed => Ok(Secret::new(default)),
-        None => Err(
-            CliError::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
-                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
-        ),
+/// Connects the fleet's platforms, each limited to its `--rate`; the engine driving them.
+pub async fn connect(cli: &Cli, fleet: &Fleet, store: Store) -> Result<Arc<Engine>, CliError> {
+    let options = Options {
+        rates: rates(&cli.rate)?,
     };
-    let token = pick(&config.token, SANDBOX_TOKEN, "token")?;
-    let aes_key = pick(
-        &config.encoding_aes_key,
-        SANDBOX_AES_KEY,
-        "encoding_aes_key",
-    )?;
-    let crypt =
-        crate::platform::wechat::crypto::MsgCrypt::new(&token, &aes_key, &config.component_appid)
-            .map_err(|e| CliError::new(e.to_string()))?;
-    Ok((token, aes_key, crypt))
+    let platforms = Platforms::connect(fleet, store.clone(), &options).await?;
+    Ok(Arc::new(Engine::new(store, Arc::new(platforms))))
 }
 
-/// Completes on SIGTERM or Ctrl-C (SIGINT): how `watch`, `serve` and `sandbox` are told to stop
-/// (cleanly: exit 0, store flushed, lock released).
+/// Parses `--rate PLATFORM=RATE` values (every platform not named gets the default rate).
+pub fn rates(values: &[String]) -> Result<BTreeMap<PlatformKind, Rate>, CliError> {
+    let help = "write a rate as `PLATFORM=N/s` (or `/m`, `/h`), e.g. `--rate wechat=50/s`";
+    let mut rates = BTreeMap::new();
+    for value in values {
+        let (name, rate) = value
+            .split_once('=')
+            .ok_or_else(|| CliError::new(format!("invalid `--rate` `{value}`")).help(help))?;
+        let Some(spec) = crate::fleet::kit::find_spec(SPECS, name.trim()) else {
+            let names: Vec<String> = SPECS
+                .iter()
+                .map(|s| format!("`{}`", s.kind().as_str()))
+                .collect();
+            return Err(
+                CliError::new(format!("unknown platform `{}` in `--rate`", name.trim()))
+                    .help(format!("the platforms are {}", names.join(", "))),
+            );
+        };
+        let rate = Rate::parse(rate).map_err(|e| CliError::new(e.to_string()).help(help))?;
+        rates.insert(spec.kind(), rate);
+    }
+    Ok(rates)
+}
+
+/// Completes on SIGTERM or Ctrl-C (SIGINT): the commands that run until stopped.
 pub async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -77,6 +77,11 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Limit the calls to a platform, e.g. `wechat=50/s` or `alipay=600/m` (repeatable); every
+    /// command that calls a platform honours it [default: 100/s per platform].
+    #[arg(long, global = true, value_name = "PLATFORM=RATE")]
+    pub rate: Vec<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -10,11 +10,10 @@ use clap::Args;
 use crate::engine::diff::FleetDiff;
 use crate::engine::events::{Event, Subscriber};
 use crate::engine::policy::{Outcome, Timing};
-use crate::engine::rate::Rate;
 use crate::engine::scheduler::{Command, RoundFn, Scheduler, Trigger, Until, Watcher};
 use crate::engine::{AppReport, Engine, HoldKind, PassOptions, PassSummary, summarize};
-use crate::fleet::{ApiBase, Fleet};
-use crate::model::{Desired, PlatformKind};
+use crate::fleet::Fleet;
+use crate::model::Desired;
 use crate::plan::Plan;
 use crate::plan::quota::AuditBudget;
 use crate::ui::Ui;
@@ -53,15 +52,7 @@ pub struct ReconcileArgs {
     /// Work on at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
-
-    /// Limit the calls to a platform, e.g. `wechat=50/s` or `alipay=600/m` (repeatable)
-    /// [default: 100/s per platform].
-    #[arg(long, value_name = "PLATFORM=RATE")]
-    pub rate: Vec<String>,
 }
-
-/// The default request rate of each platform: generous; the platforms' own limits are higher.
-const DEFAULT_RATE: &str = "100/s";
 
 /// Arguments of `plan` (= `reconcile --dry-run`).
 #[derive(Debug, Clone, Args)]
@@ -77,11 +68,6 @@ pub struct PlanArgs {
     /// Observe at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
-
-    /// Limit the calls to a platform, e.g. `wechat=50/s` or `alipay=600/m` (repeatable)
-    /// [default: 100/s per platform].
-    #[arg(long, value_name = "PLATFORM=RATE")]
-    pub rate: Vec<String>,
 }
 
 impl PlanArgs {
@@ -95,7 +81,6 @@ impl PlanArgs {
             timeout: Duration::from_secs(1800),
             interval: None,
             concurrency: self.concurrency,
-            rate: self.rate.clone(),
         }
     }
 }
@@ -107,15 +92,9 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
     if args.detailed_exitcode && !args.dry_run {
         ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");
     }
-    let rates = rates(&args.rate)?;
+    common::rates(&cli.rate)?;
     let store = common::open_store_warning(cli, ui)?;
-    let mut engine = Engine::connect(&fleet, store)
-        .await
-        .map_err(|e| CliError::new(e.to_string()))?;
-    for (kind, rate) in rates {
-        engine.limit_rate(kind, rate);
-    }
-    let engine = Arc::new(engine);
+    let engine = common::connect(cli, &fleet, store).await?;
     engine.events().subscribe(progress_printer(ui));
     if args.dry_run {
         return dry_run(&engine, ui, &apps, args).await;
@@ -362,44 +341,13 @@ fn report_held(
     held.len()
 }
 
-/// Parses `--rate PLATFORM=RATE` values; every platform not named gets [`DEFAULT_RATE`].
-fn rates(values: &[String]) -> Result<Vec<(PlatformKind, Rate)>, CliError> {
-    let default = Rate::parse(DEFAULT_RATE).map_err(|e| CliError::new(e.to_string()))?;
-    let mut rates = BTreeMap::from([
-        (PlatformKind::Wechat, default),
-        (PlatformKind::Alipay, default),
-    ]);
-    for value in values {
-        let help = "write a rate as `PLATFORM=N/s` (or `/m`, `/h`), e.g. `--rate wechat=50/s`";
-        let (name, rate) = value
-            .split_once('=')
-            .ok_or_else(|| CliError::new(format!("invalid `--rate` `{value}`")).help(help))?;
-        let kind = match name.trim() {
-            "wechat" => PlatformKind::Wechat,
-            "alipay" => PlatformKind::Alipay,
-            other => {
-                return Err(
-                    CliError::new(format!("unknown platform `{other}` in `--rate`"))
-                        .help("the platforms are `wechat` and `alipay`"),
-                );
-            }
-        };
-        let rate = Rate::parse(rate).map_err(|e| CliError::new(e.to_string()).help(help))?;
-        rates.insert(kind, rate);
-    }
-    Ok(rates.into_iter().collect())
-}
-
 fn default_interval(fleet: &Fleet) -> Duration {
     Duration::from_secs(if all_sandbox(fleet) { 1 } else { 30 })
 }
 
 /// Whether every platform of the fleet is the sandbox (shorter intervals and backoffs).
 pub(super) fn all_sandbox(fleet: &Fleet) -> bool {
-    let wechat = fleet.platforms.wechat.as_ref();
-    let alipay = fleet.platforms.alipay.as_ref();
-    wechat.is_none_or(|w| w.api_base == ApiBase::Sandbox)
-        && alipay.is_none_or(|a| a.gateway == ApiBase::Sandbox)
+    fleet.platforms.all_sandbox()
 }
 
 fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {

@@ -6,6 +6,6 @@ use super::{CliError, EXIT_OK};
 
 /// Runs `schema`.
 pub fn run(ui: &Ui) -> Result<i32, CliError> {
-    ui.json(&crate::fleet::json_schema());
+    ui.json(&crate::fleet::json_schema(crate::platform::registry::SPECS));
     Ok(EXIT_OK)
 }

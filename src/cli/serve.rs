@@ -1,17 +1,15 @@
-//! `minifleet serve`: the push endpoints alone (authorization events, audit events, the
-//! onboarding callback), until SIGTERM or Ctrl-C. With `api_base: sandbox` it hosts the sandbox
-//! too, which pushes its tickets and events to these endpoints.
+//! `minifleet serve`: the platforms' push endpoints alone (WeChat: authorization events, audit
+//! events, the onboarding callback), until SIGTERM or Ctrl-C. With `api_base: sandbox` it hosts
+//! the sandbox too, which pushes its tickets and events to these endpoints.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::auth::connect;
 use super::{Cli, CliError, EXIT_OK, common};
-use crate::daemon::{self, CALLBACK_PATH, Callbacks};
-use crate::fleet::ApiBase;
-use crate::sandbox::wechat::PushConfig;
+use crate::daemon;
+use crate::platform::platforms::{Options, Platforms};
 use crate::ui::Ui;
 
 /// Arguments of `serve`.
@@ -28,9 +26,12 @@ pub struct ServeArgs {
 /// Runs `serve` until SIGTERM or Ctrl-C, then stops cleanly (exit 0, store flushed, lock
 /// released).
 pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> {
-    let c = connect(cli, ui).await?;
-    let sandboxed = c.config.api_base == ApiBase::Sandbox;
-    let (token, aes_key, crypt) = super::common::push_keys(&c.config, sandboxed)?;
+    let fleet = common::load_fleet(cli, ui)?;
+    let store = common::open_store_warning(cli, ui)?;
+    let options = Options {
+        rates: common::rates(&cli.rate)?,
+    };
+    let mut platforms = Platforms::connect(&fleet, store.clone(), &options).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -41,38 +42,22 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> 
         .local_addr()
         .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
     let url = format!("http://{addr}");
-    if let Some(handle) = &c.sandbox {
-        let push = PushConfig {
-            ticket_interval: args.ticket_interval,
-            token,
-            aes_key,
-            ..PushConfig::sandbox_defaults(&url, &c.config.component_appid)
-        };
-        handle
-            .wechat
-            .start_pushes(push)
-            .map_err(|e| CliError::new(e.to_string()))?;
+    let routes = platforms
+        .routes(&url, args.ticket_interval)?
+        .route("/healthz", axum::routing::get(|| async { "ok" }));
+    if let Some(handle) = platforms.sandbox() {
         ui.status(&format!(
             "embedded sandbox on {} pushing to {url}",
             handle.base_url()
         ));
     }
-    let callbacks = Callbacks::new(c.client.clone(), crypt);
-    ui.data(&format!(
-        "serving on {url}: POST /wechat/auth, POST /wechat/events/{{appid}}, GET {CALLBACK_PATH}"
-    ));
+    ui.data(&format!("serving on {url}: the platforms' push endpoints"));
     ui.status("stop with Ctrl-C or SIGTERM");
-    let served = daemon::serve(listener, daemon::router(callbacks), common::stop_signal()).await;
+    let served = daemon::serve(listener, routes, common::stop_signal()).await;
     // Stopping: the embedded sandbox's state and every push stored are flushed, then the store
-    // (and its lock) is released as `c` is dropped.
-    if let Some(handle) = c.sandbox {
-        if let Err(err) = handle.stop().await {
-            ui.warn(&format!(
-                "the embedded sandbox's state was not flushed: {err}"
-            ));
-        }
-    }
-    c.store
+    // (and its lock) is released as it is dropped.
+    platforms.stop().await;
+    store
         .flush_async()
         .await
         .map_err(|e| CliError::new(format!("cannot flush the store: {e}")))?;

@@ -3,12 +3,11 @@
 //! While `minifleet watch` holds the store, the rows come from the snapshot it keeps there.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use clap::Args;
 
 use crate::daemon::snapshot::{self, Snapshot, StatusRow};
-use crate::engine::{Engine, PassOptions, now_ms};
+use crate::engine::{PassOptions, now_ms};
 use crate::fleet::Fleet;
 use crate::model::Desired;
 use crate::store::{Store, StoreError};
@@ -50,7 +49,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
             match early.map_or_else(|| open(cli), Ok)? {
                 Source::Store(store) => {
                     if args.refresh {
-                        refresh(&fleet, &store, &apps, ui).await?;
+                        refresh(cli, &fleet, &store, &apps, ui).await?;
                     }
                     snapshot::status_rows(&store, &apps, now_ms()).map_err(store_error)?
                 }
@@ -163,11 +162,14 @@ fn rows_of(snap: &Snapshot, apps: &[Desired]) -> Vec<StatusRow> {
         .collect()
 }
 
-async fn refresh(fleet: &Fleet, store: &Store, apps: &[Desired], ui: &Ui) -> Result<(), CliError> {
-    let engine = Engine::connect(fleet, store.clone())
-        .await
-        .map(Arc::new)
-        .map_err(|e| CliError::new(e.to_string()))?;
+async fn refresh(
+    cli: &Cli,
+    fleet: &Fleet,
+    store: &Store,
+    apps: &[Desired],
+    ui: &Ui,
+) -> Result<(), CliError> {
+    let engine = common::connect(cli, fleet, store.clone()).await?;
     let opts = PassOptions {
         apply: false,
         concurrency: 8,

@@ -4,19 +4,15 @@
 //! tickets and audit verdicts to this daemon, as WeChat would.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::common;
 use super::{Cli, CliError, EXIT_OK};
-use crate::daemon::{self, Callbacks, WatchOptions};
-use crate::engine::Engine;
+use crate::daemon::{self, WatchOptions};
 use crate::engine::policy::Timing;
-use crate::fleet::{ApiBase, Fleet, WechatConfig};
-use crate::platform::wechat::WechatClient;
-use crate::sandbox::wechat::PushConfig;
+use crate::fleet::Fleet;
 use crate::ui::Ui;
 
 /// Arguments of `watch`.
@@ -67,10 +63,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
     if let Some(old) = store.taken_over() {
         tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
     }
-    let engine = Engine::connect(&fleet, store)
-        .await
-        .map(Arc::new)
-        .map_err(|e| CliError::new(e.to_string()))?;
+    let engine = common::connect(cli, &fleet, store).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -81,10 +74,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         .local_addr()
         .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
     let url = format!("http://{addr}");
-    let callbacks = match &fleet.platforms.wechat {
-        Some(config) => Some(callbacks(&engine, config, &url, args)?),
-        None => None,
-    };
+    let routes = engine.platforms().routes(&url, args.ticket_interval)?;
     ui.data(&format!("listening on {url}"));
     ui.status(&format!(
         "watching `{}` ({} apps); stop with Ctrl-C or SIGTERM",
@@ -92,16 +82,9 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         fleet.apps.len()
     ));
     let opts = options(cli, args, &fleet);
-    let drained = daemon::run(
-        opts,
-        fleet,
-        engine,
-        listener,
-        callbacks,
-        common::stop_signal(),
-    )
-    .await
-    .map_err(|e| CliError::new(e.to_string()))?;
+    let drained = daemon::run(opts, fleet, engine, listener, routes, common::stop_signal())
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
     if drained.abandoned > 0 {
         ui.warn(&format!(
             "{} passes outlasted `--grace` and were cancelled; the next run settles them from the journal",
@@ -126,39 +109,4 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
         concurrency: usize::from(args.concurrency),
         grace: args.grace,
     }
-}
-
-/// The push endpoints for the fleet's WeChat component; in sandbox mode the sandbox is told to
-/// push to them.
-fn callbacks(
-    engine: &Engine,
-    config: &WechatConfig,
-    url: &str,
-    args: &WatchArgs,
-) -> Result<Arc<Callbacks>, CliError> {
-    let sandbox = engine
-        .sandbox()
-        .filter(|_| config.api_base == ApiBase::Sandbox);
-    let (token, aes_key, crypt) = super::common::push_keys(config, sandbox.is_some())?;
-    let base = match (&config.api_base, sandbox) {
-        (ApiBase::Url(base), _) => base.clone(),
-        (ApiBase::Sandbox, Some(handle)) => handle.base_url(),
-        (ApiBase::Sandbox, None) => {
-            return Err(CliError::new("the embedded sandbox did not start"));
-        }
-    };
-    if let Some(handle) = sandbox {
-        let push = PushConfig {
-            ticket_interval: args.ticket_interval,
-            token,
-            aes_key,
-            ..PushConfig::sandbox_defaults(url, &config.component_appid)
-        };
-        handle
-            .wechat
-            .start_pushes(push)
-            .map_err(|e| CliError::new(e.to_string()))?;
-    }
-    let client = Arc::new(WechatClient::new(config, &base, engine.store().clone()));
-    Ok(Callbacks::new(client, crypt))
 }

@@ -1,6 +1,5 @@
-//! The daemon's own endpoints: `/readyz` (fleet loaded, store answering, tokens fresh) and
-//! `/metrics` (Prometheus text), plus `/healthz` when no push endpoints are hosted (the push
-//! router has its own).
+//! The daemon's own endpoints: `/healthz`, `/readyz` (fleet loaded, store answering, and what
+//! each platform needs — WeChat: a fresh verify ticket) and `/metrics` (Prometheus text).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,26 +11,28 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::metrics::{CONTENT_TYPE, Metrics};
-use crate::platform::wechat;
 use crate::store::Store;
+
+/// What keeps the platforms from being ready at a moment (unix seconds): a line each.
+pub type Unready = Arc<dyn Fn(u64) -> Vec<String> + Send + Sync>;
 
 /// What `/readyz` and `/metrics` look at.
 pub struct Health {
     metrics: Arc<Metrics>,
     store: Store,
     fleet_loaded: AtomicBool,
-    /// The WeChat component whose verify ticket must be fresh, when the fleet uses WeChat.
-    component_appid: Option<String>,
+    /// What the platforms need (see [`crate::platform::platforms::Platforms::unready`]).
+    unready: Unready,
 }
 
 impl Health {
-    /// Health over `metrics` and `store`; `component_appid` when WeChat is configured.
-    pub fn new(metrics: Arc<Metrics>, store: Store, component_appid: Option<String>) -> Health {
+    /// Health over `metrics`, `store` and what the platforms need.
+    pub fn new(metrics: Arc<Metrics>, store: Store, unready: Unready) -> Health {
         Health {
             metrics,
             store,
             fleet_loaded: AtomicBool::new(false),
-            component_appid,
+            unready,
         }
     }
 
@@ -46,30 +47,21 @@ impl Health {
         if !self.fleet_loaded.load(Ordering::Relaxed) {
             problems.push("fleet: not loaded yet".to_string());
         }
-        if let Some(component) = &self.component_appid {
-            match self.store.token(&wechat::ticket_key(component)) {
-                Err(err) => problems.push(format!("store: {err}")),
-                Ok(Some(ticket)) if ticket.fresh(now, 0) => {}
-                Ok(_) => problems.push(format!(
-                    "tokens: no fresh verify ticket for component `{component}` (WeChat pushes one every 10 minutes)"
-                )),
-            }
-        } else if let Err(err) = self.store.token("readyz/probe") {
+        if let Err(err) = self.store.token("readyz/probe") {
             problems.push(format!("store: {err}"));
         }
+        problems.extend((self.unready)(now));
         problems
     }
 }
 
-/// `/readyz`, `/metrics`, and with `healthz` also `/healthz`.
-pub fn router(health: Arc<Health>, healthz: bool) -> Router {
-    let mut router = Router::new()
+/// `/healthz`, `/readyz` and `/metrics`.
+pub fn router(health: Arc<Health>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics));
-    if healthz {
-        router = router.route("/healthz", get(|| async { "ok" }));
-    }
-    router.with_state(health)
+        .route("/metrics", get(metrics))
+        .with_state(health)
 }
 
 async fn readyz(State(health): State<Arc<Health>>) -> Response {
@@ -103,11 +95,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let component = "wx00000000000000aa";
-        let health = Health::new(
-            Arc::new(Metrics::new()),
-            store.clone(),
-            Some(component.into()),
-        );
+        let probe = store.clone();
+        let unready: Unready = Arc::new(move |now| {
+            crate::platform::wechat::module::ticket_unready(&probe, component, now)
+                .into_iter()
+                .collect()
+        });
+        let health = Health::new(Arc::new(Metrics::new()), store.clone(), unready);
         let problems = health.problems(1_000);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("fleet:"));
@@ -119,7 +113,7 @@ mod tests {
             obtained_at: 900,
         };
         store
-            .put_token(&wechat::ticket_key(component), &ticket)
+            .put_token(&crate::platform::wechat::ticket_key(component), &ticket)
             .unwrap();
         assert!(health.problems(1_000).is_empty());
         assert_eq!(health.problems(3_000).len(), 1, "the ticket went stale");
@@ -129,7 +123,7 @@ mod tests {
     fn without_wechat_the_fleet_and_store_suffice() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let health = Health::new(Arc::new(Metrics::new()), store, None);
+        let health = Health::new(Arc::new(Metrics::new()), store, Arc::new(|_| Vec::new()));
         health.set_fleet_loaded();
         assert!(health.problems(1_000).is_empty());
     }

@@ -264,7 +264,7 @@ fn render_fleet(out: &mut String, m: &Inner) {
 mod tests {
     use super::*;
     use crate::engine::events::AppRef;
-    use crate::model::PlatformKind;
+
     use crate::platform::ErrorClass;
 
     use crate::engine::fixtures::platform_error;
@@ -273,7 +273,7 @@ mod tests {
         AppRef {
             name: "tea-house".into(),
             appid: "wx1111111111111111".into(),
-            platform: PlatformKind::Wechat,
+            platform: crate::platform::wechat::spec::KIND,
             fingerprint: "abcd1234".into(),
         }
     }

@@ -12,19 +12,17 @@ use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::health::{self, Health};
 use super::metrics::Metrics;
+use super::snapshot;
 use super::watcher::{FleetWatcher, WatchError};
-use super::{Callbacks, snapshot};
 use crate::engine::diff::FleetDiff;
 use crate::engine::events::Event;
 use crate::engine::policy::Timing;
 use crate::engine::scheduler::{Command, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
 use crate::engine::{Engine, now_ms};
 use crate::fleet::{self, Fleet, FleetErrors};
-use crate::model::{Desired, PlatformKind};
-use crate::platform::{alipay, wechat};
-use crate::sandbox::SandboxHandle;
-use crate::secret::Secret;
-use crate::store::{Store, StoreError, Token};
+use crate::model::Desired;
+use crate::platform::platforms::Notice;
+use crate::store::Store;
 
 /// How long the snapshot writer waits after a pass, gathering more before it writes.
 const SNAPSHOT_DELAY: Duration = Duration::from_millis(200);
@@ -69,7 +67,7 @@ pub async fn run(
     fleet: Fleet,
     engine: Arc<Engine>,
     listener: tokio::net::TcpListener,
-    callbacks: Option<Arc<Callbacks>>,
+    routes: axum::Router,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Ended, DaemonError> {
     let store = engine.store().clone();
@@ -78,12 +76,9 @@ pub async fn run(
         tracing::warn!(error = %err, "cannot remove an old daemon snapshot");
     }
     let metrics = Arc::new(Metrics::new());
-    let component = fleet
-        .platforms
-        .wechat
-        .as_ref()
-        .map(|w| w.component_appid.clone());
-    let health = Arc::new(Health::new(metrics.clone(), store.clone(), component));
+    let platforms = engine.platforms().clone();
+    let unready: health::Unready = Arc::new(move |now| platforms.unready(now));
+    let health = Arc::new(Health::new(metrics.clone(), store.clone(), unready));
     let watcher = FleetWatcher::new(&opts.fleet_path, opts.poll, opts.debounce)?;
 
     let current: Current = Arc::new(Mutex::new(Vec::new()));
@@ -94,15 +89,11 @@ pub async fn run(
         dirty.clone(),
     ));
     let (commands, queue) = mpsc::unbounded_channel();
-    let pushes = callbacks
-        .as_ref()
-        .map(|cb| tokio::spawn(forward_pushes(cb.subscribe(), commands.clone())));
+    let notices = engine.platforms().notices().subscribe();
+    let pushes = tokio::spawn(forward_pushes(notices, commands.clone()));
 
     let http_stop = Arc::new(Notify::new());
-    let router = match &callbacks {
-        Some(cb) => super::router(cb.clone()).merge(health::router(health.clone(), false)),
-        None => health::router(health.clone(), true),
-    };
+    let router = routes.merge(health::router(health.clone()));
     let server = tokio::spawn(super::serve(listener, router, {
         let http_stop = http_stop.clone();
         async move { http_stop.notified().await }
@@ -131,9 +122,7 @@ pub async fn run(
     let drained = scheduler.run(queue, until, &mut Quiet).await;
 
     reloads.abort();
-    if let Some(pushes) = pushes {
-        pushes.abort();
-    }
+    pushes.abort();
     snapshots.abort();
     finish_store(&store).await;
     http_stop.notify_one();
@@ -206,15 +195,15 @@ fn log_action(event: &Event) {
     }
 }
 
-/// Audit notices from the push endpoint become immediate passes.
+/// What the platforms' push endpoints tell (an audit verdict…) becomes an immediate pass.
 async fn forward_pushes(
-    mut notices: broadcast::Receiver<super::AuditNotice>,
+    mut notices: broadcast::Receiver<Notice>,
     commands: mpsc::UnboundedSender<Command>,
 ) {
     loop {
         match notices.recv().await {
             Ok(notice) => {
-                tracing::info!(appid = %notice.appid, event = %notice.event, "audit push: passing the app now");
+                tracing::info!(appid = %notice.appid, event = %notice.event, "push: passing the app now");
                 let push = Command::Push {
                     appid: notice.appid,
                 };
@@ -223,7 +212,7 @@ async fn forward_pushes(
                 }
             }
             Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "audit notices dropped; the polls catch up");
+                tracing::warn!(missed = n, "pushes dropped; the polls catch up");
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
@@ -268,7 +257,7 @@ impl Reloader {
     }
 
     fn reload(&self) {
-        match fleet::load(&self.path) {
+        match fleet::load(&self.path, crate::platform::registry::SPECS) {
             Ok(fleet) => {
                 if format!("{:?}", fleet.platforms) != self.platforms {
                     tracing::warn!(
@@ -293,10 +282,15 @@ impl Reloader {
         for name in &diff.removed {
             self.metrics.forget_app(name);
         }
-        if let Some(sandbox) = self.engine.sandbox() {
-            if let Err(err) = seed_sandbox(sandbox, self.engine.store(), &diff.added) {
-                tracing::warn!(error = %err, "cannot authorize new apps in the sandbox");
-            }
+        if !diff.added.is_empty() {
+            let (platforms, added) = (self.engine.platforms().clone(), diff.added.clone());
+            // Seeding is quick (the sandbox is local, or answers on loopback); a pass of a new
+            // app waits for it only as much as the scheduler's first round.
+            tokio::spawn(async move {
+                if let Err(err) = platforms.adopt(&added).await {
+                    tracing::warn!(error = %err, "cannot authorize new apps in the sandbox");
+                }
+            });
         }
         tracing::info!(
             path = %self.path.display(),
@@ -323,37 +317,4 @@ impl Reloader {
             );
         }
     }
-}
-
-/// In sandbox mode the simulator plays the merchants: apps added by a reload get authorized as
-/// the engine does for the apps present at start-up.
-fn seed_sandbox(
-    sandbox: &SandboxHandle,
-    store: &Store,
-    added: &[Desired],
-) -> Result<(), StoreError> {
-    let now = now_ms() / 1000;
-    let token = |value: String| Token {
-        value: Secret::new(value),
-        expires_at: None,
-        obtained_at: now,
-    };
-    for app in added {
-        match app.platform {
-            PlatformKind::Wechat => {
-                let key = wechat::refresh_token_key(&app.appid);
-                if store.token(&key)?.is_none() {
-                    store.put_token(&key, &token(sandbox.wechat.authorize(&app.appid)))?;
-                }
-            }
-            PlatformKind::Alipay => {
-                let key = alipay::alipay_token_key(&app.appid);
-                if store.token(&key)?.is_none() {
-                    let issued = sandbox.alipay.issue_app_auth_token(&app.appid);
-                    store.put_token(&key, &token(issued))?;
-                }
-            }
-        }
-    }
-    Ok(())
 }

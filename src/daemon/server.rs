@@ -19,7 +19,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::MAX_PUSH_BODY;
+/// Largest request body accepted (64 KiB); larger ones get HTTP 413.
+pub const MAX_PUSH_BODY: usize = 64 * 1024;
 
 /// How long the server waits for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

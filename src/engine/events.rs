@@ -252,7 +252,7 @@ mod tests {
         AppRef {
             name: "tea-house".into(),
             appid: "wx1111111111111111".into(),
-            platform: PlatformKind::Wechat,
+            platform: crate::platform::wechat::spec::KIND,
             fingerprint: "1a2b3c4d".into(),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::engine::{AppReport, Applied, PassError};
 use crate::fleet;
-use crate::model::{Action, AppPlan, AppState, Desired, PlatformKind, Step};
+use crate::model::{Action, AppPlan, AppState, Desired, Step};
 use crate::platform::{ErrorClass, PlatformError};
 
 /// A report of a pass of `tea-house` that planned `state` and applied `applied`.
@@ -13,7 +13,7 @@ pub fn report(state: AppState, applied: Vec<Applied>) -> AppReport {
         plan: Some(AppPlan {
             name: "tea-house".into(),
             appid: "wx1111111111111111".into(),
-            platform: PlatformKind::Wechat,
+            platform: crate::platform::wechat::spec::KIND,
             version: "1.0.0".into(),
             fingerprint: "abcd1234".into(),
             state,
@@ -38,7 +38,7 @@ pub fn step(action: Action) -> Step {
 /// A platform error of `class`.
 pub fn platform_error(class: ErrorClass) -> PlatformError {
     PlatformError {
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
         call: "wxa/release".into(),
         code: "85019".into(),
         message: String::new(),
@@ -66,7 +66,12 @@ pub fn apps(yaml_apps: &str) -> Vec<Desired> {
          defaults:\n  template: shop\n  description: Test\n\
          apps:\n{yaml_apps}"
     );
-    fleet::load_str(&text, std::path::Path::new("fleet.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("a valid fleet: {e}"))
-        .apps
+    fleet::load_str(
+        &text,
+        std::path::Path::new("fleet.yaml"),
+        &|_| None,
+        crate::platform::registry::SPECS,
+    )
+    .unwrap_or_else(|e| panic!("a valid fleet: {e}"))
+    .apps
 }

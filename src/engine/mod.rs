@@ -3,7 +3,6 @@
 //! bound, recording every action, outcome and history event in the store.
 
 mod apply;
-mod connect;
 pub mod diff;
 pub mod events;
 #[cfg(test)]
@@ -11,7 +10,6 @@ pub(crate) mod fixtures;
 mod history;
 mod pass;
 pub mod policy;
-pub mod rate;
 mod report;
 pub mod scheduler;
 mod settle;
@@ -20,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use connect::{ConnectError, seed_wechat_ticket};
 pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
 pub use report::{FailedApp, PassSummary, summarize};
 
@@ -30,8 +27,9 @@ use crate::fleet::Fleet;
 use crate::model::{AppPlan, Desired, PlatformKind};
 use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
 use crate::platform::Platform;
-use crate::sandbox::SandboxHandle;
+use crate::platform::platforms::{Options, Platforms};
 use crate::store::Store;
+use crate::view::report::Report;
 use events::{AppRef, Event, Events};
 use scheduler::{Done, Due, Trigger};
 
@@ -63,12 +61,11 @@ pub struct PlannedPass {
     pub audit_budget: Option<AuditBudget>,
 }
 
-/// The engine: the store, one client per platform in use, and the sandbox when it was started.
+/// The engine: the store, the platforms (clients, sandbox), the event stream, and the audit
+/// submissions granted by rounds in flight.
 pub struct Engine {
     store: Store,
-    platforms: BTreeMap<PlatformKind, Arc<dyn Platform>>,
-    alipay: Option<Arc<crate::platform::alipay::AlipayClient>>,
-    _sandbox: Option<SandboxHandle>,
+    platforms: Arc<Platforms>,
     /// Audit submissions granted by rounds in flight, by platform: the apps (by appid).
     reserved: std::sync::Mutex<BTreeMap<PlatformKind, BTreeSet<String>>>,
     /// The event stream (history subscribes from the start).
@@ -76,10 +73,23 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds the platform clients for the fleet, starting and seeding the embedded sandbox for
-    /// platforms whose base is `sandbox`.
-    pub async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, ConnectError> {
-        connect::connect(fleet, store).await
+    /// An engine driving `platforms`, recording in `store`.
+    pub fn new(store: Store, platforms: Arc<Platforms>) -> Engine {
+        let events = Events::default();
+        events.subscribe(Arc::new(history::History::new(store.clone())));
+        Engine {
+            store,
+            platforms,
+            reserved: Default::default(),
+            events,
+        }
+    }
+
+    /// Connects the fleet's platforms (starting and seeding the embedded sandbox for those whose
+    /// base is `sandbox`) with default rates; an engine driving them.
+    pub async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Report> {
+        let platforms = Platforms::connect(fleet, store.clone(), &Options::default()).await?;
+        Ok(Engine::new(store, Arc::new(platforms)))
     }
 
     /// The store.
@@ -87,32 +97,19 @@ impl Engine {
         &self.store
     }
 
+    /// The platforms.
+    pub fn platforms(&self) -> &Arc<Platforms> {
+        &self.platforms
+    }
+
     /// The event stream: subscribe to hear what happens to apps.
     pub fn events(&self) -> &Events {
         &self.events
     }
 
-    /// The Alipay client, when the fleet has `platforms.alipay` (for `auth alipay`).
-    pub fn alipay(&self) -> Option<&crate::platform::alipay::AlipayClient> {
-        self.alipay.as_deref()
-    }
-
-    /// The base URL of the embedded sandbox, when one runs.
-    pub fn sandbox_url(&self) -> Option<String> {
-        self._sandbox.as_ref().map(SandboxHandle::base_url)
-    }
-
-    /// The embedded sandbox, when one runs (`watch` points its pushes at itself).
-    pub fn sandbox(&self) -> Option<&SandboxHandle> {
-        self._sandbox.as_ref()
-    }
-
-    /// Limits the calls to one platform to `rate` (a token bucket in front of the client).
-    pub fn limit_rate(&mut self, kind: PlatformKind, rate: rate::Rate) {
-        if let Some(platform) = self.platforms.remove(&kind) {
-            let limited: Arc<dyn Platform> = Arc::new(rate::RateLimited::new(platform, rate));
-            self.platforms.insert(kind, limited);
-        }
+    /// The embedded sandbox, when one runs.
+    pub fn sandbox(&self) -> Option<&crate::sandbox::SandboxHandle> {
+        self.platforms.sandbox()
     }
 
     /// Runs one pass over `apps`: every app is observed and planned, the audit quota is shared
@@ -231,12 +228,12 @@ impl Engine {
         reports: &mut [Option<AppReport>],
     ) -> Option<AuditBudget> {
         let mut total: Option<AuditBudget> = None;
-        for (kind, platform) in &self.platforms {
+        for (kind, platform) in self.platforms.clients() {
             let mut submitting: Vec<(&Desired, &mut AppReport)> = apps
                 .iter()
                 .zip(reports.iter_mut())
                 .filter_map(|(app, r)| r.as_mut().map(|r| (app, r)))
-                .filter(|(app, r)| app.platform == *kind && r.held.is_none())
+                .filter(|(app, r)| app.platform == kind && r.held.is_none())
                 .filter(|(_, r)| r.plan.as_ref().is_some_and(submits_audit))
                 .collect();
             let Some((via, _)) = submitting.first() else {
@@ -256,7 +253,7 @@ impl Engine {
                 .iter()
                 .map(|(app, _)| app.appid.as_str())
                 .collect();
-            let elsewhere = self.reserved_elsewhere(*kind, &this_round);
+            let elsewhere = self.reserved_elsewhere(kind, &this_round);
             let left = quota.rest.saturating_sub(elsewhere);
             let (budget, waiting) = {
                 let mut plans: Vec<&mut AppPlan> = submitting
@@ -270,7 +267,7 @@ impl Engine {
                 .enumerate()
                 .filter(|(at, _)| !waiting.contains(at))
                 .map(|(_, (app, _))| app.appid.clone());
-            self.reserve(*kind, granted);
+            self.reserve(kind, granted);
             let held = Held {
                 kind: HoldKind::AuditQuota,
                 until_ms: None,
@@ -370,7 +367,7 @@ impl Engine {
     }
 
     fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
-        self.platforms.get(&kind)
+        self.platforms.client(kind)
     }
 }
 

@@ -22,7 +22,7 @@ async fn engine(apps: &str, sandbox: &str) -> (tempfile::TempDir, Arc<Engine>, V
          apps:\n{apps}"
     );
     let path = dir.path().join("fleet.yaml");
-    let fleet = crate::fleet::load_str(&text, &path, &|_| None)
+    let fleet = crate::fleet::load_str(&text, &path, &|_| None, crate::platform::registry::SPECS)
         .unwrap_or_else(|e| panic!("a valid fleet: {e}"));
     let store = Store::open(&dir.path().join("store")).unwrap();
     let engine = Engine::connect(&fleet, store).await.unwrap();

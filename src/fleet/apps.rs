@@ -1,8 +1,8 @@
 //! The `apps` list: each app merged over `defaults`, read, checked and resolved into a
-//! [`Desired`]; names and appids checked for uniqueness across the fleet; Alipay apps' own
-//! `app_auth_token`s resolved.
+//! [`Desired`]; names and appids checked for uniqueness across the fleet; apps' own platform
+//! tokens resolved. What is the platform's own is asked of its [`PlatformSpec`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
@@ -13,36 +13,34 @@ use super::load::Ctx;
 use super::merge::deep_merge;
 use super::partial::{self, kind};
 use super::path::YamlPath;
-use super::platforms::Declared;
 use super::problems::{MaybeHelp, Problems};
-use super::raw::{NAME_PATTERN, RawApp, RawTemplate};
+use super::raw::{NAME_PATTERN, RawApp};
+use super::spec::{PlatformSpec, Specs, TemplateRef};
+use super::templates::Template;
 use super::{app_rules, rules, secrets};
 use crate::model::{self, Desired, PlatformKind};
 use crate::secret::Secret;
 
-/// What apps are checked against: the templates and the platform sections present.
+/// What apps are checked against: the platforms, the templates and the platform sections
+/// present.
 pub(crate) struct Lookup<'a> {
+    /// The platforms the file may name.
+    pub(crate) specs: Specs,
     /// `templates`, as read.
-    pub(crate) templates: BTreeMap<String, RawTemplate>,
+    pub(crate) templates: BTreeMap<String, Template>,
     /// Which `platforms` sections exist.
-    pub(crate) declared: Declared,
+    pub(crate) declared: BTreeSet<PlatformKind>,
     /// What secrets are resolved against.
     pub(crate) ctx: &'a Ctx<'a>,
 }
 
-/// The resolved apps and the Alipay `app_auth_token`s given on them, by appid.
+/// The resolved apps and the platform tokens given on them, by appid.
 #[derive(Default)]
 pub(crate) struct ReadApps {
     /// Every app without problems, in file order.
     pub(crate) apps: Vec<Desired>,
-    /// `app_auth_token`s of Alipay apps, by appid.
-    pub(crate) app_auth_tokens: BTreeMap<String, Secret>,
-}
-
-/// The platform's template: its id and, on Alipay, its version.
-struct TemplateRef {
-    id: String,
-    version: Option<String>,
+    /// `app_auth_token`s given on apps, by appid.
+    pub(crate) app_tokens: BTreeMap<String, Secret>,
 }
 
 /// Names and appids seen so far, with the index of the app that used them first.
@@ -55,7 +53,7 @@ struct Seen {
 /// An app's identity keys.
 struct Identity {
     name: String,
-    platform: PlatformKind,
+    spec: &'static dyn PlatformSpec,
     appid: String,
 }
 
@@ -140,7 +138,7 @@ impl<'a> Reader<'a> {
         let read = read_app(index, item, &self.defaults, &self.lookup, &mut self.seen, p);
         if let Some((app, token)) = read {
             if let Some(token) = token {
-                self.out.app_auth_tokens.insert(app.appid.clone(), token);
+                self.out.app_tokens.insert(app.appid.clone(), token);
             }
             self.out.apps.push(app);
             if self.out.apps.len() >= BATCH {
@@ -198,10 +196,14 @@ fn read_app(
     let own = own.as_mapping().unwrap_or(&none);
     raw.inherit(&defaults.typed, own);
     let at = AppAt::new(path, index, own, &written, &defaults.mapping);
-    let identity = identity(&raw, path, index, lookup, seen, p);
-    app_rules::check(&raw, raw.platform, &at, p);
-    let token = app_auth_token(&raw, path, lookup.ctx, p);
-    let template = template_ref(&raw, raw.platform, &at, lookup, p);
+    let spec = raw
+        .platform
+        .as_deref()
+        .and_then(|n| super::spec::find(lookup.specs, n));
+    let identity = identity(&raw, spec, path, index, lookup, seen, p);
+    app_rules::check(&raw, spec, &at, p);
+    let token = app_auth_token(&raw, spec, path, lookup, p);
+    let template = template_ref(&raw, spec, &at, lookup, p);
     if p.found() > start {
         return None;
     }
@@ -224,18 +226,35 @@ fn merge_maps(defaults: &Mapping, mut item: Value) -> (Value, Vec<(Value, Value)
     (item, written)
 }
 
-/// Resolves the app's own `app_auth_token`, allowed on Alipay apps only.
+/// Resolves the app's own `app_auth_token`, allowed where its platform takes one.
 fn app_auth_token(
     raw: &RawApp,
+    spec: Option<&'static dyn PlatformSpec>,
     app: &YamlPath,
-    ctx: &Ctx<'_>,
+    lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
 ) -> Option<Secret> {
+    let ctx = lookup.ctx;
     let text = raw.app_auth_token.as_deref()?;
     let path = &app.key("app_auth_token");
-    if raw.platform != Some(PlatformKind::Alipay) {
-        p.value(path, "`app_auth_token` is only allowed on Alipay apps")
-            .help("WeChat apps are authorized through `minifleet auth wechat link`");
+    let spec = spec?;
+    if !spec.takes_app_token() {
+        let takers: Vec<&str> = lookup
+            .specs
+            .iter()
+            .filter(|s| s.takes_app_token())
+            .map(|s| s.title())
+            .collect();
+        let command = spec.rules().authorize_command;
+        let command = command.split(" --").next().unwrap_or(command);
+        let message = format!(
+            "`app_auth_token` is only allowed on {} apps",
+            takers.join(" and ")
+        );
+        p.value(path, message).help(format!(
+            "{} apps are authorized through `{command}`",
+            spec.title()
+        ));
         return None;
     }
     match secrets::resolve(text, &ctx.base_dir, ctx.env) {
@@ -249,6 +268,7 @@ fn app_auth_token(
 
 fn identity(
     raw: &RawApp,
+    spec: Option<&'static dyn PlatformSpec>,
     path: &YamlPath,
     index: usize,
     lookup: &Lookup<'_>,
@@ -256,11 +276,11 @@ fn identity(
     p: &mut Problems<'_>,
 ) -> Option<Identity> {
     let name = check_name(raw.name.as_deref(), path, index, seen, p);
-    let platform = check_platform(raw.platform, path, lookup, p);
-    let appid = check_appid(raw, path, index, seen, p);
+    let spec = check_platform(raw.platform.as_deref(), spec, path, lookup, p);
+    let appid = check_appid(raw, spec, path, index, seen, p);
     Some(Identity {
         name: name?,
-        platform: platform?,
+        spec: spec?,
         appid: appid?,
     })
 }
@@ -298,33 +318,41 @@ fn check_name(
 }
 
 fn check_platform(
-    platform: Option<PlatformKind>,
+    name: Option<&str>,
+    spec: Option<&'static dyn PlatformSpec>,
     app: &YamlPath,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
-) -> Option<PlatformKind> {
+) -> Option<&'static dyn PlatformSpec> {
     let path = || app.key("platform");
-    match platform {
-        None => {
-            p.missing(&path());
-            None
-        }
-        Some(PlatformKind::Alipay) if !lookup.declared.alipay => {
-            p.value(&path(), "platform `alipay` is not configured")
-                .help("add a `platforms.alipay` section with the ISV application's `app_id`");
-            None
-        }
-        Some(PlatformKind::Wechat) if !lookup.declared.wechat => {
-            p.value(&path(), "platform `wechat` is not configured")
-                .help("add a `platforms.wechat` section with the third-party platform's `component_appid`");
-            None
-        }
-        Some(kind) => Some(kind),
+    let Some(name) = name else {
+        p.missing(&path());
+        return None;
+    };
+    let Some(spec) = spec else {
+        let known: Vec<&str> = lookup.specs.iter().map(|s| s.kind().as_str()).collect();
+        let help = match did_you_mean(name, &known) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => {
+                let list: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+                format!("the platforms are {}", list.join(", "))
+            }
+        };
+        p.value(&path(), format!("unknown platform `{name}`"))
+            .help(help);
+        return None;
+    };
+    if !lookup.declared.contains(&spec.kind()) {
+        p.value(&path(), format!("platform `{name}` is not configured"))
+            .help(spec.configure_help());
+        return None;
     }
+    Some(spec)
 }
 
 fn check_appid(
     raw: &RawApp,
+    spec: Option<&'static dyn PlatformSpec>,
     app: &YamlPath,
     index: usize,
     seen: &mut Seen,
@@ -335,19 +363,11 @@ fn check_appid(
         p.missing(&path());
         return None;
     };
-    if raw.platform == Some(PlatformKind::Wechat) && !rules::is_wechat_appid(appid) {
-        p.value(
-            &path(),
-            format!("WeChat appid must be `wx` and 16 lowercase hex digits, got `{appid}`"),
-        );
-        return None;
-    }
-    if raw.platform == Some(PlatformKind::Alipay) && !rules::is_alipay_appid(appid) {
-        p.value(
-            &path(),
-            format!("Alipay appid must be 16 digits, got `{appid}`"),
-        )
-        .help("quote the merchant mini-program's APPID, e.g. `appid: \"2021000000000101\"`");
+    if let Some((message, help)) = spec.and_then(|s| s.appid_problem(appid)) {
+        let problem = p.value(&path(), message);
+        if let Some(help) = help {
+            problem.help(help);
+        }
         return None;
     }
     if let Some((first, first_name)) = seen.appids.get(appid) {
@@ -367,7 +387,7 @@ fn check_appid(
 /// The platform template of the app's template, reporting why there is none.
 fn template_ref(
     raw: &RawApp,
-    platform: Option<PlatformKind>,
+    spec: Option<&'static dyn PlatformSpec>,
     at: &AppAt<'_>,
     lookup: &Lookup<'_>,
     p: &mut Problems<'_>,
@@ -381,37 +401,21 @@ fn template_ref(
         unknown_template(name, at, lookup, p);
         return None;
     };
-    let found = match platform? {
-        PlatformKind::Wechat => template.wechat.as_ref().map(|w| {
-            w.template_id.map(|id| TemplateRef {
-                id: id.to_string(),
-                version: None,
-            })
-        }),
-        PlatformKind::Alipay => template.alipay.as_ref().map(|a| {
-            Some(TemplateRef {
-                id: a.template_id.clone()?,
-                version: Some(a.template_version.clone()?),
-            })
-        }),
-    };
-    let Some(found) = found else {
-        let key = platform?.as_str();
-        let help = match platform? {
-            PlatformKind::Wechat => format!("add `templates.{name}.wechat.template_id`"),
-            PlatformKind::Alipay => {
-                format!("add `templates.{name}.alipay` with `template_id` and `template_version`")
-            }
-        };
-        at.value(
-            p,
-            tpath,
-            format!("template `{name}` has no `{key}` section"),
-        )
-        .help(help);
-        return None;
-    };
-    found
+    let spec = spec?;
+    match template.get(&spec.kind()) {
+        // The template's part had problems: they say enough.
+        Some(part) => part.clone(),
+        None => {
+            let key = spec.kind().as_str();
+            at.value(
+                p,
+                tpath,
+                format!("template `{name}` has no `{key}` section"),
+            )
+            .help(spec.template_help(name));
+            None
+        }
+    }
 }
 
 fn unknown_template(name: &str, at: &AppAt<'_>, lookup: &Lookup<'_>, p: &mut Problems<'_>) {
@@ -432,34 +436,9 @@ fn unknown_template(name: &str, at: &AppAt<'_>, lookup: &Lookup<'_>, p: &mut Pro
     .help(help);
 }
 
-/// The ext.json text the platform gets: WeChat names the app in `extAppid`, Alipay does not.
-/// Keys in sorted order (the fields below are), as every fingerprint so far was computed over.
-fn ext_json(
-    platform: PlatformKind,
-    appid: &str,
-    ext: &serde_json::Map<String, serde_json::Value>,
-) -> String {
-    #[derive(serde::Serialize)]
-    struct ExtJson<'a> {
-        ext: &'a serde_json::Map<String, serde_json::Value>,
-        #[serde(rename = "extAppid", skip_serializing_if = "Option::is_none")]
-        ext_appid: Option<&'a str>,
-        #[serde(rename = "extEnable")]
-        ext_enable: bool,
-    }
-    let ext_appid = (platform == PlatformKind::Wechat).then_some(appid);
-    let text = ExtJson {
-        ext,
-        ext_appid,
-        ext_enable: true,
-    };
-    // A map with string keys always serializes.
-    serde_json::to_string(&text).unwrap_or_default()
-}
-
 /// The resolved app; `raw` has passed every check.
 fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
-    let ext_json = ext_json(id.platform, &id.appid, &raw.ext.unwrap_or_default());
+    let ext_json = id.spec.ext_json(&id.appid, &raw.ext.unwrap_or_default());
     let version = raw.version.unwrap_or_default();
     let fingerprint = model::fingerprint(
         &template.id,
@@ -471,7 +450,8 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
     testers.sort();
     Desired {
         name: id.name,
-        platform: id.platform,
+        platform: id.spec.kind(),
+        rules: id.spec.rules(),
         appid: id.appid,
         labels: raw.labels.unwrap_or_default().into(),
         template: raw.template.unwrap_or_default(),

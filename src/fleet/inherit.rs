@@ -9,7 +9,7 @@ use super::path::{Seg, YamlPath};
 use super::problems::Problems;
 
 /// An app being checked: its place, its own values and the defaults it inherits the rest from.
-pub(crate) struct AppAt<'x> {
+pub struct AppAt<'x> {
     /// `apps[i]`.
     path: &'x YamlPath,
     /// `i`.

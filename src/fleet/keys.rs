@@ -8,15 +8,19 @@ use serde_yaml::Value;
 
 use super::path::YamlPath;
 use super::problems::Problems;
-use super::schema::{array_schema, fleet_schema, object_schema};
+use super::schema::{array_schema, object_schema};
 
 /// Keys an app must set itself, never through `defaults`.
 const APP_ONLY: [&str; 4] = ["name", "platform", "appid", "app_auth_token"];
 
 /// Reports and removes every unknown key in the top-level section `key: value`; false when `key`
 /// itself is unknown (reported; the caller drops the section).
-pub(crate) fn strip_section(key: &str, value: &mut Value, p: &mut Problems<'_>) -> bool {
-    let root = fleet_schema();
+pub(crate) fn strip_section(
+    root: &Json,
+    key: &str,
+    value: &mut Value,
+    p: &mut Problems<'_>,
+) -> bool {
     let Some(top) = object_schema(root, root) else {
         return true;
     };
@@ -33,16 +37,16 @@ pub(crate) fn strip_section(key: &str, value: &mut Value, p: &mut Problems<'_>) 
 }
 
 /// Reports and removes every unknown key in `apps[index]`.
-pub(crate) fn strip_app(index: usize, item: &mut Value, p: &mut Problems<'_>) {
-    // Looked up once: it is the same for every app of every file.
-    static APP: OnceLock<Option<&'static Json>> = OnceLock::new();
-    let root = fleet_schema();
+pub(crate) fn strip_app(root: &Json, index: usize, item: &mut Value, p: &mut Problems<'_>) {
+    // The app schema does not depend on the platforms: looked up once.
+    static APP: OnceLock<Option<Json>> = OnceLock::new();
     let app = APP.get_or_init(|| {
         object_schema(root, root)
             .and_then(|top| child_schema(top, "apps"))
             .and_then(|apps| array_schema(root, apps))
             .and_then(|apps| apps.get("items"))
             .and_then(|item| object_schema(root, item))
+            .cloned()
     });
     if let Some(node) = app {
         walk(item, root, node, &Trail::App(index), p);

@@ -17,22 +17,33 @@ use super::path::YamlPath;
 use super::problems::Problems;
 use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
+use super::spec::Specs;
 use super::{
     Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, sandbox_spec, templates,
 };
 use crate::model::Desired;
 
-/// What secrets are resolved against.
+/// What the file is read against: the platforms it may name, and what secrets are resolved
+/// against.
 pub(crate) struct Ctx<'a> {
     /// The fleet file's directory: `${file:…}` paths are relative to it.
     pub(crate) base_dir: PathBuf,
     /// Environment lookup for `${env:…}`.
     pub(crate) env: EnvLookup<'a>,
+    /// The platforms, as the registry lists them.
+    pub(crate) specs: Specs,
+    /// The file's JSON Schema (with the platforms' sections), for the unknown-key check.
+    pub(crate) schema: &'static serde_json::Value,
 }
 
 /// Loads a fleet from its text (see [`super::load_str`]).
-pub(crate) fn load_str(text: &str, file: &Path, env: EnvLookup<'_>) -> Result<Fleet, FleetErrors> {
-    load_into(text, file, env, None)
+pub(crate) fn load_str(
+    text: &str,
+    file: &Path,
+    env: EnvLookup<'_>,
+    specs: Specs,
+) -> Result<Fleet, FleetErrors> {
+    load_into(text, file, env, specs, None)
 }
 
 /// Loads a fleet from its text while a second thread runs `work` on each app as soon as it is
@@ -41,6 +52,7 @@ pub(crate) fn load_str_with<R: Send>(
     text: &str,
     file: &Path,
     env: EnvLookup<'_>,
+    specs: Specs,
     work: &(dyn Fn(&Desired) -> R + Sync),
 ) -> Result<(Fleet, Vec<R>), FleetErrors> {
     let (to, from) = mpsc::channel::<Batch>();
@@ -59,7 +71,7 @@ pub(crate) fn load_str_with<R: Send>(
             }
             (apps, results)
         });
-        let loaded = load_into(text, file, env, Some(to));
+        let loaded = load_into(text, file, env, specs, Some(to));
         let (apps, results) = worker
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -74,10 +86,11 @@ fn load_into(
     text: &str,
     file: &Path,
     env: EnvLookup<'_>,
+    specs: Specs,
     handoff: Option<Handoff>,
 ) -> Result<Fleet, FleetErrors> {
     let text = without_bom(text);
-    let ctx = ctx(file, env);
+    let ctx = ctx(file, env, specs);
     let mut reader = Reader::new(text, Problems::new(text, None), file, &ctx, handoff.clone());
     match doc::parse(text, &mut reader).map_err(|e| fail(file, read_error(e)))? {
         Parsed::Streamed => reader.finish(),
@@ -95,9 +108,10 @@ pub(crate) fn load_str_careful(
     text: &str,
     file: &Path,
     env: EnvLookup<'_>,
+    specs: Specs,
 ) -> Result<Fleet, FleetErrors> {
     let text = without_bom(text);
-    let ctx = ctx(file, env);
+    let ctx = ctx(file, env, specs);
     careful(text, file, &ctx, None)?.finish()
 }
 
@@ -107,10 +121,12 @@ fn without_bom(text: &str) -> &str {
     text.strip_prefix(file::BOM).unwrap_or(text)
 }
 
-fn ctx<'a>(file: &Path, env: EnvLookup<'a>) -> Ctx<'a> {
+fn ctx<'a>(file: &Path, env: EnvLookup<'a>, specs: Specs) -> Ctx<'a> {
     Ctx {
         base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
         env,
+        specs,
+        schema: super::schema::fleet_schema(specs),
     }
 }
 
@@ -186,7 +202,7 @@ impl doc::Sink for Reader<'_> {
         }
         self.merge(&mut value);
         let keep = match key.as_str() {
-            Some(key) => keys::strip_section(key, &mut value, &mut self.p),
+            Some(key) => keys::strip_section(self.ctx.schema, key, &mut value, &mut self.p),
             None => true,
         };
         if keep {
@@ -208,7 +224,7 @@ impl doc::Sink for Reader<'_> {
         self.count += 1;
         let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
         self.p.push_app_name(name);
-        keys::strip_app(index, &mut item, &mut self.p);
+        keys::strip_app(self.ctx.schema, index, &mut item, &mut self.p);
         if self.apps.is_none() && APPS_NEED.iter().all(|k| self.sections.contains_key(*k)) {
             self.apps = Some(self.start_apps());
         }
@@ -264,11 +280,14 @@ impl<'a> Reader<'a> {
     fn start_apps(&mut self) -> apps::Reader<'a> {
         let sections = &mut self.sections;
         let p = &mut self.p;
-        let (platforms, declared) = platforms::read(&mut take(sections, "platforms"), self.ctx, p);
-        let templates = templates::read(&mut take(sections, "templates"), p);
+        let specs = self.ctx.specs;
+        let (platforms, declared) =
+            platforms::read(&mut take(sections, "platforms"), self.ctx, specs, p);
+        let templates = templates::read(&mut take(sections, "templates"), self.ctx, specs, p);
         let mut defaults = take(sections, "defaults");
         let _: RawDefaults = partial::read(&mut defaults, &YamlPath::top("defaults"), p);
         let lookup = apps::Lookup {
+            specs,
             templates,
             declared,
             ctx: self.ctx,
@@ -293,10 +312,7 @@ impl<'a> Reader<'a> {
         }
         apps::not_a_list(&take(&mut self.sections, "apps"), &mut self.p);
         let read = apps.finish();
-        let mut platforms = self.platforms;
-        if let Some(alipay) = platforms.alipay.as_mut() {
-            alipay.app_auth_tokens = read.app_auth_tokens;
-        }
+        let platforms = self.platforms;
         let sandbox = sandbox_spec::read(&mut take(&mut self.sections, "sandbox"), &mut self.p);
         if self.p.count() > 0 {
             return Err(errors(self.file, self.p.into_errors()));
@@ -306,6 +322,7 @@ impl<'a> Reader<'a> {
             platforms,
             apps: read.apps,
             sandbox,
+            app_tokens: read.app_tokens,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! Desired state: the fleet file's serde model, loading (YAML, `${env:…}` / `${file:…}` secrets,
 //! defaults merged into apps) and validation that reports every problem at once (DESIGN §4).
+//! What is a platform's own — its section, its templates, its apps' checks — is asked of the
+//! [`PlatformSpec`]s the loader is handed (the platform registry's).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,8 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::model::Desired;
+use crate::model::{Desired, PlatformKind};
 use crate::secret::Secret;
+
+pub use spec::{PlatformConfig, PlatformSpec, SectionCx, Specs, TemplateRef};
 
 mod aliases;
 mod app_rules;
@@ -29,7 +33,22 @@ mod rules;
 mod sandbox_spec;
 mod schema;
 mod secrets;
+mod spec;
 mod templates;
+
+/// What platform modules read and check their parts of the fleet file with.
+pub mod kit {
+    pub(crate) use super::app_rules::require_in_audit;
+    pub(crate) use super::inherit::AppAt;
+    pub(crate) use super::partial::read as read_section;
+    pub(crate) use super::path::YamlPath;
+    pub(crate) use super::problems::{MaybeHelp, Problems};
+    pub(crate) use super::raw::{RawApp, SECRET_PATTERN, VERSION_PATTERN};
+    pub(crate) use super::rules::{
+        is_alipay_appid, is_alipay_logon_id, is_email, is_version, is_wechat_appid,
+    };
+    pub(crate) use super::spec::find as find_spec;
+}
 #[cfg(test)]
 mod tests;
 
@@ -44,32 +63,37 @@ pub struct Fleet {
     pub apps: Vec<Desired>,
     /// Settings of the embedded sandbox (used when a platform's base is `sandbox`).
     pub sandbox: SandboxSpec,
+    /// The platform tokens apps give themselves (`app_auth_token`), by appid.
+    pub app_tokens: BTreeMap<String, Secret>,
 }
 
-/// The `platforms` section.
-#[derive(Debug, Clone, Default)]
+/// The `platforms` section: each platform's settings, read by its platform module.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Platforms {
-    /// WeChat Open Platform settings, if any app is on WeChat.
-    pub wechat: Option<WechatConfig>,
-    /// Alipay Open Platform settings, if any app is on Alipay.
-    pub alipay: Option<AlipayConfig>,
+    configs: BTreeMap<PlatformKind, PlatformConfig>,
 }
 
-/// `platforms.alipay`, plus the per-app `app_auth_token`s given in the fleet file.
-#[derive(Debug, Clone)]
-pub struct AlipayConfig {
-    /// The ISV application's app id (sent as `app_id` on every call).
-    pub app_id: String,
-    /// The ISV application's private key (PKCS#1 or PKCS#8, PEM or bare base64); required unless
-    /// the gateway is the sandbox, which then hands out its own test key.
-    pub private_key: Option<Secret>,
-    /// Alipay's public key, for verifying responses; required unless the gateway is the sandbox.
-    pub alipay_public_key: Option<Secret>,
-    /// Where the gateway lives (`https://openapi.alipay.com/gateway.do` or the sandbox).
-    pub gateway: ApiBase,
-    /// `app_auth_token`s given on app entries as `${env:…}` / `${file:…}`, by appid. Apps without
-    /// one use the token stored by `minifleet auth alipay`.
-    pub app_auth_tokens: BTreeMap<String, Secret>,
+impl Platforms {
+    /// The settings of `kind`, if the file has its section.
+    pub fn get(&self, kind: PlatformKind) -> Option<&PlatformConfig> {
+        self.configs.get(&kind)
+    }
+
+    /// Every platform's settings, by platform.
+    pub fn iter(&self) -> impl Iterator<Item = (PlatformKind, &PlatformConfig)> {
+        self.configs.iter().map(|(k, c)| (*k, c))
+    }
+
+    /// Whether every platform of the file is the sandbox (the demo and the tests: short
+    /// intervals and backoffs).
+    pub fn all_sandbox(&self) -> bool {
+        self.configs.values().all(PlatformConfig::is_sandbox)
+    }
+
+    /// Keeps `config` as `kind`'s settings.
+    pub(crate) fn insert(&mut self, kind: PlatformKind, config: PlatformConfig) {
+        self.configs.insert(kind, config);
+    }
 }
 
 /// Where a platform's API lives.
@@ -79,21 +103,6 @@ pub enum ApiBase {
     Sandbox,
     /// A real base URL, e.g. `https://api.weixin.qq.com`.
     Url(String),
-}
-
-/// `platforms.wechat`.
-#[derive(Debug, Clone)]
-pub struct WechatConfig {
-    /// The third-party platform's appid.
-    pub component_appid: String,
-    /// The component secret (required unless the base is the sandbox).
-    pub component_secret: Option<Secret>,
-    /// The push message verification token.
-    pub token: Option<Secret>,
-    /// The 43-character EncodingAESKey.
-    pub encoding_aes_key: Option<Secret>,
-    /// Where the API lives.
-    pub api_base: ApiBase,
 }
 
 /// A rule making the sandbox reject audits of matching apps.
@@ -222,8 +231,8 @@ impl std::error::Error for FleetErrors {}
 
 /// Loads and validates the fleet file at `path`, resolving secrets from the environment and from
 /// files relative to the fleet file.
-pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
-    load_str(&read(path)?, path, &|name| std::env::var(name).ok())
+pub fn load(path: &Path, specs: Specs) -> Result<Fleet, FleetErrors> {
+    load_str(&read(path)?, path, &|name| std::env::var(name).ok(), specs)
 }
 
 /// Loads and validates the fleet file at `path` as [`load`] does, while a second thread runs
@@ -232,9 +241,11 @@ pub fn load(path: &Path) -> Result<Fleet, FleetErrors> {
 /// its apps, in order; when the file has problems, the results are dropped.
 pub fn load_with<R: Send>(
     path: &Path,
+    specs: Specs,
     work: &(dyn Fn(&Desired) -> R + Sync),
 ) -> Result<(Fleet, Vec<R>), FleetErrors> {
-    load::load_str_with(&read(path)?, path, &|name| std::env::var(name).ok(), work)
+    let env = |name: &str| std::env::var(name).ok();
+    load::load_str_with(&read(path)?, path, &env, specs, work)
 }
 
 /// The fleet file's text (see [`file::read`]).
@@ -251,12 +262,13 @@ pub fn load_str(
     text: &str,
     file: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    specs: Specs,
 ) -> Result<Fleet, FleetErrors> {
-    load::load_str(text, file, env)
+    load::load_str(text, file, env, specs)
 }
 
 /// The fleet file's JSON Schema (draft 2020-12): doc comments as descriptions, unknown keys
 /// forbidden where keys are fixed, secret fields constrained to `${env:…}` / `${file:…}`.
-pub fn json_schema() -> Value {
-    schema::fleet_schema().clone()
+pub fn json_schema(specs: Specs) -> Value {
+    schema::fleet_schema(specs).clone()
 }

@@ -13,7 +13,7 @@ pub(crate) enum Seg {
 
 /// A path from the document root to a node.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct YamlPath(Vec<Seg>);
+pub struct YamlPath(Vec<Seg>);
 
 impl YamlPath {
     /// The document root.

@@ -13,7 +13,7 @@ use super::path::{Seg, YamlPath};
 use super::{FleetError, FleetErrors};
 
 /// Every problem found so far.
-pub(crate) struct Problems<'a> {
+pub struct Problems<'a> {
     text: &'a str,
     index: OnceCell<Index>,
     app_names: Vec<Option<String>>,

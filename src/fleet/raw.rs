@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::model::{AuditSpec, PlatformKind, Stage};
+use crate::model::{AuditSpec, Stage};
 
 /// The pattern every secret field matches: a reference, never the secret itself.
 pub(crate) const SECRET_PATTERN: &str = r"^\$\{(env|file):[^}]+\}$";
@@ -29,103 +29,18 @@ pub(crate) struct RawFleet {
     /// The fleet file format version; must be `1`.
     #[schemars(required, range(min = 1, max = 1))]
     pub version: Option<u32>,
-    /// Credentials and endpoints of the platforms the apps live on.
-    pub platforms: Option<RawPlatforms>,
-    /// Templates by name: the platform template each app's code is built from.
-    pub templates: Option<BTreeMap<String, RawTemplate>>,
+    /// Credentials and endpoints of the platforms the apps live on, one section per platform
+    /// (the platform modules give their schemas).
+    pub platforms: Option<BTreeMap<String, Value>>,
+    /// Templates by name: the platform template each app's code is built from, one section per
+    /// platform (the platform modules give their schemas).
+    pub templates: Option<BTreeMap<String, BTreeMap<String, Value>>>,
     /// Settings every app inherits: mappings deep-merge, lists and scalars replace.
     pub defaults: Option<RawDefaults>,
     /// The mini-programs, each with a unique name and appid.
     pub apps: Option<Vec<RawApp>>,
     /// Settings of the embedded platform simulator, used when a platform's base is `sandbox`.
     pub sandbox: Option<RawSandbox>,
-}
-
-/// `platforms`: one section per platform.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Platforms")]
-pub(crate) struct RawPlatforms {
-    /// WeChat Open Platform (third-party platform) settings.
-    pub wechat: Option<RawWechat>,
-    /// Alipay Open Platform (ISV) settings.
-    pub alipay: Option<RawAlipay>,
-}
-
-/// `platforms.wechat`: the third-party platform (component) minifleet acts as.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "WechatPlatform")]
-pub(crate) struct RawWechat {
-    /// The third-party platform's appid (`wx` and 16 hex digits).
-    #[schemars(required, regex(pattern = r"^wx[0-9a-f]{16}$"))]
-    pub component_appid: Option<String>,
-    /// The component secret, as `${env:NAME}` or `${file:PATH}`; optional only with the sandbox.
-    #[schemars(regex(pattern = SECRET_PATTERN))]
-    pub component_secret: Option<String>,
-    /// The push message verification token, as `${env:NAME}` or `${file:PATH}`.
-    #[schemars(regex(pattern = SECRET_PATTERN))]
-    pub token: Option<String>,
-    /// The 43-character EncodingAESKey, as `${env:NAME}` or `${file:PATH}`.
-    #[schemars(regex(pattern = SECRET_PATTERN))]
-    pub encoding_aes_key: Option<String>,
-    /// `sandbox` (the embedded simulator) or an http(s) base URL; default
-    /// `https://api.weixin.qq.com`.
-    pub api_base: Option<String>,
-}
-
-/// `platforms.alipay`: the ISV application minifleet acts as.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "AlipayPlatform")]
-pub(crate) struct RawAlipay {
-    /// The ISV application's app id (16 digits).
-    #[schemars(required, regex(pattern = r"^[0-9]{16}$"))]
-    pub app_id: Option<String>,
-    /// The application private key (PKCS#1 or PKCS#8, PEM or bare base64), as `${env:NAME}` or
-    /// `${file:PATH}`.
-    #[schemars(regex(pattern = SECRET_PATTERN))]
-    pub private_key: Option<String>,
-    /// Alipay's public key, as `${env:NAME}` or `${file:PATH}`.
-    #[schemars(regex(pattern = SECRET_PATTERN))]
-    pub alipay_public_key: Option<String>,
-    /// `sandbox` (the embedded simulator) or the gateway URL; default
-    /// `https://openapi.alipay.com/gateway.do`.
-    pub gateway: Option<String>,
-}
-
-/// `templates.<name>`: the template on each platform.
-#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Template")]
-pub(crate) struct RawTemplate {
-    /// The WeChat template (from the template library).
-    pub wechat: Option<RawWechatTemplate>,
-    /// The Alipay template mini-program.
-    pub alipay: Option<RawAlipayTemplate>,
-}
-
-/// `templates.<name>.wechat`.
-#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "WechatTemplate")]
-pub(crate) struct RawWechatTemplate {
-    /// The numeric template id from `wxa/gettemplatelist`.
-    #[schemars(required)]
-    pub template_id: Option<u64>,
-}
-
-/// `templates.<name>.alipay`.
-#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "AlipayTemplate")]
-pub(crate) struct RawAlipayTemplate {
-    /// The template mini-program's APPID.
-    #[schemars(required)]
-    pub template_id: Option<String>,
-    /// The template version, `x.y.z`.
-    #[schemars(required, regex(pattern = VERSION_PATTERN))]
-    pub template_version: Option<String>,
 }
 
 /// `defaults`: every per-app key except `name`, `platform` and `appid`.
@@ -160,13 +75,13 @@ pub(crate) struct RawDefaults {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "App")]
-pub(crate) struct RawApp {
+pub struct RawApp {
     /// Unique, stable, human name.
     #[schemars(required, regex(pattern = NAME_PATTERN))]
     pub name: Option<String>,
-    /// The platform the app lives on.
+    /// The platform the app lives on (the names the platform registry knows).
     #[schemars(required)]
-    pub platform: Option<PlatformKind>,
+    pub platform: Option<String>,
     /// The platform's app id (WeChat: `wx` and 16 hex digits; Alipay: 16 digits); unique.
     #[schemars(required)]
     pub appid: Option<String>,

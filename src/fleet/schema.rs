@@ -1,16 +1,95 @@
 //! The fleet file's JSON Schema (draft 2020-12, from the serde model in [`super::raw`]) and the
 //! small amount of schema walking the unknown-key check needs.
 
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 use super::raw::RawFleet;
+use super::spec::Specs;
 
-/// The JSON Schema of the fleet file.
-pub(crate) fn fleet_schema() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| schemars::schema_for!(RawFleet).to_value())
+/// The JSON Schema of the fleet file with the sections of `specs`' platforms (built once per
+/// list of platforms: a process has one, the registry's).
+pub(crate) fn fleet_schema(specs: Specs) -> &'static Value {
+    static BUILT: Mutex<Vec<(usize, &'static Value)>> = Mutex::new(Vec::new());
+    let key = specs.as_ptr() as usize;
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, schema)) = built.iter().find(|(k, _)| *k == key) {
+        return schema;
+    }
+    let schema: &'static Value = Box::leak(Box::new(build(specs)));
+    built.push((key, schema));
+    schema
+}
+
+/// The schema of [`RawFleet`], with `platforms`, the templates' parts and the apps' `platform`
+/// filled in from the platforms' own schemas.
+fn build(specs: Specs) -> Value {
+    let mut root = schemars::schema_for!(RawFleet).to_value();
+    let mut platforms = Map::new();
+    let mut templates = Map::new();
+    for spec in specs {
+        let name = spec.kind().as_str();
+        platforms.insert(name.to_owned(), adopt(&mut root, spec.config_schema()));
+        templates.insert(name.to_owned(), adopt(&mut root, spec.template_schema()));
+    }
+    let names: Vec<&str> = specs.iter().map(|s| s.kind().as_str()).collect();
+    define(
+        &mut root,
+        "Platforms",
+        json!({"description": "One section per platform.", "type": "object",
+               "additionalProperties": false, "properties": platforms}),
+    );
+    define(
+        &mut root,
+        "Template",
+        json!({"description": "The template on each platform.", "type": "object",
+               "additionalProperties": false, "properties": templates}),
+    );
+    let props = &mut root["properties"];
+    props["platforms"] = json!({
+        "description": props["platforms"]["description"].clone(),
+        "anyOf": [{"$ref": "#/$defs/Platforms"}, {"type": "null"}],
+    });
+    props["templates"] = json!({
+        "description": props["templates"]["description"].clone(),
+        "type": ["object", "null"],
+        "additionalProperties": {"$ref": "#/$defs/Template"},
+    });
+    root["$defs"]["App"]["properties"]["platform"]["enum"] = json!(names);
+    root
+}
+
+/// Moves a platform's schema (and its own definitions) into `root`'s definitions under its
+/// title; a reference to it.
+fn adopt(root: &mut Value, mut schema: Value) -> Value {
+    let Some(object) = schema.as_object_mut() else {
+        return schema;
+    };
+    object.remove("$schema");
+    if let Some(Value::Object(defs)) = object.remove("$defs") {
+        for (name, def) in defs {
+            define(root, &name, def);
+        }
+    }
+    let Some(title) = object
+        .get("title")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return schema;
+    };
+    define(root, &title, schema);
+    json!({"$ref": format!("#/$defs/{title}")})
+}
+
+fn define(root: &mut Value, name: &str, schema: Value) {
+    if !root["$defs"].is_object() {
+        root["$defs"] = json!({});
+    }
+    root["$defs"][name] = schema;
 }
 
 /// Follows `$ref`s from `node` to the schema that describes a value.

@@ -1,46 +1,61 @@
-//! The `templates` section: each template's per-platform ids, checked once, looked up per app.
+//! The `templates` section: each template's part for each platform read and checked once by the
+//! platform's module ([`PlatformSpec::read_template`]), looked up per app.
 
 use std::collections::BTreeMap;
 
 use serde_yaml::Value;
 
+use super::load::Ctx;
+use super::partial::kind;
 use super::path::YamlPath;
 use super::problems::Problems;
-use super::raw::RawTemplate;
-use super::{partial, rules};
+use super::spec::{SectionCx, Specs, TemplateRef};
+use crate::model::PlatformKind;
+
+/// A template: its part for each platform that has one (`None`: the part had problems).
+pub(crate) type Template = BTreeMap<PlatformKind, Option<TemplateRef>>;
 
 /// Reads and checks `templates`.
-pub(crate) fn read(value: &mut Value, p: &mut Problems<'_>) -> BTreeMap<String, RawTemplate> {
-    let path = YamlPath::top("templates");
-    let templates: BTreeMap<String, RawTemplate> = partial::read(value, &path, p);
-    for (name, template) in &templates {
-        check(template, &path.key(name), p);
+pub(crate) fn read(
+    value: &mut Value,
+    ctx: &Ctx<'_>,
+    specs: Specs,
+    p: &mut Problems<'_>,
+) -> BTreeMap<String, Template> {
+    let top = YamlPath::top("templates");
+    let mut templates = BTreeMap::new();
+    let Value::Mapping(entries) = value else {
+        if !value.is_null() {
+            p.value(&top, format!("expected a mapping, got {}", kind(value)));
+        }
+        return templates;
+    };
+    for (name, entry) in entries.iter_mut() {
+        let Some(name) = name.as_str() else {
+            continue;
+        };
+        let path = top.key(name);
+        let Value::Mapping(parts) = entry else {
+            if !entry.is_null() {
+                p.value(&path, format!("expected a mapping, got {}", kind(entry)));
+            }
+            templates.insert(name.to_owned(), Template::new());
+            continue;
+        };
+        let mut template = Template::new();
+        for spec in specs {
+            let key = spec.kind().as_str();
+            let Some(part) = parts.get_mut(key) else {
+                continue;
+            };
+            let mut cx = SectionCx {
+                path: path.key(key),
+                ctx,
+                p,
+            };
+            template.insert(spec.kind(), spec.read_template(part, &mut cx));
+        }
+        templates.insert(name.to_owned(), template);
     }
     templates
-}
-
-fn check(template: &RawTemplate, path: &YamlPath, p: &mut Problems<'_>) {
-    if let Some(wechat) = &template.wechat {
-        if wechat.template_id.is_none() {
-            p.missing(&path.key("wechat").key("template_id"));
-        }
-    }
-    if let Some(alipay) = &template.alipay {
-        let path = path.key("alipay");
-        if alipay.template_id.is_none() {
-            p.missing(&path.key("template_id"));
-        }
-        match alipay.template_version.as_deref() {
-            None => {
-                p.missing(&path.key("template_version"));
-            }
-            Some(v) if !rules::is_version(v) => {
-                p.value(
-                    &path.key("template_version"),
-                    format!("template_version must be `x.y.z` (digits), got `{v}`"),
-                );
-            }
-            Some(_) => {}
-        }
-    }
 }

@@ -5,52 +5,18 @@
 //! Everything here is plain data: no I/O, no clock.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod calendar;
+mod platform;
+mod rules;
+
+pub use platform::PlatformKind;
+pub use rules::Rules;
 
 pub use calendar::{beijing_day, beijing_month};
-
-/// Which platform an app lives on.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum PlatformKind {
-    /// WeChat Open Platform (third-party platform, 第三方平台).
-    Wechat,
-    /// Alipay Open Platform (ISV).
-    Alipay,
-}
-
-impl PlatformKind {
-    /// The lowercase name used in the fleet file and in output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlatformKind::Wechat => "wechat",
-            PlatformKind::Alipay => "alipay",
-        }
-    }
-}
-
-impl fmt::Display for PlatformKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// How far down the pipeline an app should go.
 #[derive(
@@ -211,6 +177,9 @@ pub struct Desired {
     pub audit: std::sync::Arc<AuditSpec>,
     /// Short content fingerprint of the build, see [`fingerprint`].
     pub fingerprint: String,
+    /// What the app's platform allows, as far as planning is concerned (its platform module's).
+    #[serde(skip)]
+    pub rules: &'static Rules,
 }
 
 /// An app's free labels, for `--selector`: key-value pairs sorted by key, in one small

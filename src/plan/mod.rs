@@ -1,13 +1,12 @@
 //! The pure planner (DESIGN §1): `plan_app(desired, observed, record, ctx) -> AppPlan`, no I/O, no
 //! clock. Plans are rendered by [`crate::view::plan`].
 //!
-//! Platform differences live in [`rules::Rules`]; the pipeline asks the rules and never tests the
+//! Platform differences live in the app's [`Rules`]; the pipeline asks the rules and never tests the
 //! platform itself.
 
 mod pipeline;
 pub mod quota;
 mod release;
-pub mod rules;
 mod summary;
 mod testers;
 mod versions;
@@ -18,8 +17,6 @@ pub(crate) mod tests;
 use serde::Serialize;
 
 use crate::model::{Action, AppPlan, AppState, Desired, Observed, Record, Step};
-
-use self::rules::Rules;
 
 /// What the planner needs besides the app: the time, passed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +30,7 @@ pub struct Context {
 /// Tester steps come first, then the code steps; steps after the first `WaitForAudit` are the
 /// foreseen rest of the pipeline. Output is deterministic.
 pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &Context) -> AppPlan {
-    let rules = Rules::for_platform(desired.platform);
+    let rules = desired.rules;
     let mut plan = AppPlan {
         name: desired.name.clone(),
         appid: desired.appid.clone(),

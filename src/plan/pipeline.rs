@@ -8,7 +8,7 @@ use crate::model::{
 
 use super::Context;
 use super::quota::Budget;
-use super::rules::Rules;
+use crate::model::Rules;
 
 /// The code steps of one app, with notes, the ext change of a planned commit, and a failure.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::model::calendar::{next_beijing_day, next_beijing_month};
 use crate::model::{Action, AppPlan, AppState, Withdrawals};
 
-use super::rules::Rules;
+use crate::model::Rules;
 
 /// An app's withdrawal budget at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,9 +150,10 @@ fn hold_submission(plan: &mut AppPlan, planned: usize, left: u32, place: usize) 
 
 #[cfg(test)]
 mod tests {
-    use super::super::rules::{ALIPAY, WECHAT};
     use super::*;
     use crate::model::{beijing_day, beijing_month};
+    use crate::platform::alipay::spec::RULES as ALIPAY;
+    use crate::platform::wechat::spec::RULES as WECHAT;
 
     /// Seconds in a day.
     const DAY: u64 = 86_400;
@@ -257,7 +258,7 @@ mod tests {
         AppPlan {
             name: name.into(),
             appid: format!("wx-{name}"),
-            platform: crate::model::PlatformKind::Wechat,
+            platform: crate::platform::wechat::spec::KIND,
             version: "1.0.0".into(),
             fingerprint: "1a2b3c4d".into(),
             state: AppState::Changes,

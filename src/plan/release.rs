@@ -1,5 +1,5 @@
 //! Release planning: full release, gray start/raise/lower, finishing a gray, and rollback to the
-//! previous release, following the platform's [`super::rules::Rules`].
+//! previous release, following the platform's [`crate::model::Rules`].
 
 use crate::model::{Action, Stage, fingerprint_tag};
 

@@ -249,7 +249,7 @@ impl Retry {
 mod tests {
     use super::*;
 
-    const WECHAT: PlatformKind = PlatformKind::Wechat;
+    const WECHAT: PlatformKind = crate::platform::wechat::spec::KIND;
 
     fn options(timeout_ms: u64) -> Options {
         Options {

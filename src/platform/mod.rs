@@ -3,6 +3,9 @@
 
 pub mod alipay;
 pub mod http;
+pub mod platforms;
+pub mod rate;
+pub mod registry;
 pub mod wechat;
 
 use std::fmt;
@@ -260,4 +263,11 @@ pub trait Platform: Send + Sync {
         let _ = via;
         Box::pin(async { Ok(None) })
     }
+}
+
+/// Unix time in seconds (tokens, tickets and their expiry are kept in seconds).
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

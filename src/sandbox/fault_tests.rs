@@ -2,15 +2,16 @@
 //! change while the client sees a transient error, the records list accepted mutating calls only,
 //! and the admin endpoints seed credentials for another process.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::*;
-use crate::fleet::{AlipayConfig, ApiBase, FaultSpec, WechatConfig};
-use crate::model::{Action, Desired, PlatformKind, Stage, fingerprint};
+use crate::fleet::{ApiBase, FaultSpec};
+use crate::model::{Action, Desired, Stage, fingerprint};
+use crate::platform::alipay::spec::AlipayConfig;
 use crate::platform::alipay::{AlipayClient, BuildWait, alipay_token_key};
+use crate::platform::wechat::spec::WechatConfig;
 use crate::platform::wechat::{WechatClient, refresh_token_key, ticket_key};
 use crate::platform::{ErrorClass, Platform};
 use crate::secret::Secret;
@@ -174,7 +175,8 @@ fn wechat_app() -> Desired {
     let ext_json = json!({"extAppid": WX_APP, "extEnable": true, "ext": ext}).to_string();
     Desired {
         name: "tea-house".into(),
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
+        rules: &crate::platform::wechat::spec::RULES,
         appid: WX_APP.into(),
         labels: Default::default(),
         template: "shop".into(),
@@ -301,7 +303,8 @@ fn alipay_app() -> Desired {
     let ext_json = json!({"ext": ext, "extEnable": true}).to_string();
     let template = "2021000000000100";
     Desired {
-        platform: PlatformKind::Alipay,
+        platform: crate::platform::alipay::spec::KIND,
+        rules: &crate::platform::alipay::spec::RULES,
         appid: ALI_APP.into(),
         template_id: template.into(),
         template_version: Some("0.0.3".into()),
@@ -333,7 +336,6 @@ async fn a_lost_alipay_upload_is_applied_and_recorded_with_its_fingerprint() {
             private_key: Some(Secret::new(keys.isv_private_key_pem)),
             alipay_public_key: Some(Secret::new(keys.alipay_public_key_pem)),
             gateway: ApiBase::Sandbox,
-            app_auth_tokens: BTreeMap::new(),
         };
         let url = format!("{}/gateway.do", handle.base_url());
         let client = AlipayClient::new(&config, &url, store.clone()).with_build_wait(BuildWait {

@@ -1,6 +1,7 @@
 //! A faithful simulator of the platforms' HTTP APIs on loopback (DESIGN §7), one module per
 //! platform. Started in-process when a platform's base is `sandbox`, or alone by `minifleet sandbox`.
 
+pub mod access;
 pub mod admin;
 pub mod alipay;
 pub mod faults;

@@ -225,9 +225,9 @@ fn the_alipay_base_is_valid_and_release_ready() {
     let app = &fleet.apps[0];
     assert_eq!(app.template_version.as_deref(), Some("0.0.3"));
     assert_eq!(app.gray, 100);
-    let alipay = fleet.platforms.alipay.unwrap();
+    let alipay = alipay_config(&fleet).unwrap();
     assert!(alipay.private_key.is_none(), "optional with the sandbox");
-    assert!(alipay.app_auth_tokens.is_empty());
+    assert!(fleet.app_tokens.is_empty());
 }
 
 #[test]
@@ -305,7 +305,8 @@ fn an_alipay_app_with_a_valid_token_and_contacts_resolves() {
         "    app_auth_token: ${env:RICE_TOKEN}\n    gray: 10\n    testers: [\"+86-138-0013-8000\"]\n    audit: { region_type: GLOBAL, service_email: ops@example.com }\n",
     );
     let fleet = load_with(&text, &[("RICE_TOKEN", "tok")]).unwrap();
-    let alipay = fleet.platforms.alipay.unwrap();
-    assert_eq!(alipay.app_auth_tokens["2021000000000101"].expose(), "tok");
+    let alipay = alipay_config(&fleet).unwrap();
+    assert_eq!(fleet.app_tokens["2021000000000101"].expose(), "tok");
+    assert_eq!(alipay.app_id, "2021000000000000");
     assert_eq!(fleet.apps[0].gray, 10);
 }

@@ -80,7 +80,7 @@ error: fleet.yaml:18:11: apps[0].gray (app `tea-house`): gray must be between 1 
 fn an_unreadable_fleet_file_is_one_problem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing.yaml");
-    let errors = crate::fleet::load(&path).unwrap_err();
+    let errors = crate::fleet::load(&path, crate::platform::registry::SPECS).unwrap_err();
     assert_eq!(errors.file, path);
     assert_eq!(errors.errors.len(), 1);
     assert_eq!(
@@ -102,9 +102,9 @@ fn load_reads_the_file_and_resolves_relative_secret_files() {
     );
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, text).unwrap();
-    let fleet = crate::fleet::load(&path).unwrap();
+    let fleet = crate::fleet::load(&path, crate::platform::registry::SPECS).unwrap();
     assert_eq!(
-        fleet.platforms.wechat.unwrap().token.unwrap().expose(),
+        wechat_config(&fleet).unwrap().token.unwrap().expose(),
         "tok"
     );
     assert_eq!(fleet.apps.len(), 1);

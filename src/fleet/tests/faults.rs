@@ -72,7 +72,7 @@ fn unknown_fault_keys_are_errors_with_a_hint() {
 
 #[test]
 fn the_schema_describes_faults_with_bounded_rates() {
-    let schema = json_schema();
+    let schema = json_schema(crate::platform::registry::SPECS);
     let faults = &schema["$defs"]["Faults"];
     assert_eq!(faults["additionalProperties"], false);
     assert_eq!(faults["properties"]["error_rate"]["maximum"], 1.0);

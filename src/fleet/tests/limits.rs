@@ -133,7 +133,8 @@ fn a_fleet_file_larger_than_the_bound_is_refused_without_reading_it() {
     // A sparse file: no disk space, and reading it would take 257 MiB of memory.
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(MAX_FLEET_BYTES + (1 << 20)).unwrap();
-    let errors = crate::fleet::load(&path).expect_err("too large");
+    let errors =
+        crate::fleet::load(&path, crate::platform::registry::SPECS).expect_err("too large");
     assert_eq!(errors.errors.len(), 1);
     let e = &errors.errors[0];
     assert_eq!(e.message, "the fleet file is larger than 256 MiB (257 MiB)");
@@ -150,7 +151,8 @@ fn a_device_as_the_fleet_file_is_refused_not_read() {
         ),
         ("/", "the fleet file is a directory"),
     ] {
-        let errors = crate::fleet::load(Path::new(path)).expect_err(path);
+        let errors =
+            crate::fleet::load(Path::new(path), crate::platform::registry::SPECS).expect_err(path);
         assert_eq!(errors.errors[0].message, message);
     }
 }
@@ -169,7 +171,13 @@ fn a_utf8_byte_order_mark_before_the_first_key_is_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fleet.yaml");
     std::fs::write(&path, format!("\u{feff}{BASE}")).unwrap();
-    assert_eq!(crate::fleet::load(&path).expect("valid").apps.len(), 1);
+    assert_eq!(
+        crate::fleet::load(&path, crate::platform::registry::SPECS)
+            .expect("valid")
+            .apps
+            .len(),
+        1
+    );
 }
 
 #[test]

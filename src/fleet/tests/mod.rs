@@ -1,6 +1,8 @@
 //! Tests of the fleet module: resolution, every validation rule, secrets, schema and display.
 
 use std::collections::HashMap;
+
+use crate::platform::registry::SPECS;
 use std::path::Path;
 
 use super::{Fleet, FleetError, FleetErrors, load_str};
@@ -54,15 +56,14 @@ pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, Fleet
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    load_str(text, Path::new("fleet.yaml"), &move |name| {
-        env.get(name).cloned()
-    })
+    let lookup = move |name: &str| env.get(name).cloned();
+    load_str(text, Path::new("fleet.yaml"), &lookup, SPECS)
 }
 
 /// Loads `text` on the careful path only (serde_yaml and the position index), with an empty
 /// environment.
 pub(super) fn load_careful(text: &str) -> Result<Fleet, FleetErrors> {
-    super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None)
+    super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None, SPECS)
 }
 
 /// Loads `text` both ways and checks the streamed read and the careful one agree.
@@ -99,4 +100,20 @@ pub(super) fn problem_at<'e>(errors: &'e [FleetError], path: &str) -> &'e FleetE
         "want one problem at {path}, got {errors:#?}"
     );
     found[0]
+}
+
+/// The fleet's WeChat settings, if it has them.
+pub(super) fn wechat_config(fleet: &Fleet) -> Option<crate::platform::wechat::spec::WechatConfig> {
+    let config = fleet.platforms.get(crate::platform::wechat::spec::KIND)?;
+    config
+        .get::<crate::platform::wechat::spec::WechatConfig>()
+        .cloned()
+}
+
+/// The fleet's Alipay settings, if it has them.
+pub(super) fn alipay_config(fleet: &Fleet) -> Option<crate::platform::alipay::spec::AlipayConfig> {
+    let config = fleet.platforms.get(crate::platform::alipay::spec::KIND)?;
+    config
+        .get::<crate::platform::alipay::spec::AlipayConfig>()
+        .cloned()
 }

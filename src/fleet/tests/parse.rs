@@ -3,6 +3,8 @@
 
 use proptest::prelude::*;
 use serde_json::json;
+
+use crate::platform::registry::SPECS;
 use serde_yaml::Value;
 
 use super::*;
@@ -239,7 +241,7 @@ fn apps_before_the_sections_they_need_resolve_the_same() {
 
 #[test]
 fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
-    let root = fleet_schema();
+    let root = fleet_schema(crate::platform::registry::SPECS);
     let defaults = object_schema(root, &root["$defs"]["Defaults"]).expect("Defaults schema");
     let mut keys: Vec<&str> = defaults["properties"]
         .as_object()
@@ -305,7 +307,7 @@ fn many_apps(n: usize, tagged: Option<usize>) -> String {
 
 /// Loads `text` while a second thread takes each app's name.
 fn load_with_names(text: &str) -> Result<(Fleet, Vec<String>), FleetErrors> {
-    crate::fleet::load::load_str_with(text, Path::new("fleet.yaml"), &|_| None, &|app| {
+    crate::fleet::load::load_str_with(text, Path::new("fleet.yaml"), &|_| None, SPECS, &|app| {
         app.name.clone()
     })
 }

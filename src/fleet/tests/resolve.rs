@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
-use crate::model::{PlatformKind, RegionType, Stage, fingerprint};
+use crate::model::{RegionType, Stage, fingerprint};
 
 /// The full example of DESIGN §4, with every section.
 const FULL: &str = r#"version: 1
@@ -88,7 +88,12 @@ fn load_full(text: &str) -> Fleet {
         "RICE_SHOP_TOKEN" => Some("202401BBrice".to_owned()),
         _ => None,
     };
-    match load_str(text, &dir.path().join("fleet.yaml"), &env) {
+    match load_str(
+        text,
+        &dir.path().join("fleet.yaml"),
+        &env,
+        crate::platform::registry::SPECS,
+    ) {
         Ok(fleet) => fleet,
         Err(e) => panic!("{e}"),
     }
@@ -97,7 +102,7 @@ fn load_full(text: &str) -> Fleet {
 #[test]
 fn the_full_example_resolves_platforms_and_sandbox() {
     let fleet = load_full(FULL);
-    let wechat = fleet.platforms.wechat.expect("wechat configured");
+    let wechat = wechat_config(&fleet).expect("wechat configured");
     assert_eq!(wechat.component_appid, "wx0123456789abcdef");
     assert_eq!(wechat.api_base, ApiBase::Sandbox);
     assert_eq!(
@@ -130,7 +135,7 @@ fn apps_inherit_defaults_with_deep_merged_maps_and_replaced_lists() {
         "file order"
     );
     let tea = &fleet.apps[0];
-    assert_eq!(tea.platform, PlatformKind::Wechat);
+    assert_eq!(tea.platform, crate::platform::wechat::spec::KIND);
     assert_eq!(tea.appid, "wx1111111111111111");
     assert_eq!(tea.template, "shop");
     assert_eq!(tea.template_id, "42");
@@ -242,7 +247,7 @@ fn minimal_values_take_their_defaults() {
     assert_eq!(app.gray, 100);
     assert_eq!(app.stage, Stage::Experience);
     assert_eq!(fleet.sandbox, SandboxSpec::default());
-    let wechat = fleet.platforms.wechat.unwrap();
+    let wechat = wechat_config(&fleet).unwrap();
     assert!(
         wechat.component_secret.is_none(),
         "optional with the sandbox"
@@ -259,7 +264,7 @@ fn the_default_api_base_is_the_real_host() {
         )],
     );
     let fleet = load_with(&text, &[("S", "x")]).unwrap();
-    let base = fleet.platforms.wechat.unwrap().api_base;
+    let base = wechat_config(&fleet).unwrap().api_base;
     assert_eq!(base, ApiBase::Url("https://api.weixin.qq.com".to_owned()));
 }
 
@@ -268,7 +273,7 @@ fn an_empty_apps_list_is_a_valid_empty_fleet() {
     let text = "version: 1\napps: []\n";
     let fleet = load(text).unwrap();
     assert!(fleet.apps.is_empty());
-    assert!(fleet.platforms.wechat.is_none());
+    assert!(wechat_config(&fleet).is_none());
 }
 
 #[test]
@@ -291,7 +296,7 @@ fn yaml_anchors_and_merge_keys_work_across_apps() {
         let fleet = load_both(&text).unwrap();
         let noodle = &fleet.apps[1];
         assert_eq!(noodle.name, "noodle-bar");
-        assert_eq!(noodle.platform, PlatformKind::Wechat);
+        assert_eq!(noodle.platform, crate::platform::wechat::spec::KIND);
         assert_eq!(noodle.ext(), json!({"theme": "green"}));
     }
 }
@@ -299,7 +304,7 @@ fn yaml_anchors_and_merge_keys_work_across_apps() {
 #[test]
 fn a_mixed_fleet_resolves_the_alipay_platform_and_its_tokens() {
     let fleet = load_full(FULL);
-    let alipay = fleet.platforms.alipay.expect("alipay configured");
+    let alipay = alipay_config(&fleet).expect("alipay configured");
     assert_eq!(alipay.app_id, "2021000000000000");
     assert_eq!(alipay.gateway, ApiBase::Sandbox);
     assert_eq!(alipay.private_key.unwrap().expose(), APP_KEY.trim_end());
@@ -307,20 +312,20 @@ fn a_mixed_fleet_resolves_the_alipay_platform_and_its_tokens() {
         alipay.alipay_public_key.unwrap().expose(),
         ALIPAY_KEY.trim_end()
     );
-    let tokens: Vec<(&str, &str)> = alipay
-        .app_auth_tokens
+    let tokens: Vec<(&str, &str)> = fleet
+        .app_tokens
         .iter()
         .map(|(k, v)| (k.as_str(), v.expose()))
         .collect();
     assert_eq!(tokens, [("2021000000000101", "202401BBrice")]);
-    assert!(fleet.platforms.wechat.is_some(), "both platforms at once");
+    assert!(wechat_config(&fleet).is_some(), "both platforms at once");
 }
 
 #[test]
 fn an_alipay_app_resolves_with_its_template_version_and_ext_json() {
     let fleet = load_full(FULL);
     let rice = &fleet.apps[2];
-    assert_eq!(rice.platform, PlatformKind::Alipay);
+    assert_eq!(rice.platform, crate::platform::alipay::spec::KIND);
     assert_eq!(rice.appid, "2021000000000101");
     assert_eq!(rice.template_id, "2021000000000100");
     assert_eq!(rice.template_version.as_deref(), Some("0.0.3"));
@@ -351,7 +356,7 @@ fn an_alipay_app_resolves_with_its_template_version_and_ext_json() {
 fn the_default_alipay_gateway_is_the_real_one() {
     let text = FULL.replace("    gateway: sandbox\n", "");
     let fleet = load_full(&text);
-    let gateway = fleet.platforms.alipay.unwrap().gateway;
+    let gateway = alipay_config(&fleet).unwrap().gateway;
     assert_eq!(
         gateway,
         ApiBase::Url("https://openapi.alipay.com/gateway.do".to_owned())

@@ -158,8 +158,8 @@ fn value_cases() -> Vec<Case> {
             "apps[0].platform",
             TEA,
             (15, 15),
-            "unknown variant `wexin`, expected `wechat` or `alipay`",
-            None,
+            "unknown platform `wexin`",
+            Some("the platforms are `wechat`, `alipay`"),
         ),
         case(
             "audit_quota not a number",

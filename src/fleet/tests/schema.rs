@@ -6,7 +6,7 @@ use crate::fleet::json_schema;
 
 #[test]
 fn the_schema_is_draft_2020_12_with_the_top_level_sections() {
-    let schema = json_schema();
+    let schema = json_schema(crate::platform::registry::SPECS);
     assert_eq!(
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
@@ -45,7 +45,7 @@ fn def<'s>(schema: &'s Value, name: &str) -> &'s Value {
 
 #[test]
 fn fixed_key_sections_forbid_unknown_keys_and_free_ones_do_not() {
-    let schema = json_schema();
+    let schema = json_schema(crate::platform::registry::SPECS);
     for name in [
         "App",
         "Defaults",
@@ -77,7 +77,7 @@ fn fixed_key_sections_forbid_unknown_keys_and_free_ones_do_not() {
 
 #[test]
 fn secret_fields_are_patterned_references() {
-    let schema = json_schema();
+    let schema = json_schema(crate::platform::registry::SPECS);
     let wechat = def(&schema, "WechatPlatform");
     for field in ["component_secret", "token", "encoding_aes_key"] {
         let pattern = wechat["properties"][field]["pattern"].as_str().unwrap();

@@ -22,8 +22,14 @@ fn secrets_resolve_from_env_and_files() {
         "    component_secret: ${env:SECRET}\n    encoding_aes_key: ${file:aes.key}\n",
     );
     let env = |n: &str| (n == "SECRET").then(|| "from-env".to_owned());
-    let fleet = load_str(&text, &dir.path().join("fleet.yaml"), &env).unwrap();
-    let wechat = fleet.platforms.wechat.unwrap();
+    let fleet = load_str(
+        &text,
+        &dir.path().join("fleet.yaml"),
+        &env,
+        crate::platform::registry::SPECS,
+    )
+    .unwrap();
+    let wechat = wechat_config(&fleet).unwrap();
     assert_eq!(wechat.component_secret.unwrap().expose(), "from-env");
     assert_eq!(
         wechat.encoding_aes_key.unwrap().expose(),
@@ -128,7 +134,13 @@ fn a_mistyped_literal_secret_is_not_echoed() {
 /// The problem at `platforms.wechat.token` when it is `${file:PATH}`, in a fleet in `dir`.
 fn token_file_problem(dir: &Path, path: &str) -> FleetError {
     let text = with_secrets(&format!("    token: ${{file:{path}}}\n"));
-    let errors = load_str(&text, &dir.join("fleet.yaml"), &|_| None).unwrap_err();
+    let errors = load_str(
+        &text,
+        &dir.join("fleet.yaml"),
+        &|_| None,
+        crate::platform::registry::SPECS,
+    )
+    .unwrap_err();
     assert_eq!(errors.errors.len(), 1, "{errors}");
     problem_at(&errors.errors, "platforms.wechat.token").clone()
 }
@@ -163,16 +175,15 @@ fn a_secret_file_larger_than_64_kib_is_refused() {
     // At the bound it is read.
     std::fs::write(dir.path().join("at-bound"), "k".repeat(max)).unwrap();
     let text = with_secrets("    token: ${file:at-bound}\n");
-    let fleet = load_str(&text, &dir.path().join("fleet.yaml"), &|_| None).unwrap();
+    let fleet = load_str(
+        &text,
+        &dir.path().join("fleet.yaml"),
+        &|_| None,
+        crate::platform::registry::SPECS,
+    )
+    .unwrap();
     assert_eq!(
-        fleet
-            .platforms
-            .wechat
-            .unwrap()
-            .token
-            .unwrap()
-            .expose()
-            .len(),
+        wechat_config(&fleet).unwrap().token.unwrap().expose().len(),
         max
     );
 }

@@ -1,14 +1,15 @@
 //! Table tests of the Alipay transitions: gray p10/p30/p50 and full release, versions that must
 //! increase, the development-build cap, the single review slot, and rollback.
 
-use crate::model::{Action, AppState, AuditStatus, PlatformKind, Record};
+use crate::model::{Action, AppState, AuditStatus, Record};
 
 use super::*;
 
 /// `tea-house` on Alipay, wanting 1.5.0 [mf:1a2b3c4d] released at `gray` percent.
 fn alipay(gray: u8) -> Desired {
     let mut d = desired_named("tea-house", "2021000000000101");
-    d.platform = PlatformKind::Alipay;
+    d.platform = crate::platform::alipay::spec::KIND;
+    d.rules = &crate::platform::alipay::spec::RULES;
     d.template_id = "2021000000000100".to_owned();
     d.template_version = Some("0.0.3".to_owned());
     d.gray = gray;

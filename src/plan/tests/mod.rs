@@ -10,8 +10,8 @@ mod transitions;
 use serde_json::json;
 
 use crate::model::{
-    AppPlan, Audit, AuditStatus, Build, Desired, Live, Observed, PlatformKind, Record, Stage,
-    Withdrawals, fingerprint_tag,
+    AppPlan, Audit, AuditStatus, Build, Desired, Live, Observed, Record, Stage, Withdrawals,
+    fingerprint_tag,
 };
 
 use super::{Context, plan_app};
@@ -36,7 +36,8 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
     let ext = json!({"shopId": "1001", "theme": "red"});
     Desired {
         name: name.to_owned(),
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
+        rules: &crate::platform::wechat::spec::RULES,
         appid: appid.to_owned(),
         labels: Default::default(),
         template: "shop".to_owned(),

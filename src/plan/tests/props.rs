@@ -58,7 +58,8 @@ fn any_desired() -> impl Strategy<Value = Desired> {
         d.stage = stage;
         d.testers = ts;
         if alipay {
-            d.platform = PlatformKind::Alipay;
+            d.platform = crate::platform::alipay::spec::KIND;
+            d.rules = &crate::platform::alipay::spec::RULES;
         }
         d
     })
@@ -114,7 +115,8 @@ fn any_observed() -> impl Strategy<Value = Observed> {
 fn alipay_desired() -> impl Strategy<Value = Desired> {
     (fp(), alipay_gray(), stage(), testers()).prop_map(|(fp, gray, stage, ts)| {
         let mut d = desired();
-        d.platform = PlatformKind::Alipay;
+        d.platform = crate::platform::alipay::spec::KIND;
+        d.rules = &crate::platform::alipay::spec::RULES;
         d.fingerprint = fp;
         d.gray = gray;
         d.stage = stage;

@@ -1,7 +1,7 @@
 //! Table tests of release planning: full and first releases, gray start/raise/lower/finish,
 //! rollback and its refusal.
 
-use crate::model::{Action, AppState, PlatformKind, Record, Stage, Step};
+use crate::model::{Action, AppState, Record, Stage, Step};
 
 use super::*;
 
@@ -50,7 +50,8 @@ fn the_first_release_is_full_on_wechat_even_when_gray_is_wanted() {
 #[test]
 fn the_first_release_may_be_gray_on_alipay() {
     let mut d = desired();
-    d.platform = PlatformKind::Alipay;
+    d.platform = crate::platform::alipay::spec::KIND;
+    d.rules = &crate::platform::alipay::spec::RULES;
     d.gray = 10;
     let o = Observed {
         live: None,

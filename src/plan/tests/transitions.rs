@@ -3,9 +3,7 @@
 
 use serde_json::json;
 
-use crate::model::{
-    Action, AppState, AuditStatus, ExtChange, Failure, PlatformKind, Record, Stage,
-};
+use crate::model::{Action, AppState, AuditStatus, ExtChange, Failure, Record, Stage};
 
 use super::*;
 
@@ -268,7 +266,8 @@ fn a_delayed_audit_names_the_platforms_reason() {
 #[test]
 fn alipay_has_no_withdrawal_quota() {
     let mut d = desired();
-    d.platform = PlatformKind::Alipay;
+    d.platform = crate::platform::alipay::spec::KIND;
+    d.rules = &crate::platform::alipay::spec::RULES;
     let record = Record {
         withdrawals: withdrawals(9, 99),
         ..Record::default()

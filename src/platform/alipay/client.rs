@@ -10,9 +10,8 @@ use serde_json::{Map, Value};
 
 use super::errors;
 use super::sign::{PrivateKey, PublicKey, sign_content, verify_response};
+use super::spec::AlipayConfig;
 use super::types::format_timestamp;
-use crate::fleet::AlipayConfig;
-use crate::model::PlatformKind;
 use crate::platform::PlatformError;
 use crate::platform::http::{self, Transport};
 use crate::secret::Secret;
@@ -86,7 +85,11 @@ impl Gateway {
     /// A caller of `url` (the full `…/gateway.do`) as ISV app `app_id`.
     pub fn new(url: &str, app_id: &str, keys: Result<Keys, PlatformError>) -> Gateway {
         Gateway {
-            transport: Transport::new(PlatformKind::Alipay, url, http::Options::default()),
+            transport: Transport::new(
+                crate::platform::alipay::spec::KIND,
+                url,
+                http::Options::default(),
+            ),
             url: url.to_string(),
             app_id: app_id.to_string(),
             keys,

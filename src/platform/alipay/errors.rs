@@ -2,7 +2,6 @@
 //! Transient, A → Auth, L → Quota, P → Permanent, S → Conflict), with an English explanation and a
 //! next step for each, plus the constructors of every [`PlatformError`] the client returns.
 
-use crate::model::PlatformKind;
 use crate::platform::alipay::sign::SignError;
 use crate::platform::{ErrorClass, PlatformError};
 
@@ -240,7 +239,7 @@ pub fn api_error(
         ),
     };
     PlatformError {
-        platform: PlatformKind::Alipay,
+        platform: crate::platform::alipay::spec::KIND,
         call: call.to_string(),
         code: shown.to_string(),
         message: message.to_string(),
@@ -259,12 +258,19 @@ pub fn local(
     explanation: &str,
     hint: &str,
 ) -> PlatformError {
-    PlatformError::local(PlatformKind::Alipay, call, code, class, explanation, hint)
+    PlatformError::local(
+        crate::platform::alipay::spec::KIND,
+        call,
+        code,
+        class,
+        explanation,
+        hint,
+    )
 }
 
 /// A transport failure (connect, timeout, reset).
 pub fn network(call: &str, err: reqwest::Error) -> PlatformError {
-    PlatformError::network(PlatformKind::Alipay, call, err, NETWORK_HINT)
+    PlatformError::network(crate::platform::alipay::spec::KIND, call, err, NETWORK_HINT)
 }
 
 /// What to do when the gateway cannot be reached.
@@ -326,12 +332,12 @@ pub fn bad_key(call: &str, what: &str, err: &SignError) -> PlatformError {
 
 /// A verified answer whose fields are not what minifleet expects.
 pub fn decode(call: &str, detail: impl std::fmt::Display) -> PlatformError {
-    PlatformError::decode(PlatformKind::Alipay, call, detail, RETRY)
+    PlatformError::decode(crate::platform::alipay::spec::KIND, call, detail, RETRY)
 }
 
 /// The local store failed.
 pub fn store(call: &str, err: crate::store::StoreError) -> PlatformError {
-    PlatformError::store(PlatformKind::Alipay, call, err)
+    PlatformError::store(crate::platform::alipay::spec::KIND, call, err)
 }
 
 #[cfg(test)]

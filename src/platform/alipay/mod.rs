@@ -14,6 +14,7 @@ pub mod client;
 pub mod errors;
 mod observe;
 pub mod sign;
+pub mod spec;
 pub mod types;
 
 #[cfg(test)]
@@ -23,11 +24,13 @@ use std::collections::BTreeMap;
 
 pub use actions::BuildWait;
 
-use crate::fleet::AlipayConfig;
+pub mod module;
+
 use crate::model::{Action, Desired, Observed, PlatformKind};
 use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
 use crate::secret::Secret;
 use crate::store::Store;
+use spec::AlipayConfig;
 
 /// Store key of a merchant app's `app_auth_token`.
 pub fn alipay_token_key(appid: &str) -> String {
@@ -44,7 +47,7 @@ pub struct AlipayClient {
 
 impl AlipayClient {
     /// A client of the gateway at `gateway_url` (the full `…/gateway.do`) with `config`'s ISV app
-    /// id, keys and per-app tokens; stored tokens and build fingerprints live in `store`.
+    /// id and keys; stored tokens and build fingerprints live in `store`.
     pub fn new(config: &AlipayConfig, gateway_url: &str, store: Store) -> AlipayClient {
         AlipayClient {
             gateway: client::Gateway::new(
@@ -53,9 +56,16 @@ impl AlipayClient {
                 client::Keys::from_config(config),
             ),
             store,
-            tokens: config.app_auth_tokens.clone(),
+            tokens: BTreeMap::new(),
             build_wait: actions::BUILD_WAIT,
         }
+    }
+
+    /// The same client, using the `app_auth_token`s apps give in the fleet file (by appid) instead
+    /// of the stored ones.
+    pub fn with_app_tokens(mut self, tokens: BTreeMap<String, Secret>) -> AlipayClient {
+        self.tokens = tokens;
+        self
     }
 
     /// The same client, polling builds with `wait` instead of the default
@@ -68,7 +78,7 @@ impl AlipayClient {
 
 impl Platform for AlipayClient {
     fn kind(&self) -> PlatformKind {
-        PlatformKind::Alipay
+        crate::platform::alipay::spec::KIND
     }
 
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>> {

@@ -49,7 +49,6 @@ fn config(private_key: &str, alipay_public_key: &str) -> AlipayConfig {
         private_key: Some(Secret::new(private_key)),
         alipay_public_key: Some(Secret::new(alipay_public_key)),
         gateway: ApiBase::Sandbox,
-        app_auth_tokens: BTreeMap::new(),
     }
 }
 
@@ -104,7 +103,8 @@ fn desired(version: &str, shop: &str) -> Desired {
     let ext_json = json!({"ext": ext, "extEnable": true}).to_string();
     Desired {
         name: "tea-house".into(),
-        platform: PlatformKind::Alipay,
+        platform: crate::platform::alipay::spec::KIND,
+        rules: &crate::platform::alipay::spec::RULES,
         appid: APP.into(),
         labels: Default::default(),
         template: "shop".into(),
@@ -560,14 +560,12 @@ async fn a_tampered_response_is_rejected() {
         let store = Store::open(dir.path()).unwrap();
         let tamper = Arc::new(AtomicBool::new(false));
         let (url, task) = stub_gateway(tamper.clone()).await;
-        let cfg = AlipayConfig {
-            app_auth_tokens: [(APP.to_string(), Secret::new("t"))].into_iter().collect(),
-            ..config(
-                fixture!("app_private_pkcs8.pem"),
-                fixture!("alipay_public.pem"),
-            )
-        };
-        let client = AlipayClient::new(&cfg, &url, store);
+        let cfg = config(
+            fixture!("app_private_pkcs8.pem"),
+            fixture!("alipay_public.pem"),
+        );
+        let tokens = [(APP.to_string(), Secret::new("t"))].into_iter().collect();
+        let client = AlipayClient::new(&cfg, &url, store).with_app_tokens(tokens);
         let app = desired("1.0.0", "1");
         let honest = client.observe(&app).await.unwrap();
         assert!(honest.authorized && honest.live.is_none());

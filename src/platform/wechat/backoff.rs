@@ -123,12 +123,12 @@ impl Failures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PlatformKind;
+
     use crate::platform::ErrorClass;
 
     fn err(code: &str) -> PlatformError {
         PlatformError::local(
-            PlatformKind::Wechat,
+            crate::platform::wechat::spec::KIND,
             "c",
             code,
             ErrorClass::Transient,

@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use super::WechatClient;
 use super::errors;
-use crate::model::PlatformKind;
 use crate::platform::PlatformError;
 use crate::platform::http::{self, Transport};
 /// Errcodes that mean "this access token is no good": refresh once and retry.
@@ -32,7 +31,11 @@ impl Http {
     /// A caller of `base` (no trailing slash needed), with minifleet's timeouts and no proxy.
     pub fn new(base: &str) -> Http {
         Http {
-            transport: Transport::new(PlatformKind::Wechat, base, http::Options::default()),
+            transport: Transport::new(
+                crate::platform::wechat::spec::KIND,
+                base,
+                http::Options::default(),
+            ),
             base: base.trim_end_matches('/').to_string(),
         }
     }

@@ -1,7 +1,6 @@
 //! WeChat errcodes sorted into error classes (spec/wechat.md §7), with an English explanation and a
 //! next step for each, plus the constructors of every [`PlatformError`] the client returns.
 
-use crate::model::PlatformKind;
 use crate::platform::{ErrorClass, PlatformError};
 
 use ErrorClass::{Auth, Conflict, Permanent, Quota, Transient};
@@ -226,7 +225,7 @@ pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
         ),
     };
     PlatformError {
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
         call: call.to_string(),
         code: code.to_string(),
         message: errmsg.to_string(),
@@ -245,12 +244,19 @@ pub fn local(
     explanation: &str,
     hint: &str,
 ) -> PlatformError {
-    PlatformError::local(PlatformKind::Wechat, call, code, class, explanation, hint)
+    PlatformError::local(
+        crate::platform::wechat::spec::KIND,
+        call,
+        code,
+        class,
+        explanation,
+        hint,
+    )
 }
 
 /// A transport failure (connect, timeout, reset). The URL (which carries the token) is left out.
 pub fn network(call: &str, err: reqwest::Error) -> PlatformError {
-    PlatformError::network(PlatformKind::Wechat, call, err, NETWORK_HINT)
+    PlatformError::network(crate::platform::wechat::spec::KIND, call, err, NETWORK_HINT)
 }
 
 /// What to do when WeChat cannot be reached.
@@ -276,12 +282,12 @@ pub fn http_status(call: &str, status: u16) -> PlatformError {
 
 /// An answer that is not the JSON minifleet expects.
 pub fn decode(call: &str, detail: impl std::fmt::Display) -> PlatformError {
-    PlatformError::decode(PlatformKind::Wechat, call, detail, RETRY)
+    PlatformError::decode(crate::platform::wechat::spec::KIND, call, detail, RETRY)
 }
 
 /// The local store failed while reading or writing a credential.
 pub fn store(call: &str, err: crate::store::StoreError) -> PlatformError {
-    PlatformError::store(PlatformKind::Wechat, call, err)
+    PlatformError::store(crate::platform::wechat::spec::KIND, call, err)
 }
 
 #[cfg(test)]

@@ -8,9 +8,12 @@ mod actions;
 mod auth;
 mod backoff;
 mod client;
+pub mod endpoints;
 pub mod errors;
+pub mod module;
 mod observe;
 pub mod push;
+pub mod spec;
 mod tokens;
 mod types;
 
@@ -23,10 +26,10 @@ pub use actions::ScanWait;
 pub use auth::{Authorization, AuthorizedApp, LinkKind, authorization_url};
 pub use tokens::TICKET_TTL_SECS;
 
-use crate::fleet::WechatConfig;
 use crate::model::{Action, Desired, Observed, PlatformKind};
 use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
 use crate::store::Store;
+use spec::WechatConfig;
 
 pub mod crypto;
 
@@ -88,7 +91,7 @@ impl WechatClient {
 
 impl Platform for WechatClient {
     fn kind(&self) -> PlatformKind {
-        PlatformKind::Wechat
+        crate::platform::wechat::spec::KIND
     }
 
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>> {

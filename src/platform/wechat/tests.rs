@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
-use crate::model::{AuditStatus, Build, PlatformKind, Stage};
+use crate::model::{AuditStatus, Build, Stage};
 use crate::platform::ErrorClass;
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
@@ -94,7 +94,8 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
     let ext_json = json!({"extAppid": appid, "extEnable": true, "ext": ext}).to_string();
     Desired {
         name: format!("app-{appid}"),
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
+        rules: &crate::platform::wechat::spec::RULES,
         appid: appid.into(),
         labels: Default::default(),
         template: "shop".into(),

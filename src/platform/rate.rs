@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{AuditQuota, BoxFuture, Effect, Platform, PlatformError};
 use crate::model::{Action, Desired, Observed, PlatformKind};
-use crate::platform::{AuditQuota, BoxFuture, Effect, Platform, PlatformError};
 
 /// A rate: `per_sec` calls a second on average, bursts of up to `burst`.
 #[derive(Debug, Clone, Copy, PartialEq)]

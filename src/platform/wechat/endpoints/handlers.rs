@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use super::Callbacks;
 use super::guard::{self, Rejection};
-use super::{AuditNotice, Callbacks};
+use crate::platform::platforms::Notice;
 use crate::platform::wechat::Authorization;
 use crate::platform::wechat::push::{self, ComponentPush};
 use crate::platform::{ErrorClass, PlatformError};
@@ -147,7 +148,7 @@ pub async fn app_event(
         Err(rejection) => return rejected(ENDPOINT, rejection),
     };
     tracing::info!(appid = %appid, event = event.name(), "audit event pushed");
-    let _ = cb.audits.send(AuditNotice {
+    let _ = cb.notices.send(Notice {
         appid,
         event: event.name().to_string(),
     });

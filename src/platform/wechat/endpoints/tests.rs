@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::fleet::{ApiBase, SandboxSpec, WechatConfig};
-use crate::model::{Desired, PlatformKind, Stage};
+use crate::daemon::{Limits, serve, serve_with};
+use crate::fleet::{ApiBase, SandboxSpec};
+use crate::model::{Desired, Stage};
 use crate::platform::Platform;
+use crate::platform::platforms::Notice;
 use crate::platform::wechat::crypto::{self, MsgCrypt};
 use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN, build_xml};
+use crate::platform::wechat::spec::WechatConfig;
 use crate::platform::wechat::{LinkKind, refresh_token_key, ticket_key, unauthorized_key};
 use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist, SandboxHandle};
@@ -67,7 +70,11 @@ async fn env() -> Env {
         &sandbox.base_url(),
         store.clone(),
     ));
-    let callbacks = Callbacks::new(client, crypt_for(COMPONENT));
+    let callbacks = Callbacks::new(
+        client,
+        crypt_for(COMPONENT),
+        tokio::sync::broadcast::channel(16).0,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = router(Arc::clone(&callbacks));
@@ -274,7 +281,7 @@ async fn audit_events_become_notices_for_their_app() {
         let notice = notices.recv().await.unwrap();
         assert_eq!(
             notice,
-            AuditNotice {
+            Notice {
                 appid: APP.into(),
                 event: "fail".into()
             }
@@ -284,6 +291,18 @@ async fn audit_events_become_notices_for_their_app() {
         assert_eq!(status, 400);
     })
     .await;
+}
+
+/// A fresh verify ticket in the store, as WeChat's push would leave it.
+fn seed_ticket(env: &Env) {
+    let ticket = env.sandbox.wechat.issue_ticket(COMPONENT);
+    let now = crate::platform::now_secs();
+    let token = crate::store::Token {
+        value: Secret::new(ticket),
+        expires_at: Some(now + crate::platform::wechat::TICKET_TTL_SECS),
+        obtained_at: now,
+    };
+    env.store.put_token(&ticket_key(COMPONENT), &token).unwrap();
 }
 
 async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
@@ -302,7 +321,8 @@ fn desired(appid: &str) -> Desired {
         serde_json::json!({"extAppid": appid, "extEnable": true, "ext": ext}).to_string();
     Desired {
         name: "tea-house".into(),
-        platform: PlatformKind::Wechat,
+        platform: crate::platform::wechat::spec::KIND,
+        rules: &crate::platform::wechat::spec::RULES,
         appid: appid.into(),
         labels: Default::default(),
         template: "shop".into(),
@@ -490,7 +510,7 @@ async fn request_headers_trickled_a_byte_at_a_time_get_the_connection_closed_bef
 async fn a_bogus_auth_code_is_the_callers_error_400_saying_how_to_get_a_fresh_link() {
     within(async {
         let env = env().await;
-        crate::engine::seed_wechat_ticket(&env.sandbox, COMPONENT, &env.store).unwrap();
+        seed_ticket(&env);
         let url = format!("{}{CALLBACK_PATH}?auth_code=bogus", env.url);
         let reply = env.http.get(&url).send().await.unwrap();
         let status = reply.status().as_u16();
@@ -522,7 +542,7 @@ async fn a_bogus_auth_code_is_the_callers_error_400_saying_how_to_get_a_fresh_li
 async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
     within(async {
         let env = env().await;
-        crate::engine::seed_wechat_ticket(&env.sandbox, COMPONENT, &env.store).unwrap();
+        seed_ticket(&env);
         let closed = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             format!("http://{}", listener.local_addr().unwrap())
@@ -541,7 +561,11 @@ async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(Callbacks::new(client, crypt_for(COMPONENT)));
+        let app = router(Callbacks::new(
+            client,
+            crypt_for(COMPONENT),
+            tokio::sync::broadcast::channel(16).0,
+        ));
         tokio::spawn(serve(listener, app, std::future::pending()));
         let reply = env
             .http

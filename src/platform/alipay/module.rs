@@ -1,0 +1,192 @@
+//! Alipay in the platform registry: building its client (with the tokens apps give in the fleet
+//! file), seeding the sandbox (the ISV's test keys, the merchants' app_auth_tokens), and
+//! onboarding (`minifleet auth alipay --app NAME --code CODE`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::spec::{self, AlipayConfig};
+use super::{AlipayClient, alipay_token_key};
+use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
+use crate::model::Desired;
+use crate::platform::BoxFuture;
+use crate::platform::platforms::Platforms;
+use crate::platform::registry::{Connected, Module, Output};
+use crate::sandbox::access::Access;
+use crate::secret::Secret;
+use crate::store::{Store, Token};
+use crate::view::report::Report;
+
+/// Alipay's [`Module`].
+pub struct AlipayModule;
+
+/// The one instance the registry lists.
+pub static MODULE: AlipayModule = AlipayModule;
+
+fn settings(config: &PlatformConfig) -> Result<&AlipayConfig, Report> {
+    config
+        .get::<AlipayConfig>()
+        .ok_or_else(|| Report::new("the `platforms.alipay` settings are not Alipay's"))
+}
+
+impl Module for AlipayModule {
+    fn spec(&self) -> &'static dyn PlatformSpec {
+        &spec::SPEC
+    }
+
+    /// The sandbox is Alipay and the merchants: it hands out the ISV key pair and Alipay's public
+    /// key (unless the fleet brings its own), and an app_auth_token for every app that has none.
+    fn seed<'a>(
+        &'a self,
+        sandbox: &'a Access<'a>,
+        config: &'a PlatformConfig,
+        apps: &'a [&'a Desired],
+        store: &'a Store,
+    ) -> BoxFuture<'a, Result<PlatformConfig, Report>> {
+        Box::pin(async move {
+            let mut alipay = settings(config)?.clone();
+            let (private_pem, public_pem) = sandbox
+                .alipay_keys(&alipay.app_id)
+                .await
+                .map_err(remote_report)?;
+            alipay
+                .private_key
+                .get_or_insert_with(|| Secret::new(private_pem));
+            alipay
+                .alipay_public_key
+                .get_or_insert_with(|| Secret::new(public_pem));
+            let now = crate::platform::now_secs();
+            for app in apps {
+                let key = alipay_token_key(&app.appid);
+                if store.token(&key).map_err(store_report)?.is_none() {
+                    let value = sandbox
+                        .issue_app_auth_token(&app.appid)
+                        .await
+                        .map_err(remote_report)?;
+                    let token = Token {
+                        value: Secret::new(value),
+                        expires_at: None,
+                        obtained_at: now,
+                    };
+                    store.put_token(&key, &token).map_err(store_report)?;
+                }
+            }
+            Ok(PlatformConfig::new(config.endpoint.clone(), alipay))
+        })
+    }
+
+    fn sandbox_path(&self) -> &'static str {
+        "/gateway.do"
+    }
+
+    fn connect(
+        &self,
+        config: &PlatformConfig,
+        base: &str,
+        fleet: &Fleet,
+        store: &Store,
+    ) -> Connected {
+        // The spec (or the seeding) made this config: it holds Alipay's settings.
+        let settings = config
+            .get::<AlipayConfig>()
+            .cloned()
+            .unwrap_or_else(|| unreachable!("an Alipay config holds AlipayConfig"));
+        let tokens: BTreeMap<String, Secret> = fleet
+            .apps
+            .iter()
+            .filter(|a| a.platform == spec::KIND)
+            .filter_map(|a| Some((a.appid.clone(), fleet.app_tokens.get(&a.appid)?.clone())))
+            .collect();
+        let client =
+            Arc::new(AlipayClient::new(&settings, base, store.clone()).with_app_tokens(tokens));
+        Connected {
+            client: client.clone(),
+            concrete: client,
+        }
+    }
+
+    fn auth_command(&self) -> Option<clap::Command> {
+        Some(
+            clap::Command::new("alipay")
+                .about(
+                    "Exchange a merchant's app_auth_code for its app_auth_token \
+                     (`alipay.open.auth.token.app`) and keep the token in the store",
+                )
+                .arg(
+                    clap::Arg::new("app")
+                        .long("app")
+                        .value_name("NAME")
+                        .required(true)
+                        .help("The fleet app (by name) the merchant authorized"),
+                )
+                .arg(
+                    clap::Arg::new("code")
+                        .long("code")
+                        .value_name("CODE")
+                        .required(true)
+                        .help("The `app_auth_code` the authorization redirect delivered (single use, short-lived)"),
+                ),
+        )
+    }
+
+    fn run_auth<'a>(
+        &'a self,
+        matches: &'a clap::ArgMatches,
+        fleet: &'a Fleet,
+        platforms: &'a Platforms,
+    ) -> BoxFuture<'a, Result<Output, Report>> {
+        Box::pin(async move {
+            let name = matches
+                .get_one::<String>("app")
+                .cloned()
+                .unwrap_or_default();
+            let code = matches
+                .get_one::<String>("code")
+                .cloned()
+                .unwrap_or_default();
+            let app = fleet
+                .apps
+                .iter()
+                .find(|a| a.name == name && a.platform == spec::KIND)
+                .ok_or_else(|| {
+                    Report::new(format!("no Alipay app `{name}` in the fleet file"))
+                        .help("pass the `name` of an app with `platform: alipay`")
+                })?;
+            let client = platforms
+                .concrete::<AlipayClient>(spec::KIND)
+                .ok_or_else(|| {
+                    Report::new("the fleet file has no `platforms.alipay` section").help(
+                        "add `platforms.alipay` with `app_id`, `private_key`, `alipay_public_key`",
+                    )
+                })?;
+            let (authorized, _token) = client.exchange_auth_code(&code).await.map_err(|e| {
+                Report::new(format!("app `{}`: {e}", app.name)).help(e.hint.clone())
+            })?;
+            if authorized != app.appid {
+                return Err(Report::new(format!(
+                    "the code authorizes mini program `{authorized}`, not app `{}` ({})",
+                    app.name, app.appid
+                ))
+                .help("ask the merchant who owns this app to authorize again, or fix the app's `appid`"));
+            }
+            Ok(Output {
+                json: json!({ "format_version": 1, "app": app.name, "appid": app.appid, "authorized": true }),
+                text: format!(
+                    "app `{}` ({}) is authorized; its app_auth_token is kept in the store",
+                    app.name, app.appid
+                ),
+                ..Output::default()
+            })
+        })
+    }
+}
+
+fn store_report(err: crate::store::StoreError) -> Report {
+    Report::new(err.to_string())
+}
+
+fn remote_report(err: crate::sandbox::RemoteError) -> Report {
+    Report::new(err.to_string()).help("is `minifleet sandbox` running at `sandbox.url`?")
+}

@@ -1,0 +1,127 @@
+//! The platform registry: every platform minifleet drives, one line each. A platform is one
+//! folder under `platform/` with a [`Module`]: what the fleet file and the planner know of it
+//! (its [`PlatformSpec`]), building its client, seeding its simulator, the HTTP endpoints it
+//! pushes to, what keeps a daemon from being ready, and its onboarding commands.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use super::platforms::{Notices, Platforms};
+use super::{BoxFuture, Platform};
+use crate::fleet::{Fleet, PlatformConfig, PlatformSpec, Specs};
+use crate::model::{Desired, PlatformKind};
+use crate::sandbox::access::Access;
+use crate::store::Store;
+use crate::view::report::Report;
+
+/// Every platform, one line each.
+pub static MODULES: &[&dyn Module] = &[
+    &super::wechat::module::MODULE,
+    &super::alipay::module::MODULE,
+];
+
+/// What the fleet file and the planner know of each platform (in [`MODULES`]' order).
+pub static SPECS: Specs = &[
+    &super::wechat::spec::SPEC as &dyn PlatformSpec,
+    &super::alipay::spec::SPEC,
+];
+
+/// The module of `kind`.
+pub fn module(kind: PlatformKind) -> Option<&'static dyn Module> {
+    MODULES.iter().copied().find(|m| m.spec().kind() == kind)
+}
+
+/// A built client: the seam the engine drives, and the client itself for the module's own uses
+/// (its endpoints and onboarding).
+pub struct Connected {
+    /// What the engine calls.
+    pub client: Arc<dyn Platform>,
+    /// The concrete client, for [`Platforms::concrete`].
+    pub concrete: Arc<dyn std::any::Any + Send + Sync>,
+}
+
+/// What a module's HTTP endpoints are served with.
+pub struct ServeCx<'a> {
+    /// The platforms of the process (clients, store, sandbox).
+    pub platforms: &'a Platforms,
+    /// Where the endpoints are served, e.g. `http://127.0.0.1:8680` (the sandbox pushes there).
+    pub url: &'a str,
+    /// With the sandbox: how often it pushes a WeChat verify ticket (and the like).
+    pub ticket_interval: std::time::Duration,
+    /// Where pushes that make an app due go.
+    pub notices: Notices,
+}
+
+/// What an onboarding command prints: data for stdout (text or JSON) and notes for stderr.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The data as text.
+    pub text: String,
+    /// The data as JSON (with its `format_version`).
+    pub json: serde_json::Value,
+    /// Progress notes.
+    pub notes: Vec<String>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}
+
+/// A platform minifleet drives.
+pub trait Module: Send + Sync {
+    /// What the fleet file and the planner know of it.
+    fn spec(&self) -> &'static dyn PlatformSpec;
+
+    /// Gives the sandbox what the platform and its merchants would — tickets, authorizations of
+    /// `apps`, keys — and returns the settings to connect with (a module may fill in what the
+    /// sandbox hands out, e.g. test keys).
+    fn seed<'a>(
+        &'a self,
+        sandbox: &'a Access<'a>,
+        config: &'a PlatformConfig,
+        apps: &'a [&'a Desired],
+        store: &'a Store,
+    ) -> BoxFuture<'a, Result<PlatformConfig, Report>>;
+
+    /// The path under the sandbox's base URL where the platform's API lives (`/gateway.do`).
+    fn sandbox_path(&self) -> &'static str {
+        ""
+    }
+
+    /// Builds the client for `config` against `base` (the real API, or the sandbox's).
+    fn connect(
+        &self,
+        config: &PlatformConfig,
+        base: &str,
+        fleet: &Fleet,
+        store: &Store,
+    ) -> Connected;
+
+    /// The HTTP endpoints the platform pushes to, if it pushes (WeChat: tickets, authorizations,
+    /// audit results, the onboarding callback); with the sandbox, it is told to push there.
+    fn routes(&self, cx: &ServeCx<'_>) -> Result<Option<Router>, Report> {
+        let _ = cx;
+        Ok(None)
+    }
+
+    /// Why a daemon is not ready for this platform yet (WeChat: no fresh verify ticket), if not.
+    fn unready(&self, platforms: &Platforms, now: u64) -> Option<String> {
+        let _ = (platforms, now);
+        None
+    }
+
+    /// The platform's onboarding command (a subcommand of `auth`), if it has one.
+    fn auth_command(&self) -> Option<clap::Command> {
+        None
+    }
+
+    /// Runs the onboarding command parsed into `matches`.
+    fn run_auth<'a>(
+        &'a self,
+        matches: &'a clap::ArgMatches,
+        fleet: &'a Fleet,
+        platforms: &'a Platforms,
+    ) -> BoxFuture<'a, Result<Output, Report>> {
+        let _ = (matches, fleet, platforms);
+        Box::pin(async { Err(Report::new("this platform has no onboarding command")) })
+    }
+}

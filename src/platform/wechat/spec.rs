@@ -1,0 +1,263 @@
+//! WeChat as far as the fleet file and the planner are concerned: `platforms.wechat`, its part of
+//! the templates, the shape of its appids, the checks of its apps' settings, its ext.json
+//! envelope, and the planner's rules (spec/wechat.md).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value as Json};
+use serde_yaml::Value;
+
+use crate::fleet::kit::{
+    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, is_wechat_appid, read_section,
+    require_in_audit,
+};
+use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
+use crate::model::{AuditSpec, PlatformKind, Rules, Stage};
+use crate::secret::Secret;
+
+/// The platform's name in the fleet file.
+pub const KIND: PlatformKind = PlatformKind::new("wechat");
+
+/// The WeChat API base when the file names none.
+const DEFAULT_BASE: &str = "https://api.weixin.qq.com";
+
+/// WeChat Open Platform (third-party platform), as the planner sees it.
+pub const RULES: Rules = Rules {
+    name: "WeChat",
+    first_release_can_be_gray: false,
+    gray_steps: None,
+    gray_increase_only: true,
+    withdrawals_per_day: Some(5),
+    withdrawals_per_month: Some(10),
+    missing_authorization: "the app has not authorized the third-party platform (no refresh token)",
+    authorize_command: "minifleet auth wechat link --app <name> --redirect-uri URL",
+    versions_increase: false,
+    dev_build_cap: None,
+    settled_audit_holds_slot: false,
+    gray_holds_review_slot: false,
+    end_gray_reason: "",
+    withdraw_reason: "withdraws audit <id> of outdated build <build>, which blocks a new submission",
+    settled_withdraw_reason: "withdraws the <status> audit <id> of outdated build <build>",
+};
+
+/// `platforms.wechat`, resolved.
+#[derive(Debug, Clone)]
+pub struct WechatConfig {
+    /// The third-party platform's appid.
+    pub component_appid: String,
+    /// The component secret (required unless the base is the sandbox).
+    pub component_secret: Option<Secret>,
+    /// The push message verification token.
+    pub token: Option<Secret>,
+    /// The 43-character EncodingAESKey.
+    pub encoding_aes_key: Option<Secret>,
+    /// Where the API lives.
+    pub api_base: ApiBase,
+}
+
+/// `platforms.wechat`: the third-party platform (component) minifleet acts as.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WechatPlatform")]
+struct RawWechat {
+    /// The third-party platform's appid (`wx` and 16 hex digits).
+    #[schemars(required, regex(pattern = r"^wx[0-9a-f]{16}$"))]
+    component_appid: Option<String>,
+    /// The component secret, as `${env:NAME}` or `${file:PATH}`; optional only with the sandbox.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    component_secret: Option<String>,
+    /// The push message verification token, as `${env:NAME}` or `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    token: Option<String>,
+    /// The 43-character EncodingAESKey, as `${env:NAME}` or `${file:PATH}`.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    encoding_aes_key: Option<String>,
+    /// `sandbox` (the embedded simulator) or an http(s) base URL; default
+    /// `https://api.weixin.qq.com`.
+    api_base: Option<String>,
+}
+
+/// `templates.<name>.wechat`.
+#[derive(Debug, Default, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "WechatTemplate")]
+struct RawWechatTemplate {
+    /// The numeric template id from `wxa/gettemplatelist`.
+    #[schemars(required)]
+    template_id: Option<u64>,
+}
+
+/// WeChat's [`PlatformSpec`].
+pub struct Spec;
+
+/// The one instance the registry lists.
+pub static SPEC: Spec = Spec;
+
+impl PlatformSpec for Spec {
+    fn kind(&self) -> PlatformKind {
+        KIND
+    }
+
+    fn title(&self) -> &'static str {
+        RULES.name
+    }
+
+    fn rules(&self) -> &'static Rules {
+        &RULES
+    }
+
+    fn read_config(
+        &self,
+        section: &mut Value,
+        cx: &mut SectionCx<'_, '_>,
+    ) -> Option<PlatformConfig> {
+        let start = cx.count();
+        let path = cx.path.clone();
+        let raw: RawWechat = read_section(section, &path, cx.problems());
+        let appid_path = path.key("component_appid");
+        match &raw.component_appid {
+            None => {
+                cx.problems().missing(&appid_path);
+            }
+            Some(id) if !is_wechat_appid(id) => {
+                cx.problems().value(
+                    &appid_path,
+                    format!(
+                        "`component_appid` must be `wx` and 16 lowercase hex digits, got `{id}`"
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        let api_base = cx.endpoint("api_base", raw.api_base.as_deref(), DEFAULT_BASE);
+        let component_secret = cx.secret("component_secret", raw.component_secret.as_deref());
+        if raw.component_secret.is_none() && api_base != ApiBase::Sandbox {
+            if let Some(e) = cx.problems().missing(&path.key("component_secret")) {
+                e.help("`component_secret` may be left out only when `api_base` is `sandbox`");
+            }
+        }
+        let token = cx.secret("token", raw.token.as_deref());
+        let encoding_aes_key = cx.secret("encoding_aes_key", raw.encoding_aes_key.as_deref());
+        check_aes_key(
+            encoding_aes_key.as_ref(),
+            &path.key("encoding_aes_key"),
+            cx.problems(),
+        );
+        let component_appid = raw.component_appid?;
+        let config = WechatConfig {
+            component_appid,
+            component_secret,
+            token,
+            encoding_aes_key,
+            api_base: api_base.clone(),
+        };
+        (cx.count() == start).then(|| PlatformConfig::new(api_base, config))
+    }
+
+    fn configure_help(&self) -> &'static str {
+        "add a `platforms.wechat` section with the third-party platform's `component_appid`"
+    }
+
+    fn read_template(
+        &self,
+        section: &mut Value,
+        cx: &mut SectionCx<'_, '_>,
+    ) -> Option<TemplateRef> {
+        let path = cx.path.clone();
+        let raw: RawWechatTemplate = read_section(section, &path, cx.problems());
+        let Some(id) = raw.template_id else {
+            cx.problems().missing(&path.key("template_id"));
+            return None;
+        };
+        Some(TemplateRef {
+            id: id.to_string(),
+            version: None,
+        })
+    }
+
+    fn template_help(&self, template: &str) -> String {
+        format!("add `templates.{template}.wechat.template_id`")
+    }
+
+    fn appid_problem(&self, appid: &str) -> Option<(String, Option<String>)> {
+        (!is_wechat_appid(appid)).then(|| {
+            (
+                format!("WeChat appid must be `wx` and 16 lowercase hex digits, got `{appid}`"),
+                None,
+            )
+        })
+    }
+
+    fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
+        check_gray(raw.gray.unwrap_or(100), at, p);
+        let no_audit = AuditSpec::default();
+        let audit = raw.audit.as_deref().unwrap_or(&no_audit);
+        require_audit_items(audit, raw.stage.unwrap_or_default(), at, p);
+    }
+
+    fn ext_json(&self, appid: &str, ext: &Map<String, Json>) -> String {
+        /// WeChat names the app in `extAppid`. Keys in sorted order (the fields are), as every
+        /// fingerprint so far was computed over.
+        #[derive(serde::Serialize)]
+        struct ExtJson<'a> {
+            ext: &'a Map<String, Json>,
+            #[serde(rename = "extAppid")]
+            ext_appid: &'a str,
+            #[serde(rename = "extEnable")]
+            ext_enable: bool,
+        }
+        let text = ExtJson {
+            ext,
+            ext_appid: appid,
+            ext_enable: true,
+        };
+        // A map with string keys always serializes.
+        serde_json::to_string(&text).unwrap_or_default()
+    }
+
+    fn config_schema(&self) -> Json {
+        schemars::schema_for!(RawWechat).to_value()
+    }
+
+    fn template_schema(&self) -> Json {
+        schemars::schema_for!(RawWechatTemplate).to_value()
+    }
+}
+
+fn check_aes_key(key: Option<&Secret>, path: &YamlPath, p: &mut Problems<'_>) {
+    let Some(key) = key else { return };
+    let n = key.expose().chars().count();
+    if n != 43 {
+        p.value(
+            path,
+            format!("`encoding_aes_key` must be 43 characters, got {n}"),
+        )
+        .help("copy the EncodingAESKey from the open platform's settings page");
+    }
+}
+
+fn check_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    if !(1..=100).contains(&gray) {
+        app.value(
+            p,
+            &YamlPath::top("gray"),
+            format!("gray must be between 1 and 100, got {gray}"),
+        )
+        .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");
+    }
+}
+
+fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    if stage == Stage::Experience || !audit.items.is_empty() {
+        return;
+    }
+    let stage = stage.as_str();
+    require_in_audit(
+        app,
+        "items",
+        &[&["stage"]],
+        format!("a WeChat app at stage `{stage}` needs at least one audit item"),
+        "add `audit.items` to defaults",
+        p,
+    );
+}

@@ -11,15 +11,7 @@ pub fn beijing_day(now: u64) -> u64 {
 
 /// The Beijing-time month number (`year * 12 + month - 1`) of unix time `now` (seconds).
 pub fn beijing_month(now: u64) -> u64 {
-    // Civil-from-days (Howard Hinnant's algorithm), for days since 1970-01-01.
-    let z = beijing_day(now) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, _) = civil_from_days(beijing_day(now) as i64);
     (year * 12 + month - 1) as u64
 }
 
@@ -35,8 +27,22 @@ pub fn next_beijing_month(now: u64) -> u64 {
     (days_from_civil(year, month, 1) as u64) * 86_400 - BEIJING_OFFSET
 }
 
+/// The civil date (year, month 1–12, day 1–31) of a day number (days since 1970-01-01), by
+/// Howard Hinnant's algorithm.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

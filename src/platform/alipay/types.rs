@@ -1,9 +1,12 @@
-//! Shapes shared by the Alipay client and the sandbox: the gateway's `yyyy-MM-dd HH:mm:ss` GMT+8
-//! timestamps, the version status enum, and the business fields of the responses minifleet reads.
+//! The Alipay client's wire shapes: the gateway's `yyyy-MM-dd HH:mm:ss` GMT+8 timestamps, the
+//! version status enum, and the business fields of the responses minifleet reads. (The sandbox
+//! keeps its own, so a wrong wire string here is caught by its tests.)
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::model::calendar::{civil_from_days, days_from_civil};
 
 /// Milliseconds Beijing time (GMT+8) is ahead of UTC: the gateway's wall clock.
 const BEIJING_OFFSET_MS: i64 = 8 * 3600 * 1000;
@@ -51,30 +54,6 @@ fn parse_fields(text: &str, sep: char, n: usize) -> Option<Vec<i64>> {
         })
         .collect::<Option<_>>()?;
     (fields.len() == n).then_some(fields)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day number (days since 1970-01-01).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Parses an `x.y.z` app version (numeric segments, each ≤ 2147483647).

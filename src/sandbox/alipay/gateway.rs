@@ -14,11 +14,11 @@ use axum::routing::post;
 use serde_json::{Map, Value, json};
 
 use super::state::{AliError, AliResult, World};
+use super::wire::read_timestamp;
 use super::{Sim, members, versions};
 use crate::fleet::SandboxSpec;
 use crate::model::fingerprint;
 use crate::platform::alipay::sign::{PrivateKey, PublicKey, response_node_name, sign_content};
-use crate::platform::alipay::types::parse_timestamp;
 use crate::sandbox::faults::{CallKind, Fault};
 use crate::sandbox::records::Accepted;
 
@@ -364,7 +364,7 @@ fn run(
 
 fn check_timestamp(env: &Env, params: &BTreeMap<String, String>) -> Result<(), AliError> {
     let stamp = params.get("timestamp").map(String::as_str).unwrap_or("");
-    match parse_timestamp(stamp) {
+    match read_timestamp(stamp) {
         Some(at) if at.abs_diff(env.now) <= TIMESTAMP_SKEW_MS => Ok(()),
         _ => Err(AliError::invalid(
             "isv.invalid-timestamp",

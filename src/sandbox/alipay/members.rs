@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::gateway::Req;
 use super::state::{AliError, AliResult, Member, World, random_token, random_user_id};
 use super::versions::text;
-use crate::platform::alipay::types::format_timestamp;
+use super::wire::timestamp;
 
 /// Most experiencers an app may have.
 pub const MAX_EXPERIENCERS: usize = 50;
@@ -72,7 +72,7 @@ pub fn create(world: &mut World, req: &Req) -> AliResult {
         logon_id,
         role,
         status: "UNCONFIRMED".to_string(),
-        gmt_invite: format_timestamp(req.now),
+        gmt_invite: timestamp(req.now),
     });
     Ok(Map::new())
 }

@@ -10,6 +10,7 @@ mod members;
 mod persist;
 pub mod state;
 mod versions;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

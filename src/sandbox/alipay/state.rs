@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::wire::{Status, version_key};
 use crate::fleet::SandboxSpec;
-use crate::platform::alipay::types::{VersionStatus, parse_version};
 
 /// A gateway answer that is not a success: `code`, `msg`, `sub_code`, `sub_msg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub struct Version {
     /// `x.y.z`.
     pub app_version: String,
     /// Where it stands.
-    pub status: VersionStatus,
+    pub status: Status,
     /// The template APPID it was built from.
     pub template_id: String,
     /// The template version, if pinned.
@@ -125,7 +125,7 @@ impl Version {
 
     /// The numeric version, for ordering.
     pub fn key(&self) -> [u32; 3] {
-        parse_version(&self.app_version).unwrap_or_default()
+        version_key(&self.app_version).unwrap_or_default()
     }
 }
 
@@ -169,7 +169,7 @@ impl App {
     }
 
     /// The first version in `status`.
-    pub fn in_status(&self, status: VersionStatus) -> Option<&Version> {
+    pub fn in_status(&self, status: Status) -> Option<&Version> {
         self.versions.iter().find(|v| v.status == status)
     }
 
@@ -181,13 +181,13 @@ impl App {
             let due = version
                 .audit_applied_ms
                 .is_some_and(|at| now >= at.saturating_add(spec.audit_delay_ms));
-            if version.status == VersionStatus::Auditing && due {
+            if version.status == Status::Auditing && due {
                 match reject_reason(spec, &version.ext) {
                     Some(reason) => {
-                        version.status = VersionStatus::AuditReject;
+                        version.status = Status::AuditReject;
                         version.reject_reason = Some(reason);
                     }
-                    None => version.status = VersionStatus::WaitRelease,
+                    None => version.status = Status::WaitRelease,
                 }
                 changed = true;
             }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::wire::timestamp;
 use super::*;
 use crate::fleet::RejectRule;
 use crate::platform::alipay::sign::{PrivateKey, PublicKey, sign_content, verify_response};
-use crate::platform::alipay::types::format_timestamp;
 
 const APP: &str = "2021004100000001";
 const TEMPLATE: &str = "2021000000000100";
@@ -54,7 +54,7 @@ impl Caller {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        p.insert("timestamp".into(), format_timestamp(state::now_ms()));
+        p.insert("timestamp".into(), timestamp(state::now_ms()));
         if let Some(token) = token {
             p.insert("app_auth_token".into(), token.to_string());
         }
@@ -327,13 +327,13 @@ fn gateway_checks_come_before_the_method() {
     let mut stale = c.params(method, Some(&c.token));
     stale.insert(
         "timestamp".into(),
-        format_timestamp(state::now_ms() - 20 * 60 * 1000),
+        timestamp(state::now_ms() - 20 * 60 * 1000),
     );
     assert_eq!(sub_code(&c.send(method, stale).0), "isv.invalid-timestamp");
     let mut utc = c.params(method, Some(&c.token));
     utc.insert(
         "timestamp".into(),
-        format_timestamp(state::now_ms() - 8 * 3600 * 1000),
+        timestamp(state::now_ms() - 8 * 3600 * 1000),
     );
     assert_eq!(sub_code(&c.send(method, utc).0), "isv.invalid-timestamp");
     let (node, _) = c.send(method, c.params(method, None));

@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 
 use super::gateway::Req;
 use super::state::{AliError, AliResult, App, Version, World};
-use crate::platform::alipay::types::{VersionStatus, format_timestamp, parse_version};
+use super::wire::{Status, timestamp, version_key};
 
-use VersionStatus::{AuditReject, Auditing, Gray, Init, Offline, Release, WaitRelease};
+use Status::{AuditReject, Auditing, Gray, Init, Offline, Release, WaitRelease};
 
 /// Most development (`INIT`) versions an app may hold.
 pub const MAX_DEV_VERSIONS: usize = 20;
@@ -41,7 +41,8 @@ fn status_error(version: &Version, call: &str) -> AliError {
         "VERSION_STATUS_ERROR",
         &format!(
             "版本状态不允许此操作: {} is {}, {call} is not allowed",
-            version.app_version, version.status
+            version.app_version,
+            version.status.wire()
         ),
     )
 }
@@ -72,7 +73,7 @@ pub fn upload(world: &mut World, req: &Req) -> AliResult {
     let template_id = text(req, "template_id")
         .ok_or_else(|| AliError::business("TEMPLATE_ID_IS_BLANK", "template_id 不能为空"))?;
     let wanted = app_version(req)?;
-    let key = parse_version(wanted).ok_or_else(|| {
+    let key = version_key(wanted).ok_or_else(|| {
         AliError::business(
             "VERSION_EXCEEDED_LENGTH",
             &format!("版本号格式错误: `{wanted}` must be x.y.z, each part ≤ 2147483647"),
@@ -227,7 +228,7 @@ pub fn audit_apply(world: &mut World, req: &Req) -> AliResult {
 }
 
 /// Moves the version from one of `from` back to `INIT`.
-fn back_to_init(world: &mut World, req: &Req, from: &[VersionStatus], call: &str) -> AliResult {
+fn back_to_init(world: &mut World, req: &Req, from: &[Status], call: &str) -> AliResult {
     let version = version_of(world, req)?;
     if !from.contains(&version.status) {
         return Err(status_error(version, call));
@@ -248,7 +249,7 @@ pub fn audited_cancel(world: &mut World, req: &Req) -> AliResult {
     back_to_init(
         world,
         req,
-        &[WaitRelease, AuditReject, VersionStatus::BaseAuditPass],
+        &[WaitRelease, AuditReject, Status::BaseAuditPass],
         "audited.cancel",
     )
 }
@@ -270,7 +271,7 @@ pub fn gray_online(world: &mut World, req: &Req) -> AliResult {
     let wanted = gray_percent(strategy).ok_or_else(invalid)?;
     let version = version_of(world, req)?;
     match version.status {
-        WaitRelease | VersionStatus::BaseAuditPass => {}
+        WaitRelease | Status::BaseAuditPass => {}
         Gray => {
             let current = version.gray_strategy.as_deref().and_then(gray_percent);
             if current.is_some_and(|p| wanted <= p) {
@@ -300,10 +301,7 @@ pub fn online(world: &mut World, req: &Req) -> AliResult {
     let wanted = app_version(req)?.to_string();
     let app = world.app_mut(req.appid);
     let version = app.version(&wanted).ok_or_else(|| not_found(&wanted))?;
-    if !matches!(
-        version.status,
-        WaitRelease | Gray | VersionStatus::BaseAuditPass
-    ) {
+    if !matches!(version.status, WaitRelease | Gray | Status::BaseAuditPass) {
         return Err(status_error(version, "online"));
     }
     for version in &mut app.versions {
@@ -378,7 +376,7 @@ pub fn list_query(world: &mut World, req: &Req) -> AliResult {
     let mut versions: Vec<&Version> = app
         .versions
         .iter()
-        .filter(|v| wanted.contains(&v.status.as_str()))
+        .filter(|v| wanted.contains(&v.status.wire()))
         .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.key()));
     let infos: Vec<Value> = versions
@@ -387,9 +385,9 @@ pub fn list_query(world: &mut World, req: &Req) -> AliResult {
             json!({
                 "app_version": v.app_version,
                 "bundle_id": "com.alipay.alipaywallet",
-                "version_status": v.status.as_str(),
+                "version_status": v.status.wire(),
                 "version_description": v.version_desc.clone().unwrap_or_default(),
-                "create_time": format_timestamp(v.uploaded_ms),
+                "create_time": timestamp(v.uploaded_ms),
             })
         })
         .collect();
@@ -401,9 +399,9 @@ pub fn detail_query(world: &mut World, req: &Req) -> AliResult {
     let version = version_of(world, req)?;
     let mut detail = json!({
         "app_version": version.app_version,
-        "status": version.status.as_str(),
+        "status": version.status.wire(),
         "version_desc": version.version_desc.clone().unwrap_or_default(),
-        "gmt_create": format_timestamp(version.uploaded_ms),
+        "gmt_create": timestamp(version.uploaded_ms),
     });
     if let Some(strategy) = &version.gray_strategy {
         detail["gray_strategy"] = json!(strategy);
@@ -412,7 +410,7 @@ pub fn detail_query(world: &mut World, req: &Req) -> AliResult {
         detail["reject_reason"] = json!(reason);
     }
     if let Some(at) = version.audit_applied_ms {
-        detail["gmt_apply_audit"] = json!(format_timestamp(at));
+        detail["gmt_apply_audit"] = json!(timestamp(at));
     }
     fields(detail)
 }

@@ -5,8 +5,7 @@
 use std::time::Duration;
 
 use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
-use crate::plan::quota::quota_reset;
-use crate::platform::{Effect, ErrorClass, Platform, PlatformError};
+use crate::platform::{Effect, ErrorClass, ErrorEffect, Platform, PlatformError};
 use crate::store::Intent;
 
 use super::events::{AppRef, Event};
@@ -249,7 +248,7 @@ fn remember(
 /// Parks the app on the quota `err` ran into at `now` (unix seconds), until it resets.
 pub(super) fn park(record: &mut Record, err: &PlatformError, now: u64) {
     record.parked = Some(Parked {
-        until: quota_reset(&err.code, now),
+        until: err.quota_resets_at().unwrap_or(now + 3600),
         call: err.call.clone(),
         code: err.code.clone(),
         reason: err.explanation.clone(),
@@ -264,7 +263,8 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
     );
     match err.class {
         ErrorClass::Permanent
-            if matches!(action, Action::Rollback { .. }) && err.code == "87012" =>
+            if matches!(action, Action::Rollback { .. })
+                && err.effect == Some(ErrorEffect::RollbackRefused) =>
         {
             record.rollback_refused = Some(app.fingerprint.clone());
             true

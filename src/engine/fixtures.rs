@@ -38,6 +38,7 @@ pub fn step(action: Action) -> Step {
 /// A platform error of `class`.
 pub fn platform_error(class: ErrorClass) -> PlatformError {
     PlatformError {
+        effect: None,
         platform: crate::platform::wechat::spec::KIND,
         call: "wxa/release".into(),
         code: "85019".into(),

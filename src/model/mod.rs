@@ -433,7 +433,7 @@ pub struct Record {
     /// A permanent failure for a fingerprint: not retried until the fingerprint changes.
     #[serde(default)]
     pub failure: Option<Failure>,
-    /// A fingerprint whose rollback the platform refused (WeChat 87012): go the long way.
+    /// A fingerprint whose rollback the platform refused (nothing to roll back to): go the long way.
     #[serde(default)]
     pub rollback_refused: Option<String>,
     /// Withdrawal counts for the per-app withdrawal quota.

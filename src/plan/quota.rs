@@ -1,10 +1,9 @@
 //! The platforms' rations: the per-app audit withdrawal budget, counted in Beijing days and months
 //! (UTC+8) as the platform counts it (the counters themselves are [`Withdrawals`], kept by the
-//! engine); the monthly audit budget shared by a fleet's apps; and when a quota error resets.
+//! engine); and the monthly audit budget shared by a fleet's apps.
 
 use serde::Serialize;
 
-use crate::model::calendar::{next_beijing_day, next_beijing_month};
 use crate::model::{Action, AppPlan, AppState, Withdrawals};
 
 use crate::model::Rules;
@@ -47,19 +46,6 @@ impl Budget {
     /// Whether no withdrawal is allowed now.
     pub fn exhausted(&self) -> bool {
         self.left_today() == 0 || self.left_this_month() == 0
-    }
-}
-
-/// When the quota behind a platform quota `code` resets, for an error at unix time `now` (seconds):
-/// 85085 (monthly audits) and the other monthly limits → the 1st of next month, Beijing time;
-/// 45009 (daily API calls) and 87013 (withdrawals) → next 00:00 Beijing time; 45011 (too frequent)
-/// → a minute; anything else → an hour.
-pub fn quota_reset(code: &str, now: u64) -> u64 {
-    match code {
-        "85085" | "89405" | "89030" | "61055" => next_beijing_month(now),
-        "45009" | "87013" => next_beijing_day(now),
-        "45011" => now + 60,
-        _ => now + 3600,
     }
 }
 
@@ -239,19 +225,6 @@ mod tests {
             Budget::at(&ALIPAY, &Withdrawals::default(), FEB_1_BEIJING),
             None
         );
-    }
-
-    #[test]
-    fn quota_errors_reset_when_the_platform_says() {
-        let now = FEB_1_BEIJING + 10 * DAY + 3600;
-        // 85085: 2024-03-01 00:00 Beijing = 2024-02-29 16:00 UTC.
-        assert_eq!(quota_reset("85085", now), 1_709_222_400);
-        assert_eq!(quota_reset("85085", FEB_1_BEIJING - 1), FEB_1_BEIJING);
-        assert_eq!(quota_reset("45009", now), FEB_1_BEIJING + 11 * DAY);
-        assert_eq!(quota_reset("87013", FEB_1_BEIJING), FEB_1_BEIJING + DAY);
-        assert_eq!(quota_reset("45011", now), now + 60);
-        // December rolls over into January of the next year.
-        assert_eq!(quota_reset("85085", 1_704_038_399), 1_704_038_400);
     }
 
     fn app(name: &str, kinds: &[Action]) -> AppPlan {

@@ -79,8 +79,36 @@ pub struct PlatformError {
     pub class: ErrorClass,
     /// What the code means, in English.
     pub explanation: String,
+    /// What the error means for the engine beyond its class, where the platform says more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<ErrorEffect>,
     /// What the operator can do next.
     pub hint: String,
+}
+
+/// What an error means for the engine beyond its class: typed data the platform module sets, so
+/// nothing outside `platform/` reads codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ErrorEffect {
+    /// A quota ran out; it resets at unix second `at` (the app is parked until then).
+    QuotaResets {
+        /// Unix seconds.
+        at: u64,
+    },
+    /// The platform refused to roll back to the previous release: the fleet's build goes the long
+    /// way, through a new audit.
+    RollbackRefused,
+}
+
+impl PlatformError {
+    /// When the quota this error ran into resets (unix seconds), if the platform said.
+    pub fn quota_resets_at(&self) -> Option<u64> {
+        match self.effect {
+            Some(ErrorEffect::QuotaResets { at }) => Some(at),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for PlatformError {
@@ -129,6 +157,7 @@ impl PlatformError {
             message: String::new(),
             class,
             explanation: explanation.to_string(),
+            effect: None,
             hint: hint.to_string(),
         }
     }

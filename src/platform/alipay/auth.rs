@@ -50,10 +50,7 @@ impl AlipayClient {
             .await?;
         let answer: AppToken = decode(TOKEN_APP, node)?;
         let token = Secret::new(answer.app_auth_token);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = crate::platform::now_secs();
         let stored = Token {
             value: token.clone(),
             expires_at: None,

@@ -239,6 +239,7 @@ pub fn api_error(
         ),
     };
     PlatformError {
+        effect: None,
         platform: crate::platform::alipay::spec::KIND,
         call: call.to_string(),
         code: shown.to_string(),

@@ -1,7 +1,8 @@
 //! WeChat errcodes sorted into error classes (spec/wechat.md §7), with an English explanation and a
 //! next step for each, plus the constructors of every [`PlatformError`] the client returns.
 
-use crate::platform::{ErrorClass, PlatformError};
+use crate::model::calendar::{next_beijing_day, next_beijing_month};
+use crate::platform::{ErrorClass, ErrorEffect, PlatformError};
 
 use ErrorClass::{Auth, Conflict, Permanent, Quota, Transient};
 
@@ -210,6 +211,31 @@ pub fn lookup(code: i64) -> Option<&'static Entry> {
     TABLE.iter().find(|entry| entry.code == code)
 }
 
+/// When the quota behind errcode `code` resets, for an error at unix time `now` (seconds): 85085
+/// (monthly audits) and the other monthly limits → the 1st of next month, Beijing time; 45009
+/// (daily API calls) and 87013 (withdrawals) → next 00:00 Beijing time; 45011 (too frequent) → a
+/// minute; any other quota → an hour.
+pub fn quota_reset(code: i64, now: u64) -> u64 {
+    match code {
+        85085 | 89405 | 89030 | 61055 => next_beijing_month(now),
+        45009 | 87013 => next_beijing_day(now),
+        45011 => now + 60,
+        _ => now + 3600,
+    }
+}
+
+/// What errcode `code` (of class `class`) means for the engine beyond its class, at unix time
+/// `now`.
+fn effect(code: i64, class: ErrorClass, now: u64) -> Option<ErrorEffect> {
+    match (code, class) {
+        (_, Quota) => Some(ErrorEffect::QuotaResets {
+            at: quota_reset(code, now),
+        }),
+        (87012, _) => Some(ErrorEffect::RollbackRefused),
+        _ => None,
+    }
+}
+
 /// A failed call with an errcode, classified by [`TABLE`]; the errmsg is scrubbed of secrets.
 pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
     let (class, explanation, hint) = match lookup(code) {
@@ -225,6 +251,7 @@ pub fn api_error(call: &str, code: i64, errmsg: &str) -> PlatformError {
         ),
     };
     PlatformError {
+        effect: effect(code, class, crate::platform::now_secs()),
         platform: crate::platform::wechat::spec::KIND,
         call: call.to_string(),
         code: code.to_string(),
@@ -456,5 +483,45 @@ mod tests {
         assert_eq!(http_status("wxa/commit", 502).class, Transient);
         assert_eq!(http_status("wxa/commit", 502).code, "http_502");
         assert_eq!(http_status("wxa/commit", 404).class, Permanent);
+    }
+
+    const DAY: u64 = 86_400;
+    /// 2024-02-01 00:00 Beijing time = 2024-01-31 16:00 UTC.
+    const FEB_1_BEIJING: u64 = 1_706_716_800;
+
+    #[test]
+    fn quota_errors_reset_when_the_platform_says() {
+        let now = FEB_1_BEIJING + 10 * DAY + 3600;
+        // 85085: 2024-03-01 00:00 Beijing = 2024-02-29 16:00 UTC.
+        assert_eq!(quota_reset(85085, now), 1_709_222_400);
+        assert_eq!(quota_reset(85085, FEB_1_BEIJING - 1), FEB_1_BEIJING);
+        assert_eq!(quota_reset(45009, now), FEB_1_BEIJING + 11 * DAY);
+        assert_eq!(quota_reset(87013, FEB_1_BEIJING), FEB_1_BEIJING + DAY);
+        assert_eq!(quota_reset(45011, now), now + 60);
+        // December rolls over into January of the next year.
+        assert_eq!(quota_reset(85085, 1_704_038_399), 1_704_038_400);
+    }
+
+    #[test]
+    fn quota_and_rollback_codes_carry_their_effect() {
+        let now = FEB_1_BEIJING + 3600;
+        assert_eq!(
+            effect(45009, Quota, now),
+            Some(ErrorEffect::QuotaResets {
+                at: FEB_1_BEIJING + DAY
+            })
+        );
+        assert_eq!(
+            effect(87012, Permanent, now),
+            Some(ErrorEffect::RollbackRefused)
+        );
+        assert_eq!(effect(85009, Conflict, now), None);
+        let err = api_error("wxa/get_latest_auditstatus", 45009, "quota");
+        assert!(err.quota_resets_at().is_some_and(|at| at > now));
+        assert_eq!(
+            api_error("wxa/revertcoderelease", 87012, "").effect,
+            Some(ErrorEffect::RollbackRefused)
+        );
+        assert_eq!(api_error("wxa/commit", 85009, "").effect, None);
     }
 }

@@ -37,9 +37,7 @@ fn settings(config: &PlatformConfig) -> Result<&WechatConfig, Report> {
         .ok_or_else(|| Report::new("the `platforms.wechat` settings are not WeChat's"))
 }
 
-fn now() -> u64 {
-    crate::platform::now_secs()
-}
+use crate::platform::now_secs as now;
 
 impl Module for WechatModule {
     fn spec(&self) -> &'static dyn PlatformSpec {

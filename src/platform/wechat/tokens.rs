@@ -36,13 +36,7 @@ const REFRESH_AHEAD_SECS: u64 = 600;
 /// A verify ticket is valid for 12 h.
 pub const TICKET_TTL_SECS: u64 = 12 * 3600;
 
-/// Unix seconds now.
-pub(super) fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub(super) use crate::platform::now_secs;
 
 /// Whether a cached access token can still be used at `now`.
 fn usable(token: &Token, now: u64) -> bool {

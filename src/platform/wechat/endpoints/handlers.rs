@@ -28,12 +28,7 @@ const FRESH_LINK: &str = "Get a fresh authorization link with \
 /// Remembered exchanged codes at most (the push and the redirect carry the same code).
 const MAX_EXCHANGED: usize = 1000;
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::platform::now_secs;
 
 fn rejected(endpoint: &str, rejection: Rejection) -> Response {
     tracing::warn!(endpoint, status = %rejection.status, reason = %rejection.reason, "push rejected");

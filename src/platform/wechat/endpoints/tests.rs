@@ -90,12 +90,7 @@ async fn env() -> Env {
     }
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use crate::platform::now_secs as now;
 
 fn ticket_xml(ticket: &str) -> String {
     build_xml(&[

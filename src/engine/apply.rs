@@ -231,6 +231,10 @@ fn remember(
         (_, Effect::TesterBound { tester, member }) => {
             engine.store.put_tester(&app.appid, tester, Some(member))?;
             record.testers.insert(tester.clone(), member.clone());
+            record.unpaired_testers.remove(tester);
+        }
+        (_, Effect::TesterAlreadyBound { tester }) => {
+            record.unpaired_testers.insert(tester.clone());
         }
         (
             _,
@@ -240,6 +244,7 @@ fn remember(
         ) => {
             engine.store.put_tester(&app.appid, tester, None)?;
             record.testers.remove(tester);
+            record.unpaired_testers.remove(tester);
         }
         _ => {}
     }
@@ -260,7 +265,7 @@ pub(super) fn park(record: &mut Record, err: &PlatformError, now: u64) {
 fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Record) -> bool {
     let tester_step = matches!(
         action,
-        Action::BindTester { .. } | Action::UnbindTester { .. }
+        Action::BindTester { .. } | Action::VerifyTester { .. } | Action::UnbindTester { .. }
     );
     match err.class {
         ErrorClass::Permanent

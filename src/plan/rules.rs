@@ -47,6 +47,8 @@ pub struct Rules {
     /// [`Rules::settled_audit_holds_slot`]); `<status>` is `approved` or `rejected`, `<id>` the
     /// audit id, `<build>` the build.
     pub settled_withdraw_reason: &'static str,
+    /// How the platform lists testers, for plans that cannot tell whether a tester is bound.
+    pub member_ids: &'static str,
 }
 
 /// WeChat Open Platform (third-party platform).
@@ -66,6 +68,7 @@ pub const WECHAT: Rules = Rules {
     end_gray_reason: "",
     withdraw_reason: "withdraws audit <id> of outdated build <build>, which blocks a new submission",
     settled_withdraw_reason: "withdraws the <status> audit <id> of outdated build <build>",
+    member_ids: "WeChat only shows opaque member ids",
 };
 
 /// Alipay Open Platform (ISV).
@@ -91,6 +94,7 @@ pub const ALIPAY: Rules = Rules {
     settled_withdraw_reason: "cancels the <status> review of outdated build <build> (back to \
                               development): Alipay has one review slot per app, and the <status> \
                               version holds it until it is released or cancelled",
+    member_ids: "Alipay lists members by user id",
 };
 
 impl Rules {

@@ -25,11 +25,12 @@ const DIFF: &str = "          ";
 
 /// The plan as human text. `color` adds ANSI colours (only on a terminal).
 ///
-/// Apps in sync are only counted; every other app gets a block; one summary line ends the text.
+/// Apps in sync are only counted (unless they have testers to verify); every other app gets a
+/// block; one summary line ends the text.
 pub fn text(plan: &Plan, color: bool) -> String {
     let paint = Paint { color };
     let mut out = String::new();
-    for app in plan.apps.iter().filter(|a| a.state != AppState::InSync) {
+    for app in plan.apps.iter().filter(|a| shown(a)) {
         app_block(app, paint, &mut out);
         out.push('\n');
     }
@@ -44,6 +45,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
         out.push_str(&format!("WeChat audit quota: {}\n", budget.line()));
     }
     out
+}
+
+/// Whether an app gets a block of its own: it is not in sync, or it has steps (testers to verify).
+fn shown(app: &AppPlan) -> bool {
+    app.state != AppState::InSync || !app.steps.is_empty()
 }
 
 /// The plan as JSON: `{"format_version": 1, "summary": {…}, "apps": [every app]}`.
@@ -66,6 +72,7 @@ pub fn json(plan: &Plan) -> Value {
 /// One app's block: header, state reason, steps with reasons and ext diff, notes.
 fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
     let symbol = match app.state {
+        AppState::InSync if !app.steps.is_empty() => "?",
         AppState::InSync => " ",
         AppState::Changes => "~",
         AppState::WaitingOnAudit => "…",
@@ -239,6 +246,11 @@ pub fn summary_line(summary: &Summary) -> String {
         counted(summary.failed, "failed", "failed"),
         counted(summary.not_authorized, "not authorized", "not authorized"),
         counted(summary.not_observed, "not observed", "not observed"),
+        counted(
+            summary.unverified_testers,
+            "tester unverified",
+            "testers unverified",
+        ),
     ];
     parts.extend(states.into_iter().flatten());
     let head = if summary.incomplete() > 0 {

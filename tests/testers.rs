@@ -48,24 +48,29 @@ fn tester_calls(records: &[Accepted]) -> Vec<String> {
         .collect()
 }
 
+/// A sandbox and a fleet on it, converged: every tester bound, the map in the store.
+async fn converged() -> (sandbox::SandboxHandle, std::sync::Arc<TestFleet>) {
+    let spec = SandboxSpec {
+        audit_delay_ms: 300,
+        privacy_scan_ms: 100,
+        ..SandboxSpec::default()
+    };
+    let handle = sandbox::start("127.0.0.1:0".parse().unwrap(), &spec, Persist::Memory)
+        .await
+        .unwrap();
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+    fleet.write(&apps());
+    let fleet = std::sync::Arc::new(fleet);
+    let out = run(&fleet, &["reconcile", "--wait", "--interval", "200ms"]).await;
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    (handle, fleet)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_store_plans_no_invented_tester_changes_and_reconcile_rebuilds_the_map_without_churn()
- {
+async fn a_fresh_store_invents_no_tester_changes_and_reconcile_rebuilds_the_map_without_churn() {
     tokio::time::timeout(Duration::from_secs(150), async {
-        let spec = SandboxSpec {
-            audit_delay_ms: 300,
-            privacy_scan_ms: 100,
-            ..SandboxSpec::default()
-        };
-        let handle = sandbox::start("127.0.0.1:0".parse().unwrap(), &spec, Persist::Memory)
-            .await
-            .unwrap();
-        let mut fleet = TestFleet::new();
-        fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
-        fleet.write(&apps());
-        let fleet = std::sync::Arc::new(fleet);
-        let out = run(&fleet, &["reconcile", "--wait", "--interval", "200ms"]).await;
-        assert_eq!(code(&out), 0, "{}", text(&out));
+        let (handle, fleet) = converged().await;
         let bound = handle.wechat.app_state(WECHAT_APP).unwrap().testers;
         assert_eq!(bound.len(), 2);
         let converged = tester_calls(&handle.accepted());
@@ -128,6 +133,43 @@ async fn a_fresh_store_plans_no_invented_tester_changes_and_reconcile_rebuilds_t
             String::from_utf8_lossy(&out.stdout),
             "Plan: no changes · 2 in sync\n",
             "the next plan is clean"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tester_known_bound_without_its_id_is_unbound_by_wechat_id_when_it_leaves_the_fleet() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let (handle, fleet) = converged().await;
+        std::fs::remove_dir_all(fleet.store()).unwrap();
+        let out = run(&fleet, &["reconcile"]).await;
+        assert!(text(&out).contains("3 testers verified"), "{}", text(&out));
+
+        // A tester known bound only that way leaves the fleet file: unbound by WeChat id.
+        let mut fewer = apps();
+        fewer[0].testers = "[ops-li01]";
+        fleet.write(&fewer);
+        let out = run(&fleet, &["plan", "--detailed-exitcode"]).await;
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(
+                "    - unbind tester `qa-wang02`\n        tester `qa-wang02` is no longer in the fleet file\n"
+            ),
+            "{}",
+            text(&out)
+        );
+        let out = run(&fleet, &["reconcile"]).await;
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        let left = handle.wechat.app_state(WECHAT_APP).unwrap().testers;
+        let left: Vec<&str> = left.iter().map(|t| t.wechatid.as_str()).collect();
+        assert_eq!(left, ["ops-li01"]);
+        let out = run(&fleet, &["plan", "--detailed-exitcode"]).await;
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "Plan: no changes · 2 in sync\n"
         );
     })
     .await

@@ -283,3 +283,34 @@ fn generic_text_drops_fingerprints_and_audit_ids() {
     );
     assert_eq!(generic("odd [mf:not a tag"), "odd [mf:not a tag");
 }
+
+#[test]
+fn a_fresh_store_of_many_apps_in_sync_groups_its_tester_verifications() {
+    // A CI runner's empty store against 1,000 apps in sync, each with the same two testers.
+    let apps: Vec<AppPlan> = (0..1_000)
+        .map(|i| {
+            let mut d = desired_named(&format!("shop-{i:05}"), &format!("wx{i:016}"));
+            d.testers = vec!["ops-li01".into(), "qa-wang02".into()];
+            let members = vec![format!("{i}a"), format!("{i}b")];
+            let o = Observed {
+                members,
+                ..released(None)
+            };
+            plan(&d, &o, &Record::default())
+        })
+        .collect();
+    let plan = plan_of(apps);
+    assert!(!plan.has_changes());
+    let text = render::text_as(&plan, false, Layout::Auto);
+    assert_eq!(
+        text,
+        "? 1,000 apps on wechat in sync; verify tester `ops-li01` → verify tester `qa-wang02`\n    \
+         shop-00000, shop-00001, shop-00002 and 997 more\n    ? verify tester `ops-li01`\n        \
+         the tester map has no entry for `ops-li01`: it may be bound as one of the 2 unknown \
+         members\n    ? verify tester `qa-wang02`\n        the tester map has no entry for \
+         `qa-wang02`: it may be bound as one of the 2 unknown members\n    note: unverified: 2 \
+         testers, no tester map here (WeChat only shows opaque member ids); `reconcile` binds \
+         them, which is harmless if they are bound already\n\nPlan: no changes · 1000 in sync \
+         · 2000 testers unverified\n"
+    );
+}

@@ -40,6 +40,7 @@ pub const EXIT_TIMEOUT: i32 = 3;
 #[command(after_help = "Examples:\n  \
     minifleet validate                          check fleet.yaml, print every problem\n  \
     minifleet plan --detailed-exitcode          in CI: 0 nothing to do, 2 changes pending, 1 error\n  \
+    minifleet plan --group                      apps with the same steps told once (fits a review)\n  \
     minifleet reconcile --wait                  apply, and keep going until every app converged\n  \
     minifleet reconcile --only tea-house        work on one app\n  \
     minifleet status                            wanted vs live, from the store\n  \

@@ -17,7 +17,7 @@ use crate::model::Desired;
 use crate::plan::Plan;
 use crate::plan::quota::AuditBudget;
 use crate::ui::Ui;
-use crate::view::plan as render;
+use crate::view::plan::{self as render, Layout};
 
 use super::common::{self, Selection};
 use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
@@ -52,6 +52,35 @@ pub struct ReconcileArgs {
     /// Work on at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+
+    /// How the printed plan lays its apps out.
+    #[command(flatten)]
+    pub grouping: Grouping,
+}
+
+/// `--group` / `--no-group`: how the text plan lays its apps out.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Grouping {
+    /// Group the text plan: apps whose steps have the same shape are told once, with a count, a
+    /// few names and which ext keys differ (the default when more than 20 apps have steps, so a
+    /// fleet-sized plan fits a review); `-o json` always lists every app.
+    #[arg(long, conflicts_with = "no_group")]
+    pub group: bool,
+
+    /// One block per app in the text plan, however many apps have steps.
+    #[arg(long)]
+    pub no_group: bool,
+}
+
+impl Grouping {
+    /// The layout asked for.
+    pub fn layout(self) -> Layout {
+        match (self.group, self.no_group) {
+            (true, _) => Layout::Grouped,
+            (_, true) => Layout::PerApp,
+            _ => Layout::Auto,
+        }
+    }
 }
 
 /// Arguments of `plan` (= `reconcile --dry-run`).
@@ -68,6 +97,10 @@ pub struct PlanArgs {
     /// Observe at most this many apps at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+
+    /// How the plan lays its apps out.
+    #[command(flatten)]
+    pub grouping: Grouping,
 }
 
 impl PlanArgs {
@@ -81,6 +114,7 @@ impl PlanArgs {
             timeout: Duration::from_secs(1800),
             interval: None,
             concurrency: self.concurrency,
+            grouping: self.grouping,
         }
     }
 }
@@ -121,7 +155,7 @@ async fn dry_run(
         doc["errors"] = serde_json::json!(failures);
         ui.json(&doc);
     } else {
-        print_plan(ui, &plan);
+        print_plan(ui, &plan, args.grouping.layout());
         print_failures(ui, &failures);
     }
     // A plan that leaves apps out (failed, not authorized, not observed) is not "nothing to do".
@@ -145,7 +179,7 @@ async fn apply(
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
     let timing = Timing::every(interval, all_sandbox(fleet));
     let shared = Arc::new(Shared::default());
-    let round = round_fn(engine.clone(), *ui, shared.clone());
+    let round = round_fn(engine.clone(), *ui, shared.clone(), args.grouping.layout());
     let scheduler = Scheduler::new(round, timing, usize::from(args.concurrency));
     let (commands, queue) = tokio::sync::mpsc::unbounded_channel();
     let diff = FleetDiff::between(&[], apps);
@@ -233,7 +267,7 @@ impl Shared {
 
 /// One round of `reconcile`: plan every due app; the first round's plan is printed before
 /// anything is applied; then apply.
-fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>) -> RoundFn {
+fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>, layout: Layout) -> RoundFn {
     Arc::new(move |due, permits, done| {
         let (engine, shared) = (engine.clone(), shared.clone());
         Box::pin(async move {
@@ -248,7 +282,7 @@ fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>) -> RoundFn {
                     let reports: Vec<AppReport> =
                         planned.reports.iter().flatten().cloned().collect();
                     let plan = plan_of(&reports, planned.audit_budget);
-                    print_plan(&ui, &plan);
+                    print_plan(&ui, &plan, layout);
                     *first = Some(plan);
                 }
             }
@@ -362,11 +396,11 @@ fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {
     }
 }
 
-fn print_plan(ui: &Ui, plan: &Plan) {
+fn print_plan(ui: &Ui, plan: &Plan, layout: Layout) {
     if ui.json_mode() {
         return;
     }
-    ui.data(&render::text(plan, ui.color()));
+    ui.data(&render::text_as(plan, ui.color(), layout));
 }
 
 /// Prints a line per action as it is applied or fails.

@@ -230,6 +230,10 @@ fn remember(
         (_, Effect::TesterBound { tester, member }) => {
             engine.store.put_tester(&app.appid, tester, Some(member))?;
             record.testers.insert(tester.clone(), member.clone());
+            record.unpaired_testers.remove(tester);
+        }
+        (_, Effect::TesterAlreadyBound { tester }) => {
+            record.unpaired_testers.insert(tester.clone());
         }
         (
             _,
@@ -239,6 +243,7 @@ fn remember(
         ) => {
             engine.store.put_tester(&app.appid, tester, None)?;
             record.testers.remove(tester);
+            record.unpaired_testers.remove(tester);
         }
         _ => {}
     }
@@ -259,7 +264,7 @@ pub(super) fn park(record: &mut Record, err: &PlatformError, now: u64) {
 fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Record) -> bool {
     let tester_step = matches!(
         action,
-        Action::BindTester { .. } | Action::UnbindTester { .. }
+        Action::BindTester { .. } | Action::VerifyTester { .. } | Action::UnbindTester { .. }
     );
     match err.class {
         ErrorClass::Permanent

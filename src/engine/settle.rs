@@ -13,7 +13,10 @@ use super::{Engine, PassError};
 pub(super) fn is_idempotent(action: &Action) -> bool {
     matches!(
         action,
-        Action::BindTester { .. } | Action::UnbindTester { .. } | Action::DeleteBuild { .. }
+        Action::BindTester { .. }
+            | Action::VerifyTester { .. }
+            | Action::UnbindTester { .. }
+            | Action::DeleteBuild { .. }
     )
 }
 
@@ -52,6 +55,7 @@ pub(super) fn took_effect(action: &Action, observed: &Observed) -> Option<bool> 
         Action::Rollback { fingerprint } => live_fp(fingerprint),
         Action::WaitForAudit { .. }
         | Action::BindTester { .. }
+        | Action::VerifyTester { .. }
         | Action::UnbindTester { .. }
         | Action::DeleteBuild { .. } => return None,
     })

@@ -4,7 +4,7 @@
 //!
 //! Everything here is plain data: no I/O, no clock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -424,6 +424,11 @@ pub struct Record {
     /// WeChat wechatid → userstr, learnt from `bind_tester`.
     #[serde(default)]
     pub testers: BTreeMap<String, String>,
+    /// Testers known to be bound whose member id the platform would not tell (a verifying bind
+    /// that WeChat answered "already bound", 85004): each accounts for one member the map cannot
+    /// name.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unpaired_testers: BTreeSet<String>,
     /// The ext object of the last build minifleet made, for diffs.
     #[serde(default)]
     pub last_ext: Option<Value>,
@@ -532,19 +537,35 @@ pub enum Action {
         /// WeChat id / Alipay logon id.
         tester: String,
     },
+    /// Make sure a tester is bound when the plan cannot tell whether it is: the store has no
+    /// member id for it and the platform lists members it cannot name (a lost tester map).
+    /// Applied as a bind for which "already bound" is success; not a change of the plan.
+    VerifyTester {
+        /// WeChat id / Alipay logon id.
+        tester: String,
+    },
     /// Remove a tester.
     UnbindTester {
         /// WeChat id / Alipay logon id, where known.
         tester: Option<String>,
-        /// The platform's member id (WeChat userstr).
-        member: String,
+        /// The platform's member id (WeChat userstr), where known; without it WeChat unbinds by
+        /// the tester's WeChat id.
+        member: Option<String>,
     },
 }
 
 impl Action {
-    /// Whether the action changes anything on the platform.
+    /// Whether the action makes a call that may change something on the platform (so it is
+    /// applied and journalled).
     pub fn is_mutating(&self) -> bool {
         !matches!(self, Action::WaitForAudit { .. })
+    }
+
+    /// Whether the action is a change the plan proposes: mutating, and not a
+    /// [`Action::VerifyTester`], which only confirms what is probably so already. `plan
+    /// --detailed-exitcode` and the summary's counts go by this.
+    pub fn is_change(&self) -> bool {
+        self.is_mutating() && !matches!(self, Action::VerifyTester { .. })
     }
 
     /// A short, stable name of the action's kind, as in JSON output and history.
@@ -560,6 +581,7 @@ impl Action {
             Action::Rollback { .. } => "rollback",
             Action::DeleteBuild { .. } => "delete_build",
             Action::BindTester { .. } => "bind_tester",
+            Action::VerifyTester { .. } => "verify_tester",
             Action::UnbindTester { .. } => "unbind_tester",
         }
     }
@@ -657,12 +679,12 @@ pub struct AppPlan {
 impl AppPlan {
     /// Whether a step before the first [`Action::WaitForAudit`] changes anything: what can be
     /// applied now. Steps after a wait are the foreseen rest of the pipeline, so an app that only
-    /// waits has no changes pending.
+    /// waits has no changes pending; nor has an app that only verifies testers.
     pub fn has_changes(&self) -> bool {
         self.steps
             .iter()
             .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
-            .any(|s| s.action.is_mutating())
+            .any(|s| s.action.is_change())
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Rules {
     /// [`Rules::settled_audit_holds_slot`]); `<status>` is `approved` or `rejected`, `<id>` the
     /// audit id, `<build>` the build.
     pub settled_withdraw_reason: &'static str,
+    /// How the platform lists testers, for plans that cannot tell whether a tester is bound.
+    pub member_ids: &'static str,
 }
 
 impl Rules {

@@ -47,7 +47,7 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
         plan.state = AppState::NotAuthorized { reason };
         return plan;
     }
-    let testers = testers::plan_testers(desired, observed, record);
+    let testers = testers::plan_testers(desired, observed, record, rules);
     let code = pipeline::plan_code(desired, observed, record, ctx, rules);
     plan.steps = testers.steps;
     plan.steps.extend(code.steps);
@@ -102,6 +102,10 @@ pub struct Summary {
     pub releases: usize,
     /// Planned tester binds and unbinds.
     pub tester_changes: usize,
+    /// Testers the plan cannot tell are bound (no member id for them here), to be verified:
+    /// not changes.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unverified_testers: usize,
     /// Apps with nothing to do.
     pub in_sync: usize,
     /// Apps waiting on an audit verdict.
@@ -115,6 +119,11 @@ pub struct Summary {
     /// Apps with changes pending (not in the JSON: the steps are counted instead).
     #[serde(skip)]
     pub changed_apps: usize,
+}
+
+/// Whether a count is zero (such counts are left out of the JSON).
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Plan {

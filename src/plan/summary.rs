@@ -44,6 +44,7 @@ impl Summary {
             | Action::RevertGray
             | Action::Rollback { .. } => self.releases += 1,
             Action::BindTester { .. } | Action::UnbindTester { .. } => self.tester_changes += 1,
+            Action::VerifyTester { .. } => self.unverified_testers += 1,
             Action::WaitForAudit { .. } => {}
         }
     }

@@ -249,6 +249,12 @@ pub enum Effect {
         /// The platform's member id (WeChat userstr).
         member: String,
     },
+    /// A tester was found bound already, and the platform does not tell its member id (WeChat
+    /// 85004 to a verifying bind).
+    TesterAlreadyBound {
+        /// WeChat id.
+        tester: String,
+    },
     /// A tester was unbound.
     TesterUnbound {
         /// WeChat id / Alipay logon id, where known.

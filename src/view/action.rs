@@ -2,9 +2,10 @@
 
 use crate::model::{Action, fingerprint_tag};
 
-/// The plan symbol: `+` add, `~` change, `-` remove, `<` roll back, `…` wait.
+/// The plan symbol: `+` add, `~` change, `-` remove, `<` roll back, `…` wait, `?` verify.
 pub fn symbol(action: &Action) -> &'static str {
     match action {
+        Action::VerifyTester { .. } => "?",
         Action::Commit { .. } | Action::SubmitAudit { .. } | Action::BindTester { .. } => "+",
         Action::Release { .. } | Action::Gray { .. } => "~",
         Action::WithdrawAudit { .. }
@@ -53,11 +54,16 @@ pub fn describe(action: &Action) -> String {
             format!("roll back to {}", fingerprint_tag(fingerprint))
         }
         Action::BindTester { tester } => format!("bind tester `{tester}`"),
+        Action::VerifyTester { tester } => format!("verify tester `{tester}`"),
         Action::UnbindTester {
             tester: Some(tester),
             ..
         } => format!("unbind tester `{tester}`"),
-        Action::UnbindTester { member, .. } => format!("unbind member `{member}`"),
+        Action::UnbindTester {
+            member: Some(member),
+            ..
+        } => format!("unbind member `{member}`"),
+        Action::UnbindTester { .. } => "unbind a member".to_owned(),
     }
 }
 
@@ -73,6 +79,7 @@ pub fn applied_label(kind: &str, n: usize) -> String {
         "rollback" => ("rollback", "rollbacks"),
         "delete_build" => ("build deleted", "builds deleted"),
         "bind_tester" => ("tester bound", "testers bound"),
+        "verify_tester" => ("tester verified", "testers verified"),
         "unbind_tester" => ("tester unbound", "testers unbound"),
         other => (other, other),
     };

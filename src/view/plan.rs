@@ -15,24 +15,59 @@ use super::counted;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Indentation of step lines.
-const STEP: &str = "    ";
+pub(super) const STEP: &str = "    ";
 
 /// Indentation of reasons and other details under a step.
-const DETAIL: &str = "        ";
+pub(super) const DETAIL: &str = "        ";
 
 /// Indentation of diff lines under `ext:`.
 const DIFF: &str = "          ";
 
 /// The plan as human text. `color` adds ANSI colours (only on a terminal).
 ///
-/// Apps in sync are only counted; every other app gets a block; one summary line ends the text.
+/// Apps in sync are only counted (unless they have testers to verify); every other app gets a
+/// block; one summary line ends the text.
 pub fn text(plan: &Plan, color: bool) -> String {
     let paint = Paint { color };
     let mut out = String::new();
-    for app in plan.apps.iter().filter(|a| a.state != AppState::InSync) {
+    for app in plan.apps.iter().filter(|a| shown(a)) {
         app_block(app, paint, &mut out);
         out.push('\n');
     }
+    footer(plan, &mut out);
+    out
+}
+
+/// How the text plan lays its apps out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Grouped when more than [`GROUP_OVER`] apps have a block, else one block per app.
+    Auto,
+    /// One block per app ([`text`]).
+    PerApp,
+    /// Apps with steps of the same shape together ([`super::group::text`]).
+    Grouped,
+}
+
+/// More app blocks than this (about a screenful) are grouped by [`Layout::Auto`].
+pub const GROUP_OVER: usize = 20;
+
+/// The plan as human text, laid out by `layout`.
+pub fn text_as(plan: &Plan, color: bool, layout: Layout) -> String {
+    let grouped = match layout {
+        Layout::Auto => plan.apps.iter().filter(|a| shown(a)).count() > GROUP_OVER,
+        Layout::PerApp => false,
+        Layout::Grouped => true,
+    };
+    if grouped {
+        super::group::text(plan, color)
+    } else {
+        text(plan, color)
+    }
+}
+
+/// The lines that end every text plan: the summary, why it is incomplete, the audit quota.
+pub(super) fn footer(plan: &Plan, out: &mut String) {
     let summary = plan.summary();
     out.push_str(&summary_line(&summary));
     out.push('\n');
@@ -43,7 +78,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
     if let Some(budget) = &plan.audit_budget {
         out.push_str(&format!("WeChat audit quota: {}\n", budget.line()));
     }
-    out
+}
+
+/// Whether an app gets a block of its own: it is not in sync, or it has steps (testers to verify).
+pub(super) fn shown(app: &AppPlan) -> bool {
+    app.state != AppState::InSync || !app.steps.is_empty()
 }
 
 /// The plan as JSON: `{"format_version": 1, "summary": {…}, "apps": [every app]}`.
@@ -63,14 +102,20 @@ pub fn json(plan: &Plan) -> Value {
     doc
 }
 
-/// One app's block: header, state reason, steps with reasons and ext diff, notes.
-fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
-    let symbol = match app.state {
+/// The symbol of an app's (or a group's) header.
+pub(super) fn state_symbol(app: &AppPlan) -> &'static str {
+    match app.state {
+        AppState::InSync if !app.steps.is_empty() => "?",
         AppState::InSync => " ",
         AppState::Changes => "~",
         AppState::WaitingOnAudit => "…",
         AppState::Failed { .. } | AppState::NotAuthorized { .. } => "!",
-    };
+    }
+}
+
+/// One app's block: header, state reason, steps with reasons and ext diff, notes.
+pub(super) fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
+    let symbol = state_symbol(app);
     let header = format!(
         "{symbol} {} ({} {}) {} {}",
         app.name,
@@ -162,7 +207,7 @@ fn sorted(value: &Value) -> Value {
 }
 
 /// Appends `text` indented by `indent` as one line.
-fn line(out: &mut String, indent: &str, text: &str) {
+pub(super) fn line(out: &mut String, indent: &str, text: &str) {
     out.push_str(indent);
     out.push_str(text);
     out.push('\n');
@@ -170,14 +215,14 @@ fn line(out: &mut String, indent: &str, text: &str) {
 
 /// ANSI colouring, or none.
 #[derive(Debug, Clone, Copy)]
-struct Paint {
+pub(super) struct Paint {
     /// Whether to colour at all.
-    color: bool,
+    pub(super) color: bool,
 }
 
 impl Paint {
     /// `text` in the colour of a plan symbol: green `+`, yellow `~`, red `-`/`!`, cyan `<`.
-    fn symbol(self, symbol: &str, text: &str) -> String {
+    pub(super) fn symbol(self, symbol: &str, text: &str) -> String {
         match symbol {
             "+" => self.wrap("32", text),
             "~" => self.wrap("33", text),
@@ -188,7 +233,7 @@ impl Paint {
     }
 
     /// `text` in red.
-    fn red(self, text: &str) -> String {
+    pub(super) fn red(self, text: &str) -> String {
         self.wrap("31", text)
     }
 
@@ -239,6 +284,11 @@ pub fn summary_line(summary: &Summary) -> String {
         counted(summary.failed, "failed", "failed"),
         counted(summary.not_authorized, "not authorized", "not authorized"),
         counted(summary.not_observed, "not observed", "not observed"),
+        counted(
+            summary.unverified_testers,
+            "tester unverified",
+            "testers unverified",
+        ),
     ];
     parts.extend(states.into_iter().flatten());
     let head = if summary.incomplete() > 0 {

@@ -178,7 +178,7 @@ fn matching(d: &Desired) -> (Observed, Record) {
 fn is_code_step(action: &Action) -> bool {
     !matches!(
         action,
-        Action::BindTester { .. } | Action::UnbindTester { .. }
+        Action::BindTester { .. } | Action::VerifyTester { .. } | Action::UnbindTester { .. }
     )
 }
 
@@ -191,6 +191,22 @@ proptest! {
         prop_assert!(p.steps.is_empty(), "steps: {:?}", p.steps);
         prop_assert_eq!(&p.state, &AppState::InSync);
         prop_assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn a_lost_tester_map_invents_no_changes(d in any_desired(), unpaired in prop::sample::subsequence(TESTERS.to_vec(), 0..=3)) {
+        // A fresh store (a CI runner) or one that lost the map: the platform lists the members,
+        // the store cannot name them; some testers may be known bound without an id.
+        let (o, mut r) = matching(&d);
+        r.testers.clear();
+        r.unpaired_testers = unpaired.iter().map(|t| t.to_string()).collect();
+        r.unpaired_testers.retain(|t| d.testers.contains(t));
+        let p = plan(&d, &o, &r);
+        prop_assert!(!p.has_changes(), "steps: {:?}", p.steps);
+        prop_assert_eq!(&p.state, &AppState::InSync);
+        let verified = p.steps.iter().filter(|s| s.action.kind() == "verify_tester").count();
+        prop_assert_eq!(verified, d.testers.len() - r.unpaired_testers.len());
+        prop_assert_eq!(verified > 0, p.notes.iter().any(|n| n.starts_with("unverified: ")));
     }
 
     #[test]
@@ -260,7 +276,10 @@ proptest! {
         match &p.state {
             AppState::Changes => prop_assert!(p.has_changes()),
             AppState::WaitingOnAudit => prop_assert!(!p.has_changes() && waits),
-            AppState::InSync => prop_assert!(p.steps.is_empty()),
+            // In sync, but with testers to verify (a lost tester map): those are not changes.
+            AppState::InSync => prop_assert!(
+                p.steps.iter().all(|s| s.action.kind() == "verify_tester") && !p.has_changes()
+            ),
             AppState::NotAuthorized { .. } => prop_assert!(p.steps.is_empty() && !o.authorized),
             AppState::Failed { .. } => {}
         }

@@ -138,8 +138,21 @@ impl AlipayClient {
             },
             Action::Rollback { .. } => self.rollback(token).await,
             Action::DeleteBuild { version: v } => self.simple(DELETE, token, &version(v)).await,
-            Action::BindTester { tester } => self.bind(token, tester).await,
-            Action::UnbindTester { tester, member } => self.unbind(token, tester, member).await,
+            // Alipay names every member, so a verification is a bind that learns the user id.
+            Action::BindTester { tester } | Action::VerifyTester { tester } => {
+                self.bind(token, tester).await
+            }
+            Action::UnbindTester {
+                tester,
+                member: Some(member),
+            } => self.unbind(token, tester, member).await,
+            Action::UnbindTester { member: None, .. } => Err(errors::local(
+                MEMBER_DELETE,
+                "no_member",
+                ErrorClass::Permanent,
+                "Alipay removes a member by user id, and the unbind names none",
+                "this is a minifleet bug: please report it",
+            )),
         }
     }
 

@@ -48,6 +48,7 @@ pub const RULES: Rules = Rules {
     settled_withdraw_reason: "cancels the <status> review of outdated build <build> (back to \
                               development): Alipay has one review slot per app, and the <status> \
                               version holds it until it is released or cancelled",
+    member_ids: "Alipay lists members by user id",
 };
 
 /// `platforms.alipay`, resolved.

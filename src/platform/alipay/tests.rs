@@ -392,7 +392,7 @@ async fn a_pending_invite_counts_as_bound() {
         );
         let unbind = Action::UnbindTester {
             tester: Some(tester),
-            member,
+            member: Some(member),
         };
         e.client.execute(&app, &unbind).await.unwrap();
         assert!(e.client.observe(&app).await.unwrap().members.is_empty());

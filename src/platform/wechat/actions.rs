@@ -105,8 +105,15 @@ impl WechatClient {
             Action::RevertGray => none(self.get(appid, "wxa/revertgrayrelease").await),
             Action::Rollback { .. } => none(self.get(appid, "wxa/revertcoderelease").await),
             Action::BindTester { tester } => self.bind_tester(appid, tester).await,
+            Action::VerifyTester { tester } => self.verify_tester(appid, tester).await,
             Action::UnbindTester { tester, member } => {
-                let body = json!({ "userstr": member });
+                // Without the member id (a tester bound before the tester map was lost), by
+                // WeChat id: the call takes either.
+                let body = match (member, tester) {
+                    (Some(member), _) => json!({ "userstr": member }),
+                    (None, Some(tester)) => json!({ "wechatid": tester }),
+                    (None, None) => return Err(unnamed_member(UNBIND)),
+                };
                 self.wxa(appid, Method::Post, UNBIND, &[], Some(&body))
                     .await?;
                 Ok(Effect::TesterUnbound {
@@ -192,6 +199,24 @@ impl WechatClient {
         }
     }
 
+    /// Binds `tester` if it is not bound; "already bound" (85004, no userstr) is fine: the tester
+    /// is bound, under an id WeChat does not tell (learning it would take an unbind and a bind).
+    async fn verify_tester(&self, appid: &str, tester: &str) -> Result<Effect, PlatformError> {
+        let body = json!({ "wechatid": tester });
+        match self.wxa(appid, Method::Post, BIND, &[], Some(&body)).await {
+            Err(err) if err.code == "85004" => Ok(Effect::TesterAlreadyBound {
+                tester: tester.to_string(),
+            }),
+            answer => {
+                let bound: Bound = decode(BIND, answer?)?;
+                Ok(Effect::TesterBound {
+                    tester: tester.to_string(),
+                    member: bound.userstr,
+                })
+            }
+        }
+    }
+
     /// Binds `tester`; when already bound (85004, no userstr), unbinds and binds again to learn it.
     async fn bind_tester(&self, appid: &str, tester: &str) -> Result<Effect, PlatformError> {
         let body = json!({ "wechatid": tester });
@@ -210,6 +235,17 @@ impl WechatClient {
             member: bound.userstr,
         })
     }
+}
+
+/// An unbind that names neither the member nor the tester (the planner never plans one).
+fn unnamed_member(call: &str) -> PlatformError {
+    errors::local(
+        call,
+        "no_member",
+        ErrorClass::Permanent,
+        "the unbind names neither a member id nor a tester",
+        "this is a minifleet bug: please report it",
+    )
 }
 
 #[cfg(test)]

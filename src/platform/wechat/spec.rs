@@ -38,6 +38,7 @@ pub const RULES: Rules = Rules {
     end_gray_reason: "",
     withdraw_reason: "withdraws audit <id> of outdated build <build>, which blocks a new submission",
     settled_withdraw_reason: "withdraws the <status> audit <id> of outdated build <build>",
+    member_ids: "WeChat only shows opaque member ids",
 };
 
 /// `platforms.wechat`, resolved.

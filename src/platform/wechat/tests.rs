@@ -340,7 +340,7 @@ async fn testers_bind_with_85004_recovery_and_unbind() {
         );
         let unbind = Action::UnbindTester {
             tester: Some("ops-li".into()),
-            member,
+            member: Some(member),
         };
         let effect = env.run(&app, unbind).await;
         assert_eq!(

@@ -42,6 +42,26 @@ pub struct PassOptions {
     pub concurrency: usize,
 }
 
+/// What a round of planning may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The plans are about to be applied: unknown outcomes are settled first, apps backing off
+    /// are held, state changes are told and audit submissions are reserved.
+    Apply,
+    /// A dry run: the observations are kept (for `status`) and told, nothing else.
+    DryRun,
+    /// The plan of a fleet that is not the running one (a proposed file): nothing is stored or
+    /// told, so asking changes nothing.
+    Proposal,
+}
+
+impl Mode {
+    /// The mode of a pass that applies (`apply`) or not.
+    pub fn of(apply: bool) -> Mode {
+        if apply { Mode::Apply } else { Mode::DryRun }
+    }
+}
+
 /// A round's plans, before applying: one report per app (`None`: its permit never came), and
 /// how the audit quota was shared.
 #[derive(Debug, Clone)]
@@ -128,8 +148,29 @@ impl Engine {
     /// audit quota among the plans in fleet order. With `opts.apply` (plans about to be applied)
     /// unknown outcomes are settled first and apps backing off are held.
     pub async fn plan_pass(self: &Arc<Self>, apps: &[Desired], opts: PassOptions) -> PlannedPass {
-        let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-        let round = self.plan_round(apps, opts.apply, &permits).await;
+        self.plan_all(apps, Mode::of(opts.apply), opts.concurrency)
+            .await
+    }
+
+    /// Plans `apps` — a fleet that is not the running one, e.g. a proposed file — against the
+    /// store and the platforms' live state, storing and telling nothing ([`Mode::Proposal`]), at
+    /// most `concurrency` apps at a time. Reports come back in the order of `apps`.
+    pub async fn plan_proposal(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        concurrency: usize,
+    ) -> PlannedPass {
+        self.plan_all(apps, Mode::Proposal, concurrency).await
+    }
+
+    async fn plan_all(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        mode: Mode,
+        concurrency: usize,
+    ) -> PlannedPass {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let round = self.plan_round(apps, mode, &permits).await;
         PlannedPass {
             reports: round
                 .reports
@@ -147,15 +188,15 @@ impl Engine {
     pub async fn plan_round(
         self: &Arc<Self>,
         apps: &[Desired],
-        apply: bool,
+        mode: Mode,
         permits: &Arc<Semaphore>,
     ) -> PlannedRound {
         let jobs = apps.iter().cloned().map(|app| {
             let engine = Arc::clone(self);
-            async move { engine.observe_and_plan(&app, apply).await }
+            async move { engine.observe_and_plan(&app, mode).await }
         });
         let mut reports = fan_out(apps, permits, jobs).await;
-        let audit_budget = self.share_audit_quota(apps, &mut reports).await;
+        let audit_budget = self.share_audit_quota(apps, &mut reports, mode).await;
         PlannedRound {
             reports,
             audit_budget,
@@ -221,11 +262,13 @@ impl Engine {
     }
 
     /// Asks each platform that rations audits how many are left, and holds the submissions
-    /// beyond that in fleet order.
+    /// beyond that in fleet order; plans about to be applied ([`Mode::Apply`]) reserve theirs
+    /// until their pass is through.
     async fn share_audit_quota(
         &self,
         apps: &[Desired],
         reports: &mut [Option<AppReport>],
+        mode: Mode,
     ) -> Option<AuditBudget> {
         let mut total: Option<AuditBudget> = None;
         for (kind, platform) in self.platforms.clients() {
@@ -267,7 +310,9 @@ impl Engine {
                 .enumerate()
                 .filter(|(at, _)| !waiting.contains(at))
                 .map(|(_, (app, _))| app.appid.clone());
-            self.reserve(kind, granted);
+            if mode == Mode::Apply {
+                self.reserve(kind, granted);
+            }
             let held = Held {
                 kind: HoldKind::AuditQuota,
                 until_ms: None,

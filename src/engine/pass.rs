@@ -9,7 +9,7 @@ use crate::platform::{ErrorClass, PlatformError};
 use crate::store::StoreError;
 
 use super::events::{AppRef, Event};
-use super::{Engine, apply, now_ms};
+use super::{Engine, Mode, apply, now_ms};
 
 /// What ended an app's pass early.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,12 +166,14 @@ impl Engine {
     /// Observes and plans one app (phase one of a pass). With `apply`, unknown outcomes of earlier
     /// calls are settled first, and an app that is backing off after failures is held this pass.
     /// A parked app (a quota) is held in any case; the reason becomes a plan note.
-    pub(super) async fn observe_and_plan(&self, app: &Desired, apply: bool) -> AppReport {
+    pub(super) async fn observe_and_plan(&self, app: &Desired, mode: Mode) -> AppReport {
         let mut report = AppReport::new(app);
-        if let Err(err) = self.plan_inner(app, apply, &mut report).await {
+        if let Err(err) = self.plan_inner(app, mode, &mut report).await {
             tracing::warn!(app = %app.name, error = %err, "pass ended early");
-            self.pass_failed(app, &err);
-            if apply {
+            if mode != Mode::Proposal {
+                self.pass_failed(app, &err);
+            }
+            if mode == Mode::Apply {
                 self.note_failure(app, &err);
                 self.hold_after(app, &mut report);
             }
@@ -195,9 +197,10 @@ impl Engine {
     async fn plan_inner(
         &self,
         app: &Desired,
-        apply: bool,
+        mode: Mode,
         report: &mut AppReport,
     ) -> Result<(), PassError> {
+        let apply = mode == Mode::Apply;
         let platform = self
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
@@ -209,19 +212,23 @@ impl Engine {
             .observe(app)
             .await
             .map_err(|e| PassError::Platform(Box::new(e)))?;
-        let previous = self.store.observation(&app.appid)?.map(|(o, _)| o);
-        self.store
-            .put_observation(&app.appid, &observed, now_ms())?;
-        self.events.emit(Event::Observed {
-            app: AppRef::of(app),
-        });
-        self.tell_verdicts(app, previous.as_ref(), &observed);
+        if mode != Mode::Proposal {
+            let previous = self.store.observation(&app.appid)?.map(|(o, _)| o);
+            self.store
+                .put_observation(&app.appid, &observed, now_ms())?;
+            self.events.emit(Event::Observed {
+                app: AppRef::of(app),
+            });
+            self.tell_verdicts(app, previous.as_ref(), &observed);
+        }
         let mut changed = apply && self.settle(app, &observed, &mut record)? > 0;
         let now = now_ms();
         let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
         report.held = held(&record, app, now, apply);
         if let Some(held) = &report.held {
             plan.notes.push(held.reason.clone());
+        }
+        if let Some(held) = report.held.as_ref().filter(|_| mode != Mode::Proposal) {
             self.events.emit(Event::Held {
                 app: AppRef::of(app),
                 kind: held.kind.as_str(),
@@ -338,7 +345,7 @@ impl Engine {
     /// budget did not grant the first plan is not added by the second.
     async fn replan_after_conflict(&self, app: &Desired, first: &AppPlan, report: &mut AppReport) {
         tracing::info!(app = %app.name, "conflict: observing and planning again");
-        let mut again = self.observe_and_plan(app, true).await;
+        let mut again = self.observe_and_plan(app, Mode::Apply).await;
         let (Some(plan), None, None) = (again.plan.as_mut(), &again.error, &again.held) else {
             return;
         };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::model::{Action, Desired};
+use crate::model::{Action, Desired, Record};
 use crate::store::Intent;
 
 /// An engine on the embedded sandbox for a WeChat fleet of `apps` (YAML list items), with
@@ -195,6 +195,38 @@ async fn the_audit_budget_holds_submissions_beyond_the_quota_in_fleet_order() {
         assert_eq!(accepted(&engine, &apps[2].appid, "wxa/submit_audit"), 0);
         // The ones held back still committed: only the submission waits.
         assert_eq!(accepted(&engine, &apps[2].appid, "wxa/commit"), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_proposed_fleet_is_planned_against_live_state_and_nothing_is_stored_or_reserved() {
+    bounded(async {
+        let apps_yaml = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", ext: { shopId: \"1\" } }\n  \
+                         - { name: b, platform: wechat, appid: \"wx2222222222222222\", ext: { shopId: \"2\" } }\n";
+        let (_dir, engine, apps) = engine(apps_yaml, "  audit_quota: 1\n").await;
+        let planned = engine.plan_proposal(&apps, 4).await;
+        let budget = planned.audit_budget.expect("a budget");
+        assert_eq!((budget.planned, budget.left, budget.waiting), (2, 1, 1));
+        assert!(planned.reports.iter().all(|r| r.error.is_none() && r.plan.is_some()));
+        for app in &apps {
+            assert_eq!(engine.store.observation(&app.appid).unwrap(), None);
+            assert_eq!(engine.store.record(&app.appid).unwrap(), Record::default());
+        }
+        assert!(engine.store.history(None).unwrap().is_empty());
+        assert!(engine.reserved.lock().unwrap().values().all(|a| a.is_empty()));
+        // A dry run keeps its observations (for `status`) but reserves nothing either: only
+        // plans about to be applied hold a submission.
+        let dry = PassOptions {
+            apply: false,
+            ..apply()
+        };
+        engine.plan_pass(&apps, dry).await;
+        assert!(engine.store.observation(&apps[0].appid).unwrap().is_some());
+        assert!(engine.reserved.lock().unwrap().values().all(|a| a.is_empty()));
+        // So a pass that applies still gets the one submission left.
+        let planned = engine.plan_pass(&apps, apply()).await;
+        assert!(planned.reports[0].held.is_none());
     })
     .await;
 }

@@ -18,6 +18,7 @@ use crate::plan::Plan;
 use crate::plan::quota::AuditBudget;
 use crate::ui::Ui;
 use crate::view::plan::{self as render, Layout};
+use crate::view::plural;
 
 use super::common::{self, Selection};
 use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
@@ -560,8 +561,4 @@ fn state_label(state: &str, n: usize) -> String {
         other => other,
     };
     format!("{n} {}", name.replace('_', " "))
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

@@ -127,11 +127,6 @@ impl Engine {
         &self.events
     }
 
-    /// The embedded sandbox, when one runs.
-    pub fn sandbox(&self) -> Option<&crate::sandbox::SandboxHandle> {
-        self.platforms.sandbox()
-    }
-
     /// Runs one pass over `apps`: every app is observed and planned, the audit quota is shared
     /// out (see [`Engine::plan_pass`]), and with `opts.apply` the plans are applied, at most
     /// `opts.concurrency` apps at a time. Reports come back in the order of `apps`.
@@ -279,7 +274,7 @@ impl Engine {
                 .filter(|(app, r)| app.platform == kind && r.held.is_none())
                 .filter(|(_, r)| r.plan.as_ref().is_some_and(submits_audit))
                 .collect();
-            let Some((via, _)) = submitting.first() else {
+            let Some(via) = submitting.first().map(|(app, _)| *app) else {
                 continue;
             };
             let quota = match platform.audit_quota(via).await {
@@ -321,7 +316,13 @@ impl Engine {
             for at in waiting {
                 submitting[at].1.held = Some(held.clone());
             }
-            let sum = total.get_or_insert_with(AuditBudget::default);
+            let sum = total.get_or_insert_with(|| AuditBudget {
+                platform: via.rules.name,
+                ..AuditBudget::default()
+            });
+            if sum.platform != via.rules.name {
+                sum.platform = "";
+            }
             sum.planned += budget.planned;
             sum.left += budget.left;
             sum.waiting += budget.waiting;

@@ -34,6 +34,7 @@ const ONE: &str = "  - { name: tea-house, platform: wechat, appid: \"wx111111111
 /// The mutating calls the sandbox accepted for `appid` named `call`.
 fn accepted(engine: &Engine, appid: &str, call: &str) -> usize {
     engine
+        .platforms()
         .sandbox()
         .expect("the embedded sandbox")
         .accepted()
@@ -178,6 +179,7 @@ async fn the_audit_budget_holds_submissions_beyond_the_quota_in_fleet_order() {
         let planned = engine.plan_pass(&apps, apply()).await;
         let budget = planned.audit_budget.expect("a budget");
         assert_eq!((budget.planned, budget.left, budget.waiting), (3, 1, 2));
+        assert_eq!(budget.label(), "WeChat audit quota: ", "the platform's own name");
         let held: Vec<Option<HoldKind>> = planned
             .reports
             .iter()

@@ -44,9 +44,7 @@ pub mod kit {
     pub(crate) use super::path::YamlPath;
     pub(crate) use super::problems::{MaybeHelp, Problems};
     pub(crate) use super::raw::{RawApp, SECRET_PATTERN, VERSION_PATTERN};
-    pub(crate) use super::rules::{
-        is_alipay_appid, is_alipay_logon_id, is_email, is_version, is_wechat_appid,
-    };
+    pub(crate) use super::rules::{is_email, is_phone, is_version};
     pub(crate) use super::spec::find as find_spec;
 }
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde_yaml::Value;
 
 use super::path::{Seg, YamlPath};
 use super::problems::Problems;
-use super::secrets::{SECRET_KEYS, SecretError};
+use super::secrets::{SecretError, is_secret_key};
 
 /// Reads the mapping at `path` as `T`, reporting (and removing from `value`) every key whose value
 /// does not fit. A missing or null section reads as `T::default()`.
@@ -46,8 +46,7 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
 
 /// Reports a type error; for secret fields without serde's words, which quote the value.
 fn report(path: &YamlPath, message: &str, p: &mut Problems<'_>) {
-    let secret =
-        matches!(path.segs().last(), Some(Seg::Key(k)) if SECRET_KEYS.contains(&k.as_str()));
+    let secret = matches!(path.segs().last(), Some(Seg::Key(k)) if is_secret_key(k));
     if secret {
         let e = SecretError::Literal;
         p.value(path, e.to_string()).help(e.help());

@@ -1,4 +1,4 @@
-//! Small checks on single values: version numbers, names, appids, endpoints, audit tags.
+//! Small checks on single values: version numbers, names, emails, phones, endpoints.
 
 use super::ApiBase;
 
@@ -16,27 +16,6 @@ pub(crate) fn is_app_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
     first_ok && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Whether `appid` matches `^wx[0-9a-f]{16}$`.
-pub(crate) fn is_wechat_appid(appid: &str) -> bool {
-    appid.strip_prefix("wx").is_some_and(|hex| {
-        hex.len() == 16
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
-/// Whether `id` is an Alipay app id: exactly 16 ASCII digits (`^\d{16}$`).
-pub(crate) fn is_alipay_appid(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Whether `id` looks like an Alipay logon id: an email address or a phone number (digits, with
-/// an optional leading `+` and `-` separators, at least 5 digits).
-pub(crate) fn is_alipay_logon_id(id: &str) -> bool {
-    is_email(id) || is_phone(id)
 }
 
 /// Whether `text` is `local@domain.tld` without whitespace.
@@ -68,17 +47,6 @@ pub(crate) fn api_base(text: &str) -> Option<ApiBase> {
     (!rest.is_empty() && !rest.contains(char::is_whitespace)).then(|| ApiBase::Url(text.to_owned()))
 }
 
-/// What is wrong with an audit item's space-separated `tag`, if anything.
-pub(crate) fn tag_problem(tag: &str) -> Option<String> {
-    let tags: Vec<&str> = tag.split_whitespace().collect();
-    if tags.len() > 10 {
-        return Some(format!("at most 10 tags are allowed, got {}", tags.len()));
-    }
-    tags.iter()
-        .find(|t| t.chars().count() > 20)
-        .map(|t| format!("tag `{t}` is longer than 20 characters"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,41 +61,11 @@ mod tests {
     }
 
     #[test]
-    fn names_and_appids() {
+    fn names() {
         assert!(is_app_name("tea-house.v2_x"));
         assert!(!is_app_name("-tea"));
         assert!(!is_app_name("tea house"));
         assert!(!is_app_name(""));
-        assert!(is_wechat_appid("wx0123456789abcdef"));
-        assert!(!is_wechat_appid("wx0123456789ABCDEF"));
-        assert!(!is_wechat_appid("wx0123456789abcde"));
-        assert!(!is_wechat_appid("xx0123456789abcdef"));
-    }
-
-    #[test]
-    fn alipay_ids() {
-        assert!(is_alipay_appid("2021000000000001"));
-        assert!(!is_alipay_appid("202100000000001"));
-        assert!(!is_alipay_appid("2021x00000000001"));
-        assert!(
-            !is_alipay_appid("２０２１000000000001"),
-            "full-width digits are not digits"
-        );
-        for ok in ["ops@example.com", "13800138000", "+86-138-0013-8000"] {
-            assert!(is_alipay_logon_id(ok), "{ok}");
-        }
-        for bad in [
-            "ops-li",
-            "ops@",
-            "@example.com",
-            "a@b",
-            "1380",
-            "a b@c.d",
-            "138x0013800",
-            "+-1",
-        ] {
-            assert!(!is_alipay_logon_id(bad), "{bad}");
-        }
     }
 
     #[test]
@@ -139,15 +77,5 @@ mod tests {
         );
         assert_eq!(api_base("ftp://x"), None);
         assert_eq!(api_base("https://"), None);
-    }
-
-    #[test]
-    fn tags() {
-        assert_eq!(tag_problem("food shop"), None);
-        assert!(tag_problem("a b c d e f g h i j k").is_some());
-        assert_eq!(
-            tag_problem("abcdefghijklmnopqrstu"),
-            Some("tag `abcdefghijklmnopqrstu` is longer than 20 characters".into())
-        );
     }
 }

@@ -80,15 +80,14 @@ impl SecretError {
     }
 }
 
-/// The keys whose values are secret references, wherever they appear.
-pub(crate) const SECRET_KEYS: [&str; 6] = [
-    "component_secret",
-    "token",
-    "encoding_aes_key",
-    "private_key",
-    "alipay_public_key",
-    "app_auth_token",
-];
+/// Whether the values of settings named `key` are secret references: by the fleet file's naming
+/// rule, a setting whose name ends in `secret`, `token` or `key` holds a secret (`component_secret`,
+/// `encoding_aes_key`, `private_key`, `app_auth_token`, …), whichever platform it belongs to.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    ["secret", "token", "key"]
+        .iter()
+        .any(|end| key.ends_with(end))
+}
 
 /// A parsed secret reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

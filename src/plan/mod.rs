@@ -25,6 +25,11 @@ pub struct Context {
     pub now: u64,
 }
 
+/// `""` for one, `"s"` for any other count (plans' reasons and notes count things).
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// Plans the next steps for one app.
 ///
 /// Tester steps come first, then the code steps; steps after the first `WaitForAudit` are the

@@ -4,9 +4,8 @@
 
 use serde::Serialize;
 
-use crate::model::{Action, AppPlan, AppState, Withdrawals};
-
-use crate::model::Rules;
+use super::plural;
+use crate::model::{Action, AppPlan, AppState, Rules, Withdrawals};
 
 /// An app's withdrawal budget at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,22 +57,36 @@ pub struct AuditBudget {
     pub left: u32,
     /// Apps that wait for the quota to reset (their submission was taken out of the plan).
     pub waiting: usize,
+    /// The name of the platform whose quota it is, as users know it (its [`Rules::name`]); empty
+    /// when several platforms' budgets were added up.
+    #[serde(skip)]
+    pub platform: &'static str,
 }
 
 impl AuditBudget {
+    /// `WeChat audit quota: ` (or `Audit quota: ` for several platforms), what [`Self::line`]
+    /// follows in a plan.
+    pub fn label(&self) -> String {
+        if self.platform.is_empty() {
+            "Audit quota: ".to_owned()
+        } else {
+            format!("{} audit quota: ", self.platform)
+        }
+    }
+
     /// `5 audits planned, 3 left this month; 2 apps wait for the quota`.
     pub fn line(&self) -> String {
         let mut line = format!(
             "{} audit{} planned, {} left this month",
             self.planned,
-            if self.planned == 1 { "" } else { "s" },
+            plural(self.planned),
             self.left
         );
         if self.waiting > 0 {
             line.push_str(&format!(
                 "; {} app{} wait{} for the quota to reset",
                 self.waiting,
-                if self.waiting == 1 { "" } else { "s" },
+                plural(self.waiting),
                 if self.waiting == 1 { "s" } else { "" }
             ));
         }
@@ -283,13 +296,20 @@ mod tests {
             AuditBudget {
                 planned: 4,
                 left: 2,
-                waiting: 2
+                waiting: 2,
+                platform: ""
             }
         );
         assert_eq!(
             budget.line(),
             "4 audits planned, 2 left this month; 2 apps wait for the quota to reset"
         );
+        assert_eq!(budget.label(), "Audit quota: ");
+        let wechat = AuditBudget {
+            platform: WECHAT.name,
+            ..budget
+        };
+        assert_eq!(wechat.label(), "WeChat audit quota: ");
         assert!(submits_audit(&plans[0]) && submits_audit(&plans[1]));
         assert_eq!(plans[2].steps.len(), 1, "no submission, untouched");
         assert_eq!(

@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::plural;
 use crate::model::{Action, Desired, Observed, Record, Step};
-use crate::view::plural;
 
 use crate::model::Rules;
 

@@ -21,7 +21,4 @@ pub(crate) fn counted(n: usize, one: &str, many: &str) -> Option<String> {
     }
 }
 
-/// `""` for one, `"s"` for any other count.
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
+pub use crate::plan::plural;

@@ -76,7 +76,7 @@ pub(super) fn footer(plan: &Plan, out: &mut String) {
         out.push('\n');
     }
     if let Some(budget) = &plan.audit_budget {
-        out.push_str(&format!("WeChat audit quota: {}\n", budget.line()));
+        out.push_str(&format!("{}{}\n", budget.label(), budget.line()));
     }
 }
 

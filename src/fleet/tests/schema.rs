@@ -87,3 +87,49 @@ fn secret_fields_are_patterned_references() {
     assert!(alipay["properties"]["private_key"]["pattern"].is_string());
     assert_eq!(wechat["required"], serde_json::json!(["component_appid"]));
 }
+
+/// Every property of `schema` (recursively), with its schema.
+fn properties<'s>(schema: &'s serde_json::Value, out: &mut Vec<(&'s str, &'s serde_json::Value)>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                out.extend(props.iter().map(|(k, v)| (k.as_str(), v)));
+            }
+            map.values().for_each(|v| properties(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| properties(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_setting_named_like_a_secret_takes_a_secret_reference_and_no_other_does() {
+    let schema = json_schema(crate::platform::registry::SPECS);
+    let mut props = Vec::new();
+    properties(&schema, &mut props);
+    let secret_ref = |v: &serde_json::Value| {
+        v.get("pattern").and_then(|p| p.as_str()) == Some(crate::fleet::kit::SECRET_PATTERN)
+            || v["anyOf"].as_array().is_some_and(|alts| {
+                alts.iter().any(|a| {
+                    a.get("pattern").and_then(|p| p.as_str())
+                        == Some(crate::fleet::kit::SECRET_PATTERN)
+                })
+            })
+    };
+    let secrets: Vec<&str> = props
+        .iter()
+        .filter(|(_, v)| secret_ref(v))
+        .map(|(k, _)| *k)
+        .collect();
+    assert!(
+        secrets.len() >= 6,
+        "the platforms' secrets are in the schema: {secrets:?}"
+    );
+    for (key, value) in &props {
+        assert_eq!(
+            crate::fleet::secrets::is_secret_key(key),
+            secret_ref(value),
+            "`{key}`: a setting is secret exactly when its name says so ({value})"
+        );
+    }
+}

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
+use crate::fleet::kit::is_phone;
 use crate::fleet::kit::{
-    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, VERSION_PATTERN, YamlPath, is_alipay_appid,
-    is_alipay_logon_id, is_email, is_version, read_section, require_in_audit,
+    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, VERSION_PATTERN, YamlPath, is_email,
+    is_version, read_section, require_in_audit,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};
@@ -252,6 +253,17 @@ impl PlatformSpec for Spec {
 }
 
 /// Resolves an Alipay key, required unless the gateway is the sandbox.
+/// Whether `id` is an Alipay app id: exactly 16 ASCII digits (`^\d{16}$`).
+fn is_alipay_appid(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `id` looks like an Alipay logon id: an email address or a phone number (digits, with
+/// an optional leading `+` and `-` separators, at least 5 digits).
+fn is_alipay_logon_id(id: &str) -> bool {
+    is_email(id) || is_phone(id)
+}
+
 fn key(
     cx: &mut SectionCx<'_, '_>,
     name: &str,
@@ -357,4 +369,35 @@ fn require_version_desc(
         "Alipay reviews each version with its description; add `description` or `audit.version_desc` to defaults",
         p,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alipay_ids() {
+        assert!(is_alipay_appid("2021000000000001"));
+        assert!(!is_alipay_appid("202100000000001"));
+        assert!(!is_alipay_appid("2021x00000000001"));
+        assert!(
+            !is_alipay_appid("２０２１000000000001"),
+            "full-width digits are not digits"
+        );
+        for ok in ["ops@example.com", "13800138000", "+86-138-0013-8000"] {
+            assert!(is_alipay_logon_id(ok), "{ok}");
+        }
+        for bad in [
+            "ops-li",
+            "ops@",
+            "@example.com",
+            "a@b",
+            "1380",
+            "a b@c.d",
+            "138x0013800",
+            "+-1",
+        ] {
+            assert!(!is_alipay_logon_id(bad), "{bad}");
+        }
+    }
 }

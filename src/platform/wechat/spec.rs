@@ -8,8 +8,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use crate::fleet::kit::{
-    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, is_wechat_appid, read_section,
-    require_in_audit,
+    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, read_section, require_in_audit,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};
@@ -194,6 +193,7 @@ impl PlatformSpec for Spec {
         let no_audit = AuditSpec::default();
         let audit = raw.audit.as_deref().unwrap_or(&no_audit);
         require_audit_items(audit, raw.stage.unwrap_or_default(), at, p);
+        check_audit_items(audit, at, p);
     }
 
     fn ext_json(&self, appid: &str, ext: &Map<String, Json>) -> String {
@@ -223,6 +223,59 @@ impl PlatformSpec for Spec {
     fn template_schema(&self) -> Json {
         schemars::schema_for!(RawWechatTemplate).to_value()
     }
+}
+
+/// Whether `appid` matches `^wx[0-9a-f]{16}$`.
+fn is_wechat_appid(appid: &str) -> bool {
+    appid.strip_prefix("wx").is_some_and(|hex| {
+        hex.len() == 16
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// At most this many audit items (`submit_audit`'s `item_list`).
+const MAX_AUDIT_ITEMS: usize = 5;
+/// At most this many characters in an audit item's title.
+const MAX_TITLE_CHARS: usize = 32;
+
+fn check_audit_items(audit: &AuditSpec, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    let path = || YamlPath::top("audit").key("items");
+    let n = audit.items.len();
+    if n > MAX_AUDIT_ITEMS {
+        app.value(
+            p,
+            &path(),
+            format!("at most {MAX_AUDIT_ITEMS} audit items are allowed, got {n}"),
+        )
+        .help("WeChat `submit_audit` takes 1 to 5 pages in `item_list`");
+    }
+    for (j, item) in audit.items.iter().enumerate() {
+        let title_chars = item.title.as_deref().map_or(0, |t| t.chars().count());
+        if title_chars > MAX_TITLE_CHARS {
+            app.value(
+                p,
+                &path().index(j).key("title"),
+                format!("title must be at most {MAX_TITLE_CHARS} characters, got {title_chars}"),
+            );
+        }
+        if let Some(problem) = item.tag.as_deref().and_then(tag_problem) {
+            app.value(p, &path().index(j).key("tag"), problem)
+                .help("`tag` holds at most 10 space-separated tags of at most 20 characters each");
+        }
+    }
+}
+
+/// What is wrong with an audit item's space-separated `tag`, if anything.
+fn tag_problem(tag: &str) -> Option<String> {
+    let tags: Vec<&str> = tag.split_whitespace().collect();
+    if tags.len() > 10 {
+        return Some(format!("at most 10 tags are allowed, got {}", tags.len()));
+    }
+    tags.iter()
+        .find(|t| t.chars().count() > 20)
+        .map(|t| format!("tag `{t}` is longer than 20 characters"))
 }
 
 fn check_aes_key(key: Option<&Secret>, path: &YamlPath, p: &mut Problems<'_>) {
@@ -261,4 +314,27 @@ fn require_audit_items(audit: &AuditSpec, stage: Stage, app: &AppAt<'_>, p: &mut
         "add `audit.items` to defaults",
         p,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appids_are_wx_and_sixteen_lowercase_hex_digits() {
+        assert!(is_wechat_appid("wx0123456789abcdef"));
+        assert!(!is_wechat_appid("wx0123456789ABCDEF"));
+        assert!(!is_wechat_appid("wx0123456789abcde"));
+        assert!(!is_wechat_appid("xx0123456789abcdef"));
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(tag_problem("food shop"), None);
+        assert!(tag_problem("a b c d e f g h i j k").is_some());
+        assert_eq!(
+            tag_problem("abcdefghijklmnopqrstu"),
+            Some("tag `abcdefghijklmnopqrstu` is longer than 20 characters".into())
+        );
+    }
 }

@@ -264,3 +264,32 @@ fn nothing_outside_the_platforms_names_a_platform_or_its_error_codes() {
         found.join("\n")
     );
 }
+
+#[test]
+fn the_simulator_borrows_only_the_platforms_crypto_and_push_helpers() {
+    let mut found = Vec::new();
+    for source in sources().iter().filter(|s| s.path.starts_with("sandbox/")) {
+        for line in source.code.lines() {
+            for (at, _) in line.match_indices("crate::platform::") {
+                let rest = &line[at + "crate::platform::".len()..];
+                let mut parts = rest.split("::");
+                let (platform, module) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let module: String = module
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !matches!(module.as_str(), "sign" | "crypto" | "push") {
+                    found.push(format!(
+                        "{}: crate::platform::{platform}::{module} in {line:?}",
+                        source.path
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a simulator that shares the client's wire types cannot catch the client's mistakes:\n{}",
+        found.join("\n")
+    );
+}

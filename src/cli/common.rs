@@ -13,54 +13,52 @@ use crate::platform::rate::Rate;
 use crate::platform::registry::SPECS;
 use crate::store::{Store, StoreError};
 use crate::ui::Ui;
+use crate::view::report::Report;
 
 use super::{Cli, EXIT_ERROR};
 
-/// A command's failure: a message, an optional `help:` line and the exit code.
+/// A command's failure: the [`Report`] (message and `help:` line) and the exit code.
 #[derive(Debug)]
 pub struct CliError {
-    /// What went wrong (lowercase, no trailing period).
-    pub message: String,
-    /// What to do about it.
-    pub help: Option<String>,
+    /// What went wrong and what to do about it.
+    pub report: Report,
     /// The process exit code.
     pub exit_code: i32,
     /// Already printed (e.g. fleet errors print themselves).
     printed: bool,
 }
 
-impl From<crate::view::report::Report> for CliError {
-    fn from(report: crate::view::report::Report) -> CliError {
+impl From<Report> for CliError {
+    fn from(report: Report) -> CliError {
         CliError {
-            message: report.message,
-            help: report.help,
+            report,
             exit_code: EXIT_ERROR,
             printed: false,
         }
     }
 }
 
+impl From<StoreError> for CliError {
+    fn from(err: StoreError) -> CliError {
+        CliError::from(Report::from(&err))
+    }
+}
+
 impl CliError {
     /// A failure with exit code 1.
     pub fn new(message: impl Into<String>) -> CliError {
-        CliError {
-            message: message.into(),
-            help: None,
-            exit_code: EXIT_ERROR,
-            printed: false,
-        }
+        CliError::from(Report::new(message))
     }
 
-    /// Adds a `help:` line.
+    /// Adds (or replaces) the `help:` line.
     pub fn help(mut self, help: impl Into<String>) -> CliError {
-        self.help = Some(help.into());
+        self.report = self.report.help(help);
         self
     }
 
     fn printed(exit_code: i32) -> CliError {
         CliError {
-            message: String::new(),
-            help: None,
+            report: Report::new(String::new()),
             exit_code,
             printed: true,
         }
@@ -69,7 +67,7 @@ impl CliError {
     /// Prints the error (unless it printed itself already).
     pub fn print(&self, ui: &Ui) {
         if !self.printed {
-            ui.error(&self.message, self.help.as_deref());
+            ui.error(&self.report.message, self.report.help.as_deref());
         }
     }
 }
@@ -147,37 +145,7 @@ pub fn open_store(cli: &Cli) -> Result<Store, CliError> {
 /// Opens the store in `dir`; a failure says what to do: wait for the holder, delete a damaged
 /// store (and what that costs), or check the permissions.
 pub fn open_store_at(dir: &Path) -> Result<Store, CliError> {
-    Store::open(dir).map_err(|err| {
-        let error = CliError::new(err.to_string());
-        match store_help(dir, &err) {
-            Some(help) => error.help(help),
-            None => error,
-        }
-    })
-}
-
-fn store_help(dir: &Path, err: &StoreError) -> Option<String> {
-    let help = match err {
-        StoreError::Locked {
-            holder: Some(holder),
-            ..
-        } if holder.host != crate::store::lock::host_name() => format!(
-            "the store is locked from host `{}`; if minifleet no longer runs there, delete `{}`",
-            holder.host,
-            dir.join(crate::store::lock::LOCK_FILE).display()
-        ),
-        StoreError::Locked { .. } => "one minifleet process (reconcile, watch or status) uses a store at a time; wait for it to finish, stop it, or pass a different `--store`".to_string(),
-        err if err.is_damage() => format!(
-            "deleting `{}` is safe: it costs one full observation of every app and the WeChat tester map, and loses no desired or live state (the fleet file and the platforms hold them; with `api_base: sandbox` the simulated platforms start over)",
-            dir.display()
-        ),
-        err if err.is_permission() => format!(
-            "check the permissions of `{}`, or pass a different `--store`",
-            dir.display()
-        ),
-        _ => return None,
-    };
-    Some(help)
+    Store::open(dir).map_err(|err| CliError::from(Report::from(&err)))
 }
 
 /// [`open_store`], warning when the store's lock record was left by a process that is gone.

@@ -41,7 +41,7 @@ pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
     let mut events: Vec<Event> = match status::open(cli)? {
         Source::Store(store) => store
             .history(wanted.as_ref().and_then(|(_, appid)| appid.as_deref()))
-            .map_err(|e| CliError::new(e.to_string()))?
+            .map_err(CliError::from)?
             .into_iter()
             .filter(|e| picks(e))
             .collect(),

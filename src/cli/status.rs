@@ -12,6 +12,7 @@ use crate::fleet::Fleet;
 use crate::model::Desired;
 use crate::store::{Store, StoreError};
 use crate::ui::Ui;
+use crate::view::report::Report;
 
 use super::common::{self, Selection};
 use super::{Cli, CliError, EXIT_OK};
@@ -51,7 +52,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
                     if args.refresh {
                         refresh(cli, &fleet, &store, &apps, ui).await?;
                     }
-                    snapshot::status_rows(&store, &apps, now_ms()).map_err(store_error)?
+                    snapshot::status_rows(&store, &apps, now_ms()).map_err(CliError::from)?
                 }
                 Source::Snapshot(snap) => {
                     if args.refresh {
@@ -93,15 +94,11 @@ fn planned_while_loading(
         .filter(|(app, _)| chosen(app))
         .map(|(_, row)| row)
         .collect::<Result<_, _>>()
-        .map_err(store_error)?;
+        .map_err(CliError::from)?;
     if rows.is_empty() && !args.selection.selector.is_empty() {
         return Err(common::nothing_selected(&fleet, &args.selection.selector));
     }
     Ok(rows)
-}
-
-fn store_error(e: StoreError) -> CliError {
-    CliError::new(e.to_string())
 }
 
 /// Where `status` and `history` read from.
@@ -177,7 +174,13 @@ async fn refresh(
     let reports = engine.pass(apps, opts).await;
     for report in reports.iter().filter(|r| r.error.is_some()) {
         if let Some(err) = &report.error {
-            ui.warn(&format!("app `{}`: cannot observe: {err}", report.app));
+            let said = Report::from(err);
+            let said = Report {
+                message: format!("cannot observe: {}", said.message),
+                ..said
+            };
+            // `warning: app `a`: cannot observe: …`, then the error's `help:` line.
+            ui.warn(&said.for_app(&report.app).to_string());
         }
     }
     Ok(())

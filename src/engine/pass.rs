@@ -7,6 +7,7 @@ use crate::plan::quota::{budget_audits, submits_audit};
 use crate::plan::{Context, plan_app};
 use crate::platform::{ErrorClass, PlatformError};
 use crate::store::StoreError;
+use crate::view::report::Report;
 
 use super::events::{AppRef, Event};
 use super::{Engine, Mode, apply, now_ms};
@@ -16,8 +17,8 @@ use super::{Engine, Mode, apply, now_ms};
 pub enum PassError {
     /// A platform call failed.
     Platform(Box<PlatformError>),
-    /// The store failed.
-    Store(String),
+    /// The store failed: what happened and what to do about it.
+    Store(Report),
     /// The fleet has an app on a platform that is not configured.
     NoPlatform(PlatformKind),
     /// The pass's task died (a bug): the message says how.
@@ -28,7 +29,7 @@ impl fmt::Display for PassError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PassError::Platform(err) => err.fmt(f),
-            PassError::Store(msg) => f.write_str(msg),
+            PassError::Store(report) => f.write_str(&report.message),
             PassError::NoPlatform(kind) => write!(f, "platform `{kind}` is not configured"),
             PassError::Crashed => f.write_str("the pass crashed; see the log"),
         }
@@ -37,7 +38,7 @@ impl fmt::Display for PassError {
 
 impl From<StoreError> for PassError {
     fn from(err: StoreError) -> Self {
-        PassError::Store(err.to_string())
+        PassError::Store(Report::from(&err))
     }
 }
 

@@ -87,15 +87,18 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
     if let Some(err) = &report.error {
         return Some(match err {
             PassError::Platform(e) => from_platform(e),
-            other => FailedApp {
-                app: report.app.clone(),
-                call: None,
-                code: None,
-                message: other.to_string(),
-                hint: None,
-                platform: None,
-                why: None,
-            },
+            other => {
+                let said = crate::view::report::Report::from(other);
+                FailedApp {
+                    app: report.app.clone(),
+                    call: None,
+                    code: None,
+                    message: said.message,
+                    hint: said.help,
+                    platform: None,
+                    why: None,
+                }
+            }
         });
     }
     if let Some(e) = report.applied.iter().find_map(|a| a.result.as_ref().err()) {

@@ -38,6 +38,13 @@ pub enum RemoteError {
     },
 }
 
+impl From<RemoteError> for crate::view::report::Report {
+    fn from(err: RemoteError) -> Self {
+        crate::view::report::Report::new(err.to_string())
+            .help("is `minifleet sandbox` running at `sandbox.url`?")
+    }
+}
+
 /// A standalone sandbox at a base URL such as `http://127.0.0.1:8690`.
 #[derive(Debug, Clone)]
 pub struct RemoteSandbox {

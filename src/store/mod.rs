@@ -128,6 +128,38 @@ impl StoreError {
         )
     }
 
+    /// What to do about it: wait for or stop the holder, delete a damaged store (and what that
+    /// costs), check the permissions.
+    pub fn help(&self) -> Option<String> {
+        let dir = match self {
+            StoreError::Open { dir, .. }
+            | StoreError::Damaged { dir, .. }
+            | StoreError::Locked { dir, .. }
+            | StoreError::LockRecord { dir, .. }
+            | StoreError::Create { dir, .. } => format!("`{}`", dir.display()),
+            StoreError::Io { .. } | StoreError::Corrupt { .. } => "the store directory".to_owned(),
+        };
+        let help = match self {
+            StoreError::Locked {
+                holder: Some(holder),
+                dir,
+            } if holder.host != lock::host_name() => format!(
+                "the store is locked from host `{}`; if minifleet no longer runs there, delete `{}`",
+                holder.host,
+                dir.join(lock::LOCK_FILE).display()
+            ),
+            StoreError::Locked { .. } => "one minifleet process (reconcile, watch or status) uses a store at a time; wait for it to finish, stop it, or pass a different `--store`".to_owned(),
+            err if err.is_damage() => format!(
+                "deleting {dir} is safe: it costs one full observation of every app and the WeChat tester map, and loses no desired or live state (the fleet file and the platforms hold them; with `api_base: sandbox` the simulated platforms start over)"
+            ),
+            err if err.is_permission() => {
+                format!("check the permissions of {dir}, or pass a different `--store`")
+            }
+            _ => return None,
+        };
+        Some(help)
+    }
+
     /// Whether the OS refused access to the store's directory or files.
     pub fn is_permission(&self) -> bool {
         let io = match self {

@@ -50,7 +50,7 @@ impl Module for AlipayModule {
             let (private_pem, public_pem) = sandbox
                 .alipay_keys(&alipay.app_id)
                 .await
-                .map_err(remote_report)?;
+                .map_err(Report::from)?;
             alipay
                 .private_key
                 .get_or_insert_with(|| Secret::new(private_pem));
@@ -60,17 +60,17 @@ impl Module for AlipayModule {
             let now = crate::platform::now_secs();
             for app in apps {
                 let key = alipay_token_key(&app.appid);
-                if store.token(&key).map_err(store_report)?.is_none() {
+                if store.token(&key).map_err(Report::from)?.is_none() {
                     let value = sandbox
                         .issue_app_auth_token(&app.appid)
                         .await
-                        .map_err(remote_report)?;
+                        .map_err(Report::from)?;
                     let token = Token {
                         value: Secret::new(value),
                         expires_at: None,
                         obtained_at: now,
                     };
-                    store.put_token(&key, &token).map_err(store_report)?;
+                    store.put_token(&key, &token).map_err(Report::from)?;
                 }
             }
             Ok(PlatformConfig::new(config.endpoint.clone(), alipay))
@@ -181,12 +181,4 @@ impl Module for AlipayModule {
             })
         })
     }
-}
-
-fn store_report(err: crate::store::StoreError) -> Report {
-    Report::new(err.to_string())
-}
-
-fn remote_report(err: crate::sandbox::RemoteError) -> Report {
-    Report::new(err.to_string()).help("is `minifleet sandbox` running at `sandbox.url`?")
 }

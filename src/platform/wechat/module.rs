@@ -15,9 +15,9 @@ use super::spec::{self, WechatConfig};
 use super::{LinkKind, WechatClient, refresh_token_key, ticket_key};
 use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
+use crate::platform::BoxFuture;
 use crate::platform::platforms::Platforms;
 use crate::platform::registry::{Connected, Module, Output, ServeCx};
-use crate::platform::{BoxFuture, PlatformError};
 use crate::sandbox::access::Access;
 use crate::sandbox::wechat::PushConfig;
 use crate::secret::Secret;
@@ -38,6 +38,9 @@ fn settings(config: &PlatformConfig) -> Result<&WechatConfig, Report> {
 }
 
 use crate::platform::now_secs as now;
+
+/// What fixes a push configuration the crypto refuses.
+const AES_KEY_HELP: &str = "copy the 43-character EncodingAESKey from the open platform's settings page into `encoding_aes_key`";
 
 impl Module for WechatModule {
     fn spec(&self) -> &'static dyn PlatformSpec {
@@ -60,25 +63,25 @@ impl Module for WechatModule {
             let key = ticket_key(&wechat.component_appid);
             if store
                 .token(&key)
-                .map_err(store_report)?
+                .map_err(Report::from)?
                 .is_none_or(|t| !t.fresh(now, 0))
             {
                 let ticket = sandbox
                     .issue_ticket(&wechat.component_appid)
                     .await
-                    .map_err(remote_report)?;
+                    .map_err(Report::from)?;
                 let expires = Some(now + super::TICKET_TTL_SECS);
                 store
                     .put_token(&key, &token(ticket, now, expires))
-                    .map_err(store_report)?;
+                    .map_err(Report::from)?;
             }
             for app in apps {
                 let key = refresh_token_key(&app.appid);
-                if store.token(&key).map_err(store_report)?.is_none() {
-                    let refresh = sandbox.authorize(&app.appid).await.map_err(remote_report)?;
+                if store.token(&key).map_err(Report::from)?.is_none() {
+                    let refresh = sandbox.authorize(&app.appid).await.map_err(Report::from)?;
                     store
                         .put_token(&key, &token(refresh, now, None))
-                        .map_err(store_report)?;
+                        .map_err(Report::from)?;
                 }
             }
             Ok(config.clone())
@@ -124,7 +127,7 @@ impl Module for WechatModule {
             sandbox
                 .wechat
                 .start_pushes(push)
-                .map_err(|e| Report::new(e.to_string()))?;
+                .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
         }
         let callbacks = Callbacks::new(client, crypt, cx.notices.clone());
         Ok(Some(endpoints::router(callbacks)))
@@ -225,7 +228,7 @@ fn push_keys(wechat: &WechatConfig, sandboxed: bool) -> Result<(Secret, Secret, 
         "encoding_aes_key",
     )?;
     let crypt = MsgCrypt::new(&token, &aes_key, &wechat.component_appid)
-        .map_err(|e| Report::new(e.to_string()))?;
+        .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
     Ok((token, aes_key, crypt))
 }
 
@@ -260,7 +263,7 @@ async fn link(
     let url = client
         .authorization_link(kind, redirect, appid.as_deref())
         .await
-        .map_err(platform_report)?;
+        .map_err(|e| Report::from(&e))?;
     let mut output = Output {
         json: json!({ "format_version": 1, "url": url, "appid": appid }),
         text: url,
@@ -291,7 +294,10 @@ struct Row {
 }
 
 async fn list(client: &WechatClient, fleet: &Fleet) -> Result<Output, Report> {
-    let live = client.authorized_apps().await.map_err(platform_report)?;
+    let live = client
+        .authorized_apps()
+        .await
+        .map_err(|e| Report::from(&e))?;
     let live: BTreeSet<String> = live.into_iter().map(|a| a.authorizer_appid).collect();
     let fleet_apps: Vec<Row> = fleet
         .apps
@@ -347,18 +353,6 @@ fn render(l: &Listing) -> String {
         out += &format!("  {appid}\n");
     }
     out
-}
-
-fn platform_report(err: PlatformError) -> Report {
-    Report::new(format!("wechat: {err}")).help(err.hint)
-}
-
-fn store_report(err: crate::store::StoreError) -> Report {
-    Report::new(err.to_string())
-}
-
-fn remote_report(err: crate::sandbox::RemoteError) -> Report {
-    Report::new(err.to_string()).help("is `minifleet sandbox` running at `sandbox.url`?")
 }
 
 fn token(value: String, now: u64, expires_at: Option<u64>) -> Token {

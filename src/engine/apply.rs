@@ -2,24 +2,15 @@
 //! told as events (history, progress and metrics subscribe), and its effect (audit id, tester
 //! map, last build) remembered.
 
-use std::time::Duration;
-
 use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
+use crate::platform::http::MUTATIONS;
 use crate::platform::{Effect, ErrorClass, ErrorEffect, Platform, PlatformError};
 use crate::store::Intent;
 
 use super::events::{AppRef, Event};
+use super::policy::Backoff;
 use super::settle::{is_idempotent, took_effect};
 use super::{Applied, Engine, PassError, now_ms};
-
-/// The first per-app backoff after a failed pass; it doubles with every failure in a row.
-const BACKOFF_BASE_MS: u64 = 2_000;
-
-/// The longest per-app backoff.
-const BACKOFF_MAX_MS: u64 = 5 * 60 * 1000;
-
-/// Attempts for a call failing with a transient error, in-pass.
-const TRANSIENT_ATTEMPTS: u32 = 3;
 
 /// Applies `plan`'s steps up to the first wait; stops at the first error that ends the pass.
 pub(super) async fn apply(
@@ -58,14 +49,20 @@ pub(super) async fn apply(
             break;
         }
     }
-    count_failures(&applied, &mut record, now_ms(), app);
+    count_failures(&applied, &mut record, now_ms(), app, &engine.backoff);
     engine.store.put_record(&app.appid, &record)?;
     Ok(applied)
 }
 
 /// Keeps the per-app failure count and backoff: a retryable error (transient, auth, conflict)
 /// doubles the backoff; a pass without errors clears it.
-pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u64, app: &Desired) {
+pub(super) fn count_failures(
+    applied: &[Applied],
+    record: &mut Record,
+    now_ms: u64,
+    app: &Desired,
+    backoff: &Backoff,
+) {
     let retryable = |e: &PlatformError| {
         matches!(
             e.class,
@@ -77,7 +74,7 @@ pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u
         .filter_map(|a| a.result.as_ref().err())
         .collect();
     if let Some(last) = errors.iter().rev().find(|e| retryable(e)) {
-        bump_backoff(record, now_ms, app, last.to_string());
+        bump_backoff(record, now_ms, app, last.to_string(), backoff);
     } else if errors.is_empty() {
         record.failures = 0;
         record.backoff_until_ms = None;
@@ -87,8 +84,14 @@ pub(super) fn count_failures(applied: &[Applied], record: &mut Record, now_ms: u
 }
 
 /// Counts one more failure in a row of `app`'s fleet entry (a changed entry starts the count
-/// over) and backs the app off: 2 s doubling to 5 minutes, ±25 %.
-pub(super) fn bump_backoff(record: &mut Record, now_ms: u64, app: &Desired, error: String) {
+/// over) and backs the app off on `backoff`'s schedule, ±25 %.
+pub(super) fn bump_backoff(
+    record: &mut Record,
+    now_ms: u64,
+    app: &Desired,
+    error: String,
+    backoff: &Backoff,
+) {
     let entry = app.entry_digest();
     if record.backoff_entry.as_deref() != Some(entry.as_str()) {
         record.failures = 0;
@@ -96,8 +99,7 @@ pub(super) fn bump_backoff(record: &mut Record, now_ms: u64, app: &Desired, erro
     record.backoff_entry = Some(entry);
     record.last_error = Some(error);
     record.failures = record.failures.saturating_add(1);
-    let exp = record.failures.saturating_sub(1).min(16);
-    let base = BACKOFF_BASE_MS.saturating_mul(1 << exp).min(BACKOFF_MAX_MS);
+    let base = backoff.after(record.failures).as_millis() as u64;
     let jitter = fastrand::u64(0..=base / 2);
     record.backoff_until_ms = Some(now_ms + base - base / 4 + jitter);
 }
@@ -152,8 +154,8 @@ async fn call(
     Ok(result)
 }
 
-/// Calls `action` up to [`TRANSIENT_ATTEMPTS`] times with exponential backoff and jitter; returns
-/// the result and the journal outcome (`None`: unknown).
+/// Calls `action` up to [`MUTATIONS`]' attempts on its schedule, observing between attempts of a
+/// call that is not idempotent; returns the result and the journal outcome (`None`: unknown).
 async fn attempts(
     platform: &dyn Platform,
     app: &Desired,
@@ -179,19 +181,14 @@ async fn attempts(
                 None => return (Err(err), None),
             }
         }
-        if attempt >= TRANSIENT_ATTEMPTS {
+        if attempt >= MUTATIONS.attempts {
             let outcome = format!("error {} (not applied)", err.code);
             return (Err(err), Some(outcome));
         }
         tracing::debug!(app = %app.name, call = %err.call, code = %err.code, attempt, "transient error, retrying");
-        tokio::time::sleep(backoff(attempt)).await;
+        tokio::time::sleep(MUTATIONS.pause(attempt)).await;
         attempt += 1;
     }
-}
-
-/// The pause before attempt `attempt + 1`: 250 ms doubling, plus up to 250 ms of jitter.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 * 2u64.pow(attempt.min(6)) + fastrand::u64(0..250))
 }
 
 /// After a transient error of a non-idempotent call: observes the app. `Some(Ok)` the call took

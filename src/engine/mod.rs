@@ -90,6 +90,8 @@ pub struct Engine {
     reserved: std::sync::Mutex<BTreeMap<PlatformKind, BTreeSet<String>>>,
     /// The event stream (history subscribes from the start).
     events: Events,
+    /// The per-app backoff after failed passes.
+    backoff: policy::Backoff,
 }
 
 impl Engine {
@@ -98,6 +100,7 @@ impl Engine {
         let events = Events::default();
         events.subscribe(Arc::new(history::History::new(store.clone())));
         Engine {
+            backoff: policy::Backoff::STANDARD,
             store,
             platforms,
             reserved: Default::default(),

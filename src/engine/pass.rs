@@ -378,7 +378,9 @@ impl Engine {
                 PassError::Platform(e) if e.class == ErrorClass::Quota => {
                     apply::park(&mut record, e, now_ms() / 1000);
                 }
-                _ => apply::bump_backoff(&mut record, now_ms(), app, err.to_string()),
+                _ => {
+                    apply::bump_backoff(&mut record, now_ms(), app, err.to_string(), &self.backoff)
+                }
             }
             self.store.put_record(&app.appid, &record)
         });
@@ -452,6 +454,7 @@ pub fn held(record: &Record, app: &Desired, now_ms: u64, apply: bool) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::policy::Backoff;
 
     fn app(gray: u8) -> Desired {
         let yaml = format!(
@@ -468,8 +471,21 @@ mod tests {
             "gray is not in the fingerprint"
         );
         let mut record = Record::default();
-        apply::bump_backoff(&mut record, 1_000, &old, "wxa/commit failed with -1".into());
-        apply::bump_backoff(&mut record, 2_000, &old, "wxa/commit failed with -1".into());
+        let backoff = &Backoff::STANDARD;
+        apply::bump_backoff(
+            &mut record,
+            1_000,
+            &old,
+            "wxa/commit failed with -1".into(),
+            backoff,
+        );
+        apply::bump_backoff(
+            &mut record,
+            2_000,
+            &old,
+            "wxa/commit failed with -1".into(),
+            backoff,
+        );
         assert_eq!(record.failures, 2);
         let held_old = held(&record, &old, 2_001, true).expect("the old entry backs off");
         assert_eq!(held_old.kind, HoldKind::Backoff);
@@ -494,6 +510,7 @@ mod tests {
             3_000,
             &edited,
             "wxa/commit failed with -1".into(),
+            backoff,
         );
         assert_eq!(record.failures, 1);
     }

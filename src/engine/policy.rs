@@ -19,6 +19,30 @@ use crate::engine::{AppReport, HoldKind, PassError};
 use crate::model::AppState;
 use crate::platform::ErrorClass;
 
+/// The per-app backoff after failed passes, kept in the store record (`Record::backoff_until_ms`):
+/// `first`, doubling with every failure in a row, up to `max`, ±25 %.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// After the first failure.
+    pub first: Duration,
+    /// At most.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// 2 s doubling to 5 minutes, on the sandbox too: a pass that fails takes most of a second
+    /// (its reads retry), so a shorter hold would end before anyone saw it.
+    pub const STANDARD: Backoff = Backoff {
+        first: Duration::from_secs(2),
+        max: Duration::from_secs(300),
+    };
+
+    /// How long the `failures`-th failure in a row (1-based) holds the app, before jitter.
+    pub fn after(&self, failures: u32) -> Duration {
+        doubled(self.first, failures.max(1), self.max)
+    }
+}
+
 /// The loop's intervals, and the per-app backoff kept in the store.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
@@ -40,17 +64,17 @@ pub struct Timing {
 
 impl Timing {
     /// Intervals around `resync` and `audit_poll`; `fast` (every platform is the sandbox)
-    /// shortens the progress and backoff steps.
+    /// shortens the progress step; the backoff is [`Backoff::STANDARD`] everywhere.
     pub fn new(resync: Duration, audit_poll: Duration, fast: bool) -> Timing {
-        let (progress, backoff, backoff_max) = if fast {
-            (ms(200), ms(200), Duration::from_secs(5))
+        let progress = if fast {
+            ms(200)
         } else {
-            (
-                Duration::from_secs(5),
-                Duration::from_secs(2),
-                Duration::from_secs(300),
-            )
+            Duration::from_secs(5)
         };
+        let Backoff {
+            first: backoff,
+            max: backoff_max,
+        } = Backoff::STANDARD;
         Timing {
             resync,
             jitter: 0.1,
@@ -380,6 +404,21 @@ mod tests {
         assert_eq!(
             doubled(Duration::from_secs(1), 0, cap),
             Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn the_one_backoff_doubles_to_its_cap_and_is_the_schedulers_too() {
+        let b = Backoff::STANDARD;
+        assert_eq!(b.after(1), Duration::from_secs(2));
+        assert_eq!(b.after(2), Duration::from_secs(4));
+        assert_eq!(b.after(9), Duration::from_secs(300));
+        assert_eq!(b.after(u32::MAX), Duration::from_secs(300));
+        let timing = Timing::new(Duration::from_secs(600), Duration::from_secs(30), true);
+        assert_eq!(
+            (timing.backoff, timing.backoff_max),
+            (b.first, b.max),
+            "the scheduler's floor and the store's hold are one schedule"
         );
     }
 }

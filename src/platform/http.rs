@@ -212,6 +212,13 @@ pub const READS: Retry = Retry {
     base: Duration::from_millis(100),
 };
 
+/// Mutating calls, after observing that a failed one did not take effect: 3 attempts, 500 ms and
+/// 1 s (plus jitter) apart.
+pub const MUTATIONS: Retry = Retry {
+    attempts: 3,
+    base: Duration::from_millis(250),
+};
+
 impl Retry {
     /// The pause after failed attempt `attempt` (1-based).
     pub fn pause(&self, attempt: u32) -> Duration {

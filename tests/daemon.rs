@@ -447,6 +447,63 @@ fn a_watch_killed_right_after_a_release_keeps_the_release_in_the_embedded_sandbo
     );
 }
 
+#[test]
+fn watch_runs_against_a_standalone_sandbox_at_sandbox_url() {
+    // The standalone sandbox runs on its own runtime, as `minifleet sandbox` would.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let spec = minifleet::fleet::SandboxSpec {
+        audit_delay_ms: 300,
+        privacy_scan_ms: 100,
+        ..minifleet::fleet::SandboxSpec::default()
+    };
+    let handle = runtime
+        .block_on(minifleet::sandbox::start(
+            "127.0.0.1:0".parse().unwrap(),
+            &spec,
+            minifleet::sandbox::Persist::Memory,
+        ))
+        .expect("the standalone sandbox starts");
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+    fleet.write(&[
+        App::new("tea-house", "wx1111111111111111"),
+        App::alipay("rice-shop", "2021004100000001"),
+    ]);
+    let daemon = Daemon::start(&fleet, &[]);
+    let started = Instant::now();
+    loop {
+        let wechat_live = handle
+            .wechat
+            .app_state("wx1111111111111111")
+            .is_some_and(|a| a.live.is_some());
+        let alipay_live = handle
+            .accepted()
+            .iter()
+            .any(|r| r.call == "alipay.open.mini.version.online");
+        if wechat_live && alipay_live {
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "watch did not release on the sandbox at `sandbox.url` (wechat {wechat_live}, alipay {alipay_live}):\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(daemon);
+    let commits = handle
+        .accepted()
+        .iter()
+        .filter(|r| r.call == "wxa/commit")
+        .count();
+    assert_eq!(commits, 1, "one commit, on the standalone sandbox");
+    runtime.block_on(handle.stop()).expect("the sandbox stops");
+}
+
 /// Checks the Prometheus text format line by line (HELP/TYPE comments, samples with escaped
 /// labels and float values, samples only after their family's TYPE); returns the families.
 fn check_prometheus_text(text: &str) -> Vec<String> {

@@ -27,8 +27,10 @@ pub trait PlatformSpec: Send + Sync {
     /// The platform's name in the fleet file (`platform: wechat`, `platforms.wechat`).
     fn kind(&self) -> PlatformKind;
 
-    /// The platform's name as people know it (`WeChat`), for messages.
-    fn title(&self) -> &'static str;
+    /// The platform's name as people know it (`WeChat`), for messages: its rules' name.
+    fn title(&self) -> &'static str {
+        self.rules().name
+    }
 
     /// What the platform allows, as far as planning is concerned.
     fn rules(&self) -> &'static Rules;
@@ -121,6 +123,34 @@ impl<'p> SectionCx<'_, 'p> {
                 ));
             ApiBase::Sandbox
         })
+    }
+
+    /// Checks the required value `value` at key `key` of the section: reports it missing, or
+    /// `problem(value)` when `valid` refuses it, with `help` when there is one; the value when it
+    /// is there and valid.
+    pub fn required<'v>(
+        &mut self,
+        key: &str,
+        value: Option<&'v str>,
+        valid: impl Fn(&str) -> bool,
+        problem: impl FnOnce(&str) -> String,
+        help: Option<&str>,
+    ) -> Option<&'v str> {
+        let path = self.path.key(key);
+        match value {
+            None => {
+                self.p.missing(&path);
+                None
+            }
+            Some(v) if !valid(v) => {
+                let error = self.p.value(&path, problem(v));
+                if let Some(help) = help {
+                    error.help(help);
+                }
+                None
+            }
+            Some(v) => Some(v),
+        }
     }
 
     /// How many problems the file has so far (to tell whether a section added any).

@@ -66,6 +66,34 @@ pub struct Output {
     pub warnings: Vec<String>,
 }
 
+/// What a module's seeding does for each app: when the store has no token under `key(appid)`,
+/// asks `issue(appid)` (the sandbox, playing the merchant) for one and keeps it, obtained `now`,
+/// without a stated expiry.
+pub async fn seed_app_tokens<Fut>(
+    store: &Store,
+    apps: &[&Desired],
+    now: u64,
+    key: impl Fn(&str) -> String,
+    issue: impl Fn(String) -> Fut,
+) -> Result<(), Report>
+where
+    Fut: std::future::Future<Output = Result<String, crate::sandbox::RemoteError>>,
+{
+    for app in apps {
+        let key = key(&app.appid);
+        if store.token(&key)?.is_none() {
+            let value = issue(app.appid.clone()).await?;
+            let token = crate::store::Token {
+                value: crate::secret::Secret::new(value),
+                expires_at: None,
+                obtained_at: now,
+            };
+            store.put_token(&key, &token)?;
+        }
+    }
+    Ok(())
+}
+
 /// A platform minifleet drives.
 pub trait Module: Send + Sync {
     /// What the fleet file and the planner know of it.

@@ -13,10 +13,10 @@ use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::BoxFuture;
 use crate::platform::platforms::Platforms;
-use crate::platform::registry::{Connected, Module, Output};
+use crate::platform::registry::{Connected, Module, Output, seed_app_tokens};
 use crate::sandbox::access::Access;
 use crate::secret::Secret;
-use crate::store::{Store, Token};
+use crate::store::Store;
 use crate::view::report::Report;
 
 /// Alipay's [`Module`].
@@ -58,21 +58,10 @@ impl Module for AlipayModule {
                 .alipay_public_key
                 .get_or_insert_with(|| Secret::new(public_pem));
             let now = crate::platform::now_secs();
-            for app in apps {
-                let key = alipay_token_key(&app.appid);
-                if store.token(&key).map_err(Report::from)?.is_none() {
-                    let value = sandbox
-                        .issue_app_auth_token(&app.appid)
-                        .await
-                        .map_err(Report::from)?;
-                    let token = Token {
-                        value: Secret::new(value),
-                        expires_at: None,
-                        obtained_at: now,
-                    };
-                    store.put_token(&key, &token).map_err(Report::from)?;
-                }
-            }
+            seed_app_tokens(store, apps, now, alipay_token_key, |appid| async move {
+                sandbox.issue_app_auth_token(&appid).await
+            })
+            .await?;
             Ok(PlatformConfig::new(config.endpoint.clone(), alipay))
         })
     }

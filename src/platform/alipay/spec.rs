@@ -110,10 +110,6 @@ impl PlatformSpec for Spec {
         KIND
     }
 
-    fn title(&self) -> &'static str {
-        RULES.name
-    }
-
     fn rules(&self) -> &'static Rules {
         &RULES
     }
@@ -126,21 +122,13 @@ impl PlatformSpec for Spec {
         let start = cx.count();
         let path = cx.path.clone();
         let raw: RawAlipay = read_section(section, &path, cx.problems());
-        let app_id_path = path.key("app_id");
-        match &raw.app_id {
-            None => {
-                cx.problems().missing(&app_id_path);
-            }
-            Some(id) if !is_alipay_appid(id) => {
-                cx.problems()
-                    .value(
-                        &app_id_path,
-                        format!("`app_id` must be the ISV application's 16-digit app id, got `{id}`"),
-                    )
-                    .help("quote it (`app_id: \"2021000000000000\"`) and copy it from the open platform console");
-            }
-            Some(_) => {}
-        }
+        cx.required(
+            "app_id",
+            raw.app_id.as_deref(),
+            is_alipay_appid,
+            |id| format!("`app_id` must be the ISV application's 16-digit app id, got `{id}`"),
+            Some("quote it (`app_id: \"2021000000000000\"`) and copy it from the open platform console"),
+        );
         let gateway = cx.endpoint("gateway", raw.gateway.as_deref(), DEFAULT_GATEWAY);
         let private_key = key(cx, "private_key", raw.private_key.as_deref(), &gateway);
         let alipay_public_key = key(

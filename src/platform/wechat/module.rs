@@ -17,7 +17,7 @@ use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::BoxFuture;
 use crate::platform::platforms::Platforms;
-use crate::platform::registry::{Connected, Module, Output, ServeCx};
+use crate::platform::registry::{Connected, Module, Output, ServeCx, seed_app_tokens};
 use crate::sandbox::access::Access;
 use crate::sandbox::wechat::PushConfig;
 use crate::secret::Secret;
@@ -75,15 +75,10 @@ impl Module for WechatModule {
                     .put_token(&key, &token(ticket, now, expires))
                     .map_err(Report::from)?;
             }
-            for app in apps {
-                let key = refresh_token_key(&app.appid);
-                if store.token(&key).map_err(Report::from)?.is_none() {
-                    let refresh = sandbox.authorize(&app.appid).await.map_err(Report::from)?;
-                    store
-                        .put_token(&key, &token(refresh, now, None))
-                        .map_err(Report::from)?;
-                }
-            }
+            seed_app_tokens(store, apps, now, refresh_token_key, |appid| async move {
+                sandbox.authorize(&appid).await
+            })
+            .await?;
             Ok(config.clone())
         })
     }

@@ -98,10 +98,6 @@ impl PlatformSpec for Spec {
         KIND
     }
 
-    fn title(&self) -> &'static str {
-        RULES.name
-    }
-
     fn rules(&self) -> &'static Rules {
         &RULES
     }
@@ -114,21 +110,13 @@ impl PlatformSpec for Spec {
         let start = cx.count();
         let path = cx.path.clone();
         let raw: RawWechat = read_section(section, &path, cx.problems());
-        let appid_path = path.key("component_appid");
-        match &raw.component_appid {
-            None => {
-                cx.problems().missing(&appid_path);
-            }
-            Some(id) if !is_wechat_appid(id) => {
-                cx.problems().value(
-                    &appid_path,
-                    format!(
-                        "`component_appid` must be `wx` and 16 lowercase hex digits, got `{id}`"
-                    ),
-                );
-            }
-            Some(_) => {}
-        }
+        cx.required(
+            "component_appid",
+            raw.component_appid.as_deref(),
+            is_wechat_appid,
+            |id| format!("`component_appid` must be `wx` and 16 lowercase hex digits, got `{id}`"),
+            None,
+        );
         let api_base = cx.endpoint("api_base", raw.api_base.as_deref(), DEFAULT_BASE);
         let component_secret = cx.secret("component_secret", raw.component_secret.as_deref());
         if raw.component_secret.is_none() && api_base != ApiBase::Sandbox {

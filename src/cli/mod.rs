@@ -29,7 +29,7 @@ pub const EXIT_CHANGES: i32 = 2;
 /// Exit code of `reconcile --wait` when `--timeout` passed before every app converged.
 pub const EXIT_TIMEOUT: i32 = 3;
 
-/// Declarative GitOps for fleets of WeChat mini-programs.
+/// Declarative GitOps for fleets of mini-programs: one template, many merchant apps.
 ///
 /// Keep the wanted state of every mini-program in `fleet.yaml` (template, version, ext config,
 /// testers, gray percentage); minifleet reads each app's live state from the platform, plans the

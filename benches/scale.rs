@@ -125,6 +125,7 @@ fn in_sync(app: &Desired) -> Observed {
         members: app.testers.clone(),
         builds: if alipay { vec![build] } else { Vec::new() },
         dev_builds: Vec::new(),
+        probe: None,
     }
 }
 

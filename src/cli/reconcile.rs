@@ -11,7 +11,7 @@ use crate::engine::diff::FleetDiff;
 use crate::engine::events::{Event, Subscriber};
 use crate::engine::policy::{Outcome, Timing};
 use crate::engine::scheduler::{Command, RoundFn, Scheduler, Trigger, Until, Watcher};
-use crate::engine::{AppReport, Engine, HoldKind, Mode, PassOptions, PassSummary, summarize};
+use crate::engine::{AppReport, Engine, HoldKind, PassOptions, PassSummary, summarize};
 use crate::fleet::Fleet;
 use crate::model::Desired;
 use crate::plan::Plan;
@@ -272,8 +272,7 @@ fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>, layout: Layout) ->
     Arc::new(move |due, permits, done| {
         let (engine, shared) = (engine.clone(), shared.clone());
         Box::pin(async move {
-            let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
-            let planned = engine.plan_round(&apps, Mode::Apply, &permits).await;
+            let planned = engine.plan_due(&due, &permits).await;
             {
                 let mut first = shared
                     .first

@@ -38,6 +38,13 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub resync: Duration,
 
+    /// Observe a settled app fully every N-th resync; the others read only what reveals most drift
+    /// (one call: WeChat's version info, Alipay's version list) and observe fully when it moved.
+    /// Testers, an audit submitted by hand (WeChat) and members (Alipay) are caught within N
+    /// resyncs; `1` observes fully every time.
+    #[arg(long, value_name = "N", default_value_t = crate::engine::probe::DEFAULT_FULL_EVERY, value_parser = clap::value_parser!(u32).range(1..))]
+    pub full_observe_every: u32,
+
     /// First poll of an app waiting on an audit; doubles up to 20× (at most 10m). Audit pushes
     /// pass the app at once anyway [default: 30s; 500ms when every platform is the sandbox].
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -64,6 +71,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
     }
     let engine = common::connect(cli, &fleet, store).await?;
+    engine.set_full_observe_every(args.full_observe_every);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {

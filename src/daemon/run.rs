@@ -18,7 +18,7 @@ use crate::engine::diff::FleetDiff;
 use crate::engine::events::Event;
 use crate::engine::policy::Timing;
 use crate::engine::scheduler::{Command, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
-use crate::engine::{Engine, Mode, now_ms};
+use crate::engine::{Engine, now_ms};
 use crate::fleet::{self, Fleet, FleetErrors};
 use crate::model::Desired;
 use crate::platform::platforms::Notice;
@@ -158,8 +158,7 @@ fn round_fn(engine: Arc<Engine>) -> RoundFn {
             for d in &due {
                 tracing::info!(app = %d.app.name, trigger = d.trigger.as_str(), "pass started");
             }
-            let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
-            let planned = engine.plan_round(&apps, Mode::Apply, &permits).await;
+            let planned = engine.plan_due(&due, &permits).await;
             engine
                 .apply_round(due, planned.reports, permits, move |d| {
                     let _ = done.send(d);

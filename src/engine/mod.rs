@@ -10,6 +10,7 @@ pub(crate) mod fixtures;
 mod history;
 mod pass;
 pub mod policy;
+pub mod probe;
 mod report;
 pub mod scheduler;
 mod settle;
@@ -92,6 +93,8 @@ pub struct Engine {
     events: Events,
     /// The per-app backoff after failed passes.
     backoff: policy::Backoff,
+    /// Resyncs proven by a probe since each app's last full observation.
+    proofs: probe::Proofs,
 }
 
 impl Engine {
@@ -105,7 +108,14 @@ impl Engine {
             platforms,
             reserved: Default::default(),
             events,
+            proofs: probe::Proofs::default(),
         }
+    }
+
+    /// From now on, observe an app fully every `k`-th resync and prove the others with the
+    /// platform's probe (see [`probe`]); `1`: every resync observes fully.
+    pub fn set_full_observe_every(&self, k: u32) {
+        self.proofs.set_every(k);
     }
 
     /// Connects the fleet's platforms (starting and seeding the embedded sandbox for those whose
@@ -189,10 +199,33 @@ impl Engine {
         mode: Mode,
         permits: &Arc<Semaphore>,
     ) -> PlannedRound {
-        let jobs = apps.iter().cloned().map(|app| {
-            let engine = Arc::clone(self);
-            async move { engine.observe_and_plan(&app, mode).await }
-        });
+        self.plan_apps(apps, &vec![false; apps.len()], mode, permits)
+            .await
+    }
+
+    /// Phase one of a scheduler's round, to be applied: [`Engine::plan_round`] of the due apps,
+    /// where the apps due for a resync may be proven unchanged by a probe (see [`probe`]).
+    pub async fn plan_due(self: &Arc<Self>, due: &[Due], permits: &Arc<Semaphore>) -> PlannedRound {
+        let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
+        let resync: Vec<bool> = due.iter().map(|d| d.trigger == Trigger::Resync).collect();
+        self.plan_apps(&apps, &resync, Mode::Apply, permits).await
+    }
+
+    async fn plan_apps(
+        self: &Arc<Self>,
+        apps: &[Desired],
+        resync: &[bool],
+        mode: Mode,
+        permits: &Arc<Semaphore>,
+    ) -> PlannedRound {
+        let jobs = apps
+            .iter()
+            .cloned()
+            .zip(resync.to_vec())
+            .map(|(app, resync)| {
+                let engine = Arc::clone(self);
+                async move { engine.observe_and_plan(&app, mode, resync).await }
+            });
         let mut reports = fan_out(apps, permits, jobs).await;
         let audit_budget = self.share_audit_quota(apps, &mut reports, mode).await;
         PlannedRound {

@@ -167,9 +167,15 @@ impl Engine {
     /// Observes and plans one app (phase one of a pass). With `apply`, unknown outcomes of earlier
     /// calls are settled first, and an app that is backing off after failures is held this pass.
     /// A parked app (a quota) is held in any case; the reason becomes a plan note.
-    pub(super) async fn observe_and_plan(&self, app: &Desired, mode: Mode) -> AppReport {
+    /// A `resync` may plan on the last observation when a probe proves it still holds.
+    pub(super) async fn observe_and_plan(
+        &self,
+        app: &Desired,
+        mode: Mode,
+        resync: bool,
+    ) -> AppReport {
         let mut report = AppReport::new(app);
-        if let Err(err) = self.plan_inner(app, mode, &mut report).await {
+        if let Err(err) = self.plan_inner(app, mode, resync, &mut report).await {
             tracing::warn!(app = %app.name, error = %err, "pass ended early");
             if mode != Mode::Proposal {
                 self.pass_failed(app, &err);
@@ -199,6 +205,7 @@ impl Engine {
         &self,
         app: &Desired,
         mode: Mode,
+        resync: bool,
         report: &mut AppReport,
     ) -> Result<(), PassError> {
         let apply = mode == Mode::Apply;
@@ -209,10 +216,9 @@ impl Engine {
         // Known before observing, so an app whose observation keeps failing still says why it
         // is held.
         report.held = held(&record, app, now_ms(), apply);
-        let observed = platform
-            .observe(app)
-            .await
-            .map_err(|e| PassError::Platform(Box::new(e)))?;
+        let observed = self
+            .live_state(app, platform.as_ref(), &record, resync && apply)
+            .await?;
         if mode != Mode::Proposal {
             let previous = self.store.observation(&app.appid)?.map(|(o, _)| o);
             self.store
@@ -346,7 +352,7 @@ impl Engine {
     /// budget did not grant the first plan is not added by the second.
     async fn replan_after_conflict(&self, app: &Desired, first: &AppPlan, report: &mut AppReport) {
         tracing::info!(app = %app.name, "conflict: observing and planning again");
-        let mut again = self.observe_and_plan(app, Mode::Apply).await;
+        let mut again = self.observe_and_plan(app, Mode::Apply, false).await;
         let (Some(plan), None, None) = (again.plan.as_mut(), &again.error, &again.held) else {
             return;
         };

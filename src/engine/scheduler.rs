@@ -38,6 +38,8 @@ pub enum Trigger {
     Push,
     /// The last pass asked for another one later.
     Requeue,
+    /// The last pass left the app settled; this one looks again for drift.
+    Resync,
 }
 
 impl Trigger {
@@ -48,6 +50,7 @@ impl Trigger {
             Trigger::Reload => "reload",
             Trigger::Push => "push",
             Trigger::Requeue => "requeue",
+            Trigger::Resync => "resync",
         }
     }
 }
@@ -373,7 +376,12 @@ impl Scheduler {
         let at = Instant::now() + next.after;
         // A trigger that came while the pass ran wins when it is earlier.
         if slot.due.is_none_or(|(due, _)| due > at) {
-            slot.due = Some((at, Trigger::Requeue));
+            let again = if next.settled {
+                Trigger::Resync
+            } else {
+                Trigger::Requeue
+            };
+            slot.due = Some((at, again));
         }
         slot.outcome = Some(next);
         let state = report.plan.as_ref().map_or("error", |p| p.state.name());

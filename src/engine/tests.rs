@@ -2,8 +2,11 @@
 //! outcomes, the store's backoff and its lifting by an edit, quota parks and the audit budget's
 //! hold — without going through the binary.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use super::*;
 use crate::model::{Action, Desired, Record};
@@ -13,6 +16,15 @@ use crate::store::Intent;
 /// `sandbox` appended to the fleet's `sandbox:` section; the store lives in the returned dir.
 async fn engine(apps: &str, sandbox: &str) -> (tempfile::TempDir, Arc<Engine>, Vec<Desired>) {
     let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fleet.yaml");
+    let fleet = fleet(apps, sandbox, &path);
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let engine = Engine::connect(&fleet, store).await.unwrap();
+    (dir, Arc::new(engine), fleet.apps)
+}
+
+/// The WeChat sandbox fleet of [`engine`].
+fn fleet(apps: &str, sandbox: &str, path: &std::path::Path) -> crate::fleet::Fleet {
     let text = format!(
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
@@ -21,12 +33,8 @@ async fn engine(apps: &str, sandbox: &str) -> (tempfile::TempDir, Arc<Engine>, V
          sandbox:\n  audit_delay: 100ms\n  privacy_scan: 50ms\n{sandbox}\
          apps:\n{apps}"
     );
-    let path = dir.path().join("fleet.yaml");
-    let fleet = crate::fleet::load_str(&text, &path, &|_| None, crate::platform::registry::SPECS)
-        .unwrap_or_else(|e| panic!("a valid fleet: {e}"));
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let engine = Engine::connect(&fleet, store).await.unwrap();
-    (dir, Arc::new(engine), fleet.apps)
+    crate::fleet::load_str(&text, path, &|_| None, crate::platform::registry::SPECS)
+        .unwrap_or_else(|e| panic!("a valid fleet: {e}"))
 }
 
 const ONE: &str = "  - { name: tea-house, platform: wechat, appid: \"wx1111111111111111\", ext: { shopId: \"1\" } }\n";
@@ -229,6 +237,177 @@ async fn a_proposed_fleet_is_planned_against_live_state_and_nothing_is_stored_or
         // So a pass that applies still gets the one submission left.
         let planned = engine.plan_pass(&apps, apply()).await;
         assert!(planned.reports[0].held.is_none());
+    })
+    .await;
+}
+
+/// Passes `apps` until every one settled (the sandbox's audits take 100 ms).
+async fn converge(engine: &Arc<Engine>, apps: &[Desired]) {
+    for _ in 0..80 {
+        let reports = engine.pass(apps, apply()).await;
+        if reports.iter().all(AppReport::is_settled) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    panic!("the apps did not converge");
+}
+
+/// A resync round of `apps` as the scheduler starts it (planned, not applied): what it read
+/// from the sandbox (calls by path) and the reports.
+async fn resync(engine: &Arc<Engine>, apps: &[Desired]) -> (BTreeMap<String, u64>, Vec<AppReport>) {
+    let sim = &engine
+        .platforms()
+        .sandbox()
+        .expect("the embedded sandbox")
+        .wechat;
+    let before = sim.calls();
+    let due: Vec<scheduler::Due> = apps
+        .iter()
+        .map(|app| scheduler::Due {
+            app: app.clone(),
+            trigger: Trigger::Resync,
+        })
+        .collect();
+    let permits = Arc::new(Semaphore::new(4));
+    let reports = engine.plan_due(&due, &permits).await.reports;
+    let mut calls = sim.calls();
+    for (path, n) in &before {
+        if let Some(after) = calls.get_mut(path) {
+            *after -= n;
+        }
+    }
+    calls.retain(|_, n| *n > 0);
+    (calls, reports.into_iter().map(Option::unwrap).collect())
+}
+
+fn reads(calls: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
+    calls.iter().map(|(p, n)| (p.as_str(), *n)).collect()
+}
+
+#[tokio::test]
+async fn a_resync_of_a_converged_app_is_proven_by_one_read_and_every_kth_observes_fully() {
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "").await;
+        converge(&engine, &apps).await;
+        engine.set_full_observe_every(3);
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(reads(&calls), [("wxa/getversioninfo", 1)]);
+        assert!(reports[0].is_settled(), "{:?}", reports[0]);
+        let (calls, _) = resync(&engine, &apps).await;
+        assert_eq!(reads(&calls), [("wxa/getversioninfo", 1)]);
+        // The third resync observes fully (what no probe shows: testers, audits, gray).
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(
+            reads(&calls),
+            [
+                ("wxa/get_latest_auditstatus", 1),
+                ("wxa/getgrayreleaseplan", 1),
+                ("wxa/getversioninfo", 1),
+                ("wxa/memberauth", 1)
+            ]
+        );
+        assert!(reports[0].is_settled());
+        // A pass that is not a resync (a start, an edit, a push) always observes fully.
+        let sim = &engine.platforms().sandbox().unwrap().wechat;
+        let audits = sim.call_count("wxa/get_latest_auditstatus");
+        engine.plan_pass(&apps, apply()).await;
+        assert_eq!(sim.call_count("wxa/get_latest_auditstatus"), audits + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_release_rolled_back_by_hand_is_noticed_by_the_next_resync() {
+    bounded(async {
+        let (dir, engine, v1) = engine(ONE, "").await;
+        converge(&engine, &v1).await;
+        let v2 = fleet(
+            &ONE.replace("ext:", "version: 1.1.0, ext:"),
+            "",
+            &dir.path().join("fleet.yaml"),
+        )
+        .apps;
+        converge(&engine, &v2).await;
+        // On the platform's console: roll back to 1.0.0.
+        let platform = engine.platform(v2[0].platform).unwrap().clone();
+        let rollback = Action::Rollback {
+            fingerprint: v1[0].fingerprint.clone(),
+        };
+        platform.execute(&v2[0], &rollback).await.unwrap();
+        let (calls, reports) = resync(&engine, &v2).await;
+        assert_eq!(
+            calls.get("wxa/getversioninfo"),
+            Some(&2),
+            "probe, then observe"
+        );
+        let plan = reports[0].plan.as_ref().unwrap();
+        assert!(plan.has_changes(), "the fix is planned: {plan:?}");
+        let live = engine
+            .store
+            .observation(&v2[0].appid)
+            .unwrap()
+            .unwrap()
+            .0
+            .live;
+        assert_eq!(live.unwrap().build.version, "1.0.0");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_build_committed_by_hand_is_noticed_by_the_next_resync() {
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "").await;
+        converge(&engine, &apps).await;
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let mut other = apps[0].clone();
+        (other.version, other.fingerprint) = ("1.0.1".into(), "0badc0de".into());
+        let commit = Action::Commit {
+            version: other.version.clone(),
+            fingerprint: other.fingerprint.clone(),
+        };
+        platform.execute(&other, &commit).await.unwrap();
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(
+            calls.get("wxa/memberauth"),
+            Some(&1),
+            "observed fully: {calls:?}"
+        );
+        let observed = engine.store.observation(&apps[0].appid).unwrap().unwrap().0;
+        assert_eq!(observed.experience.unwrap().version, "1.0.1");
+        assert!(reports[0].error.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_tester_unbound_by_hand_is_noticed_within_k_resyncs() {
+    bounded(async {
+        let one = ONE.replace("ext:", "testers: [ops-li01], ext:");
+        let (_dir, engine, apps) = engine(&one, "").await;
+        converge(&engine, &apps).await;
+        engine.set_full_observe_every(2);
+        let member = engine.store.record(&apps[0].appid).unwrap().testers["ops-li01"].clone();
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let unbind = Action::UnbindTester {
+            tester: Some("ops-li01".into()),
+            member: Some(member),
+        };
+        platform.execute(&apps[0], &unbind).await.unwrap();
+        // The version info does not show testers: the first resync is proven…
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(reads(&calls), [("wxa/getversioninfo", 1)]);
+        assert!(!reports[0].plan.as_ref().unwrap().has_changes());
+        // …and the k-th (here the 2nd) observes fully and plans the bind.
+        let (_, reports) = resync(&engine, &apps).await;
+        let plan = reports[0].plan.as_ref().unwrap();
+        assert!(
+            plan.steps.iter().any(
+                |s| matches!(&s.action, Action::BindTester { tester } if tester == "ops-li01")
+            ),
+            "{plan:?}"
+        );
     })
     .await;
 }

@@ -362,6 +362,11 @@ pub struct Observed {
     /// of development versions. Empty on WeChat.
     #[serde(default)]
     pub dev_builds: Vec<Build>,
+    /// A digest of what the platform's cheapest read of the app answered when this was observed
+    /// (`Platform::probe`): the same digest later proves that nothing it reveals has changed.
+    /// `None` where the platform has no such read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
 }
 
 /// A failure that stops an app until its fingerprint changes.

@@ -289,6 +289,18 @@ pub trait Platform: Send + Sync {
         action: &'a Action,
     ) -> BoxFuture<'a, Result<Effect, PlatformError>>;
 
+    /// The platform's cheapest read of the app, as a digest ([`probe_digest`]) that equals
+    /// [`Observed::probe`] of the last observation when nothing that read reveals has changed
+    /// since. `None`: the platform has no cheaper read than [`Platform::observe`], or the app
+    /// cannot be read (not authorized): observe it.
+    fn probe<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<String>, PlatformError>> {
+        let _ = app;
+        Box::pin(async { Ok(None) })
+    }
+
     /// The audit quota left this month, asked with `via`'s credentials; `None` where the platform
     /// does not ration audits.
     fn audit_quota<'a>(
@@ -298,6 +310,14 @@ pub trait Platform: Send + Sync {
         let _ = via;
         Box::pin(async { Ok(None) })
     }
+}
+
+/// The digest of a probe's answer (see [`Platform::probe`]): 16 hex digits of the SHA-256 of its
+/// JSON. Observation and probe digest the same answer type, so equal answers give equal digests.
+pub fn probe_digest(answer: &impl Serialize) -> String {
+    let text = serde_json::to_vec(answer).unwrap_or_default();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
+    hex::encode(&digest.as_ref()[..8])
 }
 
 /// Unix time in seconds (tokens, tickets and their expiry are kept in seconds).

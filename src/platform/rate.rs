@@ -120,6 +120,16 @@ impl Platform for RateLimited {
         })
     }
 
+    fn probe<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<String>, PlatformError>> {
+        Box::pin(async move {
+            self.bucket.take().await;
+            self.inner.probe(app).await
+        })
+    }
+
     fn audit_quota<'a>(
         &'a self,
         via: &'a Desired,

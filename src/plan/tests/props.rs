@@ -108,6 +108,7 @@ fn any_observed() -> impl Strategy<Value = Observed> {
                 members: members.into_iter().map(str::to_owned).collect(),
                 builds,
                 dev_builds: dev,
+                probe: None,
             },
         )
 }
@@ -167,6 +168,7 @@ fn matching(d: &Desired) -> (Observed, Record) {
         members: testers.values().cloned().collect(),
         builds: vec![build("0.1.0", OTHER), build(&d.version, &d.fingerprint)],
         dev_builds: Vec::new(),
+        probe: None,
     };
     let record = Record {
         testers,

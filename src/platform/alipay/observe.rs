@@ -7,6 +7,10 @@
 //! `builds` keeps the platform's order (newest version first); `dev_builds` are the `INIT` ones,
 //! oldest first. `previous` is the newest `OFFLINE` version below the live one (every `OFFLINE`
 //! version was released once; after a rollback the rolled-back version is above the live one).
+//!
+//! The probe (the cheapest read that reveals drift) is `version.list.query` alone: its digest
+//! changes with an upload, a submission, a withdrawal, a verdict, a release, a gray start or end,
+//! a rollback (every status is listed). A gray percentage and the members are not in it.
 
 use serde_json::json;
 
@@ -17,7 +21,7 @@ use super::types::{
     MemberList, VersionDetail, VersionInfo, VersionList, VersionStatus, parse_version,
 };
 use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
-use crate::platform::PlatformError;
+use crate::platform::{PlatformError, probe_digest};
 use crate::secret::Secret;
 
 pub(super) const LIST: &str = "alipay.open.mini.version.list.query";
@@ -41,6 +45,7 @@ impl AlipayClient {
         };
         let (versions, members) =
             tokio::try_join!(self.list_versions(&token), self.members(&token))?;
+        let probe = Some(probe_digest(&versions));
         let listed: Vec<Listed> = versions
             .into_iter()
             .map(|info| self.listed(appid, info))
@@ -63,7 +68,16 @@ impl AlipayClient {
             members,
             builds: listed.iter().map(|l| l.build.clone()).collect(),
             dev_builds,
+            probe,
         })
+    }
+
+    /// The digest of `app`'s version list (see the module doc); `None` without a token.
+    pub(super) async fn probe_app(&self, app: &Desired) -> Result<Option<String>, PlatformError> {
+        let Some(token) = self.token_for(&app.appid)? else {
+            return Ok(None);
+        };
+        Ok(Some(probe_digest(&self.list_versions(&token).await?)))
     }
 
     /// Every version of the app, newest first.

@@ -98,6 +98,13 @@ impl Platform for WechatClient {
         Box::pin(self.observe_app(app))
     }
 
+    fn probe<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<String>, PlatformError>> {
+        Box::pin(self.probe_app(app))
+    }
+
     fn execute<'a>(
         &'a self,
         app: &'a Desired,

@@ -1,6 +1,10 @@
 //! Reading an app's live state with the fewest calls that prove it: version info, latest audit
 //! and members always; the gray plan only when something is live; the rollback history only when
 //! the live build is not the wanted one.
+//!
+//! The probe (the cheapest read that reveals drift) is version info alone: its digest changes
+//! with a commit, a release or a rollback (each moves a version, a description or a time). An
+//! audit submitted or withdrawn, a gray percentage and the testers are not in it.
 
 use serde_json::json;
 
@@ -9,7 +13,7 @@ use super::client::{Method, decode};
 use super::errors;
 use super::types::{GrayPlanAnswer, History, LatestAudit, Members, VersionInfo};
 use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
-use crate::platform::PlatformError;
+use crate::platform::{PlatformError, probe_digest};
 
 const VERSION_INFO: &str = "wxa/getversioninfo";
 const LATEST_AUDIT: &str = "wxa/get_latest_auditstatus";
@@ -52,9 +56,7 @@ impl WechatClient {
     /// Reads `app`'s live state (see the module doc for which calls are made when).
     pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
         let appid = app.appid.as_str();
-        if self.tokens.unauthorized_reason(appid)?.is_some()
-            || !self.tokens.has_refresh_token(appid)?
-        {
+        if !self.readable(appid)? {
             return Ok(Observed::default());
         }
         let joined = tokio::try_join!(
@@ -66,6 +68,7 @@ impl WechatClient {
             Err(err) if err.code == "not_authorized" => return Ok(Observed::default()),
             other => other?,
         };
+        let probe = Some(probe_digest(&versions));
         let experience = versions
             .exp_info
             .and_then(|e| build(&e.exp_version, &e.exp_desc));
@@ -85,6 +88,7 @@ impl WechatClient {
             members,
             builds: Vec::new(),
             dev_builds: Vec::new(),
+            probe,
         })
     }
 
@@ -102,6 +106,24 @@ impl WechatClient {
         };
         let gray = self.gray_percentage(appid).await?;
         Ok((Some(Live { build: live, gray }), previous))
+    }
+
+    /// The digest of `app`'s version info (see the module doc); `None` when it cannot be read.
+    pub(super) async fn probe_app(&self, app: &Desired) -> Result<Option<String>, PlatformError> {
+        let appid = app.appid.as_str();
+        if !self.readable(appid)? {
+            return Ok(None);
+        }
+        match self.version_info(appid).await {
+            Err(err) if err.code == "not_authorized" => Ok(None),
+            other => Ok(Some(probe_digest(&other?))),
+        }
+    }
+
+    /// Whether the app can be read: authorized, with a refresh token.
+    fn readable(&self, appid: &str) -> Result<bool, PlatformError> {
+        Ok(self.tokens.unauthorized_reason(appid)?.is_none()
+            && self.tokens.has_refresh_token(appid)?)
     }
 
     async fn version_info(&self, appid: &str) -> Result<VersionInfo, PlatformError> {

@@ -1,7 +1,7 @@
 //! The JSON shapes of the WeChat answers the client reads (only the fields it uses; unknown fields
 //! are ignored, so `screenshot` / `ScreenShot` and other extras never break decoding).
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// `api_component_token`.
@@ -25,8 +25,8 @@ pub struct AuthorizerToken {
     pub authorizer_refresh_token: String,
 }
 
-/// `wxa/getversioninfo`.
-#[derive(Debug, Default, Deserialize)]
+/// `wxa/getversioninfo` (serialized only for its probe digest).
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct VersionInfo {
     /// The experience version, if any.
     #[serde(default)]
@@ -37,8 +37,12 @@ pub struct VersionInfo {
 }
 
 /// `exp_info` of `wxa/getversioninfo`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ExpInfo {
+    /// When the experience build was committed (unix seconds): a commit of the same version and
+    /// description by hand still changes it.
+    #[serde(default)]
+    pub exp_time: u64,
     /// `user_version` of the experience build (empty when none).
     #[serde(default)]
     pub exp_version: String,
@@ -48,8 +52,11 @@ pub struct ExpInfo {
 }
 
 /// `release_info` of `wxa/getversioninfo`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct ReleaseInfo {
+    /// When the live build was released (unix seconds): a rollback or a release by hand changes it.
+    #[serde(default)]
+    pub release_time: u64,
     /// `user_version` of the released build (empty when none).
     #[serde(default)]
     pub release_version: String,

@@ -1,6 +1,7 @@
 //! The scale benchmark (issue 7, BENCHMARKS.md): validate + plan at 100k apps from stored
 //! observations, then a rollout, a no-op dry run and a one-app-at-a-time baseline against a
-//! standalone `minifleet sandbox` with injected latency. Run with `cargo bench --bench scale`;
+//! standalone `minifleet sandbox` with injected latency, and the daemon's steady state (calls per
+//! app per resync of a converged fleet). Run with `cargo bench --bench scale`;
 //! sizes and parts come from `MF_BENCH_*` environment variables (see [`Config`]).
 
 use std::io::{BufRead, BufReader};
@@ -25,7 +26,7 @@ const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
 /// What to run, from the environment.
 #[derive(Debug, Clone)]
 struct Config {
-    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d` (default all).
+    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d,e` (default all).
     parts: String,
     /// `MF_BENCH_PLAN_APPS`: the fleet sizes of part (a), comma-separated (default
     /// `1000,10000,100000`; the targets are for 100k).
@@ -41,6 +42,10 @@ struct Config {
     latency_ms: u64,
     /// `MF_BENCH_CONCURRENCY`: `--concurrency` of (b) and (c) (default 64).
     concurrency: usize,
+    /// `MF_BENCH_RESYNC`: `watch --resync` of part (e) (default 10s).
+    resync: Duration,
+    /// `MF_BENCH_WINDOW`: how long part (e) counts resyncs, per setting (default 120s).
+    window: Duration,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -53,7 +58,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 impl Config {
     fn from_env() -> Config {
         Config {
-            parts: env_or("MF_BENCH_PARTS", "a,b,c,d".to_string()),
+            parts: env_or("MF_BENCH_PARTS", "a,b,c,d,e".to_string()),
             plan_apps: env_or("MF_BENCH_PLAN_APPS", "1000,10000,100000".to_string())
                 .split(',')
                 .filter_map(|n| n.trim().parse().ok())
@@ -63,6 +68,8 @@ impl Config {
             baseline_apps: env_or("MF_BENCH_BASELINE_APPS", 200),
             latency_ms: env_or("MF_BENCH_LATENCY_MS", 50),
             concurrency: env_or("MF_BENCH_CONCURRENCY", 64),
+            resync: Duration::from_secs(env_or("MF_BENCH_RESYNC", 10)),
+            window: Duration::from_secs(env_or("MF_BENCH_WINDOW", 120)),
         }
     }
 
@@ -428,6 +435,84 @@ fn parts_bcd(cfg: &Config, work: &Path) {
             baseline(cfg, &rt, &remote, &fleet, &dir, &noop);
         }
     }
+    if cfg.runs("e") {
+        // Today's resync (every one observes fully) beside the probe's, on the same fleet.
+        for k in [1, 10] {
+            steady_state(cfg, &rt, &remote, &fleet, &dir, k);
+        }
+    }
+}
+
+/// Part (e): `watch` on the converged fleet, resyncing every `cfg.resync`, observing fully every
+/// `k`-th resync; over `cfg.window` after the start-up passes, the platform calls per resync pass
+/// (from the sandbox's counters and the daemon's `minifleet_passes_total{trigger="resync"}`).
+fn steady_state(
+    cfg: &Config,
+    rt: &tokio::runtime::Runtime,
+    sandbox: &RemoteSandbox,
+    fleet: &Path,
+    dir: &Path,
+    k: u32,
+) {
+    let log = std::fs::File::create(dir.join(format!("watch-k{k}.log"))).expect("a log file");
+    let mut child = Command::new(MINIFLEET)
+        .arg("-f")
+        .arg(fleet)
+        .args(["watch", "--listen", "127.0.0.1:0", "--full-observe-every"])
+        .arg(k.to_string())
+        .arg("--resync")
+        .arg(humantime::format_duration(cfg.resync).to_string())
+        .args(common_args(cfg.concurrency))
+        .env_remove("MINIFLEET_STORE")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("start `minifleet watch`");
+    let mut first = String::new();
+    // Kept open while the daemon runs, so its later output never meets a closed pipe.
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    stdout.read_line(&mut first).expect("watch prints its URL");
+    let url = first.trim().rsplit(' ').next().expect("a URL").to_string();
+    let passes = |trigger: &str| -> u64 {
+        let text = rt
+            .block_on(async { reqwest::get(format!("{url}/metrics")).await?.text().await })
+            .expect("GET /metrics");
+        let series = format!("minifleet_passes_total{{trigger=\"{trigger}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while passes("start") < cfg.apps as u64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "start-up passes never ended"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (calls0, resyncs0) = (calls_of(rt, sandbox), passes("resync"));
+    std::thread::sleep(cfg.window);
+    let (calls1, resyncs1) = (calls_of(rt, sandbox), passes("resync"));
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stdout);
+    let calls = delta(calls1, calls0);
+    let resyncs = resyncs1 - resyncs0;
+    let per = |n: u64| n as f64 / resyncs.max(1) as f64;
+    println!(
+        "(e) steady state, full observation every {k} resync(s): {resyncs} resync passes in {:.0}s, calls {} (wechat {} [token {} read {}], alipay {} [token {} read {}], mutating {}), {:.2} calls per app per resync",
+        secs(cfg.window),
+        calls.total(),
+        calls.wechat.total(),
+        calls.wechat.token,
+        calls.wechat.read,
+        calls.alipay.total(),
+        calls.alipay.token,
+        calls.alipay.read,
+        calls.wechat.mutating + calls.alipay.mutating,
+        per(calls.total()),
+    );
 }
 
 /// Part (d): the no-op pass one app after another, over `baseline_apps` apps, scaled to `apps`.
@@ -470,7 +555,7 @@ fn main() {
             part_a(&cfg, apps, work.path());
         }
     }
-    if cfg.runs("b") || cfg.runs("c") {
+    if cfg.runs("b") || cfg.runs("c") || cfg.runs("e") {
         parts_bcd(&cfg, work.path());
     }
     if std::env::var_os("MF_BENCH_KEEP").is_some() {

@@ -672,3 +672,63 @@ async fn an_upload_answer_that_does_not_verify_is_an_unknown_outcome_naming_the_
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_probe_answers_the_observations_digest_until_the_version_list_moves() {
+    within(async {
+        let e = env(0, 10).await;
+        let v1 = desired("1.0.0", "1001");
+        let digest = |o: Observed| o.probe.expect("an observation carries its probe digest");
+        let mut seen = vec![digest(e.client.observe(&v1).await.unwrap())];
+        // Each move of the list — an upload, a submission, a verdict, a release, a rollback — gives
+        // a new digest, and the probe and a full observation agree on it every time.
+        let v2 = desired("1.1.0", "1001");
+        let steps: Vec<(&Desired, Action)> = vec![
+            (&v1, commit(&v1)),
+            (&v1, submit(&v1)),
+            (
+                &v1,
+                Action::Release {
+                    fingerprint: v1.fingerprint.clone(),
+                },
+            ),
+            (&v2, commit(&v2)),
+        ];
+        for (app, action) in steps {
+            e.client.execute(app, &action).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await; // the audit's verdict
+            let probe = e.client.probe(app).await.unwrap().expect("a probe");
+            assert_eq!(
+                Some(&probe),
+                e.client.observe(app).await.unwrap().probe.as_ref()
+            );
+            assert_eq!(
+                e.client.probe(app).await.unwrap().as_ref(),
+                Some(&probe),
+                "nothing moved"
+            );
+            assert!(
+                !seen.contains(&probe),
+                "{action:?} did not change the digest"
+            );
+            seen.push(probe);
+        }
+        let calls = e
+            .sandbox
+            .alipay
+            .call_count("alipay.open.mini.version.list.query");
+        e.client.probe(&v2).await.unwrap();
+        assert_eq!(
+            e.sandbox
+                .alipay
+                .call_count("alipay.open.mini.version.list.query"),
+            calls + 1,
+            "a probe is one read"
+        );
+        // Without a token there is nothing to read: observe instead.
+        let mut stranger = v1.clone();
+        stranger.appid = "2021004199999999".into();
+        assert_eq!(e.client.probe(&stranger).await.unwrap(), None);
+    })
+    .await;
+}

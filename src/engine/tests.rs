@@ -411,3 +411,38 @@ async fn a_tester_unbound_by_hand_is_noticed_within_k_resyncs() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_gray_percentage_changed_by_hand_is_noticed_by_the_next_resync() {
+    bounded(async {
+        let (dir, engine, v1) = engine(ONE, "").await;
+        converge(&engine, &v1).await;
+        let v2 = fleet(
+            &ONE.replace("ext:", "version: 1.1.0, gray: 10, ext:"),
+            "",
+            &dir.path().join("fleet.yaml"),
+        )
+        .apps;
+        converge(&engine, &v2).await;
+        // A gray release runs: the version info does not show its percentage, so no probe.
+        let gray = Action::Gray {
+            fingerprint: v2[0].fingerprint.clone(),
+            from: Some(10),
+            to: 30,
+        };
+        let platform = engine.platform(v2[0].platform).unwrap().clone();
+        platform.execute(&v2[0], &gray).await.unwrap();
+        let (calls, _) = resync(&engine, &v2).await;
+        assert_eq!(calls.get("wxa/getgrayreleaseplan"), Some(&1), "{calls:?}");
+        assert_eq!(calls.get("wxa/getversioninfo"), Some(&1), "no probe first");
+        let live = engine
+            .store
+            .observation(&v2[0].appid)
+            .unwrap()
+            .unwrap()
+            .0
+            .live;
+        assert_eq!(live.unwrap().gray, Some(30));
+    })
+    .await;
+}

@@ -26,7 +26,7 @@ const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
 /// What to run, from the environment.
 #[derive(Debug, Clone)]
 struct Config {
-    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d,e` (default all).
+    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d,e,f` (default all).
     parts: String,
     /// `MF_BENCH_PLAN_APPS`: the fleet sizes of part (a), comma-separated (default
     /// `1000,10000,100000`; the targets are for 100k).
@@ -58,7 +58,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 impl Config {
     fn from_env() -> Config {
         Config {
-            parts: env_or("MF_BENCH_PARTS", "a,b,c,d,e".to_string()),
+            parts: env_or("MF_BENCH_PARTS", "a,b,c,d,e,f".to_string()),
             plan_apps: env_or("MF_BENCH_PLAN_APPS", "1000,10000,100000".to_string())
                 .split(',')
                 .filter_map(|n| n.trim().parse().ok())
@@ -441,6 +441,187 @@ fn parts_bcd(cfg: &Config, work: &Path) {
             steady_state(cfg, &rt, &remote, &fleet, &dir, k);
         }
     }
+    if cfg.runs("f") {
+        push_latency(cfg, &rt, &fleet, &dir);
+    }
+}
+
+/// A `minifleet watch` process on the bench's fleet, killed when dropped.
+struct Daemon {
+    child: Child,
+    url: String,
+    /// Kept open while the daemon runs, so its later output never meets a closed pipe.
+    _stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Daemon {
+    /// `watch` with `args`, its log (JSON lines) to `log`.
+    fn start(cfg: &Config, fleet: &Path, args: &[String], log: &Path) -> Daemon {
+        let log = std::fs::File::create(log).expect("a log file");
+        let mut child = Command::new(MINIFLEET)
+            .arg("-f")
+            .arg(fleet)
+            .args(["--log-format", "json", "watch", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .args(common_args(cfg.concurrency))
+            .env_remove("MINIFLEET_STORE")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start `minifleet watch`");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("watch prints its URL");
+        let url = first.trim().rsplit(' ').next().expect("a URL").to_string();
+        Daemon {
+            child,
+            url,
+            _stdout: stdout,
+        }
+    }
+
+    /// `minifleet_passes_total{trigger}` from its `/metrics`.
+    fn passes(&self, rt: &tokio::runtime::Runtime, trigger: &str) -> u64 {
+        let text = rt
+            .block_on(async {
+                reqwest::get(format!("{}/metrics", self.url))
+                    .await?
+                    .text()
+                    .await
+            })
+            .expect("GET /metrics");
+        let series = format!("minifleet_passes_total{{trigger=\"{trigger}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Waits until every app's start-up pass is done.
+    fn started(&self, rt: &tokio::runtime::Runtime, apps: usize) {
+        let started = Instant::now();
+        while self.passes(rt, "start") < apps as u64 {
+            assert!(
+                started.elapsed() < Duration::from_secs(1800),
+                "start-up passes never ended"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Part (f): audit verdicts pushed (signed and encrypted as WeChat does) to `watch` for random
+/// WeChat apps while it resyncs the whole fleet back to back (`--resync 1s`, every resync in full,
+/// so `--concurrency` passes are always in flight); per push, the time until the pass it
+/// triggered finished (from the daemon's JSON log) — an upper bound of when the pass started.
+fn push_latency(cfg: &Config, rt: &tokio::runtime::Runtime, fleet: &Path, dir: &Path) {
+    use minifleet::platform::wechat::crypto::{self, MsgCrypt};
+    use minifleet::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN, build_xml};
+    use minifleet::secret::Secret;
+
+    let log = dir.join("watch-push.log");
+    let args = ["--resync", "1s", "--full-observe-every", "1"].map(String::from);
+    let daemon = Daemon::start(cfg, fleet, &args, &log);
+    daemon.started(rt, cfg.apps);
+    let (token, key) = (Secret::new(SANDBOX_TOKEN), Secret::new(SANDBOX_AES_KEY));
+    let crypt = MsgCrypt::new(&token, &key, "wx00000000000000aa").expect("the sandbox's keys");
+    let http = reqwest::Client::new();
+    let pushes = 200;
+    let mut sent: Vec<(String, std::time::SystemTime)> = Vec::with_capacity(pushes);
+    let wechat_apps: Vec<usize> = (0..cfg.apps).filter(|i| i % 2 == 0).collect();
+    for _ in 0..pushes {
+        let i = wechat_apps[fastrand::usize(..wechat_apps.len())];
+        let (name, appid) = (format!("app-{i:06}"), format!("wx{i:016x}"));
+        if sent.iter().any(|(n, _)| *n == name) {
+            continue; // one push per app, so each pass is told apart
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let user = format!("gh_{appid}");
+        let xml = build_xml(&[
+            ("ToUserName", user.as_str()),
+            ("FromUserName", "o_sandbox_system"),
+            ("CreateTime", &now),
+            ("MsgType", "event"),
+            ("Event", "weapp_audit_success"),
+            ("SuccTime", &now),
+        ]);
+        let encrypt = crypt.encrypt(&xml, fastrand::u128(..).to_le_bytes());
+        let nonce = fastrand::u64(..).to_string();
+        let msg_signature = crypto::signature(&token, &now, &nonce, &encrypt);
+        let signature = crypto::plain_signature(&token, &now, &nonce);
+        let body = build_xml(&[("ToUserName", &user), ("Encrypt", &encrypt)]);
+        let query = [
+            ("signature", signature.as_str()),
+            ("timestamp", &now),
+            ("nonce", &nonce),
+            ("encrypt_type", "aes"),
+            ("msg_signature", &msg_signature),
+        ];
+        let at = std::time::SystemTime::now();
+        let status = rt
+            .block_on(
+                http.post(format!("{}/wechat/events/{appid}", daemon.url))
+                    .query(&query)
+                    .body(body)
+                    .send(),
+            )
+            .expect("POST the push")
+            .status();
+        assert!(status.is_success(), "the daemon refused a push: {status}");
+        sent.push((name, at));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(10));
+    drop(daemon);
+    // The first push-triggered pass of each app that finished after its push.
+    let text = std::fs::read_to_string(&log).expect("the daemon's log");
+    let finished: Vec<(String, std::time::SystemTime)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "pass finished" && v["trigger"] == "push")
+        .filter_map(|v| {
+            let at = humantime::parse_rfc3339(v["timestamp"].as_str()?).ok()?;
+            Some((v["app"].as_str()?.to_string(), at))
+        })
+        .collect();
+    let mut waits: Vec<f64> = sent
+        .iter()
+        .filter_map(|(name, at)| {
+            finished
+                .iter()
+                .filter(|(n, done)| n == name && done >= at)
+                .map(|(_, done)| done.duration_since(*at).unwrap_or_default())
+                .min()
+        })
+        .map(secs)
+        .collect();
+    waits.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        waits
+            .get(((waits.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "(f) push latency: {} pushes, {} passes seen, push → pass finished: p50 {:.3}s, p90 {:.3}s, p99 {:.3}s, max {:.3}s",
+        sent.len(),
+        waits.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        waits.last().copied().unwrap_or(f64::NAN),
+    );
 }
 
 /// Part (e): `watch` on the converged fleet, resyncing every `cfg.resync`, observing fully every
@@ -454,49 +635,19 @@ fn steady_state(
     dir: &Path,
     k: u32,
 ) {
-    let log = std::fs::File::create(dir.join(format!("watch-k{k}.log"))).expect("a log file");
-    let mut child = Command::new(MINIFLEET)
-        .arg("-f")
-        .arg(fleet)
-        .args(["watch", "--listen", "127.0.0.1:0", "--full-observe-every"])
-        .arg(k.to_string())
-        .arg("--resync")
-        .arg(humantime::format_duration(cfg.resync).to_string())
-        .args(common_args(cfg.concurrency))
-        .env_remove("MINIFLEET_STORE")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("start `minifleet watch`");
-    let mut first = String::new();
-    // Kept open while the daemon runs, so its later output never meets a closed pipe.
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-    stdout.read_line(&mut first).expect("watch prints its URL");
-    let url = first.trim().rsplit(' ').next().expect("a URL").to_string();
-    let passes = |trigger: &str| -> u64 {
-        let text = rt
-            .block_on(async { reqwest::get(format!("{url}/metrics")).await?.text().await })
-            .expect("GET /metrics");
-        let series = format!("minifleet_passes_total{{trigger=\"{trigger}\"}} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let started = Instant::now();
-    while passes("start") < cfg.apps as u64 {
-        assert!(
-            started.elapsed() < Duration::from_secs(1800),
-            "start-up passes never ended"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let args = [
+        "--full-observe-every".to_string(),
+        k.to_string(),
+        "--resync".to_string(),
+        humantime::format_duration(cfg.resync).to_string(),
+    ];
+    let daemon = Daemon::start(cfg, fleet, &args, &dir.join(format!("watch-k{k}.log")));
+    daemon.started(rt, cfg.apps);
+    let passes = |trigger: &str| daemon.passes(rt, trigger);
     let (calls0, resyncs0) = (calls_of(rt, sandbox), passes("resync"));
     std::thread::sleep(cfg.window);
     let (calls1, resyncs1) = (calls_of(rt, sandbox), passes("resync"));
-    let _ = child.kill();
-    let _ = child.wait();
-    drop(stdout);
+    drop(daemon);
     let calls = delta(calls1, calls0);
     let resyncs = resyncs1 - resyncs0;
     let per = |n: u64| n as f64 / resyncs.max(1) as f64;
@@ -555,7 +706,7 @@ fn main() {
             part_a(&cfg, apps, work.path());
         }
     }
-    if cfg.runs("b") || cfg.runs("c") || cfg.runs("e") {
+    if ["b", "c", "e", "f"].iter().any(|p| cfg.runs(p)) {
         parts_bcd(&cfg, work.path());
     }
     if std::env::var_os("MF_BENCH_KEEP").is_some() {

@@ -11,6 +11,12 @@
 //! `watch` runs it until a stop signal ([`Until::Stopped`]); `reconcile --wait` until every app
 //! has settled or the deadline passes ([`Until::Settled`]); `reconcile` alone runs one round
 //! ([`Until::OneRound`]).
+//!
+//! The daemon ([`Until::Stopped`]) never hands a round more apps than there are free slots of the
+//! concurrency bound, and picks the due apps by urgency — a push or an edit of the fleet first,
+//! then the start-up and requeued passes, resyncs last — so an audit verdict pushed while the whole
+//! fleet resyncs waits for one pass to end, not for the fleet. `reconcile` hands every due app to
+//! its round at once (its first round's plan is the plan it prints).
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -43,6 +49,15 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// How soon a due pass should start: lower first (see the module doc).
+    fn urgency(self) -> u8 {
+        match self {
+            Trigger::Push | Trigger::Reload => 0,
+            Trigger::Start | Trigger::Requeue => 1,
+            Trigger::Resync => 2,
+        }
+    }
+
     /// The trigger's stable name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -162,6 +177,9 @@ pub struct Scheduler {
     round: RoundFn,
     timing: Timing,
     permits: Arc<Semaphore>,
+    concurrency: usize,
+    /// Rounds take at most the free slots, most urgent first (the daemon).
+    by_urgency: bool,
     slots: BTreeMap<String, Slot>,
     rounds: JoinSet<()>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -177,6 +195,8 @@ impl Scheduler {
             round,
             timing,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            concurrency: concurrency.max(1),
+            by_urgency: false,
             slots: BTreeMap::new(),
             rounds: JoinSet::new(),
             done_tx,
@@ -197,6 +217,7 @@ impl Scheduler {
         while let Ok(command) = commands.try_recv() {
             self.command(command);
         }
+        self.by_urgency = matches!(until, Until::Stopped { .. });
         let (mut stop, grace, deadline, one_round) = match until {
             Until::OneRound => (None, Duration::ZERO, None, true),
             Until::Settled { deadline } => (None, Duration::ZERO, Some(deadline), false),
@@ -297,20 +318,39 @@ impl Scheduler {
         self.slots.values().all(|s| s.running.is_none())
     }
 
-    /// Starts one round with every due app that is not running, in fleet order.
+    /// Starts one round with the due apps that are not running, in fleet order: every one, or
+    /// (by urgency) the most urgent that fit in the free slots.
     fn start_round(&mut self, now: Instant) {
-        let mut due: Vec<(usize, String)> = self
+        let mut due: Vec<(u8, usize, String)> = self
             .slots
             .iter()
-            .filter(|(_, s)| s.running.is_none() && s.due.is_some_and(|(at, _)| at <= now))
-            .map(|(name, s)| (s.order, name.clone()))
+            .filter_map(|(name, s)| match (s.running, s.due) {
+                (None, Some((at, trigger))) if at <= now => {
+                    let urgency = if self.by_urgency {
+                        trigger.urgency()
+                    } else {
+                        0
+                    };
+                    Some((urgency, s.order, name.clone()))
+                }
+                _ => None,
+            })
             .collect();
         if due.is_empty() {
             return;
         }
         due.sort();
+        if self.by_urgency {
+            let running = self.slots.values().filter(|s| s.running.is_some()).count();
+            due.truncate(self.concurrency.saturating_sub(running));
+            if due.is_empty() {
+                return;
+            }
+            // A round still runs its apps in fleet order (the audit quota is shared that way).
+            due.sort_by_key(|(_, order, _)| *order);
+        }
         let mut apps = Vec::with_capacity(due.len());
-        for (_, name) in due {
+        for (_, _, name) in due {
             let Some(slot) = self.slots.get_mut(&name) else {
                 continue;
             };
@@ -326,8 +366,13 @@ impl Scheduler {
         self.rounds.spawn(round);
     }
 
-    /// When the next idle slot is due.
+    /// When the next idle slot is due; `None` while rounds take apps by urgency and every slot
+    /// of the bound is taken (a pass ending wakes the loop).
     fn next_due(&self) -> Option<Instant> {
+        let running = self.slots.values().filter(|s| s.running.is_some()).count();
+        if self.by_urgency && running >= self.concurrency {
+            return None;
+        }
         self.slots
             .values()
             .filter(|s| s.running.is_none())
@@ -387,6 +432,7 @@ impl Scheduler {
         let state = report.plan.as_ref().map_or("error", |p| p.state.name());
         tracing::info!(
             app = %report.app,
+            trigger = trigger.as_str(),
             state,
             requeue = next.why,
             next_in = %humantime::format_duration(whole_ms(next.after)),

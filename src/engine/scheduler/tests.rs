@@ -359,3 +359,29 @@ async fn one_round_passes_every_app_once_in_fleet_order() {
     let names: Vec<&str> = log.runs.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(names, ["a", "b", "c"], "fleet order, each once");
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_audit_push_waits_for_one_pass_not_for_the_whole_fleet_to_resync() {
+    // One slot; each pass takes 1 s; three apps due at once at start-up.
+    let fake = Fake::new(Duration::from_secs(1));
+    let running = start(&fake, 1, Duration::from_secs(5));
+    load(&running, &[], &apps(THREE), Trigger::Start);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pushed = Instant::now();
+    running
+        .commands
+        .send(Command::Push {
+            appid: "wx3333333333333333".into(),
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop(running).await;
+    // `a` was running; `c`, pushed, goes next, before `b`, due longer but less urgent.
+    let c = fake.runs_of("c");
+    assert_eq!(c[0].0, Trigger::Push, "{c:?}");
+    assert!(c[0].1 - pushed < Duration::from_secs(1), "{c:?}");
+    let b = fake.runs_of("b");
+    assert!(b[0].1 > c[0].1, "b {b:?}, c {c:?}");
+    let log = fake.log.lock().unwrap();
+    assert_eq!(log.max_total, 1, "never more than the bound");
+}

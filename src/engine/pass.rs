@@ -217,7 +217,7 @@ impl Engine {
         // is held.
         report.held = held(&record, app, now_ms(), apply);
         let observed = self
-            .live_state(app, platform.as_ref(), &record, resync && apply)
+            .live_state(app, platform.as_ref(), &record, mode, resync)
             .await?;
         if mode != Mode::Proposal {
             let previous = self.store.observation(&app.appid)?.map(|(o, _)| o);

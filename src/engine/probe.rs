@@ -13,12 +13,17 @@
 //!   ended, a quota reset): nothing is ever applied on a proven observation;
 //! * every k-th resync of an app ([`Proofs::every`]), for what no probe reveals (the testers, an
 //!   audit submitted by hand on WeChat).
+//!
+//! The plan of a proposed fleet ([`Mode::Proposal`], the daemon's answer to a CI run) is planned
+//! on the last observations the probe proves, whatever it plans (nothing is applied), so asking
+//! costs one read per app not in flight; what no probe reveals is as fresh as the daemon's last
+//! full observation of the app (at most k resyncs old).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{Engine, PassError, now_ms};
+use super::{Engine, Mode, PassError, now_ms};
 use crate::model::{AuditStatus, Desired, Observed, Record};
 use crate::plan::{Context, plan_app};
 use crate::platform::Platform;
@@ -90,18 +95,35 @@ fn in_flight(observed: &Observed) -> bool {
 }
 
 impl Engine {
-    /// The app's live state: on a `resync`, the last observation when the probe proves it and it
-    /// plans nothing (see the module doc); otherwise a full observation.
+    /// The app's live state: on a `resync` about to apply, the last observation when the probe
+    /// proves it and it plans nothing; for a proposal, the last observation the probe proves (see
+    /// the module doc); otherwise a full observation.
     pub(super) async fn live_state(
         &self,
         app: &Desired,
         platform: &dyn Platform,
         record: &Record,
+        mode: Mode,
         resync: bool,
     ) -> Result<Observed, PassError> {
-        if resync && let Some(last) = self.proven(app, platform, record).await? {
-            self.proofs.count_proven(&app.appid);
-            return Ok(last);
+        match mode {
+            Mode::Apply if resync => {
+                if let Some(last) = self.proven(app, platform, Some(record)).await? {
+                    self.proofs.count_proven(&app.appid);
+                    return Ok(last);
+                }
+            }
+            Mode::Proposal => {
+                if let Some(last) = self.proven(app, platform, None).await? {
+                    return Ok(last);
+                }
+                // A proposal changes nothing of the engine's, not even the resync count.
+                return platform
+                    .observe(app)
+                    .await
+                    .map_err(|e| PassError::Platform(Box::new(e)));
+            }
+            _ => {}
         }
         let observed = platform
             .observe(app)
@@ -111,15 +133,16 @@ impl Engine {
         Ok(observed)
     }
 
-    /// The last observation of `app`, when the platform's probe answers what it answered then
+    /// The last observation of `app`, when the platform's probe answers what it answered then;
+    /// given the app's `record` (a resync about to apply), only when this is not the k-th resync
     /// and that observation plans nothing.
     async fn proven(
         &self,
         app: &Desired,
         platform: &dyn Platform,
-        record: &Record,
+        record: Option<&Record>,
     ) -> Result<Option<Observed>, PassError> {
-        if !self.proofs.may_probe(&app.appid) {
+        if record.is_some() && !self.proofs.may_probe(&app.appid) {
             return Ok(None);
         }
         let Some((last, _)) = self.store.observation(&app.appid)? else {
@@ -128,16 +151,18 @@ impl Engine {
         let Some(expected) = last.probe.as_deref().filter(|_| !in_flight(&last)) else {
             return Ok(None);
         };
-        let plan = plan_app(
-            app,
-            &last,
-            record,
-            &Context {
-                now: now_ms() / 1000,
-            },
-        );
-        if !plan.state.is_settled() || plan.has_changes() {
-            return Ok(None);
+        if let Some(record) = record {
+            let plan = plan_app(
+                app,
+                &last,
+                record,
+                &Context {
+                    now: now_ms() / 1000,
+                },
+            );
+            if !plan.state.is_settled() || plan.has_changes() {
+                return Ok(None);
+            }
         }
         let probe = platform
             .probe(app)

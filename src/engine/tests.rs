@@ -271,14 +271,23 @@ async fn resync(engine: &Arc<Engine>, apps: &[Desired]) -> (BTreeMap<String, u64
         .collect();
     let permits = Arc::new(Semaphore::new(4));
     let reports = engine.plan_due(&due, &permits).await.reports;
+    let calls = calls_since(sim, &before);
+    (calls, reports.into_iter().map(Option::unwrap).collect())
+}
+
+/// The calls `sim` answered since it had answered `before`, by path.
+fn calls_since(
+    sim: &crate::sandbox::wechat::Sim,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     let mut calls = sim.calls();
-    for (path, n) in &before {
+    for (path, n) in before {
         if let Some(after) = calls.get_mut(path) {
             *after -= n;
         }
     }
     calls.retain(|_, n| *n > 0);
-    (calls, reports.into_iter().map(Option::unwrap).collect())
+    calls
 }
 
 fn reads(calls: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
@@ -443,6 +452,49 @@ async fn a_gray_percentage_changed_by_hand_is_noticed_by_the_next_resync() {
             .0
             .live;
         assert_eq!(live.unwrap().gray, Some(30));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per_app() {
+    bounded(async {
+        let (dir, engine, apps) = engine(ONE, "").await;
+        converge(&engine, &apps).await;
+        let sim = &engine.platforms().sandbox().unwrap().wechat;
+        let proposed = fleet(
+            &ONE.replace("ext:", "version: 1.1.0, ext:"),
+            "",
+            &dir.path().join("fleet.yaml"),
+        )
+        .apps;
+        let before = sim.calls();
+        let planned = engine.plan_proposal(&proposed, 4).await;
+        let plan = planned.reports[0].plan.as_ref().unwrap();
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| matches!(s.action, Action::Commit { .. })),
+            "{plan:?}"
+        );
+        let calls = calls_since(sim, &before);
+        // One read of the app, and the audit quota (once per proposal, for its budget line).
+        assert_eq!(
+            reads(&calls),
+            [("wxa/getversioninfo", 1), ("wxa/queryquota", 1)]
+        );
+        // Live state moved behind the daemon's back: the proposal observes in full.
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let mut other = apps[0].clone();
+        (other.version, other.fingerprint) = ("1.0.1".into(), "0badc0de".into());
+        let commit = Action::Commit {
+            version: other.version.clone(),
+            fingerprint: other.fingerprint.clone(),
+        };
+        platform.execute(&other, &commit).await.unwrap();
+        let audits = sim.call_count("wxa/get_latest_auditstatus");
+        engine.plan_proposal(&proposed, 4).await;
+        assert_eq!(sim.call_count("wxa/get_latest_auditstatus"), audits + 1);
     })
     .await;
 }

@@ -23,14 +23,19 @@ async fn engine(apps: &str, sandbox: &str) -> (tempfile::TempDir, Arc<Engine>, V
     (dir, Arc::new(engine), fleet.apps)
 }
 
-/// The WeChat sandbox fleet of [`engine`].
+/// The WeChat sandbox fleet of [`engine`]; audits take 100 ms unless `sandbox` says otherwise.
 fn fleet(apps: &str, sandbox: &str, path: &std::path::Path) -> crate::fleet::Fleet {
+    let audit_delay = if sandbox.contains("audit_delay:") {
+        ""
+    } else {
+        "  audit_delay: 100ms\n"
+    };
     let text = format!(
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
          templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
          defaults:\n  template: shop\n  version: 1.0.0\n  description: Test\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
-         sandbox:\n  audit_delay: 100ms\n  privacy_scan: 50ms\n{sandbox}\
+         sandbox:\n{audit_delay}  privacy_scan: 50ms\n{sandbox}\
          apps:\n{apps}"
     );
     crate::fleet::load_str(&text, path, &|_| None, crate::platform::registry::SPECS)
@@ -495,6 +500,47 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
         let audits = sim.call_count("wxa/get_latest_auditstatus");
         engine.plan_proposal(&proposed, 4).await;
         assert_eq!(sim.call_count("wxa/get_latest_auditstatus"), audits + 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_audit_withdrawn_by_hand_is_noticed_by_the_next_resync_and_submitted_again() {
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1h\n").await;
+        // One pass commits, submits and waits: the audit stays open for an hour.
+        let reports = engine.pass(&apps, apply()).await;
+        let audit_id = reports[0]
+            .plan
+            .iter()
+            .flat_map(|plan| &plan.steps)
+            .find_map(|s| match &s.action {
+                Action::WaitForAudit { audit_id } => Some(audit_id.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("the pass waits for an audit: {reports:?}"));
+        // On the platform's console: withdraw it.
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let withdraw = Action::WithdrawAudit {
+            audit_id,
+            fingerprint: Some(apps[0].fingerprint.clone()),
+        };
+        platform.execute(&apps[0], &withdraw).await.unwrap();
+        // The app is in flight, so the resync observes in full (no probe) and plans a new
+        // submission.
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(
+            calls.get("wxa/get_latest_auditstatus"),
+            Some(&1),
+            "{calls:?}"
+        );
+        let plan = reports[0].plan.as_ref().unwrap();
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| matches!(s.action, Action::SubmitAudit { .. })),
+            "{plan:?}"
+        );
     })
     .await;
 }

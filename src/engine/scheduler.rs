@@ -257,14 +257,16 @@ impl Scheduler {
             tokio::select! {
                 biased;
                 () = async { stop.as_mut().expect("guarded").await }, if stop.is_some() => break,
-                Some(done) = self.done_rx.recv() => self.done(done, watcher),
-                Some(joined) = self.rounds.join_next(), if !self.rounds.is_empty() => {
-                    self.round_ended(joined, watcher);
-                }
+                // Commands (pushes, edits) before finished passes: under full load a pass ends
+                // every few milliseconds, and a push waiting behind them would wait for ever.
                 command = commands.recv(), if open => match command {
                     Some(command) => self.command(command),
                     None => open = false,
                 },
+                Some(done) = self.done_rx.recv() => self.done(done, watcher),
+                Some(joined) = self.rounds.join_next(), if !self.rounds.is_empty() => {
+                    self.round_ended(joined, watcher);
+                }
                 () = sleep_until(wake), if wake.is_some() => {}
             }
         }

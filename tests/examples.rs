@@ -1,6 +1,8 @@
 //! The recipes in `examples/` work as written: every `minifleet` command line in a CI workflow
 //! parses, and the workflow for teams without a daemon, run step by step on the embedded sandbox,
-//! validates and plans the repository's fleet file with the exit codes its comments promise.
+//! validates and plans the repository's fleet file with the exit codes its comments promise; the
+//! example fleet files validate with their secrets in place; the container and the systemd unit
+//! start minifleet with arguments and environment it knows, as a user that is not root.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -223,4 +225,203 @@ fn the_ci_workflow_without_a_daemon_validates_and_plans_the_repository_fleet_as_
     // The throwaway store went where the workflow put it, not beside the fleet file.
     assert!(Path::new(&runner_temp).join("minifleet-store").is_dir());
     assert!(!work.path().join(".minifleet").exists());
+}
+
+/// The example fleet files, copied beside the secrets they read (the test fixtures' keys) and
+/// validated with the environment they name: every one is valid as written.
+#[test]
+fn every_example_fleet_file_validates_with_its_secrets_in_place() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let secrets = work.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let fixtures = root.join("tests/fixtures/alipay");
+    std::fs::copy(
+        fixtures.join("app_private_pkcs8.pem"),
+        secrets.join("alipay-app-private.pem"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixtures.join("alipay_public.pem"),
+        secrets.join("alipay-public.pem"),
+    )
+    .unwrap();
+    let mut fleets: Vec<PathBuf> = std::fs::read_dir(examples().join("fleets"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    fleets.sort();
+    assert!(fleets.len() >= 3, "WeChat, Alipay, both: {fleets:?}");
+    for fleet in &fleets {
+        let text = std::fs::read_to_string(fleet).unwrap();
+        assert!(
+            !text.contains("api_base: sandbox") && !text.contains("gateway: sandbox"),
+            "{}: the examples show the real platforms (the repository's fleet.yaml is the sandbox one)",
+            fleet.display()
+        );
+        let copy = work.path().join(fleet.file_name().unwrap());
+        std::fs::write(&copy, &text).unwrap();
+        let output = Command::cargo_bin("minifleet")
+            .unwrap()
+            .current_dir(work.path())
+            .env_remove("MINIFLEET_STORE")
+            .env("WECHAT_COMPONENT_SECRET", "component-secret")
+            .env("WECHAT_PUSH_TOKEN", "push-token")
+            .env(
+                "WECHAT_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            )
+            .arg("-f")
+            .arg(&copy)
+            .arg("validate")
+            .timeout(Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}:\n{}",
+            fleet.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Nothing was stored: validating makes no store.
+        assert!(!work.path().join(".minifleet").exists());
+    }
+}
+
+/// The JSON array of a Dockerfile instruction (`ENTRYPOINT ["a", "b"]`).
+fn docker_array(dockerfile: &str, instruction: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix(instruction)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {instruction} in the Dockerfile"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{instruction} {line}: {e}"))
+}
+
+/// The names `minifleet watch` reads from the environment (its `--help`'s `[env: …]`).
+fn watch_env_names() -> Vec<String> {
+    let help = Command::cargo_bin("minifleet")
+        .unwrap()
+        .args(["watch", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    help.split("[env: ")
+        .skip(1)
+        .filter_map(|rest| rest.split('=').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_container_runs_watch_as_a_user_that_is_not_root_with_the_store_on_its_volume() {
+    let dockerfile = std::fs::read_to_string(examples().join("container/Dockerfile")).unwrap();
+    let mut argv = docker_array(&dockerfile, "ENTRYPOINT");
+    argv.extend(docker_array(&dockerfile, "CMD"));
+    assert_eq!(argv[0], "minifleet");
+    if let Err(err) = minifleet::cli::Cli::try_parse_from(&argv) {
+        panic!("the container's command does not parse: {argv:?}\n{err}");
+    }
+    assert!(argv.iter().any(|a| a == "watch"), "{argv:?}");
+    // Runs as a numeric, non-root user (Kubernetes' runAsNonRoot needs a number).
+    let user = dockerfile
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER");
+    let uid: u32 = user.trim().parse().expect("a numeric user");
+    assert_ne!(uid, 0);
+    // The store is the volume, and minifleet reads where it is from the environment.
+    let volume = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("VOLUME "))
+        .expect("a VOLUME")
+        .trim();
+    assert!(
+        dockerfile.contains(&format!("MINIFLEET_STORE={volume}")),
+        "the store is on the volume {volume}"
+    );
+    let known = watch_env_names();
+    for name in ["MINIFLEET_STORE", "MINIFLEET_FLEET"] {
+        assert!(dockerfile.contains(&format!("{name}=")), "{name} is set");
+        assert!(
+            known.iter().any(|k| k == name),
+            "watch reads {name}: {known:?}"
+        );
+    }
+    // It listens beyond loopback, on the port it exposes.
+    let listen = argv.iter().position(|a| a == "--listen").expect("--listen");
+    let port = argv[listen + 1].rsplit(':').next().unwrap();
+    assert!(
+        dockerfile.contains(&format!("EXPOSE {port}")),
+        "EXPOSE {port}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_starts_watch_with_arguments_it_knows_and_is_locked_down() {
+    let path = examples().join("systemd/minifleet.service");
+    let unit = std::fs::read_to_string(&path).unwrap();
+    let value = |key: &str| -> Vec<&str> {
+        unit.lines()
+            .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .collect()
+    };
+    let exec = value("ExecStart");
+    assert_eq!(exec.len(), 1, "{exec:?}");
+    let argv: Vec<&str> = exec[0].split_whitespace().collect();
+    assert!(argv[0].ends_with("/minifleet"), "{argv:?}");
+    if let Err(err) = minifleet::cli::Cli::try_parse_from(&argv) {
+        panic!("ExecStart does not parse: {argv:?}\n{err}");
+    }
+    let known = watch_env_names();
+    for env in value("Environment") {
+        let name = env.split('=').next().unwrap();
+        if name.starts_with("MINIFLEET_") {
+            assert!(
+                known.iter().any(|k| k == name),
+                "watch reads {name}: {known:?}"
+            );
+        }
+    }
+    assert_eq!(
+        value("Environment")
+            .iter()
+            .filter(|e| e.starts_with("MINIFLEET_STORE=/var/lib/minifleet"))
+            .count(),
+        1
+    );
+    for (key, wanted) in [
+        ("DynamicUser", "yes"),
+        ("StateDirectory", "minifleet"),
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("KillSignal", "SIGTERM"),
+    ] {
+        assert_eq!(value(key), [wanted], "{key}");
+    }
+    // Where systemd's own checker is installed, it accepts the unit (with a stand-in binary).
+    if let Ok(out) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        && out.status.success()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("minifleet.service");
+        std::fs::write(&copy, unit.replace(argv[0], "/bin/true")).unwrap();
+        let verify = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(
+            verify.status.success(),
+            "systemd-analyze verify: {}",
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
 }

@@ -2,6 +2,11 @@
 //! atomic saves (write a temporary file, rename it over) and `git checkout` replacing the file
 //! are seen like writes in place; a polling backend for filesystems without events; trailing-edge
 //! debouncing, so a burst of events becomes one reload.
+//!
+//! A fleet file that is a symlink into its own directory is watched through the link's first
+//! step too: Kubernetes mounts a ConfigMap key as `fleet.yaml -> ..data/fleet.yaml` with
+//! `..data -> ..<timestamp>`, and updates it by swapping `..data` (a new directory, a new link
+//! renamed over the old one) — no event names `fleet.yaml` itself.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -44,13 +49,15 @@ impl FleetWatcher {
             .file_name()
             .map(OsString::from)
             .ok_or_else(|| WatchError::NoFileName(file.to_path_buf()))?;
+        let mut names = vec![name];
+        names.extend(link_step(file));
         let dir = match file.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
         let (tx, events) = mpsc::unbounded_channel();
         let handler = move |res: notify::Result<notify::Event>| match res {
-            Ok(event) if concerns(&event, &name) => {
+            Ok(event) if concerns(&event, &names) => {
                 let _ = tx.send(());
             }
             Ok(_) => {}
@@ -94,13 +101,27 @@ impl FleetWatcher {
     }
 }
 
-/// Whether `event` may have changed the file called `name` (reads do not).
-fn concerns(event: &notify::Event, name: &OsString) -> bool {
+/// The name, in `file`'s own directory, of the first step of where `file` links to, when it is
+/// a symlink with a relative target that goes through that directory (`..data/fleet.yaml` →
+/// `..data`): replacing that entry changes what `file` reads.
+fn link_step(file: &Path) -> Option<OsString> {
+    let target = std::fs::read_link(file).ok()?;
+    if target.is_absolute() {
+        return None;
+    }
+    match target.components().next()? {
+        std::path::Component::Normal(step) if step != file.file_name()? => Some(step.into()),
+        _ => None,
+    }
+}
+
+/// Whether `event` may have changed a file called by one of `names` (reads do not).
+fn concerns(event: &notify::Event, names: &[OsString]) -> bool {
     !matches!(event.kind, EventKind::Access(_))
-        && event
-            .paths
-            .iter()
-            .any(|p| p.file_name() == Some(name.as_os_str()))
+        && event.paths.iter().any(|p| {
+            p.file_name()
+                .is_some_and(|n| names.iter().any(|name| name == n))
+        })
 }
 
 #[cfg(test)]
@@ -151,6 +172,68 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         std::fs::write(&file, "version: 1\n# checked out\n").unwrap();
         assert!(fires(&mut w).await, "a replaced file");
+    }
+
+    /// A ConfigMap volume as the kubelet lays it out and updates it.
+    async fn config_map(poll: Option<Duration>) {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("..2026_12_03_10_00_00.1")).unwrap();
+        std::fs::write(d.join("..2026_12_03_10_00_00.1/fleet.yaml"), "version: 1\n").unwrap();
+        symlink("..2026_12_03_10_00_00.1", d.join("..data")).unwrap();
+        symlink("..data/fleet.yaml", d.join("fleet.yaml")).unwrap();
+        let file = d.join("fleet.yaml");
+        let mut w = FleetWatcher::new(&file, poll, Duration::from_millis(100)).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The update: a new directory, a new link renamed over `..data`, the old one removed.
+        std::fs::create_dir(d.join("..2026_12_03_11_00_00.2")).unwrap();
+        std::fs::write(
+            d.join("..2026_12_03_11_00_00.2/fleet.yaml"),
+            "version: 1\n# updated\n",
+        )
+        .unwrap();
+        symlink("..2026_12_03_11_00_00.2", d.join("..data_tmp")).unwrap();
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+        std::fs::remove_dir_all(d.join("..2026_12_03_10_00_00.1")).unwrap();
+        assert!(fires(&mut w).await, "the ConfigMap update");
+        assert!(
+            std::fs::read_to_string(&file).unwrap().contains("updated"),
+            "and the file reads the new text"
+        );
+        assert!(stays_quiet(&mut w).await, "one reload");
+    }
+
+    #[tokio::test]
+    async fn a_config_map_update_is_seen_with_os_events() {
+        tokio::time::timeout(Duration::from_secs(30), config_map(None))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_config_map_update_is_seen_by_polling() {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            config_map(Some(Duration::from_millis(50))),
+        )
+        .await
+        .unwrap();
+    }
+
+    #[test]
+    fn only_a_relative_link_through_the_directory_adds_a_step() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("real.yaml"), "version: 1\n").unwrap();
+        assert_eq!(link_step(&d.join("real.yaml")), None, "not a link");
+        symlink("..data/fleet.yaml", d.join("k8s.yaml")).unwrap();
+        assert_eq!(link_step(&d.join("k8s.yaml")), Some("..data".into()));
+        symlink(d.join("real.yaml"), d.join("absolute.yaml")).unwrap();
+        assert_eq!(link_step(&d.join("absolute.yaml")), None);
+        symlink("../elsewhere/fleet.yaml", d.join("up.yaml")).unwrap();
+        assert_eq!(link_step(&d.join("up.yaml")), None);
     }
 
     #[tokio::test]

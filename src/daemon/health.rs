@@ -1,5 +1,9 @@
-//! The daemon's own endpoints: `/healthz`, `/readyz` (fleet loaded, store answering, and what
-//! each platform needs — WeChat: a fresh verify ticket) and `/metrics` (Prometheus text).
+//! The daemon's own endpoints: `/healthz`, `/readyz` and `/metrics` (Prometheus text).
+//!
+//! Ready means ready to serve: the fleet is loaded and the store answers. What a platform needs
+//! besides (WeChat: a fresh verify ticket, which only WeChat's own push brings — behind a
+//! Kubernetes Service before the first push arrives it cannot) is a *condition*: `/readyz` lists
+//! it under the verdict but does not fail for it, so the orchestrator routes the pushes that heal it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,8 +45,8 @@ impl Health {
         self.fleet_loaded.store(true, Ordering::Relaxed);
     }
 
-    /// What keeps the daemon from being ready at `now` (unix seconds); empty when ready.
-    pub fn problems(&self, now: u64) -> Vec<String> {
+    /// What keeps the daemon from being ready to serve; empty when ready.
+    pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !self.fleet_loaded.load(Ordering::Relaxed) {
             problems.push("fleet: not loaded yet".to_string());
@@ -50,8 +54,12 @@ impl Health {
         if let Err(err) = self.store.token("readyz/probe") {
             problems.push(format!("store: {err}"));
         }
-        problems.extend((self.unready)(now));
         problems
+    }
+
+    /// The platforms' conditions not met at `now` (unix seconds): reported, not failing readiness.
+    pub fn conditions(&self, now: u64) -> Vec<String> {
+        (self.unready)(now)
     }
 }
 
@@ -64,16 +72,25 @@ pub fn router(health: Arc<Health>) -> Router {
         .with_state(health)
 }
 
+/// 200 `ready` (then a `condition not met:` line per unmet platform condition), or 503
+/// `not ready:` with the problems and the conditions.
 async fn readyz(State(health): State<Arc<Health>>) -> Response {
-    let problems = health.problems(crate::engine::now_ms() / 1000);
-    if problems.is_empty() {
-        return "ready".into_response();
+    let problems = health.problems();
+    let conditions = health.conditions(crate::engine::now_ms() / 1000);
+    let mut body = if problems.is_empty() {
+        "ready".to_string()
+    } else {
+        format!("not ready:\n{}", problems.join("\n"))
+    };
+    for condition in &conditions {
+        body.push_str("\ncondition not met: ");
+        body.push_str(condition);
     }
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        format!("not ready:\n{}\n", problems.join("\n")),
-    )
-        .into_response()
+    if problems.is_empty() {
+        body.into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, body + "\n").into_response()
+    }
 }
 
 async fn metrics(State(health): State<Arc<Health>>) -> Response {
@@ -91,7 +108,7 @@ mod tests {
     use crate::store::Token;
 
     #[test]
-    fn ready_needs_the_fleet_and_a_fresh_ticket() {
+    fn ready_needs_the_fleet_and_a_fresh_ticket_is_a_condition() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let component = "wx00000000000000aa";
@@ -102,11 +119,14 @@ mod tests {
                 .collect()
         });
         let health = Health::new(Arc::new(Metrics::new()), store.clone(), unready);
-        let problems = health.problems(1_000);
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        let problems = health.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].starts_with("fleet:"));
-        assert!(problems[1].starts_with("tokens:"));
+        let conditions = health.conditions(1_000);
+        assert_eq!(conditions.len(), 1, "{conditions:?}");
+        assert!(conditions[0].starts_with("tokens:"));
         health.set_fleet_loaded();
+        assert!(health.problems().is_empty(), "ready without a ticket");
         let ticket = Token {
             value: Secret::new("ticket"),
             expires_at: Some(2_000),
@@ -115,8 +135,39 @@ mod tests {
         store
             .put_token(&crate::platform::wechat::ticket_key(component), &ticket)
             .unwrap();
-        assert!(health.problems(1_000).is_empty());
-        assert_eq!(health.problems(3_000).len(), 1, "the ticket went stale");
+        assert!(health.conditions(1_000).is_empty());
+        assert_eq!(health.conditions(3_000).len(), 1, "the ticket went stale");
+        assert!(health.problems().is_empty());
+    }
+
+    async fn get_readyz(health: &Arc<Health>) -> (StatusCode, String) {
+        let response = readyz(State(health.clone())).await;
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn readyz_answers_200_without_a_ticket_and_names_the_condition() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let unready: Unready = Arc::new(|_| vec!["tokens: no fresh verify ticket".into()]);
+        let health = Arc::new(Health::new(Arc::new(Metrics::new()), store, unready));
+        let (status, body) = get_readyz(&health).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "not ready:\nfleet: not loaded yet\ncondition not met: tokens: no fresh verify ticket\n"
+        );
+        health.set_fleet_loaded();
+        let (status, body) = get_readyz(&health).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            body,
+            "ready\ncondition not met: tokens: no fresh verify ticket"
+        );
     }
 
     #[test]
@@ -125,6 +176,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let health = Health::new(Arc::new(Metrics::new()), store, Arc::new(|_| Vec::new()));
         health.set_fleet_loaded();
-        assert!(health.problems(1_000).is_empty());
+        assert!(health.problems().is_empty());
+        assert!(health.conditions(1_000).is_empty());
     }
 }

@@ -202,3 +202,129 @@ fn a_store_path_that_is_a_file_does_not_blame_permissions() {
     assert!(!all.contains("permissions"), "{all}");
     assert!(!all.contains("damaged"), "{all}");
 }
+
+/// Every command path of the CLI (`auth wechat link`), depth first, with its long flags.
+fn command_paths() -> Vec<(String, Vec<String>)> {
+    use clap::CommandFactory;
+    fn walk(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, Vec<String>)>) {
+        for sub in cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+        {
+            let path = format!("{prefix}{}", sub.get_name()).trim().to_string();
+            if sub.get_subcommands().next().is_none() {
+                let flags = sub
+                    .get_arguments()
+                    .filter(|a| !a.is_global_set() && !a.is_hide_set())
+                    .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                    .filter(|l| l != "--help" && l != "--version")
+                    .collect();
+                out.push((path.clone(), flags));
+            }
+            walk(sub, &format!("{path} "), out);
+        }
+    }
+    let mut cmd = minifleet::cli::Cli::command();
+    cmd.build();
+    let mut out = Vec::new();
+    walk(&cmd, "", &mut out);
+    out
+}
+
+#[test]
+fn the_readme_documents_every_command_and_every_global_flag_help_shows() {
+    use clap::CommandFactory;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let table: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `minifleet "))
+        .collect();
+    let paths = command_paths();
+    for (path, _) in &paths {
+        assert!(
+            table
+                .iter()
+                .any(|row| row.starts_with(&format!("{path}`"))
+                    || row.starts_with(&format!("{path} "))),
+            "README's CLI table has no row for `minifleet {path}`"
+        );
+    }
+    for row in &table {
+        assert!(
+            paths.iter().any(|(p, _)| row.starts_with(p.as_str())),
+            "README documents a command the CLI does not have: `minifleet {row}`"
+        );
+    }
+    let cli = minifleet::cli::Cli::command();
+    for arg in cli
+        .get_arguments()
+        .filter(|a| a.is_global_set() && !a.is_hide_set())
+    {
+        let Some(long) = arg.get_long() else { continue };
+        assert!(
+            readme.contains(&format!("--{long}")),
+            "README does not mention the global flag --{long}"
+        );
+    }
+    let missing: Vec<String> = paths
+        .iter()
+        .flat_map(|(path, flags)| {
+            flags
+                .iter()
+                .filter(|flag| !readme.contains(flag.as_str()))
+                .map(move |flag| format!("minifleet {path} {flag}"))
+        })
+        .collect();
+    assert!(missing.is_empty(), "README does not mention: {missing:#?}");
+}
+
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    let paths = command_paths();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = minifleet().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for verb in ["reconcile", "watch", "history", "completions"] {
+            assert!(script.contains(verb), "{shell} completes `{verb}`");
+        }
+    }
+    let bad = minifleet().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
+    assert!(bad.stdout.is_empty());
+
+    let out = minifleet().arg("man").output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") && page.contains(".TH minifleet 1"),
+        "{page}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = minifleet()
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for (path, flags) in &paths {
+        let name = format!("minifleet-{}", path.replace(' ', "-"));
+        let page = std::fs::read_to_string(dir.path().join(format!("{name}.1")))
+            .unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert!(page.contains(&format!(".TH {name} 1")), "{name}");
+        for flag in flags {
+            // roff escapes a dash as `\-`.
+            let escaped = flag.replace('-', "\\-");
+            assert!(page.contains(&escaped), "{name}.1 documents {flag}");
+        }
+    }
+}
+
+fn minifleet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_minifleet"))
+}

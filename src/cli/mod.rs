@@ -3,6 +3,7 @@
 
 mod auth;
 mod common;
+mod completions;
 mod history;
 mod reconcile;
 mod sandbox;
@@ -130,6 +131,10 @@ pub enum Command {
     Auth(auth::AuthArgs),
     /// Print the fleet file's JSON Schema (for editors and CI linters).
     Schema,
+    /// Print a shell completion script, e.g. `minifleet completions bash > /etc/bash_completion.d/minifleet`.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), e.g. `minifleet man | man -l -`; `--dir` writes one per command.
+    Man(completions::ManArgs),
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -169,6 +174,8 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Watch(args) => watch::run(cli, ui, args).await,
         Command::Auth(args) => auth::run(cli, ui, args).await,
         Command::Schema => schema::run(ui),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(ui, args),
     }
 }
 

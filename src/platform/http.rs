@@ -1,6 +1,8 @@
 //! The one transport of every platform client: bounded connect and request times, a breaker that
 //! stops calling a platform that does not answer (so a dead gateway costs one timeout, not one per
-//! app and retry), and the one retry schedule for reads.
+//! app and retry), the one retry schedule for reads, and the environment's proxy
+//! (`HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY`, minus `NO_PROXY`) for every host but loopback —
+//! WeChat's IP whitelist makes a fixed egress proxy the usual set-up.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -52,12 +54,30 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// A transport to `base` (a URL) of `platform`.
+    /// A transport to `base` (a URL) of `platform`, through the environment's proxy for it.
     pub fn new(platform: PlatformKind, base: &str, options: Options) -> Transport {
-        let client = reqwest::Client::builder()
+        Transport::with_env(platform, base, options, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Transport::new`] with the environment read through `env`.
+    fn with_env(
+        platform: PlatformKind,
+        base: &str,
+        options: Options,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Transport {
+        let builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .no_proxy()
+            .timeout(options.request_timeout);
+        let builder = match proxy_for(base, env) {
+            Some(Ok(proxy)) => builder.proxy(proxy),
+            Some(Err(err)) => {
+                tracing::warn!(%platform, error = %err, "the proxy setting is not a URL; calling directly");
+                builder.no_proxy()
+            }
+            None => builder.no_proxy(),
+        };
+        let client = builder
             .build()
             .unwrap_or_else(|err| {
                 tracing::warn!(%platform, error = %err, "cannot configure the HTTP client; using defaults");
@@ -108,6 +128,41 @@ impl Transport {
             }
         }
     }
+}
+
+/// The proxy the environment names for `base`: `HTTPS_PROXY` for an https URL, `HTTP_PROXY` for
+/// http (either also lower-case), else `ALL_PROXY`; with `NO_PROXY`'s exceptions. `None` for a
+/// loopback host (the sandbox) or when no proxy is named.
+fn proxy_for(
+    base: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<reqwest::Result<reqwest::Proxy>> {
+    let host = host_of(base);
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+        .map_or(host.as_str(), |(name, _)| name)
+        .trim_matches(['[', ']']);
+    let loopback = name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return None;
+    }
+    let scheme = if base.starts_with("https://") {
+        "HTTPS_PROXY"
+    } else {
+        "HTTP_PROXY"
+    };
+    let named = |key: &str| {
+        env(key)
+            .or_else(|| env(&key.to_ascii_lowercase()))
+            .filter(|v| !v.trim().is_empty())
+    };
+    let url = named(scheme).or_else(|| named("ALL_PROXY"))?;
+    let no_proxy = named("NO_PROXY").and_then(|list| reqwest::NoProxy::from_string(&list));
+    Some(reqwest::Proxy::all(url.trim()).map(|proxy| proxy.no_proxy(no_proxy)))
 }
 
 /// `host[:port]` of a URL, for messages (never its path or query, which may carry a token).
@@ -254,6 +309,9 @@ impl Retry {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
 
     const WECHAT: PlatformKind = crate::platform::wechat::spec::KIND;
@@ -264,6 +322,127 @@ mod tests {
             request_timeout: Duration::from_millis(timeout_ms),
             cooldown: Duration::from_secs(30),
         }
+    }
+
+    /// A forward proxy on loopback that resolves every host to 127.0.0.1 (so `platform.test`
+    /// is reachable through it and only through it): it counts the requests it forwarded.
+    async fn forward_proxy() -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counted = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let mut head = vec![0u8; 4096];
+                    let n = client.read(&mut head).await.unwrap_or(0);
+                    let text = String::from_utf8_lossy(&head[..n]).to_string();
+                    // `GET http://platform.test:PORT/path HTTP/1.1`
+                    let Some(port) = text
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|uri| uri.strip_prefix("http://"))
+                        .and_then(|rest| rest.split('/').next())
+                        .and_then(|authority| authority.rsplit(':').next())
+                        .map(str::to_owned)
+                    else {
+                        return;
+                    };
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let Ok(mut upstream) =
+                        tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
+                    else {
+                        return;
+                    };
+                    let _ = upstream.write_all(&head[..n]).await;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    /// A platform on loopback answering `{"errcode":0}` to anything.
+    async fn platform() -> u16 {
+        let app = axum::Router::new().fallback(|| async { "{\"errcode\":0}" });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    #[tokio::test]
+    async fn calls_go_through_the_environments_proxy_except_to_loopback_and_no_proxy_hosts() {
+        let (proxy, seen) = forward_proxy().await;
+        let port = platform().await;
+        let env = |vars: Vec<(&'static str, String)>| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.clone())
+            }
+        };
+        // `platform.test` resolves nowhere: the call works only through the proxy.
+        let base = format!("http://platform.test:{port}");
+        let with_proxy = env(vec![("http_proxy", proxy.clone())]);
+        let transport = Transport::with_env(WECHAT, &base, options(2000), &with_proxy);
+        let request = transport.client().get(format!("{base}/wxa/getversioninfo"));
+        let response = transport.send("wxa/getversioninfo", request, "h").await;
+        assert_eq!(response.unwrap().status(), 200);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "through the proxy");
+
+        // NO_PROXY names the host: straight, so it cannot be resolved.
+        let excepted = env(vec![
+            ("HTTP_PROXY", proxy.clone()),
+            ("NO_PROXY", "example.com,platform.test".into()),
+        ]);
+        let transport = Transport::with_env(WECHAT, &base, options(2000), &excepted);
+        let request = transport.client().get(format!("{base}/wxa/getversioninfo"));
+        let err = transport
+            .send("wxa/getversioninfo", request, "h")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, "network", "{err}");
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "not through the proxy");
+
+        // Loopback (the sandbox) is called directly whatever the environment says.
+        let local = format!("http://127.0.0.1:{port}");
+        let all = env(vec![("ALL_PROXY", proxy.clone())]);
+        let transport = Transport::with_env(WECHAT, &local, options(2000), &all);
+        let request = transport
+            .client()
+            .get(format!("{local}/wxa/getversioninfo"));
+        let response = transport.send("wxa/getversioninfo", request, "h").await;
+        assert_eq!(response.unwrap().status(), 200);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "loopback is never proxied");
+    }
+
+    #[test]
+    fn the_proxy_is_chosen_by_scheme_and_never_for_loopback() {
+        let vars = [
+            ("HTTPS_PROXY", "http://egress.internal:3128"),
+            ("http_proxy", "http://plain.internal:3128"),
+        ];
+        let env = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        assert!(proxy_for("https://api.weixin.qq.com", &env).is_some());
+        assert!(proxy_for("http://gateway.example", &env).is_some());
+        for local in [
+            "http://127.0.0.1:8690",
+            "http://localhost:1",
+            "http://[::1]:8690",
+            "http://localhost",
+        ] {
+            assert!(proxy_for(local, &env).is_none(), "{local}");
+        }
+        assert!(proxy_for("https://api.weixin.qq.com", &|_| None).is_none());
+        let blank = |_: &str| Some("  ".to_string());
+        assert!(proxy_for("https://api.weixin.qq.com", &blank).is_none());
     }
 
     #[test]

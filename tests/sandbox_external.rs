@@ -265,3 +265,133 @@ async fn the_sandbox_command_stops_cleanly_on_sigterm_and_ctrl_c_releasing_its_s
     .await
     .expect("test timed out");
 }
+
+/// The fleet's apps that `--shard SHARD` owns, by name, from `status -o json` on an empty store
+/// (no platform call).
+fn owned(fleet: &TestFleet, shard: &str, store: &std::path::Path) -> Vec<String> {
+    let out = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(["--shard", shard, "--store"])
+        .arg(store)
+        .args(["status", "-o", "json"])
+        .env_remove("MINIFLEET_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Three processes, a store each, `--shard i/3`, on one sandbox: every app is converged by exactly
+/// one of them (one commit or upload per app in the sandbox's records), and a fourth shard takes
+/// over at most 35 % of the apps, all of them from the three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_converge_every_app_exactly_once_and_a_fourth_moves_few() {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let spec = SandboxSpec {
+            audit_delay_ms: 300,
+            privacy_scan_ms: 100,
+            ..SandboxSpec::default()
+        };
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let handle = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
+        let mut fleet = TestFleet::new();
+        fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
+        let apps = [
+            App::new("w1", "wx1111111111111111"),
+            App::new("w2", "wx2222222222222222"),
+            App::new("w3", "wx3333333333333333"),
+            App::new("w4", "wx4444444444444444"),
+            App::new("w5", "wx5555555555555555"),
+            App::new("w6", "wx6666666666666666"),
+            App::alipay("a1", "2021004100000001"),
+            App::alipay("a2", "2021004100000002"),
+            App::alipay("a3", "2021004100000003"),
+            App::alipay("a4", "2021004100000004"),
+            App::alipay("a5", "2021004100000005"),
+            App::alipay("a6", "2021004100000006"),
+        ];
+        fleet.write(&apps);
+        let path = fleet.path();
+        let dir = fleet.dir().to_path_buf();
+        let codes = tokio::task::spawn_blocking(move || {
+            let children: Vec<_> = (0..3)
+                .map(|i| {
+                    Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+                        .arg("-f")
+                        .arg(&path)
+                        .args(["--shard", &format!("{i}/3"), "--store"])
+                        .arg(dir.join(format!("store-{i}")))
+                        .args(["--quiet", "reconcile", "--wait", "--interval", "200ms"])
+                        .args(["--timeout", "90s"])
+                        .env_remove("MINIFLEET_STORE")
+                        .env("NO_COLOR", "1")
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect();
+            children
+                .into_iter()
+                .map(|c| c.wait_with_output().unwrap().status.code())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+        assert_eq!(codes, [Some(0); 3]);
+
+        let records = handle.accepted();
+        let mut builds = BTreeMap::new();
+        for r in records
+            .iter()
+            .filter(|r| r.call == "wxa/commit" || r.call == "alipay.open.mini.version.upload")
+        {
+            *builds.entry(r.app.clone()).or_insert(0) += 1;
+        }
+        assert_eq!(builds.len(), apps.len(), "every app built: {builds:?}");
+        assert!(
+            builds.values().all(|n| *n == 1),
+            "each exactly once: {builds:?}"
+        );
+
+        // Ownership: the three shards split the fleet; four move at most 35 % of it.
+        let scratch = tempfile::tempdir().unwrap();
+        let of = |shard: &str| owned(&fleet, shard, &scratch.path().join(shard.replace('/', "-")));
+        let three: Vec<Vec<String>> = (0..3).map(|i| of(&format!("{i}/3"))).collect();
+        let mut all: Vec<&String> = three.iter().flatten().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), apps.len(), "{three:?}");
+        assert_eq!(
+            three.iter().map(Vec::len).sum::<usize>(),
+            apps.len(),
+            "disjoint"
+        );
+        let four: Vec<Vec<String>> = (0..4).map(|i| of(&format!("{i}/4"))).collect();
+        let moved: Vec<&String> = (0..3)
+            .flat_map(|i| {
+                let before = &three[i];
+                four[i].iter().filter(move |name| !before.contains(name))
+            })
+            .collect();
+        assert!(moved.is_empty(), "apps moved between old shards: {moved:?}");
+        assert!(
+            four[3].len() * 100 <= apps.len() * 35,
+            "the fourth shard took {} of {}",
+            four[3].len(),
+            apps.len()
+        );
+    })
+    .await
+    .unwrap();
+}

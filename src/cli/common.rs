@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::engine::Engine;
+use crate::fleet::shard::Shard;
 use crate::fleet::{self, Fleet};
 use crate::model::{Desired, PlatformKind};
 use crate::platform::platforms::{Options, Platforms};
@@ -77,14 +78,45 @@ pub fn load_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
     fleet::load(&cli.fleet, SPECS).map_err(|errors| fleet_failed(&errors, ui))
 }
 
-/// [`load_fleet`], running `work` on each app on a second thread as soon as it is read (see
-/// [`fleet::load_with`]); `work`'s results come back in the fleet's order.
+/// `--shard`, parsed (`None`: this process owns every app).
+pub fn shard(cli: &Cli) -> Result<Option<Shard>, CliError> {
+    let Some(text) = &cli.shard else {
+        return Ok(None);
+    };
+    let hostname = std::env::var("HOSTNAME").ok();
+    Shard::parse(text, hostname.as_deref())
+        .map(Some)
+        .map_err(|err| {
+            CliError::new(format!("--shard: {err}")).help(
+                "`--shard 0/3` owns the first of three shards; in a StatefulSet, `--shard pod/3`",
+            )
+        })
+}
+
+/// [`load_fleet`] keeping only the apps this process's `--shard` owns.
+pub fn load_owned_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
+    let shard = shard(cli)?;
+    let mut fleet = load_fleet(cli, ui)?;
+    if let Some(shard) = shard {
+        fleet.apps.retain(|app| shard.owns(&app.appid));
+    }
+    Ok(fleet)
+}
+
+/// [`load_owned_fleet`], running `work` on each app on a second thread as soon as it is read
+/// (see [`fleet::load_with`]); `work`'s results come back in the fleet's order.
 pub fn load_fleet_with<R: Send>(
     cli: &Cli,
     ui: &Ui,
     work: &(dyn Fn(&Desired) -> R + Sync),
 ) -> Result<(Fleet, Vec<R>), CliError> {
-    fleet::load_with(&cli.fleet, SPECS, work).map_err(|errors| fleet_failed(&errors, ui))
+    let shard = shard(cli)?;
+    let owned = |app: &Desired| shard.is_none_or(|s| s.owns(&app.appid));
+    let (mut fleet, results) =
+        fleet::load_with(&cli.fleet, SPECS, &|app| owned(app).then(|| work(app)))
+            .map_err(|errors| fleet_failed(&errors, ui))?;
+    fleet.apps.retain(|app| owned(app));
+    Ok((fleet, results.into_iter().flatten().collect()))
 }
 
 /// Prints every problem of the fleet file; the error that exits with 1.

@@ -84,6 +84,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PLATFORM=RATE")]
     pub rate: Vec<String>,
 
+    /// Own only the apps whose appid hashes to shard I of N (0-based), for a fleet split over N
+    /// processes with a store each; `pod/N` takes I from the StatefulSet ordinal ending
+    /// $HOSTNAME. Rendezvous hashing: going from N to N+1 shards moves about 1/(N+1) of the apps.
+    /// `reconcile`, `plan`, `status` and `watch` work on the shard's apps only.
+    #[arg(long, global = true, env = "MINIFLEET_SHARD", value_name = "I/N")]
+    pub shard: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -122,7 +122,7 @@ impl PlanArgs {
 
 /// Runs `reconcile` (or `plan`).
 pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliError> {
-    let fleet = common::load_fleet(cli, ui)?;
+    let fleet = common::load_owned_fleet(cli, ui)?;
     let apps = args.selection.apps(&fleet)?;
     if args.detailed_exitcode && !args.dry_run {
         ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");

@@ -45,7 +45,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
     let rows = match early {
         Some(Source::Store(store)) => planned_while_loading(cli, ui, args, &store)?,
         early => {
-            let fleet = common::load_fleet(cli, ui)?;
+            let fleet = common::load_owned_fleet(cli, ui)?;
             let apps = args.selection.apps(&fleet)?;
             match early.map_or_else(|| open(cli), Ok)? {
                 Source::Store(store) => {

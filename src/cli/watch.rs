@@ -13,6 +13,7 @@ use super::{Cli, CliError, EXIT_OK};
 use crate::daemon::{self, WatchOptions};
 use crate::engine::policy::Timing;
 use crate::fleet::Fleet;
+use crate::fleet::shard::Shard;
 use crate::ui::Ui;
 
 /// Arguments of `watch`.
@@ -65,7 +66,7 @@ pub struct WatchArgs {
 
 /// Runs `watch` until SIGTERM or Ctrl-C.
 pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> {
-    let fleet = common::load_fleet(cli, ui)?;
+    let fleet = common::load_owned_fleet(cli, ui)?;
     let store = common::open_store(cli)?;
     if let Some(old) = store.taken_over() {
         tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
@@ -89,7 +90,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         cli.fleet.display(),
         fleet.apps.len()
     ));
-    let opts = options(cli, args, &fleet);
+    let opts = options(cli, args, &fleet, common::shard(cli)?);
     let drained = daemon::run(opts, fleet, engine, listener, routes, common::stop_signal())
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
@@ -102,7 +103,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
     Ok(EXIT_OK)
 }
 
-fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
+fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet, shard: Option<Shard>) -> WatchOptions {
     let fast = super::reconcile::all_sandbox(fleet);
     let audit_poll = args.audit_poll.unwrap_or(if fast {
         Duration::from_millis(500)
@@ -116,5 +117,6 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet) -> WatchOptions {
         timing: Timing::new(args.resync, audit_poll, fast),
         concurrency: usize::from(args.concurrency),
         grace: args.grace,
+        shard,
     }
 }

@@ -19,6 +19,7 @@ use crate::engine::events::Event;
 use crate::engine::policy::Timing;
 use crate::engine::scheduler::{Command, Ended, Quiet, RoundFn, Scheduler, Trigger, Until};
 use crate::engine::{Engine, now_ms};
+use crate::fleet::shard::Shard;
 use crate::fleet::{self, Fleet, FleetErrors};
 use crate::model::Desired;
 use crate::platform::platforms::Notice;
@@ -44,6 +45,8 @@ pub struct WatchOptions {
     pub concurrency: usize,
     /// How long passes in flight get to finish after a stop signal.
     pub grace: Duration,
+    /// The shard this daemon is (`None`: it owns every app); reloads keep only its apps.
+    pub shard: Option<Shard>,
 }
 
 /// Why the daemon could not run.
@@ -106,6 +109,7 @@ pub async fn run(
         commands: commands.clone(),
         metrics: metrics.clone(),
         engine: engine.clone(),
+        shard: opts.shard,
     };
     reloader.apply(&fleet.apps, Trigger::Start);
     health.set_fleet_loaded();
@@ -245,6 +249,7 @@ struct Reloader {
     commands: mpsc::UnboundedSender<Command>,
     metrics: Arc<Metrics>,
     engine: Arc<Engine>,
+    shard: Option<Shard>,
 }
 
 impl Reloader {
@@ -257,7 +262,10 @@ impl Reloader {
 
     fn reload(&self) {
         match fleet::load(&self.path, crate::platform::registry::SPECS) {
-            Ok(fleet) => {
+            Ok(mut fleet) => {
+                if let Some(shard) = self.shard {
+                    fleet.apps.retain(|app| shard.owns(&app.appid));
+                }
                 if format!("{:?}", fleet.platforms) != self.platforms {
                     tracing::warn!(
                         "the `platforms` section changed; restart `minifleet watch` to use it"

@@ -33,6 +33,7 @@ mod rules;
 mod sandbox_spec;
 mod schema;
 mod secrets;
+pub mod shard;
 mod spec;
 mod templates;
 

@@ -328,3 +328,49 @@ fn completions_and_manual_pages_cover_every_command() {
 fn minifleet() -> Command {
     Command::new(env!("CARGO_BIN_EXE_minifleet"))
 }
+
+/// On a terminal a long `reconcile` draws an N/total bar with the action under way; piped it
+/// prints the same progress lines and no bar.
+#[test]
+fn reconcile_draws_a_progress_bar_on_a_terminal_and_none_when_piped() {
+    let apps = [
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("noodle-bar", "wx2222222222222222"),
+        App::alipay("rice-shop", "2021004100000001"),
+    ];
+    let piped = TestFleet::new();
+    piped.write(&apps);
+    let out = piped.converge();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tea-house: "), "progress lines: {stderr}");
+    assert!(
+        !stderr.contains("apps settled") && !stderr.contains('\r'),
+        "{stderr}"
+    );
+
+    // `script` (util-linux) gives the command a pseudo-terminal.
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        return;
+    }
+    let tty = TestFleet::new();
+    tty.write(&apps);
+    let command = format!(
+        "{} -f {} reconcile --wait --interval 200ms --timeout 60s",
+        env!("CARGO_BIN_EXE_minifleet"),
+        tty.path().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .env_remove("MINIFLEET_STORE")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("/3 apps settled"), "the bar: {screen}");
+    assert!(screen.contains("Done:"), "{screen}");
+}

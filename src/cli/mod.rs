@@ -5,6 +5,7 @@ mod auth;
 mod common;
 mod completions;
 mod history;
+mod progress;
 mod reconcile;
 mod sandbox;
 mod schema;

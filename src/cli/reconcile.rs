@@ -21,6 +21,7 @@ use crate::view::plan::{self as render, Layout};
 use crate::view::plural;
 
 use super::common::{self, Selection};
+use super::progress::Progress;
 use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
 
 /// Arguments of `reconcile`.
@@ -130,11 +131,15 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
     common::rates(&cli.rate)?;
     let store = common::open_store_warning(cli, ui)?;
     let engine = common::connect(cli, &fleet, store).await?;
-    engine.events().subscribe(progress_printer(ui));
+    let verb = if args.dry_run { "observed" } else { "settled" };
+    let progress = Progress::new(ui, apps.len(), verb);
+    engine
+        .events()
+        .subscribe(progress_printer(progress.clone(), args.dry_run));
     if args.dry_run {
-        return dry_run(&engine, ui, &apps, args).await;
+        return dry_run(&engine, ui, &apps, args, &progress).await;
     }
-    apply(&engine, ui, &fleet, &apps, args).await
+    apply(&engine, ui, &fleet, &apps, args, &progress).await
 }
 
 async fn dry_run(
@@ -142,12 +147,14 @@ async fn dry_run(
     ui: &Ui,
     apps: &[Desired],
     args: &ReconcileArgs,
+    progress: &Progress,
 ) -> Result<i32, CliError> {
     let opts = PassOptions {
         apply: false,
         concurrency: usize::from(args.concurrency),
     };
     let planned = engine.plan_pass(apps, opts).await;
+    progress.finish();
     let reports = planned.reports;
     let plan = plan_of(&reports, planned.audit_budget);
     let failures = summarize(&reports).failed;
@@ -175,12 +182,19 @@ async fn apply(
     fleet: &Fleet,
     apps: &[Desired],
     args: &ReconcileArgs,
+    progress: &Progress,
 ) -> Result<i32, CliError> {
     let started = Instant::now();
     let interval = args.interval.unwrap_or_else(|| default_interval(fleet));
     let timing = Timing::every(interval, all_sandbox(fleet));
     let shared = Arc::new(Shared::default());
-    let round = round_fn(engine.clone(), *ui, shared.clone(), args.grouping.layout());
+    let round = round_fn(
+        engine.clone(),
+        progress.clone(),
+        *ui,
+        shared.clone(),
+        args.grouping.layout(),
+    );
     let scheduler = Scheduler::new(round, timing, usize::from(args.concurrency));
     let (commands, queue) = tokio::sync::mpsc::unbounded_channel();
     let diff = FleetDiff::between(&[], apps);
@@ -197,10 +211,11 @@ async fn apply(
         Until::OneRound
     };
     let mut watcher = Progressing {
-        ui: *ui,
+        progress: progress.clone(),
         applied: BTreeMap::new(),
     };
     let ended = scheduler.run(queue, until, &mut watcher).await;
+    progress.finish();
     let ordered: Vec<AppReport> = apps
         .iter()
         .filter_map(|a| ended.last.get(&a.name).cloned())
@@ -268,9 +283,15 @@ impl Shared {
 
 /// One round of `reconcile`: plan every due app; the first round's plan is printed before
 /// anything is applied; then apply.
-fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>, layout: Layout) -> RoundFn {
+fn round_fn(
+    engine: Arc<Engine>,
+    progress: Progress,
+    ui: Ui,
+    shared: Arc<Shared>,
+    layout: Layout,
+) -> RoundFn {
     Arc::new(move |due, permits, done| {
-        let (engine, shared) = (engine.clone(), shared.clone());
+        let (engine, shared, progress) = (engine.clone(), shared.clone(), progress.clone());
         Box::pin(async move {
             let planned = engine.plan_due(&due, &permits).await;
             {
@@ -282,7 +303,7 @@ fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>, layout: Layout) ->
                     let reports: Vec<AppReport> =
                         planned.reports.iter().flatten().cloned().collect();
                     let plan = plan_of(&reports, planned.audit_budget);
-                    print_plan(&ui, &plan, layout);
+                    progress.suspend(|| print_plan(&ui, &plan, layout));
                     *first = Some(plan);
                 }
             }
@@ -301,19 +322,22 @@ fn round_fn(engine: Arc<Engine>, ui: Ui, shared: Arc<Shared>, layout: Layout) ->
 
 /// Counts what was applied and says, between passes, how many apps have not converged yet.
 struct Progressing {
-    ui: Ui,
+    progress: Progress,
     applied: BTreeMap<String, usize>,
 }
 
 impl Watcher for Progressing {
-    fn finished(&mut self, report: &AppReport, _: &Outcome, _: Trigger) {
+    fn finished(&mut self, report: &AppReport, outcome: &Outcome, _: Trigger) {
         for (kind, n) in summarize(std::slice::from_ref(report)).applied {
             *self.applied.entry(kind).or_default() += n;
+        }
+        if outcome.settled {
+            self.progress.done(&report.app);
         }
     }
 
     fn idle(&mut self, pending: &[&AppReport], next_in: Duration) {
-        self.ui.status(&waiting_line(pending, next_in));
+        self.progress.line(&waiting_line(pending, next_in));
     }
 }
 
@@ -403,11 +427,16 @@ fn print_plan(ui: &Ui, plan: &Plan, layout: Layout) {
     ui.data(&render::text_as(plan, ui.color(), layout));
 }
 
-/// Prints a line per action as it is applied or fails.
-fn progress_printer(ui: &Ui) -> Arc<dyn Subscriber> {
-    let ui = *ui;
+/// Prints a line per action as it is applied or fails; on a terminal, the bar shows the action
+/// under way and (`observing`: for a plan) counts the apps observed.
+fn progress_printer(progress: Progress, observing: bool) -> Arc<dyn Subscriber> {
     Arc::new(move |event: &Event| {
         let (app, action, failed) = match event {
+            Event::Observed { app } if observing => return progress.done(&app.name),
+            Event::ActionStarted { app, action } => {
+                let what = crate::view::action::describe(action);
+                return progress.doing(&format!("{}: {what}", app.name));
+            }
             Event::ActionApplied { app, action, .. } => (app, action, None),
             Event::ActionFailed { app, action, error } => (app, action, Some(error)),
             _ => return,
@@ -415,8 +444,8 @@ fn progress_printer(ui: &Ui) -> Arc<dyn Subscriber> {
         let what = crate::view::action::describe(action);
         let symbol = crate::view::action::symbol(action);
         match failed {
-            None => ui.status(&format!("{}: {symbol} {what} … ok", app.name)),
-            Some(err) => ui.status(&format!("{}: {symbol} {what} … failed: {err}", app.name)),
+            None => progress.line(&format!("{}: {symbol} {what} … ok", app.name)),
+            Some(err) => progress.line(&format!("{}: {symbol} {what} … failed: {err}", app.name)),
         }
     })
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use minifleet::daemon::snapshot;
+use minifleet::daemon::rows;
 use minifleet::fleet::{self, Fleet};
 use minifleet::model::{Audit, AuditStatus, Build, Desired, Live, Observed, fingerprint_tag};
 use minifleet::sandbox::RemoteSandbox;
@@ -175,7 +175,7 @@ fn plan_setup(apps: usize, dir: &Path) -> PathBuf {
 /// Part (a), measured in a child process so its peak RSS is the planner's alone. It runs what
 /// `minifleet status` runs: open the store, then load the fleet while a second thread plans each
 /// app from its stored observation and record as soon as it is read ([`fleet::load_with`] with
-/// [`snapshot::status_row`]).
+/// [`rows::status_row`]).
 fn plan_child(dir: &Path) {
     let started = Instant::now();
     let store = Store::open(&dir.join("store")).expect("open the store");
@@ -184,7 +184,7 @@ fn plan_child(dir: &Path) {
     let (fleet, rows): (Fleet, Vec<_>) = fleet::load_with(
         &dir.join("fleet.yaml"),
         minifleet::platform::registry::SPECS,
-        &|app| snapshot::status_row(&store, app, now),
+        &|app| rows::status_row(&store, app, now),
     )
     .expect("the fleet validates");
     let rows: Vec<_> = rows
@@ -194,7 +194,7 @@ fn plan_child(dir: &Path) {
     let planned = started.elapsed();
     let not_in_sync = rows
         .iter()
-        .filter(|row: &&snapshot::StatusRow| row.state != "in_sync")
+        .filter(|row: &&rows::StatusRow| row.state != "in_sync")
         .count();
     println!(
         "{{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"not_in_sync\":{}}}",

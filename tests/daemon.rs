@@ -155,7 +155,7 @@ fn at(line: &Value) -> SystemTime {
     humantime::parse_rfc3339_weak(field(line, "timestamp")).expect("a log timestamp")
 }
 
-/// Polls `status -o json` (served from the daemon's snapshot) until `pred` holds for it.
+/// Polls `status -o json` (asked of the daemon, which holds the store) until `pred` holds.
 fn wait_status(fleet: &TestFleet, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     let started = Instant::now();
     loop {
@@ -246,13 +246,14 @@ fn edits_on_disk_are_applied_and_an_invalid_one_keeps_the_last_good_fleet() {
         200,
         "the last good fleet is loaded"
     );
-    // (`status` refuses the invalid file; the daemon's snapshot still has the last good fleet.)
-    let snap = minifleet::daemon::snapshot::read(&fleet.store())
-        .unwrap()
-        .expect("a snapshot");
-    let names: Vec<&str> = snap.apps.iter().map(|r| r.name.as_str()).collect();
+    // (`status` refuses the invalid file; the daemon's API still serves the last good fleet.)
+    let (status, body) = daemon.get("/api/v1/apps");
+    assert_eq!(status, 200, "{body}");
+    let apps: Value = serde_json::from_str(&body).unwrap();
+    let rows = apps["apps"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["tea-house", "noodle-bar"]);
-    assert!(snap.apps.iter().all(|r| r.state == "in_sync"), "{snap:?}");
+    assert!(rows.iter().all(|r| r["state"] == "in_sync"), "{apps}");
 
     // Fixing the file (and bumping the other app) is picked up again.
     atomic_save(&fleet, &bumped.replace("version: 1.0.0", "version: 1.0.2"));
@@ -266,7 +267,7 @@ fn edits_on_disk_are_applied_and_an_invalid_one_keeps_the_last_good_fleet() {
             .contains("\nminifleet_fleet_valid 1\n")
     );
 
-    // `history` works from the snapshot too, JSON included.
+    // `history` asks the daemon too, JSON included.
     let out = fleet.run(&["history", "noodle-bar", "-o", "json"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let history: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -280,8 +281,8 @@ fn edits_on_disk_are_applied_and_an_invalid_one_keeps_the_last_good_fleet() {
 
     let (code, logs) = daemon.terminate();
     assert_eq!(code, 0, "{logs}");
-    // The store is free again: `status` reads it, and the snapshot is gone.
-    assert!(!fleet.store().join("daemon-snapshot.json").exists());
+    // The store is free again: `status` reads it, and the daemon's address is gone.
+    assert!(!fleet.store().join("daemon.addr").exists());
     let out = fleet.run(&["status"]);
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("holds the store"),

@@ -132,29 +132,7 @@ fn fleet_failed(errors: &fleet::FleetErrors, ui: &Ui) -> CliError {
     CliError::printed(EXIT_ERROR)
 }
 
-/// The fleet's problems as JSON, for `--output json`.
-pub fn fleet_errors_json(errors: &fleet::FleetErrors) -> serde_json::Value {
-    let problems: Vec<serde_json::Value> = errors
-        .errors
-        .iter()
-        .map(|e| {
-            serde_json::json!({
-                "path": e.yaml_path,
-                "app": e.app,
-                "line": e.line_col.map(|(l, _)| l),
-                "column": e.line_col.map(|(_, c)| c),
-                "message": e.message,
-                "help": e.help,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "format_version": 1,
-        "file": errors.file.display().to_string(),
-        "valid": false,
-        "errors": problems,
-    })
-}
+pub use crate::view::fleet::errors_json as fleet_errors_json;
 
 /// The store directory: `--store`, else `.minifleet/` beside the fleet file.
 pub fn store_dir(cli: &Cli) -> PathBuf {

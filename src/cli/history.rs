@@ -1,11 +1,12 @@
 //! `minifleet history [APP]`: what minifleet did, oldest first, from the store (while
-//! `minifleet watch` holds it: the newest events of the daemon's snapshot).
+//! `minifleet watch` holds it, or with `--server`: the daemon's, through its API).
 
 use clap::Args;
 
 use crate::store::Event;
 use crate::ui::Ui;
 
+use super::remote::{Remote, query_value};
 use super::status::{self, Source};
 use super::{Cli, CliError, EXIT_OK, common};
 
@@ -21,7 +22,7 @@ pub struct HistoryArgs {
 }
 
 /// Runs `history`.
-pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
+pub async fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
     let fleet = common::load_fleet(cli, ui)?;
     // An app named on the command line: by its fleet entry, or (removed from the fleet since)
     // by the name its events were recorded under.
@@ -45,9 +46,17 @@ pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
             .into_iter()
             .filter(|e| picks(e))
             .collect(),
-        Source::Snapshot(snap) => {
-            ui.status(&status::from_daemon(&snap));
-            snap.history.into_iter().filter(|e| picks(e)).collect()
+        Source::Daemon(remote) => {
+            ui.status(&status::from_daemon(&remote));
+            let path = match &wanted {
+                Some((name, _)) => format!("/api/v1/apps/{}/history", query_value(name)),
+                None => "/api/v1/history".to_string(),
+            };
+            daemon_history(&remote, &path, args.limit)
+                .await?
+                .into_iter()
+                .filter(|e| picks(e))
+                .collect()
         }
     };
     if let Some((name, None)) = &wanted {
@@ -88,4 +97,36 @@ pub fn run(cli: &Cli, ui: &Ui, args: &HistoryArgs) -> Result<i32, CliError> {
     let lines: Vec<String> = events.iter().map(crate::view::history::line).collect();
     ui.data(&lines.join("\n"));
     Ok(EXIT_OK)
+}
+
+/// The events at `path` of the daemon's API, oldest first: the newest `limit`, or every one
+/// (page by page).
+async fn daemon_history(
+    remote: &Remote,
+    path: &str,
+    limit: Option<usize>,
+) -> Result<Vec<Event>, CliError> {
+    let mut events: Vec<Event> = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let want = limit.map_or(1000, |l| l.saturating_sub(events.len()).clamp(1, 1000));
+        let mut query = format!("{path}?limit={want}");
+        if let Some(before) = before {
+            query.push_str(&format!("&before={before}"));
+        }
+        let doc = remote.get(&query).await?;
+        let page: Vec<Event> = serde_json::from_value(doc["events"].clone()).map_err(|err| {
+            CliError::new(format!(
+                "the daemon sent events this minifleet cannot read: {err}"
+            ))
+            .help("run the same minifleet version as the daemon")
+        })?;
+        events.extend(page);
+        before = doc["next_before"].as_u64();
+        if before.is_none() || limit.is_some_and(|l| events.len() >= l) {
+            break;
+        }
+    }
+    events.reverse();
+    Ok(events)
 }

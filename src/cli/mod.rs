@@ -7,6 +7,7 @@ mod completions;
 mod history;
 mod progress;
 mod reconcile;
+mod remote;
 mod sandbox;
 mod schema;
 mod serve;
@@ -85,6 +86,16 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PLATFORM=RATE")]
     pub rate: Vec<String>,
 
+    /// Ask the daemon at this URL (its `watch --listen`) instead of the store: `plan` sends the
+    /// fleet file to be planned there, `status` and `history` read the daemon's. Without it, a
+    /// daemon holding the store on this machine is found through the address it records there.
+    #[arg(long, global = true, env = "MINIFLEET_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+
+    /// A file holding the daemon API's bearer token [default: the MINIFLEET_TOKEN variable].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
     /// Own only the apps whose appid hashes to shard I of N (0-based), for a fleet split over N
     /// processes with a store each; `pod/N` takes I from the StatefulSet ordinal ending
     /// $HOSTNAME. Rendezvous hashing: going from N to N+1 shards moves about 1/(N+1) of the apps.
@@ -133,7 +144,8 @@ pub enum Command {
     /// The daemon: watch the fleet file and keep every app converging; serve pushes, onboarding,
     /// `/healthz`, `/readyz` and `/metrics` until SIGTERM or Ctrl-C (then exit 0).
     ///
-    /// While it runs, `status` and `history` read the snapshot it keeps in the store directory.
+    /// Serves the HTTP API (`/api/v1/…`) that `plan`, `status` and `history` ask while it holds
+    /// the store (or with `--server`), and CI asks for the plan of a proposed fleet file.
     Watch(watch::WatchArgs),
     /// Merchant onboarding: authorization links, authorized apps against the fleet.
     Auth(auth::AuthArgs),
@@ -176,7 +188,7 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Reconcile(args) => reconcile::run(cli, ui, args).await,
         Command::Plan(args) => reconcile::run(cli, ui, &args.as_dry_run()).await,
         Command::Status(args) => status::run(cli, ui, args).await,
-        Command::History(args) => history::run(cli, ui, args),
+        Command::History(args) => history::run(cli, ui, args).await,
         Command::Sandbox(args) => sandbox::run(ui, args).await,
         Command::Serve(args) => serve::run(cli, ui, args).await,
         Command::Watch(args) => watch::run(cli, ui, args).await,

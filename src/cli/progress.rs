@@ -23,12 +23,7 @@ impl Progress {
     /// progress shows, stderr is a terminal and there is more than one app.
     pub fn new(ui: &Ui, total: usize, verb: &str) -> Progress {
         let wanted = ui.shows_progress() && ui.stderr_is_terminal() && total > 1;
-        Progress::with_bar(
-            ui,
-            wanted.then(ProgressDrawTarget::stderr),
-            total,
-            verb,
-        )
+        Progress::with_bar(ui, wanted.then(ProgressDrawTarget::stderr), total, verb)
     }
 
     fn with_bar(ui: &Ui, target: Option<ProgressDrawTarget>, total: usize, verb: &str) -> Progress {

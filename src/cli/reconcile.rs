@@ -11,7 +11,7 @@ use crate::engine::diff::FleetDiff;
 use crate::engine::events::{Event, Subscriber};
 use crate::engine::policy::{Outcome, Timing};
 use crate::engine::scheduler::{Command, RoundFn, Scheduler, Trigger, Until, Watcher};
-use crate::engine::{AppReport, Engine, HoldKind, PassOptions, PassSummary, summarize};
+use crate::engine::{AppReport, Engine, HoldKind, PassOptions, PassSummary, plan_of, summarize};
 use crate::fleet::Fleet;
 use crate::model::Desired;
 use crate::plan::Plan;
@@ -22,6 +22,7 @@ use crate::view::plural;
 
 use super::common::{self, Selection};
 use super::progress::Progress;
+use super::remote::{Remote, query_value};
 use super::{Cli, CliError, EXIT_CHANGES, EXIT_ERROR, EXIT_OK, EXIT_TIMEOUT};
 
 /// Arguments of `reconcile`.
@@ -123,13 +124,25 @@ impl PlanArgs {
 
 /// Runs `reconcile` (or `plan`).
 pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliError> {
+    // `--server`: the daemon plans the file (it holds the secrets and the state); the file is not
+    // loaded here, so CI needs neither.
+    if let Some(remote) = Remote::named(cli)? {
+        return through_daemon(cli, ui, &remote, args).await;
+    }
     let fleet = common::load_owned_fleet(cli, ui)?;
     let apps = args.selection.apps(&fleet)?;
     if args.detailed_exitcode && !args.dry_run {
         ui.warn("`--detailed-exitcode` only changes exit codes with `--dry-run`");
     }
     common::rates(&cli.rate)?;
-    let store = common::open_store_warning(cli, ui)?;
+    let store = match common::open_store_warning(cli, ui) {
+        Ok(store) => store,
+        // A daemon on this machine holds the store: ask it.
+        Err(err) => match Remote::beside(cli, &common::store_dir(cli))? {
+            Some(remote) => return through_daemon(cli, ui, &remote, args).await,
+            None => return Err(err),
+        },
+    };
     let engine = common::connect(cli, &fleet, store).await?;
     let verb = if args.dry_run { "observed" } else { "settled" };
     let progress = Progress::new(ui, apps.len(), verb);
@@ -159,9 +172,7 @@ async fn dry_run(
     let plan = plan_of(&reports, planned.audit_budget);
     let failures = summarize(&reports).failed;
     if ui.json_mode() {
-        let mut doc = render::json(&plan);
-        doc["errors"] = serde_json::json!(failures);
-        ui.json(&doc);
+        ui.json(&crate::daemon::api::plan_doc(&reports, &plan));
     } else {
         print_plan(ui, &plan, args.grouping.layout());
         print_failures(ui, &failures);
@@ -408,18 +419,6 @@ pub(super) fn all_sandbox(fleet: &Fleet) -> bool {
     fleet.platforms.all_sandbox()
 }
 
-fn plan_of(reports: &[AppReport], audit_budget: Option<AuditBudget>) -> Plan {
-    Plan {
-        apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
-        audit_budget,
-        unobserved: reports
-            .iter()
-            .filter(|r| r.plan.is_none())
-            .map(|r| r.app.clone())
-            .collect(),
-    }
-}
-
 fn print_plan(ui: &Ui, plan: &Plan, layout: Layout) {
     if ui.json_mode() {
         return;
@@ -589,4 +588,114 @@ fn state_label(state: &str, n: usize) -> String {
         other => other,
     };
     format!("{n} {}", name.replace('_', " "))
+}
+
+/// `plan` through the daemon's API: the fleet file is sent as a proposal and planned there
+/// against its store and live state (nothing applied, nothing stored), then printed as a local
+/// plan is, with the same exit codes. `reconcile` is refused: the daemon applies on its own.
+async fn through_daemon(
+    cli: &Cli,
+    ui: &Ui,
+    remote: &Remote,
+    args: &ReconcileArgs,
+) -> Result<i32, CliError> {
+    if !args.dry_run {
+        return Err(CliError::new(format!(
+            "`minifleet watch` at {} applies the fleet: `reconcile` would race it",
+            remote.base()
+        ))
+        .help(format!(
+            "let the daemon pass the apps now: curl -X POST -H 'Authorization: Bearer …' \
+             -d '{{\"apps\": [\"NAME\"]}}' {}/api/v1/passes; `minifleet plan` shows what it will do",
+            remote.base()
+        )));
+    }
+    ui.status(&super::status::from_daemon(remote));
+    let body = std::fs::read(&cli.fleet)
+        .map_err(|err| CliError::new(format!("cannot read `{}`: {err}", cli.fleet.display())))?;
+    let mut query = Vec::new();
+    if !args.selection.only.is_empty() {
+        query.push(format!(
+            "only={}",
+            query_value(&args.selection.only.join(","))
+        ));
+    }
+    if !args.selection.selector.is_empty() {
+        query.push(format!(
+            "label={}",
+            query_value(&args.selection.selector.join(","))
+        ));
+    }
+    let path = match query.is_empty() {
+        true => "/api/v1/plan".to_string(),
+        false => format!("/api/v1/plan?{}", query.join("&")),
+    };
+    let (status, doc) = remote.post(&path, body, "application/yaml").await?;
+    if status == 422 {
+        if ui.json_mode() {
+            ui.json(&doc);
+        } else {
+            print_problems(&cli.fleet, &doc);
+        }
+        return Ok(EXIT_ERROR);
+    }
+    if !(200..300).contains(&status) {
+        return Err(remote.refused(status, &doc));
+    }
+    let unreadable = |err: serde_json::Error| {
+        CliError::new(format!(
+            "the daemon at {} sent a plan this minifleet cannot read: {err}",
+            remote.base()
+        ))
+        .help("run the same minifleet version as the daemon")
+    };
+    let plan = Plan {
+        apps: serde_json::from_value(doc["apps"].clone()).map_err(unreadable)?,
+        audit_budget: serde_json::from_value(doc["audit_budget"].clone()).map_err(unreadable)?,
+        unobserved: serde_json::from_value(doc.get("unobserved").cloned().unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let failures: Vec<crate::engine::FailedApp> =
+        serde_json::from_value(doc["errors"].clone()).map_err(unreadable)?;
+    if ui.json_mode() {
+        ui.json(&doc);
+    } else {
+        print_plan(ui, &plan, args.grouping.layout());
+        print_failures(ui, &failures);
+    }
+    Ok(if plan.is_incomplete() {
+        EXIT_ERROR
+    } else if args.detailed_exitcode && plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+/// The problems of a proposed fleet file the daemon refused, as `validate` prints them.
+fn print_problems(file: &std::path::Path, doc: &serde_json::Value) {
+    let problems = doc["errors"].as_array().cloned().unwrap_or_default();
+    for p in &problems {
+        let place = match (p["line"].as_u64(), p["column"].as_u64()) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: ", file.display()),
+            _ => format!("{}: ", file.display()),
+        };
+        let path = p["path"]
+            .as_str()
+            .map(|s| format!("{s}: "))
+            .unwrap_or_default();
+        eprintln!(
+            "error: {place}{path}{}",
+            p["message"].as_str().unwrap_or("")
+        );
+        if let Some(help) = p["help"].as_str() {
+            eprintln!("  help: {help}");
+        }
+    }
+    eprintln!(
+        "{} problem{} in {} (checked by the daemon)",
+        problems.len(),
+        plural(problems.len()),
+        file.display()
+    );
 }

@@ -1,25 +1,25 @@
 //! `minifleet status`: wanted vs live state of every app, planned from the store's last
 //! observations (the same `plan_app` as `reconcile`); `--refresh` observes every app first.
-//! While `minifleet watch` holds the store, the rows come from the snapshot it keeps there.
+//! With `--server`, or while `minifleet watch` holds the store, the rows come from the daemon's API.
 
 use std::collections::HashMap;
 
 use clap::Args;
 
-use crate::daemon::snapshot::{self, Snapshot, StatusRow};
+use crate::daemon::rows::{self, StatusRow};
 use crate::engine::{PassOptions, now_ms};
 use crate::fleet::Fleet;
 use crate::model::Desired;
 use crate::store::{Store, StoreError};
 use crate::ui::Ui;
 use crate::view::report::Report;
+use crate::view::status::Wanted;
 
 use super::common::{self, Selection};
+use super::remote::Remote;
 use super::{Cli, CliError, EXIT_OK};
 
-/// The version of `status -o json`: 2 since `wanted`, `experience`, `audit` and `live` are
-/// objects (version 1 had them as formatted text).
-pub const STATUS_FORMAT_VERSION: u32 = 2;
+pub use crate::view::status::FORMAT_VERSION as STATUS_FORMAT_VERSION;
 
 /// Arguments of `status`.
 #[derive(Debug, Clone, Args)]
@@ -52,17 +52,15 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
                     if args.refresh {
                         refresh(cli, &fleet, &store, &apps, ui).await?;
                     }
-                    snapshot::status_rows(&store, &apps, now_ms()).map_err(CliError::from)?
+                    rows::status_rows(&store, &apps, now_ms()).map_err(CliError::from)?
                 }
-                Source::Snapshot(snap) => {
+                Source::Daemon(remote) => {
                     if args.refresh {
-                        return Err(CliError::new(
-                            "cannot `--refresh` while `minifleet watch` holds the store",
-                        )
-                        .help("the daemon observes every app on its own; drop `--refresh`"));
+                        return Err(CliError::new("cannot `--refresh` through the daemon")
+                            .help("the daemon observes every app on its own; drop `--refresh`"));
                     }
-                    ui.status(&from_daemon(&snap));
-                    rows_of(&snap, &apps)
+                    ui.status(&from_daemon(&remote));
+                    daemon_rows(&remote, &apps).await?
                 }
             }
         }
@@ -84,8 +82,7 @@ fn planned_while_loading(
     store: &Store,
 ) -> Result<Vec<StatusRow>, CliError> {
     let now = now_ms();
-    let (fleet, rows) =
-        common::load_fleet_with(cli, ui, &|app| snapshot::status_row(store, app, now))?;
+    let (fleet, rows) = common::load_fleet_with(cli, ui, &|app| rows::status_row(store, app, now))?;
     let chosen = common::chooser(&fleet, &args.selection.only, &args.selection.selector)?;
     let rows: Vec<StatusRow> = fleet
         .apps
@@ -105,43 +102,54 @@ fn planned_while_loading(
 pub(super) enum Source {
     /// The store, when no other process holds it.
     Store(Store),
-    /// The running daemon's snapshot, when the daemon holds the store.
-    Snapshot(Box<Snapshot>),
+    /// The daemon's API: named by `--server`, or found beside the store the daemon holds.
+    Daemon(Remote),
 }
 
-/// Opens the store, or when another process holds it, reads the daemon's snapshot (the daemon
-/// writes one into the store directory after its passes).
+/// The daemon named by `--server`; else the store, or when a daemon holds it, that daemon (at
+/// the address it recorded beside the store).
 pub(super) fn open(cli: &Cli) -> Result<Source, CliError> {
+    if let Some(remote) = Remote::named(cli)? {
+        return Ok(Source::Daemon(remote));
+    }
     let dir = common::store_dir(cli);
     match Store::open(&dir) {
         Ok(store) => Ok(Source::Store(store)),
-        Err(StoreError::Locked { .. }) => match snapshot::read(&dir) {
-            Ok(Some(snap)) if snapshot::writer_alive(&snap) => Ok(Source::Snapshot(Box::new(snap))),
+        Err(StoreError::Locked { .. }) => match Remote::beside(cli, &dir)? {
+            Some(remote) => Ok(Source::Daemon(remote)),
             // No daemon (another command holds the store): say so as `open_store` does.
-            Ok(_) => common::open_store(cli).map(Source::Store),
-            Err(err) => Err(CliError::new(err.to_string())
-                .help("the daemon rewrites it after its next pass; try again in a moment")),
+            None => common::open_store(cli).map(Source::Store),
         },
         Err(_) => common::open_store(cli).map(Source::Store),
     }
 }
 
 /// The status line saying the data comes from the daemon.
-pub(super) fn from_daemon(snap: &Snapshot) -> String {
-    let age = crate::view::status::age(now_ms(), snap.written_at_ms);
-    format!(
-        "`minifleet watch` (pid {}) holds the store: showing its snapshot from {} ago",
-        snap.pid,
-        humantime::format_duration(age)
-    )
+pub(super) fn from_daemon(remote: &Remote) -> String {
+    if remote.discovered {
+        format!(
+            "`minifleet watch` holds the store: asking it at {}",
+            remote.base()
+        )
+    } else {
+        format!("asking the daemon at {}", remote.base())
+    }
 }
 
-/// The snapshot's rows of `apps`, in their order; apps the daemon does not run (yet) show as
+/// The daemon's rows of `apps`, in their order; apps the daemon does not run (yet) show as
 /// `unobserved`. Rows are found by name through an index (a search per app is quadratic).
-fn rows_of(snap: &Snapshot, apps: &[Desired]) -> Vec<StatusRow> {
-    let by_name: HashMap<&str, &StatusRow> =
-        snap.apps.iter().map(|r| (r.name.as_str(), r)).collect();
-    apps.iter()
+async fn daemon_rows(remote: &Remote, apps: &[Desired]) -> Result<Vec<StatusRow>, CliError> {
+    let doc = remote.get("/api/v1/apps").await?;
+    let rows: Vec<StatusRow> = serde_json::from_value(doc["apps"].clone()).map_err(|err| {
+        CliError::new(format!(
+            "the daemon at {} sent rows this minifleet cannot read: {err}",
+            remote.base()
+        ))
+        .help("run the same minifleet version as the daemon")
+    })?;
+    let by_name: HashMap<&str, &StatusRow> = rows.iter().map(|r| (r.name.as_str(), r)).collect();
+    Ok(apps
+        .iter()
         .map(|app| {
             by_name
                 .get(app.name.as_str())
@@ -151,12 +159,12 @@ fn rows_of(snap: &Snapshot, apps: &[Desired]) -> Vec<StatusRow> {
                     name: app.name.clone(),
                     appid: app.appid.clone(),
                     platform: app.platform.to_string(),
-                    wanted: snapshot::Wanted::of(app),
+                    wanted: Wanted::of(app),
                     state: "unobserved".into(),
                     ..StatusRow::default()
                 })
         })
-        .collect()
+        .collect())
 }
 
 async fn refresh(

@@ -55,6 +55,15 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
 
+    /// The API's read token (status, history, plans, events), as `${env:NAME}` or
+    /// `${file:PATH}`. Without tokens the API answers only on loopback.
+    #[arg(long, value_name = "REF")]
+    pub read_token: Option<String>,
+
+    /// The API's admin token (also triggers passes), as `${env:NAME}` or `${file:PATH}`.
+    #[arg(long, value_name = "REF")]
+    pub admin_token: Option<String>,
+
     /// On SIGTERM / Ctrl-C: how long passes in flight get to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub grace: Duration,
@@ -90,7 +99,8 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         cli.fleet.display(),
         fleet.apps.len()
     ));
-    let opts = options(cli, args, &fleet, common::shard(cli)?);
+    let mut opts = options(cli, args, &fleet, common::shard(cli)?);
+    opts.tokens = tokens(args, &fleet)?;
     let drained = daemon::run(opts, fleet, engine, listener, routes, common::stop_signal())
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
@@ -118,5 +128,29 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet, shard: Option<Shard>) -> 
         concurrency: usize::from(args.concurrency),
         grace: args.grace,
         shard,
+        tokens: daemon::api::Tokens::default(),
     }
+}
+
+/// `--read-token` and `--admin-token`, resolved (files relative to the fleet file).
+fn tokens(args: &WatchArgs, fleet: &Fleet) -> Result<daemon::api::Tokens, CliError> {
+    let base = fleet
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let resolve = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|text| {
+                crate::fleet::resolve_secret(text, base).map_err(|err| {
+                    CliError::new(format!("{flag}: {err}"))
+                        .help("give the token as `${env:NAME}` or `${file:PATH}`, never as itself")
+                })
+            })
+            .transpose()
+    };
+    Ok(daemon::api::Tokens {
+        read: resolve("--read-token", &args.read_token)?,
+        admin: resolve("--admin-token", &args.admin_token)?,
+    })
 }

@@ -3,14 +3,16 @@
 //!
 //! The watch daemon ([`run`]) hosts these beside `/readyz` and `/metrics`: a fleet watcher
 //! ([`watcher`]) turns edits into diffs for the engine's scheduler; the engine's events are
-//! counted ([`metrics`]) and published for `status` ([`snapshot`]).
+//! counted ([`metrics`]) and served with the fleet's status, history and plans by the API
+//! ([`api`]) that the CLI and CI ask.
 
+pub mod api;
 pub mod health;
 pub mod metrics;
+pub mod rows;
 mod run;
 pub mod server;
-pub mod snapshot;
 pub mod watcher;
 
-pub use run::{DaemonError, WatchOptions, run};
+pub use run::{ADDR_FILE, DaemonError, WatchOptions, run};
 pub use server::{Limits, serve, serve_with};

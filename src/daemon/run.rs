@@ -1,6 +1,7 @@
 //! The watch daemon wired together (DESIGN §8): the fleet watcher feeds diffs to the scheduler,
-//! audit pushes make their app due, every pass is counted in the metrics and published in the
-//! snapshot, and the HTTP side serves pushes, onboarding, health and metrics. A stop signal
+//! audit pushes and API requests make their apps due, every pass is counted in the metrics, and
+//! the HTTP side serves pushes, onboarding, health, metrics and the API (its address recorded
+//! beside the store for the CLI). A stop signal
 //! starts no new pass, lets those in flight finish (bounded), flushes the store and returns.
 
 use std::future::Future;
@@ -10,9 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, mpsc};
 
+use super::api;
 use super::health::{self, Health};
 use super::metrics::Metrics;
-use super::snapshot;
 use super::watcher::{FleetWatcher, WatchError};
 use crate::engine::diff::FleetDiff;
 use crate::engine::events::Event;
@@ -25,8 +26,6 @@ use crate::model::Desired;
 use crate::platform::platforms::Notice;
 use crate::store::Store;
 
-/// How long the snapshot writer waits after a pass, gathering more before it writes.
-const SNAPSHOT_DELAY: Duration = Duration::from_millis(200);
 /// How long the HTTP server gets to finish its requests after the scheduler stopped.
 const HTTP_GRACE: Duration = Duration::from_secs(5);
 
@@ -47,7 +46,12 @@ pub struct WatchOptions {
     pub grace: Duration,
     /// The shard this daemon is (`None`: it owns every app); reloads keep only its apps.
     pub shard: Option<Shard>,
+    /// The API's bearer tokens.
+    pub tokens: api::Tokens,
 }
+
+/// The file beside the store that tells the CLI where this daemon's API answers.
+pub const ADDR_FILE: &str = "daemon.addr";
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +78,6 @@ pub async fn run(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Ended, DaemonError> {
     let store = engine.store().clone();
-    // A snapshot left by a daemon that was killed must not pass for this one's.
-    if let Err(err) = snapshot::remove(store.dir()) {
-        tracing::warn!(error = %err, "cannot remove an old daemon snapshot");
-    }
     let metrics = Arc::new(Metrics::new());
     let platforms = engine.platforms().clone();
     let unready: health::Unready = Arc::new(move |now| platforms.unready(now));
@@ -85,18 +85,25 @@ pub async fn run(
     let watcher = FleetWatcher::new(&opts.fleet_path, opts.poll, opts.debounce)?;
 
     let current: Current = Arc::new(Mutex::new(Vec::new()));
-    let dirty = Arc::new(Notify::new());
-    let snapshots = tokio::spawn(write_snapshots(
-        store.clone(),
-        current.clone(),
-        dirty.clone(),
-    ));
     let (commands, queue) = mpsc::unbounded_channel();
     let notices = engine.platforms().notices().subscribe();
     let pushes = tokio::spawn(forward_pushes(notices, commands.clone()));
 
+    let api = Arc::new(api::Api::new(
+        engine.clone(),
+        current.clone(),
+        commands.clone(),
+        opts.tokens.clone(),
+        opts.fleet_path.clone(),
+        opts.shard,
+        opts.concurrency,
+    ));
+    let addr = listener.local_addr().map_err(DaemonError::Http)?;
+    write_addr(&store, addr);
     let http_stop = Arc::new(Notify::new());
-    let router = routes.merge(health::router(health.clone()));
+    let router = routes
+        .merge(health::router(health.clone()))
+        .merge(api::router(api));
     let server = tokio::spawn(super::serve(listener, router, {
         let http_stop = http_stop.clone();
         async move { http_stop.notified().await }
@@ -116,7 +123,7 @@ pub async fn run(
     let reloads = tokio::spawn(reloader.watch(watcher));
     drop(commands);
 
-    listen(&engine, metrics, dirty);
+    listen(&engine, metrics);
     let round = round_fn(engine.clone());
     let scheduler = Scheduler::new(round, opts.timing, opts.concurrency);
     let until = Until::Stopped {
@@ -127,7 +134,6 @@ pub async fn run(
 
     reloads.abort();
     pushes.abort();
-    snapshots.abort();
     finish_store(&store).await;
     http_stop.notify_one();
     let served = tokio::time::timeout(HTTP_GRACE, server).await;
@@ -142,13 +148,38 @@ pub async fn run(
     }
 }
 
-/// Flushes the store and removes the snapshot (the store is free for `status` again).
+/// Records where the API answers beside the store, for the CLI on this machine (an address
+/// bound to every interface is recorded as loopback, which the CLI can always reach).
+fn write_addr(store: &Store, addr: std::net::SocketAddr) {
+    let host = if addr.ip().is_unspecified() {
+        match addr {
+            std::net::SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            std::net::SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        }
+    } else {
+        addr.ip()
+    };
+    let url = format!("http://{}\n", std::net::SocketAddr::new(host, addr.port()));
+    let path = store.dir().join(ADDR_FILE);
+    let temp = store
+        .dir()
+        .join(format!("{ADDR_FILE}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temp, url).and_then(|()| std::fs::rename(&temp, &path));
+    if let Err(err) = written {
+        tracing::warn!(error = %err, path = %path.display(), "cannot record the API's address; the CLI needs --server");
+    }
+}
+
+/// Flushes the store and removes the address file (the store is free for the CLI again).
 async fn finish_store(store: &Store) {
     if let Err(err) = store.flush_async().await {
         tracing::error!(error = %err, "cannot flush the store");
     }
-    if let Err(err) = snapshot::remove(store.dir()) {
-        tracing::warn!(error = %err, "cannot remove the daemon snapshot");
+    let path = store.dir().join(ADDR_FILE);
+    if let Err(err) = std::fs::remove_file(&path)
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %err, "cannot remove the daemon's address file");
     }
 }
 
@@ -172,17 +203,12 @@ fn round_fn(engine: Arc<Engine>) -> RoundFn {
     })
 }
 
-/// The daemon's subscribers: the log (a line per action), the metrics, and the status
-/// snapshot's writer (woken after every pass).
-fn listen(engine: &Engine, metrics: Arc<Metrics>, dirty: Arc<Notify>) {
+/// The daemon's subscribers: the log (a line per action) and the metrics (the API reads the
+/// stream itself).
+fn listen(engine: &Engine, metrics: Arc<Metrics>) {
     let events = engine.events();
     events.subscribe(Arc::new(log_action));
     events.subscribe(metrics);
-    events.subscribe(Arc::new(move |event: &Event| {
-        if matches!(event, Event::PassFinished { .. }) {
-            dirty.notify_one();
-        }
-    }));
 }
 
 fn log_action(event: &Event) {
@@ -218,24 +244,6 @@ async fn forward_pushes(
                 tracing::warn!(missed = n, "pushes dropped; the polls catch up");
             }
             Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// Writes the snapshot shortly after passes, until aborted.
-async fn write_snapshots(store: Store, current: Current, dirty: Arc<Notify>) {
-    loop {
-        dirty.notified().await;
-        tokio::time::sleep(SNAPSHOT_DELAY).await;
-        let apps = current
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let written = snapshot::take(&store, &apps, now_ms())
-            .map_err(snapshot::SnapshotError::from)
-            .and_then(|snap| snapshot::write(store.dir(), &snap));
-        if let Err(err) = written {
-            tracing::warn!(error = %err, "cannot write the daemon snapshot");
         }
     }
 }

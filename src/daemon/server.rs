@@ -5,12 +5,13 @@
 //! the requests in flight get [`Limits::grace`] to finish.
 
 use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,19 @@ use tokio::sync::watch;
 
 /// Largest request body accepted (64 KiB); larger ones get HTTP 413.
 pub const MAX_PUSH_BODY: usize = 64 * 1024;
+/// Largest proposed fleet file `POST /api/v1/plan` takes (4 MiB: a 10,000-app fleet is ~2 MiB).
+pub const MAX_PROPOSAL_BODY: usize = 4 << 20;
+/// The path whose body may be up to [`MAX_PROPOSAL_BODY`].
+pub const PROPOSAL_PATH: &str = "/api/v1/plan";
+
+/// The largest body a request to `path` may carry.
+fn body_limit(path: &str) -> usize {
+    if path == PROPOSAL_PATH {
+        MAX_PROPOSAL_BODY
+    } else {
+        MAX_PUSH_BODY
+    }
+}
 
 /// How long the server waits for a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +82,9 @@ pub async fn serve_with(
     let (open_tx, open_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Out of file descriptors and the like: wait instead of spinning.
                     tracing::warn!(error = %err, "cannot accept a connection");
@@ -80,7 +94,13 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let connection = connection(stream, router.clone(), limits.header_read, stop_rx.clone());
+        let connection = connection(
+            stream,
+            peer,
+            router.clone(),
+            limits.header_read,
+            stop_rx.clone(),
+        );
         let open = open_rx.clone();
         tokio::spawn(async move {
             connection.await;
@@ -102,11 +122,15 @@ pub async fn serve_with(
 /// Serves one connection until it closes, shutting it down gracefully on `stop`.
 async fn connection(
     stream: tokio::net::TcpStream,
+    peer: SocketAddr,
     router: Router,
     header_read: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let service = TowerToHyperService::new(router);
+    let service = WithPeer {
+        inner: TowerToHyperService::new(router),
+        peer,
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -125,6 +149,31 @@ async fn connection(
     }
 }
 
+/// The router as hyper's service, each request carrying its connection's peer address
+/// (`ConnectInfo<SocketAddr>`, which the API's loopback rule reads).
+#[derive(Clone)]
+struct WithPeer {
+    inner: TowerToHyperService<Router>,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for WithPeer {
+    type Response = <TowerToHyperService<Router> as hyper::service::Service<
+        axum::http::Request<hyper::body::Incoming>,
+    >>::Response;
+    type Error = <TowerToHyperService<Router> as hyper::service::Service<
+        axum::http::Request<hyper::body::Incoming>,
+    >>::Error;
+    type Future = <TowerToHyperService<Router> as hyper::service::Service<
+        axum::http::Request<hyper::body::Incoming>,
+    >>::Future;
+
+    fn call(&self, mut request: axum::http::Request<hyper::body::Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        self.inner.call(request)
+    }
+}
+
 /// Reads the whole body within `limit` (408 past it, 413 past [`MAX_PUSH_BODY`]) before the
 /// handler runs, so no handler ever waits on a slow client.
 async fn read_body_within(State(limit): State<Duration>, request: Request, next: Next) -> Response {
@@ -134,17 +183,16 @@ async fn read_body_within(State(limit): State<Duration>, request: Request, next:
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_PUSH_BODY as u64) {
-        return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 KiB");
+    let max = body_limit(parts.uri.path());
+    if declared.is_some_and(|len| len > max as u64) {
+        return too_large(max);
     }
-    match tokio::time::timeout(limit, collect(body, MAX_PUSH_BODY)).await {
+    match tokio::time::timeout(limit, collect(body, max)).await {
         Ok(Ok(bytes)) => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
-        Ok(Err(BodyError::TooLarge)) => {
-            refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 KiB")
-        }
+        Ok(Err(BodyError::TooLarge)) => too_large(max),
         Ok(Err(BodyError::Read(err))) => {
             tracing::debug!(error = %err, "request body not read");
             refuse(StatusCode::BAD_REQUEST, "the body could not be read")
@@ -162,6 +210,20 @@ async fn read_body_within(State(limit): State<Duration>, request: Request, next:
 /// A refusal that also closes the connection (the rest of the body is not read).
 fn refuse(status: StatusCode, reason: &'static str) -> Response {
     (status, [(header::CONNECTION, "close")], reason).into_response()
+}
+
+/// 413, saying the limit (in JSON with a `help`, which API clients read; push senders ignore it).
+fn too_large(max: usize) -> Response {
+    let body = serde_json::json!({
+        "error": format!("the body is over {} KiB", max / 1024),
+        "help": "send a smaller body; a proposed fleet file may be up to 4 MiB",
+    });
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        [(header::CONNECTION, "close")],
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 enum BodyError {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use pass::{AppReport, Applied, Held, HoldKind, PassError, held};
-pub use report::{FailedApp, PassSummary, summarize};
+pub use report::{FailedApp, PassSummary, plan_of, summarize};
 
 use tokio::sync::Semaphore;
 

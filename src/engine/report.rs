@@ -9,7 +9,7 @@ use crate::model::AppState;
 use super::{AppReport, PassError};
 
 /// One failed app, for the final summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FailedApp {
     /// The app's name.
     pub app: String,
@@ -22,7 +22,7 @@ pub struct FailedApp {
     /// What to do next.
     pub hint: Option<String>,
     /// The platform, when a platform call failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// Why it failed, in short, when a platform call failed (the error's explanation).
     #[serde(skip)]
@@ -124,5 +124,22 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
             why: None,
         }),
         _ => None,
+    }
+}
+
+/// The plan of `reports` (one per app, `plan: None` when the app was not observed), with how the
+/// audit quota was shared.
+pub fn plan_of(
+    reports: &[AppReport],
+    audit_budget: Option<crate::plan::quota::AuditBudget>,
+) -> crate::plan::Plan {
+    crate::plan::Plan {
+        apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
+        audit_budget,
+        unobserved: reports
+            .iter()
+            .filter(|r| r.plan.is_none())
+            .map(|r| r.app.clone())
+            .collect(),
     }
 }

@@ -46,13 +46,15 @@ pub enum Trigger {
     Requeue,
     /// The last pass left the app settled; this one looks again for drift.
     Resync,
+    /// Someone asked for a pass through the daemon's API (`POST /api/v1/passes`).
+    Api,
 }
 
 impl Trigger {
     /// How soon a due pass should start: lower first (see the module doc).
     fn urgency(self) -> u8 {
         match self {
-            Trigger::Push | Trigger::Reload => 0,
+            Trigger::Push | Trigger::Reload | Trigger::Api => 0,
             Trigger::Start | Trigger::Requeue => 1,
             Trigger::Resync => 2,
         }
@@ -66,6 +68,7 @@ impl Trigger {
             Trigger::Push => "push",
             Trigger::Requeue => "requeue",
             Trigger::Resync => "resync",
+            Trigger::Api => "api",
         }
     }
 }
@@ -84,6 +87,11 @@ pub enum Command {
     Push {
         /// The app's id.
         appid: String,
+    },
+    /// Pass these apps (by name) now, as asked through the API.
+    Pass {
+        /// The apps' names.
+        names: Vec<String>,
     },
 }
 
@@ -310,6 +318,14 @@ impl Scheduler {
                 }
                 if !found {
                     tracing::debug!(appid = %appid, "audit push for an app not in the fleet");
+                }
+            }
+            Command::Pass { names } => {
+                for name in names {
+                    if let Some(slot) = self.slots.get_mut(&name) {
+                        slot.due = Some((now, Trigger::Api));
+                        slot.polls = 0;
+                    }
                 }
             }
         }

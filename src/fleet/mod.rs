@@ -51,6 +51,16 @@ pub mod kit {
 #[cfg(test)]
 mod tests;
 
+/// Resolves a secret reference given outside the fleet file (a flag): `${env:NAME}` from the
+/// environment, `${file:PATH}` relative to `base_dir`; a literal is refused, so a secret never
+/// sits in a command line or a unit file.
+pub fn resolve_secret(
+    text: &str,
+    base_dir: &std::path::Path,
+) -> Result<crate::secret::Secret, String> {
+    secrets::resolve(text, base_dir, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())
+}
+
 /// A loaded, validated fleet file.
 #[derive(Debug, Clone)]
 pub struct Fleet {

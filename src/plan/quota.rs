@@ -49,7 +49,7 @@ impl Budget {
 }
 
 /// How a pass shared the monthly audit quota among its apps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct AuditBudget {
     /// Audit submissions the apps' plans asked for.
     pub planned: usize,

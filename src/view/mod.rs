@@ -3,6 +3,7 @@
 //! and `daemon` only pick the output; nothing here does I/O or reads a clock.
 
 pub mod action;
+pub mod fleet;
 pub mod group;
 pub mod history;
 pub mod plan;

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{AppState, Audit, AuditStatus, Build, Desired, Live, Observed, Record, Stage};
 use crate::plan::{Context, plan_app};
 
+/// The version of `status -o json` (and the API's app rows): 2 since `wanted`, `experience`,
+/// `audit` and `live` are objects (version 1 had them as formatted text).
+pub const FORMAT_VERSION: u32 = 2;
+
 /// One app's wanted vs live state, as `status` shows it: structured, so `-o json` gives fields,
 /// not formatted text.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -1,74 +1,16 @@
-//! What `status` and `history` read while the daemon holds the store (sled admits one process):
-//! after its passes the daemon writes the status rows and the recent history as one JSON file in
-//! the store directory, atomically (write a temporary file, then rename), and removes it when it
-//! stops. The rows are made by [`status_rows`], which `status` also uses on the store itself.
-
-use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
+//! The status rows of the daemon's fleet (and of `status` on the store): each app planned from
+//! the store's last observation, on one thread per core for large fleets.
 
 use crate::model::Desired;
-use crate::store::{Event, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::view;
-pub use crate::view::status::{StatusRow, Wanted};
+pub use crate::view::status::StatusRow;
 
-/// The snapshot's file name, inside the store directory.
-pub const SNAPSHOT_FILE: &str = "daemon-snapshot.json";
-/// History events kept in a snapshot (the newest).
-pub const SNAPSHOT_HISTORY: usize = 2000;
-/// The snapshot's format version.
-pub const SNAPSHOT_VERSION: u32 = 2;
 /// Apps per thread below which [`status_rows`] plans on the calling thread alone.
 const MIN_APPS_PER_THREAD: usize = 1000;
 
-/// What the daemon publishes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// [`SNAPSHOT_VERSION`].
-    pub format_version: u32,
-    /// When it was written (unix ms).
-    pub written_at_ms: u64,
-    /// The daemon's process id.
-    pub pid: u32,
-    /// One row per app of the daemon's (last good) fleet, in fleet order.
-    pub apps: Vec<StatusRow>,
-    /// The newest [`SNAPSHOT_HISTORY`] history events, oldest first.
-    pub history: Vec<Event>,
-}
-
-/// Why a snapshot could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
-    /// Reading or writing the file failed.
-    #[error("cannot {op} the daemon snapshot `{path}`: {source}")]
-    Io {
-        /// `read`, `write` or `remove`.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The file is not a snapshot of this version.
-    #[error("the daemon snapshot `{path}` is unreadable: {source}")]
-    Decode {
-        /// The file.
-        path: PathBuf,
-        /// What serde said.
-        source: serde_json::Error,
-    },
-    /// The store failed while the snapshot was taken.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// The snapshot file of the store in `store_dir`.
-pub fn path(store_dir: &Path) -> PathBuf {
-    store_dir.join(SNAPSHOT_FILE)
-}
-
 /// The status rows of `apps`, in their order, each planned from the store's last observation at
-/// `now_ms` (as [`status_row`] does one): what `status` prints and the daemon's snapshot holds.
+/// `now_ms` (as [`status_row`] does one): what `status` prints and the daemon's API serves.
 ///
 /// Planning is pure and the store takes concurrent reads, so a large fleet is split into one
 /// contiguous chunk per core, each planned on its own scoped thread straight into its part of the
@@ -145,77 +87,6 @@ pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow
         held,
         now_ms,
     ))
-}
-
-/// Takes a snapshot of `apps` from the store at `now_ms`.
-pub fn take(store: &Store, apps: &[Desired], now_ms: u64) -> Result<Snapshot, StoreError> {
-    let rows = status_rows(store, apps, now_ms)?;
-    let mut history = store.history(None)?;
-    let skip = history.len().saturating_sub(SNAPSHOT_HISTORY);
-    history.drain(..skip);
-    Ok(Snapshot {
-        format_version: SNAPSHOT_VERSION,
-        written_at_ms: now_ms,
-        pid: std::process::id(),
-        apps: rows,
-        history,
-    })
-}
-
-/// Writes `snapshot` into `store_dir` atomically: a temporary file renamed over the old one.
-pub fn write(store_dir: &Path, snapshot: &Snapshot) -> Result<(), SnapshotError> {
-    let target = path(store_dir);
-    let temp = store_dir.join(format!("{SNAPSHOT_FILE}.{}.tmp", std::process::id()));
-    let io = |op, source| SnapshotError::Io {
-        op,
-        path: target.clone(),
-        source,
-    };
-    let text = serde_json::to_vec(snapshot).map_err(|e| io("write", e.into()))?;
-    std::fs::write(&temp, text).map_err(|e| io("write", e))?;
-    std::fs::rename(&temp, &target).map_err(|e| io("write", e))
-}
-
-/// Reads the snapshot in `store_dir`; `None` when there is none.
-pub fn read(store_dir: &Path) -> Result<Option<Snapshot>, SnapshotError> {
-    let file = path(store_dir);
-    let text = match std::fs::read(&file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(SnapshotError::Io {
-                op: "read",
-                path: file,
-                source,
-            });
-        }
-    };
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|source| SnapshotError::Decode { path: file, source })
-}
-
-/// Whether the process that wrote `snapshot` still runs (always true where that cannot be told):
-/// a daemon killed with SIGKILL leaves its snapshot behind, which must not pass for live data.
-pub fn writer_alive(snapshot: &Snapshot) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(snapshot.pid.to_string()).exists()
-    } else {
-        true
-    }
-}
-
-/// Removes the snapshot in `store_dir` (when the daemon stops and the store is free again).
-pub fn remove(store_dir: &Path) -> Result<(), SnapshotError> {
-    let file = path(store_dir);
-    match std::fs::remove_file(&file) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SnapshotError::Io {
-            op: "remove",
-            path: file,
-            source: e,
-        }),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]
@@ -355,58 +226,5 @@ mod tests {
         );
         let later = status_row(&store, &fleet[0], 200_000).unwrap();
         assert_ne!(later.state, "held", "the hold ends at the reset");
-    }
-
-    #[test]
-    fn a_snapshot_round_trips_and_is_replaced_atomically() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store")).unwrap();
-        let fleet = apps(ONE);
-        let event = Event {
-            at_ms: 5,
-            app: "a".into(),
-            appid: "wx1111111111111111".into(),
-            what: "commit".into(),
-            result: "ok".into(),
-            code: None,
-            detail: String::new(),
-        };
-        store.append_history(&event).unwrap();
-        let first = take(&store, &fleet, 1_000).unwrap();
-        assert_eq!(first.apps.len(), 1);
-        assert_eq!(first.apps[0].state, "unobserved");
-        assert!(first.apps[0].wanted.text().starts_with("1.0.0 [mf:"));
-        assert_eq!(first.history, [event]);
-        assert_eq!(read(store.dir()).unwrap(), None);
-        write(store.dir(), &first).unwrap();
-        let second = Snapshot {
-            written_at_ms: 2_000,
-            ..first.clone()
-        };
-        write(store.dir(), &second).unwrap();
-        assert_eq!(read(store.dir()).unwrap(), Some(second));
-        let leftovers: Vec<_> = std::fs::read_dir(store.dir())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(leftovers.is_empty());
-        assert!(writer_alive(&first), "this process wrote it");
-        let dead = Snapshot {
-            pid: u32::MAX,
-            ..first.clone()
-        };
-        assert!(!writer_alive(&dead) || !cfg!(target_os = "linux"));
-        remove(store.dir()).unwrap();
-        assert_eq!(read(store.dir()).unwrap(), None);
-        remove(store.dir()).unwrap();
-    }
-
-    #[test]
-    fn a_garbled_snapshot_is_an_error_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(path(dir.path()), "{").unwrap();
-        let err = read(dir.path()).unwrap_err().to_string();
-        assert!(err.contains(SNAPSHOT_FILE), "{err}");
     }
 }

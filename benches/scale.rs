@@ -133,6 +133,7 @@ fn in_sync(app: &Desired) -> Observed {
         builds: if alipay { vec![build] } else { Vec::new() },
         dev_builds: Vec::new(),
         probe: None,
+        wanted: None,
     }
 }
 

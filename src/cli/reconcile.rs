@@ -649,9 +649,19 @@ async fn through_daemon(
         ))
         .help("run the same minifleet version as the daemon")
     };
+    let mut audit_budget: Option<AuditBudget> =
+        serde_json::from_value(doc["audit_budget"].clone()).map_err(unreadable)?;
+    if let Some(budget) = &mut audit_budget {
+        let name = doc["audit_budget"]["platform"].as_str().unwrap_or_default();
+        budget.platform = crate::platform::registry::SPECS
+            .iter()
+            .map(|spec| spec.rules().name)
+            .find(|known| *known == name)
+            .unwrap_or_default();
+    }
     let plan = Plan {
         apps: serde_json::from_value(doc["apps"].clone()).map_err(unreadable)?,
-        audit_budget: serde_json::from_value(doc["audit_budget"].clone()).map_err(unreadable)?,
+        audit_budget,
         unobserved: serde_json::from_value(doc.get("unobserved").cloned().unwrap_or_default())
             .unwrap_or_default(),
     };

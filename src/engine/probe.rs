@@ -118,17 +118,11 @@ impl Engine {
                     return Ok(last);
                 }
                 // A proposal changes nothing of the engine's, not even the resync count.
-                return platform
-                    .observe(app)
-                    .await
-                    .map_err(|e| PassError::Platform(Box::new(e)));
+                return observe(app, platform).await;
             }
             _ => {}
         }
-        let observed = platform
-            .observe(app)
-            .await
-            .map_err(|e| PassError::Platform(Box::new(e)))?;
+        let observed = observe(app, platform).await?;
         self.proofs.observed_fully(&app.appid);
         Ok(observed)
     }
@@ -148,7 +142,13 @@ impl Engine {
         let Some((last, _)) = self.store.observation(&app.appid)? else {
             return Ok(None);
         };
-        let Some(expected) = last.probe.as_deref().filter(|_| !in_flight(&last)) else {
+        let for_this =
+            !platform.observes_by_version() || last.wanted.as_deref() == Some(app.version.as_str());
+        let Some(expected) = last
+            .probe
+            .as_deref()
+            .filter(|_| for_this && !in_flight(&last))
+        else {
             return Ok(None);
         };
         if let Some(record) = record {
@@ -170,6 +170,16 @@ impl Engine {
             .map_err(|e| PassError::Platform(Box::new(e)))?;
         Ok((probe.as_deref() == Some(expected)).then_some(last))
     }
+}
+
+/// A full observation of `app`, marked with the version it was read for.
+async fn observe(app: &Desired, platform: &dyn Platform) -> Result<Observed, PassError> {
+    let mut observed = platform
+        .observe(app)
+        .await
+        .map_err(|e| PassError::Platform(Box::new(e)))?;
+    observed.wanted = Some(app.version.clone());
+    Ok(observed)
 }
 
 #[cfg(test)]

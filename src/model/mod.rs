@@ -367,6 +367,11 @@ pub struct Observed {
     /// `None` where the platform has no such read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
+    /// The version the fleet wanted when this was observed: what a platform reads can depend on
+    /// it (Alipay's experience build is the wanted version's, else the newest in development), so
+    /// the observation proves nothing for another wanted version. Set by the engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wanted: Option<String>,
 }
 
 /// A failure that stops an app until its fingerprint changes.

@@ -58,9 +58,14 @@ pub struct AuditBudget {
     /// Apps that wait for the quota to reset (their submission was taken out of the plan).
     pub waiting: usize,
     /// The name of the platform whose quota it is, as users know it (its [`Rules::name`]); empty
-    /// when several platforms' budgets were added up.
-    #[serde(skip)]
+    /// when several platforms' budgets were added up. Read back from JSON as empty: a reader
+    /// that renders it looks the name up among the platforms it knows.
+    #[serde(skip_deserializing, skip_serializing_if = "no_name")]
     pub platform: &'static str,
+}
+
+fn no_name(name: &&'static str) -> bool {
+    name.is_empty()
 }
 
 impl AuditBudget {

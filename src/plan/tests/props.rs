@@ -109,6 +109,7 @@ fn any_observed() -> impl Strategy<Value = Observed> {
                 builds,
                 dev_builds: dev,
                 probe: None,
+                wanted: None,
             },
         )
 }
@@ -169,6 +170,7 @@ fn matching(d: &Desired) -> (Observed, Record) {
         builds: vec![build("0.1.0", OTHER), build(&d.version, &d.fingerprint)],
         dev_builds: Vec::new(),
         probe: None,
+        wanted: None,
     };
     let record = Record {
         testers,

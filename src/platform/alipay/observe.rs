@@ -69,6 +69,7 @@ impl AlipayClient {
             builds: listed.iter().map(|l| l.build.clone()).collect(),
             dev_builds,
             probe,
+            wanted: None,
         })
     }
 

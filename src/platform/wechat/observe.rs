@@ -89,6 +89,7 @@ impl WechatClient {
             builds: Vec::new(),
             dev_builds: Vec::new(),
             probe,
+            wanted: None,
         })
     }
 

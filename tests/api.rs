@@ -1,0 +1,491 @@
+//! The daemon's HTTP API end to end over loopback: tokens refused and accepted, the plan of a
+//! proposed fleet file equal to the local dry run on the same store, bad uploads refused with
+//! nothing changed, passes on demand, the event stream, and the CLI asking the daemon.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{App, TestFleet, code, spawn_sandbox, text};
+use serde_json::Value;
+
+const PATIENCE: Duration = Duration::from_secs(60);
+const READ: &str = "read-token-0123456789";
+const ADMIN: &str = "admin-token-9876543210";
+
+/// `minifleet watch` on `fleet`, killed when dropped.
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Daemon {
+    fn start(fleet: &TestFleet, extra: &[&str]) -> Daemon {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args(["watch", "--listen", "127.0.0.1:0", "--resync", "1h"])
+            .args(extra)
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_SERVER")
+            .env("API_READ", READ)
+            .env("API_ADMIN", ADMIN)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start minifleet watch");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the first stdout line");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Daemon { child, url }
+    }
+
+    fn with_tokens(fleet: &TestFleet) -> Daemon {
+        Daemon::start(
+            fleet,
+            &[
+                "--read-token",
+                "${env:API_READ}",
+                "--admin-token",
+                "${env:API_ADMIN}",
+            ],
+        )
+    }
+
+    /// Waits until every app of the fleet is in sync (asking the API).
+    fn converged(&self, token: Option<&str>, apps: usize) {
+        let started = Instant::now();
+        loop {
+            let (status, body) = request(&self.url, "GET", "/api/v1/apps", token, &[]);
+            if status == 200 {
+                let doc: Value = serde_json::from_str(&body).unwrap();
+                let rows = doc["apps"].as_array().unwrap();
+                if rows.len() == apps && rows.iter().all(|r| r["state"] == "in_sync") {
+                    return;
+                }
+            }
+            assert!(started.elapsed() < PATIENCE, "never converged: {body}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request (`Connection: close`): the status and the body.
+fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A refused body may close the connection before it is all sent.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, body.to_string())
+}
+
+fn minifleet(fleet: &TestFleet, args: &[&str]) -> std::process::Output {
+    Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(args)
+        .env_remove("MINIFLEET_STORE")
+        .env_remove("MINIFLEET_SERVER")
+        .env_remove("MINIFLEET_TOKEN")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn apps() -> Vec<App> {
+    vec![
+        App::new("tea-house", "wx1111111111111111"),
+        App::alipay("rice-shop", "2021004100000001"),
+    ]
+}
+
+#[test]
+fn tokens_are_refused_and_accepted_by_kind() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps());
+    let daemon = Daemon::with_tokens(&fleet);
+    daemon.converged(Some(READ), 2);
+
+    let (status, body) = request(&daemon.url, "GET", "/api/v1/apps", None, &[]);
+    assert_eq!(status, 401, "no token: {body}");
+    let refusal: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        refusal["help"].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
+    let (status, _) = request(&daemon.url, "GET", "/api/v1/apps", Some("guess"), &[]);
+    assert_eq!(status, 401, "an unknown token");
+    for path in [
+        "/api/v1/apps",
+        "/api/v1/apps/tea-house",
+        "/api/v1/history",
+        "/api/v1/plan",
+    ] {
+        let (status, body) = request(&daemon.url, "GET", path, Some(READ), &[]);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(
+            !body.contains(READ) && !body.contains(ADMIN),
+            "{path} shows a token"
+        );
+    }
+    let pass = br#"{"apps": ["tea-house"]}"#;
+    let (status, body) = request(&daemon.url, "POST", "/api/v1/passes", Some(READ), pass);
+    assert_eq!(status, 403, "the read token cannot pass apps: {body}");
+    let (status, body) = request(&daemon.url, "POST", "/api/v1/passes", Some(ADMIN), pass);
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["passing"],
+        serde_json::json!(["tea-house"])
+    );
+    let (status, _) = request(&daemon.url, "GET", "/api/v1/apps", Some(ADMIN), &[]);
+    assert_eq!(status, 200, "the admin token reads too");
+    let (status, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/passes",
+        Some(ADMIN),
+        br#"{"apps": ["nope"]}"#,
+    );
+    assert_eq!(status, 404, "{body}");
+
+    // One app, filters, paged history.
+    let (_, body) = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/apps?platform=alipay",
+        Some(READ),
+        &[],
+    );
+    let names: Vec<String> = serde_json::from_str::<Value>(&body).unwrap()["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["rice-shop"]);
+    let (_, body) = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/apps/tea-house",
+        Some(READ),
+        &[],
+    );
+    let one: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(one["app"]["state"], "in_sync", "{one}");
+    assert_eq!(one["wanted"]["version"], "1.0.0");
+    let (_, body) = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/apps/tea-house/history?limit=2",
+        Some(READ),
+        &[],
+    );
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let events = page["events"].as_array().unwrap();
+    assert!(!events.is_empty() && events.len() <= 3, "{page}");
+    let cursor = page["next_before"].as_u64().expect("more pages");
+    let (_, body) = request(
+        &daemon.url,
+        "GET",
+        &format!("/api/v1/apps/tea-house/history?limit=1000&before={cursor}"),
+        Some(READ),
+        &[],
+    );
+    let older: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        older["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["at_ms"].as_u64().unwrap() < cursor)
+    );
+    assert!(older["next_before"].is_null(), "the last page");
+
+    // The CLI with --server and the token from the environment: status through the API.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(["--server", &daemon.url, "status", "-o", "json"])
+        .env("MINIFLEET_TOKEN", READ)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows["apps"].as_array().unwrap().len(), 2);
+    let out = minifleet(&fleet, &["--server", &daemon.url, "status"]);
+    assert_eq!(code(&out), 1, "no token: refused");
+    assert!(text(&out).contains("401"), "{}", text(&out));
+}
+
+#[test]
+fn without_tokens_only_loopback_is_answered() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps()[..1]);
+    let daemon = Daemon::start(&fleet, &[]);
+    let (status, _) = request(&daemon.url, "GET", "/api/v1/apps", None, &[]);
+    assert_eq!(status, 200, "loopback needs no token");
+}
+
+/// The plan of a proposed file, asked of the daemon (by --server and by finding it beside the
+/// store), is the local dry run's on the same store, in text and JSON; a proposal changes nothing.
+#[test]
+fn the_remote_plan_of_a_proposed_file_equals_the_local_dry_run() {
+    let sandbox = spawn_sandbox(&[]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&apps());
+    fleet.converge();
+    let proposed = TestFleet::new();
+    let bumped: Vec<App> = apps()
+        .into_iter()
+        .map(|a| App {
+            version: "1.1.0",
+            ..a
+        })
+        .collect();
+    let mut proposed_fleet = proposed;
+    proposed_fleet.sandbox_extra = fleet.sandbox_extra.clone();
+    proposed_fleet.write(&bumped);
+    let store = fleet.store();
+    let store = store.to_str().unwrap();
+    let local_json = minifleet(
+        &proposed_fleet,
+        &[
+            "--store",
+            store,
+            "plan",
+            "-o",
+            "json",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(code(&local_json), 2, "{}", text(&local_json));
+    let local_text = minifleet(
+        &proposed_fleet,
+        &["--store", store, "plan", "--detailed-exitcode"],
+    );
+    assert_eq!(code(&local_text), 2);
+    let daemon = Daemon::start(&fleet, &[]);
+    daemon.converged(None, 2);
+    let calls_before = sandbox_calls(&sandbox.url);
+    let history_before = request(&daemon.url, "GET", "/api/v1/history?limit=1000", None, &[]).1;
+    for how in [
+        vec!["--server", daemon.url.as_str()],
+        vec!["--store", store],
+    ] {
+        let mut json_args = how.clone();
+        json_args.extend(["plan", "-o", "json", "--detailed-exitcode"]);
+        let remote_json = minifleet(&proposed_fleet, &json_args);
+        assert_eq!(code(&remote_json), 2, "{how:?}: {}", text(&remote_json));
+        let (a, b): (Value, Value) = (
+            serde_json::from_slice(&local_json.stdout).unwrap(),
+            serde_json::from_slice(&remote_json.stdout).unwrap(),
+        );
+        assert_eq!(a, b, "{how:?}: the JSON plans differ");
+        let mut text_args = how.clone();
+        text_args.extend(["plan", "--detailed-exitcode"]);
+        let remote_text = minifleet(&proposed_fleet, &text_args);
+        assert_eq!(code(&remote_text), 2);
+        assert_eq!(
+            String::from_utf8_lossy(&local_text.stdout),
+            String::from_utf8_lossy(&remote_text.stdout),
+            "{how:?}: the text plans differ"
+        );
+        assert!(
+            String::from_utf8_lossy(&remote_text.stderr).contains("asking"),
+            "{how:?}"
+        );
+    }
+    // Nothing was applied or recorded: no changing call reached the sandbox, history is as it was.
+    assert_eq!(
+        sandbox_calls(&sandbox.url),
+        calls_before,
+        "a proposal made changing calls"
+    );
+    let history_after = request(&daemon.url, "GET", "/api/v1/history?limit=1000", None, &[]).1;
+    assert_eq!(history_before, history_after);
+    // `reconcile` beside the daemon is refused with how to pass apps through it.
+    let out = minifleet(&fleet, &["reconcile"]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("/api/v1/passes"), "{}", text(&out));
+}
+
+/// The changing calls the standalone sandbox answered, per platform.
+fn sandbox_calls(url: &str) -> Vec<u64> {
+    let (status, body) = request(url, "GET", "/sandbox/calls", None, &[]);
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    ["wechat", "alipay"]
+        .iter()
+        .map(|p| doc[p]["mutating"].as_u64().expect("a count"))
+        .collect()
+}
+
+#[test]
+fn malformed_and_oversized_uploads_get_4xx_and_change_nothing() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps());
+    let daemon = Daemon::with_tokens(&fleet);
+    daemon.converged(Some(READ), 2);
+    let before = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/history?limit=1000",
+        Some(READ),
+        &[],
+    )
+    .1;
+
+    let (status, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/plan",
+        Some(READ),
+        b"version: 1\napps: [ {",
+    );
+    assert_eq!(status, 422, "{body}");
+    let problems: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problems["valid"], false);
+    assert!(!problems["errors"].as_array().unwrap().is_empty());
+    let mut invalid = std::fs::read_to_string(fleet.path()).unwrap();
+    invalid.push_str("  - name: broken\n    platform: wechat\n    appid: nope\n");
+    let (status, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/plan",
+        Some(READ),
+        invalid.as_bytes(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("broken"), "the problem names the app: {body}");
+    let (status, _) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/plan",
+        Some(READ),
+        &[0xff, 0xfe, 0x00],
+    );
+    assert_eq!(status, 400, "not UTF-8");
+    let huge = vec![b'#'; 5 << 20];
+    let (status, body) = request(&daemon.url, "POST", "/api/v1/plan", Some(READ), &huge);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("KiB"), "{body}");
+    let (status, _) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/passes",
+        Some(ADMIN),
+        b"{not json",
+    );
+    assert_eq!(status, 400);
+
+    let after = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/history?limit=1000",
+        Some(READ),
+        &[],
+    )
+    .1;
+    assert_eq!(before, after, "refused uploads changed the history");
+    daemon.converged(Some(READ), 2);
+}
+
+/// The event stream carries a pass asked for through the API.
+#[test]
+fn the_event_stream_carries_a_pass_asked_for_through_the_api() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps()[..1]);
+    let daemon = Daemon::with_tokens(&fleet);
+    daemon.converged(Some(READ), 1);
+    let addr = daemon.url.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {READ}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    std::thread::sleep(Duration::from_millis(200));
+    let (code, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/passes",
+        Some(ADMIN),
+        br#"{"apps": ["tea-house"]}"#,
+    );
+    assert_eq!(code, 202, "{body}");
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("the stream ended: {seen:?}");
+        }
+        if let Some(data) = line.trim().strip_prefix("data:") {
+            let event: Value = serde_json::from_str(data.trim()).unwrap();
+            if event["app"]["name"] == "tea-house" && event["event"] == "observed" {
+                break;
+            }
+            seen.push(event);
+        }
+        assert!(started.elapsed() < PATIENCE, "no observed event: {seen:?}");
+    }
+}

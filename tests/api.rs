@@ -489,3 +489,60 @@ fn the_event_stream_carries_a_pass_asked_for_through_the_api() {
         assert!(started.elapsed() < PATIENCE, "no observed event: {seen:?}");
     }
 }
+
+/// `auth wechat link` while the daemon holds the store: the daemon runs it (admin token only).
+#[test]
+fn auth_runs_in_the_daemon_while_it_holds_the_store() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps());
+    let daemon = Daemon::with_tokens(&fleet);
+    daemon.converged(Some(READ), 2);
+    let auth = |token: &str, extra: &[&str]| {
+        let mut args = vec![
+            "auth",
+            "wechat",
+            "link",
+            "--redirect-uri",
+            "https://ops.example.com/cb",
+        ];
+        args.extend_from_slice(extra);
+        Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args(&args)
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_SERVER")
+            .env("MINIFLEET_TOKEN", token)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let out = auth(ADMIN, &["--app", "tea-house", "--mobile"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let link = String::from_utf8_lossy(&out.stdout);
+    assert!(link.contains("pre_auth_code="), "{link}");
+    assert!(
+        link.contains("biz_appid=wx1111111111111111"),
+        "--app went through: {link}"
+    );
+    assert!(
+        link.contains("bindcomponent"),
+        "--mobile went through: {link}"
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("holds the store"), "{said}");
+    assert!(
+        !said.contains("stops with this command"),
+        "the daemon keeps serving: {said}"
+    );
+    let out = auth(READ, &[]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("403"), "{}", text(&out));
+    let out = auth(ADMIN, &["--app", "nope"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out).contains("no WeChat app `nope`"),
+        "{}",
+        text(&out)
+    );
+}

@@ -5,9 +5,10 @@
 use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 use super::common::{self, load_fleet, open_store_warning};
+use super::remote::Remote;
 use super::{Cli, CliError, EXIT_OK};
 use crate::platform::platforms::{Options, Platforms};
-use crate::platform::registry::{MODULES, Module};
+use crate::platform::registry::{MODULES, Module, Output};
 use crate::ui::Ui;
 
 /// Arguments of `auth`.
@@ -59,21 +60,25 @@ impl Subcommand for AuthPlatform {
     }
 }
 
-/// The module whose onboarding command is `name`.
-fn module_named(name: &str) -> Option<&'static dyn Module> {
-    MODULES
-        .iter()
-        .copied()
-        .find(|m| m.auth_command().is_some_and(|c| c.get_name() == name))
-}
+use crate::platform::registry::auth_module as module_named;
 
 /// Runs `auth`: connects the fleet's platforms (the sandbox too, for `api_base: sandbox`) and
 /// hands the command to its platform's module.
 pub async fn run(cli: &Cli, ui: &Ui, args: &AuthArgs) -> Result<i32, CliError> {
     let module = module_named(&args.platform.name)
         .ok_or_else(|| CliError::new(format!("no platform `{}` to onboard", args.platform.name)))?;
+    if let Some(remote) = Remote::named(cli)? {
+        return through_daemon(ui, &remote, module, &args.platform).await;
+    }
     let fleet = load_fleet(cli, ui)?;
-    let store = open_store_warning(cli, ui)?;
+    let store = match open_store_warning(cli, ui) {
+        Ok(store) => store,
+        // A daemon on this machine holds the store: it runs the command.
+        Err(err) => match Remote::beside(cli, &common::store_dir(cli))? {
+            Some(remote) => return through_daemon(ui, &remote, module, &args.platform).await,
+            None => return Err(err),
+        },
+    };
     let options = Options {
         rates: common::rates(&cli.rate)?,
     };
@@ -82,7 +87,16 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &AuthArgs) -> Result<i32, CliError> {
         .run_auth(&args.platform.matches, &fleet, &platforms)
         .await;
     platforms.stop().await;
-    let output = result?;
+    let mut output = result?;
+    if output.sandbox_page {
+        output.warnings.push("`api_base: sandbox`: the embedded sandbox serving this page stops with this command; run `minifleet watch` or `serve` (they host the sandbox) for a live page".into());
+    }
+    print(ui, &output);
+    Ok(EXIT_OK)
+}
+
+/// Prints an onboarding command's output.
+fn print(ui: &Ui, output: &Output) {
     if ui.json_mode() {
         ui.json(&output.json);
     } else {
@@ -94,5 +108,71 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &AuthArgs) -> Result<i32, CliError> {
     for warning in &output.warnings {
         ui.warn(warning);
     }
+}
+
+/// The onboarding command run by the daemon (`POST /api/v1/auth/{platform}`, admin token): it
+/// holds the store and the platforms' tokens.
+async fn through_daemon(
+    ui: &Ui,
+    remote: &Remote,
+    module: &'static dyn Module,
+    parsed: &AuthPlatform,
+) -> Result<i32, CliError> {
+    let mut command = module
+        .auth_command()
+        .ok_or_else(|| CliError::new(format!("no platform `{}` to onboard", parsed.name)))?;
+    command.build(); // so each argument says whether it takes a value
+    let args = argv(&command, &parsed.matches);
+    ui.status(&super::status::from_daemon(remote));
+    let body = serde_json::to_vec(&serde_json::json!({ "args": args }))
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let path = format!("/api/v1/auth/{}", parsed.name);
+    let (status, doc) = remote.post(&path, body, "application/json").await?;
+    if !(200..300).contains(&status) {
+        return Err(remote.refused(status, &doc));
+    }
+    let output: Output = serde_json::from_value(doc).map_err(|err| {
+        CliError::new(format!(
+            "the daemon sent an answer this minifleet cannot read: {err}"
+        ))
+        .help("run the same minifleet version as the daemon")
+    })?;
+    print(ui, &output);
     Ok(EXIT_OK)
+}
+
+/// The command line that parses into `matches` for `command` (its arguments given on the command
+/// line, then its subcommand's), to be parsed again where the command runs.
+fn argv(command: &clap::Command, matches: &ArgMatches) -> Vec<String> {
+    let mut out = Vec::new();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine) {
+            continue;
+        }
+        let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+        match (arg.get_long(), takes_value) {
+            (Some(long), true) => {
+                for value in matches.get_raw(id).into_iter().flatten() {
+                    out.push(format!("--{long}"));
+                    out.push(value.to_string_lossy().into_owned());
+                }
+            }
+            (Some(long), false) => out.push(format!("--{long}")),
+            (None, _) => out.extend(
+                matches
+                    .get_raw(id)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.to_string_lossy().into_owned()),
+            ),
+        }
+    }
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(sub_command) = command.find_subcommand(name)
+    {
+        out.push(name.to_string());
+        out.extend(argv(sub_command, sub));
+    }
+    out
 }

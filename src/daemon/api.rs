@@ -73,28 +73,30 @@ pub struct Api {
     pub shard: Option<Shard>,
     /// How many apps a proposal observes at once.
     pub concurrency: usize,
+    /// The fleet the daemon started with (its `platforms` section; the apps are [`Api::current`]).
+    pub fleet: crate::fleet::Fleet,
     proposals: Semaphore,
 }
 
 impl Api {
-    /// The API over the daemon's parts.
+    /// The API over the daemon's parts: its engine, running fleet and scheduler, as `opts`
+    /// say, for `fleet` (as the daemon started with it).
     pub fn new(
         engine: Arc<Engine>,
         current: Arc<Mutex<Vec<Desired>>>,
         commands: mpsc::UnboundedSender<Command>,
-        tokens: Tokens,
-        fleet_path: PathBuf,
-        shard: Option<Shard>,
-        concurrency: usize,
+        opts: &super::WatchOptions,
+        fleet: crate::fleet::Fleet,
     ) -> Api {
         Api {
             engine,
             current,
             commands,
-            tokens,
-            fleet_path,
-            shard,
-            concurrency,
+            tokens: opts.tokens.clone(),
+            fleet_path: opts.fleet_path.clone(),
+            shard: opts.shard,
+            concurrency: opts.concurrency,
+            fleet,
             proposals: Semaphore::new(MAX_PROPOSALS),
         }
     }
@@ -117,6 +119,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/plan", get(running_plan).post(proposed_plan))
         .route("/api/v1/events", get(events))
         .route("/api/v1/passes", post(passes))
+        .route("/api/v1/auth/{platform}", post(auth))
         .with_state(api)
 }
 
@@ -679,4 +682,73 @@ async fn events(
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
+}
+
+/// The body of `POST /api/v1/auth/{platform}`: the onboarding command's arguments after
+/// `minifleet auth PLATFORM` (e.g. `["link", "--redirect-uri", "https://…"]`).
+#[derive(Debug, Deserialize)]
+struct AuthRequest {
+    args: Vec<String>,
+}
+
+/// `POST /api/v1/auth/{platform}` (admin): runs the platform's onboarding command in the daemon,
+/// which holds the store and the platforms' tokens (`minifleet auth` while `watch` runs).
+async fn auth(
+    State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(platform): Path<String>,
+    body: Bytes,
+) -> Response {
+    if let Err(refused) = authorize(&api, &headers, peer, Need::Admin) {
+        return refused;
+    }
+    let Some(module) = crate::platform::registry::auth_module(&platform) else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            format!("no platform `{platform}` to onboard"),
+            "see `minifleet auth --help`",
+        );
+    };
+    let request: AuthRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not an auth request: {err}"),
+                r#"send {"args": ["link", "--redirect-uri", "https://…"]}"#,
+            );
+        }
+    };
+    let Some(command) = module.auth_command() else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "no onboarding command",
+            "see `minifleet auth --help`",
+        );
+    };
+    let argv = std::iter::once(platform.clone()).chain(request.args);
+    let matches = match command.try_get_matches_from(argv) {
+        Ok(matches) => matches,
+        Err(err) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                err.render().to_string().trim().to_string(),
+                format!("see `minifleet auth {platform} --help`"),
+            );
+        }
+    };
+    let mut fleet = api.fleet.clone();
+    fleet.apps = api.apps();
+    match module
+        .run_auth(&matches, &fleet, api.engine.platforms())
+        .await
+    {
+        Ok(output) => axum::Json(output).into_response(),
+        Err(report) => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            report.message,
+            report.help.unwrap_or_default(),
+        ),
+    }
 }

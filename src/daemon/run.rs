@@ -93,10 +93,8 @@ pub async fn run(
         engine.clone(),
         current.clone(),
         commands.clone(),
-        opts.tokens.clone(),
-        opts.fleet_path.clone(),
-        opts.shard,
-        opts.concurrency,
+        &opts,
+        fleet.clone(),
     ));
     let addr = listener.local_addr().map_err(DaemonError::Http)?;
     write_addr(&store, addr);

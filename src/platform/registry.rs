@@ -3,6 +3,7 @@
 //! (its [`PlatformSpec`]), building its client, seeding its simulator, the HTTP endpoints it
 //! pushes to, what keeps a daemon from being ready, and its onboarding commands.
 
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use axum::Router;
@@ -54,7 +55,7 @@ pub struct ServeCx<'a> {
 }
 
 /// What an onboarding command prints: data for stdout (text or JSON) and notes for stderr.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Output {
     /// The data as text.
     pub text: String,
@@ -64,6 +65,10 @@ pub struct Output {
     pub notes: Vec<String>,
     /// Warnings.
     pub warnings: Vec<String>,
+    /// The data is a link to a page the embedded sandbox serves: a one-shot command that hosts
+    /// the sandbox should say the page goes when it ends (a daemon keeps serving it).
+    #[serde(default)]
+    pub sandbox_page: bool,
 }
 
 /// What a module's seeding does for each app: when the store has no token under `key(appid)`,
@@ -152,4 +157,12 @@ pub trait Module: Send + Sync {
         let _ = (matches, fleet, platforms);
         Box::pin(async { Err(Report::new("this platform has no onboarding command")) })
     }
+}
+
+/// The module whose onboarding command (`auth NAME`) is `name`.
+pub fn auth_module(name: &str) -> Option<&'static dyn Module> {
+    MODULES
+        .iter()
+        .copied()
+        .find(|m| m.auth_command().is_some_and(|c| c.get_name() == name))
 }

@@ -259,17 +259,15 @@ async fn link(
         .authorization_link(kind, redirect, appid.as_deref())
         .await
         .map_err(|e| Report::from(&e))?;
-    let mut output = Output {
+    let output = Output {
         json: json!({ "format_version": 1, "url": url, "appid": appid }),
         text: url,
         notes: vec![
             "send this link to the mini program's admin; it is single-use and expires in about 10 minutes".into(),
         ],
         warnings: Vec::new(),
+        sandbox_page: platforms.sandbox().is_some(),
     };
-    if platforms.sandbox().is_some() {
-        output.warnings.push("`api_base: sandbox`: the embedded sandbox serving this page stops with this command; run `minifleet serve` (it hosts the sandbox) or `minifleet sandbox` for a live page".into());
-    }
     Ok(output)
 }
 

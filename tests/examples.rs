@@ -425,3 +425,83 @@ fn the_systemd_unit_starts_watch_with_arguments_it_knows_and_is_locked_down() {
         );
     }
 }
+
+#[test]
+fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
+    let text = std::fs::read_to_string(examples().join("kubernetes/minifleet.yaml")).unwrap();
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
+        .collect();
+    let kind =
+        |k: &str| -> Vec<&serde_yaml::Value> { docs.iter().filter(|d| d["kind"] == k).collect() };
+    let set = kind("StatefulSet")[0];
+    let replicas = set["spec"]["replicas"].as_u64().expect("replicas");
+    let pod = &set["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<String> = container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let argv: Vec<&str> = std::iter::once("minifleet")
+        .chain(args.iter().map(String::as_str))
+        .collect();
+    if let Err(err) = minifleet::cli::Cli::try_parse_from(&argv) {
+        panic!("the container's arguments do not parse: {argv:?}\n{err}");
+    }
+    let shard = args.iter().position(|a| a == "--shard").expect("--shard");
+    assert_eq!(
+        args[shard + 1],
+        format!("pod/{replicas}"),
+        "N is the replica count"
+    );
+    // Each replica's store is its own volume, where minifleet is told to keep it.
+    let env: Vec<(&str, &str)> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
+        .collect();
+    let known = watch_env_names();
+    for (name, _) in &env {
+        assert!(known.iter().any(|k| k == name), "watch reads {name}");
+    }
+    let store = env.iter().find(|(n, _)| *n == "MINIFLEET_STORE").unwrap().1;
+    let mounts = container["volumeMounts"].as_sequence().unwrap();
+    let store_mount = mounts
+        .iter()
+        .find(|m| m["mountPath"] == store)
+        .expect("the store is mounted");
+    let claims = set["spec"]["volumeClaimTemplates"].as_sequence().unwrap();
+    assert!(
+        claims
+            .iter()
+            .any(|c| c["metadata"]["name"] == store_mount["name"]),
+        "a volume per replica"
+    );
+    let fleet = env.iter().find(|(n, _)| *n == "MINIFLEET_FLEET").unwrap().1;
+    assert!(
+        mounts
+            .iter()
+            .any(|m| fleet.starts_with(m["mountPath"].as_str().unwrap()) && m["readOnly"] == true)
+    );
+    // Probes on the daemon's endpoints; not root; time to stop gracefully.
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_ne!(pod["securityContext"]["runAsUser"].as_u64(), Some(0));
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 30,
+        "more than watch's --grace"
+    );
+    // Pushes go to shard 0.
+    let push = kind("Service")
+        .into_iter()
+        .find(|s| s["spec"]["selector"]["statefulset.kubernetes.io/pod-name"].is_string())
+        .expect("a Service for pushes");
+    assert_eq!(
+        push["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
+        "minifleet-0"
+    );
+}

@@ -171,20 +171,33 @@ async fn dry_run(
     let reports = planned.reports;
     let plan = plan_of(&reports, planned.audit_budget);
     let failures = summarize(&reports).failed;
+    let doc = || crate::daemon::api::plan_doc(&reports, &plan);
+    Ok(show_plan(ui, doc, &plan, &failures, args))
+}
+
+/// Prints a dry run's plan (`doc`, made only for `-o json`, is its JSON) and its failures; its
+/// exit code.
+fn show_plan(
+    ui: &Ui,
+    doc: impl FnOnce() -> serde_json::Value,
+    plan: &Plan,
+    failures: &[crate::engine::FailedApp],
+    args: &ReconcileArgs,
+) -> i32 {
     if ui.json_mode() {
-        ui.json(&crate::daemon::api::plan_doc(&reports, &plan));
+        ui.json(&doc());
     } else {
-        print_plan(ui, &plan, args.grouping.layout());
-        print_failures(ui, &failures);
+        print_plan(ui, plan, args.grouping.layout());
+        print_failures(ui, failures);
     }
     // A plan that leaves apps out (failed, not authorized, not observed) is not "nothing to do".
-    Ok(if plan.is_incomplete() {
+    if plan.is_incomplete() {
         EXIT_ERROR
     } else if args.detailed_exitcode && plan.has_changes() {
         EXIT_CHANGES
     } else {
         EXIT_OK
-    })
+    }
 }
 
 async fn apply(
@@ -667,19 +680,7 @@ async fn through_daemon(
     };
     let failures: Vec<crate::engine::FailedApp> =
         serde_json::from_value(doc["errors"].clone()).map_err(unreadable)?;
-    if ui.json_mode() {
-        ui.json(&doc);
-    } else {
-        print_plan(ui, &plan, args.grouping.layout());
-        print_failures(ui, &failures);
-    }
-    Ok(if plan.is_incomplete() {
-        EXIT_ERROR
-    } else if args.detailed_exitcode && plan.has_changes() {
-        EXIT_CHANGES
-    } else {
-        EXIT_OK
-    })
+    Ok(show_plan(ui, move || doc, &plan, &failures, args))
 }
 
 /// The problems of a proposed fleet file the daemon refused, as `validate` prints them.

@@ -109,18 +109,41 @@ impl Api {
     }
 }
 
-/// The routes under `/api/v1`.
+/// The routes under `/api/v1`: the read routes behind the read token, the others behind the
+/// admin token.
 pub fn router(api: Arc<Api>) -> Router {
-    Router::new()
+    let read = Router::new()
         .route("/api/v1/apps", get(apps))
         .route("/api/v1/apps/{app}", get(app))
         .route("/api/v1/apps/{app}/history", get(app_history))
         .route("/api/v1/history", get(fleet_history))
         .route("/api/v1/plan", get(running_plan).post(proposed_plan))
         .route("/api/v1/events", get(events))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (api.clone(), Need::Read),
+            guard,
+        ));
+    let admin = Router::new()
         .route("/api/v1/passes", post(passes))
         .route("/api/v1/auth/{platform}", post(auth))
-        .with_state(api)
+        .route_layer(axum::middleware::from_fn_with_state(
+            (api.clone(), Need::Admin),
+            guard,
+        ));
+    read.merge(admin).with_state(api)
+}
+
+/// Lets a request through when [`authorize`] does.
+async fn guard(
+    State((api, need)): State<(Arc<Api>, Need)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorize(&api, request.headers(), peer, need) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused,
+    }
 }
 
 /// A JSON error with what to do next.
@@ -235,15 +258,7 @@ struct AppFilter {
 }
 
 /// `GET /api/v1/apps`: every app's status row (as `status -o json`), filtered.
-async fn apps(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(filter): Query<AppFilter>,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
+async fn apps(State(api): State<Arc<Api>>, Query(filter): Query<AppFilter>) -> Response {
     let wanted = match labels(filter.label.as_deref()) {
         Ok(wanted) => wanted,
         Err(refused) => return refused,
@@ -304,15 +319,7 @@ fn no_app(name: &str) -> Response {
 
 /// `GET /api/v1/apps/{app}`: one app: its row, what the fleet wants, its plan from the last
 /// observation, and its newest history.
-async fn app(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
+async fn app(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Response {
     let Some(app) = api.apps().into_iter().find(|a| a.name == name) else {
         return no_app(&name);
     };
@@ -378,14 +385,9 @@ fn page(mut events: Vec<Event>, query: &PageQuery) -> Value {
 /// `GET /api/v1/apps/{app}/history`.
 async fn app_history(
     State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
     let appid = api
         .apps()
         .into_iter()
@@ -407,15 +409,7 @@ async fn app_history(
 }
 
 /// `GET /api/v1/history`: the whole fleet's.
-async fn fleet_history(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
+async fn fleet_history(State(api): State<Arc<Api>>, Query(query): Query<PageQuery>) -> Response {
     match api.engine.store().history(None) {
         Ok(events) => axum::Json(page(events, &query)).into_response(),
         Err(err) => store_failed(&err),
@@ -471,15 +465,7 @@ pub fn plan_doc(reports: &[AppReport], plan: &Plan) -> Value {
 
 /// `GET /api/v1/plan`: the running fleet planned from the store's last observations (no platform
 /// call; the daemon keeps them fresh).
-async fn running_plan(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Query(query): Query<PlanQuery>,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
+async fn running_plan(State(api): State<Arc<Api>>, Query(query): Query<PlanQuery>) -> Response {
     let apps = match query.choose(api.apps()) {
         Ok(apps) => apps,
         Err(refused) => return refused,
@@ -509,14 +495,9 @@ async fn running_plan(
 /// the daemon's platform clients; nothing is applied, nothing stored.
 async fn proposed_plan(
     State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
     Query(query): Query<PlanQuery>,
     body: Bytes,
 ) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
     let Ok(_permit) = api.proposals.try_acquire() else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -577,15 +558,7 @@ struct PassRequest {
 }
 
 /// `POST /api/v1/passes` (admin): pass the chosen apps now, before any resync.
-async fn passes(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Admin) {
-        return refused;
-    }
+async fn passes(State(api): State<Arc<Api>>, body: Bytes) -> Response {
     let request: PassRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {
@@ -656,14 +629,7 @@ async fn passes(
 /// `GET /api/v1/events`: the engine's events as they happen (`text/event-stream`, one JSON
 /// event per message, the event's kind as its SSE `event:`); a reader too slow for the stream gets
 /// a `lagged` event saying how many it missed, never unbounded memory.
-async fn events(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Read) {
-        return refused;
-    }
+async fn events(State(api): State<Arc<Api>>) -> Response {
     let receiver = api.engine.events().stream();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let message = match receiver.recv().await {
@@ -693,16 +659,7 @@ struct AuthRequest {
 
 /// `POST /api/v1/auth/{platform}` (admin): runs the platform's onboarding command in the daemon,
 /// which holds the store and the platforms' tokens (`minifleet auth` while `watch` runs).
-async fn auth(
-    State(api): State<Arc<Api>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    Path(platform): Path<String>,
-    body: Bytes,
-) -> Response {
-    if let Err(refused) = authorize(&api, &headers, peer, Need::Admin) {
-        return refused;
-    }
+async fn auth(State(api): State<Arc<Api>>, Path(platform): Path<String>, body: Bytes) -> Response {
     let Some(module) = crate::platform::registry::auth_module(&platform) else {
         return problem(
             StatusCode::NOT_FOUND,

@@ -6,92 +6,45 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{App, TestFleet, code, spawn_sandbox, text};
+use common::{App, Daemon, PATIENCE, TestFleet, code, spawn_sandbox, text};
 use serde_json::Value;
 
-const PATIENCE: Duration = Duration::from_secs(60);
 const READ: &str = "read-token-0123456789";
 const ADMIN: &str = "admin-token-9876543210";
 
-/// `minifleet watch` on `fleet`, killed when dropped.
-struct Daemon {
-    child: Child,
-    url: String,
+/// `watch` on `fleet` with the API's read and admin tokens.
+fn with_tokens(fleet: &TestFleet) -> Daemon {
+    Daemon::start_with_env(
+        fleet,
+        &[
+            "--resync",
+            "1h",
+            "--read-token",
+            "${env:API_READ}",
+            "--admin-token",
+            "${env:API_ADMIN}",
+        ],
+        &[("API_READ", READ), ("API_ADMIN", ADMIN)],
+    )
 }
 
-impl Daemon {
-    fn start(fleet: &TestFleet, extra: &[&str]) -> Daemon {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
-            .arg("-f")
-            .arg(fleet.path())
-            .args(["watch", "--listen", "127.0.0.1:0", "--resync", "1h"])
-            .args(extra)
-            .env_remove("MINIFLEET_STORE")
-            .env_remove("MINIFLEET_SERVER")
-            .env("API_READ", READ)
-            .env("API_ADMIN", ADMIN)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start minifleet watch");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("the first stdout line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
-        Daemon { child, url }
-    }
-
-    fn with_tokens(fleet: &TestFleet) -> Daemon {
-        Daemon::start(
-            fleet,
-            &[
-                "--read-token",
-                "${env:API_READ}",
-                "--admin-token",
-                "${env:API_ADMIN}",
-            ],
-        )
-    }
-
-    /// Waits until every app of the fleet is in sync (asking the API).
-    fn converged(&self, token: Option<&str>, apps: usize) {
-        let started = Instant::now();
-        loop {
-            let (status, body) = request(&self.url, "GET", "/api/v1/apps", token, &[]);
-            if status == 200 {
-                let doc: Value = serde_json::from_str(&body).unwrap();
-                let rows = doc["apps"].as_array().unwrap();
-                if rows.len() == apps && rows.iter().all(|r| r["state"] == "in_sync") {
-                    return;
-                }
-            }
-            assert!(started.elapsed() < PATIENCE, "never converged: {body}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(10) {
-            if let Ok(Some(_)) = self.child.try_wait() {
+/// Waits until the daemon's `apps` are all in sync (asking the API with `token`).
+fn converged(daemon: &Daemon, token: Option<&str>, apps: usize) {
+    let started = Instant::now();
+    loop {
+        let (status, body) = request(&daemon.url, "GET", "/api/v1/apps", token, &[]);
+        if status == 200 {
+            let doc: Value = serde_json::from_str(&body).unwrap();
+            let rows = doc["apps"].as_array().unwrap();
+            if rows.len() == apps && rows.iter().all(|r| r["state"] == "in_sync") {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(started.elapsed() < PATIENCE, "never converged: {body}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -154,8 +107,8 @@ fn apps() -> Vec<App> {
 fn tokens_are_refused_and_accepted_by_kind() {
     let fleet = TestFleet::new();
     fleet.write(&apps());
-    let daemon = Daemon::with_tokens(&fleet);
-    daemon.converged(Some(READ), 2);
+    let daemon = with_tokens(&fleet);
+    converged(&daemon, Some(READ), 2);
 
     let (status, body) = request(&daemon.url, "GET", "/api/v1/apps", None, &[]);
     assert_eq!(status, 401, "no token: {body}");
@@ -317,7 +270,7 @@ fn the_remote_plan_of_a_proposed_file_equals_the_local_dry_run() {
     );
     assert_eq!(code(&local_text), 2);
     let daemon = Daemon::start(&fleet, &[]);
-    daemon.converged(None, 2);
+    converged(&daemon, None, 2);
     let calls_before = sandbox_calls(&sandbox.url);
     let history_before = request(&daemon.url, "GET", "/api/v1/history?limit=1000", None, &[]).1;
     for how in [
@@ -376,8 +329,8 @@ fn sandbox_calls(url: &str) -> Vec<u64> {
 fn malformed_and_oversized_uploads_get_4xx_and_change_nothing() {
     let fleet = TestFleet::new();
     fleet.write(&apps());
-    let daemon = Daemon::with_tokens(&fleet);
-    daemon.converged(Some(READ), 2);
+    let daemon = with_tokens(&fleet);
+    converged(&daemon, Some(READ), 2);
     let before = request(
         &daemon.url,
         "GET",
@@ -439,7 +392,7 @@ fn malformed_and_oversized_uploads_get_4xx_and_change_nothing() {
     )
     .1;
     assert_eq!(before, after, "refused uploads changed the history");
-    daemon.converged(Some(READ), 2);
+    converged(&daemon, Some(READ), 2);
 }
 
 /// The event stream carries a pass asked for through the API.
@@ -447,8 +400,8 @@ fn malformed_and_oversized_uploads_get_4xx_and_change_nothing() {
 fn the_event_stream_carries_a_pass_asked_for_through_the_api() {
     let fleet = TestFleet::new();
     fleet.write(&apps()[..1]);
-    let daemon = Daemon::with_tokens(&fleet);
-    daemon.converged(Some(READ), 1);
+    let daemon = with_tokens(&fleet);
+    converged(&daemon, Some(READ), 1);
     let addr = daemon.url.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).unwrap();
     stream
@@ -495,8 +448,8 @@ fn the_event_stream_carries_a_pass_asked_for_through_the_api() {
 fn auth_runs_in_the_daemon_while_it_holds_the_store() {
     let fleet = TestFleet::new();
     fleet.write(&apps());
-    let daemon = Daemon::with_tokens(&fleet);
-    daemon.converged(Some(READ), 2);
+    let daemon = with_tokens(&fleet);
+    converged(&daemon, Some(READ), 2);
     let auth = |token: &str, extra: &[&str]| {
         let mut args = vec![
             "auth",

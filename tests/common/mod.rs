@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -277,4 +280,143 @@ pub fn live_text(row: &Value) -> String {
         Some(p) => format!("{build} gray {p}%"),
         None => build,
     }
+}
+
+/// How long any one wait may take.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// A running `minifleet watch` with its JSON log lines.
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// Where it serves (`http://127.0.0.1:PORT`).
+    pub url: String,
+    logs: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Daemon {
+    pub fn start(fleet: &TestFleet, extra: &[&str]) -> Daemon {
+        Daemon::start_with_env(fleet, extra, &[])
+    }
+
+    /// [`Daemon::start`] with these environment variables set for it.
+    pub fn start_with_env(fleet: &TestFleet, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+            .arg("-f")
+            .arg(fleet.path())
+            .args(["--log-format", "json", "watch", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env_remove("MINIFLEET_STORE")
+            .env_remove("MINIFLEET_FLEET")
+            .env("MINIFLEET_LOG", "minifleet=info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start minifleet watch");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("the first stdout line");
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        Daemon { child, url, logs }
+    }
+
+    /// Waits until a log line satisfies `pred`, and returns it.
+    pub fn wait_log(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Some(found) = self.logs.lock().unwrap().iter().find(|l| pred(l)) {
+                return found.clone();
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "no log line {what}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn lines(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| pred(l))
+            .cloned()
+            .collect()
+    }
+
+    pub fn log_text(&self) -> String {
+        let logs = self.logs.lock().unwrap();
+        logs.iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.url, path)
+    }
+
+    /// Sends SIGTERM and waits for the exit code.
+    pub fn terminate(mut self) -> (i32, String) {
+        let pid = self.child.id().to_string();
+        let sent = StdCommand::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the daemon") {
+                break status;
+            }
+            assert!(started.elapsed() < PATIENCE, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.log_text())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare HTTP/1.1 GET over loopback: status and body.
+pub fn http_get(base: &str, path: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status");
+    (status, body.to_string())
 }

@@ -651,7 +651,7 @@ async fn events(State(api): State<Arc<Api>>) -> Response {
 }
 
 /// The body of `POST /api/v1/auth/{platform}`: the onboarding command's arguments after
-/// `minifleet auth PLATFORM` (e.g. `["link", "--redirect-uri", "https://…"]`).
+/// the platform's name in `minifleet auth` (e.g. `["link", "--redirect-uri", "https://…"]`).
 #[derive(Debug, Deserialize)]
 struct AuthRequest {
     args: Vec<String>,
@@ -691,7 +691,7 @@ async fn auth(State(api): State<Arc<Api>>, Path(platform): Path<String>, body: B
             return problem(
                 StatusCode::BAD_REQUEST,
                 err.render().to_string().trim().to_string(),
-                format!("see `minifleet auth {platform} --help`"),
+                "see `minifleet auth --help` for the platforms' onboarding commands",
             );
         }
     };

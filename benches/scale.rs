@@ -319,11 +319,31 @@ fn delta(after: Calls, before: Calls) -> Calls {
         .iter()
         .map(|(call, n)| (call.clone(), n - before.by_call.get(call).unwrap_or(&0)))
         .collect();
-    Calls {
-        wechat: sub(after.wechat, before.wechat),
-        alipay: sub(after.alipay, before.alipay),
-        by_call,
-    }
+    let platforms = after
+        .platforms
+        .iter()
+        .map(|(name, a)| (name.clone(), sub(*a, before.platform(name))))
+        .collect();
+    Calls { platforms, by_call }
+}
+
+/// `wechat 12 [token 1 read 8 mutating 3], alipay …`: the calls of each platform that had any.
+fn by_platform(calls: &Calls) -> String {
+    let platforms: Vec<String> = calls
+        .platforms
+        .iter()
+        .filter(|(_, c)| c.total() > 0)
+        .map(|(name, c)| {
+            format!(
+                "{name} {} [token {} read {} mutating {}]",
+                c.total(),
+                c.token,
+                c.read,
+                c.mutating
+            )
+        })
+        .collect();
+    platforms.join(", ")
 }
 
 /// Runs `minifleet -f FLEET ARGS…`, output to `log`; returns its wall time and the calls it made.
@@ -374,17 +394,10 @@ fn report(label: &str, run: &Run, apps: usize, cfg: &Config, concurrency: usize)
     let total = run.calls.total();
     let floor = total as f64 * cfg.latency_ms as f64 / 1000.0 / concurrency as f64;
     println!(
-        "{label}: apps {apps}, exit {:?}, wall {:.2}s, calls {total} (wechat {} [token {} read {} mutating {}], alipay {} [token {} read {} mutating {}]), {:.2} calls/app, floor {:.2}s, ratio {:.2}",
+        "{label}: apps {apps}, exit {:?}, wall {:.2}s, calls {total} ({}), {:.2} calls/app, floor {:.2}s, ratio {:.2}",
         run.code,
         secs(run.wall),
-        run.calls.wechat.total(),
-        run.calls.wechat.token,
-        run.calls.wechat.read,
-        run.calls.wechat.mutating,
-        run.calls.alipay.total(),
-        run.calls.alipay.token,
-        run.calls.alipay.read,
-        run.calls.alipay.mutating,
+        by_platform(&run.calls),
         total as f64 / apps as f64,
         floor,
         secs(run.wall) / floor,
@@ -653,16 +666,10 @@ fn steady_state(
     let resyncs = resyncs1 - resyncs0;
     let per = |n: u64| n as f64 / resyncs.max(1) as f64;
     println!(
-        "(e) steady state, full observation every {k} resync(s): {resyncs} resync passes in {:.0}s, calls {} (wechat {} [token {} read {}], alipay {} [token {} read {}], mutating {}), {:.2} calls per app per resync",
+        "(e) steady state, full observation every {k} resync(s): {resyncs} resync passes in {:.0}s, calls {} ({}), {:.2} calls per app per resync",
         secs(cfg.window),
         calls.total(),
-        calls.wechat.total(),
-        calls.wechat.token,
-        calls.wechat.read,
-        calls.alipay.total(),
-        calls.alipay.token,
-        calls.alipay.read,
-        calls.wechat.mutating + calls.alipay.mutating,
+        by_platform(&calls),
         per(calls.total()),
     );
 }

@@ -179,7 +179,7 @@ fn merchant_authorizes(store_dir: &std::path::Path, appid: &str) -> String {
         let handle = minifleet::sandbox::start(addr, &spec, persist)
             .await
             .unwrap();
-        let code = handle.alipay.authorize(appid);
+        let code = handle.alipay().authorize(appid);
         store.flush().unwrap();
         drop(handle);
         code
@@ -393,7 +393,7 @@ async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_f
         let handle = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
         let upload = "alipay.open.mini.version.upload";
         handle
-            .alipay
+            .alipay()
             .sign_wrongly(WrongSignature::From(upload.to_string()));
         let mut fleet = TestFleet::new();
         fleet.sandbox_extra = format!("  url: {}\n", handle.base_url());
@@ -417,7 +417,7 @@ async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_f
         assert!(!all.contains("change the version or ext"), "{all}");
         let uploads = || {
             handle
-                .alipay
+                .alipay()
                 .accepted()
                 .iter()
                 .filter(|r| r.call == upload)
@@ -426,14 +426,19 @@ async fn an_upload_answer_that_fails_its_signature_check_does_not_fail_the_app_f
         assert_eq!(uploads(), 1, "the upload took effect");
 
         // The right key again: the journal settles the upload by observing, the build is adopted.
-        handle.alipay.sign_wrongly(WrongSignature::Off);
+        handle.alipay().sign_wrongly(WrongSignature::Off);
         let fleet = tokio::task::spawn_blocking(move || {
             fleet.converge();
             fleet
         })
         .await
         .unwrap();
-        assert_eq!(uploads(), 1, "one upload: {:#?}", handle.alipay.accepted());
+        assert_eq!(
+            uploads(),
+            1,
+            "one upload: {:#?}",
+            handle.alipay().accepted()
+        );
         let (fleet, again) = run_off_runtime(fleet, &["plan", "--detailed-exitcode"]).await;
         assert_eq!(code(&again), 0, "in sync: {}", text(&again));
         let (_, history) = run_off_runtime(fleet, &["history", "rice-bowl"]).await;

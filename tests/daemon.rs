@@ -345,7 +345,7 @@ fn watch_runs_against_a_standalone_sandbox_at_sandbox_url() {
     let started = Instant::now();
     loop {
         let wechat_live = handle
-            .wechat
+            .wechat()
             .app_state("wx1111111111111111")
             .is_some_and(|a| a.live.is_some());
         let alipay_live = handle

@@ -73,7 +73,7 @@ async fn a_fleet_with_sandbox_url_converges_on_that_sandbox_seeded_over_http() {
         assert!(records.iter().all(|r| r.fingerprint.is_some()
             || r.call.contains("tester")
             || r.call.contains("members")));
-        let live = handle.wechat.app_state("wx1111111111111111").unwrap();
+        let live = handle.wechat().app_state("wx1111111111111111").unwrap();
         assert!(live.live.is_some(), "released on the external sandbox");
         let over_http = RemoteSandbox::new(&handle.base_url()).accepted().await;
         assert_eq!(over_http.unwrap(), handle.accepted());

@@ -71,7 +71,7 @@ async fn converged() -> (sandbox::SandboxHandle, std::sync::Arc<TestFleet>) {
 async fn a_fresh_store_invents_no_tester_changes_and_reconcile_rebuilds_the_map_without_churn() {
     tokio::time::timeout(Duration::from_secs(150), async {
         let (handle, fleet) = converged().await;
-        let bound = handle.wechat.app_state(WECHAT_APP).unwrap().testers;
+        let bound = handle.wechat().app_state(WECHAT_APP).unwrap().testers;
         assert_eq!(bound.len(), 2);
         let converged = tester_calls(&handle.accepted());
 
@@ -121,7 +121,10 @@ async fn a_fresh_store_invents_no_tester_changes_and_reconcile_rebuilds_the_map_
             converged,
             "the platforms accepted no new tester call (no unbind, no second bind)"
         );
-        assert_eq!(handle.wechat.app_state(WECHAT_APP).unwrap().testers, bound);
+        assert_eq!(
+            handle.wechat().app_state(WECHAT_APP).unwrap().testers,
+            bound
+        );
         let history = run(&fleet, &["history", "tea-house"]).await;
         let history = String::from_utf8_lossy(&history.stdout).to_string();
         assert_eq!(history.matches("verify tester").count(), 2, "{history}");
@@ -162,7 +165,7 @@ async fn a_tester_known_bound_without_its_id_is_unbound_by_wechat_id_when_it_lea
         );
         let out = run(&fleet, &["reconcile"]).await;
         assert_eq!(code(&out), 0, "{}", text(&out));
-        let left = handle.wechat.app_state(WECHAT_APP).unwrap().testers;
+        let left = handle.wechat().app_state(WECHAT_APP).unwrap().testers;
         let left: Vec<&str> = left.iter().map(|t| t.wechatid.as_str()).collect();
         assert_eq!(left, ["ops-li01"]);
         let out = run(&fleet, &["plan", "--detailed-exitcode"]).await;

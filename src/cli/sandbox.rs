@@ -194,7 +194,7 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         })?;
     if let Some(url) = &args.push_url {
         handle
-            .wechat
+            .wechat()
             .start_pushes(push_config(args, url))
             .map_err(|e| CliError::new(e.to_string()).help("pass a 43-character `--aes-key`"))?;
         ui.status(&format!("pushing WeChat events to {url}"));

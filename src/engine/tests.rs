@@ -265,7 +265,7 @@ async fn resync(engine: &Arc<Engine>, apps: &[Desired]) -> (BTreeMap<String, u64
         .platforms()
         .sandbox()
         .expect("the embedded sandbox")
-        .wechat;
+        .wechat();
     let before = sim.calls();
     let due: Vec<scheduler::Due> = apps
         .iter()
@@ -323,7 +323,7 @@ async fn a_resync_of_a_converged_app_is_proven_by_one_read_and_every_kth_observe
         );
         assert!(reports[0].is_settled());
         // A pass that is not a resync (a start, an edit, a push) always observes fully.
-        let sim = &engine.platforms().sandbox().unwrap().wechat;
+        let sim = &engine.platforms().sandbox().unwrap().wechat();
         let audits = sim.call_count("wxa/get_latest_auditstatus");
         engine.plan_pass(&apps, apply()).await;
         assert_eq!(sim.call_count("wxa/get_latest_auditstatus"), audits + 1);
@@ -466,7 +466,7 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
     bounded(async {
         let (dir, engine, apps) = engine(ONE, "").await;
         converge(&engine, &apps).await;
-        let sim = &engine.platforms().sandbox().unwrap().wechat;
+        let sim = &engine.platforms().sandbox().unwrap().wechat();
         let proposed = fleet(
             &ONE.replace("ext:", "version: 1.1.0, ext:"),
             "",

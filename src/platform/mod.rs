@@ -2,6 +2,7 @@
 //! one action) and the error classes every platform error is sorted into (DESIGN §6).
 
 pub mod alipay;
+pub mod douyin;
 pub mod http;
 pub mod platforms;
 pub mod rate;

@@ -119,7 +119,7 @@ async fn configured_codes_are_injected_per_platform() {
         assert!(wx.contains(&45011) && wx.contains(&85085));
         let ali = alipay_sub_codes(&handle, 5).await;
         assert!(ali.iter().all(|c| c == "isp.rpc-error"), "{ali:?}");
-        assert_eq!(handle.wechat.call_count("wxa/get_latest_auditstatus"), 30);
+        assert_eq!(handle.wechat().call_count("wxa/get_latest_auditstatus"), 30);
     })
     .await;
 }
@@ -194,11 +194,11 @@ fn wechat_app() -> Desired {
 }
 
 fn wechat_client(handle: &SandboxHandle, store: &Store) -> WechatClient {
-    let ticket = handle.wechat.issue_ticket(COMPONENT);
+    let ticket = handle.wechat().issue_ticket(COMPONENT);
     store
         .put_token(&ticket_key(COMPONENT), &token(ticket))
         .unwrap();
-    let refresh = handle.wechat.authorize(WX_APP);
+    let refresh = handle.wechat().authorize(WX_APP);
     store
         .put_token(&refresh_token_key(WX_APP), &token(refresh))
         .unwrap();
@@ -346,7 +346,7 @@ async fn a_lost_alipay_upload_is_applied_and_recorded_with_its_fingerprint() {
         let app = alipay_app();
         let err = client.execute(&app, &commit(&app)).await.unwrap_err();
         assert_eq!(err.class, ErrorClass::Transient, "{err}");
-        let state = handle.alipay.app_state(ALI_APP).unwrap();
+        let state = handle.alipay().app_state(ALI_APP).unwrap();
         assert!(state.version("1.0.0").is_some(), "the upload was applied");
         let records = remote.accepted().await.unwrap();
         assert_eq!(records.len(), 1, "{records:?}");
@@ -387,7 +387,7 @@ async fn admin_endpoints_seed_credentials_the_platform_paths_accept() {
         assert!(reply["component_access_token"].is_string(), "{reply}");
         let refresh = remote.authorize(WX_APP).await.unwrap();
         assert_eq!(
-            handle.wechat.app_state(WX_APP).unwrap().refresh_token,
+            handle.wechat().app_state(WX_APP).unwrap().refresh_token,
             refresh
         );
         remote.set_isv_app_id("2021009900000000").await.unwrap();
@@ -395,7 +395,7 @@ async fn admin_endpoints_seed_credentials_the_platform_paths_accept() {
         assert_eq!(keys.isv_app_id.as_deref(), Some("2021009900000000"));
         assert_eq!(
             keys.isv_private_key_pem,
-            handle.alipay.isv_private_key_pem()
+            handle.alipay().isv_private_key_pem()
         );
         let auth = remote.issue_app_auth_token(ALI_APP).await.unwrap();
         assert!(!auth.is_empty());

@@ -12,6 +12,7 @@ pub mod wechat;
 pub use records::Accepted;
 pub use remote::{RemoteError, RemoteSandbox};
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,45 @@ use axum::response::IntoResponse;
 
 use crate::fleet::SandboxSpec;
 use crate::store::{Store, StoreError};
+use faults::CallCounts;
+
+/// One simulated platform of the sandbox: its platform paths, its admin endpoints under
+/// `/sandbox/<platform>/…`, and what it accepted and answered. A platform's simulator is one
+/// folder under `sandbox/` and one line in [`SIMULATORS`].
+pub trait Simulator: Send + Sync + 'static {
+    /// The platform's name, as in the fleet file (`wechat`).
+    fn platform(&self) -> &'static str;
+
+    /// The routes of the platform's own API.
+    fn router(&self) -> axum::Router;
+
+    /// Its admin routes (`/sandbox/<platform>/…`): how another process plays the platform and
+    /// its merchants (tickets, authorizations, keys). Faults never apply there.
+    fn admin(&self) -> axum::Router {
+        axum::Router::new()
+    }
+
+    /// How many times its changes were written to the store so far (see [`Durable`]).
+    fn writes(&self) -> u64;
+
+    /// Every mutating call it accepted (applied), oldest first.
+    fn accepted(&self) -> Vec<Accepted>;
+
+    /// Calls by path or method, errors included.
+    fn calls(&self) -> BTreeMap<String, u64>;
+
+    /// Calls by kind (token, read, mutating).
+    fn counts(&self) -> CallCounts;
+
+    /// Itself, for [`SandboxHandle::sim`].
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// Starts one simulator with the sandbox's settings, continuing from `persist`.
+pub type Start = fn(&SandboxSpec, Persist) -> Result<Arc<dyn Simulator>, String>;
+
+/// Every simulated platform, one line each.
+pub static SIMULATORS: &[Start] = &[wechat::start, alipay::start];
 
 /// Where the sandbox keeps its state.
 #[derive(Clone)]
@@ -35,10 +75,7 @@ pub enum Persist {
 pub struct SandboxHandle {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// The WeChat side's state, for seeding credentials and for tests.
-    pub wechat: wechat::Sim,
-    /// The Alipay side's state, for seeding keys and tokens and for tests.
-    pub alipay: alipay::Sim,
+    sims: Sims,
     durable: Arc<Durable>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -50,9 +87,14 @@ impl SandboxHandle {
         format!("http://{}", self.addr)
     }
 
-    /// Every mutating call either simulator accepted (applied), by time.
+    /// Every mutating call a simulator accepted (applied), by time.
     pub fn accepted(&self) -> Vec<Accepted> {
-        records::merged(self.wechat.accepted(), self.alipay.accepted())
+        self.sims.accepted()
+    }
+
+    /// The simulator of type `T` (each platform's folder offers a typed accessor over this).
+    pub fn sim<T: 'static>(&self) -> Option<&T> {
+        self.sims.0.iter().find_map(|s| s.as_any().downcast_ref())
     }
 
     /// Stops serving (requests in flight get [`STOP_GRACE`] to finish) and flushes the state to
@@ -88,15 +130,30 @@ pub const STOP_GRACE: Duration = Duration::from_secs(5);
 /// at that moment), so a process killed after an answer never rolls the platform back.
 struct Durable {
     store: Option<Store>,
-    wechat: wechat::Sim,
-    alipay: alipay::Sim,
+    sims: Sims,
     /// The simulators' write count the last flush covered.
     flushed: tokio::sync::Mutex<u64>,
 }
 
+/// The running simulators, in [`SIMULATORS`]' order. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Sims(Arc<[Arc<dyn Simulator>]>);
+
+impl Sims {
+    /// Every mutating call a simulator accepted, by time.
+    pub(crate) fn accepted(&self) -> Vec<Accepted> {
+        records::merged(self.0.iter().flat_map(|s| s.accepted()).collect())
+    }
+
+    /// The simulators.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<dyn Simulator>> {
+        self.0.iter()
+    }
+}
+
 impl Durable {
     fn writes(&self) -> u64 {
-        self.wechat.writes() + self.alipay.writes()
+        self.sims.iter().map(|s| s.writes()).sum()
     }
 
     /// Flushes the store if anything was written since the last flush.
@@ -154,20 +211,22 @@ pub async fn start(
         Persist::Memory => None,
         Persist::Store(store) => Some(store.clone()),
     };
-    let wechat = wechat::Sim::new(spec, persist.clone()).map_err(std::io::Error::other)?;
-    let alipay = alipay::Sim::new(spec, persist, alipay::DEFAULT_ISV_APP_ID)
+    let sims = SIMULATORS
+        .iter()
+        .map(|start| start(spec, persist.clone()))
+        .collect::<Result<Vec<_>, _>>()
         .map_err(std::io::Error::other)?;
+    let sims = Sims(sims.into());
     let durable = Arc::new(Durable {
         store,
-        wechat: wechat.clone(),
-        alipay: alipay.clone(),
+        sims: sims.clone(),
         flushed: tokio::sync::Mutex::new(0),
     });
     // A fresh world (keys, secrets) is on disk before anyone is told about it.
     durable.flush_all().await.map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(&wechat, &alipay).layer(axum::middleware::from_fn_with_state(
+    let app = router(&sims).layer(axum::middleware::from_fn_with_state(
         durable.clone(),
         durable_answer,
     ));
@@ -186,20 +245,20 @@ pub async fn start(
     tracing::debug!(%addr, "sandbox listening");
     Ok(SandboxHandle {
         addr,
-        wechat,
-        alipay,
+        sims,
         durable,
         shutdown: Some(tx),
         server: Some(server),
     })
 }
 
-/// Every simulated platform's routes, with the body limit.
-fn router(wechat: &wechat::Sim, alipay: &alipay::Sim) -> axum::Router {
-    wechat
-        .router()
-        .merge(alipay.router())
-        .merge(admin::router(wechat, alipay))
+/// Every simulated platform's routes and admin routes, the sandbox's own, with the body limit.
+fn router(sims: &Sims) -> axum::Router {
+    let platforms = sims.iter().fold(axum::Router::new(), |r, s| {
+        r.merge(s.router()).merge(s.admin())
+    });
+    platforms
+        .merge(admin::router(sims))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -247,7 +306,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(unknown.status(), 404);
-            assert_eq!(handle.wechat.call_count("wxa/get_latest_auditstatus"), 2);
+            assert_eq!(handle.wechat().call_count("wxa/get_latest_auditstatus"), 2);
         })
         .await;
     }
@@ -272,11 +331,9 @@ mod tests {
             let remote = RemoteSandbox::new(&base);
             remote.accepted().await.unwrap();
             let calls = remote.calls().await.unwrap();
-            assert_eq!(
-                (calls.wechat.read, calls.wechat.mutating, calls.wechat.token),
-                (2, 1, 0)
-            );
-            assert_eq!(calls.alipay.total(), 0);
+            let wechat = calls.platform("wechat");
+            assert_eq!((wechat.read, wechat.mutating, wechat.token), (2, 1, 0));
+            assert_eq!(calls.platform("alipay").total(), 0);
             assert_eq!(calls.total(), 3, "admin calls are not counted");
             assert_eq!(calls.by_call["wxa/get_latest_auditstatus"], 1);
             assert_eq!(calls.by_call.values().sum::<u64>(), 3);

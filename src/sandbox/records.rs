@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// One mutating call a simulator accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accepted {
-    /// `wechat` or `alipay`.
+    /// The platform (`wechat`).
     pub platform: String,
     /// The mini-program's appid.
     pub app: String,
@@ -46,9 +46,9 @@ impl Records {
     }
 }
 
-/// `records` merged by time (stable, so calls of one platform keep their order).
-pub fn merged(mut a: Vec<Accepted>, b: Vec<Accepted>) -> Vec<Accepted> {
-    a.extend(b);
-    a.sort_by_key(|r| r.at_ms);
-    a
+/// Records of several simulators merged by time (stable, so calls of one platform keep their
+/// order).
+pub fn merged(mut all: Vec<Accepted>) -> Vec<Accepted> {
+    all.sort_by_key(|r| r.at_ms);
+    all
 }

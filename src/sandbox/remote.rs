@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::admin::{AlipayKeys, Calls};
+use super::admin::Calls;
 use super::records::Accepted;
 
 /// How long one admin call may take.
@@ -71,40 +71,6 @@ impl RemoteSandbox {
         &self.url
     }
 
-    /// Issues a fresh WeChat component_verify_ticket for `component_appid`.
-    pub async fn issue_ticket(&self, component_appid: &str) -> Result<String, RemoteError> {
-        let body = json!({ "component_appid": component_appid });
-        self.field("/sandbox/wechat/ticket", Some(&body), "ticket")
-            .await
-    }
-
-    /// Authorizes WeChat app `appid`; returns its authorizer refresh token.
-    pub async fn authorize(&self, appid: &str) -> Result<String, RemoteError> {
-        let body = json!({ "appid": appid });
-        self.field("/sandbox/wechat/authorize", Some(&body), "refresh_token")
-            .await
-    }
-
-    /// Authorizes Alipay app `appid`; returns its app_auth_token.
-    pub async fn issue_app_auth_token(&self, appid: &str) -> Result<String, RemoteError> {
-        let body = json!({ "appid": appid });
-        self.field("/sandbox/alipay/token", Some(&body), "app_auth_token")
-            .await
-    }
-
-    /// Makes the Alipay gateway answer ISV app `app_id`.
-    pub async fn set_isv_app_id(&self, app_id: &str) -> Result<(), RemoteError> {
-        let body = json!({ "app_id": app_id });
-        self.field("/sandbox/alipay/isv", Some(&body), "app_id")
-            .await
-            .map(drop)
-    }
-
-    /// The sandbox ISV key pair's private half and the gateway's public key.
-    pub async fn alipay_keys(&self) -> Result<AlipayKeys, RemoteError> {
-        self.send("/sandbox/alipay/keys", None::<&Value>).await
-    }
-
     /// Every mutating call the sandbox accepted, by time.
     pub async fn accepted(&self) -> Result<Vec<Accepted>, RemoteError> {
         self.send("/sandbox/records", None::<&Value>).await
@@ -115,7 +81,8 @@ impl RemoteSandbox {
         self.send("/sandbox/calls", None::<&Value>).await
     }
 
-    async fn field(
+    /// POSTs `body` to `path` (GET without one); the answer's string `field`.
+    pub(crate) async fn field(
         &self,
         path: &str,
         body: Option<&Value>,
@@ -134,7 +101,7 @@ impl RemoteSandbox {
     }
 
     /// GET without a body, POST with one; the answer as JSON.
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: Option<&B>,

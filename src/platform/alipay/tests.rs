@@ -75,7 +75,7 @@ async fn env(build_ms: u64, audit_ms: u64) -> Env {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let token = sandbox.alipay.issue_app_auth_token(APP);
+    let token = sandbox.alipay().issue_app_auth_token(APP);
     store
         .put_token(
             &alipay_token_key(APP),
@@ -86,7 +86,7 @@ async fn env(build_ms: u64, audit_ms: u64) -> Env {
             },
         )
         .unwrap();
-    let sim = &sandbox.alipay;
+    let sim = &sandbox.alipay();
     let cfg = config(&sim.isv_private_key_pem(), &sim.alipay_public_key_pem());
     let client =
         AlipayClient::new(&cfg, &gateway_url(&sandbox), store.clone()).with_build_wait(fast());
@@ -162,12 +162,12 @@ async fn pipeline_from_upload_to_gray_release_and_rollback() {
         e.client.execute(&v1, &commit(&v1)).await.unwrap();
         assert!(
             e.sandbox
-                .alipay
+                .alipay()
                 .call_count("alipay.open.mini.version.build.query")
                 >= 2,
             "the build was polled"
         );
-        let state = e.sandbox.alipay.app_state(APP).unwrap();
+        let state = e.sandbox.alipay().app_state(APP).unwrap();
         assert!(state.versions[0].experience);
         let observed = e.client.observe(&v1).await.unwrap();
         let exp = observed.experience.unwrap();
@@ -284,7 +284,7 @@ async fn withdrawing_sends_the_version_back_to_development() {
         assert_eq!(observed.dev_builds.len(), 1);
         assert_eq!(
             e.sandbox
-                .alipay
+                .alipay()
                 .call_count("alipay.open.mini.version.audit.cancel"),
             1
         );
@@ -316,7 +316,7 @@ async fn an_existing_version_is_a_conflict_unless_it_is_our_own_build() {
         assert_eq!(err.call, "alipay.open.mini.version.upload");
         assert_eq!(
             e.sandbox
-                .alipay
+                .alipay()
                 .call_count("alipay.open.mini.version.upload"),
             3
         );
@@ -377,7 +377,7 @@ async fn a_pending_invite_counts_as_bound() {
                 member: member.clone()
             }
         );
-        e.sandbox.alipay.accept_invites(APP);
+        e.sandbox.alipay().accept_invites(APP);
         assert_eq!(
             e.client.observe(&app).await.unwrap().members,
             vec![member.clone()]
@@ -405,11 +405,11 @@ async fn pkcs1_and_pkcs8_private_keys_both_sign_accepted_requests() {
     within(async {
         let e = env(0, 0).await;
         e.sandbox
-            .alipay
+            .alipay()
             .set_isv_public_key(fixture!("app_public.pem"))
             .unwrap();
         let app = desired("1.0.0", "1001");
-        let alipay_public = e.sandbox.alipay.alipay_public_key_pem();
+        let alipay_public = e.sandbox.alipay().alipay_public_key_pem();
         for key in [
             fixture!("app_private_pkcs1.pem"),
             fixture!("app_private_pkcs8.pem"),
@@ -436,7 +436,7 @@ async fn pkcs1_and_pkcs8_private_keys_both_sign_accepted_requests() {
 async fn requests_signed_with_the_wrong_key_are_refused() {
     within(async {
         let e = env(0, 0).await;
-        let alipay_public = e.sandbox.alipay.alipay_public_key_pem();
+        let alipay_public = e.sandbox.alipay().alipay_public_key_pem();
         let cfg = config(fixture!("app_private_pkcs1.pem"), &alipay_public);
         let client = AlipayClient::new(&cfg, &gateway_url(&e.sandbox), e.store.clone());
         let err = client.observe(&desired("1.0.0", "1")).await.unwrap_err();
@@ -444,7 +444,7 @@ async fn requests_signed_with_the_wrong_key_are_refused() {
             (err.code.as_str(), err.class),
             ("isv.invalid-signature", ErrorClass::Permanent)
         );
-        let mut wrong_app = config(&e.sandbox.alipay.isv_private_key_pem(), &alipay_public);
+        let mut wrong_app = config(&e.sandbox.alipay().isv_private_key_pem(), &alipay_public);
         wrong_app.app_id = "2021999999999999".into();
         let client = AlipayClient::new(&wrong_app, &gateway_url(&e.sandbox), e.store.clone());
         let err = client.observe(&desired("1.0.0", "1")).await.unwrap_err();
@@ -478,7 +478,7 @@ async fn bad_or_missing_keys_fail_every_call_permanently() {
             ("missing_key", ErrorClass::Permanent)
         );
         assert_eq!(
-            e.sandbox.alipay.calls().values().sum::<u64>(),
+            e.sandbox.alipay().calls().values().sum::<u64>(),
             0,
             "nothing was sent"
         );
@@ -493,7 +493,7 @@ async fn auth_codes_are_exchanged_and_stored() {
         let mut other = desired("1.0.0", "1");
         other.appid = "2021004100000002".into();
         assert!(!e.client.observe(&other).await.unwrap().authorized);
-        let code = e.sandbox.alipay.authorize(&other.appid);
+        let code = e.sandbox.alipay().authorize(&other.appid);
         let (appid, token) = e.client.exchange_auth_code(&code).await.unwrap();
         assert_eq!(appid, other.appid);
         let stored = e.store.token(&alipay_token_key(&appid)).unwrap().unwrap();
@@ -617,7 +617,7 @@ async fn an_upload_cut_off_before_experience_create_is_finished_by_the_next_comm
             Some(v1.fingerprint.clone())
         );
         assert_eq!(
-            e.sandbox.alipay.app_state(APP).unwrap().versions.len(),
+            e.sandbox.alipay().app_state(APP).unwrap().versions.len(),
             1,
             "one build, adopted"
         );
@@ -634,7 +634,7 @@ async fn an_upload_answer_that_does_not_verify_is_an_unknown_outcome_naming_the_
         let app = desired("1.0.0", "1001");
         let upload = "alipay.open.mini.version.upload";
         e.sandbox
-            .alipay
+            .alipay()
             .sign_wrongly(crate::sandbox::alipay::WrongSignature::Only(upload.into()));
         let err = e.client.execute(&app, &commit(&app)).await.unwrap_err();
         assert_eq!(err.code, "response_signature", "{err}");
@@ -650,7 +650,7 @@ async fn an_upload_answer_that_does_not_verify_is_an_unknown_outcome_naming_the_
             "{}",
             err.hint
         );
-        assert_eq!(e.sandbox.alipay.call_count(upload), 1);
+        assert_eq!(e.sandbox.alipay().call_count(upload), 1);
         let observed = e.client.observe(&app).await.unwrap();
         assert_eq!(
             observed
@@ -663,7 +663,7 @@ async fn an_upload_answer_that_does_not_verify_is_an_unknown_outcome_naming_the_
         );
         // A read that does not verify stays a plain error: nothing was changed.
         e.sandbox
-            .alipay
+            .alipay()
             .sign_wrongly(crate::sandbox::alipay::WrongSignature::Only(
                 "alipay.open.mini.version.list.query".into(),
             ));
@@ -715,12 +715,12 @@ async fn the_probe_answers_the_observations_digest_until_the_version_list_moves(
         }
         let calls = e
             .sandbox
-            .alipay
+            .alipay()
             .call_count("alipay.open.mini.version.list.query");
         e.client.probe(&v2).await.unwrap();
         assert_eq!(
             e.sandbox
-                .alipay
+                .alipay()
                 .call_count("alipay.open.mini.version.list.query"),
             calls + 1,
             "a probe is one read"

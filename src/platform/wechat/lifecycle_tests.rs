@@ -34,7 +34,7 @@ async fn two_hundred_apps_with_an_expired_component_token_mint_it_once() {
         while let Some(joined) = tasks.join_next().await {
             assert!(joined.unwrap().unwrap().authorized);
         }
-        let calls = env.sandbox.wechat.calls();
+        let calls = env.sandbox.wechat().calls();
         assert_eq!(calls[COMPONENT_CALL], 1);
         assert_eq!(calls["cgi-bin/component/api_authorizer_token"], 200);
     })
@@ -55,7 +55,7 @@ async fn a_ticket_older_than_twelve_hours_asks_for_a_new_push() {
         let err = env.client.observe(&app).await.unwrap_err();
         assert_eq!(err.code, "verify_ticket_expired");
         assert!(err.hint.contains("api_start_push_ticket"), "{}", err.hint);
-        let calls = env.sandbox.wechat.calls();
+        let calls = env.sandbox.wechat().calls();
         assert_eq!(calls["cgi-bin/component/api_start_push_ticket"], 1);
         assert!(!calls.contains_key(COMPONENT_CALL));
     })
@@ -74,11 +74,11 @@ async fn a_lost_refresh_token_is_recovered_through_authorizer_info() {
         let stored = env.store.token(&refresh_token_key(APP)).unwrap().unwrap();
         assert_eq!(
             stored.value.expose(),
-            env.sandbox.wechat.app_state(APP).unwrap().refresh_token
+            env.sandbox.wechat().app_state(APP).unwrap().refresh_token
         );
         assert_eq!(
             env.sandbox
-                .wechat
+                .wechat()
                 .call_count("cgi-bin/component/api_get_authorizer_info"),
             1
         );
@@ -90,7 +90,7 @@ async fn a_lost_refresh_token_is_recovered_through_authorizer_info() {
 async fn a_revoked_app_becomes_not_authorized_with_the_fix() {
     within(async {
         let env = env(spec(), &[APP]).await;
-        assert_eq!(env.sandbox.wechat.unauthorize(APP).await, None);
+        assert_eq!(env.sandbox.wechat().unauthorize(APP).await, None);
         let app = desired(APP, "1.0.0", json!({}));
         let observed = env.client.observe(&app).await.unwrap();
         assert!(!observed.authorized);
@@ -119,7 +119,7 @@ async fn an_exchange_stores_tokens_and_clears_the_marker() {
     within(async {
         let env = env(spec(), &[]).await;
         env.client.mark_unauthorized(APP, "revoked").unwrap();
-        let code = env.sandbox.wechat.authorization_code(APP);
+        let code = env.sandbox.wechat().authorization_code(APP);
         let auth = env.client.exchange_code(&code).await.unwrap();
         assert_eq!(auth.appid, APP);
         assert!(auth.permission_sets.contains(&18));
@@ -177,7 +177,7 @@ async fn a_rejected_verify_ticket_is_tried_once_for_a_hundred_and_twenty_apps() 
             );
             assert!(err.hint.contains("every 10 minutes"), "{}", err.hint);
         }
-        let calls = env.sandbox.wechat.calls();
+        let calls = env.sandbox.wechat().calls();
         assert_eq!(calls[COMPONENT_CALL], 1, "{calls:?}");
         assert_eq!(
             calls["cgi-bin/component/api_start_push_ticket"], 1,
@@ -187,14 +187,14 @@ async fn a_rejected_verify_ticket_is_tried_once_for_a_hundred_and_twenty_apps() 
         // Within the backoff, a later caller fails fast with the same error.
         let first = desired(&appids[0], "1.0.0", json!({}));
         assert_eq!(client.observe(&first).await.unwrap_err().code, "61006");
-        assert_eq!(env.sandbox.wechat.call_count(COMPONENT_CALL), 1);
+        assert_eq!(env.sandbox.wechat().call_count(COMPONENT_CALL), 1);
         // A new ticket is tried at once.
-        let ticket = env.sandbox.wechat.issue_ticket(COMPONENT);
+        let ticket = env.sandbox.wechat().issue_ticket(COMPONENT);
         env.store
             .put_token(&ticket_key(COMPONENT), &token(&ticket))
             .unwrap();
         assert!(client.observe(&first).await.unwrap().authorized);
-        assert_eq!(env.sandbox.wechat.call_count(COMPONENT_CALL), 2);
+        assert_eq!(env.sandbox.wechat().call_count(COMPONENT_CALL), 2);
     })
     .await;
 }
@@ -215,7 +215,7 @@ async fn a_stale_ticket_asks_for_one_push_for_many_apps() {
         let errors = observe_all_failing(&client, &appids).await;
         assert!(errors.iter().all(|e| e.code == "verify_ticket_expired"));
         let pushes = "cgi-bin/component/api_start_push_ticket";
-        assert_eq!(env.sandbox.wechat.call_count(pushes), 1);
+        assert_eq!(env.sandbox.wechat().call_count(pushes), 1);
     })
     .await;
 }
@@ -238,7 +238,7 @@ async fn a_failed_authorizer_refresh_is_shared_by_the_apps_concurrent_callers() 
         let client = std::sync::Arc::new(env.client);
         let errors = observe_all_failing(&client, &vec![APP.to_string(); 8]).await;
         assert!(errors.iter().all(|e| e.code == "45009"), "{errors:?}");
-        let calls = env.sandbox.wechat.calls();
+        let calls = env.sandbox.wechat().calls();
         assert_eq!(
             calls["cgi-bin/component/api_authorizer_token"], 1,
             "{calls:?}"

@@ -120,7 +120,7 @@ impl Module for WechatModule {
                 ..PushConfig::sandbox_defaults(cx.url, &wechat.component_appid)
             };
             sandbox
-                .wechat
+                .wechat()
                 .start_pushes(push)
                 .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
         }

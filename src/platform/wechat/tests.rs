@@ -65,12 +65,12 @@ pub(super) async fn env(spec: SandboxSpec, appids: &[&str]) -> Env {
     let sandbox = sandbox::start(addr, &spec, Persist::Memory).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let ticket = sandbox.wechat.issue_ticket(COMPONENT);
+    let ticket = sandbox.wechat().issue_ticket(COMPONENT);
     store
         .put_token(&ticket_key(COMPONENT), &token(&ticket))
         .unwrap();
     for appid in appids {
-        let refresh = sandbox.wechat.authorize(appid);
+        let refresh = sandbox.wechat().authorize(appid);
         store
             .put_token(&refresh_token_key(appid), &token(&refresh))
             .unwrap();
@@ -143,14 +143,14 @@ impl Env {
             panic!("submit_audit returned no audit id");
         };
         tokio::time::sleep(Duration::from_millis(
-            self.sandbox.wechat.spec().audit_delay_ms,
+            self.sandbox.wechat().spec().audit_delay_ms,
         ))
         .await;
         audit_id
     }
 
     fn calls(&self, path: &str) -> u64 {
-        self.sandbox.wechat.call_count(path)
+        self.sandbox.wechat().call_count(path)
     }
 }
 
@@ -369,13 +369,13 @@ async fn expired_authorizer_token_is_refreshed_once_and_the_call_retried() {
         let app = desired(APP, "1.0.0", json!({}));
         env.client.observe(&app).await.unwrap();
         assert_eq!(env.calls("cgi-bin/component/api_authorizer_token"), 1);
-        env.sandbox.wechat.expire_authorizer_tokens(APP);
+        env.sandbox.wechat().expire_authorizer_tokens(APP);
         env.run(&app, commit(&app)).await;
         assert_eq!(env.calls("cgi-bin/component/api_authorizer_token"), 2);
         assert_eq!(env.calls("wxa/commit"), 2, "one 42001, one retry");
         assert!(
             env.sandbox
-                .wechat
+                .wechat()
                 .app_state(APP)
                 .unwrap()
                 .experience
@@ -410,7 +410,7 @@ async fn component_token_is_minted_once_for_many_concurrent_observes() {
         while let Some(done) = tasks.join_next().await {
             assert!(done.unwrap().unwrap().authorized);
         }
-        let calls = env.sandbox.wechat.calls();
+        let calls = env.sandbox.wechat().calls();
         assert_eq!(calls["cgi-bin/component/api_component_token"], 1);
         assert_eq!(calls["cgi-bin/component/api_authorizer_token"], 12);
         assert_eq!(calls["wxa/getversioninfo"], 12);
@@ -425,7 +425,7 @@ async fn unauthorized_apps_are_observed_without_calls() {
         let app = desired(APP, "1.0.0", json!({}));
         let observed = env.client.observe(&app).await.unwrap();
         assert_eq!(observed, Observed::default());
-        assert!(env.sandbox.wechat.calls().is_empty());
+        assert!(env.sandbox.wechat().calls().is_empty());
         let err = env.client.execute(&app, &commit(&app)).await.unwrap_err();
         assert_eq!(
             (err.code.as_str(), err.class),

@@ -5,6 +5,7 @@
 //! [`Sim`] holds the state; [`Sim::call`] answers one request from its params without HTTP (what
 //! the axum route and the state-machine tests both use).
 
+pub mod admin;
 mod gateway;
 mod members;
 mod persist;
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use admin::start;
 pub use gateway::multipart_text_fields;
 pub use members::{MAX_DEVELOPERS, MAX_EXPERIENCERS};
 pub use persist::SimError;

@@ -4,6 +4,7 @@
 //! [`Sim`] holds the state; [`Sim::call`] answers one request without HTTP (what the axum routes
 //! and the state-machine tests both use).
 
+pub mod admin;
 mod code;
 mod page;
 mod persist;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+pub use admin::start;
 pub use persist::SimError;
 pub use push::PushConfig;
 pub use routes::{Method, Reply};

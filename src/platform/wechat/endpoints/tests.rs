@@ -290,7 +290,7 @@ async fn audit_events_become_notices_for_their_app() {
 
 /// A fresh verify ticket in the store, as WeChat's push would leave it.
 fn seed_ticket(env: &Env) {
-    let ticket = env.sandbox.wechat.issue_ticket(COMPONENT);
+    let ticket = env.sandbox.wechat().issue_ticket(COMPONENT);
     let now = crate::platform::now_secs();
     let token = crate::store::Token {
         value: Secret::new(ticket),
@@ -340,7 +340,7 @@ async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
         let env = env().await;
         let mut push = PushConfig::sandbox_defaults(&env.url, COMPONENT);
         push.ticket_interval = Duration::from_secs(3600);
-        env.sandbox.wechat.start_pushes(push).unwrap();
+        env.sandbox.wechat().start_pushes(push).unwrap();
         eventually("the first ticket push", || env.ticket().is_some()).await;
 
         let client = Arc::clone(env.callbacks.client());
@@ -361,7 +361,7 @@ async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
         let refresh = env.store.token(&refresh_token_key(APP)).unwrap().unwrap();
         assert_eq!(
             refresh.value.expose(),
-            env.sandbox.wechat.app_state(APP).unwrap().refresh_token
+            env.sandbox.wechat().app_state(APP).unwrap().refresh_token
         );
 
         let app = desired(APP);
@@ -376,7 +376,7 @@ async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
             .action
             .clone();
         client.execute(&app, &first).await.unwrap();
-        let committed = env.sandbox.wechat.app_state(APP).unwrap();
+        let committed = env.sandbox.wechat().app_state(APP).unwrap();
         assert_eq!(committed.experience.unwrap().user_version, "1.0.0");
         let mut notices = env.callbacks.subscribe();
         let submit = crate::model::Action::SubmitAudit {
@@ -389,7 +389,7 @@ async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
             (APP, "success")
         );
 
-        assert_eq!(env.sandbox.wechat.unauthorize(APP).await, Some(200));
+        assert_eq!(env.sandbox.wechat().unauthorize(APP).await, Some(200));
         assert!(env.store.token(&unauthorized_key(APP)).unwrap().is_some());
         assert!(env.store.token(&refresh_token_key(APP)).unwrap().is_none());
         let observed = client.observe(&app).await.unwrap();

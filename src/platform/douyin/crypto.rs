@@ -247,7 +247,7 @@ mod tests {
         );
         let other_key = PushCrypt::new(
             &Secret::new("push-token"),
-            &Secret::new(&KEY.replace('a', "b")),
+            &Secret::new(KEY.replace('a', "b")),
             "tt_tp_0001",
         )
         .unwrap();

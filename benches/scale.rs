@@ -78,13 +78,15 @@ impl Config {
     }
 }
 
-/// A fleet file of `n` apps, alternating WeChat and Alipay; the first `base` carry `base: "yes"`.
+/// A fleet file of `n` apps, WeChat, Alipay and Douyin in turn; the first `base` carry
+/// `base: "yes"`.
 fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>) -> String {
     let mut yaml = String::from(
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
          \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
-         templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n\
+         \x20 douyin:\n    component_appid: tt00000000000000aa\n    api_base: sandbox\n\
+         templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n    douyin: { template_id: 9133504853504535288 }\n\
          defaults:\n  template: shop\n  version: 1.0.0\n  description: Bench build\n  ext: { apiBase: https://api.example.com, theme: classic }\n  testers: []\n  gray: 100\n  stage: release\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
          sandbox:\n  audit_delay: 0s\n  privacy_scan: 0s\n",
     );
@@ -93,10 +95,10 @@ fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>) -> String {
     }
     yaml.push_str("apps:\n");
     for i in 0..n {
-        let (platform, appid) = if i % 2 == 0 {
-            ("wechat", format!("wx{i:016x}"))
-        } else {
-            ("alipay", format!("2021{i:012}"))
+        let (platform, appid) = match i % 3 {
+            0 => ("wechat", format!("wx{i:016x}")),
+            1 => ("alipay", format!("2021{i:012}")),
+            _ => ("douyin", format!("tt{i:016x}")),
         };
         let base = if i < base { "yes" } else { "no" };
         yaml.push_str(&format!(
@@ -383,6 +385,8 @@ fn common_args(concurrency: usize) -> Vec<String> {
         "wechat=1000000/s",
         "--rate",
         "alipay=1000000/s",
+        "--rate",
+        "douyin=1000000/s",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -436,7 +440,14 @@ fn parts_bcd(cfg: &Config, work: &Path) {
         .expect("GET /sandbox/records");
     let commits = records
         .iter()
-        .filter(|r| r.call == "wxa/commit" || r.call == "alipay.open.mini.version.upload")
+        .filter(|r| {
+            [
+                "wxa/commit",
+                "alipay.open.mini.version.upload",
+                "api/apps/v1/package_version/upload",
+            ]
+            .contains(&r.call.as_str())
+        })
         .count();
     println!("(c) builds committed/uploaded: {commits} of {}", cfg.apps);
     if cfg.runs("b") {

@@ -253,7 +253,10 @@ fn every_example_fleet_file_validates_with_its_secrets_in_place() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     fleets.sort();
-    assert!(fleets.len() >= 3, "WeChat, Alipay, both: {fleets:?}");
+    assert!(
+        fleets.len() >= 4,
+        "WeChat, Alipay, Douyin, both: {fleets:?}"
+    );
     for fleet in &fleets {
         let text = std::fs::read_to_string(fleet).unwrap();
         assert!(
@@ -268,6 +271,12 @@ fn every_example_fleet_file_validates_with_its_secrets_in_place() {
             .current_dir(work.path())
             .env_remove("MINIFLEET_STORE")
             .env("WECHAT_COMPONENT_SECRET", "component-secret")
+            .env("DOUYIN_APP_SECRET", "app-secret")
+            .env("DOUYIN_PUSH_TOKEN", "push-token")
+            .env(
+                "DOUYIN_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            )
             .env("WECHAT_PUSH_TOKEN", "push-token")
             .env(
                 "WECHAT_AES_KEY",

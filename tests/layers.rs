@@ -180,7 +180,8 @@ fn the_engine_does_not_know_the_simulator_or_a_platform() {
     );
 }
 
-/// Every error code of the platforms' tables: WeChat's errcodes, Alipay's codes and sub_codes.
+/// Every error code of the platforms' tables: WeChat's errcodes, Alipay's codes and sub_codes,
+/// Douyin's codes.
 fn platform_codes() -> Vec<String> {
     let mut codes = Vec::new();
     let platform = src().join("platform");
@@ -189,10 +190,17 @@ fn platform_codes() -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(&errors) else {
             continue;
         };
-        // Table rows are `e(CODE, …` with CODE a number or a string literal.
-        for row in text.split("e(").skip(1) {
-            let code = row.split(',').next().unwrap_or("").trim();
-            let code = code.trim_matches('"');
+        // Table rows are `e(CODE, …` with CODE a number or a string literal, or
+        // `e(&[CODE, CODE…], …` for codes that share a meaning.
+        let row_codes = text.split("e(").skip(1).flat_map(|row| {
+            let row = row.trim_start();
+            match row.strip_prefix("&[") {
+                Some(list) => list.split(']').next().unwrap_or("").split(',').collect(),
+                None => vec![row.split(',').next().unwrap_or("")],
+            }
+        });
+        for code in row_codes {
+            let code = code.trim().trim_matches('"');
             let plausible = !code.is_empty()
                 && code.len() <= 64
                 && code
@@ -221,6 +229,8 @@ fn nothing_outside_the_platforms_names_a_platform_or_its_error_codes() {
         "45009",
         "isv.invalid-signature",
         "isp.unknow-error",
+        "11301",
+        "28001008",
     ] {
         assert!(
             codes.iter().any(|c| c == known),

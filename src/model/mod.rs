@@ -118,6 +118,11 @@ pub struct AuditSpec {
     /// them with `;`). Empty means "keep the app's categories".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mini_category_ids: Vec<String>,
+    /// The host apps a platform that runs mini-programs inside several apps reviews and shows
+    /// the build in (Douyin `host_names`: `douyin`, `toutiao`, …). Empty means every host the
+    /// platform offers for the submission.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// Alipay's `region_type` of an audit submission: where the mini-program serves.

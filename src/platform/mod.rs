@@ -7,6 +7,7 @@ pub mod http;
 pub mod platforms;
 pub mod rate;
 pub mod registry;
+pub mod replay;
 pub mod wechat;
 
 use std::fmt;

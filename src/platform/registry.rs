@@ -16,17 +16,19 @@ use crate::sandbox::access::Access;
 use crate::store::Store;
 use crate::view::report::Report;
 
-/// Every platform, one line each.
-pub static MODULES: &[&dyn Module] = &[
-    &super::wechat::module::MODULE,
-    &super::alipay::module::MODULE,
-];
+/// Lists the platforms once: each is a folder under `platform/` with a `module::MODULE` and a
+/// `spec::SPEC`.
+macro_rules! platforms {
+    ($($platform:ident),+ $(,)?) => {
+        /// Every platform minifleet drives.
+        pub static MODULES: &[&dyn Module] = &[$(&super::$platform::module::MODULE),+];
 
-/// What the fleet file and the planner know of each platform (in [`MODULES`]' order).
-pub static SPECS: Specs = &[
-    &super::wechat::spec::SPEC as &dyn PlatformSpec,
-    &super::alipay::spec::SPEC,
-];
+        /// What the fleet file and the planner know of each platform (in [`MODULES`]' order).
+        pub static SPECS: Specs = &[$(&super::$platform::spec::SPEC as &dyn PlatformSpec),+];
+    };
+}
+
+platforms!(wechat, alipay, douyin);
 
 /// The module of `kind`.
 pub fn module(kind: PlatformKind) -> Option<&'static dyn Module> {
@@ -97,6 +99,26 @@ where
         }
     }
     Ok(())
+}
+
+/// The app named `name` on `spec`'s platform, for an onboarding command.
+pub fn app_named<'f>(
+    fleet: &'f Fleet,
+    spec: &dyn PlatformSpec,
+    name: &str,
+) -> Result<&'f Desired, Report> {
+    let kind = spec.kind();
+    fleet
+        .apps
+        .iter()
+        .find(|a| a.name == name && a.platform == kind)
+        .ok_or_else(|| {
+            Report::new(format!(
+                "no {} app `{name}` in the fleet file",
+                spec.title()
+            ))
+            .help(format!("pass the `name` of an app with `platform: {kind}`"))
+        })
 }
 
 /// A platform minifleet drives.

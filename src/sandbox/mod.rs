@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod alipay;
+pub mod douyin;
 pub mod faults;
 pub mod records;
 pub mod remote;
@@ -60,7 +61,7 @@ pub trait Simulator: Send + Sync + 'static {
 pub type Start = fn(&SandboxSpec, Persist) -> Result<Arc<dyn Simulator>, String>;
 
 /// Every simulated platform, one line each.
-pub static SIMULATORS: &[Start] = &[wechat::start, alipay::start];
+pub static SIMULATORS: &[Start] = &[wechat::start, alipay::start, douyin::start];
 
 /// Where the sandbox keeps its state.
 #[derive(Clone)]

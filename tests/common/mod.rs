@@ -54,6 +54,14 @@ impl App {
             ..App::new(name, appid)
         }
     }
+
+    /// A Douyin app (`tt` and 16 letters or digits) with the same defaults.
+    pub fn douyin(name: &'static str, appid: &'static str) -> App {
+        App {
+            platform: "douyin",
+            ..App::new(name, appid)
+        }
+    }
 }
 
 impl TestFleet {
@@ -82,7 +90,8 @@ impl TestFleet {
             "version: 1\n\
              platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
              \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
-             templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n\
+             \x20 douyin:\n    component_appid: tt00000000000000aa\n    api_base: sandbox\n\
+             templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n    douyin: { template_id: 9133504853504535288 }\n\
              defaults:\n  template: shop\n  description: Test build\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
              sandbox:\n  audit_delay: 300ms\n  privacy_scan: 100ms\n",
         );

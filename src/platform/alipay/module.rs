@@ -13,7 +13,7 @@ use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::BoxFuture;
 use crate::platform::platforms::Platforms;
-use crate::platform::registry::{Connected, Module, Output, seed_app_tokens};
+use crate::platform::registry::{Connected, Module, Output, app_named, seed_app_tokens};
 use crate::sandbox::access::Access;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -127,22 +127,9 @@ impl Module for AlipayModule {
         platforms: &'a Platforms,
     ) -> BoxFuture<'a, Result<Output, Report>> {
         Box::pin(async move {
-            let name = matches
-                .get_one::<String>("app")
-                .cloned()
-                .unwrap_or_default();
-            let code = matches
-                .get_one::<String>("code")
-                .cloned()
-                .unwrap_or_default();
-            let app = fleet
-                .apps
-                .iter()
-                .find(|a| a.name == name && a.platform == spec::KIND)
-                .ok_or_else(|| {
-                    Report::new(format!("no Alipay app `{name}` in the fleet file"))
-                        .help("pass the `name` of an app with `platform: alipay`")
-                })?;
+            let arg = |name: &str| matches.get_one::<String>(name).cloned().unwrap_or_default();
+            let app = app_named(fleet, &spec::SPEC, &arg("app"))?;
+            let code = arg("code");
             let client = platforms
                 .concrete::<AlipayClient>(spec::KIND)
                 .ok_or_else(|| {

@@ -1,8 +1,7 @@
 //! The checks every push passes before anything is stored: timestamp window, envelope, signature
 //! (constant time, before decrypting), replayed nonces, decryption for the component appid.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,10 +9,7 @@ use axum::response::{IntoResponse, Response};
 use crate::platform::wechat::crypto::{CryptoError, MsgCrypt};
 use crate::platform::wechat::push::{self, PushError};
 
-/// How far a push's `timestamp` may be from now, and how long nonces are remembered (5 minutes).
-pub const MAX_SKEW_SECS: u64 = 300;
-/// Remembered nonces at most (older ones are pruned first; beyond this, the oldest go).
-const MAX_NONCES: usize = 100_000;
+pub use crate::platform::replay::{MAX_SKEW_SECS, Replay};
 
 /// Why a push was refused: an HTTP status and a short reason (never the body or a secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,33 +55,6 @@ impl From<CryptoError> for Rejection {
     }
 }
 
-/// Nonces seen within the window, with their timestamps.
-#[derive(Default)]
-pub struct Replay {
-    seen: Mutex<HashMap<String, u64>>,
-}
-
-impl Replay {
-    /// Records `nonce` at `timestamp`; false when it was already seen within the window.
-    fn first_time(&self, nonce: &str, timestamp: u64, now: u64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.len() >= MAX_NONCES / 2 {
-            seen.retain(|_, ts| ts.abs_diff(now) <= MAX_SKEW_SECS);
-        }
-        if seen.len() >= MAX_NONCES {
-            seen.clear();
-        }
-        if seen
-            .get(nonce)
-            .is_some_and(|ts| ts.abs_diff(now) <= MAX_SKEW_SECS)
-        {
-            return false;
-        }
-        seen.insert(nonce.to_string(), timestamp);
-        true
-    }
-}
-
 fn param<'a>(query: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, Rejection> {
     query
         .get(name)
@@ -108,7 +77,7 @@ pub fn open(
     let ts: u64 = timestamp
         .parse()
         .map_err(|_| Rejection::bad("`timestamp` is not a number"))?;
-    if ts.abs_diff(now) > MAX_SKEW_SECS {
+    if !crate::platform::replay::fresh(ts, now) {
         return Err(Rejection::new(
             StatusCode::FORBIDDEN,
             "`timestamp` is more than 5 minutes off",

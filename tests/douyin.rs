@@ -1,0 +1,291 @@
+//! End-to-end on Douyin: the real binary against the sandbox's Douyin simulator on loopback —
+//! the first rollout, an ext change, a rejection, a rollback, the fleet file's refusals, the
+//! onboarding command, a crash right after an upload and a lost store.
+
+mod common;
+
+use std::process::{Command as StdCommand, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{App, TestFleet, app_plan, code, spawn_sandbox, step_kinds, text};
+use minifleet::sandbox::{Accepted, RemoteSandbox};
+
+const UPLOAD: &str = "api/apps/v1/package_version/upload";
+const AUDIT: &str = "api/apps/v2/package_version/audit";
+const RELEASE: &str = "api/apps/v1/package_version/release";
+const ROLLBACK: &str = "api/apps/v1/package_version/rollback";
+
+/// The live build in words, from the structured status: `1.0.0 [mf:1a2b3c4d]`.
+fn live(fleet: &TestFleet, app: &str) -> String {
+    common::live_text(app_plan(&fleet.status_json(), app))
+}
+
+fn records(url: &str) -> Vec<Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(RemoteSandbox::new(url).accepted())
+        .expect("GET /sandbox/records")
+}
+
+fn count(records: &[Accepted], call: &str) -> usize {
+    records.iter().filter(|r| r.call == call).count()
+}
+
+/// A fleet on a standalone sandbox (which outlives the store) with fast audits.
+fn on_standalone(extra: &[&str]) -> (TestFleet, common::SandboxProcess) {
+    let mut args = vec!["--audit-delay", "300ms"];
+    args.extend_from_slice(extra);
+    let sandbox = spawn_sandbox(&args);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    (fleet, sandbox)
+}
+
+#[test]
+fn a_douyin_app_is_uploaded_audited_and_released_then_stays_in_sync() {
+    let (fleet, sandbox) = on_standalone(&[]);
+    fleet.write(&[
+        App::douyin("tea-house-dy", "tt1111111111111111"),
+        App::new("tea-house", "wx1111111111111111"),
+    ]);
+    assert_eq!(
+        step_kinds(&fleet.plan_json(), "tea-house-dy"),
+        ["commit", "submit_audit", "wait_for_audit", "release"]
+    );
+    fleet.converge();
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+    assert!(live(&fleet, "tea-house-dy").starts_with("1.0.0 [mf:"));
+    let accepted = records(&sandbox.url);
+    for call in [UPLOAD, AUDIT, RELEASE] {
+        assert_eq!(count(&accepted, call), 1, "{call}: {accepted:#?}");
+    }
+    let history = fleet.run(&["history", "tea-house-dy", "-o", "json"]);
+    let history: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert!(
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["what"] == "audit" && e["result"] == "approved"),
+        "the verdict is in history: {history}"
+    );
+}
+
+#[test]
+fn an_ext_change_goes_through_a_new_audit_and_a_rejection_stops_with_the_reason() {
+    let (mut fleet, sandbox) = on_standalone(&[]);
+    let mut app = App::douyin("noodle-dy", "tt2222222222222222");
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    let before = live(&fleet, "noodle-dy");
+
+    app.ext = "{ shopId: \"1\", theme: green }";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(
+        step_kinds(&fleet.plan_json(), "noodle-dy"),
+        ["commit", "submit_audit", "wait_for_audit", "release"]
+    );
+    fleet.converge();
+    let after = live(&fleet, "noodle-dy");
+    assert_ne!(before, after, "a new fingerprint is live");
+    assert_eq!(count(&records(&sandbox.url), AUDIT), 2);
+
+    // A standalone sandbox takes its reject rules on its command line, so this part runs on
+    // the embedded one.
+    fleet.sandbox_extra =
+        "  reject:\n    - when_ext: { theme: neon }\n      reason: Neon theme breaks the content rules\n"
+            .into();
+    let neon = App {
+        ext: "{ shopId: \"9\", theme: neon }",
+        ..App::douyin("neon-dy", "tt9999999999999999")
+    };
+    fleet.write(&[neon]);
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "60s",
+    ]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("Neon theme breaks the content rules"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn going_back_to_the_previous_build_rolls_back_without_an_audit() {
+    let (fleet, sandbox) = on_standalone(&[]);
+    let mut app = App::douyin("dumpling-dy", "tt3333333333333333");
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    let first = live(&fleet, "dumpling-dy");
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    assert!(live(&fleet, "dumpling-dy").starts_with("1.1.0"));
+
+    app.version = "1.0.0";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(step_kinds(&fleet.plan_json(), "dumpling-dy"), ["rollback"]);
+    fleet.converge();
+    assert_eq!(live(&fleet, "dumpling-dy"), first);
+    let accepted = records(&sandbox.url);
+    assert_eq!(count(&accepted, ROLLBACK), 1, "{accepted:#?}");
+    assert_eq!(count(&accepted, AUDIT), 2, "no third audit: {accepted:#?}");
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+
+    // Douyin rolls back once per release: going forward and back again goes the long way.
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    app.version = "1.0.0";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(step_kinds(&fleet.plan_json(), "dumpling-dy"), ["rollback"]);
+    fleet.converge();
+    assert_eq!(live(&fleet, "dumpling-dy"), first);
+}
+
+#[test]
+fn gray_and_testers_are_refused_for_a_douyin_app_with_what_to_do() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App {
+        gray: 50,
+        testers: "[ops-li01]",
+        ..App::douyin("gray-dy", "tt4444444444444444")
+    }]);
+    let out = fleet.run(&["validate"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("Douyin releases to every user"), "{all}");
+    assert!(all.contains("Douyin has no tester API"), "{all}");
+    let bad_appid = TestFleet::new();
+    bad_appid.write(&[App::douyin("bad-dy", "wx4444444444444444")]);
+    let out = bad_appid.run(&["validate"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out).contains("Douyin appid must be `tt`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn auth_douyin_exchanges_an_authorization_code_once() {
+    let (fleet, sandbox) = on_standalone(&[]);
+    fleet.write(&[
+        App::douyin("shop-a", "tt5555555555555555"),
+        App::douyin("shop-b", "tt6666666666666666"),
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = RemoteSandbox::new(&sandbox.url);
+    let code_a = runtime
+        .block_on(remote.douyin_code("tt5555555555555555"))
+        .unwrap();
+
+    let wrong = fleet.run(&["auth", "douyin", "--app", "shop-b", "--code", &code_a]);
+    assert_ne!(code(&wrong), 0);
+    assert!(
+        text(&wrong).contains("not app `shop-b`"),
+        "{}",
+        text(&wrong)
+    );
+    let again = fleet.run(&["auth", "douyin", "--app", "shop-a", "--code", &code_a]);
+    assert_ne!(code(&again), 0, "a code is single use: {}", text(&again));
+    assert!(text(&again).contains("40018"), "{}", text(&again));
+    assert!(!text(&again).contains(&code_a), "the code is not echoed");
+
+    let fresh = runtime
+        .block_on(remote.douyin_code("tt5555555555555555"))
+        .unwrap();
+    let ok = fleet.run(&[
+        "auth", "douyin", "--app", "shop-a", "--code", &fresh, "-o", "json",
+    ]);
+    assert_eq!(code(&ok), 0, "{}", text(&ok));
+    let doc: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(doc["authorized"], true);
+    assert!(!text(&ok).contains("isvrft.") && !text(&ok).contains("isvact."));
+}
+
+/// Killed right after the sandbox accepted the upload, the rerun adopts the test version: no
+/// second upload, one submission, one release.
+#[test]
+fn a_crash_right_after_a_douyin_upload_does_not_upload_again() {
+    // 300 ms per call keeps the kill between the upload and the submission.
+    let (fleet, sandbox) = on_standalone(&["--latency", "300ms"]);
+    fleet.write(&[App::douyin("crash-dy", "tt7777777777777777")]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = RemoteSandbox::new(&sandbox.url);
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args([
+            "reconcile",
+            "--wait",
+            "--interval",
+            "100ms",
+            "--timeout",
+            "60s",
+        ])
+        .env_remove("MINIFLEET_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start reconcile");
+    let started = Instant::now();
+    let at_kill = loop {
+        let accepted = runtime.block_on(remote.accepted()).unwrap();
+        if count(&accepted, UPLOAD) > 0 {
+            child.kill().expect("SIGKILL");
+            child.wait().unwrap();
+            break runtime.block_on(remote.accepted()).unwrap();
+        }
+        assert!(child.try_wait().unwrap().is_none(), "reconcile ended first");
+        assert!(started.elapsed() < Duration::from_secs(60), "no upload");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(count(&at_kill, UPLOAD), 1);
+    assert_eq!(
+        count(&at_kill, AUDIT),
+        0,
+        "the kill lands before the submission: {at_kill:#?}"
+    );
+
+    fleet.converge();
+    let accepted = records(&sandbox.url);
+    assert_eq!(count(&accepted, UPLOAD), 1, "{accepted:#?}");
+    assert_eq!(count(&accepted, AUDIT), 1, "{accepted:#?}");
+    assert_eq!(count(&accepted, RELEASE), 1, "{accepted:#?}");
+    let again = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+}
+
+#[test]
+fn a_lost_store_plans_nothing_for_douyin_apps_in_sync() {
+    let (fleet, sandbox) = on_standalone(&[]);
+    fleet.write(&[
+        App::douyin("keep-dy", "tt8888888888888888"),
+        App {
+            stage: "experience",
+            ..App::douyin("trial-dy", "tt8888888888888889")
+        },
+    ]);
+    fleet.converge();
+    std::fs::remove_dir_all(fleet.store()).unwrap();
+    let plan = fleet.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        code(&plan),
+        0,
+        "nothing to do after the loss:\n{}",
+        text(&plan)
+    );
+    fleet.converge();
+    let accepted = records(&sandbox.url);
+    assert_eq!(count(&accepted, UPLOAD), 2, "{accepted:#?}");
+    assert_eq!(count(&accepted, AUDIT), 1, "{accepted:#?}");
+}

@@ -132,7 +132,15 @@ impl Tokens {
             ("component_appsecret", secret),
             ("component_ticket", ticket.value.expose()),
         ];
-        let answer = http.unwrapped(COMPONENT_TOKEN, &query).await?;
+        let answer = match http.unwrapped(COMPONENT_TOKEN, &query).await {
+            // A refused ticket is dropped: the next push (or the sandbox's seeding) brings one.
+            Err(err) if err.code == "40037" => {
+                self.drop_if_same(&keys::ticket(&self.component_appid), &ticket.value)
+                    .await;
+                return Err(err);
+            }
+            other => other?,
+        };
         let minted: ComponentToken = decode(COMPONENT_TOKEN, answer)?;
         let expires = u64::try_from(minted.expires_in).unwrap_or(0);
         self.save(

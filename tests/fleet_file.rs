@@ -144,7 +144,7 @@ fn a_bad_default_is_reported_once_at_the_default() {
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
         errors[0].ends_with(
-            ": defaults.template: unknown template `shopp` (inherited by 8 apps: `tea-house`, `noodle-bar`, `dumpling-king` and 5 more)"
+            ": defaults.template: unknown template `shopp` (inherited by 10 apps: `tea-house`, `noodle-bar`, `dumpling-king` and 7 more)"
         ),
         "{stderr}"
     );

@@ -296,7 +296,7 @@ fn a_bad_default_is_one_problem_at_the_default_and_an_apps_own_bad_value_is_its_
 }
 
 #[test]
-fn a_bad_default_template_on_the_repositorys_fleet_is_one_problem_not_eight() {
+fn a_bad_default_template_on_the_repositorys_fleet_is_one_problem_not_one_per_app() {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(Path::new(root).join("fleet.yaml")).expect("read");
     let text = edit(&text, &[("  template: shop\n", "  template: shopp\n")]);
@@ -306,7 +306,7 @@ fn a_bad_default_template_on_the_repositorys_fleet_is_one_problem_not_eight() {
     assert_eq!(e.yaml_path, "defaults.template");
     assert_eq!(
         e.message,
-        "unknown template `shopp` (inherited by 8 apps: `tea-house`, `noodle-bar`, `dumpling-king` and 5 more)"
+        "unknown template `shopp` (inherited by 10 apps: `tea-house`, `noodle-bar`, `dumpling-king` and 7 more)"
     );
     assert_eq!(e.help.as_deref(), Some("did you mean `shop`?"));
     let line = text

@@ -340,7 +340,7 @@ mod tests {
     #[test]
     fn audit_slots_map_to_statuses_with_per_host_reasons() {
         let slot: AuditSlot = serde_json::from_value(json!({
-            "version": "1.2.0", "summary": "shop [0123abcd]", "status": 2,
+            "version": "1.2.0", "summary": "shop [mf:0123abcd]", "status": 2,
             "reason": "不通过", "reasonDetail": { "抖音": ["图片违规"] }
         }))
         .unwrap();

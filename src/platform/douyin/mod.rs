@@ -15,6 +15,9 @@ pub mod spec;
 mod tokens;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use tokens::TICKET_TTL_SECS;
 
 use crate::model::{Action, Desired, Observed, PlatformKind};

@@ -290,3 +290,79 @@ fn a_lost_store_plans_nothing_for_douyin_apps_in_sync() {
     assert_eq!(count(&accepted, UPLOAD), 2, "{accepted:#?}");
     assert_eq!(count(&accepted, AUDIT), 1, "{accepted:#?}");
 }
+
+#[test]
+fn the_daemon_takes_douyin_pushes_and_an_audit_verdict_moves_the_app_on() {
+    let fleet = TestFleet::new();
+    fleet.write(&[App::douyin("push-dy", "tt1212121212121212")]);
+    // Polls would come only after a minute: the pushed verdict is what moves the app on.
+    let daemon = common::Daemon::start(&fleet, &["--audit-poll", "60s"]);
+    let is = |l: &serde_json::Value, m: &str| l["message"] == m;
+    daemon.wait_log("about the ticket push", |l| {
+        is(l, "Douyin component ticket stored")
+    });
+    let pushed = daemon.wait_log("about the verdict push", |l| {
+        is(l, "Douyin audit verdict pushed")
+    });
+    assert_eq!(pushed["appid"], "tt1212121212121212");
+    daemon.wait_log("of a pass triggered by the push", |l| {
+        is(l, "pass started") && l["trigger"] == "push" && l["app"] == "push-dy"
+    });
+    daemon.wait_log("of the release", |l| {
+        is(l, "action applied") && l["action"] == "release" && l["app"] == "push-dy"
+    });
+    let (code, logs) = daemon.terminate();
+    assert_eq!(code, 0, "{logs}");
+}
+
+#[test]
+fn converges_with_transient_faults_and_lost_responses_without_duplicates() {
+    let (fleet, sandbox) = on_standalone(&[
+        "--error-rate",
+        "0.2",
+        "--lost-response-rate",
+        "0.1",
+        "--seed",
+        "11",
+    ]);
+    let names = [
+        "f-00", "f-01", "f-02", "f-03", "f-04", "f-05", "f-06", "f-07",
+    ];
+    let appids = [
+        "tt0000000000000f00",
+        "tt0000000000000f01",
+        "tt0000000000000f02",
+        "tt0000000000000f03",
+        "tt0000000000000f04",
+        "tt0000000000000f05",
+        "tt0000000000000f06",
+        "tt0000000000000f07",
+    ];
+    let apps: Vec<App> = names
+        .iter()
+        .zip(appids)
+        .map(|(name, appid)| App::douyin(name, appid))
+        .collect();
+    fleet.write(&apps);
+    let out = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "120s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let accepted = records(&sandbox.url);
+    for call in [UPLOAD, AUDIT, RELEASE] {
+        let mut per_app = std::collections::BTreeMap::new();
+        for r in accepted.iter().filter(|r| r.call == call) {
+            *per_app.entry(r.app.as_str()).or_insert(0) += 1;
+        }
+        assert_eq!(per_app.len(), 8, "{call} on every app: {per_app:?}");
+        assert!(
+            per_app.values().all(|n| *n == 1),
+            "{call} once per app: {per_app:?}"
+        );
+    }
+}

@@ -148,7 +148,7 @@ impl Endpoints {
             self.client
                 .store_ticket(&message.ticket)
                 .map_err(unavailable)?;
-            tracing::debug!("Douyin component ticket stored");
+            tracing::info!(component = %self.component_appid, "Douyin component ticket stored");
             return Ok(());
         }
         match message.event.as_str() {

@@ -4,9 +4,6 @@
 
 mod common;
 
-use std::process::{Command as StdCommand, Stdio};
-use std::time::{Duration, Instant};
-
 use common::{App, TestFleet, app_plan, code, spawn_sandbox, step_kinds, text};
 use minifleet::sandbox::{Accepted, RemoteSandbox};
 
@@ -220,36 +217,7 @@ fn a_crash_right_after_a_douyin_upload_does_not_upload_again() {
     // 300 ms per call keeps the kill between the upload and the submission.
     let (fleet, sandbox) = on_standalone(&["--latency", "300ms"]);
     fleet.write(&[App::douyin("crash-dy", "tt7777777777777777")]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let remote = RemoteSandbox::new(&sandbox.url);
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
-        .arg("-f")
-        .arg(fleet.path())
-        .args([
-            "reconcile",
-            "--wait",
-            "--interval",
-            "100ms",
-            "--timeout",
-            "60s",
-        ])
-        .env_remove("MINIFLEET_STORE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start reconcile");
-    let started = Instant::now();
-    let at_kill = loop {
-        let accepted = runtime.block_on(remote.accepted()).unwrap();
-        if count(&accepted, UPLOAD) > 0 {
-            child.kill().expect("SIGKILL");
-            child.wait().unwrap();
-            break runtime.block_on(remote.accepted()).unwrap();
-        }
-        assert!(child.try_wait().unwrap().is_none(), "reconcile ended first");
-        assert!(started.elapsed() < Duration::from_secs(60), "no upload");
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let at_kill = common::kill_right_after(&fleet, &sandbox.url, UPLOAD);
     assert_eq!(count(&at_kill, UPLOAD), 1);
     assert_eq!(
         count(&at_kill, AUDIT),

@@ -375,52 +375,6 @@ fn sigkilled_reconciles_resume_without_duplicate_commits_or_submissions() {
     assert_eq!(commits, 200, "one commit per app");
 }
 
-/// Starts `reconcile --wait` on `fleet` and SIGKILLs it as soon as the sandbox at `url` has
-/// accepted a `call` (polled every 5 ms); fails if the run ends first. Returns the sandbox's
-/// records right after the kill.
-fn kill_right_after(fleet: &TestFleet, url: &str, call: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let remote = RemoteSandbox::new(url);
-    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
-        .arg("-f")
-        .arg(fleet.path())
-        .args([
-            "reconcile",
-            "--wait",
-            "--interval",
-            "100ms",
-            "--timeout",
-            "60s",
-        ])
-        .env_remove("MINIFLEET_STORE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start reconcile");
-    let started = Instant::now();
-    loop {
-        let records = runtime
-            .block_on(remote.accepted())
-            .expect("GET /sandbox/records");
-        if records.iter().any(|r| r.call == call) {
-            break;
-        }
-        if child.try_wait().unwrap().is_some() {
-            panic!("reconcile ended before the sandbox accepted `{call}`: {records:#?}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting for `{call}`"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap reconcile");
-    runtime
-        .block_on(remote.accepted())
-        .expect("GET /sandbox/records")
-}
-
 fn count(records: &[Accepted], call: &str) -> usize {
     records.iter().filter(|r| r.call == call).count()
 }
@@ -437,7 +391,7 @@ fn a_crash_right_after_an_alipay_upload_adopts_the_build() {
     fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
     fleet.write(&[App::alipay("rice-bowl", "2021004100000001")]);
     let upload = "alipay.open.mini.version.upload";
-    let at_kill = kill_right_after(&fleet, &sandbox.url, upload);
+    let at_kill = common::kill_right_after(&fleet, &sandbox.url, upload);
     assert_eq!(count(&at_kill, upload), 1, "{at_kill:#?}");
     assert_eq!(
         count(&at_kill, "alipay.open.mini.experience.create"),
@@ -469,7 +423,7 @@ fn a_crash_right_after_a_wechat_commit_does_not_commit_again() {
     let mut fleet = TestFleet::new();
     fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
     fleet.write(&[App::new("tea-house", "wx1111111111111111")]);
-    let at_kill = kill_right_after(&fleet, &sandbox.url, "wxa/commit");
+    let at_kill = common::kill_right_after(&fleet, &sandbox.url, "wxa/commit");
     assert_eq!(count(&at_kill, "wxa/commit"), 1, "{at_kill:#?}");
     assert_eq!(
         count(&at_kill, "wxa/submit_audit"),

@@ -142,7 +142,7 @@ fn faults(args: &FaultArgs) -> FaultSpec {
 }
 
 fn push_config(args: &SandboxArgs, url: &str) -> PushConfig {
-    let mut config = PushConfig::sandbox_defaults(url, &args.component_appid);
+    let mut config = crate::sandbox::wechat::push::sandbox_defaults(url, &args.component_appid);
     config.ticket_interval = args.ticket_interval;
     if let Some(token) = &args.token {
         config.token = Secret::new(token.clone());

@@ -107,6 +107,41 @@ impl<'p> SectionCx<'_, 'p> {
         }
     }
 
+    /// A secret at key `key` that may be left out only when the platform's endpoint (at key
+    /// `endpoint_key`) is the sandbox, which hands out its own.
+    pub fn secret_unless_sandbox(
+        &mut self,
+        key: &str,
+        text: Option<&str>,
+        endpoint: &ApiBase,
+        endpoint_key: &str,
+    ) -> Option<crate::secret::Secret> {
+        if text.is_none() && *endpoint != ApiBase::Sandbox {
+            if let Some(e) = self.p.missing(&self.path.key(key)) {
+                e.help(format!(
+                    "`{key}` may be left out only when `{endpoint_key}` is `sandbox`"
+                ));
+            }
+        }
+        self.secret(key, text)
+    }
+
+    /// The push crypto's 43-character `encoding_aes_key` (a secret), checked for its length;
+    /// `help` says where to copy it from.
+    pub fn aes_key(&mut self, text: Option<&str>, help: &str) -> Option<crate::secret::Secret> {
+        let key = self.secret("encoding_aes_key", text)?;
+        let n = key.expose().chars().count();
+        if n != 43 {
+            self.p
+                .value(
+                    &self.path.key("encoding_aes_key"),
+                    format!("`encoding_aes_key` must be 43 characters, got {n}"),
+                )
+                .help(help);
+        }
+        Some(key)
+    }
+
     /// An endpoint at key `key`: `sandbox` or an http(s) URL; `default` when absent.
     pub fn endpoint(&mut self, key: &str, text: Option<&str>, default: &str) -> ApiBase {
         let Some(text) = text else {

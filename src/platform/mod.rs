@@ -183,6 +183,31 @@ impl PlatformError {
         }
     }
 
+    /// A non-2xx HTTP status from `who` (`WeChat`, `the Alipay gateway`): 5xx is transient
+    /// (`retry` says so), anything else permanent (`check` names the setting to check).
+    pub fn http_status(
+        platform: PlatformKind,
+        call: &str,
+        status: u16,
+        who: &str,
+        retry: &str,
+        check: &str,
+    ) -> PlatformError {
+        let (class, hint) = if status >= 500 {
+            (ErrorClass::Transient, retry)
+        } else {
+            (ErrorClass::Permanent, check)
+        };
+        PlatformError::local(
+            platform,
+            call,
+            &format!("http_{status}"),
+            class,
+            &format!("{who} answered HTTP {status}"),
+            hint,
+        )
+    }
+
     /// An answer that is not what minifleet expects: transient, code `decode`.
     pub fn decode(
         platform: PlatformKind,

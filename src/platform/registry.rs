@@ -44,6 +44,51 @@ pub struct Connected {
     pub concrete: Arc<dyn std::any::Any + Send + Sync>,
 }
 
+impl Connected {
+    /// A connection of `client`.
+    pub fn of<C: Platform + Send + Sync + 'static>(client: C) -> Connected {
+        let client = Arc::new(client);
+        Connected {
+            client: client.clone(),
+            concrete: client,
+        }
+    }
+}
+
+/// `config`'s settings as `spec`'s platform's own type `T`.
+pub fn settings<'c, T: std::any::Any>(
+    config: &'c PlatformConfig,
+    spec: &dyn PlatformSpec,
+) -> Result<&'c T, Report> {
+    config.get::<T>().ok_or_else(|| {
+        Report::new(format!(
+            "the `platforms.{}` settings are not {}'s",
+            spec.kind(),
+            spec.title()
+        ))
+    })
+}
+
+/// What an onboarding command that exchanged a code for `app` prints, once the code proved to
+/// authorize `authorized`: an error when that is another mini-program.
+pub fn exchanged(app: &Desired, authorized: &str, kept: &str) -> Result<Output, Report> {
+    if authorized != app.appid {
+        return Err(Report::new(format!(
+            "the code authorizes mini program `{authorized}`, not app `{}` ({})",
+            app.name, app.appid
+        ))
+        .help("ask the merchant who owns this app to authorize again, or fix the app's `appid`"));
+    }
+    Ok(Output {
+        json: serde_json::json!({ "format_version": 1, "app": app.name, "appid": app.appid, "authorized": true }),
+        text: format!(
+            "app `{}` ({}) is authorized; {kept} kept in the store",
+            app.name, app.appid
+        ),
+        ..Output::default()
+    })
+}
+
 /// What a module's HTTP endpoints are served with.
 pub struct ServeCx<'a> {
     /// The platforms of the process (clients, store, sandbox).

@@ -55,6 +55,45 @@ pub(super) fn router(sims: &Sims) -> Router {
         .with_state(sims.clone())
 }
 
+/// `POST /sandbox/<platform>/ticket` (and the like) body: one third-party application.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ComponentRequest {
+    /// The component / third-party application.
+    pub component_appid: String,
+}
+
+/// An admin route that plays the platform or a merchant for one mini-program: `act(sim, appid)`
+/// answers `{ <field>: … }`.
+pub fn per_app<S: Clone + Send + Sync + 'static>(
+    field: &'static str,
+    act: fn(&S, &str) -> String,
+) -> axum::routing::MethodRouter<S> {
+    axum::routing::post(
+        move |State(sim): State<S>, Json(req): Json<AppRequest>| async move {
+            if req.appid.is_empty() {
+                return bad_request("`appid` is empty");
+            }
+            Json(json!({ field: act(&sim, &req.appid) })).into_response()
+        },
+    )
+}
+
+/// An admin route that plays the platform for one third-party application (a ticket):
+/// `act(sim, component_appid)` answers `{ <field>: … }`.
+pub fn per_component<S: Clone + Send + Sync + 'static>(
+    field: &'static str,
+    act: fn(&S, &str) -> String,
+) -> axum::routing::MethodRouter<S> {
+    axum::routing::post(
+        move |State(sim): State<S>, Json(req): Json<ComponentRequest>| async move {
+            if req.component_appid.is_empty() {
+                return bad_request("`component_appid` is empty");
+            }
+            Json(json!({ field: act(&sim, &req.component_appid) })).into_response()
+        },
+    )
+}
+
 /// A 400 answer naming what is wrong with an admin request.
 pub fn bad_request(what: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": what }))).into_response()

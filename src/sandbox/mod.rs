@@ -57,6 +57,41 @@ pub trait Simulator: Send + Sync + 'static {
     fn as_any(&self) -> &dyn std::any::Any;
 }
 
+/// The part of a [`Simulator`] every simulator writes alike, given its platform's name: it
+/// delegates to the simulator's own `router`, `writes`, `accepted`, `calls` and `faults`.
+macro_rules! simulator_basics {
+    ($platform:literal) => {
+        fn platform(&self) -> &'static str {
+            $platform
+        }
+
+        fn router(&self) -> axum::Router {
+            Self::router(self)
+        }
+
+        fn writes(&self) -> u64 {
+            Self::writes(self)
+        }
+
+        fn accepted(&self) -> Vec<$crate::sandbox::Accepted> {
+            Self::accepted(self)
+        }
+
+        fn calls(&self) -> std::collections::BTreeMap<String, u64> {
+            Self::calls(self)
+        }
+
+        fn counts(&self) -> $crate::sandbox::faults::CallCounts {
+            self.faults().calls()
+        }
+
+        fn as_any(&self) -> &dyn std::any::Any {
+            self
+        }
+    };
+}
+pub(crate) use simulator_basics;
+
 /// Starts one simulator with the sandbox's settings, continuing from `persist`.
 pub type Start = fn(&SandboxSpec, Persist) -> Result<Arc<dyn Simulator>, String>;
 
@@ -70,6 +105,22 @@ pub enum Persist {
     Memory,
     /// In the store's `sandbox` tree, so repeated runs continue where the last one stopped.
     Store(Store),
+}
+
+/// Where and how a simulator pushes (the ticket on an interval, authorizations, audit verdicts).
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Base URL of the receiver (`watch`), e.g. `http://127.0.0.1:8680`.
+    pub url: String,
+    /// The component / third-party application whose tickets are pushed (and whose appid seals
+    /// every push).
+    pub component_appid: String,
+    /// The push token.
+    pub token: crate::secret::Secret,
+    /// The 43-character EncodingAESKey.
+    pub aes_key: crate::secret::Secret,
+    /// Interval between ticket pushes (both platforms: 10 minutes).
+    pub ticket_interval: Duration,
 }
 
 /// A running sandbox.

@@ -429,3 +429,53 @@ pub fn http_get(base: &str, path: &str) -> (u16, String) {
         .expect("a status");
     (status, body.to_string())
 }
+
+/// Starts `reconcile --wait` on `fleet` and SIGKILLs it as soon as the sandbox at `url` has
+/// accepted a `call` (polled every 5 ms); fails if the run ends first. Returns the sandbox's
+/// records right after the kill.
+pub fn kill_right_after(
+    fleet: &TestFleet,
+    url: &str,
+    call: &str,
+) -> Vec<minifleet::sandbox::Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let remote = minifleet::sandbox::RemoteSandbox::new(url);
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args([
+            "reconcile",
+            "--wait",
+            "--interval",
+            "100ms",
+            "--timeout",
+            "60s",
+        ])
+        .env_remove("MINIFLEET_STORE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start reconcile");
+    let started = Instant::now();
+    loop {
+        let records = runtime
+            .block_on(remote.accepted())
+            .expect("GET /sandbox/records");
+        if records.iter().any(|r| r.call == call) {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            panic!("reconcile ended before the sandbox accepted `{call}`: {records:#?}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for `{call}`"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap reconcile");
+    runtime
+        .block_on(remote.accepted())
+        .expect("GET /sandbox/records")
+}

@@ -280,18 +280,9 @@ pub const NETWORK_HINT: &str =
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.
 pub fn http_status(call: &str, status: u16) -> PlatformError {
-    let server = status >= 500;
-    local(
-        call,
-        &format!("http_{status}"),
-        if server { Transient } else { Permanent },
-        &format!("the Alipay gateway answered HTTP {status}"),
-        if server {
-            RETRY
-        } else {
-            "check `platforms.alipay.gateway` in the fleet file"
-        },
-    )
+    let check = "check `platforms.alipay.gateway` in the fleet file";
+    let kind = crate::platform::alipay::spec::KIND;
+    PlatformError::http_status(kind, call, status, "the Alipay gateway", RETRY, check)
 }
 
 /// The code of a response that failed verification.

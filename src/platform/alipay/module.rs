@@ -3,9 +3,6 @@
 //! onboarding (`minifleet auth alipay --app NAME --code CODE`).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use serde_json::json;
 
 use super::spec::{self, AlipayConfig};
 use super::{AlipayClient, alipay_token_key};
@@ -26,9 +23,7 @@ pub struct AlipayModule;
 pub static MODULE: AlipayModule = AlipayModule;
 
 fn settings(config: &PlatformConfig) -> Result<&AlipayConfig, Report> {
-    config
-        .get::<AlipayConfig>()
-        .ok_or_else(|| Report::new("the `platforms.alipay` settings are not Alipay's"))
+    crate::platform::registry::settings(config, &spec::SPEC)
 }
 
 impl Module for AlipayModule {
@@ -77,23 +72,15 @@ impl Module for AlipayModule {
         fleet: &Fleet,
         store: &Store,
     ) -> Connected {
-        // The spec (or the seeding) made this config: it holds Alipay's settings.
-        let settings = config
-            .get::<AlipayConfig>()
-            .cloned()
-            .unwrap_or_else(|| unreachable!("an Alipay config holds AlipayConfig"));
+        // The spec (or the seeding) made this config: it holds the platform's settings.
+        let settings = settings(config).unwrap_or_else(|e| unreachable!("{e}"));
         let tokens: BTreeMap<String, Secret> = fleet
             .apps
             .iter()
             .filter(|a| a.platform == spec::KIND)
             .filter_map(|a| Some((a.appid.clone(), fleet.app_tokens.get(&a.appid)?.clone())))
             .collect();
-        let client =
-            Arc::new(AlipayClient::new(&settings, base, store.clone()).with_app_tokens(tokens));
-        Connected {
-            client: client.clone(),
-            concrete: client,
-        }
+        Connected::of(AlipayClient::new(settings, base, store.clone()).with_app_tokens(tokens))
     }
 
     fn auth_command(&self) -> Option<clap::Command> {
@@ -140,21 +127,7 @@ impl Module for AlipayModule {
             let (authorized, _token) = client.exchange_auth_code(&code).await.map_err(|e| {
                 Report::new(format!("app `{}`: {e}", app.name)).help(e.hint.clone())
             })?;
-            if authorized != app.appid {
-                return Err(Report::new(format!(
-                    "the code authorizes mini program `{authorized}`, not app `{}` ({})",
-                    app.name, app.appid
-                ))
-                .help("ask the merchant who owns this app to authorize again, or fix the app's `appid`"));
-            }
-            Ok(Output {
-                json: json!({ "format_version": 1, "app": app.name, "appid": app.appid, "authorized": true }),
-                text: format!(
-                    "app `{}` ({}) is authorized; its app_auth_token is kept in the store",
-                    app.name, app.appid
-                ),
-                ..Output::default()
-            })
+            crate::platform::registry::exchanged(app, &authorized, "its app_auth_token is")
         })
     }
 }

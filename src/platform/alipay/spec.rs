@@ -130,12 +130,17 @@ impl PlatformSpec for Spec {
             Some("quote it (`app_id: \"2021000000000000\"`) and copy it from the open platform console"),
         );
         let gateway = cx.endpoint("gateway", raw.gateway.as_deref(), DEFAULT_GATEWAY);
-        let private_key = key(cx, "private_key", raw.private_key.as_deref(), &gateway);
-        let alipay_public_key = key(
-            cx,
+        let private_key = cx.secret_unless_sandbox(
+            "private_key",
+            raw.private_key.as_deref(),
+            &gateway,
+            "gateway",
+        );
+        let alipay_public_key = cx.secret_unless_sandbox(
             "alipay_public_key",
             raw.alipay_public_key.as_deref(),
             &gateway,
+            "gateway",
         );
         let app_id = raw.app_id?;
         let config = AlipayConfig {
@@ -240,7 +245,6 @@ impl PlatformSpec for Spec {
     }
 }
 
-/// Resolves an Alipay key, required unless the gateway is the sandbox.
 /// Whether `id` is an Alipay app id: exactly 16 ASCII digits (`^\d{16}$`).
 fn is_alipay_appid(id: &str) -> bool {
     id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit())
@@ -250,23 +254,6 @@ fn is_alipay_appid(id: &str) -> bool {
 /// an optional leading `+` and `-` separators, at least 5 digits).
 fn is_alipay_logon_id(id: &str) -> bool {
     is_email(id) || is_phone(id)
-}
-
-fn key(
-    cx: &mut SectionCx<'_, '_>,
-    name: &str,
-    text: Option<&str>,
-    gateway: &ApiBase,
-) -> Option<Secret> {
-    let key_path = cx.path.key(name);
-    if text.is_none() && *gateway != ApiBase::Sandbox {
-        if let Some(e) = cx.problems().missing(&key_path) {
-            e.help(format!(
-                "`{name}` may be left out only when `gateway` is `sandbox`"
-            ));
-        }
-    }
-    cx.secret(name, text)
 }
 
 fn check_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {

@@ -169,21 +169,8 @@ pub const NETWORK_HINT: &str =
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.
 pub fn http_status(call: &str, status: u16) -> PlatformError {
-    let (class, hint) = if status >= 500 {
-        (Transient, RETRY)
-    } else {
-        (
-            Permanent,
-            "check `platforms.douyin.api_base` in the fleet file",
-        )
-    };
-    local(
-        call,
-        &format!("http_{status}"),
-        class,
-        &format!("Douyin answered HTTP {status}"),
-        hint,
-    )
+    let check = "check `platforms.douyin.api_base` in the fleet file";
+    PlatformError::http_status(KIND, call, status, "Douyin", RETRY, check)
 }
 
 /// An answer that is not the JSON minifleet expects.

@@ -2,10 +2,6 @@
 //! the merchants' authorizations), its push endpoints, readiness (a fresh ticket), and onboarding
 //! (`minifleet auth douyin --app NAME --code CODE`).
 
-use std::sync::Arc;
-
-use serde_json::json;
-
 use super::crypto::PushCrypt;
 use super::push::{Endpoints, router};
 use super::spec::{self, DouyinConfig};
@@ -31,9 +27,7 @@ const AES_KEY_HELP: &str =
     "copy the 43-character 消息加密解密 KEY from the Douyin console into `encoding_aes_key`";
 
 fn settings(config: &PlatformConfig) -> Result<&DouyinConfig, Report> {
-    config
-        .get::<DouyinConfig>()
-        .ok_or_else(|| Report::new("the `platforms.douyin` settings are not Douyin's"))
+    crate::platform::registry::settings(config, &spec::SPEC)
 }
 
 /// The push token and EncodingAESKey; with the sandbox, missing ones are its fixed test keys.
@@ -99,16 +93,9 @@ impl Module for DouyinModule {
         _fleet: &Fleet,
         store: &Store,
     ) -> Connected {
-        // The spec made this config: it holds Douyin's settings.
-        let settings = config
-            .get::<DouyinConfig>()
-            .cloned()
-            .unwrap_or_else(|| unreachable!("a Douyin config holds DouyinConfig"));
-        let client = Arc::new(DouyinClient::new(&settings, base, store.clone()));
-        Connected {
-            client: client.clone(),
-            concrete: client,
-        }
+        // The spec (or the seeding) made this config: it holds the platform's settings.
+        let settings = settings(config).unwrap_or_else(|e| unreachable!("{e}"));
+        Connected::of(DouyinClient::new(settings, base, store.clone()))
     }
 
     fn routes(&self, cx: &ServeCx<'_>) -> Result<Option<axum::Router>, Report> {
@@ -198,21 +185,7 @@ impl Module for DouyinModule {
             let authorized = client.exchange_code(&arg("code")).await.map_err(|e| {
                 Report::new(format!("app `{}`: {e}", app.name)).help(e.hint.clone())
             })?;
-            if authorized != app.appid {
-                return Err(Report::new(format!(
-                    "the code authorizes mini program `{authorized}`, not app `{}` ({})",
-                    app.name, app.appid
-                ))
-                .help("ask the merchant who owns this app to authorize again, or fix the app's `appid`"));
-            }
-            Ok(Output {
-                json: json!({ "format_version": 1, "app": app.name, "appid": app.appid, "authorized": true }),
-                text: format!(
-                    "app `{}` ({}) is authorized; its tokens are kept in the store",
-                    app.name, app.appid
-                ),
-                ..Output::default()
-            })
+            crate::platform::registry::exchanged(app, &authorized, "its tokens are")
         })
     }
 }

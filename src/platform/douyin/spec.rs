@@ -140,28 +140,17 @@ impl PlatformSpec for Spec {
             Some("copy the third-party application's appid from the Douyin open platform console"),
         );
         let api_base = cx.endpoint("api_base", raw.api_base.as_deref(), DEFAULT_BASE);
-        let component_appsecret =
-            cx.secret("component_appsecret", raw.component_appsecret.as_deref());
-        if raw.component_appsecret.is_none() && api_base != ApiBase::Sandbox {
-            if let Some(e) = cx.problems().missing(&path.key("component_appsecret")) {
-                e.help("`component_appsecret` may be left out only when `api_base` is `sandbox`");
-            }
-        }
+        let component_appsecret = cx.secret_unless_sandbox(
+            "component_appsecret",
+            raw.component_appsecret.as_deref(),
+            &api_base,
+            "api_base",
+        );
         let token = cx.secret("token", raw.token.as_deref());
-        let encoding_aes_key = cx.secret("encoding_aes_key", raw.encoding_aes_key.as_deref());
-        if let Some(key) = &encoding_aes_key {
-            let n = key.expose().chars().count();
-            if n != 43 {
-                cx.problems()
-                    .value(
-                        &path.key("encoding_aes_key"),
-                        format!("`encoding_aes_key` must be 43 characters, got {n}"),
-                    )
-                    .help(
-                        "copy the 消息加密解密 KEY from the Douyin console's development settings",
-                    );
-            }
-        }
+        let encoding_aes_key = cx.aes_key(
+            raw.encoding_aes_key.as_deref(),
+            "copy the 消息加密解密 KEY from the Douyin console's development settings",
+        );
         let config = DouyinConfig {
             component_appid: raw.component_appid?,
             component_appsecret,

@@ -292,18 +292,14 @@ pub const NETWORK_HINT: &str =
 
 /// A non-2xx HTTP status: 5xx is transient, anything else permanent.
 pub fn http_status(call: &str, status: u16) -> PlatformError {
-    let class = if status >= 500 { Transient } else { Permanent };
-    let hint = if status >= 500 {
-        RETRY
-    } else {
-        "check `platforms.wechat.api_base` in the fleet file"
-    };
-    local(
+    let check = "check `platforms.wechat.api_base` in the fleet file";
+    PlatformError::http_status(
+        crate::platform::wechat::spec::KIND,
         call,
-        &format!("http_{status}"),
-        class,
-        &format!("WeChat answered HTTP {status}"),
-        hint,
+        status,
+        "WeChat",
+        RETRY,
+        check,
     )
 }
 

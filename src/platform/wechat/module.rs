@@ -3,7 +3,6 @@
 //! them), readiness (a fresh verify ticket), and onboarding (`minifleet auth wechat link|list`).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::json;
@@ -32,9 +31,7 @@ pub static MODULE: WechatModule = WechatModule;
 
 /// The settings of a config the WeChat spec made.
 fn settings(config: &PlatformConfig) -> Result<&WechatConfig, Report> {
-    config
-        .get::<WechatConfig>()
-        .ok_or_else(|| Report::new("the `platforms.wechat` settings are not WeChat's"))
+    crate::platform::registry::settings(config, &spec::SPEC)
 }
 
 use crate::platform::now_secs as now;
@@ -90,16 +87,9 @@ impl Module for WechatModule {
         _fleet: &Fleet,
         store: &Store,
     ) -> Connected {
-        // The spec made this config: it holds WeChat's settings.
-        let settings = config
-            .get::<WechatConfig>()
-            .cloned()
-            .unwrap_or_else(|| unreachable!("a WeChat config holds WechatConfig"));
-        let client = Arc::new(WechatClient::new(&settings, base, store.clone()));
-        Connected {
-            client: client.clone(),
-            concrete: client,
-        }
+        // The spec (or the seeding) made this config: it holds the platform's settings.
+        let settings = settings(config).unwrap_or_else(|e| unreachable!("{e}"));
+        Connected::of(WechatClient::new(settings, base, store.clone()))
     }
 
     fn routes(&self, cx: &ServeCx<'_>) -> Result<Option<axum::Router>, Report> {
@@ -117,7 +107,7 @@ impl Module for WechatModule {
                 ticket_interval: cx.ticket_interval,
                 token,
                 aes_key,
-                ..PushConfig::sandbox_defaults(cx.url, &wechat.component_appid)
+                ..crate::sandbox::wechat::push::sandbox_defaults(cx.url, &wechat.component_appid)
             };
             sandbox
                 .wechat()

@@ -118,18 +118,16 @@ impl PlatformSpec for Spec {
             None,
         );
         let api_base = cx.endpoint("api_base", raw.api_base.as_deref(), DEFAULT_BASE);
-        let component_secret = cx.secret("component_secret", raw.component_secret.as_deref());
-        if raw.component_secret.is_none() && api_base != ApiBase::Sandbox {
-            if let Some(e) = cx.problems().missing(&path.key("component_secret")) {
-                e.help("`component_secret` may be left out only when `api_base` is `sandbox`");
-            }
-        }
+        let component_secret = cx.secret_unless_sandbox(
+            "component_secret",
+            raw.component_secret.as_deref(),
+            &api_base,
+            "api_base",
+        );
         let token = cx.secret("token", raw.token.as_deref());
-        let encoding_aes_key = cx.secret("encoding_aes_key", raw.encoding_aes_key.as_deref());
-        check_aes_key(
-            encoding_aes_key.as_ref(),
-            &path.key("encoding_aes_key"),
-            cx.problems(),
+        let encoding_aes_key = cx.aes_key(
+            raw.encoding_aes_key.as_deref(),
+            "copy the EncodingAESKey from the open platform's settings page",
         );
         let component_appid = raw.component_appid?;
         let config = WechatConfig {
@@ -264,18 +262,6 @@ fn tag_problem(tag: &str) -> Option<String> {
     tags.iter()
         .find(|t| t.chars().count() > 20)
         .map(|t| format!("tag `{t}` is longer than 20 characters"))
-}
-
-fn check_aes_key(key: Option<&Secret>, path: &YamlPath, p: &mut Problems<'_>) {
-    let Some(key) = key else { return };
-    let n = key.expose().chars().count();
-    if n != 43 {
-        p.value(
-            path,
-            format!("`encoding_aes_key` must be 43 characters, got {n}"),
-        )
-        .help("copy the EncodingAESKey from the open platform's settings page");
-    }
 }
 
 fn check_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {

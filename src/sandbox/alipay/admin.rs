@@ -3,7 +3,6 @@
 //! plays merchants authorizing apps (`POST /sandbox/alipay/token`), for a sandbox in this process
 //! ([`Access::Local`]) or a standalone one ([`Access::Remote`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -16,9 +15,8 @@ use serde_json::{Value, json};
 use super::{DEFAULT_ISV_APP_ID, Sim};
 use crate::fleet::SandboxSpec;
 use crate::sandbox::access::Access;
-use crate::sandbox::admin::{AppRequest, bad_request};
-use crate::sandbox::faults::CallCounts;
-use crate::sandbox::{Accepted, Persist, RemoteError, RemoteSandbox, SandboxHandle, Simulator};
+use crate::sandbox::admin::{bad_request, per_app};
+use crate::sandbox::{Persist, RemoteError, RemoteSandbox, SandboxHandle, Simulator};
 
 /// `POST /sandbox/alipay/isv` body.
 #[derive(Debug, Serialize, Deserialize)]
@@ -45,49 +43,18 @@ pub fn start(spec: &SandboxSpec, persist: Persist) -> Result<Arc<dyn Simulator>,
 }
 
 impl Simulator for Sim {
-    fn platform(&self) -> &'static str {
-        "alipay"
-    }
-
-    fn router(&self) -> Router {
-        Sim::router(self)
-    }
+    crate::sandbox::simulator_basics!("alipay");
 
     fn admin(&self) -> Router {
         Router::new()
-            .route("/sandbox/alipay/token", post(token))
+            .route(
+                "/sandbox/alipay/token",
+                per_app("app_auth_token", Sim::issue_app_auth_token),
+            )
             .route("/sandbox/alipay/keys", get(keys))
             .route("/sandbox/alipay/isv", post(isv))
             .with_state(self.clone())
     }
-
-    fn writes(&self) -> u64 {
-        Sim::writes(self)
-    }
-
-    fn accepted(&self) -> Vec<Accepted> {
-        Sim::accepted(self)
-    }
-
-    fn calls(&self) -> BTreeMap<String, u64> {
-        Sim::calls(self)
-    }
-
-    fn counts(&self) -> CallCounts {
-        self.faults().calls()
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-async fn token(State(sim): State<Sim>, Json(req): Json<AppRequest>) -> Response {
-    if req.appid.is_empty() {
-        return bad_request("`appid` is empty");
-    }
-    let app_auth_token = sim.issue_app_auth_token(&req.appid);
-    Json(json!({ "app_auth_token": app_auth_token })).into_response()
 }
 
 async fn keys(State(sim): State<Sim>) -> Json<AlipayKeys> {

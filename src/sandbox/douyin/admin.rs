@@ -4,29 +4,16 @@
 //! authorization code), for a sandbox in this process ([`Access::Local`]) or a standalone one
 //! ([`Access::Remote`]).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use axum::Router;
 use serde_json::json;
 
 use super::Sim;
 use crate::fleet::SandboxSpec;
 use crate::sandbox::access::Access;
-use crate::sandbox::admin::{AppRequest, bad_request};
-use crate::sandbox::faults::CallCounts;
-use crate::sandbox::{Accepted, Persist, RemoteError, RemoteSandbox, SandboxHandle, Simulator};
-
-/// `POST /sandbox/douyin/ticket` body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct TicketRequest {
-    /// The third-party application the ticket is for.
-    pub component_appid: String,
-}
+use crate::sandbox::admin::{per_app, per_component};
+use crate::sandbox::{Persist, RemoteError, RemoteSandbox, SandboxHandle, Simulator};
 
 /// Starts the Douyin simulator (the registry's entry).
 pub fn start(spec: &SandboxSpec, persist: Persist) -> Result<Arc<dyn Simulator>, String> {
@@ -36,62 +23,24 @@ pub fn start(spec: &SandboxSpec, persist: Persist) -> Result<Arc<dyn Simulator>,
 }
 
 impl Simulator for Sim {
-    fn platform(&self) -> &'static str {
-        "douyin"
-    }
-
-    fn router(&self) -> Router {
-        Sim::router(self)
-    }
+    crate::sandbox::simulator_basics!("douyin");
 
     fn admin(&self) -> Router {
         Router::new()
-            .route("/sandbox/douyin/ticket", post(ticket))
-            .route("/sandbox/douyin/authorize", post(authorize))
-            .route("/sandbox/douyin/code", post(code))
+            .route(
+                "/sandbox/douyin/ticket",
+                per_component("ticket", Sim::issue_ticket),
+            )
+            .route(
+                "/sandbox/douyin/authorize",
+                per_app("refresh_token", Sim::authorize),
+            )
+            .route(
+                "/sandbox/douyin/code",
+                per_app("authorization_code", Sim::authorization_code),
+            )
             .with_state(self.clone())
     }
-
-    fn writes(&self) -> u64 {
-        Sim::writes(self)
-    }
-
-    fn accepted(&self) -> Vec<Accepted> {
-        Sim::accepted(self)
-    }
-
-    fn calls(&self) -> BTreeMap<String, u64> {
-        Sim::calls(self)
-    }
-
-    fn counts(&self) -> CallCounts {
-        self.faults().calls()
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
-}
-
-async fn ticket(State(sim): State<Sim>, Json(req): Json<TicketRequest>) -> Response {
-    if req.component_appid.is_empty() {
-        return bad_request("`component_appid` is empty");
-    }
-    Json(json!({ "ticket": sim.issue_ticket(&req.component_appid) })).into_response()
-}
-
-async fn authorize(State(sim): State<Sim>, Json(req): Json<AppRequest>) -> Response {
-    if req.appid.is_empty() {
-        return bad_request("`appid` is empty");
-    }
-    Json(json!({ "refresh_token": sim.authorize(&req.appid) })).into_response()
-}
-
-async fn code(State(sim): State<Sim>, Json(req): Json<AppRequest>) -> Response {
-    if req.appid.is_empty() {
-        return bad_request("`appid` is empty");
-    }
-    Json(json!({ "authorization_code": sim.authorization_code(&req.appid) })).into_response()
 }
 
 impl SandboxHandle {

@@ -10,27 +10,13 @@ use serde_json::{Value, json};
 use super::state::{Verdict, display, now_ms};
 use super::{Inner, Sim, lock};
 use crate::platform::douyin::crypto::{CryptoError, PushCrypt};
-use crate::secret::Secret;
 
 /// How often the pusher decides due audits and sends their verdicts.
 const AUDIT_TICK: Duration = Duration::from_millis(100);
 /// Timeout of one push.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where and how the sandbox pushes.
-#[derive(Debug, Clone)]
-pub struct PushConfig {
-    /// Base URL of the receiver (`watch`), e.g. `http://127.0.0.1:8680`.
-    pub url: String,
-    /// The third-party application whose tickets are pushed (and whose appid seals every push).
-    pub component_appid: String,
-    /// The push token.
-    pub token: Secret,
-    /// The 43-character EncodingAESKey.
-    pub aes_key: Secret,
-    /// Interval between ticket pushes (Douyin: 10 minutes).
-    pub ticket_interval: Duration,
-}
+pub use crate::sandbox::PushConfig;
 
 pub(super) struct Pusher {
     config: PushConfig,

@@ -22,32 +22,17 @@ const AUDIT_TICK: Duration = Duration::from_millis(100);
 /// Timeout of one push.
 const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Where and how the sandbox pushes.
-#[derive(Debug, Clone)]
-pub struct PushConfig {
-    /// Base URL of the receiver (minifleet `serve`/`watch`), e.g. `http://127.0.0.1:8680`;
-    /// pushes go to `{url}/wechat/auth` and `{url}/wechat/events/{appid}`.
-    pub url: String,
-    /// The component whose tickets are pushed (and whose appid seals every push).
-    pub component_appid: String,
-    /// The push token.
-    pub token: Secret,
-    /// The 43-character `encoding_aes_key`.
-    pub aes_key: Secret,
-    /// Interval between ticket pushes (WeChat: 10 minutes).
-    pub ticket_interval: Duration,
-}
+pub use crate::sandbox::PushConfig;
 
-impl PushConfig {
-    /// Pushes to `url` for `component_appid` with the sandbox's default keys, every 10 minutes.
-    pub fn sandbox_defaults(url: &str, component_appid: &str) -> PushConfig {
-        PushConfig {
-            url: url.trim_end_matches('/').to_string(),
-            component_appid: component_appid.to_string(),
-            token: Secret::new(SANDBOX_TOKEN),
-            aes_key: Secret::new(SANDBOX_AES_KEY),
-            ticket_interval: DEFAULT_TICKET_INTERVAL,
-        }
+/// WeChat's pushes to `url` for `component_appid` with the sandbox's default keys, every 10
+/// minutes.
+pub fn sandbox_defaults(url: &str, component_appid: &str) -> PushConfig {
+    PushConfig {
+        url: url.trim_end_matches('/').to_string(),
+        component_appid: component_appid.to_string(),
+        token: Secret::new(SANDBOX_TOKEN),
+        aes_key: Secret::new(SANDBOX_AES_KEY),
+        ticket_interval: DEFAULT_TICKET_INTERVAL,
     }
 }
 

@@ -15,7 +15,6 @@ use crate::platform::wechat::crypto::{self, MsgCrypt};
 use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN, build_xml};
 use crate::platform::wechat::spec::WechatConfig;
 use crate::platform::wechat::{LinkKind, refresh_token_key, ticket_key, unauthorized_key};
-use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
 use crate::store::Store;
@@ -338,7 +337,7 @@ fn desired(appid: &str) -> Desired {
 async fn onboarding_from_link_to_reconcile_and_back_to_unauthorized() {
     within(async {
         let env = env().await;
-        let mut push = PushConfig::sandbox_defaults(&env.url, COMPONENT);
+        let mut push = crate::sandbox::wechat::push::sandbox_defaults(&env.url, COMPONENT);
         push.ticket_interval = Duration::from_secs(3600);
         env.sandbox.wechat().start_pushes(push).unwrap();
         eventually("the first ticket push", || env.ticket().is_some()).await;

@@ -334,3 +334,34 @@ fn converges_with_transient_faults_and_lost_responses_without_duplicates() {
         );
     }
 }
+
+#[test]
+fn douyin_audit_keys_are_its_own_checked_and_typos_get_a_suggestion() {
+    let repository = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fleet.yaml"))
+        .expect("the repository's fleet.yaml");
+    let hosts = "audit: { hosts: [douyin, douyin_lite] }";
+    assert!(repository.contains(hosts), "the example sets Douyin hosts");
+    let fleet = TestFleet::new();
+    for (edit, expected) in [
+        (
+            "audit: { host: [douyin] }",
+            "unknown key `host`\n  help: did you mean `hosts`?",
+        ),
+        (
+            "audit: { hosts: douyin }",
+            "`hosts` must be a list of Douyin host app names",
+        ),
+        (
+            "audit: { hosts: [kuaishou] }",
+            "`kuaishou` is not a Douyin host app",
+        ),
+    ] {
+        fleet.write_raw(&repository.replace(hosts, edit));
+        let out = fleet.run(&["validate"]);
+        assert_eq!(code(&out), 1, "{edit}: {}", text(&out));
+        assert!(text(&out).contains(expected), "{edit}: {}", text(&out));
+    }
+    fleet.write_raw(&repository);
+    let out = fleet.run(&["validate"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}

@@ -59,6 +59,14 @@ fn build(specs: Specs) -> Value {
         "additionalProperties": {"$ref": "#/$defs/Template"},
     });
     root["$defs"]["App"]["properties"]["platform"]["enum"] = json!(names);
+    // The audit keys the platforms add for themselves; no other key is allowed.
+    let audit = &mut root["$defs"]["AuditSpec"];
+    for spec in specs {
+        for (key, schema) in spec.audit_schema() {
+            audit["properties"][key] = schema;
+        }
+    }
+    audit["additionalProperties"] = json!(false);
     root
 }
 

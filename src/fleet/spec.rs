@@ -76,6 +76,12 @@ pub trait PlatformSpec: Send + Sync {
 
     /// The JSON Schema of `templates.<template>.<name>`.
     fn template_schema(&self) -> Json;
+
+    /// The schemas of the `audit` keys the platform adds for itself (`{"hosts": {…}}`): the
+    /// keys land in [`crate::model::AuditSpec::platform`] for its module to read.
+    fn audit_schema(&self) -> Map<String, Json> {
+        Map::new()
+    }
 }
 
 /// What a section reader reports problems into, and resolves secrets against.

@@ -90,7 +90,6 @@ pub struct AuditItem {
 
 /// What to send with an audit submission.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct AuditSpec {
     /// WeChat `item_list` (1 to 5 items). Empty means "let the platform use the defaults".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,11 +117,12 @@ pub struct AuditSpec {
     /// them with `;`). Empty means "keep the app's categories".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mini_category_ids: Vec<String>,
-    /// The host apps a platform that runs mini-programs inside several apps reviews and shows
-    /// the build in (Douyin `host_names`: `douyin`, `toutiao`, …). Empty means every host the
-    /// platform offers for the submission.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<String>,
+    /// The audit keys a platform declares for itself (its `PlatformSpec::audit_schema`, e.g.
+    /// Douyin's `hosts`), read and checked by that platform's module; the fleet file's schema
+    /// refuses any other key.
+    #[serde(flatten, default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(skip)]
+    pub platform: BTreeMap<String, Value>,
 }
 
 /// Alipay's `region_type` of an audit submission: where the mini-program serves.

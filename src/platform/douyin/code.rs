@@ -241,8 +241,9 @@ impl DouyinClient {
     /// The host apps to submit: the app's `audit.hosts`, else every host Douyin offers (a host
     /// left out would hide the app there after release, §3.3).
     async fn hosts(&self, app: &Desired) -> Result<Vec<String>, PlatformError> {
-        if !app.audit.hosts.is_empty() {
-            return Ok(app.audit.hosts.clone());
+        let wanted = super::spec::audit_hosts(&app.audit);
+        if !wanted.is_empty() {
+            return Ok(wanted);
         }
         let data = crate::platform::http::READS
             .run(

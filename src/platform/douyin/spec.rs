@@ -109,6 +109,30 @@ struct RawDouyinTemplate {
     template_id: Option<i64>,
 }
 
+/// Douyin's own `audit` keys.
+#[derive(JsonSchema)]
+#[schemars(rename = "DouyinAudit")]
+struct RawDouyinAudit {
+    /// Douyin only: the host apps to submit the build to and show it in (`douyin`, `toutiao`,
+    /// `douyin_lite`, `tt_lite`, `xigua`, `huoshan`); left out, every host Douyin offers. A host
+    /// left out of a submission hides the app there after the release.
+    #[allow(
+        dead_code,
+        reason = "only its schema is used: the values are read by `audit_hosts`"
+    )]
+    hosts: Option<Vec<String>>,
+}
+
+/// The host apps `audit` names (`audit.hosts`); empty when it names none, or names them in a
+/// shape the fleet file's checks refused.
+pub fn audit_hosts(audit: &AuditSpec) -> Vec<String> {
+    audit
+        .platform
+        .get("hosts")
+        .and_then(|h| serde_json::from_value(h.clone()).ok())
+        .unwrap_or_default()
+}
+
 /// Douyin's [`PlatformSpec`].
 pub struct Spec;
 
@@ -254,6 +278,14 @@ impl PlatformSpec for Spec {
     fn template_schema(&self) -> Json {
         schemars::schema_for!(RawDouyinTemplate).to_value()
     }
+
+    fn audit_schema(&self) -> Map<String, Json> {
+        let schema = schemars::schema_for!(RawDouyinAudit).to_value();
+        match schema.get("properties") {
+            Some(Json::Object(properties)) => properties.clone(),
+            _ => Map::new(),
+        }
+    }
 }
 
 /// Whether `appid` looks like a Douyin appid: `tt` and 16 to 18 lowercase letters or digits.
@@ -278,7 +310,22 @@ pub fn host_code(name: &str) -> Option<&'static str> {
 /// The audit's host apps must be Douyin's, and its note (`version_desc`) at most 200 characters.
 fn check_audit(audit: &AuditSpec, app: &AppAt<'_>, p: &mut Problems<'_>) {
     let path = || YamlPath::top("audit");
-    for (j, host) in audit.hosts.iter().enumerate() {
+    let hosts = match audit.platform.get("hosts") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(value) => match serde_json::from_value::<Vec<String>>(value.clone()) {
+            Ok(hosts) => hosts,
+            Err(_) => {
+                app.value(
+                    p,
+                    &path().key("hosts"),
+                    "`hosts` must be a list of Douyin host app names".to_owned(),
+                )
+                .help("e.g. `hosts: [douyin, toutiao]`");
+                Vec::new()
+            }
+        },
+    };
+    for (j, host) in hosts.iter().enumerate() {
         if !HOSTS.iter().any(|(code, _)| code == host) {
             let codes: Vec<&str> = HOSTS.iter().map(|(c, _)| *c).collect();
             app.value(

@@ -13,6 +13,7 @@ use super::{BoxFuture, Platform};
 use crate::fleet::{Fleet, PlatformConfig, PlatformSpec, Specs};
 use crate::model::{Desired, PlatformKind};
 use crate::sandbox::access::Access;
+use crate::secret::Secret;
 use crate::store::Store;
 use crate::view::report::Report;
 
@@ -87,6 +88,29 @@ pub fn exchanged(app: &Desired, authorized: &str, kept: &str) -> Result<Output, 
         ),
         ..Output::default()
     })
+}
+
+/// The push token and EncodingAESKey a platform's pushes are opened with (`token`,
+/// `encoding_aes_key` of `platforms.<kind>`); with the sandbox, a missing one is its fixed test
+/// key (`defaults`); `help` says where to copy them from.
+pub fn push_secrets(
+    kind: PlatformKind,
+    (token, aes_key): (&Option<Secret>, &Option<Secret>),
+    sandboxed: bool,
+    defaults: (&str, &str),
+    help: &str,
+) -> Result<(Secret, Secret), Report> {
+    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
+        Some(v) => Ok(v.clone()),
+        None if sandboxed => Ok(Secret::new(default)),
+        None => Err(
+            Report::new(format!("`platforms.{kind}.{key}` is needed to open pushes")).help(help),
+        ),
+    };
+    Ok((
+        pick(token, defaults.0, "token")?,
+        pick(aes_key, defaults.1, "encoding_aes_key")?,
+    ))
 }
 
 /// What a module's HTTP endpoints are served with.

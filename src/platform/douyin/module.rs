@@ -30,27 +30,6 @@ fn settings(config: &PlatformConfig) -> Result<&DouyinConfig, Report> {
     crate::platform::registry::settings(config, &spec::SPEC)
 }
 
-/// The push token and EncodingAESKey; with the sandbox, missing ones are its fixed test keys.
-fn push_keys(douyin: &DouyinConfig, sandboxed: bool) -> Result<(Secret, Secret), Report> {
-    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
-        Some(v) => Ok(v.clone()),
-        None if sandboxed => Ok(Secret::new(default)),
-        None => Err(
-            Report::new(format!("`platforms.douyin.{key}` is needed to open pushes")).help(
-                "copy it from the Douyin console (开发配置 → 消息验证 TOKEN / 消息加密解密 KEY)",
-            ),
-        ),
-    };
-    Ok((
-        pick(&douyin.token, SANDBOX_PUSH_TOKEN, "token")?,
-        pick(
-            &douyin.encoding_aes_key,
-            SANDBOX_AES_KEY,
-            "encoding_aes_key",
-        )?,
-    ))
-}
-
 impl Module for DouyinModule {
     fn spec(&self) -> &'static dyn PlatformSpec {
         &spec::SPEC
@@ -107,7 +86,13 @@ impl Module for DouyinModule {
             .config(spec::KIND)
             .ok_or_else(|| Report::new("no `platforms.douyin` settings"))?;
         let douyin = settings(config)?;
-        let (token, aes_key) = push_keys(douyin, config.is_sandbox())?;
+        let (token, aes_key) = crate::platform::registry::push_secrets(
+            spec::KIND,
+            (&douyin.token, &douyin.encoding_aes_key),
+            config.is_sandbox(),
+            (SANDBOX_PUSH_TOKEN, SANDBOX_AES_KEY),
+            "copy it from the Douyin console (开发配置 → 消息验证 TOKEN / 消息加密解密 KEY)",
+        )?;
         let crypt = PushCrypt::new(&token, &aes_key, &douyin.component_appid)
             .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
         if let Some(sandbox) = cx.platforms.sandbox().filter(|_| config.is_sandbox()) {

@@ -198,19 +198,12 @@ pub fn ticket_unready(store: &Store, component: &str, now: u64) -> Option<String
 /// The push token and EncodingAESKey of the component, and the message crypto made of them; with
 /// the sandbox missing keys default to its fixed test keys.
 fn push_keys(wechat: &WechatConfig, sandboxed: bool) -> Result<(Secret, Secret, MsgCrypt), Report> {
-    let pick = |value: &Option<Secret>, default: &str, key: &str| match value {
-        Some(v) => Ok(v.clone()),
-        None if sandboxed => Ok(Secret::new(default)),
-        None => Err(
-            Report::new(format!("`platforms.wechat.{key}` is needed to open pushes"))
-                .help("copy it from the component's settings (开发资料) on open.weixin.qq.com"),
-        ),
-    };
-    let token = pick(&wechat.token, SANDBOX_TOKEN, "token")?;
-    let aes_key = pick(
-        &wechat.encoding_aes_key,
-        SANDBOX_AES_KEY,
-        "encoding_aes_key",
+    let (token, aes_key) = crate::platform::registry::push_secrets(
+        spec::KIND,
+        (&wechat.token, &wechat.encoding_aes_key),
+        sandboxed,
+        (SANDBOX_TOKEN, SANDBOX_AES_KEY),
+        "copy it from the component's settings (开发资料) on open.weixin.qq.com",
     )?;
     let crypt = MsgCrypt::new(&token, &aes_key, &wechat.component_appid)
         .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;

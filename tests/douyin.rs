@@ -365,3 +365,48 @@ fn douyin_audit_keys_are_its_own_checked_and_typos_get_a_suggestion() {
     let out = fleet.run(&["validate"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
 }
+
+/// A standalone sandbox pushes Douyin's tickets too, sealed with the sandbox's Douyin keys for
+/// the application named on its command line.
+#[test]
+fn a_standalone_sandbox_pushes_douyin_tickets_to_the_receiver() {
+    use minifleet::platform::douyin::crypto::{Envelope, PushCrypt};
+    use minifleet::platform::douyin::{SANDBOX_AES_KEY, SANDBOX_PUSH_TOKEN};
+    use minifleet::secret::Secret;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Envelope>();
+    let url = runtime.block_on(async move {
+        let receiver = axum::Router::new().route(
+            "/douyin/auth",
+            axum::routing::post(move |axum::Json(envelope): axum::Json<Envelope>| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(envelope);
+                    "success"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, receiver).await });
+        url
+    });
+    let _sandbox = spawn_sandbox(&[
+        "--push-url",
+        &url,
+        "--douyin-component-appid",
+        "tt00000000000000aa",
+    ]);
+    let envelope = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("a Douyin ticket push");
+    let crypt = PushCrypt::new(
+        &Secret::new(SANDBOX_PUSH_TOKEN),
+        &Secret::new(SANDBOX_AES_KEY),
+        "tt00000000000000aa",
+    )
+    .unwrap();
+    let message: serde_json::Value = serde_json::from_str(&crypt.open(&envelope).unwrap()).unwrap();
+    assert_eq!(message["MsgType"], "Ticket");
+    assert!(message["Ticket"].as_str().is_some_and(|t| !t.is_empty()));
+}

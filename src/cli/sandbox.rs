@@ -46,6 +46,11 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "APPID", default_value = "wx0123456789abcdef")]
     pub component_appid: String,
 
+    /// The Douyin third-party application whose tickets are pushed (to `/douyin/auth`, sealed
+    /// with the sandbox's fixed Douyin keys).
+    #[arg(long, value_name = "APPID", default_value = "tt0123456789abcdef")]
+    pub douyin_component_appid: String,
+
     /// How often a verify ticket is pushed (WeChat: 10 minutes).
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub ticket_interval: Duration,
@@ -153,6 +158,18 @@ fn push_config(args: &SandboxArgs, url: &str) -> PushConfig {
     config
 }
 
+/// Douyin's pushes to `url` with the sandbox's fixed Douyin keys (what `watch` opens them with
+/// when `platforms.douyin` sets none and its base is the sandbox).
+fn douyin_push_config(args: &SandboxArgs, url: &str) -> PushConfig {
+    PushConfig {
+        url: url.trim_end_matches('/').to_owned(),
+        component_appid: args.douyin_component_appid.clone(),
+        token: Secret::new(crate::platform::douyin::SANDBOX_PUSH_TOKEN),
+        aes_key: Secret::new(crate::platform::douyin::SANDBOX_AES_KEY),
+        ticket_interval: args.ticket_interval,
+    }
+}
+
 fn fault_summary(f: &FaultSpec) -> String {
     let seed = f.seed.map_or("random".to_string(), |s| s.to_string());
     format!(
@@ -197,7 +214,11 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
             .wechat()
             .start_pushes(push_config(args, url))
             .map_err(|e| CliError::new(e.to_string()).help("pass a 43-character `--aes-key`"))?;
-        ui.status(&format!("pushing WeChat events to {url}"));
+        handle
+            .douyin()
+            .start_pushes(douyin_push_config(args, url))
+            .map_err(|e| CliError::new(e.to_string()))?;
+        ui.status(&format!("pushing WeChat and Douyin events to {url}"));
     }
     ui.data(&format!("sandbox listening on {}", handle.base_url()));
     if spec.faults.any() {

@@ -37,14 +37,46 @@ pub(crate) fn read(
             continue;
         };
         declared.insert(spec.kind());
-        let mut cx = SectionCx {
-            path: YamlPath::top("platforms").key(name),
-            ctx,
-            p,
-        };
+        let path = YamlPath::top("platforms").key(name);
+        // `proxy` is every platform's: taken out before the platform reads its own keys.
+        let proxy = take_proxy(section, &path, p);
+        let mut cx = SectionCx { path, ctx, p };
         if let Some(config) = spec.read_config(section, &mut cx) {
-            platforms.insert(spec.kind(), config);
+            platforms.insert(spec.kind(), config.with_proxy(proxy));
         }
     }
     (platforms, declared)
+}
+
+/// The JSON Schema of the `proxy` key every platform section has.
+pub(crate) fn proxy_schema() -> serde_json::Value {
+    serde_json::json!({
+        "description": "The forward proxy this platform's calls go through (`http://`, `https://` or `socks5://` URL), e.g. a fixed egress for WeChat's IP whitelist; default: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY. Never used for the sandbox on loopback.",
+        "type": "string",
+        "pattern": "^(https?|socks5h?)://[^\\s]+$"
+    })
+}
+
+/// Removes `proxy` from a platform section; the URL when it is one (else reported).
+fn take_proxy(section: &mut Value, path: &YamlPath, p: &mut Problems<'_>) -> Option<String> {
+    let Value::Mapping(map) = section else {
+        return None;
+    };
+    let value = map.remove("proxy")?;
+    let url = value.as_str().map(str::trim).filter(|u| {
+        ["http://", "https://", "socks5://", "socks5h://"]
+            .iter()
+            .any(|scheme| {
+                u.strip_prefix(scheme)
+                    .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+            })
+    });
+    if url.is_none() {
+        p.value(
+            &path.key("proxy"),
+            "`proxy` must be an http(s):// or socks5:// URL".to_owned(),
+        )
+        .help("e.g. `proxy: http://egress.internal:3128`");
+    }
+    url.map(str::to_owned)
 }

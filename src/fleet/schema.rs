@@ -32,7 +32,9 @@ fn build(specs: Specs) -> Value {
     let mut templates = Map::new();
     for spec in specs {
         let name = spec.kind().as_str();
-        platforms.insert(name.to_owned(), adopt(&mut root, spec.config_schema()));
+        let mut config = spec.config_schema();
+        config["properties"]["proxy"] = super::platforms::proxy_schema();
+        platforms.insert(name.to_owned(), adopt(&mut root, config));
         templates.insert(name.to_owned(), adopt(&mut root, spec.template_schema()));
     }
     let names: Vec<&str> = specs.iter().map(|s| s.kind().as_str()).collect();

@@ -206,6 +206,8 @@ impl<'p> SectionCx<'_, 'p> {
 pub struct PlatformConfig {
     /// Where the platform's API lives (the real one, or the sandbox).
     pub endpoint: ApiBase,
+    /// The forward proxy its calls go through (`platforms.<name>.proxy`), if set.
+    pub proxy: Option<String>,
     settings: Arc<dyn Any + Send + Sync>,
     /// The settings as debug text (secrets print `***`), to tell a changed section.
     summary: String,
@@ -219,9 +221,16 @@ impl PlatformConfig {
     ) -> PlatformConfig {
         PlatformConfig {
             endpoint,
+            proxy: None,
             summary: format!("{settings:?}"),
             settings: Arc::new(settings),
         }
+    }
+
+    /// The same settings with calls going through `proxy`.
+    pub fn with_proxy(mut self, proxy: Option<String>) -> PlatformConfig {
+        self.proxy = proxy;
+        self
     }
 
     /// The settings, as the platform module's own type.
@@ -243,7 +252,9 @@ impl fmt::Debug for PlatformConfig {
 
 impl PartialEq for PlatformConfig {
     fn eq(&self, other: &Self) -> bool {
-        self.endpoint == other.endpoint && self.summary == other.summary
+        self.endpoint == other.endpoint
+            && self.proxy == other.proxy
+            && self.summary == other.summary
     }
 }
 

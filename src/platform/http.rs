@@ -25,7 +25,7 @@ pub const TRIP_AFTER: u32 = 2;
 pub const UNREACHABLE: &str = "unreachable";
 
 /// How a transport behaves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// See [`CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
@@ -33,6 +33,9 @@ pub struct Options {
     pub request_timeout: Duration,
     /// See [`COOLDOWN`].
     pub cooldown: Duration,
+    /// The platform's own forward proxy (`platforms.<name>.proxy`); it takes the place of the
+    /// environment's. Never used for loopback (the sandbox).
+    pub proxy: Option<String>,
 }
 
 impl Default for Options {
@@ -41,6 +44,17 @@ impl Default for Options {
             connect_timeout: CONNECT_TIMEOUT,
             request_timeout: REQUEST_TIMEOUT,
             cooldown: COOLDOWN,
+            proxy: None,
+        }
+    }
+}
+
+impl Options {
+    /// The default options with the proxy of `config` (`platforms.<name>.proxy`).
+    pub fn for_config(config: &crate::fleet::PlatformConfig) -> Options {
+        Options {
+            proxy: config.proxy.clone(),
+            ..Options::default()
         }
     }
 }
@@ -69,7 +83,16 @@ impl Transport {
         let builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout);
-        let builder = match proxy_for(base, env) {
+        let configured = options.proxy.clone();
+        let env = |name: &str| match &configured {
+            // The platform's own proxy stands for every proxy variable; NO_PROXY does not apply.
+            Some(url) if name.ends_with("PROXY") && !name.eq_ignore_ascii_case("NO_PROXY") => {
+                Some(url.clone())
+            }
+            Some(_) => None,
+            None => env(name),
+        };
+        let builder = match proxy_for(base, &env) {
             Some(Ok(proxy)) => builder.proxy(proxy),
             Some(Err(err)) => {
                 tracing::warn!(%platform, error = %err, "the proxy setting is not a URL; calling directly");
@@ -89,6 +112,11 @@ impl Transport {
             host: host_of(base),
             breaker: Breaker::new(options.cooldown),
         }
+    }
+
+    /// The same transport to the same host, configured with `options` (a fresh breaker).
+    pub fn reconfigured(&self, base: &str, options: Options) -> Transport {
+        Transport::new(self.platform, base, options)
     }
 
     /// The client to build requests with.
@@ -321,6 +349,7 @@ mod tests {
             connect_timeout: Duration::from_millis(timeout_ms),
             request_timeout: Duration::from_millis(timeout_ms),
             cooldown: Duration::from_secs(30),
+            proxy: None,
         }
     }
 
@@ -417,6 +446,46 @@ mod tests {
         let response = transport.send("wxa/getversioninfo", request, "h").await;
         assert_eq!(response.unwrap().status(), 200);
         assert_eq!(seen.load(Ordering::SeqCst), 1, "loopback is never proxied");
+    }
+
+    #[tokio::test]
+    async fn a_platforms_own_proxy_stands_for_the_environments() {
+        let (proxy, seen) = forward_proxy().await;
+        let port = platform().await;
+        let base = format!("http://platform.test:{port}");
+        // The environment names no proxy, or exempts the host: the platform's own still applies.
+        let exempt = |name: &str| (name == "NO_PROXY").then(|| "platform.test".to_owned());
+        let own = Options {
+            proxy: Some(proxy.clone()),
+            ..options(2000)
+        };
+        let transport = Transport::with_env(WECHAT, &base, own.clone(), &exempt);
+        let request = transport.client().get(format!("{base}/wxa/getversioninfo"));
+        let response = transport.send("wxa/getversioninfo", request, "h").await;
+        assert_eq!(response.unwrap().status(), 200);
+        assert_eq!(
+            seen.load(Ordering::SeqCst),
+            1,
+            "through the platform's proxy"
+        );
+        // Reconfigured (as a client is for its platform's settings), the same holds.
+        let plain = Transport::with_env(WECHAT, &base, options(2000), &exempt);
+        let transport = plain.reconfigured(&base, own.clone());
+        let request = transport.client().get(format!("{base}/wxa/getversioninfo"));
+        assert_eq!(
+            transport.send("c", request, "h").await.unwrap().status(),
+            200
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+        // The sandbox on loopback is still called directly.
+        let local = format!("http://127.0.0.1:{port}");
+        let transport = Transport::with_env(WECHAT, &local, own, &exempt);
+        let request = transport.client().get(format!("{local}/x"));
+        assert_eq!(
+            transport.send("c", request, "h").await.unwrap().status(),
+            200
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 2, "loopback is never proxied");
     }
 
     #[test]

@@ -195,3 +195,50 @@ fn a_secret_file_that_is_not_utf8_is_refused_without_its_bytes() {
     let e = token_file_problem(dir.path(), "binary");
     assert_eq!(e.message, "secret file `binary` is not UTF-8 text");
 }
+
+#[test]
+fn every_platform_section_takes_a_proxy_url_and_refuses_anything_else() {
+    let with = |proxy: &str| {
+        super::edit(
+            super::BASE,
+            &[(
+                "    api_base: sandbox\n",
+                &format!("    api_base: sandbox\n    proxy: {proxy}\n"),
+            )],
+        )
+    };
+    let fleet = super::load(&with("http://egress.internal:3128")).expect("valid");
+    let config = fleet
+        .platforms
+        .get(crate::platform::wechat::spec::KIND)
+        .unwrap();
+    assert_eq!(config.proxy.as_deref(), Some("http://egress.internal:3128"));
+    assert!(
+        super::wechat_config(&fleet).is_some(),
+        "the platform's own keys still read"
+    );
+    let none = super::load(super::BASE).expect("valid");
+    assert_eq!(
+        none.platforms
+            .get(crate::platform::wechat::spec::KIND)
+            .unwrap()
+            .proxy,
+        None
+    );
+    for bad in ["ftp://egress:21", "egress.internal:3128", "\"http:// x\""] {
+        let errors = super::problems(&with(bad));
+        let e = super::problem_at(&errors, "platforms.wechat.proxy");
+        assert!(
+            e.message.contains("http(s):// or socks5://"),
+            "{bad}: {}",
+            e.message
+        );
+    }
+    let schema = crate::fleet::json_schema(crate::platform::registry::SPECS);
+    for platform in ["WechatPlatform", "AlipayPlatform", "DouyinPlatform"] {
+        assert_eq!(
+            schema["$defs"][platform]["properties"]["proxy"]["type"], "string",
+            "{platform}"
+        );
+    }
+}

@@ -96,6 +96,14 @@ impl Gateway {
         }
     }
 
+    /// The same caller with transport `options` (the platform's proxy).
+    pub fn with_options(self, options: http::Options) -> Gateway {
+        Gateway {
+            transport: self.transport.reconfigured(&self.url, options),
+            ..self
+        }
+    }
+
     /// Calls `method`; returns the verified response node when `code` is 10000.
     pub async fn call(
         &self,

@@ -74,6 +74,12 @@ impl AlipayClient {
         self.build_wait = wait;
         self
     }
+
+    /// The same client with transport `options` (the platform's proxy).
+    pub fn with_transport(mut self, options: crate::platform::http::Options) -> AlipayClient {
+        self.gateway = self.gateway.with_options(options);
+        self
+    }
 }
 
 impl Platform for AlipayClient {

@@ -9,6 +9,7 @@ use super::{AlipayClient, alipay_token_key};
 use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::BoxFuture;
+use crate::platform::http;
 use crate::platform::platforms::Platforms;
 use crate::platform::registry::{Connected, Module, Output, app_named, seed_app_tokens};
 use crate::sandbox::access::Access;
@@ -80,7 +81,11 @@ impl Module for AlipayModule {
             .filter(|a| a.platform == spec::KIND)
             .filter_map(|a| Some((a.appid.clone(), fleet.app_tokens.get(&a.appid)?.clone())))
             .collect();
-        Connected::of(AlipayClient::new(settings, base, store.clone()).with_app_tokens(tokens))
+        Connected::of(
+            AlipayClient::new(settings, base, store.clone())
+                .with_app_tokens(tokens)
+                .with_transport(http::Options::for_config(config)),
+        )
     }
 
     fn auth_command(&self) -> Option<clap::Command> {

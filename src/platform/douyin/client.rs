@@ -106,6 +106,14 @@ impl Http {
         }
     }
 
+    /// The same caller with transport `options` (the platform's proxy).
+    pub fn with_options(self, options: http::Options) -> Http {
+        Http {
+            transport: self.transport.reconfigured(&self.base, options),
+            base: self.base,
+        }
+    }
+
     /// Sends one call; the answer's JSON whatever it says.
     async fn send(
         &self,

@@ -88,6 +88,12 @@ impl DouyinClient {
         self
     }
 
+    /// The same client with transport `options` (the platform's proxy).
+    pub fn with_transport(mut self, options: crate::platform::http::Options) -> DouyinClient {
+        self.http = self.http.with_options(options);
+        self
+    }
+
     /// Keeps a pushed component ticket.
     pub fn store_ticket(&self, ticket: &str) -> Result<(), PlatformError> {
         self.tokens.store_ticket(ticket)

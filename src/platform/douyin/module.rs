@@ -8,6 +8,7 @@ use super::spec::{self, DouyinConfig};
 use super::{DouyinClient, SANDBOX_AES_KEY, SANDBOX_PUSH_TOKEN, TICKET_TTL_SECS, keys};
 use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
+use crate::platform::http;
 use crate::platform::platforms::Platforms;
 use crate::platform::registry::{Connected, Module, Output, ServeCx, app_named, seed_app_tokens};
 use crate::platform::{BoxFuture, now_secs};
@@ -74,7 +75,10 @@ impl Module for DouyinModule {
     ) -> Connected {
         // The spec (or the seeding) made this config: it holds the platform's settings.
         let settings = settings(config).unwrap_or_else(|e| unreachable!("{e}"));
-        Connected::of(DouyinClient::new(settings, base, store.clone()))
+        Connected::of(
+            DouyinClient::new(settings, base, store.clone())
+                .with_transport(http::Options::for_config(config)),
+        )
     }
 
     fn routes(&self, cx: &ServeCx<'_>) -> Result<Option<axum::Router>, Report> {

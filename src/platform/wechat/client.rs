@@ -45,6 +45,14 @@ impl Http {
         &self.base
     }
 
+    /// The same caller with transport `options` (the platform's proxy).
+    pub fn with_options(self, options: http::Options) -> Http {
+        Http {
+            transport: self.transport.reconfigured(&self.base, options),
+            base: self.base,
+        }
+    }
+
     /// Calls `call` (a path like `wxa/commit`); returns the JSON answer when errcode is 0.
     pub async fn call(
         &self,

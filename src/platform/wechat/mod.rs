@@ -87,6 +87,12 @@ impl WechatClient {
         self.scan_wait = wait;
         self
     }
+
+    /// The same client with transport `options` (the platform's proxy).
+    pub fn with_transport(mut self, options: crate::platform::http::Options) -> WechatClient {
+        self.http = self.http.with_options(options);
+        self
+    }
 }
 
 impl Platform for WechatClient {

@@ -15,6 +15,7 @@ use super::{LinkKind, WechatClient, refresh_token_key, ticket_key};
 use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::BoxFuture;
+use crate::platform::http;
 use crate::platform::platforms::Platforms;
 use crate::platform::registry::{Connected, Module, Output, ServeCx, seed_app_tokens};
 use crate::sandbox::access::Access;
@@ -89,7 +90,10 @@ impl Module for WechatModule {
     ) -> Connected {
         // The spec (or the seeding) made this config: it holds the platform's settings.
         let settings = settings(config).unwrap_or_else(|e| unreachable!("{e}"));
-        Connected::of(WechatClient::new(settings, base, store.clone()))
+        Connected::of(
+            WechatClient::new(settings, base, store.clone())
+                .with_transport(http::Options::for_config(config)),
+        )
     }
 
     fn routes(&self, cx: &ServeCx<'_>) -> Result<Option<axum::Router>, Report> {

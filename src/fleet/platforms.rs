@@ -51,9 +51,9 @@ pub(crate) fn read(
 /// The JSON Schema of the `proxy` key every platform section has.
 pub(crate) fn proxy_schema() -> serde_json::Value {
     serde_json::json!({
-        "description": "The forward proxy this platform's calls go through (`http://`, `https://` or `socks5://` URL), e.g. a fixed egress for WeChat's IP whitelist; default: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY. Never used for the sandbox on loopback.",
+        "description": "The forward proxy this platform's calls go through (an `http://` or `https://` URL), e.g. a fixed egress for WeChat's IP whitelist; default: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY. Never used for the sandbox on loopback.",
         "type": "string",
-        "pattern": "^(https?|socks5h?)://[^\\s]+$"
+        "pattern": "^https?://[^\\s]+$"
     })
 }
 
@@ -64,17 +64,15 @@ fn take_proxy(section: &mut Value, path: &YamlPath, p: &mut Problems<'_>) -> Opt
     };
     let value = map.remove("proxy")?;
     let url = value.as_str().map(str::trim).filter(|u| {
-        ["http://", "https://", "socks5://", "socks5h://"]
-            .iter()
-            .any(|scheme| {
-                u.strip_prefix(scheme)
-                    .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
-            })
+        ["http://", "https://"].iter().any(|scheme| {
+            u.strip_prefix(scheme)
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains(char::is_whitespace))
+        })
     });
     if url.is_none() {
         p.value(
             &path.key("proxy"),
-            "`proxy` must be an http(s):// or socks5:// URL".to_owned(),
+            "`proxy` must be an http:// or https:// URL".to_owned(),
         )
         .help("e.g. `proxy: http://egress.internal:3128`");
     }

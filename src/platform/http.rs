@@ -33,8 +33,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// See [`COOLDOWN`].
     pub cooldown: Duration,
-    /// The platform's own forward proxy (`platforms.<name>.proxy`); it takes the place of the
-    /// environment's. Never used for loopback (the sandbox).
+    /// The platform's own forward proxy (`platforms.<name>.proxy`, an http(s) URL the fleet
+    /// checked); it takes the place of the environment's. Never used for loopback (the sandbox).
     pub proxy: Option<String>,
 }
 

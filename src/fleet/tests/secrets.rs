@@ -225,11 +225,16 @@ fn every_platform_section_takes_a_proxy_url_and_refuses_anything_else() {
             .proxy,
         None
     );
-    for bad in ["ftp://egress:21", "egress.internal:3128", "\"http:// x\""] {
+    for bad in [
+        "ftp://egress:21",
+        "socks5://egress:1080",
+        "egress.internal:3128",
+        "\"http:// x\"",
+    ] {
         let errors = super::problems(&with(bad));
         let e = super::problem_at(&errors, "platforms.wechat.proxy");
         assert!(
-            e.message.contains("http(s):// or socks5://"),
+            e.message.contains("http:// or https://"),
             "{bad}: {}",
             e.message
         );

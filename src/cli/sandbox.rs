@@ -73,12 +73,12 @@ pub struct SandboxArgs {
 #[command(next_help_heading = "Fault injection")]
 pub struct FaultArgs {
     /// Share of platform calls (0 to 1) answered with an injected error instead (WeChat -1,
-    /// Alipay `isp.unknow-error`, or one of `--fault-codes`).
+    /// Alipay `isp.unknow-error`, Douyin 28001005, or one of `--fault-codes`).
     #[arg(long, value_name = "RATE", default_value_t = 0.0, value_parser = parse_rate)]
     pub error_rate: f64,
 
-    /// Codes injected errors carry, comma-separated: numbers are WeChat errcodes (`45011`),
-    /// text is an Alipay sub_code (`isp.unknow-error`).
+    /// Codes injected errors carry, comma-separated: numbers are WeChat errcodes (`45011`) and
+    /// Douyin `err_no`s (`11301`), text is an Alipay sub_code (`isp.unknow-error`).
     #[arg(
         long,
         value_name = "CODE,…",

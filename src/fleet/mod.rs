@@ -166,7 +166,7 @@ pub struct FaultSpec {
     /// 20000 `isp.unknow-error`, or one of `codes`); nothing is applied.
     pub error_rate: f64,
     /// The codes an injected error carries, one chosen at random per error: numbers are WeChat
-    /// errcodes (e.g. `45011`, `85085`), other text is an Alipay `sub_code`. Empty: the transient
+    /// errcodes (e.g. `45011`, `85085`) and Douyin `err_no`s, other text is an Alipay `sub_code`. Empty: the transient
     /// "system busy" of each platform.
     pub codes: Vec<String>,
     /// A fixed delay before every call is answered, in milliseconds.

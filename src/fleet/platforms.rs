@@ -48,15 +48,6 @@ pub(crate) fn read(
     (platforms, declared)
 }
 
-/// The JSON Schema of the `proxy` key every platform section has.
-pub(crate) fn proxy_schema() -> serde_json::Value {
-    serde_json::json!({
-        "description": "The forward proxy this platform's calls go through (an `http://` or `https://` URL), e.g. a fixed egress for WeChat's IP whitelist; default: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY. Never used for the sandbox on loopback.",
-        "type": "string",
-        "pattern": "^https?://[^\\s]+$"
-    })
-}
-
 /// Removes `proxy` from a platform section; the URL when it is one (else reported).
 fn take_proxy(section: &mut Value, path: &YamlPath, p: &mut Problems<'_>) -> Option<String> {
     let Value::Mapping(map) = section else {

@@ -33,7 +33,7 @@ fn build(specs: Specs) -> Value {
     for spec in specs {
         let name = spec.kind().as_str();
         let mut config = spec.config_schema();
-        config["properties"]["proxy"] = super::platforms::proxy_schema();
+        config["properties"]["proxy"] = proxy_schema();
         platforms.insert(name.to_owned(), adopt(&mut root, config));
         templates.insert(name.to_owned(), adopt(&mut root, spec.template_schema()));
     }
@@ -70,6 +70,15 @@ fn build(specs: Specs) -> Value {
     }
     audit["additionalProperties"] = json!(false);
     root
+}
+
+/// The JSON Schema of the `proxy` key every platform section has.
+fn proxy_schema() -> Value {
+    json!({
+        "description": "The forward proxy this platform's calls go through (an `http://` or `https://` URL), e.g. a fixed egress for WeChat's IP whitelist; default: the environment's HTTPS_PROXY / HTTP_PROXY / ALL_PROXY minus NO_PROXY. Never used for the sandbox on loopback.",
+        "type": "string",
+        "pattern": "^https?://[^\\s]+$"
+    })
 }
 
 /// Moves a platform's schema (and its own definitions) into `root`'s definitions under its

@@ -126,8 +126,8 @@ impl Faults {
         }
     }
 
-    /// The configured codes that are WeChat errcodes (numbers).
-    pub fn wechat_codes(&self) -> Vec<String> {
+    /// The configured codes that are numbers: WeChat errcodes and Douyin `err_no`s.
+    pub fn numeric_codes(&self) -> Vec<String> {
         self.spec
             .codes
             .iter()
@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn sequence(faults: &Faults, n: usize) -> Vec<Fault> {
-        let codes = faults.wechat_codes();
+        let codes = faults.numeric_codes();
         (0..n)
             .map(|i| {
                 let kind = [CallKind::Token, CallKind::Read, CallKind::Mutating][i % 3];
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn codes_split_by_platform() {
         let faults = Faults::new(&spec(1), 0);
-        assert_eq!(faults.wechat_codes(), ["45011", "-1"]);
+        assert_eq!(faults.numeric_codes(), ["45011", "-1"]);
         assert_eq!(faults.alipay_codes(), ["isp.unknow-error"]);
     }
 }

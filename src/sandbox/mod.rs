@@ -98,6 +98,28 @@ pub type Start = fn(&SandboxSpec, Persist) -> Result<Arc<dyn Simulator>, String>
 /// Every simulated platform, one line each.
 pub static SIMULATORS: &[Start] = &[wechat::start, alipay::start, douyin::start];
 
+/// Unix time in milliseconds (every simulator's clock).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Random alphanumeric text of `len` characters (tokens, tickets, codes, secrets).
+pub fn random_token(len: usize) -> String {
+    std::iter::repeat_with(fastrand::alphanumeric)
+        .take(len)
+        .collect()
+}
+
+/// Locks `mutex`, going on past a poisoned lock (a simulator's state stays usable after a panic
+/// in a request).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Where the sandbox keeps its state.
 #[derive(Clone)]
 pub enum Persist {

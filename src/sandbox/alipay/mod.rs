@@ -18,7 +18,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 pub use admin::start;
 pub use gateway::multipart_text_fields;
@@ -27,9 +27,9 @@ pub use persist::SimError;
 use state::{App, World, now_ms, random_token};
 pub use versions::MAX_DEV_VERSIONS;
 
-use super::Persist;
 use super::faults::Faults;
 use super::records::{Accepted, Records};
+use super::{Persist, lock};
 use crate::fleet::SandboxSpec;
 use crate::platform::alipay::sign::{PrivateKey, PublicKey, SignError};
 use crate::store::Store;
@@ -329,8 +329,4 @@ impl Sim {
     pub fn writes(&self) -> u64 {
         self.inner.writes.load(Ordering::SeqCst)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -1,6 +1,7 @@
 //! The simulated Alipay world: the gateway's keys, issued authorization codes and tokens, and per
 //! merchant app its versions (with the spec §2.3 status machine) and members.
 
+pub use crate::sandbox::{now_ms, random_token};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -257,25 +258,10 @@ impl World {
     }
 }
 
-/// A random string of `len` alphanumeric characters.
-pub fn random_token(len: usize) -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
-        .take(len)
-        .collect()
-}
-
 /// A random `2088…` user id (16 digits).
 pub fn random_user_id() -> String {
     let digits: String = std::iter::repeat_with(|| fastrand::digit(10))
         .take(12)
         .collect();
     format!("2088{digits}")
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

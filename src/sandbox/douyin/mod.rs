@@ -17,7 +17,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -33,9 +33,9 @@ pub use persist::SimError;
 pub use push::PushConfig;
 use state::{App, DyError, Timing, World, now_ms, random_token};
 
-use super::Persist;
 use super::faults::{CallKind, Fault, Faults};
 use super::records::{Accepted, Records};
+use super::{Persist, lock};
 use crate::fleet::SandboxSpec;
 use crate::store::Store;
 
@@ -402,14 +402,8 @@ async fn handle(
     let name = uri.path().trim_matches('/').to_owned();
     let faults = sim.faults();
     tokio::time::sleep(faults.latency()).await;
-    let codes: Vec<String> = faults
-        .spec()
-        .codes
-        .iter()
-        .filter(|c| c.parse::<i64>().is_ok())
-        .cloned()
-        .collect();
-    match faults.draw(call_kind(&name), &codes) {
+    let token = headers.get("access-token").and_then(|v| v.to_str().ok());
+    match faults.draw(call_kind(&name), &faults.numeric_codes()) {
         Fault::Error(code) => {
             sim.count_call(&name);
             let code = code.and_then(|c| c.parse().ok()).unwrap_or(28001005);
@@ -426,19 +420,13 @@ async fn handle(
             return StatusCode::GATEWAY_TIMEOUT.into_response();
         }
         Fault::LostResponse => {
-            let token = headers.get("access-token").and_then(|v| v.to_str().ok());
             sim.call(uri.path(), token, &query, &body);
             tracing::debug!(path = %uri.path(), "sandbox: applied, answer lost");
             return StatusCode::BAD_GATEWAY.into_response();
         }
         Fault::None => {}
     }
-    let token = headers.get("access-token").and_then(|v| v.to_str().ok());
     let reply = sim.call(uri.path(), token, &query, &body);
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     (status, axum::Json(reply.body)).into_response()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -3,6 +3,7 @@
 //! the one audit slot, the live version and the rollback — with the state machine and blocking
 //! codes of spec/douyin.md §3–4.
 
+pub use crate::sandbox::{now_ms, random_token};
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -26,18 +27,6 @@ pub const TICKET_TTL_MS: u64 = 3 * 3600 * 1000;
 pub const REFRESH_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 /// An authorization code lives 1 h.
 pub const CODE_TTL_MS: u64 = 3600 * 1000;
-
-/// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// Random URL-safe text of `n` characters.
-pub fn random_token(n: usize) -> String {
-    (0..n).map(|_| fastrand::alphanumeric()).collect()
-}
 
 /// A Douyin error: `err_no` and `err_msg`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use admin::start;
@@ -28,9 +28,9 @@ pub use push::PushConfig;
 pub use routes::{Method, Reply};
 use state::{App, World, now_ms};
 
-use super::Persist;
 use super::faults::Faults;
 use super::records::{Accepted, Records};
+use super::{Persist, lock};
 use crate::fleet::SandboxSpec;
 use crate::store::Store;
 
@@ -216,8 +216,4 @@ impl Sim {
     pub fn writes(&self) -> u64 {
         self.inner.writes.load(Ordering::SeqCst)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -388,7 +388,7 @@ async fn handle(
     };
     let faults = sim.faults();
     tokio::time::sleep(faults.latency()).await;
-    let fault = faults.draw(call_kind(uri.path()), &faults.wechat_codes());
+    let fault = faults.draw(call_kind(uri.path()), &faults.numeric_codes());
     match fault {
         Fault::Error(code) => return json_reply(sim.injected_error(uri.path(), code.as_deref())),
         Fault::Timeout => {

@@ -1,6 +1,7 @@
 //! The simulated WeChat world as plain data: the component-wide state, one record per authorized
 //! mini program, and the errcode type the handlers return. Everything here serializes to the store.
 
+pub use crate::sandbox::{now_ms, random_token};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -368,21 +369,6 @@ impl World {
         let global = std::mem::take(&mut self.dirty_global);
         (global, std::mem::take(&mut self.dirty_apps))
     }
-}
-
-/// A random token-like string of `len` alphanumeric characters.
-pub fn random_token(len: usize) -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
-        .take(len)
-        .collect()
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 const BEIJING_OFFSET_MS: u64 = 8 * 3600 * 1000;

@@ -8,6 +8,7 @@ pub mod platforms;
 pub mod rate;
 pub mod registry;
 pub mod replay;
+pub mod token_cache;
 pub mod wechat;
 
 use std::fmt;

@@ -4,33 +4,20 @@
 //! is kept and flushed to disk before the access token is used; a lost or rejected refresh token
 //! (40021) is recovered through `retrieve_auth_code`, or the app is marked unauthorized.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::json;
-use tokio::sync::Mutex as AsyncMutex;
 
 use super::client::{AUTH_TOKEN, Api, COMPONENT_TOKEN, Http, RETRIEVE_CODE, decode};
 use super::types::{AuthCode, AuthorizerToken, ComponentToken};
 use super::{errors, keys};
+use crate::platform::token_cache::TokenCache;
 use crate::platform::{ErrorClass, PlatformError, now_secs};
 use crate::secret::Secret;
-use crate::store::{Store, Token};
+use crate::store::Store;
 
 /// A component ticket lives 3 h (§1.1).
 pub const TICKET_TTL_SECS: u64 = 3 * 3600;
-/// Tokens are refreshed this long before they expire (at most half their lifetime).
-const REFRESH_AHEAD_SECS: u64 = 600;
 /// Codes of an access token Douyin no longer takes: drop it, mint again once, retry once.
 const TOKEN_REJECTED: [&str; 5] = ["28001003", "28001008", "40020", "40009", "40010"];
-
-/// Whether a cached access token can still be used at `now`.
-fn usable(token: &Token, now: u64) -> bool {
-    let lifetime = token
-        .expires_at
-        .map_or(0, |exp| exp.saturating_sub(token.obtained_at));
-    token.fresh(now, REFRESH_AHEAD_SECS.min(lifetime / 2))
-}
 
 /// Whether `err` says the access token used was refused.
 pub fn token_rejected(err: &PlatformError) -> bool {
@@ -39,62 +26,28 @@ pub fn token_rejected(err: &PlatformError) -> bool {
 
 /// The token cache of one third-party application.
 pub struct Tokens {
-    store: Store,
+    cache: TokenCache,
     component_appid: String,
     secret: Option<Secret>,
-    locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
 }
 
 impl Tokens {
     /// A cache for `component_appid`'s tokens in `store`.
     pub fn new(store: Store, component_appid: &str, secret: Option<Secret>) -> Tokens {
         Tokens {
-            store,
+            cache: TokenCache::new(store, super::spec::KIND),
             component_appid: component_appid.to_owned(),
             secret,
-            locks: Mutex::new(HashMap::new()),
         }
-    }
-
-    fn lock_for(&self, key: &str) -> Arc<AsyncMutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        locks.entry(key.to_owned()).or_default().clone()
-    }
-
-    fn stored(&self, key: &str, api: Api) -> Result<Option<Token>, PlatformError> {
-        self.store
-            .token(key)
-            .map_err(|e| errors::store(api.name, e))
-    }
-
-    fn save(
-        &self,
-        key: &str,
-        value: &str,
-        expires_in: Option<u64>,
-        api: Api,
-    ) -> Result<(), PlatformError> {
-        let now = now_secs();
-        let token = Token {
-            value: Secret::new(value),
-            expires_at: expires_in.map(|s| now + s),
-            obtained_at: now,
-        };
-        self.store
-            .put_token(key, &token)
-            .map_err(|e| errors::store(api.name, e))
-    }
-
-    fn cached(&self, key: &str, api: Api) -> Result<Option<Secret>, PlatformError> {
-        let token = self.stored(key, api)?;
-        Ok(token.filter(|t| usable(t, now_secs())).map(|t| t.value))
     }
 
     /// Stores a pushed component ticket (valid 3 h).
     pub fn store_ticket(&self, ticket: &str) -> Result<(), PlatformError> {
         let key = keys::ticket(&self.component_appid);
-        self.save(&key, ticket, Some(TICKET_TTL_SECS), COMPONENT_TOKEN)?;
-        self.store
+        self.cache
+            .save(&key, ticket, Some(TICKET_TTL_SECS), COMPONENT_TOKEN.name)?;
+        self.cache
+            .store()
             .flush()
             .map_err(|e| errors::store(COMPONENT_TOKEN.name, e))
     }
@@ -103,23 +56,25 @@ impl Tokens {
     pub fn ticket_fresh(&self, now: u64) -> Result<bool, PlatformError> {
         let key = keys::ticket(&self.component_appid);
         Ok(self
-            .stored(&key, COMPONENT_TOKEN)?
+            .cache
+            .stored(&key, COMPONENT_TOKEN.name)?
             .is_some_and(|t| t.fresh(now, 0)))
     }
 
     /// The component access token, minted with the stored ticket when needed.
     pub async fn component(&self, http: &Http) -> Result<Secret, PlatformError> {
         let key = keys::component_token(&self.component_appid);
-        if let Some(token) = self.cached(&key, COMPONENT_TOKEN)? {
+        if let Some(token) = self.cache.cached(&key, COMPONENT_TOKEN.name)? {
             return Ok(token);
         }
-        let lock = self.lock_for(&key);
+        let lock = self.cache.lock_for(&key);
         let _guard = lock.lock().await;
-        if let Some(token) = self.cached(&key, COMPONENT_TOKEN)? {
+        if let Some(token) = self.cache.cached(&key, COMPONENT_TOKEN.name)? {
             return Ok(token);
         }
         let ticket = self
-            .stored(&keys::ticket(&self.component_appid), COMPONENT_TOKEN)?
+            .cache
+            .stored(&keys::ticket(&self.component_appid), COMPONENT_TOKEN.name)?
             .filter(|t| t.fresh(now_secs(), 0))
             .ok_or_else(no_ticket)?;
         let secret = self
@@ -135,7 +90,8 @@ impl Tokens {
         let answer = match http.unwrapped(COMPONENT_TOKEN, &query).await {
             // A refused ticket is dropped: the next push (or the sandbox's seeding) brings one.
             Err(err) if err.code == "40037" => {
-                self.drop_if_same(&keys::ticket(&self.component_appid), &ticket.value)
+                self.cache
+                    .drop_if_same(&keys::ticket(&self.component_appid), &ticket.value)
                     .await;
                 return Err(err);
             }
@@ -143,11 +99,11 @@ impl Tokens {
         };
         let minted: ComponentToken = decode(COMPONENT_TOKEN, answer)?;
         let expires = u64::try_from(minted.expires_in).unwrap_or(0);
-        self.save(
+        self.cache.save(
             &key,
             &minted.component_access_token,
             Some(expires),
-            COMPONENT_TOKEN,
+            COMPONENT_TOKEN.name,
         )?;
         tracing::debug!(component = %self.component_appid, "Douyin component access token minted");
         Ok(Secret::new(minted.component_access_token))
@@ -165,7 +121,8 @@ impl Tokens {
         let token = self.component(http).await?;
         match http.call(api, &token, query, body).await {
             Err(err) if token_rejected(&err) => {
-                self.drop_if_same(&keys::component_token(&self.component_appid), &token)
+                self.cache
+                    .drop_if_same(&keys::component_token(&self.component_appid), &token)
                     .await;
                 let token = self.component(http).await?;
                 http.call(api, &token, query, body).await
@@ -177,7 +134,8 @@ impl Tokens {
     /// Why `appid` is marked unauthorized, if it is.
     pub fn unauthorized_reason(&self, appid: &str) -> Result<Option<String>, PlatformError> {
         Ok(self
-            .stored(&keys::unauthorized(appid), AUTH_TOKEN)?
+            .cache
+            .stored(&keys::unauthorized(appid), AUTH_TOKEN.name)?
             .map(|t| t.value.expose().to_owned()))
     }
 
@@ -185,19 +143,23 @@ impl Tokens {
     pub fn readable(&self, appid: &str) -> Result<bool, PlatformError> {
         Ok(self.unauthorized_reason(appid)?.is_none()
             && self
-                .stored(&keys::refresh_token(appid), AUTH_TOKEN)?
+                .cache
+                .stored(&keys::refresh_token(appid), AUTH_TOKEN.name)?
                 .is_some())
     }
 
     /// Marks `appid` unauthorized: drops its tokens, keeps a marker with `reason`.
     pub fn mark_unauthorized(&self, appid: &str, reason: &str) -> Result<(), PlatformError> {
         for key in [keys::authorizer_token(appid), keys::refresh_token(appid)] {
-            self.store
+            self.cache
+                .store()
                 .remove_token(&key)
                 .map_err(|e| errors::store(AUTH_TOKEN.name, e))?;
         }
-        self.save(&keys::unauthorized(appid), reason, None, AUTH_TOKEN)?;
-        self.store
+        self.cache
+            .save(&keys::unauthorized(appid), reason, None, AUTH_TOKEN.name)?;
+        self.cache
+            .store()
             .flush()
             .map_err(|e| errors::store(AUTH_TOKEN.name, e))
     }
@@ -208,23 +170,25 @@ impl Tokens {
         let refresh_ttl = u64::try_from(minted.refresh_expires_in)
             .ok()
             .filter(|s| *s > 0);
-        self.save(
+        self.cache.save(
             &keys::refresh_token(appid),
             &minted.authorizer_refresh_token,
             refresh_ttl,
-            AUTH_TOKEN,
+            AUTH_TOKEN.name,
         )?;
         let access_ttl = u64::try_from(minted.expires_in).unwrap_or(0);
-        self.save(
+        self.cache.save(
             &keys::authorizer_token(appid),
             &minted.authorizer_access_token,
             Some(access_ttl),
-            AUTH_TOKEN,
+            AUTH_TOKEN.name,
         )?;
-        self.store
+        self.cache
+            .store()
             .remove_token(&keys::unauthorized(appid))
             .map_err(|e| errors::store(AUTH_TOKEN.name, e))?;
-        self.store
+        self.cache
+            .store()
             .flush()
             .map_err(|e| errors::store(AUTH_TOKEN.name, e))
     }
@@ -260,16 +224,17 @@ impl Tokens {
             return Err(not_authorized(appid, &reason));
         }
         let key = keys::authorizer_token(appid);
-        if let Some(token) = self.cached(&key, AUTH_TOKEN)? {
+        if let Some(token) = self.cache.cached(&key, AUTH_TOKEN.name)? {
             return Ok(token);
         }
-        let lock = self.lock_for(&key);
+        let lock = self.cache.lock_for(&key);
         let _guard = lock.lock().await;
-        if let Some(token) = self.cached(&key, AUTH_TOKEN)? {
+        if let Some(token) = self.cache.cached(&key, AUTH_TOKEN.name)? {
             return Ok(token);
         }
         let refresh = self
-            .stored(&keys::refresh_token(appid), AUTH_TOKEN)?
+            .cache
+            .stored(&keys::refresh_token(appid), AUTH_TOKEN.name)?
             .map(|t| t.value)
             .ok_or_else(|| not_authorized(appid, "no refresh token is stored"))?;
         let query = [
@@ -304,7 +269,8 @@ impl Tokens {
                     appid,
                     "Douyin refresh token recovered through retrieve_auth_code"
                 );
-                self.cached(&keys::authorizer_token(appid), AUTH_TOKEN)?
+                self.cache
+                    .cached(&keys::authorizer_token(appid), AUTH_TOKEN.name)?
                     .ok_or_else(|| {
                         not_authorized(appid, "the recovered authorization was not kept")
                     })
@@ -323,19 +289,9 @@ impl Tokens {
 
     /// Drops `appid`'s cached access token if it is still `used` (the one Douyin refused).
     pub async fn drop_authorizer(&self, appid: &str, used: &Secret) {
-        self.drop_if_same(&keys::authorizer_token(appid), used)
+        self.cache
+            .drop_if_same(&keys::authorizer_token(appid), used)
             .await;
-    }
-
-    async fn drop_if_same(&self, key: &str, used: &Secret) {
-        let lock = self.lock_for(key);
-        let _guard = lock.lock().await;
-        let current = self.store.token(key).ok().flatten();
-        if current.is_some_and(|t| t.value == *used) {
-            if let Err(err) = self.store.remove_token(key) {
-                tracing::warn!(error = %err, "cannot drop a refused token from the store");
-            }
-        }
     }
 }
 

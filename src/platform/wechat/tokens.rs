@@ -7,11 +7,7 @@
 //! A stale verify ticket asks WeChat to push again (`api_start_push_ticket`); a rejected refresh
 //! token (61023) is recovered through `api_get_authorizer_info`, or the app is marked unauthorized.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use serde_json::json;
-use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::Instant;
 
 use super::backoff::{Failures, Pace};
@@ -21,6 +17,7 @@ use super::{
     authorizer_token_key, component_token_key, errors, refresh_token_key, ticket_key,
     unauthorized_key,
 };
+use crate::platform::token_cache::TokenCache;
 use crate::platform::{ErrorClass, PlatformError};
 use crate::secret::Secret;
 use crate::store::{Store, Token};
@@ -31,27 +28,16 @@ const START_PUSH_CALL: &str = "cgi-bin/component/api_start_push_ticket";
 const INFO_CALL: &str = "cgi-bin/component/api_get_authorizer_info";
 /// Errcodes of `api_component_token` that mean the verify ticket is stale or unknown.
 const TICKET_REJECTED: [&str; 3] = ["61005", "61006", "61058"];
-/// Tokens are refreshed this long before they expire (at most half their lifetime).
-const REFRESH_AHEAD_SECS: u64 = 600;
 /// A verify ticket is valid for 12 h.
 pub const TICKET_TTL_SECS: u64 = 12 * 3600;
 
 pub(super) use crate::platform::now_secs;
 
-/// Whether a cached access token can still be used at `now`.
-fn usable(token: &Token, now: u64) -> bool {
-    let lifetime = token
-        .expires_at
-        .map_or(0, |exp| exp.saturating_sub(token.obtained_at));
-    token.fresh(now, REFRESH_AHEAD_SECS.min(lifetime / 2))
-}
-
 /// The token cache of one component.
 pub struct Tokens {
-    store: Store,
+    cache: TokenCache,
     component_appid: String,
     component_secret: Option<Secret>,
-    locks: Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
     failures: Failures,
 }
 
@@ -59,56 +45,25 @@ impl Tokens {
     /// A cache for `component_appid`'s tokens in `store`.
     pub fn new(store: Store, component_appid: &str, component_secret: Option<Secret>) -> Tokens {
         Tokens {
-            store,
+            cache: TokenCache::new(store, super::spec::KIND),
             component_appid: component_appid.to_string(),
             component_secret,
-            locks: Mutex::new(HashMap::new()),
             failures: Failures::default(),
         }
-    }
-
-    fn lock_for(&self, key: &str) -> Arc<AsyncMutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        locks.entry(key.to_string()).or_default().clone()
-    }
-
-    fn stored(&self, key: &str, call: &str) -> Result<Option<Token>, PlatformError> {
-        self.store.token(key).map_err(|e| errors::store(call, e))
-    }
-
-    fn save(
-        &self,
-        key: &str,
-        value: &str,
-        expires_in: Option<u64>,
-        call: &str,
-    ) -> Result<(), PlatformError> {
-        let now = now_secs();
-        let token = Token {
-            value: Secret::new(value),
-            expires_at: expires_in.map(|s| now + s),
-            obtained_at: now,
-        };
-        self.store
-            .put_token(key, &token)
-            .map_err(|e| errors::store(call, e))
-    }
-
-    fn cached(&self, key: &str, call: &str) -> Result<Option<Secret>, PlatformError> {
-        let token = self.stored(key, call)?;
-        Ok(token.filter(|t| usable(t, now_secs())).map(|t| t.value))
     }
 
     /// Whether `appid` has a stored refresh token (i.e. has authorized the component).
     pub fn has_refresh_token(&self, appid: &str) -> Result<bool, PlatformError> {
         Ok(self
+            .cache
             .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
             .is_some())
     }
 
     /// The stored verify ticket, if any.
     fn ticket(&self) -> Result<Option<Token>, PlatformError> {
-        self.stored(&ticket_key(&self.component_appid), COMPONENT_CALL)
+        self.cache
+            .stored(&ticket_key(&self.component_appid), COMPONENT_CALL)
     }
 
     /// The component access token, minted with the stored verify ticket when needed. A failed
@@ -117,7 +72,7 @@ impl Tokens {
     pub async fn component(&self, http: &Http) -> Result<Secret, PlatformError> {
         let arrived = Instant::now();
         let key = component_token_key(&self.component_appid);
-        if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
+        if let Some(token) = self.cache.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
         }
         let ticket = |t: Option<Token>| t.map(|t| t.value);
@@ -125,9 +80,9 @@ impl Tokens {
         if let Some(err) = self.failures.recent(&key, used.as_ref(), arrived) {
             return Err(err);
         }
-        let lock = self.lock_for(&key);
+        let lock = self.cache.lock_for(&key);
         let _guard = lock.lock().await;
-        if let Some(token) = self.cached(&key, COMPONENT_CALL)? {
+        if let Some(token) = self.cache.cached(&key, COMPONENT_CALL)? {
             return Ok(token);
         }
         let used = ticket(self.ticket()?);
@@ -187,7 +142,7 @@ impl Tokens {
             other => other?,
         };
         let minted: ComponentToken = decode(COMPONENT_CALL, answer)?;
-        self.save(
+        self.cache.save(
             key,
             &minted.component_access_token,
             Some(minted.expires_in),
@@ -225,7 +180,7 @@ impl Tokens {
 
     /// Stores a pushed verify ticket (valid 12 h) and flushes it to disk.
     pub fn store_ticket(&self, ticket: &str) -> Result<(), PlatformError> {
-        self.save(
+        self.cache.save(
             &ticket_key(&self.component_appid),
             ticket,
             Some(TICKET_TTL_SECS),
@@ -249,7 +204,8 @@ impl Tokens {
         match send(component.clone()).await {
             Err(err) if token_rejected(&err) => {
                 tracing::debug!(call, code = %err.code, "component token rejected; minting again");
-                self.drop_if_same(&component_token_key(&self.component_appid), &component)
+                self.cache
+                    .drop_if_same(&component_token_key(&self.component_appid), &component)
                     .await;
                 send(self.component(http).await?).await
             }
@@ -260,6 +216,7 @@ impl Tokens {
     /// Whether `appid` was marked unauthorized (an `unauthorized` push, or a lost refresh token).
     pub fn unauthorized_reason(&self, appid: &str) -> Result<Option<String>, PlatformError> {
         Ok(self
+            .cache
             .stored(&unauthorized_key(appid), AUTHORIZER_CALL)?
             .map(|t| t.value.expose().to_string()))
     }
@@ -267,11 +224,13 @@ impl Tokens {
     /// Marks `appid` unauthorized: drops its tokens, keeps a marker with `reason`.
     pub fn mark_unauthorized(&self, appid: &str, reason: &str) -> Result<(), PlatformError> {
         for key in [authorizer_token_key(appid), refresh_token_key(appid)] {
-            self.store
+            self.cache
+                .store()
                 .remove_token(&key)
                 .map_err(|e| errors::store(AUTHORIZER_CALL, e))?;
         }
-        self.save(&unauthorized_key(appid), reason, None, AUTHORIZER_CALL)
+        self.cache
+            .save(&unauthorized_key(appid), reason, None, AUTHORIZER_CALL)
     }
 
     /// Records a fresh authorization of `appid`: its refresh and access tokens; clears the marker.
@@ -281,19 +240,22 @@ impl Tokens {
         refresh: &str,
         access: Option<(&str, u64)>,
     ) -> Result<(), PlatformError> {
-        self.save(&refresh_token_key(appid), refresh, None, AUTHORIZER_CALL)?;
+        self.cache
+            .save(&refresh_token_key(appid), refresh, None, AUTHORIZER_CALL)?;
         if let Some((token, expires_in)) = access {
-            self.save(
+            self.cache.save(
                 &authorizer_token_key(appid),
                 token,
                 Some(expires_in),
                 AUTHORIZER_CALL,
             )?;
         }
-        self.store
+        self.cache
+            .store()
             .remove_token(&unauthorized_key(appid))
             .map_err(|e| errors::store(AUTHORIZER_CALL, e))?;
-        self.store
+        self.cache
+            .store()
             .flush()
             .map_err(|e| errors::store(AUTHORIZER_CALL, e))
     }
@@ -301,6 +263,7 @@ impl Tokens {
     /// The stored refresh token of `appid`, if any.
     fn refresh_token(&self, appid: &str) -> Result<Option<Secret>, PlatformError> {
         Ok(self
+            .cache
             .stored(&refresh_token_key(appid), AUTHORIZER_CALL)?
             .map(|t| t.value))
     }
@@ -314,16 +277,16 @@ impl Tokens {
         if let Some(reason) = self.unauthorized_reason(appid)? {
             return Err(not_authorized(appid, &reason));
         }
-        if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
+        if let Some(token) = self.cache.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
         let refresh = self.refresh_token(appid)?;
         if let Some(err) = self.failures.recent(&key, refresh.as_ref(), arrived) {
             return Err(err);
         }
-        let lock = self.lock_for(&key);
+        let lock = self.cache.lock_for(&key);
         let _guard = lock.lock().await;
-        if let Some(token) = self.cached(&key, AUTHORIZER_CALL)? {
+        if let Some(token) = self.cache.cached(&key, AUTHORIZER_CALL)? {
             return Ok(token);
         }
         let refresh = self.refresh_token(appid)?;
@@ -353,7 +316,7 @@ impl Tokens {
             Err(err) if err.code == "61023" => self.recover_refresh(http, appid, &refresh).await?,
             other => (other?, refresh),
         };
-        self.save(
+        self.cache.save(
             key,
             &minted.authorizer_access_token,
             Some(minted.expires_in),
@@ -361,7 +324,8 @@ impl Tokens {
         )?;
         let returned = &minted.authorizer_refresh_token;
         if !returned.is_empty() && returned != refresh.expose() {
-            self.save(&refresh_token_key(appid), returned, None, AUTHORIZER_CALL)?;
+            self.cache
+                .save(&refresh_token_key(appid), returned, None, AUTHORIZER_CALL)?;
         }
         tracing::debug!(appid, "authorizer access token minted");
         Ok(Secret::new(minted.authorizer_access_token))
@@ -412,7 +376,8 @@ impl Tokens {
             appid,
             "refresh token recovered through api_get_authorizer_info"
         );
-        self.save(&refresh_token_key(appid), refresh.expose(), None, INFO_CALL)?;
+        self.cache
+            .save(&refresh_token_key(appid), refresh.expose(), None, INFO_CALL)?;
         match self.request_authorizer(http, appid, &refresh).await {
             Err(err) if err.code == "61023" => {
                 self.mark_unauthorized(appid, lost)?;
@@ -424,18 +389,9 @@ impl Tokens {
 
     /// Drops `appid`'s cached authorizer token if it is still `used` (the one WeChat rejected).
     pub async fn drop_authorizer(&self, appid: &str, used: &Secret) {
-        self.drop_if_same(&authorizer_token_key(appid), used).await;
-    }
-
-    async fn drop_if_same(&self, key: &str, used: &Secret) {
-        let lock = self.lock_for(key);
-        let _guard = lock.lock().await;
-        let current = self.store.token(key).ok().flatten();
-        if current.is_some_and(|t| t.value == *used) {
-            if let Err(err) = self.store.remove_token(key) {
-                tracing::warn!(error = %err, "cannot drop a rejected token from the store");
-            }
-        }
+        self.cache
+            .drop_if_same(&authorizer_token_key(appid), used)
+            .await;
     }
 }
 
@@ -470,23 +426,4 @@ pub(super) fn not_authorized(appid: &str, why: &str) -> PlatformError {
         &format!("app `{appid}` is not authorized: {why}"),
         "the merchant must authorize the app: run `minifleet auth wechat link --app <name> --redirect-uri URL`",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_refreshed_ten_minutes_ahead_or_at_half_life() {
-        let token = |obtained_at, expires_at| Token {
-            value: Secret::new("t"),
-            expires_at: Some(expires_at),
-            obtained_at,
-        };
-        assert!(usable(&token(0, 7200), 6500));
-        assert!(!usable(&token(0, 7200), 6600));
-        assert!(usable(&token(0, 100), 40));
-        assert!(!usable(&token(0, 100), 50));
-        assert!(!usable(&token(0, 0), 0));
-    }
 }

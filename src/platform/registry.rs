@@ -190,6 +190,30 @@ pub fn app_named<'f>(
         })
 }
 
+/// What a module's seeding does for the platform's ticket: when the store has no fresh one under
+/// `key`, asks `issue()` (the sandbox, playing the platform's push) for one and keeps it, valid
+/// `ttl` seconds from `now`.
+pub async fn seed_ticket<Fut>(
+    store: &Store,
+    key: &str,
+    ttl: u64,
+    now: u64,
+    issue: impl FnOnce() -> Fut,
+) -> Result<(), Report>
+where
+    Fut: std::future::Future<Output = Result<String, crate::sandbox::RemoteError>>,
+{
+    if store.token(key)?.is_none_or(|t| !t.fresh(now, 0)) {
+        let token = crate::store::Token {
+            value: crate::secret::Secret::new(issue().await?),
+            expires_at: Some(now + ttl),
+            obtained_at: now,
+        };
+        store.put_token(key, &token)?;
+    }
+    Ok(())
+}
+
 /// A platform minifleet drives.
 pub trait Module: Send + Sync {
     /// What the fleet file and the planner know of it.

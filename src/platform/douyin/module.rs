@@ -10,11 +10,12 @@ use crate::fleet::{Fleet, PlatformConfig, PlatformSpec};
 use crate::model::Desired;
 use crate::platform::http;
 use crate::platform::platforms::Platforms;
-use crate::platform::registry::{Connected, Module, Output, ServeCx, app_named, seed_app_tokens};
+use crate::platform::registry::{
+    Connected, Module, Output, ServeCx, app_named, seed_app_tokens, seed_ticket,
+};
 use crate::platform::{BoxFuture, now_secs};
 use crate::sandbox::access::Access;
-use crate::secret::Secret;
-use crate::store::{Store, Token};
+use crate::store::Store;
 use crate::view::report::Report;
 
 /// Douyin's [`Module`].
@@ -48,16 +49,15 @@ impl Module for DouyinModule {
         Box::pin(async move {
             let douyin = settings(config)?;
             let now = now_secs();
-            let key = keys::ticket(&douyin.component_appid);
-            if store.token(&key)?.is_none_or(|t| !t.fresh(now, 0)) {
-                let ticket = sandbox.douyin_ticket(&douyin.component_appid).await?;
-                let token = Token {
-                    value: Secret::new(ticket),
-                    expires_at: Some(now + TICKET_TTL_SECS),
-                    obtained_at: now,
-                };
-                store.put_token(&key, &token)?;
-            }
+            let component = &douyin.component_appid;
+            seed_ticket(
+                store,
+                &keys::ticket(component),
+                TICKET_TTL_SECS,
+                now,
+                || sandbox.douyin_ticket(component),
+            )
+            .await?;
             seed_app_tokens(store, apps, now, keys::refresh_token, |appid| async move {
                 sandbox.douyin_authorize(&appid).await
             })

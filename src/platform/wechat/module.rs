@@ -17,11 +17,11 @@ use crate::model::Desired;
 use crate::platform::BoxFuture;
 use crate::platform::http;
 use crate::platform::platforms::Platforms;
-use crate::platform::registry::{Connected, Module, Output, ServeCx, seed_app_tokens};
+use crate::platform::registry::{Connected, Module, Output, ServeCx, seed_app_tokens, seed_ticket};
 use crate::sandbox::access::Access;
 use crate::sandbox::wechat::PushConfig;
 use crate::secret::Secret;
-use crate::store::{Store, Token};
+use crate::store::Store;
 use crate::view::report::Report;
 
 /// WeChat's [`Module`].
@@ -58,21 +58,12 @@ impl Module for WechatModule {
         Box::pin(async move {
             let wechat = settings(config)?;
             let now = now();
-            let key = ticket_key(&wechat.component_appid);
-            if store
-                .token(&key)
-                .map_err(Report::from)?
-                .is_none_or(|t| !t.fresh(now, 0))
-            {
-                let ticket = sandbox
-                    .issue_ticket(&wechat.component_appid)
-                    .await
-                    .map_err(Report::from)?;
-                let expires = Some(now + super::TICKET_TTL_SECS);
-                store
-                    .put_token(&key, &token(ticket, now, expires))
-                    .map_err(Report::from)?;
-            }
+            let component = &wechat.component_appid;
+            let ttl = super::TICKET_TTL_SECS;
+            seed_ticket(store, &ticket_key(component), ttl, now, || {
+                sandbox.issue_ticket(component)
+            })
+            .await?;
             seed_app_tokens(store, apps, now, refresh_token_key, |appid| async move {
                 sandbox.authorize(&appid).await
             })
@@ -333,12 +324,4 @@ fn render(l: &Listing) -> String {
         out += &format!("  {appid}\n");
     }
     out
-}
-
-fn token(value: String, now: u64, expires_at: Option<u64>) -> Token {
-    Token {
-        value: Secret::new(value),
-        expires_at,
-        obtained_at: now,
-    }
 }

@@ -448,6 +448,10 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
     );
     let mut testers = raw.testers.unwrap_or_default();
     testers.sort();
+    let suspended = raw
+        .suspend
+        .as_ref()
+        .is_some_and(|s| s.applies(raw.labels.as_ref()));
     Desired {
         name: id.name,
         platform: id.spec.kind(),
@@ -463,6 +467,7 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         testers,
         gray: raw.gray.and_then(|g| u8::try_from(g).ok()).unwrap_or(100),
         stage: raw.stage.unwrap_or_default(),
+        suspended,
         audit: raw.audit.unwrap_or_default(),
         fingerprint,
     }

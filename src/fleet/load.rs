@@ -19,7 +19,8 @@ use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
 use super::spec::Specs;
 use super::{
-    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, sandbox_spec, templates,
+    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, rollout_spec,
+    sandbox_spec, templates,
 };
 use crate::model::Desired;
 
@@ -314,6 +315,7 @@ impl<'a> Reader<'a> {
         let read = apps.finish();
         let platforms = self.platforms;
         let sandbox = sandbox_spec::read(&mut take(&mut self.sections, "sandbox"), &mut self.p);
+        let rollout = rollout_spec::read(&mut take(&mut self.sections, "rollout"), &mut self.p);
         if self.p.count() > 0 {
             return Err(errors(self.file, self.p.into_errors()));
         }
@@ -323,6 +325,7 @@ impl<'a> Reader<'a> {
             apps: read.apps,
             sandbox,
             app_tokens: read.app_tokens,
+            rollout,
         })
     }
 }

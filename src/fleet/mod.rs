@@ -29,6 +29,7 @@ mod path;
 mod platforms;
 mod problems;
 mod raw;
+mod rollout_spec;
 mod rules;
 mod sandbox_spec;
 mod schema;
@@ -74,6 +75,8 @@ pub struct Fleet {
     pub sandbox: SandboxSpec,
     /// The platform tokens apps give themselves (`app_auth_token`), by appid.
     pub app_tokens: BTreeMap<String, Secret>,
+    /// The `rollout` section: waves and the halt rule, if the file has one.
+    pub rollout: Option<crate::model::Rollout>,
 }
 
 /// The `platforms` section: each platform's settings, read by its platform module.

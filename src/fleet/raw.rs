@@ -41,6 +41,65 @@ pub(crate) struct RawFleet {
     pub apps: Option<Vec<RawApp>>,
     /// Settings of the embedded platform simulator, used when a platform's base is `sandbox`.
     pub sandbox: Option<RawSandbox>,
+    /// Fleet-wide progressive delivery: the fleet in waves, and when rejections halt a release.
+    pub rollout: Option<RawRollout>,
+}
+
+/// `rollout`: the waves a change goes through, in order, and the halt rule.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Rollout")]
+pub(crate) struct RawRollout {
+    /// The waves, in order. An app is in the first wave whose `match` labels it has all of; an
+    /// app in no wave is in the last.
+    #[schemars(required, length(min = 1))]
+    pub waves: Option<Vec<RawWave>>,
+    /// When audit rejections of one release halt it everywhere (default: 2 apps, or 20 % of a
+    /// wave's apps, whichever comes first).
+    pub halt: Option<RawHalt>,
+}
+
+/// `rollout.waves[i]`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Wave")]
+pub(crate) struct RawWave {
+    /// The wave's name, unique in the rollout (`minifleet promote NAME`).
+    #[schemars(required, regex(pattern = NAME_PATTERN))]
+    pub name: Option<String>,
+    /// Labels an app must all have to be in this wave, e.g. `{ tier: canary }`; left out: every
+    /// app no earlier wave took.
+    #[serde(rename = "match")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Apps of the wave on their way to the new build at once: a count, or a share like `25%`;
+    /// `0` is a manual gate opened by `minifleet promote`. Default: every app.
+    pub max_update: Option<RawCount>,
+    /// How long to wait after the wave is fully released before the next wave starts
+    /// (humantime, e.g. `30m`, `24h`; default none).
+    pub bake: Option<String>,
+}
+
+/// A count, or a share written `N%`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum RawCount {
+    /// A number of apps.
+    Count(u32),
+    /// A share of the wave's apps, `1%` to `100%`.
+    Share(#[schemars(regex(pattern = r"^[0-9]{1,3}%$"))] String),
+}
+
+/// `rollout.halt`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Halt")]
+pub(crate) struct RawHalt {
+    /// Rejected apps of one wave that halt the release (`0`: the count never does; default 2).
+    pub rejections: Option<u32>,
+    /// Share of a wave's apps whose rejection halts the release, `N%` (`0%`: never; default
+    /// `20%`).
+    #[schemars(regex(pattern = r"^[0-9]{1,3}%$"))]
+    pub rate: Option<String>,
 }
 
 /// `defaults`: every per-app key except `name`, `platform` and `appid`.
@@ -67,8 +126,33 @@ pub(crate) struct RawDefaults {
     pub gray: Option<i64>,
     /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
     pub stage: Option<Stage>,
+    /// Stop every change to the apps (they are still observed and planned): `true`, or the
+    /// labels of the apps to suspend, e.g. `{ region: east }`.
+    pub suspend: Option<RawSuspend>,
     /// What to send with an audit submission.
     pub audit: Option<AuditSpec>,
+}
+
+/// `suspend`: a flag, or the labels of the apps it suspends.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSuspend {
+    /// `true`: suspended; `false`: not.
+    Flag(bool),
+    /// Suspended when the app has all these labels (for `defaults`).
+    Labels(BTreeMap<String, String>),
+}
+
+impl RawSuspend {
+    /// Whether an app with `labels` is suspended.
+    pub fn applies(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        match self {
+            RawSuspend::Flag(on) => *on,
+            RawSuspend::Labels(wanted) => wanted
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v)),
+        }
+    }
 }
 
 /// `apps[i]`: one mini-program; keys missing here come from `defaults`.
@@ -107,6 +191,9 @@ pub struct RawApp {
     pub gray: Option<i64>,
     /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
     pub stage: Option<Stage>,
+    /// Stop every change to the app (it is still observed and planned): `true`, or labels
+    /// (suspended when the app has them all).
+    pub suspend: Option<RawSuspend>,
     /// What to send with an audit submission.
     pub audit: Option<std::sync::Arc<AuditSpec>>,
 }
@@ -133,6 +220,7 @@ impl RawApp {
             testers,
             gray,
             stage,
+            suspend,
             audit
         );
     }

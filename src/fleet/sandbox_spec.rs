@@ -98,7 +98,11 @@ fn fault_code(code: RawFaultCode, path: &YamlPath, p: &mut Problems<'_>) -> Opti
     }
 }
 
-fn duration_ms(text: Option<&str>, path: &YamlPath, p: &mut Problems<'_>) -> Option<u64> {
+pub(super) fn duration_ms(
+    text: Option<&str>,
+    path: &YamlPath,
+    p: &mut Problems<'_>,
+) -> Option<u64> {
     let text = text?;
     match humantime::parse_duration(text) {
         Ok(d) => millis(d).or_else(|| {

@@ -11,9 +11,11 @@ use serde_json::Value;
 
 pub mod calendar;
 mod platform;
+pub mod rollout;
 mod rules;
 
 pub use platform::PlatformKind;
+pub use rollout::{Rollout, RolloutState};
 pub use rules::Rules;
 
 pub use calendar::{beijing_day, beijing_month};
@@ -178,6 +180,9 @@ pub struct Desired {
     pub gray: u8,
     /// How far down the pipeline to go.
     pub stage: Stage,
+    /// `suspend`: observed and planned, but nothing is changed on the platform.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
     /// What to send with an audit submission (shared by the apps that inherit it).
     pub audit: std::sync::Arc<AuditSpec>,
     /// Short content fingerprint of the build, see [`fingerprint`].
@@ -635,6 +640,9 @@ pub enum AppState {
         /// Why, and how to fix it.
         reason: String,
     },
+    /// `suspend` is set: the app is observed and planned, and nothing of the plan is applied (the
+    /// plan's notes say what would be).
+    Suspended,
 }
 
 impl AppState {
@@ -646,6 +654,7 @@ impl AppState {
             AppState::WaitingOnAudit => "waiting_on_audit",
             AppState::Failed { .. } => "failed",
             AppState::NotAuthorized { .. } => "not_authorized",
+            AppState::Suspended => "suspended",
         }
     }
 
@@ -653,7 +662,10 @@ impl AppState {
     pub fn is_settled(&self) -> bool {
         matches!(
             self,
-            AppState::InSync | AppState::Failed { .. } | AppState::NotAuthorized { .. }
+            AppState::InSync
+                | AppState::Failed { .. }
+                | AppState::NotAuthorized { .. }
+                | AppState::Suspended
         )
     }
 }

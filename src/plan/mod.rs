@@ -7,6 +7,7 @@
 mod pipeline;
 pub mod quota;
 mod release;
+pub mod rollout;
 mod summary;
 mod testers;
 mod versions;
@@ -63,7 +64,40 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
         Some((reason, help)) => AppState::Failed { reason, help },
         None => progress_state(&plan),
     };
+    if desired.suspended {
+        suspend(&mut plan);
+    }
     plan
+}
+
+/// A suspended app's plan: nothing is left to apply; the notes say what would have been, and why
+/// it would have failed.
+fn suspend(plan: &mut AppPlan) {
+    let withheld: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action.is_mutating())
+        .map(|s| s.action.kind())
+        .collect();
+    let mut notes = Vec::new();
+    if withheld.is_empty() {
+        notes.push("suspended: nothing would change now".to_owned());
+    } else {
+        notes.push(format!(
+            "suspended: {} step{} withheld ({}); remove `suspend` to let them run",
+            withheld.len(),
+            plural(withheld.len()),
+            withheld.join(", ")
+        ));
+    }
+    if let AppState::Failed { reason, .. } = &plan.state {
+        notes.push(format!("it would fail: {reason}"));
+    }
+    notes.append(&mut plan.notes);
+    plan.notes = notes;
+    plan.steps.clear();
+    plan.ext_change = None;
+    plan.state = AppState::Suspended;
 }
 
 /// Changes when a mutating step precedes the first wait; waiting when there is a wait; else in sync.
@@ -119,6 +153,9 @@ pub struct Summary {
     pub failed: usize,
     /// Apps the platform does not let us manage.
     pub not_authorized: usize,
+    /// Apps whose changes are withheld by `suspend`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suspended: usize,
     /// Apps that could not be observed, so have no plan.
     pub not_observed: usize,
     /// Apps with changes pending (not in the JSON: the steps are counted instead).

@@ -29,6 +29,7 @@ impl Summary {
             AppState::WaitingOnAudit => self.waiting_on_audit += 1,
             AppState::Failed { .. } => self.failed += 1,
             AppState::NotAuthorized { .. } => self.not_authorized += 1,
+            AppState::Suspended => self.suspended += 1,
         }
     }
 
@@ -67,6 +68,10 @@ impl Summary {
 
     /// Apps in the plan, counted by state.
     pub fn apps(&self) -> usize {
-        self.in_sync + self.waiting_on_audit + self.changed_apps + self.incomplete()
+        self.in_sync
+            + self.waiting_on_audit
+            + self.changed_apps
+            + self.suspended
+            + self.incomplete()
     }
 }

@@ -276,6 +276,7 @@ fn header(shape: &Shape, n: usize, labels: &[String]) -> String {
         "failed" => format!(" failed: {}", shape.reason),
         "not_authorized" => format!(" are not authorized: {}", shape.reason),
         "in_sync" => " in sync".to_owned(),
+        "suspended" => " suspended".to_owned(),
         _ => String::new(),
     };
     let mut header = format!("{} apps on {}{what}", thousands(n), shape.platform);

@@ -110,6 +110,7 @@ pub(super) fn state_symbol(app: &AppPlan) -> &'static str {
         AppState::Changes => "~",
         AppState::WaitingOnAudit => "…",
         AppState::Failed { .. } | AppState::NotAuthorized { .. } => "!",
+        AppState::Suspended => "=",
     }
 }
 
@@ -283,6 +284,7 @@ pub fn summary_line(summary: &Summary) -> String {
         ),
         counted(summary.failed, "failed", "failed"),
         counted(summary.not_authorized, "not authorized", "not authorized"),
+        counted(summary.suspended, "suspended", "suspended"),
         counted(summary.not_observed, "not observed", "not observed"),
         counted(
             summary.unverified_testers,

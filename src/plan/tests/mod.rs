@@ -4,6 +4,7 @@
 mod alipay;
 mod props;
 mod release;
+mod rollout;
 mod testers;
 mod transitions;
 
@@ -49,6 +50,7 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
         testers: Vec::new(),
         gray: 100,
         stage: Stage::Release,
+        suspended: false,
         audit: Default::default(),
         fingerprint: FP.to_owned(),
     }

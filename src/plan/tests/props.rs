@@ -188,6 +188,28 @@ fn is_code_step(action: &Action) -> bool {
 
 proptest! {
     #[test]
+    fn a_suspended_app_gets_no_mutating_action(d in any_desired(), o in any_observed(), r in any_record()) {
+        let running = plan(&d, &o, &r);
+        let mut suspended = d.clone();
+        suspended.suspended = true;
+        let p = plan(&suspended, &o, &r);
+        prop_assert!(!p.steps.iter().any(|s| s.action.is_mutating()), "{:?}", p.steps);
+        prop_assert!(p.ext_change.is_none());
+        if o.authorized {
+            prop_assert_eq!(&p.state, &AppState::Suspended);
+            let withheld = running.steps.iter().filter(|s| s.action.is_mutating()).count();
+            let said = if withheld == 0 {
+                "suspended: nothing would change now".to_owned()
+            } else {
+                format!("suspended: {withheld} step")
+            };
+            prop_assert!(p.notes[0].starts_with(&said), "{:?}", p.notes);
+        } else {
+            prop_assert_eq!(&p, &running);
+        }
+    }
+
+    #[test]
     fn a_matching_live_state_plans_nothing(d in any_desired(), refused in prop::option::of(fp())) {
         let (o, mut r) = matching(&d);
         r.rollback_refused = refused;
@@ -286,6 +308,7 @@ proptest! {
             ),
             AppState::NotAuthorized { .. } => prop_assert!(p.steps.is_empty() && !o.authorized),
             AppState::Failed { .. } => {}
+            AppState::Suspended => prop_assert!(d.suspended && p.steps.is_empty()),
         }
         prop_assert_eq!(p.ext_change.is_some(), p.steps.iter().any(|s| s.action.kind() == "commit"));
     }

@@ -275,7 +275,9 @@ pub async fn connect(cli: &Cli, fleet: &Fleet, store: Store) -> Result<Arc<Engin
         rates: rates(&cli.rate)?,
     };
     let platforms = Platforms::connect(fleet, store.clone(), &options).await?;
-    Ok(Arc::new(Engine::new(store, Arc::new(platforms))))
+    let engine = Engine::new(store, Arc::new(platforms));
+    engine.set_rollout(fleet);
+    Ok(Arc::new(engine))
 }
 
 /// Parses `--rate PLATFORM=RATE` values (every platform not named gets the default rate).

@@ -8,6 +8,7 @@ mod history;
 mod progress;
 mod reconcile;
 mod remote;
+mod rollout;
 mod sandbox;
 mod schema;
 mod serve;
@@ -149,6 +150,16 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// Merchant onboarding: authorization links, authorized apps against the fleet.
     Auth(auth::AuthArgs),
+    /// Open a rollout wave's manual gate (`max_update: 0`) for the builds its apps want now.
+    ///
+    /// Through the daemon while `minifleet watch` holds the store (it passes the wave's apps at
+    /// once), else in the store for the next `reconcile`.
+    Promote(rollout::PromoteArgs),
+    /// Resume a release the rollout halted after audit rejections, as it is.
+    ///
+    /// A fixed build (a new version, or a changed ext for the rejected apps) lifts a halt by
+    /// itself; `resume` goes on without a fix, and the rejections it forgives do not halt again.
+    Resume(rollout::ResumeArgs),
     /// Print the fleet file's JSON Schema (for editors and CI linters).
     Schema,
     /// Print a shell completion script, e.g. `minifleet completions bash > /etc/bash_completion.d/minifleet`.
@@ -193,6 +204,8 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Serve(args) => serve::run(cli, ui, args).await,
         Command::Watch(args) => watch::run(cli, ui, args).await,
         Command::Auth(args) => auth::run(cli, ui, args).await,
+        Command::Promote(args) => rollout::promote(cli, ui, args).await,
+        Command::Resume(args) => rollout::resume(cli, ui, args).await,
         Command::Schema => schema::run(ui),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(ui, args),

@@ -169,7 +169,7 @@ async fn dry_run(
     let planned = engine.plan_pass(apps, opts).await;
     progress.finish();
     let reports = planned.reports;
-    let plan = plan_of(&reports, planned.audit_budget);
+    let plan = plan_of(&reports, planned.audit_budget, planned.rollout);
     let failures = summarize(&reports).failed;
     let doc = || crate::daemon::api::plan_doc(&reports, &plan);
     Ok(show_plan(ui, doc, &plan, &failures, args))
@@ -326,7 +326,7 @@ fn round_fn(
                 if first.is_none() {
                     let reports: Vec<AppReport> =
                         planned.reports.iter().flatten().cloned().collect();
-                    let plan = plan_of(&reports, planned.audit_budget);
+                    let plan = plan_of(&reports, planned.audit_budget, planned.rollout.clone());
                     progress.suspend(|| print_plan(&ui, &plan, layout));
                     *first = Some(plan);
                 }
@@ -677,6 +677,8 @@ async fn through_daemon(
         audit_budget,
         unobserved: serde_json::from_value(doc.get("unobserved").cloned().unwrap_or_default())
             .unwrap_or_default(),
+        rollout: serde_json::from_value(doc.get("rollout").cloned().unwrap_or_default())
+            .map_err(unreadable)?,
     };
     let failures: Vec<crate::engine::FailedApp> =
         serde_json::from_value(doc["errors"].clone()).map_err(unreadable)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::fleet::{DEFAULT_TIMEOUT_AFTER_MS, FaultSpec, SandboxSpec};
+use crate::fleet::{DEFAULT_TIMEOUT_AFTER_MS, FaultSpec, RejectRule, SandboxSpec};
 use crate::sandbox::wechat::PushConfig;
 use crate::sandbox::{self, Persist};
 use crate::secret::Secret;
@@ -32,6 +32,11 @@ pub struct SandboxArgs {
     /// The component's monthly audit quota.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub audit_quota: u32,
+
+    /// Reject the audits of apps whose ext has this key and value, with this reason
+    /// (`theme=neon:Neon breaks the content rules`); repeat for more rules. Others are approved.
+    #[arg(long, value_name = "KEY=VALUE:REASON", value_parser = parse_reject)]
+    pub reject: Vec<RejectRule>,
 
     /// Keep the simulator's state in this directory (a store) instead of in memory.
     #[arg(long, value_name = "DIR")]
@@ -191,6 +196,7 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         privacy_scan_ms: millis(args.privacy_scan),
         audit_quota: args.audit_quota,
         faults: faults(&args.faults),
+        reject: args.reject.clone(),
         ..SandboxSpec::default()
     };
     let persist = match &args.state {
@@ -232,4 +238,25 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         .await
         .map_err(|e| CliError::new(format!("the sandbox's state was not flushed: {e}")))?;
     Ok(EXIT_OK)
+}
+
+/// `--reject KEY=VALUE:REASON`: the ext value is a string (a JSON value when it parses as one,
+/// e.g. `true` or `3`).
+fn parse_reject(text: &str) -> Result<RejectRule, String> {
+    let usage = || {
+        format!(
+            "write `KEY=VALUE:REASON`, e.g. `theme=neon:Neon breaks the content rules`, got `{text}`"
+        )
+    };
+    let (rule, reason) = text.split_once(':').ok_or_else(usage)?;
+    let (key, value) = rule.split_once('=').ok_or_else(usage)?;
+    if key.trim().is_empty() || reason.trim().is_empty() {
+        return Err(usage());
+    }
+    let value =
+        serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+    Ok(RejectRule {
+        when_ext: [(key.trim().to_owned(), value)].into_iter().collect(),
+        reason: reason.trim().to_owned(),
+    })
 }

@@ -84,17 +84,20 @@ fn planned_while_loading(
     let now = now_ms();
     let (fleet, rows) = common::load_fleet_with(cli, ui, &|app| rows::status_row(store, app, now))?;
     let chosen = common::chooser(&fleet, &args.selection.only, &args.selection.selector)?;
-    let rows: Vec<StatusRow> = fleet
+    let (apps, rows): (Vec<&crate::model::Desired>, Vec<_>) = fleet
         .apps
         .iter()
         .zip(rows)
         .filter(|(app, _)| chosen(app))
-        .map(|(_, row)| row)
+        .unzip();
+    let mut rows: Vec<StatusRow> = rows
+        .into_iter()
         .collect::<Result<_, _>>()
         .map_err(CliError::from)?;
     if rows.is_empty() && !args.selection.selector.is_empty() {
         return Err(common::nothing_selected(&fleet, &args.selection.selector));
     }
+    rows::mark_halts(store, apps.into_iter().zip(rows.iter_mut())).map_err(CliError::from)?;
     Ok(rows)
 }
 

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 
 use super::rows;
+use crate::engine::rollout::Act;
 use crate::engine::scheduler::Command;
 use crate::engine::{AppReport, Engine, now_ms, plan_of, summarize};
 use crate::fleet::shard::Shard;
@@ -126,6 +127,8 @@ pub fn router(api: Arc<Api>) -> Router {
     let admin = Router::new()
         .route("/api/v1/passes", post(passes))
         .route("/api/v1/auth/{platform}", post(auth))
+        .route("/api/v1/rollout/promote", post(promote))
+        .route("/api/v1/rollout/resume", post(resume))
         .route_layer(axum::middleware::from_fn_with_state(
             (api.clone(), Need::Admin),
             guard,
@@ -537,12 +540,19 @@ async fn proposed_plan(
     if let Some(shard) = api.shard {
         fleet.apps.retain(|a| shard.owns(&a.appid));
     }
+    let board = fleet
+        .rollout
+        .as_ref()
+        .map(|r| crate::engine::rollout::Board::new(r, &fleet.apps));
     let apps = match query.choose(fleet.apps) {
         Ok(apps) => apps,
         Err(refused) => return refused,
     };
-    let planned = api.engine.plan_proposal(&apps, api.concurrency).await;
-    let plan = plan_of(&planned.reports, planned.audit_budget);
+    let planned = api
+        .engine
+        .plan_proposal(&apps, board, api.concurrency)
+        .await;
+    let plan = plan_of(&planned.reports, planned.audit_budget, planned.rollout);
     axum::Json(plan_doc(&planned.reports, &plan)).into_response()
 }
 
@@ -622,6 +632,64 @@ async fn passes(State(api): State<Arc<Api>>, body: Bytes) -> Response {
     (
         StatusCode::ACCEPTED,
         axum::Json(json!({ "passing": names })),
+    )
+        .into_response()
+}
+
+/// The body of `POST /api/v1/rollout/promote` and `…/resume`: the wave or the release, or
+/// neither (the first closed gate; the only halted release).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolloutRequest {
+    #[serde(default)]
+    wave: Option<String>,
+    #[serde(default)]
+    release: Option<String>,
+}
+
+/// `POST /api/v1/rollout/promote`: opens a wave's manual gate and passes its apps now.
+async fn promote(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    rollout_act(&api, &body, |r| Act::Promote(r.wave.as_deref()))
+}
+
+/// `POST /api/v1/rollout/resume`: lifts a halted release and passes its apps now.
+async fn resume(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    rollout_act(&api, &body, |r| Act::Resume(r.release.as_deref()))
+}
+
+fn rollout_act(api: &Api, body: &[u8], act: impl Fn(&RolloutRequest) -> Act<'_>) -> Response {
+    let request: RolloutRequest = if body.is_empty() {
+        RolloutRequest::default()
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(err) => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not a rollout request: {err}"),
+                    r#"send e.g. {"wave": "rest"} to promote, {"release": "shop@1.5.0"} to resume, or nothing"#,
+                );
+            }
+        }
+    };
+    let acted = match api.engine.act_on_rollout(act(&request)) {
+        Ok(acted) => acted,
+        Err(why) => {
+            return problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                why,
+                "`GET /api/v1/plan` shows the rollout's waves and halts",
+            );
+        }
+    };
+    if !acted.apps.is_empty() {
+        let _ = api.commands.send(Command::Pass {
+            names: acted.apps.clone(),
+        });
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "done": acted.what, "passing": acted.apps })),
     )
         .into_response()
 }

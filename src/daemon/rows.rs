@@ -22,12 +22,37 @@ pub fn status_rows(
     now_ms: u64,
 ) -> Result<Vec<StatusRow>, StoreError> {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    rows_on_threads(
+    let mut rows = rows_on_threads(
         store,
         apps,
         now_ms,
         cores.min(apps.len() / MIN_APPS_PER_THREAD),
-    )
+    )?;
+    mark_halts(store, apps.iter().zip(rows.iter_mut()))?;
+    Ok(rows)
+}
+
+/// Rows (with their apps) of apps whose release the rollout halted, not through yet, are held,
+/// with why.
+pub fn mark_halts<'a>(
+    store: &Store,
+    rows: impl Iterator<Item = (&'a Desired, &'a mut StatusRow)>,
+) -> Result<(), StoreError> {
+    let state = store.rollout_state()?;
+    if state.halts.is_empty() {
+        return Ok(());
+    }
+    for (app, row) in rows {
+        if !matches!(row.state.as_str(), "changes" | "waiting_on_audit") {
+            continue;
+        }
+        let release = crate::plan::rollout::release(app);
+        if let Some(halt) = state.halts.get(&release) {
+            row.state = "held".to_owned();
+            row.reason = Some(crate::plan::rollout::halted(&release, halt));
+        }
+    }
+    Ok(())
 }
 
 /// [`status_rows`] on `threads` threads (on the calling thread alone below 2).

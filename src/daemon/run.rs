@@ -116,6 +116,7 @@ pub async fn run(
         engine: engine.clone(),
         shard: opts.shard,
     };
+    engine.set_rollout(&fleet);
     reloader.apply(&fleet.apps, Trigger::Start);
     health.set_fleet_loaded();
     let reloads = tokio::spawn(reloader.watch(watcher));
@@ -277,6 +278,7 @@ impl Reloader {
                         "the `platforms` section changed; restart `minifleet watch` to use it"
                     );
                 }
+                self.engine.set_rollout(&fleet);
                 self.apply(&fleet.apps, Trigger::Reload);
             }
             Err(errors) => self.invalid(&errors),

@@ -140,6 +140,12 @@ pub enum Event {
         /// The platform error, when a platform call failed.
         platform_error: Option<PlatformError>,
     },
+    /// The fleet's rollout changed: a release halted or resumed, a wave converged. Not about
+    /// one app.
+    Rollout {
+        /// What changed.
+        change: crate::plan::rollout::Change,
+    },
     /// The app's pass is through.
     PassFinished {
         /// The app.
@@ -156,9 +162,9 @@ pub enum Event {
 }
 
 impl Event {
-    /// The app the event is about.
-    pub fn app(&self) -> &AppRef {
-        match self {
+    /// The app the event is about (`None` for the fleet's rollout).
+    pub fn app(&self) -> Option<&AppRef> {
+        Some(match self {
             Event::Observed { app }
             | Event::ActionStarted { app, .. }
             | Event::ActionApplied { app, .. }
@@ -170,7 +176,8 @@ impl Event {
             | Event::Held { app, .. }
             | Event::PassFailed { app, .. }
             | Event::PassFinished { app, .. } => app,
-        }
+            Event::Rollout { .. } => return None,
+        })
     }
 }
 

@@ -24,6 +24,7 @@ pub fn report(state: AppState, applied: Vec<Applied>) -> AppReport {
         applied,
         error: None,
         held: None,
+        progress: None,
     }
 }
 

@@ -25,7 +25,9 @@ impl Subscriber for History {
         let Some((what, result, code, detail)) = entry(event) else {
             return;
         };
-        let app = event.app();
+        let Some(app) = event.app() else {
+            return;
+        };
         let entry = store::Event {
             at_ms: now_ms(),
             app: app.name.clone(),
@@ -116,7 +118,8 @@ fn entry(event: &Event) -> Option<(String, &'static str, Option<String>, String)
         Event::Observed { .. }
         | Event::ActionStarted { .. }
         | Event::Held { .. }
-        | Event::PassFinished { .. } => return None,
+        | Event::PassFinished { .. }
+        | Event::Rollout { .. } => return None,
     })
 }
 

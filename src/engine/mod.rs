@@ -12,6 +12,7 @@ mod pass;
 pub mod policy;
 pub mod probe;
 mod report;
+pub mod rollout;
 pub mod scheduler;
 mod settle;
 
@@ -27,6 +28,7 @@ use tokio::sync::Semaphore;
 use crate::fleet::Fleet;
 use crate::model::{AppPlan, Desired, PlatformKind};
 use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
+use crate::plan::rollout::RolloutView;
 use crate::platform::Platform;
 use crate::platform::platforms::{Options, Platforms};
 use crate::store::Store;
@@ -71,6 +73,8 @@ pub struct PlannedRound {
     pub reports: Vec<Option<AppReport>>,
     /// The audit budget, when a platform rations audits and some plan submits one.
     pub audit_budget: Option<AuditBudget>,
+    /// The rollout's progress, when the fleet has a rollout.
+    pub rollout: Option<RolloutView>,
 }
 
 /// A pass's plans, before applying: one report per app, and how the audit quota was shared.
@@ -80,6 +84,8 @@ pub struct PlannedPass {
     pub reports: Vec<AppReport>,
     /// The audit budget, when a platform rations audits and some plan submits one.
     pub audit_budget: Option<AuditBudget>,
+    /// The rollout's progress, when the fleet has a rollout.
+    pub rollout: Option<RolloutView>,
 }
 
 /// The engine: the store, the platforms (clients, sandbox), the event stream, and the audit
@@ -95,6 +101,8 @@ pub struct Engine {
     backoff: policy::Backoff,
     /// Resyncs proven by a probe since each app's last full observation.
     proofs: probe::Proofs,
+    /// The fleet's rollout and every app's progress in it, when the fleet has one.
+    board: std::sync::Mutex<Option<rollout::Board>>,
 }
 
 impl Engine {
@@ -109,6 +117,7 @@ impl Engine {
             reserved: Default::default(),
             events,
             proofs: probe::Proofs::default(),
+            board: Default::default(),
         }
     }
 
@@ -119,10 +128,13 @@ impl Engine {
     }
 
     /// Connects the fleet's platforms (starting and seeding the embedded sandbox for those whose
-    /// base is `sandbox`) with default rates; an engine driving them.
+    /// base is `sandbox`) with default rates; an engine driving them, gated by the fleet's
+    /// rollout.
     pub async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Report> {
         let platforms = Platforms::connect(fleet, store.clone(), &Options::default()).await?;
-        Ok(Engine::new(store, Arc::new(platforms)))
+        let engine = Engine::new(store, Arc::new(platforms));
+        engine.set_rollout(fleet);
+        Ok(engine)
     }
 
     /// The store.
@@ -160,15 +172,22 @@ impl Engine {
             .await
     }
 
-    /// Plans `apps` — a fleet that is not the running one, e.g. a proposed file — against the
-    /// store and the platforms' live state, storing and telling nothing ([`Mode::Proposal`]), at
-    /// most `concurrency` apps at a time. Reports come back in the order of `apps`.
+    /// Plans `apps` — a fleet that is not the running one, e.g. a proposed file, gated by its own
+    /// rollout `board` — against the store and the platforms' live state, storing and telling nothing
+    /// ([`Mode::Proposal`]), at most `concurrency` apps at a time. Reports come back in the order
+    /// of `apps`.
     pub async fn plan_proposal(
         self: &Arc<Self>,
         apps: &[Desired],
+        board: Option<rollout::Board>,
         concurrency: usize,
     ) -> PlannedPass {
-        self.plan_all(apps, Mode::Proposal, concurrency).await
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let resync = vec![false; apps.len()];
+        let round = self
+            .plan_apps(apps, &resync, Mode::Proposal, &permits, board)
+            .await;
+        Self::whole(apps, round)
     }
 
     async fn plan_all(
@@ -179,6 +198,11 @@ impl Engine {
     ) -> PlannedPass {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let round = self.plan_round(apps, mode, &permits).await;
+        Self::whole(apps, round)
+    }
+
+    /// A round's plans as a pass's: an app whose permit never came is reported crashed.
+    fn whole(apps: &[Desired], round: PlannedRound) -> PlannedPass {
         PlannedPass {
             reports: round
                 .reports
@@ -187,6 +211,7 @@ impl Engine {
                 .map(|(r, app)| r.unwrap_or_else(|| AppReport::crashed(app)))
                 .collect(),
             audit_budget: round.audit_budget,
+            rollout: round.rollout,
         }
     }
 
@@ -199,7 +224,7 @@ impl Engine {
         mode: Mode,
         permits: &Arc<Semaphore>,
     ) -> PlannedRound {
-        self.plan_apps(apps, &vec![false; apps.len()], mode, permits)
+        self.plan_apps(apps, &vec![false; apps.len()], mode, permits, None)
             .await
     }
 
@@ -208,7 +233,8 @@ impl Engine {
     pub async fn plan_due(self: &Arc<Self>, due: &[Due], permits: &Arc<Semaphore>) -> PlannedRound {
         let apps: Vec<Desired> = due.iter().map(|d| d.app.clone()).collect();
         let resync: Vec<bool> = due.iter().map(|d| d.trigger == Trigger::Resync).collect();
-        self.plan_apps(&apps, &resync, Mode::Apply, permits).await
+        self.plan_apps(&apps, &resync, Mode::Apply, permits, None)
+            .await
     }
 
     async fn plan_apps(
@@ -217,6 +243,7 @@ impl Engine {
         resync: &[bool],
         mode: Mode,
         permits: &Arc<Semaphore>,
+        proposal: Option<rollout::Board>,
     ) -> PlannedRound {
         let jobs = apps
             .iter()
@@ -227,10 +254,13 @@ impl Engine {
                 async move { engine.observe_and_plan(&app, mode, resync).await }
             });
         let mut reports = fan_out(apps, permits, jobs).await;
+        // Held code steps spend no audit quota: the rollout goes first.
+        let rollout = self.gate_round(apps, &mut reports, mode, proposal).await;
         let audit_budget = self.share_audit_quota(apps, &mut reports, mode).await;
         PlannedRound {
             reports,
             audit_budget,
+            rollout,
         }
     }
 

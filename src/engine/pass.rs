@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::model::{AppPlan, AppState, AuditStatus, Desired, Observed, PlatformKind, Record, Step};
 use crate::plan::quota::{budget_audits, submits_audit};
+use crate::plan::rollout::Progress;
 use crate::plan::{Context, plan_app};
 use crate::platform::{ErrorClass, PlatformError};
 use crate::store::StoreError;
@@ -66,6 +67,8 @@ pub struct AppReport {
     pub error: Option<PassError>,
     /// Why the app was held back this pass, if it was.
     pub held: Option<Held>,
+    /// Where the app stands in the fleet's rollout (from its plan), when it was planned.
+    pub progress: Option<Progress>,
 }
 
 /// What holds an app back.
@@ -78,6 +81,12 @@ pub enum HoldKind {
     /// The monthly audit quota is shared out and this app's turn has not come: its submission
     /// (and what follows) is out of the plan; earlier steps still apply.
     AuditQuota,
+    /// The rollout's waves hold its code steps: a wave before it is not through (or bakes), or
+    /// its wave has no free place. Time ends it.
+    Wave,
+    /// A person must act: its release is halted by rejections, or its wave waits at a manual
+    /// gate (`minifleet resume`, `minifleet promote`). Its code steps are held.
+    Gate,
 }
 
 impl HoldKind {
@@ -87,6 +96,8 @@ impl HoldKind {
             HoldKind::Parked => "parked",
             HoldKind::Backoff => "backoff",
             HoldKind::AuditQuota => "audit_quota",
+            HoldKind::Wave => "wave",
+            HoldKind::Gate => "gate",
         }
     }
 }
@@ -118,6 +129,7 @@ impl AppReport {
             applied: Vec::new(),
             error: None,
             held: None,
+            progress: None,
         }
     }
 
@@ -138,6 +150,7 @@ impl AppReport {
             applied: Vec::new(),
             error: None,
             held: None,
+            progress: None,
         }
     }
 
@@ -249,6 +262,7 @@ impl Engine {
         if changed {
             self.store.put_record(&app.appid, &record)?;
         }
+        report.progress = Some(crate::plan::rollout::progress(app, &observed, &plan));
         report.plan = Some(plan);
         Ok(())
     }

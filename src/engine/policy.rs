@@ -12,6 +12,8 @@
 //! | Transient (network, store, a crashed pass) | no | when the store's backoff ends |
 //! | Quota | no | when the quota resets (the store's park) |
 //! | held by the audit budget with nothing else to do | no | after `resync`; never within a `--wait` |
+//! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else polled like an audit |
+//! | held at a gate (a halt, `max_update: 0`) with nothing else to do | yes | after `resync` |
 
 use std::time::Duration;
 
@@ -150,7 +152,11 @@ pub fn outcome(
     let waiting = report
         .plan
         .as_ref()
-        .is_some_and(|p| p.state == AppState::WaitingOnAudit);
+        .is_some_and(|p| p.state == AppState::WaitingOnAudit)
+        || report
+            .held
+            .as_ref()
+            .is_some_and(|h| h.kind == HoldKind::Wave);
     if !waiting || report.error.is_some() {
         *polls = 0;
     }
@@ -158,7 +164,14 @@ pub fn outcome(
         Some(class) => after_failure(class, timing, unit),
         None => after_pass(report, polls, timing, unit),
     };
-    held(report, base, timing, now_ms)
+    if report
+        .held
+        .as_ref()
+        .is_some_and(|h| h.kind == HoldKind::Wave)
+    {
+        *polls = polls.saturating_add(1);
+    }
+    held(report, base, timing, *polls, now_ms)
 }
 
 /// The outcome of a pass that failed with `class`.
@@ -192,8 +205,9 @@ fn after_pass(report: &AppReport, polls: &mut u32, timing: &Timing, unit: f64) -
     }
 }
 
-/// A hold of the store (quota park, failure backoff) or of the audit budget outlasts `base`.
-fn held(report: &AppReport, base: Outcome, timing: &Timing, now_ms: u64) -> Outcome {
+/// A hold of the store (quota park, failure backoff), of the audit budget or of the rollout
+/// outlasts `base`; `polls` counts the passes a wave has held the app in a row.
+fn held(report: &AppReport, base: Outcome, timing: &Timing, polls: u32, now_ms: u64) -> Outcome {
     let Some(hold) = report.held.as_ref().filter(|_| !base.settled) else {
         return base;
     };
@@ -207,6 +221,32 @@ fn held(report: &AppReport, base: Outcome, timing: &Timing, now_ms: u64) -> Outc
                 after: timing.resync,
                 why: "audit_quota",
                 held_until_ms: Some(u64::MAX),
+                ..base
+            }
+        }
+        // A person must act: settled (a `--wait` stops for it); looked at again at the resync.
+        HoldKind::Gate => {
+            if report.plan.as_ref().is_some_and(|p| p.has_changes()) {
+                return base; // its tester steps still go on
+            }
+            Outcome {
+                settled: true,
+                after: timing.resync,
+                why: "gate",
+                held_until_ms: Some(u64::MAX),
+            }
+        }
+        // Time will tell: at the bake's end, or polled like an audit (a place frees up when an
+        // app of the wave is released, which takes an audit).
+        HoldKind::Wave => {
+            let after = match hold.until_ms {
+                Some(until) => Duration::from_millis(until.saturating_sub(now_ms)),
+                None => doubled(timing.audit_poll, polls.max(1), timing.audit_poll_max),
+            };
+            Outcome {
+                after: after.max(base.after),
+                why: "wave",
+                held_until_ms: hold.until_ms,
                 ..base
             }
         }

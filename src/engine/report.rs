@@ -132,10 +132,12 @@ fn failed_app(report: &AppReport) -> Option<FailedApp> {
 pub fn plan_of(
     reports: &[AppReport],
     audit_budget: Option<crate::plan::quota::AuditBudget>,
+    rollout: Option<crate::plan::rollout::RolloutView>,
 ) -> crate::plan::Plan {
     crate::plan::Plan {
         apps: reports.iter().filter_map(|r| r.plan.clone()).collect(),
         audit_budget,
+        rollout,
         unobserved: reports
             .iter()
             .filter(|r| r.plan.is_none())

@@ -220,7 +220,7 @@ async fn a_proposed_fleet_is_planned_against_live_state_and_nothing_is_stored_or
         let apps_yaml = "  - { name: a, platform: wechat, appid: \"wx1111111111111111\", ext: { shopId: \"1\" } }\n  \
                          - { name: b, platform: wechat, appid: \"wx2222222222222222\", ext: { shopId: \"2\" } }\n";
         let (_dir, engine, apps) = engine(apps_yaml, "  audit_quota: 1\n").await;
-        let planned = engine.plan_proposal(&apps, 4).await;
+        let planned = engine.plan_proposal(&apps, None, 4).await;
         let budget = planned.audit_budget.expect("a budget");
         assert_eq!((budget.planned, budget.left, budget.waiting), (2, 1, 1));
         assert!(planned.reports.iter().all(|r| r.error.is_none() && r.plan.is_some()));
@@ -474,7 +474,7 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
         )
         .apps;
         let before = sim.calls();
-        let planned = engine.plan_proposal(&proposed, 4).await;
+        let planned = engine.plan_proposal(&proposed, None, 4).await;
         let plan = planned.reports[0].plan.as_ref().unwrap();
         assert!(
             plan.steps
@@ -498,7 +498,7 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
         };
         platform.execute(&other, &commit).await.unwrap();
         let audits = sim.call_count("wxa/get_latest_auditstatus");
-        engine.plan_proposal(&proposed, 4).await;
+        engine.plan_proposal(&proposed, None, 4).await;
         assert_eq!(sim.call_count("wxa/get_latest_auditstatus"), audits + 1);
     })
     .await;

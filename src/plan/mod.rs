@@ -124,6 +124,9 @@ pub struct Plan {
     /// Apps that could not be observed, so have no plan (their errors are reported beside it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unobserved: Vec<String>,
+    /// The rollout's waves and halts, when the fleet has a rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<rollout::RolloutView>,
 }
 
 /// Counts for the plan's summary line.

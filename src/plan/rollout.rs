@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::rollout::{Converged, Halt, Rollout, RolloutState};
 use crate::model::{Action, AppPlan, AppState, AuditStatus, Desired, Observed};
@@ -174,7 +174,7 @@ pub enum Change {
 }
 
 /// A wave's state, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum WaveState {
     /// Every app is on its wanted build (and any bake is over).
@@ -196,7 +196,7 @@ pub enum WaveState {
 }
 
 /// One wave's progress.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaveView {
     /// The wave's name.
     pub name: String,
@@ -218,7 +218,7 @@ pub struct WaveView {
 }
 
 /// A halted release, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HaltView {
     /// The release.
     pub release: String,
@@ -233,12 +233,12 @@ pub struct HaltView {
 }
 
 /// The rollout's progress, for plans and status.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RolloutView {
     /// Every wave, in order.
     pub waves: Vec<WaveView>,
     /// Halted releases.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub halts: Vec<HaltView>,
 }
 
@@ -249,8 +249,10 @@ pub struct Gated {
     pub holds: Vec<Option<Hold>>,
     /// Members (by index) given a place in their wave this round: they are on their way now.
     pub started: Vec<usize>,
-    /// What changed (the state too, when this is not empty).
+    /// What changed, to tell.
     pub changes: Vec<Change>,
+    /// Whether the state changed (to save).
+    pub changed: bool,
     /// The rollout's progress.
     pub view: RolloutView,
 }
@@ -267,6 +269,7 @@ fn resume_help(release: &str) -> String {
 /// deterministic.
 pub fn gate(rollout: &Rollout, members: &[Member], state: &mut RolloutState, now: u64) -> Gated {
     let mut changes = Vec::new();
+    let before = state.clone();
     lift_halts(members, state, &mut changes);
     find_halts(rollout, members, state, now, &mut changes);
     let mut holds: Vec<Option<Hold>> = members
@@ -386,6 +389,7 @@ pub fn gate(rollout: &Rollout, members: &[Member], state: &mut RolloutState, now
     Gated {
         holds,
         started,
+        changed: *state != before,
         changes,
         view: RolloutView { waves, halts },
     }
@@ -414,19 +418,23 @@ fn hold_all(
 /// The hold of a member whose release is halted (unless it is through already).
 fn halt_hold(member: &Member, halt: Option<&Halt>) -> Option<Hold> {
     let halt = halt.filter(|_| member.here && !member.progress.settled())?;
-    let n = halt.rejected.len();
     Some(Hold {
         needs_person: true,
-        reason: format!(
-            "the rollout of {} is halted: {n} app{} of wave `{}` rejected ({}); {}",
-            member.release,
-            super::plural(n),
-            halt.wave,
-            halt.rejected.keys().cloned().collect::<Vec<_>>().join(", "),
-            resume_help(&member.release)
-        ),
+        reason: halted(&member.release, halt),
         until: None,
     })
+}
+
+/// Why an app of `release` waits: `release` is halted by `halt`, and what to do.
+pub fn halted(release: &str, halt: &Halt) -> String {
+    let n = halt.rejected.len();
+    format!(
+        "the rollout of {release} is halted: {n} app{} of wave `{}` rejected ({}); {}",
+        super::plural(n),
+        halt.wave,
+        halt.rejected.keys().cloned().collect::<Vec<_>>().join(", "),
+        resume_help(release)
+    )
 }
 
 /// Drops the halts no app holds up any more: none of the rejected apps wants its rejected build.
@@ -473,26 +481,34 @@ fn find_halts(
             entry.1.insert(m.name.clone(), m.fingerprint.clone());
         }
     }
-    for ((w, release), (wanting, rejected)) in tally {
-        if state.halts.contains_key(release) || !rollout.halt.halts(rejected.len(), wanting) {
+    for ((w, release), (wanting, rejected)) in &tally {
+        if state.halts.contains_key(*release) || !rollout.halt.halts(rejected.len(), *wanting) {
             continue;
         }
-        let wave = rollout.waves[w].name.clone();
+        let wave = rollout.waves[*w].name.clone();
         changes.push(Change::Halted {
-            release: release.to_owned(),
+            release: (*release).to_owned(),
             wave: wave.clone(),
             rejected: rejected.keys().cloned().collect(),
             help: resume_help(release),
         });
         state.halts.insert(
-            release.to_owned(),
+            (*release).to_owned(),
             Halt {
                 wave,
                 at: now,
-                rejected,
-                wanting,
+                rejected: rejected.clone(),
+                wanting: *wanting,
             },
         );
+    }
+    // Rejections of a halted release elsewhere, or after the halt, belong to it too: its fix
+    // must cover them.
+    for ((_, release), (_, rejected)) in tally {
+        let Some(halt) = state.halts.get_mut(release) else {
+            continue;
+        };
+        halt.rejected.extend(rejected);
     }
 }
 
@@ -536,11 +552,18 @@ pub fn generation(members: &[Member], in_wave: &[usize]) -> String {
     hex::encode(&digest.as_ref()[..8])
 }
 
-/// Takes an app's held code steps out of its plan (tester steps and the wait for an audit stay),
-/// with a note saying why.
+/// Takes an app's held code steps out of its plan, with a note saying why: tester steps stay, and
+/// so does the wait for an audit already under review (not one foreseen after a held step).
 pub fn withhold(plan: &mut AppPlan, hold: &Hold) {
-    plan.steps
-        .retain(|s| !is_code(&s.action) || matches!(s.action, Action::WaitForAudit { .. }));
+    let mut held_before = false;
+    plan.steps.retain(|s| match s.action {
+        _ if !is_code(&s.action) => true,
+        Action::WaitForAudit { .. } => !held_before,
+        _ => {
+            held_before = true;
+            false
+        }
+    });
     if !plan
         .steps
         .iter()

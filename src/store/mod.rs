@@ -305,6 +305,8 @@ pub struct Store {
     tokens: sled::Tree,
     testers: sled::Tree,
     sandbox: sled::Tree,
+    /// The fleet's rollout: converged waves, opened gates, halts (one value).
+    rollout: sled::Tree,
     /// The store's lock (released when the last clone is dropped) and the stale record it
     /// replaced, if any.
     lock: std::sync::Arc<(lock::LockGuard, Option<lock::Takeover>)>,
@@ -363,6 +365,7 @@ impl Store {
             tokens: tree("tokens")?,
             testers: tree("testers")?,
             sandbox: tree("sandbox")?,
+            rollout: tree("rollout")?,
             dir: dir.to_path_buf(),
             db,
         };
@@ -664,6 +667,17 @@ impl Store {
             at_ms,
         };
         put(&self.apps, "apps", &observation_key(appid), &stored)
+    }
+
+    /// What is remembered of the fleet's rollout (empty when nothing is).
+    pub fn rollout_state(&self) -> Result<crate::model::RolloutState, StoreError> {
+        Ok(get(&self.rollout, "rollout", "state")?.unwrap_or_default())
+    }
+
+    /// Saves what is remembered of the fleet's rollout (flush after: a halt or an opened gate
+    /// must outlive a crash).
+    pub fn put_rollout_state(&self, state: &crate::model::RolloutState) -> Result<(), StoreError> {
+        put(&self.rollout, "rollout", "state", state)
     }
 
     /// A JSON value (with `schema_version`) in the sandbox's tree.

@@ -6,6 +6,7 @@ use similar::TextDiff;
 
 use crate::model::{Action, AppPlan, AppState, ExtChange, Step};
 
+use crate::plan::rollout::{RolloutView, WaveState};
 use crate::plan::{Plan, Summary};
 
 use super::action;
@@ -78,6 +79,59 @@ pub(super) fn footer(plan: &Plan, out: &mut String) {
     if let Some(budget) = &plan.audit_budget {
         out.push_str(&format!("{}{}\n", budget.label(), budget.line()));
     }
+    if let Some(rollout) = &plan.rollout {
+        for line in rollout_lines(rollout) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+}
+
+/// The rollout's lines: `Rollout: canary converged → east 3 of 10 on their way (max_update 25%)
+/// → rest waits at its gate`, then one line per halted release with what to do.
+pub fn rollout_lines(view: &RolloutView) -> Vec<String> {
+    let waves: Vec<String> = view
+        .waves
+        .iter()
+        .map(|w| {
+            let what = match &w.state {
+                WaveState::Converged => format!("converged ({} apps)", w.apps),
+                WaveState::Baking { until } => {
+                    format!("converged, bakes until {}", utc(*until))
+                }
+                WaveState::Open => format!(
+                    "{} of {} done, {} on their way (max_update {})",
+                    w.done, w.apps, w.in_flight, w.max_update
+                ),
+                WaveState::Gate => format!(
+                    "{} apps wait at its gate (`minifleet promote {}`)",
+                    w.pending, w.name
+                ),
+                WaveState::Waiting { on } => format!("{} apps wait for `{on}`", w.apps),
+            };
+            format!("{} {what}", w.name)
+        })
+        .collect();
+    let mut lines = vec![format!("Rollout: {}", waves.join(" → "))];
+    for halt in &view.halts {
+        lines.push(format!(
+            "Halted: {} since {}: {} app{} of wave `{}` rejected ({}); {}",
+            halt.release,
+            utc(halt.at),
+            halt.rejected.len(),
+            super::plural(halt.rejected.len()),
+            halt.wave,
+            halt.rejected.join(", "),
+            halt.help
+        ));
+    }
+    lines
+}
+
+/// Unix seconds as `2024-02-01T02:00:00Z`.
+fn utc(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        .to_string()
 }
 
 /// Whether an app gets a block of its own: it is not in sync, or it has steps (testers to verify).
@@ -98,6 +152,9 @@ pub fn json(plan: &Plan) -> Value {
     }
     if let Some(budget) = &plan.audit_budget {
         doc["audit_budget"] = json!(budget);
+    }
+    if let Some(rollout) = &plan.rollout {
+        doc["rollout"] = json!(rollout);
     }
     doc
 }

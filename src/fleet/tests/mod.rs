@@ -16,6 +16,7 @@ mod limits;
 mod parse;
 mod references;
 mod resolve;
+mod rollout;
 mod rules;
 mod schema;
 mod secrets;

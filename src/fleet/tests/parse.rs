@@ -259,6 +259,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
             "gray",
             "labels",
             "stage",
+            "suspend",
             "template",
             "testers",
             "version"
@@ -269,7 +270,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
         BASE,
         &[(
             "  stage: experience\n",
-            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  testers: [alice]\n  gray: 30\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
+            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  testers: [alice]\n  gray: 30\n  suspend: { tier: gold }\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
         )],
     );
     let fleet = load_both(&text).expect("valid");
@@ -282,6 +283,10 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
     assert_eq!(app.ext(), json!({"theme": "red"}));
     assert_eq!(app.testers, ["alice"]);
     assert_eq!(app.gray, 30);
+    assert!(
+        app.suspended,
+        "the labels of `suspend` in defaults match the app's"
+    );
     assert_eq!(app.audit.items[0].tag.as_deref(), Some("tea"));
 }
 

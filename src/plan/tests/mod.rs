@@ -188,6 +188,7 @@ pub(crate) fn sample_plan() -> super::Plan {
         apps,
         audit_budget: None,
         unobserved: Vec::new(),
+        rollout: None,
     }
 }
 

@@ -418,11 +418,26 @@ fn a_held_plan_keeps_its_tester_steps_and_its_wait() {
         until: None,
     };
     withhold(&mut p, &hold);
-    let kinds: Vec<&str> = p.steps.iter().map(|s| s.action.kind()).collect();
-    assert_eq!(kinds, ["bind_tester", "wait_for_audit"]);
+    let kinds =
+        |p: &AppPlan| -> Vec<&'static str> { p.steps.iter().map(|s| s.action.kind()).collect() };
+    assert_eq!(
+        kinds(&p),
+        ["bind_tester"],
+        "the wait after the held submission goes too"
+    );
     assert!(p.ext_change.is_none());
     assert_eq!(p.notes.last().map(String::as_str), Some("waits"));
     assert_eq!(p.state, AppState::Changes);
+    // Under review: the wait stays, the release after it goes.
+    let reviewing = Observed {
+        experience: Some(wanted_build()),
+        audit: Some(audit("102", wanted_build(), AuditStatus::Auditing)),
+        ..steady_old()
+    };
+    let mut p = plan(&desired(), &reviewing, &Record::default());
+    assert_eq!(kinds(&p), ["wait_for_audit", "release"]);
+    withhold(&mut p, &hold);
+    assert_eq!(kinds(&p), ["wait_for_audit"]);
 }
 
 fn any_progress() -> impl Strategy<Value = Progress> {

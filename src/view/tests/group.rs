@@ -56,6 +56,7 @@ fn plan_of(apps: Vec<AppPlan>) -> Plan {
         apps,
         audit_budget: None,
         unobserved: Vec::new(),
+        rollout: None,
     }
 }
 

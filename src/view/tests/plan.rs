@@ -105,6 +105,7 @@ fn apps_in_sync_are_only_counted() {
         apps: vec![plan(&d, &o, &r), plan(&d, &o, &r)],
         audit_budget: None,
         unobserved: Vec::new(),
+        rollout: None,
     };
     assert_eq!(plan.apps[0].state, AppState::InSync);
     assert_eq!(render::text(&plan, false), "Plan: no changes · 2 in sync\n");

@@ -1,0 +1,251 @@
+//! The rollout's engine side: a board of every app's [`Progress`] (kept across rounds, so a round
+//! of a few apps is gated by the whole fleet), the planner's [`gate`] run on each round's plans,
+//! the remembered [`RolloutState`] in the store, and the changes told as events.
+//!
+//! Apps given a place in their wave are marked on their way at once, under the board's lock, so
+//! concurrent rounds never start more than a wave's `max_update`.
+
+use std::collections::HashMap;
+
+use crate::fleet::Fleet;
+use crate::model::{Desired, Rollout, RolloutState};
+use crate::plan::rollout::{Member, Progress, RolloutView, gate, withhold};
+
+use super::events::{AppRef, Event};
+use super::{AppReport, Engine, Held, HoldKind, Mode, now_ms};
+
+/// Every app of a fleet with a rollout, and where it stands.
+#[derive(Debug, Clone)]
+pub struct Board {
+    rollout: Rollout,
+    members: Vec<Member>,
+    /// Member index by appid.
+    index: HashMap<String, usize>,
+}
+
+impl Board {
+    /// The board of `apps` under `rollout`, nothing known of them yet.
+    pub fn new(rollout: &Rollout, apps: &[Desired]) -> Board {
+        let members: Vec<Member> = apps
+            .iter()
+            .map(|app| Member::of(rollout, app, Progress::Unknown, false))
+            .collect();
+        let index = apps
+            .iter()
+            .enumerate()
+            .map(|(i, app)| (app.appid.clone(), i))
+            .collect();
+        Board {
+            rollout: rollout.clone(),
+            members,
+            index,
+        }
+    }
+
+    /// The board of a reloaded fleet: what is known of apps whose wanted build is the same is
+    /// kept.
+    fn reloaded(&self, rollout: &Rollout, apps: &[Desired]) -> Board {
+        let mut board = Board::new(rollout, apps);
+        for m in &mut board.members {
+            let known = self
+                .members
+                .iter()
+                .find(|old| old.name == m.name && old.fingerprint == m.fingerprint);
+            if let Some(old) = known {
+                m.progress = old.progress;
+            }
+        }
+        board
+    }
+}
+
+impl Engine {
+    /// Gates the fleet's rounds by its `rollout` section from now on (none: no gating); called
+    /// when the fleet is loaded and reloaded.
+    pub fn set_rollout(&self, fleet: &Fleet) {
+        let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        *board = match (&fleet.rollout, board.as_ref()) {
+            (None, _) => None,
+            (Some(rollout), Some(old)) => Some(old.reloaded(rollout, &fleet.apps)),
+            (Some(rollout), None) => Some(Board::new(rollout, &fleet.apps)),
+        };
+    }
+
+    /// Runs the rollout's gate on a round's plans: the board learns each planned app's progress,
+    /// held apps lose their code steps (with a note and a [`Held`]), and what changed is stored
+    /// (when applying) and told. A proposed fleet is gated on its own board (`proposal`) instead.
+    pub(super) async fn gate_round(
+        &self,
+        apps: &[Desired],
+        reports: &mut [Option<AppReport>],
+        mode: Mode,
+        proposal: Option<Board>,
+    ) -> Option<RolloutView> {
+        let (view, changes, held, saved) = {
+            let mut own = proposal;
+            // One round at a time reads, gates and writes the state.
+            let mut guard = self.board.lock().unwrap_or_else(|e| e.into_inner());
+            let board = match own.as_mut() {
+                Some(board) => board,
+                None => guard.as_mut()?,
+            };
+            let mut state = match self.store.rollout_state() {
+                Ok(state) => state,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the rollout's state; gating as if nothing were remembered");
+                    RolloutState::default()
+                }
+            };
+            let now = now_ms() / 1000;
+            let mut here = Vec::with_capacity(apps.len());
+            for (app, report) in apps.iter().zip(reports.iter()) {
+                let Some(&i) = board.index.get(&app.appid) else {
+                    continue;
+                };
+                let member = &mut board.members[i];
+                if member.fingerprint != app.fingerprint {
+                    continue; // planned from another fleet than the board's
+                }
+                if let Some(progress) = report.as_ref().and_then(|r| r.progress) {
+                    member.progress = progress;
+                }
+                member.here = true;
+                here.push(i);
+            }
+            let gated = gate(&board.rollout, &board.members, &mut state, now);
+            for &i in &gated.started {
+                board.members[i].progress = Progress::InFlight;
+            }
+            let mut held = Vec::new();
+            for (app, report) in apps.iter().zip(reports.iter_mut()) {
+                let Some(&i) = board.index.get(&app.appid) else {
+                    continue;
+                };
+                let (Some(hold), Some(report)) = (gated.holds[i].as_ref(), report.as_mut()) else {
+                    continue;
+                };
+                if !board.members[i].here {
+                    continue;
+                }
+                if let Some(plan) = report.plan.as_mut() {
+                    withhold(plan, hold);
+                }
+                if report.held.as_ref().is_some_and(Held::blocks_apply) {
+                    continue; // a quota or a backoff holds it anyway, and says so
+                }
+                let h = Held {
+                    kind: if hold.needs_person {
+                        HoldKind::Gate
+                    } else {
+                        HoldKind::Wave
+                    },
+                    until_ms: hold.until.map(|s| s.saturating_mul(1000)),
+                    reason: hold.reason.clone(),
+                };
+                held.push((AppRef::of(app), h.clone()));
+                report.held = Some(h);
+            }
+            for i in here {
+                board.members[i].here = false;
+            }
+            let changes = gated.changes;
+            let saved = mode == Mode::Apply && gated.changed;
+            if saved {
+                if let Err(err) = self.store.put_rollout_state(&state) {
+                    tracing::error!(error = %err, "cannot save the rollout's state");
+                }
+            }
+            (gated.view, changes, held, saved)
+        };
+        if mode == Mode::Proposal {
+            return Some(view);
+        }
+        for (app, held) in held {
+            self.events.emit(Event::Held {
+                app,
+                kind: held.kind.as_str(),
+                until_ms: held.until_ms,
+                reason: held.reason,
+            });
+        }
+        if saved {
+            if let Err(err) = self.store.flush_async().await {
+                tracing::error!(error = %err, "cannot save the rollout's state");
+            }
+        }
+        if mode != Mode::Apply {
+            return Some(view);
+        }
+        for change in changes {
+            tracing::info!(?change, "rollout");
+            self.events.emit(Event::Rollout { change });
+        }
+        Some(view)
+    }
+}
+
+/// An operator's act on the rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act<'a> {
+    /// Open a wave's manual gate (the first closed one without a name).
+    Promote(Option<&'a str>),
+    /// Lift a halted release (the only halted one without a name).
+    Resume(Option<&'a str>),
+}
+
+/// What an act did: the wave or release it was about, and the apps to look at again now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acted {
+    /// The wave opened, or the release resumed.
+    pub what: String,
+    /// The apps (by name) it frees.
+    pub apps: Vec<String>,
+}
+
+/// Carries out `act` on `board`'s rollout, saving the state in `store` (flushed); why it cannot
+/// be, in words.
+pub fn act(store: &crate::store::Store, board: &Board, act: Act<'_>) -> Result<Acted, String> {
+    let mut state = store
+        .rollout_state()
+        .map_err(|e| format!("cannot read the rollout's state: {e}"))?;
+    let (what, apps) = match act {
+        Act::Promote(wave) => {
+            let what =
+                crate::plan::rollout::promote(&board.rollout, &board.members, &mut state, wave)?;
+            let w = board.rollout.waves.iter().position(|w| w.name == what);
+            let apps = board
+                .members
+                .iter()
+                .filter(|m| Some(m.wave) == w)
+                .map(|m| m.name.clone())
+                .collect();
+            (what, apps)
+        }
+        Act::Resume(release) => {
+            let what = crate::plan::rollout::resume(&mut state, release)?;
+            let apps = board
+                .members
+                .iter()
+                .filter(|m| m.release == what)
+                .map(|m| m.name.clone())
+                .collect();
+            (what, apps)
+        }
+    };
+    store
+        .put_rollout_state(&state)
+        .and_then(|()| store.flush())
+        .map_err(|e| format!("cannot save the rollout's state: {e}"))?;
+    Ok(Acted { what, apps })
+}
+
+impl Engine {
+    /// Carries out `act` on the running fleet's rollout (between rounds' gates).
+    pub fn act_on_rollout(&self, what: Act<'_>) -> Result<Acted, String> {
+        let guard = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        let board = guard
+            .as_ref()
+            .ok_or_else(|| "the fleet has no `rollout` section".to_owned())?;
+        act(&self.store, board, what)
+    }
+}

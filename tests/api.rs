@@ -504,3 +504,81 @@ fn auth_runs_in_the_daemon_while_it_holds_the_store() {
         text(&out)
     );
 }
+
+/// The state of `app` in the daemon's rows.
+fn row_state(daemon: &Daemon, app: &str) -> String {
+    let (_, body) = request(&daemon.url, "GET", "/api/v1/apps", Some(READ), &[]);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    doc["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == app)
+        .map(|r| r["state"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps());
+    // tea-house is the canary; rice-shop waits behind a manual gate.
+    let yaml = std::fs::read_to_string(fleet.path()).unwrap().replacen(
+        "  - name: tea-house\n",
+        "  - name: tea-house\n    labels: { tier: canary }\n",
+        1,
+    );
+    fleet.write_raw(&format!(
+        "{yaml}rollout:\n  waves:\n    - {{ name: canary, match: {{ tier: canary }} }}\n    - {{ name: rest, max_update: 0 }}\n"
+    ));
+    let daemon = with_tokens(&fleet);
+    let started = Instant::now();
+    while row_state(&daemon, "tea-house") != "in_sync" {
+        assert!(started.elapsed() < PATIENCE, "the canary never converged");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The gate holds: rice-shop has changes it may not start.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(row_state(&daemon, "rice-shop"), "changes");
+    let (status, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/rollout/promote",
+        Some(READ),
+        b"",
+    );
+    assert_eq!(status, 403, "promoting needs the admin token: {body}");
+    let (status, body) = request(
+        &daemon.url,
+        "POST",
+        "/api/v1/rollout/resume",
+        Some(ADMIN),
+        b"",
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("no release is halted"), "{body}");
+
+    let out = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(["promote", "rest"])
+        .env_remove("MINIFLEET_STORE")
+        .env_remove("MINIFLEET_SERVER")
+        .env("MINIFLEET_TOKEN", ADMIN)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        text(&out).contains("opened the gate of wave `rest` (1 app); the daemon passes them now"),
+        "{}",
+        text(&out)
+    );
+    // Passed at once (the resync is an hour): converged well within the patience.
+    converged(&daemon, Some(READ), 2);
+    let (_, metrics) = request(&daemon.url, "GET", "/metrics", None, &[]);
+    assert!(
+        metrics.contains("minifleet_rollout_held_apps{kind=\"gate\"} 0"),
+        "{metrics}"
+    );
+}

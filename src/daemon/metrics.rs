@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
 use crate::engine::events::{Event, Subscriber};
+use crate::plan::rollout::Change;
 
 /// Upper bounds (seconds) of the pass-duration histogram's buckets.
 pub const PASS_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -29,6 +30,10 @@ struct Inner {
     fleet_valid: bool,
     fleet_errors: usize,
     reload_failures: u64,
+    /// App name → the rollout hold of its last pass (`wave` or `gate`).
+    held: BTreeMap<String, &'static str>,
+    /// Halted releases (`shop@1.5.0`: few, one per template and version).
+    halted: std::collections::BTreeSet<String>,
 }
 
 /// The metrics registry, shared by the scheduler, the watcher and `/metrics`.
@@ -70,6 +75,11 @@ impl Metrics {
         });
     }
 
+    /// Records the releases halted when the daemon starts (kept in the store).
+    pub fn rollout_halted(&self, releases: impl Iterator<Item = String>) {
+        self.with(|m| m.halted.extend(releases));
+    }
+
     /// Whether the last load of the fleet file was good.
     pub fn fleet_valid(&self) -> bool {
         self.with(|m| m.fleet_valid)
@@ -83,6 +93,7 @@ impl Metrics {
             render_counters(&mut out, m);
             render_histogram(&mut out, m);
             render_fleet(&mut out, m);
+            render_rollout(&mut out, m);
             out
         })
     }
@@ -123,6 +134,23 @@ impl Subscriber for Metrics {
                 platform_error: Some(error),
                 ..
             } => self.with(|m| count_api_error(m, &error.call, error.class.as_str())),
+            // A pass starts by observing: the rollout's hold of the last one is over.
+            Event::Observed { app } => self.with(|m| {
+                m.held.remove(&app.name);
+            }),
+            Event::Held { app, kind, .. } if matches!(*kind, "wave" | "gate") => {
+                let kind = if *kind == "wave" { "wave" } else { "gate" };
+                self.with(|m| m.held.insert(app.name.clone(), kind));
+            }
+            Event::Rollout { change } => self.with(|m| match change {
+                Change::Halted { release, .. } => {
+                    m.halted.insert(release.clone());
+                }
+                Change::Lifted { release } | Change::Resumed { release } => {
+                    m.halted.remove(release);
+                }
+                _ => {}
+            }),
             _ => {}
         }
     }
@@ -223,6 +251,29 @@ fn render_histogram(out: &mut String, m: &Inner) {
     let _ = writeln!(out, "{name}_count {}", m.pass_count);
 }
 
+fn render_rollout(out: &mut String, m: &Inner) {
+    header(
+        out,
+        "minifleet_rollout_held_apps",
+        "gauge",
+        "Apps whose code steps the rollout held in their last pass: `wave` (a wave before theirs, a place in theirs, a bake) or `gate` (a halt or a manual gate: a person must act).",
+    );
+    for kind in ["wave", "gate"] {
+        let n = m.held.values().filter(|k| **k == kind).count();
+        let _ = writeln!(out, "minifleet_rollout_held_apps{{kind=\"{kind}\"}} {n}");
+    }
+    header(
+        out,
+        "minifleet_rollout_halted",
+        "gauge",
+        "1 for each release (template@version) halted by audit rejections: `minifleet resume` or a fixed build lifts it.",
+    );
+    for release in &m.halted {
+        let release = escape(release);
+        let _ = writeln!(out, "minifleet_rollout_halted{{release=\"{release}\"}} 1");
+    }
+}
+
 fn render_fleet(out: &mut String, m: &Inner) {
     if let Some(at) = m.fleet_loaded_at {
         header(
@@ -294,6 +345,58 @@ mod tests {
                 .map(|(k, ok)| ((*k).to_string(), *ok))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn rollout_holds_and_halts_are_counted_until_they_end() {
+        let metrics = Metrics::new();
+        let held = |kind: &'static str| Event::Held {
+            app: app(),
+            kind,
+            until_ms: None,
+            reason: "waits".into(),
+        };
+        metrics.on(&held("gate"));
+        metrics.on(&Event::Rollout {
+            change: Change::Halted {
+                release: "shop@1.5.0".into(),
+                wave: "canary".into(),
+                rejected: vec!["tea-house".into()],
+                help: String::new(),
+            },
+        });
+        let text = metrics.render();
+        assert!(
+            text.contains("minifleet_rollout_held_apps{kind=\"gate\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("minifleet_rollout_held_apps{kind=\"wave\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("minifleet_rollout_halted{release=\"shop@1.5.0\"} 1"),
+            "{text}"
+        );
+        // The next pass observes again; a resume ends the halt.
+        metrics.on(&Event::Observed { app: app() });
+        metrics.on(&Event::Rollout {
+            change: Change::Resumed {
+                release: "shop@1.5.0".into(),
+            },
+        });
+        let text = metrics.render();
+        assert!(
+            text.contains("minifleet_rollout_held_apps{kind=\"gate\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("minifleet_rollout_halted{"), "{text}");
+        metrics.rollout_halted(["a\"b".to_owned()].into_iter());
+        assert!(
+            metrics
+                .render()
+                .contains("minifleet_rollout_halted{release=\"a\\\"b\"} 1")
+        );
     }
 
     #[test]

@@ -122,6 +122,10 @@ pub async fn run(
     let reloads = tokio::spawn(reloader.watch(watcher));
     drop(commands);
 
+    match store.rollout_state() {
+        Ok(state) => metrics.rollout_halted(state.halts.into_keys()),
+        Err(err) => tracing::warn!(error = %err, "cannot read the rollout's state"),
+    }
     listen(&engine, metrics);
     let round = round_fn(engine.clone());
     let scheduler = Scheduler::new(round, opts.timing, opts.concurrency);

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::fleet::Fleet;
 use crate::model::{Desired, Rollout, RolloutState};
-use crate::plan::rollout::{Member, Progress, RolloutView, gate, withhold};
+use crate::plan::rollout::{Change, Member, Progress, RolloutView, gate, withhold};
 
 use super::events::{AppRef, Event};
 use super::{AppReport, Engine, Held, HoldKind, Mode, now_ms};
@@ -246,6 +246,17 @@ impl Engine {
         let board = guard
             .as_ref()
             .ok_or_else(|| "the fleet has no `rollout` section".to_owned())?;
-        act(&self.store, board, what)
+        let acted = act(&self.store, board, what)?;
+        let change = match what {
+            Act::Promote(_) => Change::Promoted {
+                wave: acted.what.clone(),
+            },
+            Act::Resume(_) => Change::Resumed {
+                release: acted.what.clone(),
+            },
+        };
+        tracing::info!(?change, "rollout");
+        self.events.emit(Event::Rollout { change });
+        Ok(acted)
     }
 }

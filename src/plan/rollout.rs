@@ -166,6 +166,16 @@ pub enum Change {
         /// The release.
         release: String,
     },
+    /// A person resumed a halted release (`minifleet resume`).
+    Resumed {
+        /// The release.
+        release: String,
+    },
+    /// A person opened a wave's manual gate (`minifleet promote`).
+    Promoted {
+        /// The wave.
+        wave: String,
+    },
     /// Every app of a wave is on its wanted build.
     WaveConverged {
         /// The wave.

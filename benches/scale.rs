@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use minifleet::daemon::rows;
 use minifleet::fleet::{self, Fleet};
 use minifleet::model::{Audit, AuditStatus, Build, Desired, Live, Observed, fingerprint_tag};
+use minifleet::plan::rollout::{self, Member, Progress};
 use minifleet::sandbox::RemoteSandbox;
 use minifleet::sandbox::admin::Calls;
 use minifleet::store::Store;
@@ -46,6 +47,9 @@ struct Config {
     resync: Duration,
     /// `MF_BENCH_WINDOW`: how long part (e) counts resyncs, per setting (default 120s).
     window: Duration,
+    /// `MF_BENCH_WAVES`: the fleet's `rollout` waves (default 4: regions r0, r1, r2, then the
+    /// rest; 0: no rollout section).
+    waves: usize,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -70,6 +74,7 @@ impl Config {
             concurrency: env_or("MF_BENCH_CONCURRENCY", 64),
             resync: Duration::from_secs(env_or("MF_BENCH_RESYNC", 10)),
             window: Duration::from_secs(env_or("MF_BENCH_WINDOW", 120)),
+            waves: env_or("MF_BENCH_WAVES", 4),
         }
     }
 
@@ -78,9 +83,26 @@ impl Config {
     }
 }
 
+/// The `rollout` section of `waves` waves: one per region `r0`, `r1`, … (a canary of one app in
+/// seven, a quarter of it at a time; the next ones half at a time), the last takes the rest.
+fn rollout_yaml(waves: usize) -> String {
+    if waves == 0 {
+        return String::new();
+    }
+    let mut yaml = String::from("rollout:\n  waves:\n");
+    for w in 0..waves - 1 {
+        let max_update = if w == 0 { "25%" } else { "50%" };
+        yaml.push_str(&format!(
+            "    - {{ name: r{w}, match: {{ region: r{w} }}, max_update: {max_update} }}\n"
+        ));
+    }
+    yaml.push_str("    - { name: rest }\n");
+    yaml
+}
+
 /// A fleet file of `n` apps, WeChat, Alipay and Douyin in turn; the first `base` carry
-/// `base: "yes"`.
-fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>) -> String {
+/// `base: "yes"`; with a `rollout` of `waves` waves.
+fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>, waves: usize) -> String {
     let mut yaml = String::from(
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
@@ -93,6 +115,7 @@ fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>) -> String {
     if let Some(url) = sandbox_url {
         yaml.push_str(&format!("  url: {url}\n"));
     }
+    yaml.push_str(&rollout_yaml(waves));
     yaml.push_str("apps:\n");
     for i in 0..n {
         let (platform, appid) = match i % 3 {
@@ -160,9 +183,9 @@ fn now_s() -> u64 {
 }
 
 /// Part (a), setup: the fleet file and a store holding an in-sync observation of every app.
-fn plan_setup(apps: usize, dir: &Path) -> PathBuf {
+fn plan_setup(apps: usize, dir: &Path, waves: usize) -> PathBuf {
     let path = dir.join("fleet.yaml");
-    std::fs::write(&path, fleet_yaml(apps, 0, None)).expect("write the fleet file");
+    std::fs::write(&path, fleet_yaml(apps, 0, None, waves)).expect("write the fleet file");
     let fleet = fleet::load(&path, minifleet::platform::registry::SPECS)
         .expect("the generated fleet validates");
     let store = Store::open(&dir.join("store")).expect("open the store");
@@ -194,16 +217,37 @@ fn plan_child(dir: &Path) {
         .into_iter()
         .collect::<Result<_, _>>()
         .expect("read the store");
+    let loaded = started.elapsed();
+    // The rollout's gate over the whole fleet, as every round of `reconcile` and `watch` runs it.
+    let gated = fleet.rollout.as_ref().map_or(0, |rollout| {
+        let members: Vec<Member> = fleet
+            .apps
+            .iter()
+            .zip(&rows)
+            .map(|(app, row)| {
+                let progress = if row.state == "in_sync" {
+                    Progress::Done
+                } else {
+                    Progress::Pending
+                };
+                Member::of(rollout, app, progress, true)
+            })
+            .collect();
+        let mut state = store.rollout_state().expect("read the rollout's state");
+        let gated = rollout::gate(rollout, &members, &mut state, now_s());
+        gated.view.waves.len()
+    });
     let planned = started.elapsed();
     let not_in_sync = rows
         .iter()
         .filter(|row: &&rows::StatusRow| row.state != "in_sync")
         .count();
     println!(
-        "{{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"not_in_sync\":{}}}",
+        "{{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"gate_s\":{:.3},\"waves\":{gated},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"not_in_sync\":{}}}",
         fleet.apps.len().min(rows.len()),
         secs(opened),
-        secs(planned - opened),
+        secs(loaded - opened),
+        secs(planned - loaded),
         secs(planned),
         peak_rss_mib(),
         not_in_sync
@@ -215,7 +259,7 @@ fn part_a(cfg: &Config, apps: usize, work: &Path) {
     let dir = work.join(format!("plan-{apps}"));
     std::fs::create_dir_all(&dir).expect("a work dir");
     let setup = Instant::now();
-    plan_setup(apps, &dir);
+    plan_setup(apps, &dir, cfg.waves);
     eprintln!(
         "(a) setup: {apps} apps written with observations in {:.1}s",
         secs(setup.elapsed())
@@ -247,11 +291,12 @@ fn part_a(cfg: &Config, apps: usize, work: &Path) {
         .filter_map(|r| r["peak_rss_mib"].as_f64())
         .fold(f64::NAN, f64::max);
     println!(
-        "(a) validate+plan, median of {} runs: {{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"peak_rss_max_mib\":{:.1},\"not_in_sync\":{}}}",
+        "(a) validate+plan, median of {} runs: {{\"apps\":{},\"store_open_s\":{:.3},\"load_and_plan_s\":{:.3},\"gate_s\":{:.3},\"total_s\":{:.3},\"peak_rss_mib\":{:.1},\"peak_rss_max_mib\":{:.1},\"not_in_sync\":{}}}",
         runs.len(),
         apps,
         median("store_open_s"),
         median("load_and_plan_s"),
+        median("gate_s"),
         median("total_s"),
         median("peak_rss_mib"),
         max_rss,
@@ -421,7 +466,7 @@ fn parts_bcd(cfg: &Config, work: &Path) {
     let fleet = dir.join("fleet.yaml");
     std::fs::write(
         &fleet,
-        fleet_yaml(cfg.apps, cfg.baseline_apps, Some(&sandbox.url)),
+        fleet_yaml(cfg.apps, cfg.baseline_apps, Some(&sandbox.url), cfg.waves),
     )
     .expect("write the fleet file");
     eprintln!(

@@ -221,6 +221,7 @@ async fn apply(
     );
     let scheduler = Scheduler::new(round, timing, usize::from(args.concurrency));
     let (commands, queue) = tokio::sync::mpsc::unbounded_channel();
+    engine.set_waker(commands.clone());
     let diff = FleetDiff::between(&[], apps);
     let _ = commands.send(Command::Fleet {
         diff,

@@ -86,6 +86,7 @@ pub async fn run(
 
     let current: Current = Arc::new(Mutex::new(Vec::new()));
     let (commands, queue) = mpsc::unbounded_channel();
+    engine.set_waker(commands.clone());
     let notices = engine.platforms().notices().subscribe();
     let pushes = tokio::spawn(forward_pushes(notices, commands.clone()));
 

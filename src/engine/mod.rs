@@ -103,6 +103,8 @@ pub struct Engine {
     proofs: probe::Proofs,
     /// The fleet's rollout and every app's progress in it, when the fleet has one.
     board: std::sync::Mutex<Option<rollout::Board>>,
+    /// Where to send the apps the rollout frees (the scheduler's commands), if anywhere.
+    waker: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<scheduler::Command>>>,
 }
 
 impl Engine {
@@ -118,6 +120,7 @@ impl Engine {
             events,
             proofs: probe::Proofs::default(),
             board: Default::default(),
+            waker: Default::default(),
         }
     }
 

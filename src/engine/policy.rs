@@ -12,7 +12,7 @@
 //! | Transient (network, store, a crashed pass) | no | when the store's backoff ends |
 //! | Quota | no | when the quota resets (the store's park) |
 //! | held by the audit budget with nothing else to do | no | after `resync`; never within a `--wait` |
-//! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else polled like an audit |
+//! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else when woken (a place frees), polled up to a minute |
 //! | held at a gate (a halt, `max_update: 0`) with nothing else to do | yes | after `resync` |
 
 use std::time::Duration;
@@ -236,12 +236,17 @@ fn held(report: &AppReport, base: Outcome, timing: &Timing, polls: u32, now_ms: 
                 held_until_ms: Some(u64::MAX),
             }
         }
-        // Time will tell: at the bake's end, or polled like an audit (a place frees up when an
-        // app of the wave is released, which takes an audit).
+        // Time will tell: at the bake's end; else the engine wakes the app when a place frees
+        // (a wave opens, an app of its wave is through), and a poll doubling up to a minute is
+        // only the safety net.
         HoldKind::Wave => {
+            let cap = timing
+                .audit_poll_max
+                .max(Duration::from_secs(60))
+                .min(timing.resync.max(timing.audit_poll));
             let after = match hold.until_ms {
                 Some(until) => Duration::from_millis(until.saturating_sub(now_ms)),
-                None => doubled(timing.audit_poll, polls.max(1), timing.audit_poll_max),
+                None => doubled(timing.audit_poll, polls.max(1), cap),
             };
             Outcome {
                 after: after.max(base.after),

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::fleet::Fleet;
 use crate::model::{Desired, Rollout, RolloutState};
-use crate::plan::rollout::{Change, Member, Progress, RolloutView, gate, withhold};
+use crate::plan::rollout::{Change, Member, Progress, RolloutView, WaveState, gate, withhold};
 
 use super::events::{AppRef, Event};
 use super::{AppReport, Engine, Held, HoldKind, Mode, now_ms};
@@ -21,6 +21,10 @@ pub struct Board {
     members: Vec<Member>,
     /// Member index by appid.
     index: HashMap<String, usize>,
+    /// Members held by their wave until a place frees (no time set): woken when one does.
+    waiting: std::collections::BTreeSet<usize>,
+    /// Per wave, the places free after the last round (0 while it may not start).
+    free: Vec<usize>,
 }
 
 impl Board {
@@ -36,23 +40,56 @@ impl Board {
             .map(|(i, app)| (app.appid.clone(), i))
             .collect();
         Board {
+            free: vec![0; rollout.waves.len()],
             rollout: rollout.clone(),
             members,
             index,
+            waiting: Default::default(),
         }
+    }
+
+    /// After a round: the waiting members to pass now, as many per wave as it has places more
+    /// than after the round before (a wave that opened, an app that went through). Their next
+    /// pass gates them again, so waking too many only costs a look.
+    fn wake(&mut self, view: &RolloutView) -> Vec<String> {
+        let mut woken = Vec::new();
+        for (w, wave) in view.waves.iter().enumerate() {
+            let open = matches!(wave.state, WaveState::Open | WaveState::Converged);
+            let limit = self.rollout.waves[w].max_update.limit(wave.apps);
+            let free = if open {
+                limit.saturating_sub(wave.in_flight)
+            } else {
+                0
+            };
+            let more = free.saturating_sub(self.free[w]);
+            self.free[w] = free;
+            let chosen: Vec<usize> = self
+                .waiting
+                .iter()
+                .copied()
+                .filter(|&i| self.members[i].wave == w)
+                .take(more)
+                .collect();
+            for i in chosen {
+                self.waiting.remove(&i);
+                woken.push(self.members[i].name.clone());
+            }
+        }
+        woken
     }
 
     /// The board of a reloaded fleet: what is known of apps whose wanted build is the same is
     /// kept.
     fn reloaded(&self, rollout: &Rollout, apps: &[Desired]) -> Board {
         let mut board = Board::new(rollout, apps);
+        let known: HashMap<(&str, &str), Progress> = self
+            .members
+            .iter()
+            .map(|m| ((m.name.as_str(), m.fingerprint.as_str()), m.progress))
+            .collect();
         for m in &mut board.members {
-            let known = self
-                .members
-                .iter()
-                .find(|old| old.name == m.name && old.fingerprint == m.fingerprint);
-            if let Some(old) = known {
-                m.progress = old.progress;
+            if let Some(&progress) = known.get(&(m.name.as_str(), m.fingerprint.as_str())) {
+                m.progress = progress;
             }
         }
         board
@@ -60,6 +97,19 @@ impl Board {
 }
 
 impl Engine {
+    /// From now on, apps the rollout held until a place frees are passed through `waker` when
+    /// one does (the scheduler's command channel).
+    pub fn set_waker(&self, waker: tokio::sync::mpsc::UnboundedSender<super::scheduler::Command>) {
+        *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
+    }
+
+    fn wake(&self, names: Vec<String>) {
+        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(waker) = waker.as_ref() {
+            let _ = waker.send(super::scheduler::Command::Wake { names });
+        }
+    }
+
     /// Gates the fleet's rounds by its `rollout` section from now on (none: no gating); called
     /// when the fleet is loaded and reloaded.
     pub fn set_rollout(&self, fleet: &Fleet) {
@@ -116,6 +166,9 @@ impl Engine {
             for &i in &gated.started {
                 board.members[i].progress = Progress::InFlight;
             }
+            for &i in &here {
+                board.waiting.remove(&i);
+            }
             let mut held = Vec::new();
             for (app, report) in apps.iter().zip(reports.iter_mut()) {
                 let Some(&i) = board.index.get(&app.appid) else {
@@ -126,6 +179,9 @@ impl Engine {
                 };
                 if !board.members[i].here {
                     continue;
+                }
+                if !hold.needs_person && hold.until.is_none() {
+                    board.waiting.insert(i);
                 }
                 if let Some(plan) = report.plan.as_mut() {
                     withhold(plan, hold);
@@ -145,8 +201,16 @@ impl Engine {
                 held.push((AppRef::of(app), h.clone()));
                 report.held = Some(h);
             }
-            for i in here {
+            for &i in &here {
                 board.members[i].here = false;
+            }
+            let woken = if mode == Mode::Apply {
+                board.wake(&gated.view)
+            } else {
+                Vec::new()
+            };
+            if !woken.is_empty() {
+                self.wake(woken);
             }
             let changes = gated.changes;
             let saved = mode == Mode::Apply && gated.changed;

@@ -93,6 +93,12 @@ pub enum Command {
         /// The apps' names.
         names: Vec<String>,
     },
+    /// Pass these apps (by name) now: the rollout has a place for them (a wave opened, or an app
+    /// of theirs went through).
+    Wake {
+        /// The apps' names.
+        names: Vec<String>,
+    },
 }
 
 /// An app due for a pass, and why.
@@ -320,13 +326,17 @@ impl Scheduler {
                     tracing::debug!(appid = %appid, "audit push for an app not in the fleet");
                 }
             }
-            Command::Pass { names } => {
-                for name in names {
-                    if let Some(slot) = self.slots.get_mut(&name) {
-                        slot.due = Some((now, Trigger::Api));
-                        slot.polls = 0;
-                    }
-                }
+            Command::Pass { names } => self.due_now(names, Trigger::Api, now),
+            Command::Wake { names } => self.due_now(names, Trigger::Requeue, now),
+        }
+    }
+
+    /// The apps named `names` are due now, for `trigger`.
+    fn due_now(&mut self, names: Vec<String>, trigger: Trigger, now: Instant) {
+        for name in names {
+            if let Some(slot) = self.slots.get_mut(&name) {
+                slot.due = Some((now, trigger));
+                slot.polls = 0;
             }
         }
     }

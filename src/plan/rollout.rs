@@ -449,6 +449,9 @@ pub fn halted(release: &str, halt: &Halt) -> String {
 
 /// Drops the halts no app holds up any more: none of the rejected apps wants its rejected build.
 fn lift_halts(members: &[Member], state: &mut RolloutState, changes: &mut Vec<Change>) {
+    if state.halts.is_empty() && state.forgiven.is_empty() {
+        return;
+    }
     let wanted: BTreeMap<&str, &str> = members
         .iter()
         .map(|m| (m.name.as_str(), m.fingerprint.as_str()))

@@ -12,7 +12,7 @@
 //! | Transient (network, store, a crashed pass) | no | when the store's backoff ends |
 //! | Quota | no | when the quota resets (the store's park) |
 //! | held by the audit budget with nothing else to do | no | after `resync`; never within a `--wait` |
-//! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else when woken (a place frees), polled up to a minute |
+//! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else when woken (a place frees); a minute at most |
 //! | held at a gate (a halt, `max_update: 0`) with nothing else to do | yes | after `resync` |
 
 use std::time::Duration;
@@ -152,11 +152,7 @@ pub fn outcome(
     let waiting = report
         .plan
         .as_ref()
-        .is_some_and(|p| p.state == AppState::WaitingOnAudit)
-        || report
-            .held
-            .as_ref()
-            .is_some_and(|h| h.kind == HoldKind::Wave);
+        .is_some_and(|p| p.state == AppState::WaitingOnAudit);
     if !waiting || report.error.is_some() {
         *polls = 0;
     }
@@ -164,14 +160,7 @@ pub fn outcome(
         Some(class) => after_failure(class, timing, unit),
         None => after_pass(report, polls, timing, unit),
     };
-    if report
-        .held
-        .as_ref()
-        .is_some_and(|h| h.kind == HoldKind::Wave)
-    {
-        *polls = polls.saturating_add(1);
-    }
-    held(report, base, timing, *polls, now_ms)
+    held(report, base, timing, now_ms)
 }
 
 /// The outcome of a pass that failed with `class`.
@@ -206,8 +195,8 @@ fn after_pass(report: &AppReport, polls: &mut u32, timing: &Timing, unit: f64) -
 }
 
 /// A hold of the store (quota park, failure backoff), of the audit budget or of the rollout
-/// outlasts `base`; `polls` counts the passes a wave has held the app in a row.
-fn held(report: &AppReport, base: Outcome, timing: &Timing, polls: u32, now_ms: u64) -> Outcome {
+/// outlasts `base`.
+fn held(report: &AppReport, base: Outcome, timing: &Timing, now_ms: u64) -> Outcome {
     let Some(hold) = report.held.as_ref().filter(|_| !base.settled) else {
         return base;
     };
@@ -237,16 +226,13 @@ fn held(report: &AppReport, base: Outcome, timing: &Timing, polls: u32, now_ms: 
             }
         }
         // Time will tell: at the bake's end; else the engine wakes the app when a place frees
-        // (a wave opens, an app of its wave is through), and a poll doubling up to a minute is
-        // only the safety net.
+        // (a wave opens, an app of its wave is through), and a look a minute later is only the
+        // safety net (every look observes the app: the platforms' calls are the cost).
         HoldKind::Wave => {
-            let cap = timing
-                .audit_poll_max
-                .max(Duration::from_secs(60))
-                .min(timing.resync.max(timing.audit_poll));
+            let net = Duration::from_secs(60).min(timing.resync.max(timing.audit_poll));
             let after = match hold.until_ms {
                 Some(until) => Duration::from_millis(until.saturating_sub(now_ms)),
-                None => doubled(timing.audit_poll, polls.max(1), cap),
+                None => net,
             };
             Outcome {
                 after: after.max(base.after),

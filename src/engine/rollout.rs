@@ -49,17 +49,23 @@ impl Board {
     }
 
     /// After a round: the waiting members to pass now, as many per wave as it has places more
-    /// than after the round before (a wave that opened, an app that went through). Their next
-    /// pass gates them again, so waking too many only costs a look.
+    /// than after the round before (a wave that opened, an app that went through); and every
+    /// waiting member of a wave whose blocker started to bake (their next pass holds them until
+    /// the bake's end, a time the scheduler keeps). A pass gates them again, so waking too many
+    /// only costs a look.
     fn wake(&mut self, view: &RolloutView) -> Vec<String> {
+        let baking = |on: &str| {
+            view.waves
+                .iter()
+                .any(|w| w.name == on && matches!(w.state, WaveState::Baking { .. }))
+        };
         let mut woken = Vec::new();
         for (w, wave) in view.waves.iter().enumerate() {
-            let open = matches!(wave.state, WaveState::Open | WaveState::Converged);
             let limit = self.rollout.waves[w].max_update.limit(wave.apps);
-            let free = if open {
-                limit.saturating_sub(wave.in_flight)
-            } else {
-                0
+            let free = match &wave.state {
+                WaveState::Open | WaveState::Converged => limit.saturating_sub(wave.in_flight),
+                WaveState::Waiting { on } if baking(on) => usize::MAX,
+                _ => 0,
             };
             let more = free.saturating_sub(self.free[w]);
             self.free[w] = free;

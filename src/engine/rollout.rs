@@ -51,19 +51,38 @@ impl Board {
     /// After a round: the waiting members to pass now, as many per wave as it has places more
     /// than after the round before (a wave that opened, an app that went through); and every
     /// waiting member of a wave whose blocker started to bake (their next pass holds them until
-    /// the bake's end, a time the scheduler keeps). A pass gates them again, so waking too many
-    /// only costs a look.
+    /// the bake's end, a time the scheduler keeps), that reached its manual gate, or whose
+    /// release halted. A pass gates them
+    /// again, so waking too many only costs a look.
     fn wake(&mut self, view: &RolloutView) -> Vec<String> {
         let baking = |on: &str| {
             view.waves
                 .iter()
                 .any(|w| w.name == on && matches!(w.state, WaveState::Baking { .. }))
         };
+        // Waiting on a halted release is waiting on a person: their next pass says so, and a
+        // `--wait` may stop for them.
+        let halted: Vec<usize> = self
+            .waiting
+            .iter()
+            .copied()
+            .filter(|&i| {
+                view.halts
+                    .iter()
+                    .any(|h| h.release == self.members[i].release)
+            })
+            .collect();
         let mut woken = Vec::new();
+        for i in halted {
+            self.waiting.remove(&i);
+            woken.push(self.members[i].name.clone());
+        }
         for (w, wave) in view.waves.iter().enumerate() {
             let limit = self.rollout.waves[w].max_update.limit(wave.apps);
             let free = match &wave.state {
                 WaveState::Open | WaveState::Converged => limit.saturating_sub(wave.in_flight),
+                // Held until a time or a person from now on: their next pass says which.
+                WaveState::Gate => usize::MAX,
                 WaveState::Waiting { on } if baking(on) => usize::MAX,
                 _ => 0,
             };
@@ -328,5 +347,113 @@ impl Engine {
         tracing::info!(?change, "rollout");
         self.events.emit(Event::Rollout { change });
         Ok(acted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rollout::{HaltRule, MaxUpdate, Wave};
+    use crate::plan::rollout::{HaltView, WaveView};
+
+    fn fixture() -> Board {
+        let wave = |name: &str, max_update| Wave {
+            name: name.into(),
+            labels: Vec::new(),
+            max_update,
+            bake_secs: 0,
+        };
+        let rollout = Rollout {
+            waves: vec![
+                wave("a", MaxUpdate::Count(1)),
+                wave("b", MaxUpdate::Percent(100)),
+            ],
+            halt: HaltRule::default(),
+        };
+        let member = |name: &str, wave| Member {
+            name: name.into(),
+            release: "shop@1.0.0".into(),
+            fingerprint: format!("fp-{name}"),
+            wave,
+            progress: Progress::Pending,
+            here: false,
+        };
+        Board {
+            free: vec![0; 2],
+            members: vec![member("a0", 0), member("a1", 0), member("b0", 1)],
+            index: HashMap::new(),
+            waiting: [1, 2].into_iter().collect(),
+            rollout,
+        }
+    }
+
+    fn view(a: WaveState, a_in_flight: usize, b: WaveState) -> RolloutView {
+        let wave = |name: &str, state, apps, in_flight| WaveView {
+            name: name.into(),
+            state,
+            max_update: String::new(),
+            apps,
+            done: 0,
+            in_flight,
+            rejected: 0,
+            pending: 0,
+        };
+        RolloutView {
+            waves: vec![wave("a", a, 2, a_in_flight), wave("b", b, 1, 0)],
+            halts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn waiting_apps_are_woken_as_places_free_and_waves_open() {
+        let mut board = fixture();
+        let waiting_on_a = || WaveState::Waiting { on: "a".into() };
+        assert!(
+            board
+                .wake(&view(WaveState::Open, 1, waiting_on_a()))
+                .is_empty()
+        );
+        assert_eq!(
+            board.wake(&view(WaveState::Open, 0, waiting_on_a())),
+            ["a1"],
+            "a0 went through: a place in a"
+        );
+        assert!(
+            board
+                .wake(&view(WaveState::Open, 1, waiting_on_a()))
+                .is_empty()
+        );
+        assert_eq!(
+            board.wake(&view(WaveState::Converged, 0, WaveState::Open)),
+            ["b0"],
+            "b opened"
+        );
+        assert!(board.waiting.is_empty());
+    }
+
+    #[test]
+    fn waiting_apps_are_woken_when_their_blocker_bakes_their_gate_closes_or_a_halt_comes() {
+        let waiting_on_a = || WaveState::Waiting { on: "a".into() };
+        let mut board = fixture();
+        assert_eq!(
+            board.wake(&view(WaveState::Baking { until: 9 }, 0, waiting_on_a())),
+            ["b0"],
+            "held until the bake's end from now on"
+        );
+        let mut board = fixture();
+        assert_eq!(
+            board.wake(&view(WaveState::Converged, 0, WaveState::Gate)),
+            ["a1", "b0"]
+        );
+        let mut board = fixture();
+        let mut halted = view(WaveState::Open, 1, waiting_on_a());
+        halted.halts.push(HaltView {
+            release: "shop@1.0.0".into(),
+            wave: "a".into(),
+            rejected: vec!["a0".into()],
+            at: 0,
+            help: String::new(),
+        });
+        assert_eq!(board.wake(&halted), ["a1", "b0"]);
     }
 }

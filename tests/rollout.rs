@@ -81,14 +81,7 @@ fn apps(
 }
 
 fn wait(fleet: &TestFleet) -> std::process::Output {
-    fleet.run(&[
-        "reconcile",
-        "--wait",
-        "--interval",
-        "200ms",
-        "--timeout",
-        "90s",
-    ])
+    fleet.wait("90s")
 }
 
 const THREE_WAVES: &str = "rollout:

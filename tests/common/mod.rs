@@ -129,16 +129,21 @@ impl TestFleet {
             .expect("run minifleet")
     }
 
-    /// `reconcile --wait` with short intervals; asserts it converged (exit 0).
-    pub fn converge(&self) -> Output {
-        let out = self.run(&[
+    /// `reconcile --wait --interval 200ms --timeout TIMEOUT`, however it ends.
+    pub fn wait(&self, timeout: &str) -> Output {
+        self.run(&[
             "reconcile",
             "--wait",
             "--interval",
             "200ms",
             "--timeout",
-            "60s",
-        ]);
+            timeout,
+        ])
+    }
+
+    /// `reconcile --wait` with short intervals; asserts it converged (exit 0).
+    pub fn converge(&self) -> Output {
+        let out = self.wait("60s");
         assert_eq!(
             code(&out),
             0,

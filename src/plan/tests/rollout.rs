@@ -26,6 +26,14 @@ fn wave(name: &str, labels: &[(&str, &str)], max_update: MaxUpdate, bake_secs: u
     }
 }
 
+/// One wave `name` taking every app, `max_update` at a time, no bake, the default halt rule.
+fn one_wave(name: &str, max_update: MaxUpdate) -> Rollout {
+    Rollout {
+        waves: vec![wave(name, &[], max_update, 0)],
+        halt: HaltRule::default(),
+    }
+}
+
 /// canary (1 at a time, 1 h bake) → east (50 %) → rest (manual gate).
 fn three_waves() -> Rollout {
     Rollout {
@@ -98,10 +106,7 @@ fn a_wave_starts_only_after_the_one_before_converged() {
 
 #[test]
 fn max_update_bounds_the_apps_on_their_way_counting_those_already_started() {
-    let rollout = Rollout {
-        waves: vec![wave("all", &[], MaxUpdate::Count(2), 0)],
-        halt: HaltRule::default(),
-    };
+    let rollout = one_wave("all", MaxUpdate::Count(2));
     let members = vec![
         member("a", 0, Progress::InFlight),
         member("b", 0, Progress::Pending),
@@ -130,10 +135,7 @@ fn max_update_bounds_the_apps_on_their_way_counting_those_already_started() {
 
 #[test]
 fn places_go_to_the_apps_of_the_round_first() {
-    let rollout = Rollout {
-        waves: vec![wave("all", &[], MaxUpdate::Count(1), 0)],
-        halt: HaltRule::default(),
-    };
+    let rollout = one_wave("all", MaxUpdate::Count(1));
     let mut members = vec![
         member("a", 0, Progress::Pending),
         member("b", 0, Progress::Pending),
@@ -295,10 +297,7 @@ fn rejections_reaching_the_rule_halt_the_release_everywhere() {
 
 #[test]
 fn a_rate_halts_a_small_wave_on_one_rejection() {
-    let rollout = Rollout {
-        waves: vec![wave("canary", &[], MaxUpdate::Percent(100), 0)],
-        halt: HaltRule::default(),
-    };
+    let rollout = one_wave("canary", MaxUpdate::Percent(100));
     let members = vec![
         member("c0", 0, Progress::Rejected),
         member("c1", 0, Progress::InFlight),
@@ -324,10 +323,7 @@ fn a_rate_halts_a_small_wave_on_one_rejection() {
 
 #[test]
 fn resume_lifts_a_halt_and_forgives_its_rejections() {
-    let rollout = Rollout {
-        waves: vec![wave("all", &[], MaxUpdate::Percent(100), 0)],
-        halt: HaltRule::default(),
-    };
+    let rollout = one_wave("all", MaxUpdate::Percent(100));
     let members = vec![
         member("a", 0, Progress::Rejected),
         member("b", 0, Progress::Rejected),

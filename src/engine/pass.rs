@@ -426,11 +426,7 @@ impl Engine {
 /// that would apply) backing off after failures of its current fleet entry — an edit of the
 /// entry lifts the backoff. `status` asks the same question.
 pub fn held(record: &Record, app: &Desired, now_ms: u64, apply: bool) -> Option<Held> {
-    let at = |ms: u64| {
-        humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
-        )
-    };
+    let at = crate::model::calendar::utc;
     if let Some(parked) = record.parked.as_ref().filter(|p| p.until * 1000 > now_ms) {
         let until = parked.until * 1000;
         return Some(Held {

@@ -4,6 +4,12 @@
 /// Seconds Beijing time (UTC+8) is ahead of UTC.
 const BEIJING_OFFSET: u64 = 8 * 3600;
 
+/// Unix time `ms` (milliseconds) as people read it in logs and plans: `2024-02-01T02:00:00Z`.
+pub fn utc(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
+        .to_string()
+}
+
 /// The Beijing-time day number (days since the Unix epoch) of unix time `now` (seconds).
 pub fn beijing_day(now: u64) -> u64 {
     (now + BEIJING_OFFSET) / 86_400

@@ -356,7 +356,11 @@ pub fn gate(rollout: &Rollout, members: &[Member], state: &mut RolloutState, now
             if now < until && !in_wave.is_empty() {
                 wave_state = WaveState::Baking { until };
                 closed = Some((
-                    format!("waits for wave `{}` to bake until {}", wave.name, until),
+                    format!(
+                        "waits for wave `{}` to bake until {}",
+                        wave.name,
+                        crate::model::calendar::utc(until.saturating_mul(1000))
+                    ),
                     Some(until),
                     wave.name.clone(),
                 ));

@@ -4,7 +4,6 @@ use crate::store::Event;
 
 /// `2026-12-03T06:22:18Z  tea-house        commit         ok  commit 1.5.0 [mf:1a2b3c4d]`.
 pub fn line(event: &Event) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.at_ms);
     let code = event
         .code
         .as_deref()
@@ -12,7 +11,7 @@ pub fn line(event: &Event) -> String {
         .unwrap_or_default();
     format!(
         "{}  {:<16} {:<14} {}{}  {}",
-        humantime::format_rfc3339_seconds(at),
+        crate::model::calendar::utc(event.at_ms),
         event.app,
         event.what,
         event.result,

@@ -6,6 +6,7 @@ use similar::TextDiff;
 
 use crate::model::{Action, AppPlan, AppState, ExtChange, Step};
 
+use crate::model::calendar::utc;
 use crate::plan::rollout::{RolloutView, WaveState};
 use crate::plan::{Plan, Summary};
 
@@ -97,7 +98,7 @@ pub fn rollout_lines(view: &RolloutView) -> Vec<String> {
             let what = match &w.state {
                 WaveState::Converged => format!("converged ({} apps)", w.apps),
                 WaveState::Baking { until } => {
-                    format!("converged, bakes until {}", utc(*until))
+                    format!("converged, bakes until {}", utc(until.saturating_mul(1000)))
                 }
                 WaveState::Open => format!(
                     "{} of {} done, {} on their way (max_update {})",
@@ -117,7 +118,7 @@ pub fn rollout_lines(view: &RolloutView) -> Vec<String> {
         lines.push(format!(
             "Halted: {} since {}: {} app{} of wave `{}` rejected ({}); {}",
             halt.release,
-            utc(halt.at),
+            utc(halt.at.saturating_mul(1000)),
             halt.rejected.len(),
             super::plural(halt.rejected.len()),
             halt.wave,
@@ -126,12 +127,6 @@ pub fn rollout_lines(view: &RolloutView) -> Vec<String> {
         ));
     }
     lines
-}
-
-/// Unix seconds as `2024-02-01T02:00:00Z`.
-fn utc(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
 }
 
 /// Whether an app gets a block of its own: it is not in sync, or it has steps (testers to verify).

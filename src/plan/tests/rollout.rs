@@ -216,6 +216,12 @@ fn the_next_wave_waits_out_the_bake_of_the_one_before() {
     assert_eq!(held_names(&members, &gated), ["e1"]);
     let hold = gated.holds[1].as_ref().unwrap();
     assert_eq!(hold.until, Some(NOW + 3600));
+    assert!(
+        hold.reason
+            .contains("waits for wave `canary` to bake until 2024-02-01T03:00:00Z"),
+        "{}",
+        hold.reason
+    );
     assert!(!hold.needs_person);
     assert_eq!(
         gated.view.waves[0].state,

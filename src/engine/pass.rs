@@ -114,6 +114,16 @@ pub struct Held {
 }
 
 impl Held {
+    /// The event telling that `app` is held so.
+    pub fn event(&self, app: &Desired) -> Event {
+        Event::Held {
+            app: AppRef::of(app),
+            kind: self.kind.as_str(),
+            until_ms: self.until_ms,
+            reason: self.reason.clone(),
+        }
+    }
+
     /// Whether nothing of the app's plan is applied.
     pub fn blocks_apply(&self) -> bool {
         matches!(self.kind, HoldKind::Parked | HoldKind::Backoff)
@@ -249,12 +259,7 @@ impl Engine {
             plan.notes.push(held.reason.clone());
         }
         if let Some(held) = report.held.as_ref().filter(|_| mode != Mode::Proposal) {
-            self.events.emit(Event::Held {
-                app: AppRef::of(app),
-                kind: held.kind.as_str(),
-                until_ms: held.until_ms,
-                reason: held.reason.clone(),
-            });
+            self.events.emit(held.event(app));
         }
         if apply {
             changed |= self.tell_state(app, &plan, &mut record);

@@ -11,7 +11,7 @@ use crate::fleet::Fleet;
 use crate::model::{Desired, Rollout, RolloutState};
 use crate::plan::rollout::{Change, Member, Progress, RolloutView, WaveState, gate, withhold};
 
-use super::events::{AppRef, Event};
+use super::events::Event;
 use super::{AppReport, Engine, Held, HoldKind, Mode, now_ms};
 
 /// Every app of a fleet with a rollout, and where it stands.
@@ -52,8 +52,7 @@ impl Board {
     /// than after the round before (a wave that opened, an app that went through); and every
     /// waiting member of a wave whose blocker started to bake (their next pass holds them until
     /// the bake's end, a time the scheduler keeps), that reached its manual gate, or whose
-    /// release halted. A pass gates them
-    /// again, so waking too many only costs a look.
+    /// release halted. A pass gates them again, so waking too many only costs a look.
     fn wake(&mut self, view: &RolloutView) -> Vec<String> {
         let baking = |on: &str| {
             view.waves
@@ -172,8 +171,9 @@ impl Engine {
                 }
             };
             let now = now_ms() / 1000;
+            // (member, position in the round) of the round's apps the board knows.
             let mut here = Vec::with_capacity(apps.len());
-            for (app, report) in apps.iter().zip(reports.iter()) {
+            for (at, (app, report)) in apps.iter().zip(reports.iter()).enumerate() {
                 let Some(&i) = board.index.get(&app.appid) else {
                     continue;
                 };
@@ -185,26 +185,20 @@ impl Engine {
                     member.progress = progress;
                 }
                 member.here = true;
-                here.push(i);
+                board.waiting.remove(&i);
+                here.push((i, at));
             }
             let gated = gate(&board.rollout, &board.members, &mut state, now);
             for &i in &gated.started {
                 board.members[i].progress = Progress::InFlight;
             }
-            for &i in &here {
-                board.waiting.remove(&i);
-            }
             let mut held = Vec::new();
-            for (app, report) in apps.iter().zip(reports.iter_mut()) {
-                let Some(&i) = board.index.get(&app.appid) else {
+            for &(i, at) in &here {
+                board.members[i].here = false;
+                let (Some(hold), Some(report)) = (gated.holds[i].as_ref(), reports[at].as_mut())
+                else {
                     continue;
                 };
-                let (Some(hold), Some(report)) = (gated.holds[i].as_ref(), report.as_mut()) else {
-                    continue;
-                };
-                if !board.members[i].here {
-                    continue;
-                }
                 if !hold.needs_person && hold.until.is_none() {
                     board.waiting.insert(i);
                 }
@@ -223,11 +217,8 @@ impl Engine {
                     until_ms: hold.until.map(|s| s.saturating_mul(1000)),
                     reason: hold.reason.clone(),
                 };
-                held.push((AppRef::of(app), h.clone()));
+                held.push(h.event(&apps[at]));
                 report.held = Some(h);
-            }
-            for &i in &here {
-                board.members[i].here = false;
             }
             let woken = if mode == Mode::Apply {
                 board.wake(&gated.view)
@@ -249,13 +240,8 @@ impl Engine {
         if mode == Mode::Proposal {
             return Some(view);
         }
-        for (app, held) in held {
-            self.events.emit(Event::Held {
-                app,
-                kind: held.kind.as_str(),
-                until_ms: held.until_ms,
-                reason: held.reason,
-            });
+        for event in held {
+            self.events.emit(event);
         }
         if saved {
             if let Err(err) = self.store.flush_async().await {

@@ -291,9 +291,7 @@ pub fn gate(rollout: &Rollout, members: &[Member], state: &mut RolloutState, now
     // Why the waves from here on may not start, if one before them is not through.
     let mut closed: Option<(String, Option<u64>, String)> = None;
     for (w, wave) in rollout.waves.iter().enumerate() {
-        let in_wave: Vec<usize> = (0..members.len())
-            .filter(|&i| members[i].wave == w)
-            .collect();
+        let in_wave = in_wave(members, w);
         let count =
             |f: fn(Progress) -> bool| in_wave.iter().filter(|&&i| f(members[i].progress)).count();
         let in_flight = count(Progress::in_flight);
@@ -558,6 +556,13 @@ fn converged_at(
     }
 }
 
+/// The members (by index) of wave `w`.
+fn in_wave(members: &[Member], w: usize) -> Vec<usize> {
+    (0..members.len())
+        .filter(|&i| members[i].wave == w)
+        .collect()
+}
+
 /// The digest of the builds a wave's apps want (a new one is a new rollout of the wave).
 pub fn generation(members: &[Member], in_wave: &[usize]) -> String {
     let mut text = String::with_capacity(in_wave.len() * 10);
@@ -600,12 +605,7 @@ pub fn promote(
     state: &mut RolloutState,
     name: Option<&str>,
 ) -> Result<String, String> {
-    let generation_of = |w: usize| {
-        let in_wave: Vec<usize> = (0..members.len())
-            .filter(|&i| members[i].wave == w)
-            .collect();
-        generation(members, &in_wave)
-    };
+    let generation_of = |w: usize| generation(members, &in_wave(members, w));
     let w = match name {
         Some(name) => rollout
             .waves

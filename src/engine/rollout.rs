@@ -103,17 +103,21 @@ impl Board {
     }
 
     /// The board of a reloaded fleet: what is known of apps whose wanted build is the same is
-    /// kept.
+    /// kept, and so is whether they wait for a place (the wake-ups start over from the next round).
     fn reloaded(&self, rollout: &Rollout, apps: &[Desired]) -> Board {
         let mut board = Board::new(rollout, apps);
-        let known: HashMap<(&str, &str), Progress> = self
+        let known: HashMap<(&str, &str), usize> = self
             .members
             .iter()
-            .map(|m| ((m.name.as_str(), m.fingerprint.as_str()), m.progress))
+            .enumerate()
+            .map(|(i, m)| ((m.name.as_str(), m.fingerprint.as_str()), i))
             .collect();
-        for m in &mut board.members {
-            if let Some(&progress) = known.get(&(m.name.as_str(), m.fingerprint.as_str())) {
-                m.progress = progress;
+        for (i, m) in board.members.iter_mut().enumerate() {
+            if let Some(&old) = known.get(&(m.name.as_str(), m.fingerprint.as_str())) {
+                m.progress = self.members[old].progress;
+                if self.waiting.contains(&old) {
+                    board.waiting.insert(i);
+                }
             }
         }
         board
@@ -415,6 +419,27 @@ mod tests {
             "b opened"
         );
         assert!(board.waiting.is_empty());
+    }
+
+    #[test]
+    fn a_reload_keeps_the_progress_and_the_waiting_of_unchanged_apps() {
+        let yaml = |b_version: &str| {
+            format!(
+                "  - {{ name: a, platform: wechat, appid: \"wx0000000000000001\", version: 1.0.0, stage: experience }}\n  - {{ name: b, platform: wechat, appid: \"wx0000000000000002\", version: {b_version}, stage: experience }}\n"
+            )
+        };
+        let rollout = fixture().rollout;
+        let mut old = Board::new(&rollout, &crate::engine::fixtures::apps(&yaml("1.0.0")));
+        for m in &mut old.members {
+            m.progress = Progress::Pending;
+        }
+        old.waiting.extend([0, 1]);
+        // b now wants another build: nothing known of it carries over.
+        let board = old.reloaded(&rollout, &crate::engine::fixtures::apps(&yaml("2.0.0")));
+        assert_eq!(board.members[0].progress, Progress::Pending);
+        assert!(board.waiting.contains(&0));
+        assert_eq!(board.members[1].progress, Progress::Unknown);
+        assert!(!board.waiting.contains(&1));
     }
 
     #[test]

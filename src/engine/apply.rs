@@ -3,6 +3,7 @@
 //! map, last build) remembered.
 
 use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
+use crate::plan::gray;
 use crate::platform::http::MUTATIONS;
 use crate::platform::{Effect, ErrorClass, ErrorEffect, Platform, PlatformError};
 use crate::store::Intent;
@@ -224,6 +225,8 @@ fn remember(
             record.last_ext = Some(app.ext());
         }
         (Action::WithdrawAudit { .. }, _) => record.withdrawals.count_one(now_ms() / 1000),
+        (Action::Gray { to, .. }, _) => record.gray_mark = gray::raised(app, *to, now_ms() / 1000),
+        (Action::Release { .. }, _) => record.gray_mark = gray::raised(app, 100, now_ms() / 1000),
         (_, Effect::TesterBound { tester, member }) => {
             engine.store.put_tester(&app.appid, tester, Some(member))?;
             record.testers.insert(tester.clone(), member.clone());

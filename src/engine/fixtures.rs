@@ -20,6 +20,7 @@ pub fn report(state: AppState, applied: Vec<Applied>) -> AppReport {
             steps: Vec::new(),
             notes: Vec::new(),
             ext_change: None,
+            walk: None,
         }),
         applied,
         error: None,

@@ -253,6 +253,9 @@ impl Engine {
         }
         let mut changed = apply && self.settle(app, &observed, &mut record)? > 0;
         let now = now_ms();
+        if apply {
+            changed |= crate::plan::gray::track(app, &observed, &mut record, now / 1000);
+        }
         let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
         report.held = held(&record, app, now, apply);
         if let Some(held) = &report.held {

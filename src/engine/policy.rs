@@ -14,6 +14,7 @@
 //! | held by the audit budget with nothing else to do | no | after `resync`; never within a `--wait` |
 //! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else when woken (a place frees); a minute at most |
 //! | held at a gate (a halt, `max_update: 0`) with nothing else to do | yes | after `resync` |
+//! | a gray walk holding its step | no | when the next step is due |
 
 use std::time::Duration;
 
@@ -112,8 +113,8 @@ pub struct Outcome {
     pub settled: bool,
     /// When the next pass is due.
     pub after: Duration,
-    /// `resync`, `waiting_on_audit`, `changes`, `conflict`, `backoff`, `quota`, `held` or
-    /// `audit_quota` (a metric label and a log field: a small fixed set).
+    /// `resync`, `waiting_on_audit`, `changes`, `conflict`, `backoff`, `quota`, `held`,
+    /// `audit_quota`, `wave`, `gate` or `gray_walk` (a metric label and a log field: a small fixed set).
     pub why: &'static str,
     /// Unix ms when a hold (quota, backoff) ends; `u64::MAX` for the audit budget, whose reset
     /// the platform does not say. `None`: not held.
@@ -158,7 +159,7 @@ pub fn outcome(
     }
     let base = match failure_class(report) {
         Some(class) => after_failure(class, timing, unit),
-        None => after_pass(report, polls, timing, unit),
+        None => after_pass(report, polls, timing, unit, now_ms),
     };
     held(report, base, timing, now_ms)
 }
@@ -177,7 +178,13 @@ fn after_failure(class: ErrorClass, timing: &Timing, unit: f64) -> Outcome {
 }
 
 /// The outcome of a pass without errors, by the state it planned.
-fn after_pass(report: &AppReport, polls: &mut u32, timing: &Timing, unit: f64) -> Outcome {
+fn after_pass(
+    report: &AppReport,
+    polls: &mut u32,
+    timing: &Timing,
+    unit: f64,
+    now_ms: u64,
+) -> Outcome {
     let Some(plan) = &report.plan else {
         return Outcome::moving(timing.backoff, "backoff");
     };
@@ -188,6 +195,15 @@ fn after_pass(report: &AppReport, polls: &mut u32, timing: &Timing, unit: f64) -
             Outcome::moving(after, "waiting_on_audit")
         }
         AppState::Changes => Outcome::moving(timing.progress, "changes"),
+        // A gray walk: its next step is due at a known time.
+        AppState::Graying if report.applied.is_empty() => {
+            let due_ms = plan.walk.as_ref().and_then(|w| w.due).map(|s| s.saturating_mul(1000));
+            let left = due_ms.map_or(timing.resync, |d| Duration::from_millis(d.saturating_sub(now_ms)));
+            Outcome {
+                held_until_ms: due_ms,
+                ..Outcome::moving(left.max(timing.progress), "gray_walk")
+            }
+        }
         // Something was applied: one more pass confirms it took.
         _ if !report.applied.is_empty() => Outcome::moving(timing.progress, "changes"),
         _ => Outcome::settled(resync(timing, unit)),

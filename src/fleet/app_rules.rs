@@ -5,10 +5,12 @@
 
 use std::collections::HashSet;
 
+use crate::model::GrayWalk;
+
 use super::inherit::AppAt;
 use super::path::YamlPath;
 use super::problems::{MaybeHelp, Problems};
-use super::raw::RawApp;
+use super::raw::{RawApp, RawGray, RawWalk};
 use super::rules;
 use super::spec::PlatformSpec;
 
@@ -21,6 +23,11 @@ pub(crate) fn check(
     p: &mut Problems<'_>,
 ) {
     check_version(raw.version.as_deref(), app, p);
+    if let Some(RawGray::Walk(walk)) = &raw.gray {
+        if let Err((path, message, help)) = walk_of(walk) {
+            app.value(p, &path, message).help(help);
+        }
+    }
     let testers = raw.testers.as_deref().unwrap_or_default();
     check_testers(testers, app, p);
     if let Some(spec) = spec {
@@ -75,4 +82,48 @@ fn check_testers(testers: &[String], app: &AppAt<'_>, p: &mut Problems<'_>) {
             app.value(p, &path(j), format!("tester `{tester}` is listed twice"));
         }
     }
+}
+
+/// How long each step of a walk holds when `hold` is left out.
+const DEFAULT_HOLD_SECS: u64 = 24 * 3600;
+
+/// The walk `gray: { steps, hold }` asks for, or what is wrong with it (where, what, the fix).
+/// The platform's own checks say which percentages it takes.
+pub(crate) fn walk_of(raw: &RawWalk) -> Result<GrayWalk, (YamlPath, String, &'static str)> {
+    let gray = YamlPath::top("gray");
+    let steps_help = "list the percentages in increasing order, e.g. `steps: [5, 20, 50, 100]`";
+    if raw.steps.is_empty() {
+        let message = "a gray walk needs at least one step".to_owned();
+        return Err((gray.key("steps"), message, steps_help));
+    }
+    let mut steps = Vec::with_capacity(raw.steps.len());
+    for (i, &n) in raw.steps.iter().enumerate() {
+        let Ok(step) = u8::try_from(n) else {
+            continue; // out of range: the platform's check says so
+        };
+        if steps.last().is_some_and(|&before| step <= before) {
+            let message = format!("gray steps must increase: {step} comes after {}", steps[steps.len() - 1]);
+            return Err((gray.key("steps").index(i), message, steps_help));
+        }
+        steps.push(step);
+    }
+    let hold = gray.key("hold");
+    let hold_secs = match raw.hold.as_deref() {
+        None => DEFAULT_HOLD_SECS,
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(d) if d.as_secs() >= 1 => d.as_secs(),
+            Ok(_) => {
+                let message = format!("a step must hold at least a second, got `{text}`");
+                return Err((hold, message, "write a duration like `24h`, `30m` or `90s`"));
+            }
+            Err(e) => {
+                let message = format!("invalid duration `{text}`: {e}");
+                return Err((hold, message, "write a duration like `24h`, `30m` or `90s`"));
+            }
+        },
+    };
+    Ok(GrayWalk {
+        steps: steps.into(),
+        hold_secs,
+    })
 }

@@ -14,7 +14,7 @@ use super::merge::deep_merge;
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::problems::{MaybeHelp, Problems};
-use super::raw::{NAME_PATTERN, RawApp};
+use super::raw::{NAME_PATTERN, RawApp, RawGray};
 use super::spec::{PlatformSpec, Specs, TemplateRef};
 use super::templates::Template;
 use super::{app_rules, rules, secrets};
@@ -448,6 +448,11 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
     );
     let mut testers = raw.testers.unwrap_or_default();
     testers.sort();
+    // Checked before an app is built: a walk that does not read is a problem already reported.
+    let walk = match &raw.gray {
+        Some(RawGray::Walk(w)) => app_rules::walk_of(w).ok(),
+        _ => None,
+    };
     let suspended = raw
         .suspend
         .as_ref()
@@ -465,7 +470,12 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         description: raw.description.unwrap_or_default(),
         ext_json,
         testers,
-        gray: raw.gray.and_then(|g| u8::try_from(g).ok()).unwrap_or(100),
+        gray: raw
+            .gray
+            .as_ref()
+            .and_then(|g| u8::try_from(g.last()).ok())
+            .unwrap_or(100),
+        walk,
         stage: raw.stage.unwrap_or_default(),
         suspended,
         audit: raw.audit.unwrap_or_default(),

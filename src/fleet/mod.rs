@@ -45,7 +45,7 @@ pub mod kit {
     pub(crate) use super::partial::read as read_section;
     pub(crate) use super::path::YamlPath;
     pub(crate) use super::problems::{MaybeHelp, Problems};
-    pub(crate) use super::raw::{RawApp, SECRET_PATTERN, VERSION_PATTERN};
+    pub(crate) use super::raw::{RawApp, RawGray, SECRET_PATTERN, VERSION_PATTERN};
     pub(crate) use super::rules::{is_email, is_phone, is_version};
     pub(crate) use super::spec::find as find_spec;
 }

@@ -121,9 +121,9 @@ pub(crate) struct RawDefaults {
     pub ext: Option<Map<String, Value>>,
     /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
-    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
-    #[schemars(range(min = 1, max = 100))]
-    pub gray: Option<i64>,
+    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100). Or a
+    /// walk over time: `{ steps: [5, 20, 50, 100], hold: 24h }`.
+    pub gray: Option<RawGray>,
     /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
     pub stage: Option<Stage>,
     /// Stop every change to the apps (they are still observed and planned): `true`, or the
@@ -131,6 +131,76 @@ pub(crate) struct RawDefaults {
     pub suspend: Option<RawSuspend>,
     /// What to send with an audit submission.
     pub audit: Option<AuditSpec>,
+}
+
+/// `gray`: a percentage, or a walk of percentages over time.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum RawGray {
+    /// Percent of users on the new version; 100 = full release.
+    Percent(#[schemars(range(min = 1, max = 100))] i64),
+    /// Raise the release step by step.
+    Walk(RawWalk),
+}
+
+/// `gray: { steps, hold }`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "GrayWalk")]
+pub struct RawWalk {
+    /// Percentages, increasing; each one is released after the one before has held for `hold`
+    /// (100: the full release ends the walk). WeChat's first release is always full.
+    pub steps: Vec<i64>,
+    /// How long each step holds before the next (humantime, e.g. `24h`, `30m`; default `24h`).
+    pub hold: Option<String>,
+}
+
+impl RawGray {
+    /// Every percentage with where it is written: `gray`, or `gray.steps[i]`.
+    pub fn percents(&self) -> Vec<(super::path::YamlPath, i64)> {
+        let gray = super::path::YamlPath::top("gray");
+        match self {
+            RawGray::Percent(n) => vec![(gray, *n)],
+            RawGray::Walk(walk) => {
+                let steps = gray.key("steps");
+                let at = |i| steps.index(i);
+                walk.steps.iter().enumerate().map(|(i, n)| (at(i), *n)).collect()
+            }
+        }
+    }
+
+    /// The percentage the release ends on: the number, or the walk's last step (100 without one).
+    pub fn last(&self) -> i64 {
+        match self {
+            RawGray::Percent(n) => *n,
+            RawGray::Walk(walk) => walk.steps.last().copied().unwrap_or(100),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawGray {
+    /// A number or a mapping, read by what the YAML holds: the mapping's own errors (an unknown
+    /// key, a mistyped step) keep their words and paths, which an untagged enum would lose.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawGray;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a percentage or a mapping `{ steps, hold }`")
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<RawGray, E> {
+                Ok(RawGray::Percent(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<RawGray, E> {
+                Ok(RawGray::Percent(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawGray, A::Error> {
+                let walk = RawWalk::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawGray::Walk(walk))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// `suspend`: a flag, or the labels of the apps it suspends.
@@ -186,9 +256,9 @@ pub struct RawApp {
     pub ext: Option<Map<String, Value>>,
     /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
-    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100).
-    #[schemars(range(min = 1, max = 100))]
-    pub gray: Option<i64>,
+    /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100). Or a
+    /// walk over time: `{ steps: [5, 20, 50, 100], hold: 24h }`.
+    pub gray: Option<RawGray>,
     /// How far down the pipeline to go: `experience`, `audit` or `release` (default).
     pub stage: Option<Stage>,
     /// Stop every change to the app (it is still observed and planned): `true`, or labels

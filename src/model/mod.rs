@@ -10,10 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod calendar;
+pub mod gray;
 mod platform;
 pub mod rollout;
 mod rules;
 
+pub use gray::{GrayMark, GrayWalk, WalkView};
 pub use platform::PlatformKind;
 pub use rollout::{Rollout, RolloutState};
 pub use rules::Rules;
@@ -176,8 +178,12 @@ pub struct Desired {
     pub ext_json: String,
     /// Wanted testers (WeChat wechatid / Alipay logon id), sorted and unique.
     pub testers: Vec<String>,
-    /// Percent of users on the new version; 100 = full release.
+    /// Percent of users on the new version; 100 = full release. With a [`Desired::walk`], its
+    /// last step.
     pub gray: u8,
+    /// `gray: { steps, hold }`: the release is raised step by step over time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub walk: Option<GrayWalk>,
     /// How far down the pipeline to go.
     pub stage: Stage,
     /// `suspend`: observed and planned, but nothing is changed on the platform.
@@ -483,6 +489,9 @@ pub struct Record {
     /// A platform quota the app ran into, and when it resets.
     #[serde(default)]
     pub parked: Option<Parked>,
+    /// The step of a gray walk the app was last seen on, and since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gray_mark: Option<GrayMark>,
 }
 
 /// An app parked by a platform quota until the quota resets.
@@ -643,6 +652,8 @@ pub enum AppState {
     /// `suspend` is set: the app is observed and planned, and nothing of the plan is applied (the
     /// plan's notes say what would be).
     Suspended,
+    /// A gray walk holds its current step until the next is due (the plan's `walk` says when).
+    Graying,
 }
 
 impl AppState {
@@ -655,6 +666,7 @@ impl AppState {
             AppState::Failed { .. } => "failed",
             AppState::NotAuthorized { .. } => "not_authorized",
             AppState::Suspended => "suspended",
+            AppState::Graying => "graying",
         }
     }
 
@@ -701,6 +713,9 @@ pub struct AppPlan {
     pub notes: Vec<String>,
     /// The ext change a planned commit makes.
     pub ext_change: Option<ExtChange>,
+    /// Where the app's gray walk stands, while it walks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walk: Option<WalkView>,
 }
 
 impl AppPlan {

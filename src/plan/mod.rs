@@ -4,6 +4,7 @@
 //! Platform differences live in the app's [`Rules`]; the pipeline asks the rules and never tests the
 //! platform itself.
 
+pub mod gray;
 mod pipeline;
 pub mod quota;
 mod release;
@@ -47,6 +48,7 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
         steps: Vec::new(),
         notes: Vec::new(),
         ext_change: None,
+        walk: None,
     };
     if !observed.authorized {
         let reason = rules.not_authorized_reason(&desired.name);
@@ -60,6 +62,7 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
     plan.notes = testers.notes;
     plan.notes.extend(code.notes);
     plan.ext_change = code.ext_change;
+    plan.walk = code.walk;
     plan.state = match code.failed {
         Some((reason, help)) => AppState::Failed { reason, help },
         None => progress_state(&plan),
@@ -100,13 +103,16 @@ fn suspend(plan: &mut AppPlan) {
     plan.state = AppState::Suspended;
 }
 
-/// Changes when a mutating step precedes the first wait; waiting when there is a wait; else in sync.
+/// Changes when a mutating step precedes the first wait; waiting when there is a wait; graying
+/// while a walk's next step is not due; else in sync.
 fn progress_state(plan: &AppPlan) -> AppState {
     let waits = |s: &Step| matches!(s.action, Action::WaitForAudit { .. });
     if plan.has_changes() {
         AppState::Changes
     } else if plan.steps.iter().any(waits) {
         AppState::WaitingOnAudit
+    } else if plan.walk.as_ref().is_some_and(|w| w.next.is_some()) {
+        AppState::Graying
     } else {
         AppState::InSync
     }
@@ -156,6 +162,9 @@ pub struct Summary {
     pub failed: usize,
     /// Apps the platform does not let us manage.
     pub not_authorized: usize,
+    /// Apps whose gray walk holds a step until the next is due.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub graying: usize,
     /// Apps whose changes are withheld by `suspend`.
     #[serde(skip_serializing_if = "is_zero")]
     pub suspended: usize,

@@ -21,6 +21,8 @@ pub(super) struct CodePlan {
     pub ext_change: Option<ExtChange>,
     /// Why the app is stopped until its fingerprint changes, and what to do about it.
     pub failed: Option<(String, String)>,
+    /// Where the app's gray walk stands, while it walks.
+    pub walk: Option<crate::model::WalkView>,
 }
 
 /// Plans the code steps of one app.

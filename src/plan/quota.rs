@@ -262,6 +262,7 @@ mod tests {
                 .collect(),
             notes: Vec::new(),
             ext_change: None,
+            walk: None,
         }
     }
 

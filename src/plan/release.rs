@@ -1,7 +1,7 @@
 //! Release planning: full release, gray start/raise/lower, finishing a gray, and rollback to the
 //! previous release, following the platform's [`crate::model::Rules`].
 
-use crate::model::{Action, Stage, fingerprint_tag};
+use crate::model::{Action, GrayWalk, Stage, WalkView, fingerprint_tag};
 
 use super::pipeline::{Planner, describe};
 
@@ -16,13 +16,83 @@ impl Planner<'_> {
             self.out.notes.push(note);
             return;
         }
-        match self.o.live.as_ref().and_then(|l| l.gray) {
-            Some(current) => self.adjust_gray(current),
-            None if self.d.gray < 100 => self.out.notes.push(
+        let live_gray = self.o.live.as_ref().and_then(|l| l.gray);
+        match (live_gray, self.d.walk.as_ref()) {
+            (Some(current), Some(walk)) => self.walk_on(current, walk),
+            (Some(current), None) => self.adjust_gray(current),
+            (None, _) if self.d.gray < 100 => self.out.notes.push(
                 "already fully released; a gray percentage cannot be lowered after a full release"
                     .to_owned(),
             ),
-            None => {}
+            (None, _) => {}
+        }
+    }
+
+    /// Walks the live gray of the wanted build on: the next step once the current one has held
+    /// for the walk's `hold` (since minifleet raised it or first saw it there). A walk never
+    /// lowers a gray.
+    fn walk_on(&mut self, current: u8, walk: &GrayWalk) {
+        let Some(next) = walk.after(current) else {
+            if current > walk.last() {
+                self.out.notes.push(format!(
+                    "the gray is at {current}%, above the walk's last step {}%: a walk never \
+                     lowers a gray",
+                    walk.last()
+                ));
+            }
+            return;
+        };
+        let fp = self.d.fingerprint.as_str();
+        let mark = self.r.gray_mark.as_ref();
+        let since = mark
+            .filter(|m| m.fingerprint == fp && m.percent == current)
+            .map(|m| m.since);
+        if since.is_none() {
+            self.out.notes.push(format!(
+                "no record of when the {current}% step began: its hold starts at the next \
+                 applying pass"
+            ));
+        }
+        let due = since.unwrap_or(self.ctx.now).saturating_add(walk.hold_secs);
+        self.out.walk = Some(WalkView {
+            percent: current,
+            next: Some(next),
+            due: Some(due),
+        });
+        if self.ctx.now < due {
+            return;
+        }
+        let held = hold_words(walk.hold_secs);
+        let fingerprint = self.d.fingerprint.clone();
+        if next == 100 {
+            let reason = format!(
+                "the {current}% step has held for {held}: end the gray walk, publish build {} to \
+                 every user",
+                self.wanted()
+            );
+            self.step(Action::Release { fingerprint }, reason);
+        } else {
+            let reason = format!(
+                "the {current}% step has held for {held}: raise the gray of build {} to {next}% \
+                 (walk {})",
+                self.wanted(),
+                walk_words(walk)
+            );
+            let action = Action::Gray {
+                fingerprint,
+                from: Some(current),
+                to: next,
+            };
+            self.step(action, reason);
+        }
+    }
+
+    /// The gray percentage a release of the wanted build starts at: the walk's first step, or
+    /// the fleet's `gray`.
+    fn first_gray(&self) -> u8 {
+        match &self.d.walk {
+            Some(walk) => walk.steps.first().copied().unwrap_or(100),
+            None => self.d.gray,
         }
     }
 
@@ -110,7 +180,7 @@ impl Planner<'_> {
             return;
         };
         let live_build = describe(live_build);
-        if self.d.gray == 100 {
+        if self.first_gray() == 100 {
             let mut reason = format!(
                 "publish build {} to every user, replacing {live_build}",
                 self.wanted()
@@ -134,7 +204,7 @@ impl Planner<'_> {
 
     /// The app's first release: gray only where the platform allows it.
     fn first_release(&mut self) {
-        let wanted = self.d.gray;
+        let wanted = self.first_gray();
         if wanted < 100 && self.rules.first_release_can_be_gray {
             self.start_gray("nothing is released yet: ");
             return;
@@ -156,11 +226,15 @@ impl Planner<'_> {
 
     /// Starts a gray release of the wanted build at the wanted percentage.
     fn start_gray(&mut self, prefix: &str) {
-        let to = self.d.gray;
-        let reason = format!(
+        let to = self.first_gray();
+        let mut reason = format!(
             "{prefix}start a {to}% gray release of build {}",
             self.wanted()
         );
+        if let Some(walk) = &self.d.walk {
+            let held = hold_words(walk.hold_secs);
+            reason.push_str(&format!(", the first step of the walk {}, each held {held}", walk_words(walk)));
+        }
         let action = Action::Gray {
             fingerprint: self.d.fingerprint.clone(),
             from: None,
@@ -168,4 +242,15 @@ impl Planner<'_> {
         };
         self.step(action, reason);
     }
+}
+
+/// A walk's steps in words: `5% → 20% → 50% → 100%`.
+fn walk_words(walk: &GrayWalk) -> String {
+    let steps: Vec<String> = walk.steps.iter().map(|s| format!("{s}%")).collect();
+    steps.join(" → ")
+}
+
+/// A hold in words: `24h`, `30m`.
+pub(crate) fn hold_words(secs: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
 }

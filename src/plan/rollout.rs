@@ -64,6 +64,8 @@ fn is_code(action: &Action) -> bool {
 pub fn progress(desired: &Desired, observed: &Observed, plan: &AppPlan) -> Progress {
     match &plan.state {
         AppState::NotAuthorized { .. } | AppState::Suspended => Progress::Excluded,
+        // Its build is out, to part of the users: on its way until the walk ends.
+        AppState::Graying => Progress::InFlight,
         AppState::Failed { .. } => {
             let rejected = observed.audit.as_ref().is_some_and(|a| {
                 a.status == AuditStatus::Rejected

@@ -30,6 +30,7 @@ impl Summary {
             AppState::Failed { .. } => self.failed += 1,
             AppState::NotAuthorized { .. } => self.not_authorized += 1,
             AppState::Suspended => self.suspended += 1,
+            AppState::Graying => self.graying += 1,
         }
     }
 

@@ -188,6 +188,7 @@ fn wechat_app() -> Desired {
         ext_json,
         testers: Vec::new(),
         gray: 100,
+        walk: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

@@ -96,6 +96,15 @@ fn app_cases() -> Vec<Case> {
             Some("Alipay gray releases are p10, p30 or p50; 100 means a full release"),
         ),
         case(
+            "gray walk step not an Alipay step",
+            rice_with("    gray: { steps: [10, 20, 100], hold: 1h }\n"),
+            "apps[0].gray.steps[1]",
+            RICE,
+            (17, 25),
+            "Alipay gray must be 10, 30, 50 or 100, got 20",
+            Some("p10, p30 or p50"),
+        ),
+        case(
             "tester not a logon id",
             rice_with("    testers: [ops@example.com, ops-li]\n"),
             "apps[0].testers[1]",

@@ -291,6 +291,23 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
 }
 
 #[test]
+fn a_gray_walk_reads_with_its_steps_and_a_day_long_hold_by_default() {
+    let walk = |gray: &str| {
+        let line = format!("  stage: experience\n  gray: {gray}\n");
+        let text = edit(BASE, &[("  stage: experience\n", &line)]);
+        let fleet = load_both(&text).expect("valid");
+        (fleet.apps[0].gray, fleet.apps[0].walk.clone())
+    };
+    let (gray, w) = walk("{ steps: [5, 20, 50, 100] }");
+    let w = w.expect("a walk");
+    assert_eq!((gray, &*w.steps, w.hold_secs), (100, &[5, 20, 50, 100][..], 86_400));
+    let (gray, w) = walk("{ steps: [1, 10], hold: 90m }");
+    let w = w.expect("a walk");
+    assert_eq!((gray, &*w.steps, w.hold_secs), (10, &[1, 10][..], 5400));
+    assert_eq!(walk("40"), (40, None), "a number is no walk");
+}
+
+#[test]
 fn the_fleet_files_of_the_repository_read_the_same_both_ways() {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(Path::new(root).join("fleet.yaml")).expect("read");

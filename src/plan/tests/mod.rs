@@ -7,6 +7,7 @@ mod release;
 mod rollout;
 mod testers;
 mod transitions;
+mod walk;
 
 use serde_json::json;
 
@@ -49,6 +50,7 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
         ext_json: json!({"ext": ext, "extAppid": appid, "extEnable": true}).to_string(),
         testers: Vec::new(),
         gray: 100,
+        walk: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

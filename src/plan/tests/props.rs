@@ -186,7 +186,71 @@ fn is_code_step(action: &Action) -> bool {
     )
 }
 
+/// A WeChat or Alipay app walking its gray over a drawn set of increasing steps.
+fn walking_desired() -> impl Strategy<Value = Desired> {
+    let steps = prop::sample::subsequence(vec![5u8, 10, 20, 30, 50, 100], 1..=6);
+    (any_desired(), steps, 1u64..=48).prop_map(|(mut d, steps, hours)| {
+        d.gray = *steps.last().unwrap_or(&100);
+        d.walk = Some(crate::model::GrayWalk {
+            steps: steps.into(),
+            hold_secs: hours * 3600,
+        });
+        d
+    })
+}
+
+/// A record with a drawn gray mark: some build, some percentage, since some hours ago.
+fn marked_record() -> impl Strategy<Value = Record> {
+    (any_record(), prop::option::of((fp(), gray(), 0u64..=72))).prop_map(|(mut r, mark)| {
+        r.gray_mark = mark.map(|(fingerprint, percent, ago)| crate::model::GrayMark {
+            fingerprint,
+            percent,
+            since: NOW - ago * 3600,
+        });
+        r
+    })
+}
+
 proptest! {
+    /// Gray steps never go down, and never come before their hold has passed.
+    #[test]
+    fn a_walk_only_raises_and_only_when_due(
+        d in walking_desired(),
+        o in any_observed(),
+        r in marked_record(),
+    ) {
+        let p = plan(&d, &o, &r);
+        let live_gray = o
+            .live
+            .as_ref()
+            .filter(|l| l.build.fingerprint.as_deref() == Some(d.fingerprint.as_str()))
+            .and_then(|l| l.gray);
+        let Some(current) = live_gray else {
+            return Ok(()); // not walking yet (or done): the release steps' own rules hold
+        };
+        let walk = d.walk.as_ref().expect("walking");
+        let due = r
+            .gray_mark
+            .as_ref()
+            .filter(|m| m.fingerprint == d.fingerprint && m.percent == current)
+            .map(|m| m.since + walk.hold_secs);
+        for step in &p.steps {
+            match &step.action {
+                Action::Gray { to, .. } => {
+                    prop_assert!(*to > current, "lowered {current}% to {to}%");
+                    prop_assert!(due.is_some_and(|due| due <= NOW), "raised before due");
+                }
+                Action::Release { .. } => {
+                    prop_assert!(due.is_some_and(|due| due <= NOW), "released before due");
+                }
+                Action::RevertGray | Action::Rollback { .. } => {
+                    prop_assert!(false, "a walk went back: {:?}", step.action);
+                }
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn a_suspended_app_gets_no_mutating_action(d in any_desired(), o in any_observed(), r in any_record()) {
         let running = plan(&d, &o, &r);
@@ -309,6 +373,9 @@ proptest! {
             AppState::NotAuthorized { .. } => prop_assert!(p.steps.is_empty() && !o.authorized),
             AppState::Failed { .. } => {}
             AppState::Suspended => prop_assert!(d.suspended && p.steps.is_empty()),
+            AppState::Graying => prop_assert!(
+                !p.has_changes() && !waits && p.walk.as_ref().is_some_and(|w| w.next.is_some())
+            ),
         }
         prop_assert_eq!(p.ext_change.is_some(), p.steps.iter().any(|s| s.action.kind() == "commit"));
     }

@@ -10,6 +10,7 @@ use serde_yaml::Value;
 
 use crate::fleet::kit::is_phone;
 use crate::fleet::kit::{
+    RawGray,
     AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, VERSION_PATTERN, YamlPath, is_email,
     is_version, read_section, require_in_audit,
 };
@@ -202,7 +203,9 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
-        check_gray(raw.gray.unwrap_or(100), at, p);
+        for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
+            check_gray(gray, &path, at, p);
+        }
         let testers = raw.testers.as_deref().unwrap_or_default();
         check_logon_ids(testers, at, p);
         let no_audit = AuditSpec::default();
@@ -256,12 +259,12 @@ fn is_alipay_logon_id(id: &str) -> bool {
     is_email(id) || is_phone(id)
 }
 
-fn check_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {
+fn check_gray(gray: i64, path: &YamlPath, app: &AppAt<'_>, p: &mut Problems<'_>) {
     let allowed = u8::try_from(gray).is_ok_and(|g| RULES.gray_allowed(g));
     if !allowed {
         app.value(
             p,
-            &YamlPath::top("gray"),
+            path,
             format!("Alipay gray must be 10, 30, 50 or 100, got {gray}"),
         )
         .help("Alipay gray releases are p10, p30 or p50; 100 means a full release");

@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use crate::fleet::kit::{
+    RawGray,
     AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, read_section,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
@@ -231,10 +232,11 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
-        if let Some(gray) = raw.gray.filter(|g| *g != 100) {
+        let percents = raw.gray.iter().flat_map(RawGray::percents);
+        if let Some((path, gray)) = percents.filter(|(_, g)| *g != 100).next() {
             at.value(
                 p,
-                &YamlPath::top("gray"),
+                &path,
                 format!("Douyin releases to every user: gray must be 100 or left out, got {gray}"),
             )
             .help("Douyin has no gray release for third-party applications; remove `gray`");

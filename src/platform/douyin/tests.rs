@@ -103,6 +103,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         ext_json,
         testers: Vec::new(),
         gray: 100,
+        walk: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

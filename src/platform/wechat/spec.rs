@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use crate::fleet::kit::{
+    RawGray,
     AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, read_section, require_in_audit,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
@@ -175,7 +176,9 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
-        check_gray(raw.gray.unwrap_or(100), at, p);
+        for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
+            check_gray(gray, &path, at, p);
+        }
         let no_audit = AuditSpec::default();
         let audit = raw.audit.as_deref().unwrap_or(&no_audit);
         require_audit_items(audit, raw.stage.unwrap_or_default(), at, p);
@@ -264,11 +267,11 @@ fn tag_problem(tag: &str) -> Option<String> {
         .map(|t| format!("tag `{t}` is longer than 20 characters"))
 }
 
-fn check_gray(gray: i64, app: &AppAt<'_>, p: &mut Problems<'_>) {
+fn check_gray(gray: i64, path: &YamlPath, app: &AppAt<'_>, p: &mut Problems<'_>) {
     if !(1..=100).contains(&gray) {
         app.value(
             p,
-            &YamlPath::top("gray"),
+            path,
             format!("gray must be between 1 and 100, got {gray}"),
         )
         .help("WeChat gray releases take a percentage from 1 to 100; 100 means a full release");

@@ -107,6 +107,7 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
         ext_json,
         testers: Vec::new(),
         gray: 100,
+        walk: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

@@ -24,6 +24,7 @@ fn the_summary_counts_every_step_and_every_state() {
             failed: 1,
             not_authorized: 1,
             suspended: 0,
+            graying: 0,
             not_observed: 0,
             changed_apps: 4,
         }

@@ -328,6 +328,7 @@ fn desired(appid: &str) -> Desired {
         ext_json,
         testers: Vec::new(),
         gray: 100,
+        walk: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

@@ -391,9 +391,13 @@ fn report_held(
         }
         return held.len();
     }
-    let help = if held.iter().any(|(_, h)| h.kind == HoldKind::Backoff) {
+    let any = |kind: HoldKind| held.iter().any(|(_, h)| h.kind == kind);
+    let help = if any(HoldKind::Backoff) {
         "fix the cause and rerun, or edit the app's fleet entry: a changed entry is not held back \
          by the old one's failures; quotas lift by themselves when they reset"
+    } else if any(HoldKind::Walk) || any(HoldKind::Wave) {
+        "they go on by themselves when their time comes (a gray walk's next step, a wave's turn): \
+         run `minifleet watch`, or reconcile again then; `minifleet status` shows where they stand"
     } else {
         "they go on by themselves once the quota resets; `minifleet status` shows where they stand"
     };

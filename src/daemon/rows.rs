@@ -43,7 +43,10 @@ pub fn mark_halts<'a>(
         return Ok(());
     }
     for (app, row) in rows {
-        if !matches!(row.state.as_str(), "changes" | "waiting_on_audit") {
+        if !matches!(
+            row.state.as_str(),
+            "changes" | "waiting_on_audit" | "graying"
+        ) {
             continue;
         }
         let release = crate::plan::rollout::release(app);

@@ -225,8 +225,8 @@ fn remember(
             record.last_ext = Some(app.ext());
         }
         (Action::WithdrawAudit { .. }, _) => record.withdrawals.count_one(now_ms() / 1000),
-        (Action::Gray { to, .. }, _) => record.gray_mark = gray::raised(app, *to, now_ms() / 1000),
-        (Action::Release { .. }, _) => record.gray_mark = gray::raised(app, 100, now_ms() / 1000),
+        (Action::Gray { to, .. }, _) => record.gray_mark = gray::raised(app, *to, now_ms()),
+        (Action::Release { .. }, _) => record.gray_mark = gray::raised(app, 100, now_ms()),
         (_, Effect::TesterBound { tester, member }) => {
             engine.store.put_tester(&app.appid, tester, Some(member))?;
             record.testers.insert(tester.clone(), member.clone());

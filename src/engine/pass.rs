@@ -87,6 +87,8 @@ pub enum HoldKind {
     /// A person must act: its release is halted by rejections, or its wave waits at a manual
     /// gate (`minifleet resume`, `minifleet promote`). Its code steps are held.
     Gate,
+    /// A gray walk holds its step until the next is due. Time ends it.
+    Walk,
 }
 
 impl HoldKind {
@@ -98,6 +100,7 @@ impl HoldKind {
             HoldKind::AuditQuota => "audit_quota",
             HoldKind::Wave => "wave",
             HoldKind::Gate => "gate",
+            HoldKind::Walk => "gray_walk",
         }
     }
 }
@@ -254,7 +257,7 @@ impl Engine {
         let mut changed = apply && self.settle(app, &observed, &mut record)? > 0;
         let now = now_ms();
         if apply {
-            changed |= crate::plan::gray::track(app, &observed, &mut record, now / 1000);
+            changed |= crate::plan::gray::track(app, &observed, &mut record, now);
         }
         let mut plan = plan_app(app, &observed, &record, &Context { now: now / 1000 });
         report.held = held(&record, app, now, apply);
@@ -264,6 +267,8 @@ impl Engine {
         if let Some(held) = report.held.as_ref().filter(|_| mode != Mode::Proposal) {
             self.events.emit(held.event(app));
         }
+        // Not told as an event: the state change to `graying` says it, once.
+        report.held = report.held.take().or_else(|| walk_hold(&plan));
         if apply {
             changed |= self.tell_state(app, &plan, &mut record);
         }
@@ -428,6 +433,20 @@ impl Engine {
             },
         });
     }
+}
+
+/// A gray walk holding its step: held until the next step is due (the plan's walk line says so).
+fn walk_hold(plan: &AppPlan) -> Option<Held> {
+    let walk = plan
+        .walk
+        .as_ref()
+        .filter(|_| plan.state == AppState::Graying)?;
+    walk.next?;
+    Some(Held {
+        kind: HoldKind::Walk,
+        until_ms: Some(walk.due?.saturating_mul(1000)),
+        reason: walk.words(),
+    })
 }
 
 /// Why an app is held: parked by a quota that has not reset, or (when `apply`: automated passes

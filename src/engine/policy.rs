@@ -159,7 +159,7 @@ pub fn outcome(
     }
     let base = match failure_class(report) {
         Some(class) => after_failure(class, timing, unit),
-        None => after_pass(report, polls, timing, unit, now_ms),
+        None => after_pass(report, polls, timing, unit),
     };
     held(report, base, timing, now_ms)
 }
@@ -178,13 +178,7 @@ fn after_failure(class: ErrorClass, timing: &Timing, unit: f64) -> Outcome {
 }
 
 /// The outcome of a pass without errors, by the state it planned.
-fn after_pass(
-    report: &AppReport,
-    polls: &mut u32,
-    timing: &Timing,
-    unit: f64,
-    now_ms: u64,
-) -> Outcome {
+fn after_pass(report: &AppReport, polls: &mut u32, timing: &Timing, unit: f64) -> Outcome {
     let Some(plan) = &report.plan else {
         return Outcome::moving(timing.backoff, "backoff");
     };
@@ -195,15 +189,8 @@ fn after_pass(
             Outcome::moving(after, "waiting_on_audit")
         }
         AppState::Changes => Outcome::moving(timing.progress, "changes"),
-        // A gray walk: its next step is due at a known time.
-        AppState::Graying if report.applied.is_empty() => {
-            let due_ms = plan.walk.as_ref().and_then(|w| w.due).map(|s| s.saturating_mul(1000));
-            let left = due_ms.map_or(timing.resync, |d| Duration::from_millis(d.saturating_sub(now_ms)));
-            Outcome {
-                held_until_ms: due_ms,
-                ..Outcome::moving(left.max(timing.progress), "gray_walk")
-            }
-        }
+        // Its walk's hold (see `held`) says when the next step is due.
+        AppState::Graying => Outcome::moving(timing.progress, "gray_walk"),
         // Something was applied: one more pass confirms it took.
         _ if !report.applied.is_empty() => Outcome::moving(timing.progress, "changes"),
         _ => Outcome::settled(resync(timing, unit)),
@@ -244,6 +231,16 @@ fn held(report: &AppReport, base: Outcome, timing: &Timing, now_ms: u64) -> Outc
         // Time will tell: at the bake's end; else the engine wakes the app when a place frees
         // (a wave opens, an app of its wave is through), and a look a minute later is only the
         // safety net (every look observes the app: the platforms' calls are the cost).
+        // A gray walk's step: at the time the next is due.
+        HoldKind::Walk => {
+            let until = hold.until_ms.unwrap_or(now_ms);
+            Outcome {
+                after: Duration::from_millis(until.saturating_sub(now_ms)).max(base.after),
+                why: "gray_walk",
+                held_until_ms: hold.until_ms,
+                ..base
+            }
+        }
         HoldKind::Wave => {
             let net = Duration::from_secs(60).min(timing.resync.max(timing.audit_poll));
             let after = match hold.until_ms {
@@ -442,6 +439,25 @@ mod tests {
         assert_eq!(next.why, "audit_quota");
         assert_eq!(next.held_until_ms, Some(u64::MAX));
         assert!(!next.settled);
+    }
+
+    #[test]
+    fn a_gray_walk_is_looked_at_again_when_its_next_step_is_due() {
+        let mut walking = report(AppState::Graying, Vec::new());
+        walking.held = Some(Held {
+            kind: HoldKind::Walk,
+            until_ms: Some(NOW + 7_200_000),
+            reason: "gray walk at 5%: the 20% step is due …".into(),
+        });
+        let mut polls = 0;
+        let next = out(&walking, &mut polls, 0.5);
+        assert_eq!((next.why, next.settled), ("gray_walk", false));
+        assert_eq!(
+            next.after,
+            Duration::from_secs(7200),
+            "not the 10-minute resync"
+        );
+        assert_eq!(next.held_until_ms, Some(NOW + 7_200_000));
     }
 
     #[test]

@@ -102,7 +102,10 @@ pub(crate) fn walk_of(raw: &RawWalk) -> Result<GrayWalk, (YamlPath, String, &'st
             continue; // out of range: the platform's check says so
         };
         if steps.last().is_some_and(|&before| step <= before) {
-            let message = format!("gray steps must increase: {step} comes after {}", steps[steps.len() - 1]);
+            let message = format!(
+                "gray steps must increase: {step} comes after {}",
+                steps[steps.len() - 1]
+            );
             return Err((gray.key("steps").index(i), message, steps_help));
         }
         steps.push(step);

@@ -136,6 +136,7 @@ pub(crate) struct RawDefaults {
 /// `gray`: a percentage, or a walk of percentages over time.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Gray")]
 pub enum RawGray {
     /// Percent of users on the new version; 100 = full release.
     Percent(#[schemars(range(min = 1, max = 100))] i64),
@@ -150,6 +151,7 @@ pub enum RawGray {
 pub struct RawWalk {
     /// Percentages, increasing; each one is released after the one before has held for `hold`
     /// (100: the full release ends the walk). WeChat's first release is always full.
+    #[schemars(length(min = 1), inner(range(min = 1, max = 100)))]
     pub steps: Vec<i64>,
     /// How long each step holds before the next (humantime, e.g. `24h`, `30m`; default `24h`).
     pub hold: Option<String>,
@@ -164,7 +166,11 @@ impl RawGray {
             RawGray::Walk(walk) => {
                 let steps = gray.key("steps");
                 let at = |i| steps.index(i);
-                walk.steps.iter().enumerate().map(|(i, n)| (at(i), *n)).collect()
+                walk.steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (at(i), *n))
+                    .collect()
             }
         }
     }

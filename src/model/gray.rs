@@ -48,3 +48,18 @@ pub struct WalkView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due: Option<u64>,
 }
+
+impl WalkView {
+    /// Where the walk stands, in words: `gray walk at 5%: the 20% step is due
+    /// 2026-12-05T03:00:00Z`.
+    pub fn words(&self) -> String {
+        match (self.next, self.due) {
+            (Some(next), Some(due)) => format!(
+                "gray walk at {}%: the {next}% step is due {}",
+                self.percent,
+                super::calendar::utc(due.saturating_mul(1000))
+            ),
+            _ => format!("gray walk at {}%, its last step", self.percent),
+        }
+    }
+}

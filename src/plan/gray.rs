@@ -7,8 +7,8 @@ use crate::model::{Desired, Failure, GrayMark, Observed, Record, Stage, fingerpr
 /// The call name of an aborted walk in the app's failure (`gray walk failed with rolled_back`).
 pub const WALK_CALL: &str = "gray walk";
 
-/// Brings `record.gray_mark` in step with `observed` at `now` (unix seconds); returns whether the
-/// record changed.
+/// Brings `record.gray_mark` in step with `observed` at `now_ms` (unix ms); returns whether the
+/// record changed. Marks are in whole seconds, rounded up: a hold is never cut short.
 ///
 /// * The wanted build live at a percentage the mark does not name: the mark moves there, since
 ///   `now` (a step minifleet did not see begin holds from when it is first seen, never less).
@@ -16,7 +16,7 @@ pub const WALK_CALL: &str = "gray walk";
 ///   reverted, or another build released over it): the walk is aborted, as a failure of the
 ///   wanted build, so nothing walks it again until the fleet wants another build.
 /// * No walk wanted: the mark is forgotten.
-pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now: u64) -> bool {
+pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now_ms: u64) -> bool {
     if desired.walk.is_none() || desired.stage != Stage::Release {
         return record.gray_mark.take().is_some();
     }
@@ -33,7 +33,7 @@ pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now: u
             record.gray_mark = Some(GrayMark {
                 fingerprint: fp.to_owned(),
                 percent,
-                since: now,
+                since: now_ms.div_ceil(1000),
             });
         }
         return !marked;
@@ -44,7 +44,9 @@ pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now: u
     if mark.fingerprint == fp && mark.percent < 100 {
         let now_live = match live {
             Some(l) => match &l.build.fingerprint {
-                Some(other) => format!("{} {} is live now", l.build.version, fingerprint_tag(other)),
+                Some(other) => {
+                    format!("{} {} is live now", l.build.version, fingerprint_tag(other))
+                }
                 None => format!("{} (not made by minifleet) is live now", l.build.version),
             },
             None => "nothing is live now".to_owned(),
@@ -64,11 +66,11 @@ pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now: u
     true
 }
 
-/// The mark after minifleet raised the wanted build's gray to `percent` at `now`.
-pub fn raised(desired: &Desired, percent: u8, now: u64) -> Option<GrayMark> {
+/// The mark after minifleet raised the wanted build's gray to `percent` at `now_ms` (unix ms).
+pub fn raised(desired: &Desired, percent: u8, now_ms: u64) -> Option<GrayMark> {
     desired.walk.as_ref().map(|_| GrayMark {
         fingerprint: desired.fingerprint.clone(),
         percent,
-        since: now,
+        since: now_ms.div_ceil(1000),
     })
 }

@@ -233,7 +233,10 @@ impl Planner<'_> {
         );
         if let Some(walk) = &self.d.walk {
             let held = hold_words(walk.hold_secs);
-            reason.push_str(&format!(", the first step of the walk {}, each held {held}", walk_words(walk)));
+            reason.push_str(&format!(
+                ", the first step of the walk {}, each held {held}",
+                walk_words(walk)
+            ));
         }
         let action = Action::Gray {
             fingerprint: self.d.fingerprint.clone(),

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 use similar::TextDiff;
 
-use crate::model::{Action, AppPlan, AppState, ExtChange, Step, WalkView};
+use crate::model::{Action, AppPlan, AppState, ExtChange, Step};
 
 use crate::model::calendar::utc;
 use crate::plan::rollout::{RolloutView, WaveState};
@@ -189,7 +189,7 @@ pub(super) fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
         _ => {}
     }
     if let Some(walk) = &app.walk {
-        line(out, STEP, &walk_line(walk));
+        line(out, STEP, &walk.words());
     }
     let mut after_wait = false;
     for step in &app.steps {
@@ -198,18 +198,6 @@ pub(super) fn app_block(app: &AppPlan, paint: Paint, out: &mut String) {
     }
     for note in &app.notes {
         line(out, STEP, &format!("note: {note}"));
-    }
-}
-
-/// Where a gray walk stands: `gray walk: at 20%, 50% due 2026-12-05T03:00:00Z`.
-fn walk_line(walk: &WalkView) -> String {
-    match (walk.next, walk.due) {
-        (Some(next), Some(due)) => format!(
-            "gray walk: at {}%, {next}% due {}",
-            walk.percent,
-            utc(due.saturating_mul(1000))
-        ),
-        _ => format!("gray walk: at {}%, the last step", walk.percent),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{AppState, Audit, AuditStatus, Build, Desired, Live, Observed, Record, Stage};
+use crate::model::{
+    AppState, Audit, AuditStatus, Build, Desired, Live, Observed, Record, Stage, WalkView,
+};
 use crate::plan::{Context, plan_app};
 
 /// The version of `status -o json` (and the API's app rows): 2 since `wanted`, `experience`,
@@ -89,6 +91,7 @@ pub fn row(
                 AppState::Failed { reason, .. } | AppState::NotAuthorized { reason } => {
                     Some(reason.clone())
                 }
+                AppState::Graying => plan.walk.as_ref().map(WalkView::words),
                 _ => None,
             };
             (plan.state.name().to_string(), reason)

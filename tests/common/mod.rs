@@ -30,6 +30,8 @@ pub struct App {
     pub ext: &'static str,
     pub testers: &'static str,
     pub gray: u8,
+    /// A gray walk written in place of `gray` (`{ steps: [5, 100], hold: 2s }`) when not empty.
+    pub walk: &'static str,
     pub stage: &'static str,
 }
 
@@ -43,6 +45,7 @@ impl App {
             ext: "{ shopId: \"1\" }",
             testers: "[]",
             gray: 100,
+            walk: "",
             stage: "release",
         }
     }
@@ -98,9 +101,13 @@ impl TestFleet {
         yaml.push_str(&self.sandbox_extra);
         yaml.push_str("apps:\n");
         for app in apps {
+            let gray = match app.walk {
+                "" => app.gray.to_string(),
+                walk => walk.to_owned(),
+            };
             yaml.push_str(&format!(
                 "  - name: {}\n    platform: {}\n    appid: \"{}\"\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
-                app.name, app.platform, app.appid, app.version, app.ext, app.testers, app.gray, app.stage
+                app.name, app.platform, app.appid, app.version, app.ext, app.testers, gray, app.stage
             ));
         }
         if apps.is_empty() {

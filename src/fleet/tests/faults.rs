@@ -81,3 +81,20 @@ fn the_schema_describes_faults_with_bounded_rates() {
     assert!(sandbox["url"]["description"].is_string());
     assert!(sandbox["faults"].is_object());
 }
+
+#[test]
+fn the_schema_takes_a_gray_percentage_or_a_walk() {
+    let schema = json_schema(crate::platform::registry::SPECS);
+    let gray = &schema["$defs"]["Gray"]["anyOf"];
+    assert_eq!(gray[0]["type"], "integer");
+    assert_eq!(
+        (gray[0]["minimum"].as_i64(), gray[0]["maximum"].as_i64()),
+        (Some(1), Some(100))
+    );
+    assert_eq!(gray[1]["$ref"], "#/$defs/GrayWalk");
+    let walk = &schema["$defs"]["GrayWalk"];
+    assert_eq!(walk["required"], serde_json::json!(["steps"]));
+    assert_eq!(walk["properties"]["steps"]["minItems"], 1);
+    assert_eq!(walk["properties"]["steps"]["items"]["maximum"], 100);
+    assert_eq!(walk["additionalProperties"], false);
+}

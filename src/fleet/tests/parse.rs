@@ -300,7 +300,10 @@ fn a_gray_walk_reads_with_its_steps_and_a_day_long_hold_by_default() {
     };
     let (gray, w) = walk("{ steps: [5, 20, 50, 100] }");
     let w = w.expect("a walk");
-    assert_eq!((gray, &*w.steps, w.hold_secs), (100, &[5, 20, 50, 100][..], 86_400));
+    assert_eq!(
+        (gray, &*w.steps, w.hold_secs),
+        (100, &[5, 20, 50, 100][..], 86_400)
+    );
     let (gray, w) = walk("{ steps: [1, 10], hold: 90m }");
     let w = w.expect("a walk");
     assert_eq!((gray, &*w.steps, w.hold_secs), (10, &[1, 10][..], 5400));

@@ -89,7 +89,11 @@ fn the_next_step_comes_once_the_hold_has_passed() {
 
 #[test]
 fn the_last_step_is_a_full_release() {
-    let p = plan(&walking(), &released(Some(50)), &marked(50, NOW - 25 * HOUR));
+    let p = plan(
+        &walking(),
+        &released(Some(50)),
+        &marked(50, NOW - 25 * HOUR),
+    );
     assert_eq!(
         p.steps[0].action,
         Action::Release {
@@ -114,7 +118,9 @@ fn a_mark_of_another_step_or_build_does_not_count_and_the_hold_starts_now() {
         assert!(p.steps.is_empty(), "an unknown start never raises early");
         assert_eq!(p.walk.as_ref().and_then(|w| w.due), Some(NOW + 24 * HOUR));
         assert!(
-            p.notes.iter().any(|n| n.contains("no record of when the 5% step began")),
+            p.notes
+                .iter()
+                .any(|n| n.contains("no record of when the 5% step began")),
             "{:?}",
             p.notes
         );
@@ -123,7 +129,11 @@ fn a_mark_of_another_step_or_build_does_not_count_and_the_hold_starts_now() {
 
 #[test]
 fn a_gray_between_steps_goes_to_the_next_step_above_it() {
-    let p = plan(&walking(), &released(Some(10)), &marked(10, NOW - 24 * HOUR));
+    let p = plan(
+        &walking(),
+        &released(Some(10)),
+        &marked(10, NOW - 24 * HOUR),
+    );
     assert_eq!(
         p.steps[0].action,
         Action::Gray {
@@ -145,7 +155,11 @@ fn a_walk_never_lowers_a_gray() {
     let p = plan(&d, &released(Some(50)), &marked(50, NOW - 48 * HOUR));
     assert!(p.steps.is_empty(), "{:?}", p.steps);
     assert_eq!(p.state, AppState::InSync);
-    assert!(p.notes[0].contains("a walk never lowers a gray"), "{:?}", p.notes);
+    assert!(
+        p.notes[0].contains("a walk never lowers a gray"),
+        "{:?}",
+        p.notes
+    );
 }
 
 #[test]
@@ -203,13 +217,34 @@ fn alipay_walks_p10_p30_p50_then_online() {
 fn a_seen_step_begins_its_hold_and_a_raised_one_is_not_marked_again() {
     let d = walking();
     let mut record = Record::default();
-    assert!(track(&d, &released(Some(5)), &mut record, NOW));
+    assert!(track(&d, &released(Some(5)), &mut record, NOW * 1000));
     assert_eq!(record.gray_mark, marked(5, NOW).gray_mark);
-    assert!(!track(&d, &released(Some(5)), &mut record, NOW + HOUR));
-    assert_eq!(record.gray_mark, marked(5, NOW).gray_mark, "the hold keeps its start");
-    assert!(track(&d, &released(Some(20)), &mut record, NOW + HOUR));
+    assert!(!track(
+        &d,
+        &released(Some(5)),
+        &mut record,
+        (NOW + HOUR) * 1000
+    ));
+    assert_eq!(
+        record.gray_mark,
+        marked(5, NOW).gray_mark,
+        "the hold keeps its start"
+    );
+    assert!(track(
+        &d,
+        &released(Some(20)),
+        &mut record,
+        (NOW + HOUR) * 1000
+    ));
     assert_eq!(record.gray_mark, marked(20, NOW + HOUR).gray_mark);
     assert_eq!(record.failure, None);
+}
+
+#[test]
+fn a_mark_rounds_up_so_a_hold_is_never_cut_short() {
+    let mut record = Record::default();
+    track(&walking(), &released(Some(5)), &mut record, NOW * 1000 + 1);
+    assert_eq!(record.gray_mark, marked(5, NOW + 1).gray_mark);
 }
 
 #[test]
@@ -217,7 +252,7 @@ fn a_rollback_aborts_the_walk_until_the_fleet_wants_another_build() {
     let d = walking();
     let mut record = marked(20, NOW - HOUR);
     // Someone reverted the gray in the console: the build before it is live again.
-    assert!(track(&d, &steady_old(), &mut record, NOW));
+    assert!(track(&d, &steady_old(), &mut record, NOW * 1000));
     assert_eq!(record.gray_mark, None);
     let failure = record.failure.clone().expect("the walk is aborted");
     assert_eq!(failure.call, WALK_CALL);
@@ -228,20 +263,33 @@ fn a_rollback_aborts_the_walk_until_the_fleet_wants_another_build() {
          live now)"
     );
     let p = plan(&d, &approved(), &record);
-    assert!(p.steps.is_empty(), "the walk does not start again: {:?}", p.steps);
+    assert!(
+        p.steps.is_empty(),
+        "the walk does not start again: {:?}",
+        p.steps
+    );
     assert!(matches!(p.state, AppState::Failed { .. }));
     let mut next = d.clone();
     next.fingerprint = OTHER.into();
-    assert!(!plan(&next, &approved(), &record).steps.is_empty(), "a new build walks");
+    assert!(
+        !plan(&next, &approved(), &record).steps.is_empty(),
+        "a new build walks"
+    );
 }
 
 #[test]
 fn a_finished_walk_or_no_walk_leaves_no_failure_behind() {
     let d = walking();
     let mut record = marked(100, NOW - HOUR);
-    assert!(track(&d, &steady_old(), &mut record, NOW));
-    assert_eq!((record.gray_mark.clone(), record.failure.clone()), (None, None));
+    assert!(track(&d, &steady_old(), &mut record, NOW * 1000));
+    assert_eq!(
+        (record.gray_mark.clone(), record.failure.clone()),
+        (None, None)
+    );
     let mut record = marked(20, NOW - HOUR);
-    assert!(track(&desired(), &steady_old(), &mut record, NOW), "no walk: forgotten");
+    assert!(
+        track(&desired(), &steady_old(), &mut record, NOW * 1000),
+        "no walk: forgotten"
+    );
     assert_eq!((record.gray_mark, record.failure), (None, None));
 }

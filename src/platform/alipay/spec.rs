@@ -10,9 +10,8 @@ use serde_yaml::Value;
 
 use crate::fleet::kit::is_phone;
 use crate::fleet::kit::{
-    RawGray,
-    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, VERSION_PATTERN, YamlPath, is_email,
-    is_version, read_section, require_in_audit,
+    AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, VERSION_PATTERN, YamlPath,
+    is_email, is_version, read_section, require_in_audit,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};

@@ -9,8 +9,7 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use crate::fleet::kit::{
-    RawGray,
-    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, read_section,
+    AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, YamlPath, read_section,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules};
@@ -232,8 +231,8 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
-        let percents = raw.gray.iter().flat_map(RawGray::percents);
-        if let Some((path, gray)) = percents.filter(|(_, g)| *g != 100).next() {
+        let mut percents = raw.gray.iter().flat_map(RawGray::percents);
+        if let Some((path, gray)) = percents.find(|(_, g)| *g != 100) {
             at.value(
                 p,
                 &path,

@@ -8,8 +8,8 @@ use serde_json::{Map, Value as Json};
 use serde_yaml::Value;
 
 use crate::fleet::kit::{
-    RawGray,
-    AppAt, MaybeHelp, Problems, RawApp, SECRET_PATTERN, YamlPath, read_section, require_in_audit,
+    AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, YamlPath, read_section,
+    require_in_audit,
 };
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};

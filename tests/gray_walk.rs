@@ -1,0 +1,182 @@
+//! End-to-end gray walks (`gray: { steps, hold }`): the real binary against a standalone sandbox
+//! on loopback, counted from the sandbox's own records — each step comes only after the one
+//! before has held, on WeChat (after a full first release, as it demands) and on Alipay
+//! (p10 → p30 → online); a walk whose hold has not passed shows its step and when the next is due.
+
+mod common;
+
+use common::{App, TestFleet, app_plan, code, spawn_sandbox, text};
+use minifleet::sandbox::{Accepted, RemoteSandbox};
+
+fn records(url: &str) -> Vec<Accepted> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(RemoteSandbox::new(url).accepted())
+        .expect("GET /sandbox/records")
+}
+
+/// The calls of `app` at or after `since_ms` whose name is one of `calls`, as (call, at_ms).
+fn walk_calls(url: &str, app: &str, calls: &[&str], since_ms: u64) -> Vec<(String, u64)> {
+    records(url)
+        .into_iter()
+        .filter(|r| r.app == app && r.at_ms >= since_ms && calls.contains(&r.call.as_str()))
+        .map(|r| (r.call, r.at_ms))
+        .collect()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Asserts the walk's calls are `expected` in order, each at least `hold_ms` after the one before.
+fn assert_walked(calls: &[(String, u64)], expected: &[&str], hold_ms: u64) {
+    let names: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(names, expected, "{calls:?}");
+    for pair in calls.windows(2) {
+        let gap = pair[1].1 - pair[0].1;
+        assert!(
+            gap >= hold_ms,
+            "a step came {gap} ms after the one before: {calls:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release() {
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let mut app = App {
+        walk: "{ steps: [5, 20, 100], hold: 2s }",
+        ..App::new("tea-house", "wx1111111111111111")
+    };
+    fleet.write(std::slice::from_ref(&app));
+    let first = fleet.run(&["plan"]);
+    assert!(
+        text(&first).contains("first release cannot be gray"),
+        "{}",
+        text(&first)
+    );
+    fleet.converge();
+
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    let since = now_ms();
+    let out = fleet.wait("60s");
+    assert_eq!(code(&out), 0, "the walk converges:\n{}", text(&out));
+    let calls = walk_calls(
+        &sandbox.url,
+        "wx1111111111111111",
+        &["wxa/grayrelease", "wxa/release"],
+        since,
+    );
+    assert_walked(
+        &calls,
+        &["wxa/grayrelease", "wxa/grayrelease", "wxa/release"],
+        2000,
+    );
+    let status = fleet.status_json();
+    let live = common::live_text(app_plan(&status, "tea-house"));
+    assert!(
+        live.starts_with("1.1.0 [mf:") && !live.contains("gray"),
+        "{live}"
+    );
+}
+
+#[test]
+fn a_walk_that_has_not_held_long_enough_shows_its_step_and_when_the_next_is_due() {
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let mut app = App::new("tea-house", "wx1111111111111111");
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+
+    app.version = "1.1.0";
+    app.walk = "{ steps: [5, 20, 100], hold: 1h }";
+    fleet.write(std::slice::from_ref(&app));
+    let out = fleet.wait("8s");
+    assert_eq!(
+        code(&out),
+        3,
+        "an hour's hold outlasts the wait:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out)
+            .contains("cannot converge within `--timeout`: gray walk at 5%: the 20% step is due"),
+        "{}",
+        text(&out)
+    );
+    let before = now_ms() / 1000;
+    let plan = fleet.plan_json();
+    let app_doc = app_plan(&plan, "tea-house");
+    assert_eq!(app_doc["state"], "graying", "{app_doc}");
+    assert_eq!(app_doc["steps"], serde_json::json!([]), "{app_doc}");
+    assert_eq!(app_doc["walk"]["percent"], 5);
+    assert_eq!(app_doc["walk"]["next"], 20);
+    let due = app_doc["walk"]["due"].as_u64().expect("a due time");
+    assert!(
+        due > before + 3500 && due <= before + 3601,
+        "the next step is due an hour after the first began: {due} vs now {before}"
+    );
+    let calls = walk_calls(
+        &sandbox.url,
+        "wx1111111111111111",
+        &["wxa/grayrelease", "wxa/release"],
+        0,
+    );
+    let grays = calls.iter().filter(|(c, _)| c == "wxa/grayrelease").count();
+    assert_eq!(grays, 1, "only the first step: {calls:?}");
+    let status = fleet.status_json();
+    let row = app_plan(&status, "tea-house");
+    assert_eq!(row["state"], "graying", "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("gray walk at 5%: the 20% step is due 20")),
+        "{row}"
+    );
+    let human = fleet.run(&["plan"]);
+    assert!(
+        text(&human).contains("gray walk at 5%: the 20% step is due 20"),
+        "{}",
+        text(&human)
+    );
+}
+
+#[test]
+fn an_alipay_walk_goes_p10_p30_then_online() {
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let app = App {
+        walk: "{ steps: [10, 30, 100], hold: 2s }",
+        ..App::alipay("rice-bowl", "2021004100000001")
+    };
+    fleet.write(std::slice::from_ref(&app));
+    let since = now_ms();
+    let out = fleet.wait("60s");
+    assert_eq!(code(&out), 0, "the walk converges:\n{}", text(&out));
+    let calls = walk_calls(
+        &sandbox.url,
+        "2021004100000001",
+        &[
+            "alipay.open.mini.version.gray.online",
+            "alipay.open.mini.version.online",
+        ],
+        since,
+    );
+    assert_walked(
+        &calls,
+        &[
+            "alipay.open.mini.version.gray.online",
+            "alipay.open.mini.version.gray.online",
+            "alipay.open.mini.version.online",
+        ],
+        2000,
+    );
+}

@@ -78,6 +78,104 @@ fn the_audit_quota_is_shared_in_fleet_order_and_the_rest_wait() {
     assert_eq!(after["audit_budget"]["left"], 0, "{after}");
 }
 
+/// The fleet of the quota scheduler's test: `r0`…`r2` (r2 labelled gold) at `version`, and
+/// with `with_new` a new merchant `n0` and the `quota` section.
+fn quota_fleet(fleet: &TestFleet, version: &str, with_new: bool) {
+    let mut yaml = format!(
+        "version: 1\n\
+         platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
+         templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
+         defaults:\n  template: shop\n  version: {version}\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
+         sandbox:\n  audit_delay: 200ms\n  privacy_scan: 50ms\n  audit_quota: 5\n\
+         apps:\n\
+         \x20 - {{ name: r0, platform: wechat, appid: wx0000000000000001 }}\n\
+         \x20 - {{ name: r1, platform: wechat, appid: wx0000000000000002 }}\n\
+         \x20 - {{ name: r2, platform: wechat, appid: wx0000000000000003, labels: {{ tier: gold }} }}\n"
+    );
+    if with_new {
+        yaml.push_str(
+            "  - { name: n0, platform: wechat, appid: wx0000000000000004, version: 1.0.0 }\n\
+             quota:\n  reserve: 1\n  priority:\n    - { match: { tier: gold }, priority: 10 }\n",
+        );
+    }
+    fleet.write_raw(&yaml);
+}
+
+#[test]
+fn priorities_and_slots_kept_for_new_merchants_decide_who_submits_when_the_quota_is_short() {
+    let fleet = TestFleet::new();
+    quota_fleet(&fleet, "1.0.0", false);
+    fleet.converge();
+    // 3 of 5 spent. Now every app wants a new build and a new merchant arrives: 4 submissions
+    // wanted, 2 left, 1 of them kept for the new merchant.
+    quota_fleet(&fleet, "1.1.0", true);
+    let plan = fleet.plan_json();
+    let budget = &plan["audit_budget"];
+    assert_eq!(
+        (
+            &budget["planned"],
+            &budget["left"],
+            &budget["waiting"],
+            &budget["reserve"]
+        ),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(2),
+            &serde_json::json!(2),
+            &serde_json::json!(1)
+        ),
+        "{plan}"
+    );
+    assert!(budget["resets_at"].as_u64().is_some(), "{plan}");
+    let steps = |app: &str| common::step_kinds(&plan, app);
+    assert!(
+        steps("r2").contains(&"submit_audit".to_owned()),
+        "gold goes first: {plan}"
+    );
+    assert!(
+        steps("n0").contains(&"submit_audit".to_owned()),
+        "the kept slot: {plan}"
+    );
+    let note = |app: &str| common::app_plan(&plan, app)["notes"].to_string();
+    assert!(
+        note("r0").contains("number 1 in line (by priority, then fleet order)"),
+        "{plan}"
+    );
+    assert!(note("r1").contains("number 2 in line"), "{plan}");
+    assert!(!steps("r0").contains(&"submit_audit".to_owned()));
+    let dry = fleet.run(&["plan"]);
+    assert!(
+        text(&dry).contains(
+            "2 left this month (1 kept for new merchants); 2 apps wait for the quota to reset on 20"
+        ),
+        "{}",
+        text(&dry)
+    );
+
+    let out = fleet.wait("30s");
+    assert_eq!(
+        code(&out),
+        3,
+        "r0 and r1 wait for next month: {}",
+        text(&out)
+    );
+    let after = fleet.plan_json();
+    let state = |app: &str| common::app_plan(&after, app)["state"].clone();
+    assert_eq!(
+        (state("r2"), state("n0")),
+        ("in_sync".into(), "in_sync".into()),
+        "{after}"
+    );
+    assert_eq!(
+        (state("r0"), state("r1")),
+        ("waiting_on_audit".into(), "waiting_on_audit".into())
+    );
+    assert_eq!(
+        after["audit_budget"]["left"], 0,
+        "never more than the ledger could pay: {after}"
+    );
+}
+
 #[test]
 fn one_failing_app_among_many_does_not_stop_the_others_and_exits_1() {
     let fleet = TestFleet::new();

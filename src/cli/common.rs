@@ -276,7 +276,7 @@ pub async fn connect(cli: &Cli, fleet: &Fleet, store: Store) -> Result<Arc<Engin
     };
     let platforms = Platforms::connect(fleet, store.clone(), &options).await?;
     let engine = Engine::new(store, Arc::new(platforms));
-    engine.set_rollout(fleet);
+    engine.follow_fleet(fleet);
     Ok(Arc::new(engine))
 }
 

@@ -117,7 +117,7 @@ pub async fn run(
         engine: engine.clone(),
         shard: opts.shard,
     };
-    engine.set_rollout(&fleet);
+    engine.follow_fleet(&fleet);
     reloader.apply(&fleet.apps, Trigger::Start);
     health.set_fleet_loaded();
     let reloads = tokio::spawn(reloader.watch(watcher));
@@ -283,7 +283,7 @@ impl Reloader {
                         "the `platforms` section changed; restart `minifleet watch` to use it"
                     );
                 }
-                self.engine.set_rollout(&fleet);
+                self.engine.follow_fleet(&fleet);
                 self.apply(&fleet.apps, Trigger::Reload);
             }
             Err(errors) => self.invalid(&errors),

@@ -26,6 +26,7 @@ pub fn report(state: AppState, applied: Vec<Applied>) -> AppReport {
         error: None,
         held: None,
         progress: None,
+        unreleased: false,
     }
 }
 
@@ -62,6 +63,16 @@ pub fn failed_report(class: ErrorClass) -> AppReport {
 
 /// The apps of a WeChat sandbox fleet whose `apps:` section is `yaml_apps`.
 pub fn apps(yaml_apps: &str) -> Vec<Desired> {
+    fleet_of(yaml_apps).apps
+}
+
+/// A WeChat sandbox fleet whose `apps:` section is `yaml_apps` (empty: none).
+pub fn fleet_of(yaml_apps: &str) -> crate::fleet::Fleet {
+    let yaml_apps = if yaml_apps.is_empty() {
+        "  []\n"
+    } else {
+        yaml_apps
+    };
     let text = format!(
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
@@ -76,5 +87,4 @@ pub fn apps(yaml_apps: &str) -> Vec<Desired> {
         crate::platform::registry::SPECS,
     )
     .unwrap_or_else(|e| panic!("a valid fleet: {e}"))
-    .apps
 }

@@ -8,6 +8,7 @@ pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod history;
+mod ledger;
 mod pass;
 pub mod policy;
 pub mod probe;
@@ -16,7 +17,7 @@ pub mod rollout;
 pub mod scheduler;
 mod settle;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,8 +27,8 @@ pub use report::{FailedApp, PassSummary, plan_of, summarize};
 use tokio::sync::Semaphore;
 
 use crate::fleet::Fleet;
-use crate::model::{AppPlan, Desired, PlatformKind};
-use crate::plan::quota::{AuditBudget, budget_audits, submits_audit};
+use crate::model::{Desired, PlatformKind};
+use crate::plan::quota::{AuditBudget, Claim, Turn, hold_submission, submits_audit, waiting_note};
 use crate::plan::rollout::RolloutView;
 use crate::platform::Platform;
 use crate::platform::platforms::{Options, Platforms};
@@ -94,7 +95,7 @@ pub struct Engine {
     store: Store,
     platforms: Arc<Platforms>,
     /// Audit submissions granted by rounds in flight, by platform: the apps (by appid).
-    reserved: std::sync::Mutex<BTreeMap<PlatformKind, BTreeSet<String>>>,
+    ledger: std::sync::Mutex<ledger::Ledger>,
     /// The event stream (history subscribes from the start).
     events: Events,
     /// The per-app backoff after failed passes.
@@ -116,7 +117,7 @@ impl Engine {
             backoff: policy::Backoff::STANDARD,
             store,
             platforms,
-            reserved: Default::default(),
+            ledger: Default::default(),
             events,
             proofs: probe::Proofs::default(),
             board: Default::default(),
@@ -136,7 +137,7 @@ impl Engine {
     pub async fn connect(fleet: &Fleet, store: Store) -> Result<Engine, Report> {
         let platforms = Platforms::connect(fleet, store.clone(), &Options::default()).await?;
         let engine = Engine::new(store, Arc::new(platforms));
-        engine.set_rollout(fleet);
+        engine.follow_fleet(fleet);
         Ok(engine)
     }
 
@@ -325,9 +326,10 @@ impl Engine {
         })
     }
 
-    /// Asks each platform that rations audits how many are left, and holds the submissions
-    /// beyond that in fleet order; plans about to be applied ([`Mode::Apply`]) reserve theirs
-    /// until their pass is through.
+    /// Asks each platform that rations audits how many are left, and shares them out through the
+    /// fleet's [`ledger`]: by priority, then fleet order, with slots kept for new merchants;
+    /// plans about to be applied ([`Mode::Apply`]) reserve theirs until their pass is through,
+    /// and apps of earlier rounds whose turn comes are woken.
     async fn share_audit_quota(
         &self,
         apps: &[Desired],
@@ -336,14 +338,18 @@ impl Engine {
     ) -> Option<AuditBudget> {
         let mut total: Option<AuditBudget> = None;
         for (kind, platform) in self.platforms.clients() {
-            let mut submitting: Vec<(&Desired, &mut AppReport)> = apps
-                .iter()
-                .zip(reports.iter_mut())
-                .filter_map(|(app, r)| r.as_mut().map(|r| (app, r)))
-                .filter(|(app, r)| app.platform == kind && r.held.is_none())
-                .filter(|(_, r)| r.plan.as_ref().is_some_and(submits_audit))
-                .collect();
-            let Some(via) = submitting.first().map(|(app, _)| *app) else {
+            let mut submitting: Vec<(usize, &Desired, &mut AppReport)> = Vec::new();
+            for (position, (app, report)) in apps.iter().zip(reports.iter_mut()).enumerate() {
+                let Some(report) = report.as_mut().filter(|_| app.platform == kind) else {
+                    continue;
+                };
+                if report.held.is_none() && report.plan.as_ref().is_some_and(submits_audit) {
+                    submitting.push((position, app, report));
+                } else if mode == Mode::Apply {
+                    self.ledger().leave(kind, &app.appid);
+                }
+            }
+            let Some(via) = submitting.first().map(|(_, app, _)| *app) else {
                 continue;
             };
             let quota = match platform.audit_quota(via).await {
@@ -354,47 +360,52 @@ impl Engine {
                     continue;
                 }
             };
-            // Submissions granted by rounds still in flight have not reached the platform's
-            // count yet: they are not ours to give again.
-            let this_round: BTreeSet<&str> = submitting
-                .iter()
-                .map(|(app, _)| app.appid.as_str())
-                .collect();
-            let elsewhere = self.reserved_elsewhere(kind, &this_round);
-            let left = quota.rest.saturating_sub(elsewhere);
-            let (budget, waiting) = {
-                let mut plans: Vec<&mut AppPlan> = submitting
-                    .iter_mut()
-                    .filter_map(|(_, r)| r.plan.as_mut())
+            let shared = {
+                let mut ledger = self.ledger();
+                let round: Vec<(&Desired, Claim)> = submitting
+                    .iter()
+                    .map(|(position, app, report)| {
+                        (*app, ledger.claim(app, report.unreleased, *position))
+                    })
                     .collect();
-                budget_audits(&mut plans, left)
+                let apply = mode == Mode::Apply;
+                ledger.share(kind, &round, quota.rest, quota.resets_at, apply)
             };
-            let granted = submitting
-                .iter()
-                .enumerate()
-                .filter(|(at, _)| !waiting.contains(at))
-                .map(|(_, (app, _))| app.appid.clone());
-            if mode == Mode::Apply {
-                self.reserve(kind, granted);
-            }
-            let held = Held {
-                kind: HoldKind::AuditQuota,
-                until_ms: None,
-                reason: format!("waits for the monthly audit quota ({})", budget.line()),
-            };
-            for at in waiting {
-                submitting[at].1.held = Some(held.clone());
-            }
-            let sum = total.get_or_insert_with(|| AuditBudget {
+            self.wake(shared.wake);
+            let budget = AuditBudget {
                 platform: via.rules.name,
-                ..AuditBudget::default()
-            });
-            if sum.platform != via.rules.name {
+                ..shared.budget
+            };
+            for ((_, app, report), turn) in submitting.iter_mut().zip(&shared.turns) {
+                let Turn::Waits { place } = *turn else {
+                    continue;
+                };
+                let priority = app.priority.unwrap_or(0);
+                if let Some(plan) = report.plan.as_mut() {
+                    hold_submission(plan, &budget, place, priority);
+                }
+                let held = Held {
+                    kind: HoldKind::AuditQuota,
+                    until_ms: None,
+                    reason: waiting_note(&budget, place, priority),
+                };
+                if mode == Mode::Apply {
+                    self.events.emit(held.event(app));
+                }
+                report.held = Some(held);
+            }
+            let Some(sum) = total.as_mut() else {
+                total = Some(budget);
+                continue;
+            };
+            if sum.platform != budget.platform {
                 sum.platform = "";
             }
             sum.planned += budget.planned;
             sum.left += budget.left;
             sum.waiting += budget.waiting;
+            sum.reserve += budget.reserve;
+            sum.resets_at = sum.resets_at.into_iter().chain(budget.resets_at).min();
         }
         total
     }
@@ -444,41 +455,17 @@ impl Engine {
             .collect()
     }
 
-    /// Audit submissions granted to apps of `kind` outside `this_round` and not yet through.
-    fn reserved_elsewhere(&self, kind: PlatformKind, this_round: &BTreeSet<&str>) -> u32 {
-        let reserved = self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = reserved.get(&kind).map_or(0, |apps| {
-            apps.iter()
-                .filter(|a| !this_round.contains(a.as_str()))
-                .count()
-        });
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-
-    /// Keeps a granted submission of each of `appids` until its pass is through.
-    fn reserve(&self, kind: PlatformKind, appids: impl Iterator<Item = String>) {
-        self.reserved
+    /// The ledger of the audit quotas.
+    fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
+        self.ledger
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(kind)
-            .or_default()
-            .extend(appids);
     }
 
     /// The pass of `appid` is through: its granted submission, if any, reached the platform (or
     /// never will).
     pub(crate) fn release_reservation(&self, appid: &str) {
-        for apps in self
-            .reserved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .values_mut()
-        {
-            apps.remove(appid);
-        }
+        self.ledger().release(appid);
     }
 
     fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {

@@ -69,6 +69,8 @@ pub struct AppReport {
     pub held: Option<Held>,
     /// Where the app stands in the fleet's rollout (from its plan), when it was planned.
     pub progress: Option<Progress>,
+    /// Nothing of the app is released yet (a new merchant, for the quota's reserve).
+    pub unreleased: bool,
 }
 
 /// What holds an app back.
@@ -143,6 +145,7 @@ impl AppReport {
             error: None,
             held: None,
             progress: None,
+            unreleased: false,
         }
     }
 
@@ -164,6 +167,7 @@ impl AppReport {
             error: None,
             held: None,
             progress: None,
+            unreleased: false,
         }
     }
 
@@ -276,6 +280,7 @@ impl Engine {
             self.store.put_record(&app.appid, &record)?;
         }
         report.progress = Some(crate::plan::rollout::progress(app, &observed, &plan));
+        report.unreleased = observed.live.is_none();
         report.plan = Some(plan);
         Ok(())
     }

@@ -131,16 +131,18 @@ impl Engine {
         *self.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(waker);
     }
 
-    fn wake(&self, names: Vec<String>) {
+    pub(super) fn wake(&self, names: Vec<String>) {
         let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(waker) = waker.as_ref() {
             let _ = waker.send(super::scheduler::Command::Wake { names });
         }
     }
 
-    /// Gates the fleet's rounds by its `rollout` section from now on (none: no gating); called
-    /// when the fleet is loaded and reloaded.
-    pub fn set_rollout(&self, fleet: &Fleet) {
+    /// Follows the fleet's policies from now on: its rounds are gated by its `rollout` section
+    /// (none: no gating) and the audit quota is shared by its `quota` section; called when the
+    /// fleet is loaded and reloaded.
+    pub fn follow_fleet(&self, fleet: &Fleet) {
+        self.ledger().set_fleet(fleet);
         let mut board = self.board.lock().unwrap_or_else(|e| e.into_inner());
         *board = match (&fleet.rollout, board.as_ref()) {
             (None, _) => None,

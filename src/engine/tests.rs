@@ -189,7 +189,18 @@ async fn the_audit_budget_holds_submissions_beyond_the_quota_in_fleet_order() {
                          - { name: b, platform: wechat, appid: \"wx2222222222222222\", ext: { shopId: \"2\" } }\n  \
                          - { name: c, platform: wechat, appid: \"wx3333333333333333\", ext: { shopId: \"3\" } }\n";
         let (_dir, engine, apps) = engine(apps_yaml, "  audit_quota: 1\n").await;
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&told);
+        engine.events().subscribe(Arc::new(move |e: &Event| {
+            if let Event::Held { app, kind, reason, .. } = e {
+                sink.lock().unwrap().push((app.name.clone(), *kind, reason.clone()));
+            }
+        }));
         let planned = engine.plan_pass(&apps, apply()).await;
+        let told = told.lock().unwrap().clone();
+        let names: Vec<(&str, &str)> = told.iter().map(|(a, k, _)| (a.as_str(), *k)).collect();
+        assert_eq!(names, [("b", "audit_quota"), ("c", "audit_quota")], "told, in line");
+        assert!(told[1].2.contains("number 2 in line"), "{told:?}");
         let budget = planned.audit_budget.expect("a budget");
         assert_eq!((budget.planned, budget.left, budget.waiting), (3, 1, 2));
         assert_eq!(budget.label(), "WeChat audit quota: ", "the platform's own name");
@@ -229,7 +240,7 @@ async fn a_proposed_fleet_is_planned_against_live_state_and_nothing_is_stored_or
             assert_eq!(engine.store.record(&app.appid).unwrap(), Record::default());
         }
         assert!(engine.store.history(None).unwrap().is_empty());
-        assert!(engine.reserved.lock().unwrap().values().all(|a| a.is_empty()));
+        assert!(engine.ledger().is_clear());
         // A dry run keeps its observations (for `status`) but reserves nothing either: only
         // plans about to be applied hold a submission.
         let dry = PassOptions {
@@ -238,7 +249,7 @@ async fn a_proposed_fleet_is_planned_against_live_state_and_nothing_is_stored_or
         };
         engine.plan_pass(&apps, dry).await;
         assert!(engine.store.observation(&apps[0].appid).unwrap().is_some());
-        assert!(engine.reserved.lock().unwrap().values().all(|a| a.is_empty()));
+        assert!(engine.ledger().is_clear());
         // So a pass that applies still gets the one submission left.
         let planned = engine.plan_pass(&apps, apply()).await;
         assert!(planned.reports[0].held.is_none());

@@ -478,6 +478,7 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         walk,
         stage: raw.stage.unwrap_or_default(),
         suspended,
+        priority: raw.priority,
         audit: raw.audit.unwrap_or_default(),
         fingerprint,
     }

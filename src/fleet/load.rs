@@ -19,8 +19,8 @@ use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
 use super::spec::Specs;
 use super::{
-    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, rollout_spec,
-    sandbox_spec, templates,
+    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, quota_spec,
+    rollout_spec, sandbox_spec, templates,
 };
 use crate::model::Desired;
 
@@ -312,10 +312,15 @@ impl<'a> Reader<'a> {
             apps.item(index, item, &mut self.p);
         }
         apps::not_a_list(&take(&mut self.sections, "apps"), &mut self.p);
-        let read = apps.finish();
+        let mut read = apps.finish();
         let platforms = self.platforms;
         let sandbox = sandbox_spec::read(&mut take(&mut self.sections, "sandbox"), &mut self.p);
         let rollout = rollout_spec::read(&mut take(&mut self.sections, "rollout"), &mut self.p);
+        let quota = quota_spec::read(
+            &mut take(&mut self.sections, "quota"),
+            &mut read.apps,
+            &mut self.p,
+        );
         if self.p.count() > 0 {
             return Err(errors(self.file, self.p.into_errors()));
         }
@@ -326,6 +331,7 @@ impl<'a> Reader<'a> {
             sandbox,
             app_tokens: read.app_tokens,
             rollout,
+            quota,
         })
     }
 }

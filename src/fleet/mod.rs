@@ -28,6 +28,7 @@ mod partial;
 mod path;
 mod platforms;
 mod problems;
+mod quota_spec;
 mod raw;
 mod rollout_spec;
 mod rules;
@@ -77,6 +78,8 @@ pub struct Fleet {
     pub app_tokens: BTreeMap<String, Secret>,
     /// The `rollout` section: waves and the halt rule, if the file has one.
     pub rollout: Option<crate::model::Rollout>,
+    /// The `quota` section: slots kept for new merchants (the apps carry their priorities).
+    pub quota: crate::model::QuotaPolicy,
 }
 
 /// The `platforms` section: each platform's settings, read by its platform module.

@@ -43,6 +43,36 @@ pub(crate) struct RawFleet {
     pub sandbox: Option<RawSandbox>,
     /// Fleet-wide progressive delivery: the fleet in waves, and when rejections halt a release.
     pub rollout: Option<RawRollout>,
+    /// How the platforms' shared audit quotas are shared out: slots kept for new merchants, and
+    /// who goes first.
+    pub quota: Option<RawQuota>,
+}
+
+/// `quota`: the fleet's ledger of each platform's shared monthly audit quota.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Quota")]
+pub(crate) struct RawQuota {
+    /// Submissions of each month's quota kept for new merchants (apps with nothing released
+    /// yet); the other apps share what is left beyond them. Default 0.
+    pub reserve: Option<u32>,
+    /// Who goes first when the quota is short, by labels: the first rule an app's labels match
+    /// gives its priority (an app's own `priority` wins). Higher goes first; default 0.
+    pub priority: Option<Vec<RawPriorityRule>>,
+}
+
+/// `quota.priority[i]`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "PriorityRule")]
+pub(crate) struct RawPriorityRule {
+    /// Labels an app must all have, e.g. `{ tier: gold }`.
+    #[serde(rename = "match")]
+    #[schemars(required)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The priority of the apps it matches (higher goes first).
+    #[schemars(required)]
+    pub priority: Option<i32>,
 }
 
 /// `rollout`: the waves a change goes through, in order, and the halt rule.
@@ -270,6 +300,9 @@ pub struct RawApp {
     /// Stop every change to the app (it is still observed and planned): `true`, or labels
     /// (suspended when the app has them all).
     pub suspend: Option<RawSuspend>,
+    /// Where the app stands in line for the audit quota when it is short: higher goes first
+    /// (default: the first `quota.priority` rule its labels match, else 0). Never inherited.
+    pub priority: Option<i32>,
     /// What to send with an audit submission.
     pub audit: Option<std::sync::Arc<AuditSpec>>,
 }

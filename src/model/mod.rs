@@ -189,6 +189,10 @@ pub struct Desired {
     /// `suspend`: observed and planned, but nothing is changed on the platform.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub suspended: bool,
+    /// Its place in line for a short audit quota: its own `priority`, else the first
+    /// `quota.priority` rule its labels match; none is 0. Higher goes first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
     /// What to send with an audit submission (shared by the apps that inherit it).
     pub audit: std::sync::Arc<AuditSpec>,
     /// Short content fingerprint of the build, see [`fingerprint`].
@@ -196,6 +200,14 @@ pub struct Desired {
     /// What the app's platform allows, as far as planning is concerned (its platform module's).
     #[serde(skip)]
     pub rules: &'static Rules,
+}
+
+/// The fleet's `quota` section, beyond the priorities it gives the apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QuotaPolicy {
+    /// Submissions of each platform's monthly audit quota kept for new merchants (apps with
+    /// nothing released yet).
+    pub reserve: u32,
 }
 
 /// An app's free labels, for `--selector`: key-value pairs sorted by key, in one small

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::plural;
+use crate::model::calendar::utc;
 use crate::model::{Action, AppPlan, AppState, Rules, Withdrawals};
 
 /// An app's withdrawal budget at one moment.
@@ -51,12 +52,20 @@ impl Budget {
 /// How a pass shared the monthly audit quota among its apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 pub struct AuditBudget {
-    /// Audit submissions the apps' plans asked for.
+    /// Audit submissions the apps' plans asked for (in the fleet's line, this round's and the
+    /// ones still waiting from earlier rounds).
     pub planned: usize,
-    /// Submissions left this month, as the platform said before planning.
+    /// Submissions left this month, as the platform said before planning (less those granted to
+    /// passes still in flight).
     pub left: u32,
     /// Apps that wait for the quota to reset (their submission was taken out of the plan).
     pub waiting: usize,
+    /// Slots of `left` kept for new merchants (apps with nothing released yet): `quota.reserve`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reserve: u32,
+    /// Unix seconds when the quota resets, where the platform's calendar says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<u64>,
     /// The name of the platform whose quota it is, as users know it (its [`Rules::name`]); empty
     /// when several platforms' budgets were added up. Read back from JSON as empty: a reader
     /// that renders it looks the name up among the platforms it knows.
@@ -66,6 +75,10 @@ pub struct AuditBudget {
 
 fn no_name(name: &&'static str) -> bool {
     name.is_empty()
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl AuditBudget {
@@ -79,7 +92,8 @@ impl AuditBudget {
         }
     }
 
-    /// `5 audits planned, 3 left this month; 2 apps wait for the quota`.
+    /// `5 audits planned, 3 left this month (1 kept for new merchants); 2 apps wait for the
+    /// quota to reset on 2024-02-29T16:00:00Z`.
     pub fn line(&self) -> String {
         let mut line = format!(
             "{} audit{} planned, {} left this month",
@@ -87,6 +101,12 @@ impl AuditBudget {
             plural(self.planned),
             self.left
         );
+        if self.reserve > 0 {
+            line.push_str(&format!(
+                " ({} kept for new merchants)",
+                self.reserve.min(self.left)
+            ));
+        }
         if self.waiting > 0 {
             line.push_str(&format!(
                 "; {} app{} wait{} for the quota to reset",
@@ -94,6 +114,9 @@ impl AuditBudget {
                 plural(self.waiting),
                 if self.waiting == 1 { "s" } else { "" }
             ));
+            if let Some(at) = self.resets_at {
+                line.push_str(&format!(" on {}", utc(at.saturating_mul(1000))));
+            }
         }
         line
     }
@@ -107,49 +130,129 @@ pub fn submits_audit(plan: &AppPlan) -> bool {
         .any(|s| matches!(s.action, Action::SubmitAudit { .. }))
 }
 
-/// Shares `left` audit submissions among `plans` in their (fleet) order: the first `left` plans
-/// that submit keep their steps; every later one stops before its submission, with a note, and
-/// waits. Returns the budget and the positions in `plans` of those that wait. Pure and
-/// deterministic.
-pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> (AuditBudget, Vec<usize>) {
-    let mut budget = AuditBudget {
-        left,
-        ..AuditBudget::default()
+/// One app's claim on its platform's audit quota: its plan submits an audit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Its `priority` (higher goes first; 0 by default).
+    pub priority: i32,
+    /// Nothing of it is released yet: a new merchant, who may use the reserved slots.
+    pub unreleased: bool,
+    /// Its place in the fleet file (ties of priority go in fleet order).
+    pub order: usize,
+}
+
+/// The terms of one platform's quota for a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Terms {
+    /// Submissions left to give.
+    pub left: u32,
+    /// Of those, how many only new merchants may have.
+    pub reserve: u32,
+    /// Unix seconds when the quota resets, if known.
+    pub resets_at: Option<u64>,
+}
+
+/// Where a claim stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Its submission is paid for.
+    Granted,
+    /// It waits: `place` in the line of those waiting (1 is next).
+    Waits {
+        /// 1-based.
+        place: usize,
+    },
+}
+
+/// Shares `terms.left` submissions among `claims`: the line goes by priority (higher first), then
+/// fleet order; a new merchant draws on the reserved slots first, then on the rest like
+/// everyone; the others only on what is left beyond the reserve. Never grants more than
+/// `terms.left`. Returns the budget and each claim's turn, in the order of `claims`. Pure.
+pub fn share(claims: &[Claim], terms: &Terms) -> (AuditBudget, Vec<Turn>) {
+    let mut line: Vec<usize> = (0..claims.len()).collect();
+    line.sort_by_key(|&i| (std::cmp::Reverse(claims[i].priority), claims[i].order, i));
+    let mut kept = terms.left.min(terms.reserve);
+    let mut open = terms.left - kept;
+    let mut turns = vec![Turn::Granted; claims.len()];
+    let mut waiting = 0;
+    for i in line {
+        if claims[i].unreleased && kept > 0 {
+            kept -= 1;
+        } else if open > 0 {
+            open -= 1;
+        } else {
+            waiting += 1;
+            turns[i] = Turn::Waits { place: waiting };
+        }
+    }
+    let budget = AuditBudget {
+        planned: claims.len(),
+        left: terms.left,
+        waiting,
+        reserve: terms.reserve,
+        resets_at: terms.resets_at,
+        platform: "",
     };
-    let planned = plans.iter().filter(|p| submits_audit(p)).count();
-    budget.planned = planned;
-    let mut granted = 0u32;
+    (budget, turns)
+}
+
+/// Shares `left` submissions among `plans` in their (fleet) order, without priorities or a
+/// reserve: the first `left` plans that submit keep their steps; every later one stops before
+/// its submission, with a note, and waits. Returns the budget and the positions in `plans` of
+/// those that wait.
+pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> (AuditBudget, Vec<usize>) {
+    let submitting: Vec<usize> = (0..plans.len())
+        .filter(|&i| submits_audit(plans[i]))
+        .collect();
+    let claims: Vec<Claim> = submitting
+        .iter()
+        .map(|&order| Claim {
+            priority: 0,
+            unreleased: false,
+            order,
+        })
+        .collect();
+    let terms = Terms {
+        left,
+        ..Terms::default()
+    };
+    let (budget, turns) = share(&claims, &terms);
     let mut waiting = Vec::new();
-    for (at, plan) in plans.iter_mut().enumerate() {
-        if !submits_audit(plan) {
-            continue;
+    for (&at, turn) in submitting.iter().zip(turns) {
+        if let Turn::Waits { place } = turn {
+            hold_submission(plans[at], &budget, place, 0);
+            waiting.push(at);
         }
-        if granted < left {
-            granted += 1;
-            continue;
-        }
-        budget.waiting += 1;
-        waiting.push(at);
-        hold_submission(plan, planned, left, budget.waiting);
     }
     (budget, waiting)
 }
 
-/// Cuts `plan` before its audit submission and says why.
-fn hold_submission(plan: &mut AppPlan, planned: usize, left: u32, place: usize) {
+/// Cuts `plan` before its audit submission and says why: the budget, its place in line and its
+/// priority.
+pub fn hold_submission(plan: &mut AppPlan, budget: &AuditBudget, place: usize, priority: i32) {
     let at = plan
         .steps
         .iter()
         .position(|s| matches!(s.action, Action::SubmitAudit { .. }))
         .unwrap_or(plan.steps.len());
     plan.steps.truncate(at);
-    plan.notes.push(format!(
-        "waits for the monthly audit quota: {planned} audits planned, {left} left this month; \
-         this app is number {place} in line (fleet order) once the quota resets"
-    ));
+    plan.notes.push(waiting_note(budget, place, priority));
     if !plan.has_changes() && !matches!(plan.state, AppState::Failed { .. }) {
         plan.state = AppState::WaitingOnAudit;
     }
+}
+
+/// Why an app waits for the quota, and where it stands in line.
+pub fn waiting_note(budget: &AuditBudget, place: usize, priority: i32) -> String {
+    let by = if priority == 0 {
+        "by priority, then fleet order".to_owned()
+    } else {
+        format!("priority {priority}, then fleet order")
+    };
+    format!(
+        "waits for the monthly audit quota: {}; this app is number {place} in line ({by})",
+        budget.line()
+    )
 }
 
 #[cfg(test)]
@@ -303,6 +406,8 @@ mod tests {
                 planned: 4,
                 left: 2,
                 waiting: 2,
+                reserve: 0,
+                resets_at: None,
                 platform: ""
             }
         );
@@ -328,6 +433,133 @@ mod tests {
         assert!(plans[4].steps.is_empty());
         assert_eq!(plans[4].state, AppState::WaitingOnAudit);
         assert!(plans[4].notes[0].contains("4 audits planned, 2 left this month"));
+    }
+
+    fn claim(priority: i32, unreleased: bool, order: usize) -> Claim {
+        Claim {
+            priority,
+            unreleased,
+            order,
+        }
+    }
+
+    fn terms(left: u32, reserve: u32) -> Terms {
+        Terms {
+            left,
+            reserve,
+            resets_at: Some(1_709_222_400),
+        }
+    }
+
+    #[test]
+    fn the_line_goes_by_priority_then_fleet_order() {
+        let claims = [
+            claim(0, false, 0),
+            claim(10, false, 1),
+            claim(0, false, 2),
+            claim(5, false, 3),
+        ];
+        let (budget, turns) = share(&claims, &terms(2, 0));
+        assert_eq!(
+            turns,
+            [
+                Turn::Waits { place: 1 },
+                Turn::Granted,
+                Turn::Waits { place: 2 },
+                Turn::Granted
+            ]
+        );
+        assert_eq!((budget.planned, budget.waiting), (4, 2));
+        assert_eq!(
+            budget.line(),
+            "4 audits planned, 2 left this month; 2 apps wait for the quota to reset on \
+             2024-02-29T16:00:00Z"
+        );
+    }
+
+    #[test]
+    fn reserved_slots_go_only_to_new_merchants() {
+        // 3 left, 1 kept: two released apps of high priority get the 2 open slots, the third
+        // waits although a slot is left, which the new merchant at the back of the line takes.
+        let claims = [
+            claim(9, false, 0),
+            claim(9, false, 1),
+            claim(9, false, 2),
+            claim(0, true, 3),
+        ];
+        let (budget, turns) = share(&claims, &terms(3, 1));
+        assert_eq!(
+            turns,
+            [
+                Turn::Granted,
+                Turn::Granted,
+                Turn::Waits { place: 1 },
+                Turn::Granted
+            ]
+        );
+        assert!(
+            budget
+                .line()
+                .contains("3 left this month (1 kept for new merchants)")
+        );
+        // With nobody new asking, the kept slot stays kept.
+        let (_, turns) = share(&claims[..3], &terms(3, 1));
+        assert_eq!(turns[2], Turn::Waits { place: 1 });
+        // New merchants use the open slots too once the kept ones are gone.
+        let new = [claim(0, true, 0), claim(0, true, 1), claim(0, true, 2)];
+        let (_, turns) = share(&new, &terms(2, 1));
+        assert_eq!(
+            turns,
+            [Turn::Granted, Turn::Granted, Turn::Waits { place: 1 }]
+        );
+    }
+
+    #[test]
+    fn a_reserve_larger_than_what_is_left_keeps_it_all() {
+        let claims = [claim(0, false, 0), claim(0, true, 1)];
+        let (_, turns) = share(&claims, &terms(1, 5));
+        assert_eq!(turns, [Turn::Waits { place: 1 }, Turn::Granted]);
+    }
+
+    proptest::proptest! {
+        /// Never more grants than submissions left; released apps never get a kept slot; a
+        /// waiting app never has a granted one of the same kind (new or not) behind it.
+        #[test]
+        fn the_ledger_never_overspends_and_keeps_the_line(
+            raw in proptest::collection::vec((-2i32..=2, proptest::bool::ANY), 0..40),
+            left in 0u32..20,
+            reserve in 0u32..6,
+        ) {
+            let claims: Vec<Claim> = raw
+                .iter()
+                .enumerate()
+                .map(|(order, &(priority, unreleased))| claim(priority, unreleased, order))
+                .collect();
+            let (budget, turns) = share(&claims, &terms(left, reserve));
+            let granted = |new: Option<bool>| {
+                claims.iter().zip(&turns)
+                    .filter(|(c, t)| **t == Turn::Granted && new.is_none_or(|n| c.unreleased == n))
+                    .count() as u32
+            };
+            proptest::prop_assert!(granted(None) <= left);
+            proptest::prop_assert!(granted(Some(false)) <= left.saturating_sub(reserve));
+            proptest::prop_assert_eq!(budget.waiting as u32 + granted(None), claims.len() as u32);
+            let key = |c: &Claim| (std::cmp::Reverse(c.priority), c.order);
+            for (a, ta) in claims.iter().zip(&turns) {
+                for (b, tb) in claims.iter().zip(&turns) {
+                    let same_kind = a.unreleased == b.unreleased;
+                    if same_kind && key(a) < key(b) && *tb == Turn::Granted {
+                        proptest::prop_assert_eq!(*ta, Turn::Granted, "{:?} waits behind {:?}", a, b);
+                    }
+                }
+            }
+            let mut places: Vec<usize> = turns.iter().filter_map(|t| match t {
+                Turn::Waits { place } => Some(*place),
+                Turn::Granted => None,
+            }).collect();
+            places.sort_unstable();
+            proptest::prop_assert_eq!(places, (1..=budget.waiting).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -298,6 +298,8 @@ pub struct AuditQuota {
     pub rest: u32,
     /// Submissions allowed a month.
     pub limit: u32,
+    /// Unix seconds when the quota resets, where the platform's calendar says.
+    pub resets_at: Option<u64>,
 }
 
 /// A platform minifleet can drive: read an app's live state, and apply one action to it.

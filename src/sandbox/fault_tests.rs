@@ -189,6 +189,7 @@ fn wechat_app() -> Desired {
         testers: Vec::new(),
         gray: 100,
         walk: None,
+        priority: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

@@ -14,6 +14,7 @@ mod faults;
 mod inherited;
 mod limits;
 mod parse;
+mod quota;
 mod references;
 mod resolve;
 mod rollout;

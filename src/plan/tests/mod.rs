@@ -51,6 +51,7 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
         testers: Vec::new(),
         gray: 100,
         walk: None,
+        priority: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

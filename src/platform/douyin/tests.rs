@@ -104,6 +104,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         testers: Vec::new(),
         gray: 100,
         walk: None,
+        priority: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

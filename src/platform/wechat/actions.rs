@@ -147,6 +147,10 @@ impl WechatClient {
         Ok(crate::platform::AuditQuota {
             rest: field("rest")?,
             limit: field("limit")?,
+            // The quota is monthly, and WeChat's months turn at Beijing midnight.
+            resets_at: Some(crate::model::calendar::next_beijing_month(
+                crate::sandbox::now_ms() / 1000,
+            )),
         })
     }
 

@@ -108,6 +108,7 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
         testers: Vec::new(),
         gray: 100,
         walk: None,
+        priority: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

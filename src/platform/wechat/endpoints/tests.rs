@@ -329,6 +329,7 @@ fn desired(appid: &str) -> Desired {
         testers: Vec::new(),
         gray: 100,
         walk: None,
+        priority: None,
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),

@@ -540,6 +540,20 @@ fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
     // The gate holds: rice-shop has changes it may not start.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(row_state(&daemon, "rice-shop"), "changes");
+    // The running plan says so as the next round would: no code step, the gate named.
+    let (status, body) = request(&daemon.url, "GET", "/api/v1/plan", Some(READ), &[]);
+    assert_eq!(status, 200, "{body}");
+    let plan: Value = serde_json::from_str(&body).unwrap();
+    let rice = common::app_plan(&plan, "rice-shop");
+    let kinds: Vec<&str> = rice["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"commit"), "held at the gate: {rice}");
+    assert!(rice["notes"].to_string().contains("promote"), "{rice}");
+    assert_eq!(plan["rollout"]["waves"][1]["name"], "rest", "{plan}");
     let (status, body) = request(
         &daemon.url,
         "POST",

@@ -478,18 +478,26 @@ async fn running_plan(State(api): State<Arc<Api>>, Query(query): Query<PlanQuery
         now: now_ms() / 1000,
     };
     let mut plan = Plan::default();
+    let (mut observed_apps, mut planned) = (Vec::new(), Vec::new());
     for app in &apps {
-        let planned = store.record(&app.appid).and_then(|record| {
-            Ok(store
-                .observation(&app.appid)?
-                .map(|(observed, _)| plan_app(app, &observed, &record, &context)))
+        let made = store.record(&app.appid).and_then(|record| {
+            Ok(store.observation(&app.appid)?.map(|(observed, _)| {
+                let app_plan = plan_app(app, &observed, &record, &context);
+                let progress = crate::plan::rollout::progress(app, &observed, &app_plan);
+                (app_plan, progress)
+            }))
         });
-        match planned {
-            Ok(Some(app_plan)) => plan.apps.push(app_plan),
+        match made {
+            Ok(Some(made)) => {
+                observed_apps.push(app.clone());
+                planned.push(made);
+            }
             Ok(None) => plan.unobserved.push(app.name.clone()),
             Err(err) => return store_failed(&err),
         }
     }
+    // As the next round would: the rollout holds what its waves and halts hold.
+    (plan.apps, plan.rollout) = api.engine.gate_stored(&observed_apps, planned).await;
     axum::Json(plan_doc(&[], &plan)).into_response()
 }
 

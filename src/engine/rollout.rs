@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::fleet::Fleet;
-use crate::model::{Desired, Rollout, RolloutState};
+use crate::model::{AppPlan, Desired, Rollout, RolloutState};
 use crate::plan::rollout::{Change, Member, Progress, RolloutView, WaveState, gate, withhold};
 
 use super::events::Event;
@@ -262,6 +262,43 @@ impl Engine {
             self.events.emit(Event::Rollout { change });
         }
         Some(view)
+    }
+}
+
+impl Engine {
+    /// Gates plans made from the store's observations (`GET /api/v1/plan`; `planned` has one
+    /// plan and progress per app of `apps`) on a copy of the running rollout's board, as the
+    /// next round would: held apps lose their code steps, with the note saying why. Nothing is
+    /// stored or told, and no app takes a place.
+    pub async fn gate_stored(
+        &self,
+        apps: &[Desired],
+        planned: Vec<(AppPlan, Progress)>,
+    ) -> (Vec<AppPlan>, Option<RolloutView>) {
+        let board = self.board.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut reports: Vec<Option<AppReport>> = apps
+            .iter()
+            .zip(planned)
+            .map(|(app, (plan, progress))| {
+                let mut report = AppReport::named(&app.name);
+                report.plan = Some(plan);
+                report.progress = Some(progress);
+                Some(report)
+            })
+            .collect();
+        let view = match board {
+            Some(board) => {
+                self.gate_round(apps, &mut reports, Mode::Proposal, Some(board))
+                    .await
+            }
+            None => None,
+        };
+        let plans = reports
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.plan)
+            .collect();
+        (plans, view)
     }
 }
 

@@ -84,7 +84,8 @@ impl Config {
 }
 
 /// The `rollout` section of `waves` waves: one per region `r0`, `r1`, … (a canary of one app in
-/// seven, a quarter of it at a time; the next ones half at a time), the last takes the rest.
+/// seven, a quarter of it at a time; the next ones half at a time), the last takes the rest; and
+/// a `quota` section giving region `r0` priority.
 fn rollout_yaml(waves: usize) -> String {
     if waves == 0 {
         return String::new();
@@ -97,6 +98,10 @@ fn rollout_yaml(waves: usize) -> String {
         ));
     }
     yaml.push_str("    - { name: rest }\n");
+    // The quota's ledger too: slots kept for new merchants, the canary region first in line.
+    yaml.push_str(
+        "quota:\n  reserve: 5\n  priority:\n    - { match: { region: r0 }, priority: 10 }\n",
+    );
     yaml
 }
 

@@ -94,7 +94,7 @@ pub struct PlannedPass {
 pub struct Engine {
     store: Store,
     platforms: Arc<Platforms>,
-    /// Audit submissions granted by rounds in flight, by platform: the apps (by appid).
+    /// The fleet's ledger of the platforms' audit quotas: grants of rounds in flight, the line.
     ledger: std::sync::Mutex<ledger::Ledger>,
     /// The event stream (history subscribes from the start).
     events: Events,

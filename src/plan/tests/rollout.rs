@@ -442,6 +442,49 @@ fn a_held_plan_keeps_its_tester_steps_and_its_wait() {
     assert_eq!(kinds(&p), ["wait_for_audit"]);
 }
 
+/// A walk is on its way until its last step: its app holds a place, does not let its wave
+/// converge, and a halt of its release (which holds every app of it not through) stops the walk
+/// where it is.
+#[test]
+fn a_gray_walk_is_in_flight_and_a_halt_stops_it_where_it_is() {
+    let mut d = desired();
+    d.walk = Some(crate::model::GrayWalk {
+        steps: [5, 20, 100].into(),
+        hold_secs: 3600,
+    });
+    let mark = |since| Record {
+        gray_mark: Some(crate::model::GrayMark {
+            fingerprint: FP.into(),
+            percent: 5,
+            since,
+        }),
+        ..Record::default()
+    };
+    let holding = plan(&d, &released(Some(5)), &mark(NOW));
+    assert_eq!(holding.state, AppState::Graying);
+    assert_eq!(
+        progress(&d, &released(Some(5)), &holding),
+        Progress::InFlight
+    );
+    let mut due = plan(&d, &released(Some(5)), &mark(NOW - 3600));
+    assert_eq!(progress(&d, &released(Some(5)), &due), Progress::InFlight);
+    let rollout = one_wave("all", MaxUpdate::Percent(100));
+    let mut members = vec![member("a", 0, Progress::InFlight)];
+    members.extend((0..2).map(|i| member(&format!("r{i}"), 0, Progress::Rejected)));
+    let mut state = RolloutState::default();
+    let gated = gate(&rollout, &members, &mut state, NOW);
+    let hold = gated.holds[0]
+        .as_ref()
+        .expect("the walking app is held by the halt");
+    assert!(hold.needs_person);
+    withhold(&mut due, hold);
+    assert!(
+        !due.steps.iter().any(|s| s.action.kind() == "gray"),
+        "{:?}",
+        due.steps
+    );
+}
+
 fn any_progress() -> impl Strategy<Value = Progress> {
     prop::sample::select(vec![
         Progress::Done,

@@ -223,6 +223,7 @@ fn remember(
         (Action::Commit { fingerprint, .. }, _) => {
             record.last_fingerprint = Some(fingerprint.clone());
             record.last_ext = Some(app.ext());
+            record.last_ext_json = app.ext_others();
         }
         (Action::WithdrawAudit { .. }, _) => record.withdrawals.count_one(now_ms() / 1000),
         (Action::Gray { to, .. }, _) => record.gray_mark = gray::raised(app, *to, now_ms()),

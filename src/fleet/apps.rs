@@ -438,7 +438,10 @@ fn unknown_template(name: &str, at: &AppAt<'_>, lookup: &Lookup<'_>, p: &mut Pro
 
 /// The resolved app; `raw` has passed every check.
 fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
-    let ext_json = id.spec.ext_json(&id.appid, &raw.ext.unwrap_or_default());
+    let others = raw.ext_json.unwrap_or_default();
+    let ext_json = id
+        .spec
+        .ext_json(&id.appid, &raw.ext.unwrap_or_default(), &others);
     let version = raw.version.unwrap_or_default();
     let fingerprint = model::fingerprint(
         &template.id,

@@ -18,6 +18,7 @@ mod aliases;
 mod app_rules;
 mod apps;
 mod doc;
+pub mod ext_json;
 mod file;
 mod inherit;
 mod keys;
@@ -42,6 +43,7 @@ mod templates;
 /// What platform modules read and check their parts of the fleet file with.
 pub mod kit {
     pub(crate) use super::app_rules::require_in_audit;
+    pub(crate) use super::ext_json::{Holds, canonical as ext_json_text, check as check_ext_json};
     pub(crate) use super::inherit::AppAt;
     pub(crate) use super::partial::read as read_section;
     pub(crate) use super::path::YamlPath;

@@ -149,6 +149,10 @@ pub(crate) struct RawDefaults {
     pub description: Option<String>,
     /// The merchant's ext config (the `ext` object of ext.json).
     pub ext: Option<Map<String, Value>>,
+    /// The other keys of ext.json, beside `ext`: app.json overrides such as `extPages`, `window`,
+    /// `tabBar`, `networkTimeout`, `requiredPrivateInfos` (which keys each platform takes:
+    /// `minifleet validate` says).
+    pub ext_json: Option<Map<String, Value>>,
     /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
     /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100). Or a
@@ -290,6 +294,10 @@ pub struct RawApp {
     pub description: Option<String>,
     /// The merchant's ext config (the `ext` object of ext.json).
     pub ext: Option<Map<String, Value>>,
+    /// The other keys of ext.json, beside `ext`: app.json overrides such as `extPages`, `window`,
+    /// `tabBar`, `networkTimeout`, `requiredPrivateInfos` (which keys each platform takes:
+    /// `minifleet validate` says).
+    pub ext_json: Option<Map<String, Value>>,
     /// Testers (WeChat wechatid / Alipay logon id: an email address or a phone number).
     pub testers: Option<Vec<String>>,
     /// Percent of users on the new version; 100 = full release (Alipay: 10, 30, 50 or 100). Or a
@@ -326,6 +334,7 @@ impl RawApp {
             version,
             description,
             ext,
+            ext_json,
             testers,
             gray,
             stage,

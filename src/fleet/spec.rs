@@ -67,9 +67,9 @@ pub trait PlatformSpec: Send + Sync {
         false
     }
 
-    /// The ext.json text the platform gets for app `appid` with `ext` (canonical: keys sorted;
-    /// it is part of the build's fingerprint).
-    fn ext_json(&self, appid: &str, ext: &Map<String, Json>) -> String;
+    /// The ext.json text the platform gets for app `appid` with `ext` and the other keys the
+    /// fleet sets beside it (canonical: keys sorted; it is part of the build's fingerprint).
+    fn ext_json(&self, appid: &str, ext: &Map<String, Json>, others: &Map<String, Json>) -> String;
 
     /// The JSON Schema of `platforms.<name>`.
     fn config_schema(&self) -> Json;

@@ -256,6 +256,18 @@ impl Desired {
             .and_then(|mut v| v.get_mut("ext").map(Value::take))
             .unwrap_or(Value::Null)
     }
+
+    /// The keys of its ext.json beside the ones minifleet writes (`ext`, `extAppid`,
+    /// `extEnable`): what the fleet's `ext_json` sets; `None` when it sets nothing.
+    pub fn ext_others(&self) -> Option<Value> {
+        let Ok(Value::Object(mut all)) = serde_json::from_str::<Value>(&self.ext_json) else {
+            return None;
+        };
+        for own in ["ext", "extAppid", "extEnable"] {
+            all.remove(own);
+        }
+        (!all.is_empty()).then_some(Value::Object(all))
+    }
 }
 
 impl Desired {
@@ -473,6 +485,9 @@ pub struct Record {
     /// The fingerprint of the last build minifleet made.
     #[serde(default)]
     pub last_fingerprint: Option<String>,
+    /// The other keys of ext.json (beside `ext`) of the last build minifleet made, for diffs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ext_json: Option<Value>,
     /// A permanent failure for a fingerprint: not retried until the fingerprint changes.
     #[serde(default)]
     pub failure: Option<Failure>,
@@ -701,6 +716,13 @@ pub struct ExtChange {
     pub before: Option<Value>,
     /// The ext the commit sends.
     pub after: Value,
+    /// The other keys of ext.json (beside `ext`) of the last build minifleet made, if it had
+    /// any and minifleet remembers them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others_before: Option<Value>,
+    /// The other keys of ext.json the commit sends, if the fleet sets any (`ext_json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub others_after: Option<Value>,
 }
 
 /// The plan for one app.

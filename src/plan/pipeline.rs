@@ -134,6 +134,8 @@ impl Planner<'_> {
         self.out.ext_change = Some(ExtChange {
             before: self.r.last_ext.clone(),
             after: self.d.ext(),
+            others_before: self.r.last_ext_json.clone(),
+            others_after: self.d.ext_others(),
         });
     }
 

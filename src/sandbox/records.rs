@@ -21,6 +21,10 @@ pub struct Accepted {
     pub fingerprint: Option<String>,
     /// The version the call concerns, where there is one (`user_version` / `app_version`).
     pub version: Option<String>,
+    /// The top-level keys of the ext.json a commit or upload carried, sorted (empty for other
+    /// calls): what the platform got beside `ext`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ext_keys: Vec<String>,
     /// Unix milliseconds when it was applied.
     pub at_ms: u64,
 }
@@ -51,4 +55,12 @@ impl Records {
 pub fn merged(mut all: Vec<Accepted>) -> Vec<Accepted> {
     all.sort_by_key(|r| r.at_ms);
     all
+}
+
+/// The top-level keys of an ext.json text, sorted (none when it is not a JSON object).
+pub fn ext_keys(ext_json: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(ext_json) {
+        Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
 }

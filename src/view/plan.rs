@@ -221,15 +221,37 @@ fn step_lines(
     }
 }
 
-/// The ext change as a unified diff of pretty-printed JSON with sorted keys.
+/// The ext change as a unified diff of pretty-printed JSON with sorted keys; then the change of
+/// the other keys of ext.json, when there is one.
 fn ext_lines(change: &ExtChange, paint: Paint, out: &mut String) {
-    let before = change.before.as_ref().map(pretty).unwrap_or_default();
-    let after = pretty(&change.after);
+    diff_lines(
+        "ext",
+        change.before.as_ref(),
+        Some(&change.after),
+        paint,
+        out,
+    );
+    if change.others_before != change.others_after {
+        let (before, after) = (change.others_before.as_ref(), change.others_after.as_ref());
+        diff_lines("ext.json beside ext", before, after, paint, out);
+    }
+}
+
+/// `what: unchanged`, or `what:` and the unified diff from `before` to `after`.
+fn diff_lines(
+    what: &str,
+    before: Option<&Value>,
+    after: Option<&Value>,
+    paint: Paint,
+    out: &mut String,
+) {
+    let before = before.map(pretty).unwrap_or_default();
+    let after = after.map(pretty).unwrap_or_default();
     if before == after {
-        line(out, DETAIL, "ext: unchanged");
+        line(out, DETAIL, &format!("{what}: unchanged"));
         return;
     }
-    line(out, DETAIL, "ext:");
+    line(out, DETAIL, &format!("{what}:"));
     let diff = TextDiff::from_lines(&before, &after)
         .unified_diff()
         .header("last applied", "fleet.yaml")

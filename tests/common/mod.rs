@@ -28,6 +28,8 @@ pub struct App {
     pub appid: &'static str,
     pub version: &'static str,
     pub ext: &'static str,
+    /// The app's `ext_json` (the other keys of ext.json) when not empty.
+    pub ext_json: &'static str,
     pub testers: &'static str,
     pub gray: u8,
     /// A gray walk written in place of `gray` (`{ steps: [5, 100], hold: 2s }`) when not empty.
@@ -43,6 +45,7 @@ impl App {
             appid,
             version: "1.0.0",
             ext: "{ shopId: \"1\" }",
+            ext_json: "",
             testers: "[]",
             gray: 100,
             walk: "",
@@ -109,6 +112,9 @@ impl TestFleet {
                 "  - name: {}\n    platform: {}\n    appid: \"{}\"\n    version: {}\n    ext: {}\n    testers: {}\n    gray: {}\n    stage: {}\n",
                 app.name, app.platform, app.appid, app.version, app.ext, app.testers, gray, app.stage
             ));
+            if !app.ext_json.is_empty() {
+                yaml.push_str(&format!("    ext_json: {}\n", app.ext_json));
+            }
         }
         if apps.is_empty() {
             yaml.push_str("  []\n");

@@ -105,6 +105,15 @@ fn app_cases() -> Vec<Case> {
             Some("p10, p30 or p50"),
         ),
         case(
+            "ext_json key Alipay does not take",
+            rice_with("    ext_json: { tabBar: { list: [] } }\n"),
+            "apps[0].ext_json.tabBar",
+            RICE,
+            (17, 27),
+            "`tabBar` is not an ext.json key Alipay takes",
+            Some("Alipay takes: extPages, window"),
+        ),
+        case(
             "tester not a logon id",
             rice_with("    testers: [ops@example.com, ops-li]\n"),
             "apps[0].testers[1]",

@@ -256,6 +256,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
             "audit",
             "description",
             "ext",
+            "ext_json",
             "gray",
             "labels",
             "stage",
@@ -270,7 +271,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
         BASE,
         &[(
             "  stage: experience\n",
-            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  testers: [alice]\n  gray: 30\n  suspend: { tier: gold }\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
+            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  ext_json: { window: { navigationBarTitleText: Tea } }\n  testers: [alice]\n  gray: 30\n  suspend: { tier: gold }\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
         )],
     );
     let fleet = load_both(&text).expect("valid");
@@ -281,6 +282,10 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
     assert_eq!(app.labels.get("tier"), Some("gold"));
     assert_eq!(app.description, "Spring menu");
     assert_eq!(app.ext(), json!({"theme": "red"}));
+    assert_eq!(
+        app.ext_others(),
+        Some(json!({"window": {"navigationBarTitleText": "Tea"}}))
+    );
     assert_eq!(app.testers, ["alice"]);
     assert_eq!(app.gray, 30);
     assert!(

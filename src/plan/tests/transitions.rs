@@ -62,6 +62,8 @@ fn an_ext_change_plans_exactly_one_commit_with_the_diff() {
         Some(ExtChange {
             before: Some(json!({"shopId": "1001", "theme": "green"})),
             after: json!({"shopId": "1001", "theme": "red"}),
+            others_before: None,
+            others_after: None,
         })
     );
     assert_eq!(

@@ -13,6 +13,7 @@ use crate::fleet::kit::{
     AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, VERSION_PATTERN, YamlPath,
     is_email, is_version, read_section, require_in_audit,
 };
+use crate::fleet::kit::{Holds, check_ext_json, ext_json_text};
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};
 use crate::secret::Secret;
@@ -104,6 +105,9 @@ pub struct Spec;
 
 /// The one instance the registry lists.
 pub static SPEC: Spec = Spec;
+
+/// The keys of ext.json beside `ext` Alipay takes (spec/alipay.md, `version.upload`'s `ext`).
+const EXT_JSON_KEYS: [(&str, Holds); 2] = [("extPages", Holds::Pages), ("window", Holds::Mapping)];
 
 impl PlatformSpec for Spec {
     fn kind(&self) -> PlatformKind {
@@ -202,6 +206,7 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
+        check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "Alipay", at, p);
         for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
             check_gray(gray, &path, at, p);
         }
@@ -221,21 +226,14 @@ impl PlatformSpec for Spec {
         true
     }
 
-    fn ext_json(&self, _appid: &str, ext: &Map<String, Json>) -> String {
-        /// Alipay does not name the app in ext.json. Keys in sorted order (the fields are), as
-        /// every fingerprint so far was computed over.
-        #[derive(serde::Serialize)]
-        struct ExtJson<'a> {
-            ext: &'a Map<String, Json>,
-            #[serde(rename = "extEnable")]
-            ext_enable: bool,
-        }
-        // A map with string keys always serializes.
-        serde_json::to_string(&ExtJson {
-            ext,
-            ext_enable: true,
-        })
-        .unwrap_or_default()
+    fn ext_json(
+        &self,
+        _appid: &str,
+        ext: &Map<String, Json>,
+        others: &Map<String, Json>,
+    ) -> String {
+        // Alipay does not name the app in ext.json.
+        ext_json_text(ext, None, others)
     }
 
     fn config_schema(&self) -> Json {

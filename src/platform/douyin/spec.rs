@@ -11,6 +11,7 @@ use serde_yaml::Value;
 use crate::fleet::kit::{
     AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, YamlPath, read_section,
 };
+use crate::fleet::kit::{Holds, check_ext_json, ext_json_text};
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules};
 use crate::secret::Secret;
@@ -139,6 +140,18 @@ pub struct Spec;
 /// The one instance the registry lists.
 pub static SPEC: Spec = Spec;
 
+/// The keys of ext.json beside `ext` Douyin takes (spec/douyin.md §3.1: `extPages` and app.json
+/// keys, which override the template's).
+const EXT_JSON_KEYS: [(&str, Holds); 7] = [
+    ("directCommit", Holds::Flag),
+    ("extPages", Holds::Pages),
+    ("networkTimeout", Holds::Mapping),
+    ("pages", Holds::Strings),
+    ("subPackages", Holds::List),
+    ("tabBar", Holds::Mapping),
+    ("window", Holds::Mapping),
+];
+
 impl PlatformSpec for Spec {
     fn kind(&self) -> PlatformKind {
         KIND
@@ -231,6 +244,7 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
+        check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "Douyin", at, p);
         let mut percents = raw.gray.iter().flat_map(RawGray::percents);
         if let Some((path, gray)) = percents.find(|(_, g)| *g != 100) {
             at.value(
@@ -253,23 +267,9 @@ impl PlatformSpec for Spec {
         check_audit(raw.audit.as_deref().unwrap_or(&no_audit), at, p);
     }
 
-    fn ext_json(&self, appid: &str, ext: &Map<String, Json>) -> String {
-        /// Douyin names the app in `extAppid`. Keys in sorted order (the fields are).
-        #[derive(serde::Serialize)]
-        struct ExtJson<'a> {
-            ext: &'a Map<String, Json>,
-            #[serde(rename = "extAppid")]
-            ext_appid: &'a str,
-            #[serde(rename = "extEnable")]
-            ext_enable: bool,
-        }
-        let text = ExtJson {
-            ext,
-            ext_appid: appid,
-            ext_enable: true,
-        };
-        // A map with string keys always serializes.
-        serde_json::to_string(&text).unwrap_or_default()
+    fn ext_json(&self, appid: &str, ext: &Map<String, Json>, others: &Map<String, Json>) -> String {
+        // Douyin names the app in `extAppid`.
+        ext_json_text(ext, Some(appid), others)
     }
 
     fn config_schema(&self) -> Json {

@@ -11,6 +11,7 @@ use crate::fleet::kit::{
     AppAt, MaybeHelp, Problems, RawApp, RawGray, SECRET_PATTERN, YamlPath, read_section,
     require_in_audit,
 };
+use crate::fleet::kit::{Holds, check_ext_json, ext_json_text};
 use crate::fleet::{ApiBase, PlatformConfig, PlatformSpec, SectionCx, TemplateRef};
 use crate::model::{AuditSpec, PlatformKind, Rules, Stage};
 use crate::secret::Secret;
@@ -94,6 +95,20 @@ pub struct Spec;
 /// The one instance the registry lists.
 pub static SPEC: Spec = Spec;
 
+/// The keys of ext.json beside `ext` WeChat takes from a third party (spec/wechat.md §2.1).
+const EXT_JSON_KEYS: [(&str, Holds); 10] = [
+    ("directCommit", Holds::Flag),
+    ("extPages", Holds::Pages),
+    ("navigateToMiniProgramAppIdList", Holds::Strings),
+    ("networkTimeout", Holds::Mapping),
+    ("pages", Holds::Strings),
+    ("plugins", Holds::Mapping),
+    ("requiredPrivateInfos", Holds::Strings),
+    ("subPackages", Holds::List),
+    ("tabBar", Holds::Mapping),
+    ("window", Holds::Mapping),
+];
+
 impl PlatformSpec for Spec {
     fn kind(&self) -> PlatformKind {
         KIND
@@ -176,6 +191,8 @@ impl PlatformSpec for Spec {
     }
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
+        check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "WeChat", at, p);
+        check_tabs(raw.ext_json.as_ref(), at, p);
         for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
             check_gray(gray, &path, at, p);
         }
@@ -185,24 +202,9 @@ impl PlatformSpec for Spec {
         check_audit_items(audit, at, p);
     }
 
-    fn ext_json(&self, appid: &str, ext: &Map<String, Json>) -> String {
-        /// WeChat names the app in `extAppid`. Keys in sorted order (the fields are), as every
-        /// fingerprint so far was computed over.
-        #[derive(serde::Serialize)]
-        struct ExtJson<'a> {
-            ext: &'a Map<String, Json>,
-            #[serde(rename = "extAppid")]
-            ext_appid: &'a str,
-            #[serde(rename = "extEnable")]
-            ext_enable: bool,
-        }
-        let text = ExtJson {
-            ext,
-            ext_appid: appid,
-            ext_enable: true,
-        };
-        // A map with string keys always serializes.
-        serde_json::to_string(&text).unwrap_or_default()
+    fn ext_json(&self, appid: &str, ext: &Map<String, Json>, others: &Map<String, Json>) -> String {
+        // WeChat names the app in `extAppid`.
+        ext_json_text(ext, Some(appid), others)
     }
 
     fn config_schema(&self) -> Json {
@@ -265,6 +267,21 @@ fn tag_problem(tag: &str) -> Option<String> {
     tags.iter()
         .find(|t| t.chars().count() > 20)
         .map(|t| format!("tag `{t}` is longer than 20 characters"))
+}
+
+/// Every tab of `ext_json.tabBar.list` names its page (else WeChat refuses the commit, 85046).
+fn check_tabs(others: Option<&Map<String, Json>>, app: &AppAt<'_>, p: &mut Problems<'_>) {
+    let tabs = others
+        .and_then(|o| o.get("tabBar"))
+        .and_then(|t| t.get("list"))
+        .and_then(Json::as_array);
+    for (i, tab) in tabs.into_iter().flatten().enumerate() {
+        if tab.get("pagePath").and_then(Json::as_str).is_none() {
+            let path = YamlPath::top("ext_json").key("tabBar").key("list").index(i);
+            app.value(p, &path, "a tab needs its `pagePath`")
+                .help("name the page the tab opens, e.g. `pagePath: pages/index/index`");
+        }
+    }
 }
 
 fn check_gray(gray: i64, path: &YamlPath, app: &AppAt<'_>, p: &mut Problems<'_>) {

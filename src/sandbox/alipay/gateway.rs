@@ -258,21 +258,30 @@ fn record(
         .get("app_version")
         .cloned()
         .or_else(|| biz_app_version(params));
-    let fingerprint = version.as_deref().and_then(|v| {
-        let found = world.apps.get(appid)?.version(v)?;
-        Some(fingerprint(
+    let found = version
+        .as_deref()
+        .and_then(|v| world.apps.get(appid)?.version(v));
+    let fingerprint = found.map(|found| {
+        fingerprint(
             &found.template_id,
             found.template_version.as_deref(),
             &found.app_version,
             &found.ext,
-        ))
+        )
     });
+    let ext_keys = match (method, found) {
+        ("alipay.open.mini.version.upload", Some(found)) => {
+            crate::sandbox::records::ext_keys(&found.ext)
+        }
+        _ => Vec::new(),
+    };
     Accepted {
         platform: "alipay".into(),
         app: appid.to_string(),
         call: method.to_string(),
         fingerprint,
         version,
+        ext_keys,
         at_ms: env.now,
     }
 }

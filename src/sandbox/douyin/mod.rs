@@ -362,6 +362,12 @@ impl Sim {
                     app: appid,
                     call: name.to_owned(),
                     fingerprint: crate::model::parse_fingerprint(&build.summary),
+                    ext_keys: match call {
+                        "v1/package_version/upload" => {
+                            crate::sandbox::records::ext_keys(&build.ext_json)
+                        }
+                        _ => Vec::new(),
+                    },
                     version: Some(build.version),
                     at_ms: now,
                 };

@@ -85,6 +85,51 @@ fn secs(ms: u64) -> u64 {
     ms / 1000
 }
 
+/// The keys a normal template's ext.json may carry (spec/wechat.md §2.1).
+const EXT_JSON_KEYS: [&str; 14] = [
+    "directCommit",
+    "ext",
+    "extAppid",
+    "extEnable",
+    "extPages",
+    "navigateToMiniProgramAppIdList",
+    "networkTimeout",
+    "pages",
+    "plugins",
+    "requiredPrivateInfos",
+    "subPackages",
+    "tabBar",
+    "window",
+    "functionPages",
+];
+
+/// WeChat's checks of a commit's ext.json: known keys only (85013), every tab with a page
+/// (85046).
+fn check_ext_json(ext: &Value) -> Result<(), WxError> {
+    let keys = ext.as_object().into_iter().flat_map(|m| m.keys());
+    if let Some(unknown) = keys
+        .into_iter()
+        .find(|k| !EXT_JSON_KEYS.contains(&k.as_str()))
+    {
+        return Err(WxError::new(
+            85013,
+            format!("invalid custom config: unknown ext_json key {unknown}"),
+        ));
+    }
+    let tabs = ext
+        .pointer("/tabBar/list")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    if tabs
+        .into_iter()
+        .any(|tab| tab.get("pagePath").and_then(Value::as_str).is_none())
+    {
+        return Err(WxError::new(85046, "tabBar item has no pagePath"));
+    }
+    Ok(())
+}
+
 /// `POST wxa/commit`.
 pub fn commit(world: &mut World, req: &Req) -> WxResult {
     let template_id = req
@@ -107,6 +152,7 @@ pub fn commit(world: &mut World, req: &Req) -> WxResult {
             "invalid custom config: extAppid does not match the app",
         ));
     }
+    check_ext_json(&ext)?;
     let text = |key: &str| {
         req.body
             .get(key)

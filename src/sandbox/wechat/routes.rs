@@ -286,6 +286,10 @@ fn record(world: &World, env: &Env, path: &str, appid: &str) -> Accepted {
             .filter(|_| !testers)
             .and_then(|b| parse_fingerprint(&b.user_desc)),
         version: build.filter(|_| !testers).map(|b| b.user_version.clone()),
+        ext_keys: build
+            .filter(|_| path == "wxa/commit")
+            .map(|b| crate::sandbox::records::ext_keys(&b.ext_json))
+            .unwrap_or_default(),
         at_ms: env.now,
     }
 }

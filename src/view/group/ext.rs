@@ -34,6 +34,23 @@ pub(super) fn summary(apps: &[&AppPlan]) -> Vec<String> {
         .filter(|c| c.before.is_some())
         .collect();
     lines.extend(changed(&known, &keys));
+    let others: BTreeSet<&str> = changes
+        .iter()
+        .filter(|c| c.others_before != c.others_after)
+        .flat_map(|c| key_names(c.others_after.as_ref()).chain(key_names(c.others_before.as_ref())))
+        .collect();
+    if !others.is_empty() {
+        let n = changes
+            .iter()
+            .filter(|c| c.others_before != c.others_after)
+            .count();
+        lines.push(format!(
+            "ext.json beside ext changes in {} app{}: {}",
+            thousands(n),
+            super::super::plural(n),
+            names(&others.into_iter().collect::<Vec<_>>())
+        ));
+    }
     let unknown = changes.len() - known.len();
     if unknown > 0 {
         lines.push(format!(

@@ -436,6 +436,18 @@ fn commit_checks_template_and_ext_json() {
             85013,
         ),
         (json!({"template_id": 42, "ext_json": "{}"}), 85013),
+        (
+            json!({"template_id": 42, "ext_json": json!({"extAppid": APP, "colour": 1}).to_string()}),
+            85013,
+        ),
+        (
+            json!({"template_id": 42, "ext_json": json!({"extAppid": APP, "tabBar": {"list": [{"text": "Menu"}]}}).to_string()}),
+            85046,
+        ),
+        (
+            json!({"template_id": 42, "ext_json": json!({"extAppid": APP, "window": {}, "tabBar": {"list": [{"pagePath": "p", "text": "Menu"}]}}).to_string()}),
+            0,
+        ),
         (json!({"template_id": 42, "ext_json": ext}), 0),
     ];
     for (body, code) in cases {

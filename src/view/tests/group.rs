@@ -135,6 +135,16 @@ fn the_ext_summary_names_the_keys_that_differ_and_those_that_change_everywhere()
             "no last applied ext is known here for 1 app (new, or a fresh store)"
         ]
     );
+    // The other keys of ext.json change in two apps.
+    for app in &mut apps[..2] {
+        let change = app.ext_change.as_mut().unwrap();
+        change.others_after = Some(json!({"window": {"navigationBarTitleText": "Tea"}}));
+    }
+    apps[1].ext_change.as_mut().unwrap().others_before = Some(json!({"tabBar": {}}));
+    assert_eq!(
+        lines(&apps)[3],
+        "ext.json beside ext changes in 2 apps: `tabBar`, `window`"
+    );
 }
 
 #[test]

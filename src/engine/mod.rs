@@ -12,6 +12,7 @@ mod ledger;
 mod pass;
 pub mod policy;
 pub mod probe;
+mod readiness;
 mod report;
 pub mod rollout;
 pub mod scheduler;
@@ -260,6 +261,8 @@ impl Engine {
         let mut reports = fan_out(apps, permits, jobs).await;
         // Held code steps spend no audit quota: the rollout goes first.
         let rollout = self.gate_round(apps, &mut reports, mode, proposal).await;
+        // A submission the platform says will fail spends no audit quota either.
+        self.check_readiness(apps, &mut reports, mode).await;
         let audit_budget = self.share_audit_quota(apps, &mut reports, mode).await;
         PlannedRound {
             reports,

@@ -91,6 +91,9 @@ pub enum HoldKind {
     Gate,
     /// A gray walk holds its step until the next is due. Time ends it.
     Walk,
+    /// The platform says its submission or release would fail (an ICP filing not done): a
+    /// person must act. Its steps from the submission (or release) on are held.
+    Blocked,
 }
 
 impl HoldKind {
@@ -103,6 +106,7 @@ impl HoldKind {
             HoldKind::Wave => "wave",
             HoldKind::Gate => "gate",
             HoldKind::Walk => "gray_walk",
+            HoldKind::Blocked => "blocked",
         }
     }
 }

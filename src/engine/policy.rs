@@ -15,6 +15,7 @@
 //! | held by a wave (one before it, a place, a bake) | no | at the bake's end, else when woken (a place frees); a minute at most |
 //! | held at a gate (a halt, `max_update: 0`) with nothing else to do | yes | after `resync` |
 //! | a gray walk holding its step | no | when the next step is due |
+//! | blocked: the platform says a submission would fail (no ICP filing), nothing else to do | yes | after `resync` |
 
 use std::time::Duration;
 
@@ -217,14 +218,14 @@ fn held(report: &AppReport, base: Outcome, timing: &Timing, now_ms: u64) -> Outc
             }
         }
         // A person must act: settled (a `--wait` stops for it); looked at again at the resync.
-        HoldKind::Gate => {
+        HoldKind::Gate | HoldKind::Blocked => {
             if report.plan.as_ref().is_some_and(|p| p.has_changes()) {
                 return base; // its tester steps still go on
             }
             Outcome {
                 settled: true,
                 after: timing.resync,
-                why: "gate",
+                why: hold.kind.as_str(),
                 held_until_ms: Some(u64::MAX),
             }
         }

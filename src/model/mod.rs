@@ -202,6 +202,15 @@ pub struct Desired {
     pub rules: &'static Rules,
 }
 
+/// What the platform says about an app's readiness for an audit or a release, read only when a
+/// plan is about to submit or release (see [`crate::plan::readiness`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Readiness {
+    /// WeChat's ICP filing status (`6` filed, `1024` not filed, 2–5 in review or rejected);
+    /// `None` where the platform has none or did not say.
+    pub icp_status: Option<u32>,
+}
+
 /// The fleet's `quota` section, beyond the priorities it gives the apps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QuotaPolicy {
@@ -516,6 +525,9 @@ pub struct Record {
     /// A platform quota the app ran into, and when it resets.
     #[serde(default)]
     pub parked: Option<Parked>,
+    /// The app's ICP filing was seen done: its readiness is not read again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub icp_filed: bool,
     /// The step of a gray walk the app was last seen on, and since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gray_mark: Option<GrayMark>,

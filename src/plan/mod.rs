@@ -7,6 +7,7 @@
 pub mod gray;
 mod pipeline;
 pub mod quota;
+pub mod readiness;
 mod release;
 pub mod rollout;
 mod summary;

@@ -347,6 +347,16 @@ pub trait Platform: Send + Sync {
         let _ = via;
         Box::pin(async { Ok(None) })
     }
+
+    /// What the platform says about the app's readiness for an audit or a release (asked only
+    /// before a submission or a release); `None` where it has nothing to check.
+    fn readiness<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<crate::model::Readiness>, PlatformError>> {
+        let _ = app;
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// The digest of a probe's answer (see [`Platform::probe`]): 16 hex digits of the SHA-256 of its

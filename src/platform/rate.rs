@@ -143,6 +143,16 @@ impl Platform for RateLimited {
             self.inner.audit_quota(via).await
         })
     }
+
+    fn readiness<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<crate::model::Readiness>, PlatformError>> {
+        Box::pin(async move {
+            self.bucket.take().await;
+            self.inner.readiness(app).await
+        })
+    }
 }
 
 #[cfg(test)]

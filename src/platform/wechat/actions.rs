@@ -124,6 +124,26 @@ impl WechatClient {
     }
 
     /// `wxa/queryquota`: the component's monthly audit quota (asked with `appid`'s token).
+    /// The app's ICP filing status (`wxa/icp/get_icp_entrance_info` → `info.status`).
+    pub async fn icp_status(&self, appid: &str) -> Result<crate::model::Readiness, PlatformError> {
+        const ICP: &str = "wxa/icp/get_icp_entrance_info";
+        let value = self
+            .read(appid, Method::Post, ICP, &[], Some(&serde_json::json!({})))
+            .await?;
+        let status = value["info"]["status"].as_u64().ok_or_else(|| {
+            errors::local(
+                ICP,
+                "decode",
+                ErrorClass::Transient,
+                "the answer has no numeric `info.status`",
+                "retry later; if it persists, the platform changed its answer",
+            )
+        })?;
+        Ok(crate::model::Readiness {
+            icp_status: Some(u32::try_from(status).unwrap_or(u32::MAX)),
+        })
+    }
+
     pub async fn query_quota(
         &self,
         appid: &str,

@@ -125,4 +125,11 @@ impl Platform for WechatClient {
     ) -> BoxFuture<'a, Result<Option<crate::platform::AuditQuota>, PlatformError>> {
         Box::pin(async move { self.query_quota(&via.appid).await.map(Some) })
     }
+
+    fn readiness<'a>(
+        &'a self,
+        app: &'a Desired,
+    ) -> BoxFuture<'a, Result<Option<crate::model::Readiness>, PlatformError>> {
+        Box::pin(async move { self.icp_status(&app.appid).await.map(Some) })
+    }
 }

@@ -34,8 +34,29 @@ impl Simulator for Sim {
                 "/sandbox/wechat/authorize",
                 per_app("refresh_token", Sim::authorize),
             )
+            .route("/sandbox/wechat/icp", axum::routing::post(set_icp))
             .with_state(self.clone())
     }
+}
+
+/// `POST /sandbox/wechat/icp {appid, status}`: the ICP filing status WeChat reports for the app.
+async fn set_icp(
+    axum::extract::State(sim): axum::extract::State<Sim>,
+    axum::Json(req): axum::Json<IcpRequest>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.appid.is_empty() {
+        return crate::sandbox::admin::bad_request("`appid` is empty");
+    }
+    sim.set_icp(&req.appid, req.status);
+    axum::Json(json!({ "icp": req.status.to_string() })).into_response()
+}
+
+/// The body of `POST /sandbox/wechat/icp`.
+#[derive(serde::Deserialize)]
+struct IcpRequest {
+    appid: String,
+    status: u32,
 }
 
 impl SandboxHandle {
@@ -53,6 +74,14 @@ impl RemoteSandbox {
         let body = json!({ "component_appid": component_appid });
         self.field("/sandbox/wechat/ticket", Some(&body), "ticket")
             .await
+    }
+
+    /// Sets the ICP filing status WeChat reports for app `appid` (`6` filed, `1024` not filed).
+    pub async fn set_icp(&self, appid: &str, status: u32) -> Result<(), RemoteError> {
+        let body = json!({ "appid": appid, "status": status });
+        self.field("/sandbox/wechat/icp", Some(&body), "icp")
+            .await
+            .map(drop)
     }
 
     /// Authorizes WeChat app `appid`; returns its authorizer refresh token.

@@ -502,6 +502,15 @@ pub fn getversioninfo(world: &mut World, req: &Req) -> WxResult {
     Ok(out)
 }
 
+/// `POST wxa/icp/get_icp_entrance_info`: the app's ICP filing status (6 filed unless the admin
+/// endpoint set another).
+pub fn icp_entrance_info(world: &mut World, req: &Req) -> WxResult {
+    let status = world.global.icp.get(req.appid).copied().unwrap_or(6);
+    Ok(json!({
+        "info": { "status": status, "available": true, "audit_data": [] },
+    }))
+}
+
 /// `GET wxa/queryquota`: the component's monthly audit quota.
 pub fn queryquota(world: &mut World, req: &Req) -> WxResult {
     let limit = req.spec.audit_quota;

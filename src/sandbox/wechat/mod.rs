@@ -111,6 +111,14 @@ impl Sim {
         self.mutate(|world| world.authorize(appid, now_ms()))
     }
 
+    /// Sets the ICP filing status WeChat reports for `appid` (`6` filed, `1024` not filed).
+    pub fn set_icp(&self, appid: &str, status: u32) {
+        self.mutate(|world| {
+            world.global.icp.insert(appid.to_owned(), status);
+            world.dirty_global = true;
+        });
+    }
+
     /// Authorizes `appid` and returns an authorization code for `api_query_auth` (what WeChat
     /// hands the redirect URI after the merchant consents).
     pub fn authorization_code(&self, appid: &str) -> String {

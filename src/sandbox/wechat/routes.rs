@@ -214,6 +214,12 @@ const ENDPOINTS: &[Endpoint] = &[
     ),
     ep("wxa/getversioninfo", Post, Authorizer, code::getversioninfo),
     ep("wxa/queryquota", Get, Authorizer, code::queryquota),
+    ep(
+        "wxa/icp/get_icp_entrance_info",
+        Post,
+        Authorizer,
+        code::icp_entrance_info,
+    ),
     ep("wxa/bind_tester", Post, Authorizer, testers::bind),
     ep("wxa/unbind_tester", Post, Authorizer, testers::unbind),
     ep("wxa/memberauth", Post, Authorizer, testers::memberauth),

@@ -82,6 +82,10 @@ pub struct Global {
     pub last_auditid: u64,
     /// The last app_version handed out to a release.
     pub last_app_version: u64,
+    /// ICP filing statuses set over the admin endpoint, by appid; an app not listed is filed
+    /// (`6`).
+    #[serde(default)]
+    pub icp: BTreeMap<String, u32>,
 }
 
 /// A committed build (the experience version, or the build inside an audit or a release).

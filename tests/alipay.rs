@@ -6,7 +6,7 @@ mod common;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{App, TestFleet, app_plan, code, step_kinds, text};
+use common::{App, TestFleet, app_plan, code, records, step_kinds, text};
 use minifleet::fleet::SandboxSpec;
 use minifleet::sandbox::alipay::WrongSignature;
 use minifleet::sandbox::{self, Persist};
@@ -220,13 +220,6 @@ fn auth_alipay_exchanges_an_app_auth_code() {
 
     fleet.converge();
     assert!(live(&fleet, "rice-bowl").starts_with("1.0.0 [mf:"));
-}
-
-fn records(url: &str) -> Vec<minifleet::sandbox::Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(minifleet::sandbox::RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
 }
 
 /// The accepted calls of `call` (the Alipay method) for `version`.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{App, TestFleet, app_plan, code, spawn_sandbox, step_kinds, text};
+use common::{App, TestFleet, app_plan, code, records, spawn_sandbox, step_kinds, text};
 use minifleet::sandbox::{Accepted, RemoteSandbox};
 
 const UPLOAD: &str = "api/apps/v1/package_version/upload";
@@ -15,13 +15,6 @@ const ROLLBACK: &str = "api/apps/v1/package_version/rollback";
 /// The live build in words, from the structured status: `1.0.0 [mf:1a2b3c4d]`.
 fn live(fleet: &TestFleet, app: &str) -> String {
     common::live_text(app_plan(&fleet.status_json(), app))
-}
-
-fn records(url: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
 }
 
 fn count(records: &[Accepted], call: &str) -> usize {

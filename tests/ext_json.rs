@@ -6,15 +6,8 @@
 
 mod common;
 
-use common::{App, TestFleet, app_plan, spawn_sandbox, text};
-use minifleet::sandbox::{Accepted, RemoteSandbox};
-
-fn records(url: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
-}
+use common::{App, app_plan, fleet_on_sandbox, records, text};
+use minifleet::sandbox::Accepted;
 
 /// The last record of `call` for `app`.
 fn last<'a>(records: &'a [Accepted], app: &str, call: &str) -> &'a Accepted {
@@ -30,9 +23,7 @@ const WINDOW: &str = "{ window: { navigationBarTitleText: Rice } }";
 
 #[test]
 fn each_platform_gets_the_keys_beside_ext_and_a_change_is_a_new_build_with_its_diff() {
-    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
-    let mut fleet = TestFleet::new();
-    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let (sandbox, fleet) = fleet_on_sandbox();
     let mut apps = vec![
         App {
             ext_json: TITLE,

@@ -5,15 +5,7 @@
 
 mod common;
 
-use common::{App, TestFleet, app_plan, code, spawn_sandbox, text};
-use minifleet::sandbox::{Accepted, RemoteSandbox};
-
-fn records(url: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
-}
+use common::{App, app_plan, code, fleet_on_sandbox, records, text};
 
 /// The calls of `app` at or after `since_ms` whose name is one of `calls`, as (call, at_ms).
 fn walk_calls(url: &str, app: &str, calls: &[&str], since_ms: u64) -> Vec<(String, u64)> {
@@ -46,9 +38,7 @@ fn assert_walked(calls: &[(String, u64)], expected: &[&str], hold_ms: u64) {
 
 #[test]
 fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release() {
-    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
-    let mut fleet = TestFleet::new();
-    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let (sandbox, fleet) = fleet_on_sandbox();
     let mut app = App {
         walk: "{ steps: [5, 20, 100], hold: 2s }",
         ..App::new("tea-house", "wx1111111111111111")
@@ -88,9 +78,7 @@ fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release(
 
 #[test]
 fn a_walk_that_has_not_held_long_enough_shows_its_step_and_when_the_next_is_due() {
-    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
-    let mut fleet = TestFleet::new();
-    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let (sandbox, fleet) = fleet_on_sandbox();
     let mut app = App::new("tea-house", "wx1111111111111111");
     fleet.write(std::slice::from_ref(&app));
     fleet.converge();
@@ -150,9 +138,7 @@ fn a_walk_that_has_not_held_long_enough_shows_its_step_and_when_the_next_is_due(
 
 #[test]
 fn an_alipay_walk_goes_p10_p30_then_online() {
-    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
-    let mut fleet = TestFleet::new();
-    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let (sandbox, fleet) = fleet_on_sandbox();
     let app = App {
         walk: "{ steps: [10, 30, 100], hold: 2s }",
         ..App::alipay("rice-bowl", "2021004100000001")

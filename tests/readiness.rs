@@ -5,16 +5,12 @@
 
 mod common;
 
-use common::{App, TestFleet, code, spawn_sandbox, text};
+use common::{App, block_on, code, fleet_on_sandbox, text};
 use minifleet::sandbox::{Accepted, RemoteSandbox};
 
 const FILED: &str = "wx1111111111111111";
 const UNFILED: &str = "wx2222222222222222";
 const ICP_READ: &str = "wxa/icp/get_icp_entrance_info";
-
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(f)
-}
 
 fn count(records: &[Accepted], app: &str, call: &str) -> usize {
     records
@@ -25,11 +21,9 @@ fn count(records: &[Accepted], app: &str, call: &str) -> usize {
 
 #[test]
 fn an_app_without_an_icp_filing_spends_no_audit_slot_and_goes_through_once_filed() {
-    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let (sandbox, fleet) = fleet_on_sandbox();
     let remote = RemoteSandbox::new(&sandbox.url);
     block_on(remote.set_icp(UNFILED, 1024)).expect("set the ICP status");
-    let mut fleet = TestFleet::new();
-    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
     let mut apps = vec![App::new("tea-house", FILED), App::new("rice-shop", UNFILED)];
     fleet.write(&apps);
 

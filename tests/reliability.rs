@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use std::collections::BTreeMap;
 
-use common::{App, TestFleet, code, spawn_sandbox, text};
-use minifleet::sandbox::{Accepted, RemoteSandbox};
+use common::{App, TestFleet, code, records, spawn_sandbox, text};
+use minifleet::sandbox::Accepted;
 
 /// A fleet file of `n` WeChat apps named `app-000`…, with `extra` appended to `sandbox:`.
 fn many_apps(fleet: &TestFleet, n: usize, audit_delay: &str, extra: &str, bad: Option<usize>) {
@@ -369,13 +369,6 @@ fn assert_no_duplicates(records: &[Accepted]) {
     }
     let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "duplicate calls: {duplicates:?}");
-}
-
-fn records(url: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
 }
 
 #[test]

@@ -8,19 +8,12 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{TestFleet, app_plan, code, spawn_sandbox, text};
-use minifleet::sandbox::{Accepted, RemoteSandbox};
+use common::{TestFleet, app_plan, code, records, spawn_sandbox, text};
+use minifleet::sandbox::Accepted;
 
 const COMMIT: &str = "wxa/commit";
 const SUBMIT: &str = "wxa/submit_audit";
 const RELEASE: &str = "wxa/release";
-
-fn records(url: &str) -> Vec<Accepted> {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime
-        .block_on(RemoteSandbox::new(url).accepted())
-        .expect("GET /sandbox/records")
-}
 
 /// Unix ms of each app's calls of `call`, by appid.
 fn times(records: &[Accepted], call: &str) -> BTreeMap<String, Vec<u64>> {

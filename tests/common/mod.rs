@@ -268,6 +268,26 @@ impl Drop for SandboxProcess {
 }
 
 /// Starts `minifleet sandbox --listen 127.0.0.1:0 ARGS…` and reads its URL from the first line.
+/// Every mutating call the standalone sandbox at `url` accepted, oldest first.
+pub fn records(url: &str) -> Vec<minifleet::sandbox::Accepted> {
+    block_on(minifleet::sandbox::RemoteSandbox::new(url).accepted()).expect("GET /sandbox/records")
+}
+
+/// Runs `f` to its end on a runtime of its own (for the sandbox's async admin client).
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+/// A standalone sandbox with quick audits and privacy scans, and a fleet pointed at it.
+pub fn fleet_on_sandbox() -> (SandboxProcess, TestFleet) {
+    let sandbox = spawn_sandbox(&["--audit-delay", "200ms", "--privacy-scan", "100ms"]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    (sandbox, fleet)
+}
+
 pub fn spawn_sandbox(args: &[&str]) -> SandboxProcess {
     let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
         .args(["sandbox", "--listen", "127.0.0.1:0"])

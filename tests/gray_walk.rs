@@ -166,3 +166,37 @@ fn an_alipay_walk_goes_p10_p30_then_online() {
         2000,
     );
 }
+
+#[test]
+fn a_rollback_in_the_console_aborts_the_walk_until_the_fleet_wants_another_build() {
+    let (sandbox, fleet) = fleet_on_sandbox();
+    let mut app = App::new("tea-house", "wx1111111111111111");
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    app.version = "1.1.0";
+    app.walk = "{ steps: [5, 20, 100], hold: 1h }";
+    fleet.write(std::slice::from_ref(&app));
+    assert_eq!(code(&fleet.wait("8s")), 3, "walking at 5%");
+    let remote = minifleet::sandbox::RemoteSandbox::new(&sandbox.url);
+    let reverted = common::block_on(remote.console_revert_gray("wx1111111111111111")).unwrap();
+    assert!(reverted, "a gray ran");
+
+    let out = fleet.wait("8s");
+    let all = text(&out);
+    assert_eq!(code(&out), 1, "the walk is aborted, as a failure: {all}");
+    assert!(all.contains("gray walk failed with rolled_back"), "{all}");
+    assert!(all.contains("was rolled back at 5% (1.0.0 [mf:"), "{all}");
+    let grays = walk_calls(&sandbox.url, "wx1111111111111111", &["wxa/grayrelease"], 0);
+    assert_eq!(grays.len(), 1, "never grayed again: {grays:?}");
+    let plan = fleet.plan_json_exiting(1);
+    assert_eq!(app_plan(&plan, "tea-house")["state"], "failed", "{plan}");
+
+    app.version = "1.2.0";
+    fleet.write(std::slice::from_ref(&app));
+    let plan = fleet.plan_json();
+    assert_eq!(
+        common::step_kinds(&plan, "tea-house"),
+        ["commit", "submit_audit", "wait_for_audit", "gray"],
+        "another build walks again: {plan}"
+    );
+}

@@ -35,6 +35,10 @@ impl Simulator for Sim {
                 per_app("refresh_token", Sim::authorize),
             )
             .route("/sandbox/wechat/icp", axum::routing::post(set_icp))
+            .route(
+                "/sandbox/wechat/console/revert_gray",
+                per_app("reverted", Sim::console_revert_gray),
+            )
             .with_state(self.clone())
     }
 }
@@ -74,6 +78,19 @@ impl RemoteSandbox {
         let body = json!({ "component_appid": component_appid });
         self.field("/sandbox/wechat/ticket", Some(&body), "ticket")
             .await
+    }
+
+    /// Plays the merchant reverting app `appid`'s gray release in the WeChat console; whether
+    /// a gray ran.
+    pub async fn console_revert_gray(&self, appid: &str) -> Result<bool, RemoteError> {
+        let body = json!({ "appid": appid });
+        self.field(
+            "/sandbox/wechat/console/revert_gray",
+            Some(&body),
+            "reverted",
+        )
+        .await
+        .map(|r| r == "true")
     }
 
     /// Sets the ICP filing status WeChat reports for app `appid` (`6` filed, `1024` not filed).

@@ -427,12 +427,19 @@ pub fn getgrayreleaseplan(world: &mut World, req: &Req) -> WxResult {
 
 /// `GET wxa/revertgrayrelease`: everyone back on the pre-gray release; no plan → no-op.
 pub fn revertgrayrelease(world: &mut World, req: &Req) -> WxResult {
-    let app = app_mut(world, req)?;
-    if app.gray_running() {
+    revert_gray(app_mut(world, req)?);
+    Ok(json!({}))
+}
+
+/// Ends `app`'s running gray plan, its users back on the pre-gray release; returns whether one
+/// ran (also what the merchant's console does).
+pub fn revert_gray(app: &mut App) -> bool {
+    let running = app.gray_running();
+    if running {
         app.live = app.previous.pop();
         app.gray.status = GrayStatus::Deleted;
     }
-    Ok(json!({}))
+    running
 }
 
 /// `GET wxa/revertcoderelease` (or `?action=get_history_version`).

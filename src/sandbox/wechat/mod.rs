@@ -111,6 +111,17 @@ impl Sim {
         self.mutate(|world| world.authorize(appid, now_ms()))
     }
 
+    /// Plays the merchant reverting `appid`'s gray release in the WeChat console (not through
+    /// minifleet); `"true"` when a gray ran.
+    pub fn console_revert_gray(&self, appid: &str) -> String {
+        self.mutate(|world| {
+            world
+                .app_mut(appid)
+                .is_some_and(code::revert_gray)
+                .to_string()
+        })
+    }
+
     /// Sets the ICP filing status WeChat reports for `appid` (`6` filed, `1024` not filed).
     pub fn set_icp(&self, appid: &str, status: u32) {
         self.mutate(|world| {

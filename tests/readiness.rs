@@ -76,10 +76,63 @@ fn an_app_without_an_icp_filing_spends_no_audit_slot_and_goes_through_once_filed
             .unwrap_or(0)
     };
     let before = reads();
+    assert!(before >= 2, "each app's filing was read: {before}");
     for app in &mut apps {
         app.version = "1.1.0";
     }
     fleet.write(&apps);
     fleet.converge();
     assert_eq!(reads(), before, "no ICP read for apps seen filed");
+}
+
+#[test]
+fn a_privacy_api_used_without_its_declaration_spends_no_audit_slot_until_declared() {
+    let sandbox = common::spawn_sandbox(&[
+        "--audit-delay",
+        "200ms",
+        "--privacy-scan",
+        "100ms",
+        "--privacy-api",
+        "getLocation",
+    ]);
+    let mut fleet = common::TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    let mut app = App::new("tea-house", FILED);
+    fleet.write(std::slice::from_ref(&app));
+    let out = fleet.wait("30s");
+    let all = text(&out);
+    assert_eq!(code(&out), 1, "{all}");
+    assert!(
+        all.contains("without declaring them: wx.getLocation"),
+        "{all}"
+    );
+    assert!(
+        all.contains("requiredPrivateInfos: [getLocation]"),
+        "what to do: {all}"
+    );
+    let remote = RemoteSandbox::new(&sandbox.url);
+    let records = block_on(remote.accepted()).unwrap();
+    assert_eq!(count(&records, FILED, "wxa/commit"), 1);
+    assert_eq!(
+        count(&records, FILED, "wxa/submit_audit"),
+        0,
+        "no audit slot spent"
+    );
+    let calls = block_on(remote.calls()).unwrap().by_call;
+    assert!(
+        calls.get("wxa/commit").is_some_and(|&n| n >= 1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("wxa/submit_audit"),
+        None,
+        "not even refused: never sent"
+    );
+
+    app.ext_json = "{ requiredPrivateInfos: [getLocation] }";
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    let records = block_on(remote.accepted()).unwrap();
+    assert_eq!(count(&records, FILED, "wxa/submit_audit"), 1);
+    assert_eq!(count(&records, FILED, "wxa/release"), 1);
 }

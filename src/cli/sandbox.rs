@@ -33,6 +33,12 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub audit_quota: u32,
 
+    /// An API the simulated template's code calls that needs a privacy declaration (WeChat's
+    /// `getLocation`…): commits whose ext.json `requiredPrivateInfos` lacks it are caught by the
+    /// privacy scan and their submission refused (61040); repeat for more.
+    #[arg(long = "privacy-api", value_name = "API")]
+    pub privacy_apis: Vec<String>,
+
     /// Reject the audits of apps whose ext has this key and value, with this reason
     /// (`theme=neon:Neon breaks the content rules`); repeat for more rules. Others are approved.
     #[arg(long, value_name = "KEY=VALUE:REASON", value_parser = parse_reject)]
@@ -195,6 +201,7 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         audit_delay_ms: millis(args.audit_delay),
         privacy_scan_ms: millis(args.privacy_scan),
         audit_quota: args.audit_quota,
+        privacy_apis: args.privacy_apis.clone(),
         faults: faults(&args.faults),
         reject: args.reject.clone(),
         ..SandboxSpec::default()

@@ -140,6 +140,10 @@ pub struct SandboxSpec {
     pub privacy_scan_ms: u64,
     /// The component's monthly audit quota (default 100).
     pub audit_quota: u32,
+    /// APIs the simulated template's code calls that need a privacy declaration (WeChat API
+    /// names such as `getLocation`): the privacy scan reports the ones a commit's ext.json does
+    /// not list in `requiredPrivateInfos`, and a submission of it is refused (61040).
+    pub privacy_apis: Vec<String>,
     /// Audits matching a rule are rejected with its reason; others are approved.
     pub reject: Vec<RejectRule>,
     /// Faults the sandbox injects into the platform calls it answers (none by default).
@@ -156,6 +160,7 @@ impl Default for SandboxSpec {
             audit_delay_ms: 2000,
             privacy_scan_ms: 1000,
             audit_quota: 100,
+            privacy_apis: Vec::new(),
             reject: Vec::new(),
             faults: FaultSpec::default(),
             url: None,

@@ -355,6 +355,10 @@ pub(crate) struct RawSandbox {
     pub privacy_scan: Option<String>,
     /// The component's monthly audit quota (default 100).
     pub audit_quota: Option<u32>,
+    /// APIs the simulated template's code calls that need a privacy declaration, e.g.
+    /// `[getLocation]`: a commit whose ext.json `requiredPrivateInfos` lacks one is caught by the
+    /// privacy scan, and WeChat refuses its submission (61040).
+    pub privacy_apis: Option<Vec<String>>,
     /// Audits of apps matching a rule are rejected with its reason; others are approved.
     pub reject: Option<Vec<RawRejectRule>>,
     /// Faults injected into the platform calls the sandbox answers (all off by default).

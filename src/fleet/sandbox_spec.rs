@@ -32,6 +32,7 @@ pub(crate) fn read(value: &mut Value, p: &mut Problems<'_>) -> SandboxSpec {
         audit_delay_ms: audit_delay_ms.unwrap_or(defaults.audit_delay_ms),
         privacy_scan_ms: privacy_scan_ms.unwrap_or(defaults.privacy_scan_ms),
         audit_quota: raw.audit_quota.unwrap_or(defaults.audit_quota),
+        privacy_apis: raw.privacy_apis.unwrap_or_default(),
         reject,
         faults,
         url,

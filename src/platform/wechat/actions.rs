@@ -18,6 +18,56 @@ const SUBMIT: &str = "wxa/submit_audit";
 const BIND: &str = "wxa/bind_tester";
 const UNBIND: &str = "wxa/unbind_tester";
 
+/// Refuses a submission the privacy scan says WeChat will refuse (61040): APIs the code calls
+/// without a declaration in ext.json's `requiredPrivateInfos`, or without the platform's
+/// authorization. Refused before `submit_audit`, it spends no audit quota.
+fn refuse_undeclared(scan: &Value) -> Result<(), PlatformError> {
+    let list = |key: &str| -> Vec<String> {
+        scan[key]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (unconfigured, unauthorized) = (list("without_conf_list"), list("without_auth_list"));
+    if let Some(first) = unconfigured.first() {
+        let api = first.strip_prefix("wx.").unwrap_or(first);
+        return Err(errors::local(
+            PRIVACY,
+            "61040",
+            ErrorClass::Permanent,
+            &format!(
+                "the privacy scan found APIs the code calls without declaring them: {}; WeChat \
+                 refuses the submission (61040), so it was not sent",
+                unconfigured.join(", ")
+            ),
+            &format!(
+                "add them to the app's `ext_json.requiredPrivateInfos`, e.g. `requiredPrivateInfos: \
+                 [{api}]`: the new build is submitted"
+            ),
+        ));
+    }
+    if !unauthorized.is_empty() {
+        return Err(errors::local(
+            PRIVACY,
+            "61040",
+            ErrorClass::Permanent,
+            &format!(
+                "the privacy scan found APIs the code calls without the platform's authorization: \
+                 {}; WeChat refuses the submission (61040), so it was not sent",
+                unauthorized.join(", ")
+            ),
+            "apply for them in the mini-program's console (开发管理 → 接口设置), then change the \
+             version to submit again",
+        ));
+    }
+    Ok(())
+}
+
 /// How long `SubmitAudit` waits out the privacy scan after a 61039 (giving up is a transient error).
 pub type ScanWait = crate::platform::PollWait;
 
@@ -192,7 +242,8 @@ impl WechatClient {
 
     /// Waits out the privacy scan, then submits the committed build for audit.
     async fn submit_audit(&self, app: &Desired) -> Result<Effect, PlatformError> {
-        self.wait_for_privacy_scan(&app.appid).await?;
+        let scan = self.wait_for_privacy_scan(&app.appid).await?;
+        refuse_undeclared(&scan)?;
         let body = submit_body(app);
         let answer = self
             .wxa(&app.appid, Method::Post, SUBMIT, &[], Some(&body))
@@ -203,13 +254,14 @@ impl WechatClient {
         })
     }
 
-    /// Polls `get_code_privacy_info` while it answers 61039, with doubling pauses, within budget.
-    async fn wait_for_privacy_scan(&self, appid: &str) -> Result<(), PlatformError> {
+    /// Polls `get_code_privacy_info` while it answers 61039, with doubling pauses, within budget;
+    /// the scan's answer.
+    async fn wait_for_privacy_scan(&self, appid: &str) -> Result<Value, PlatformError> {
         let started = Instant::now();
         let mut pause = self.scan_wait.first;
         loop {
             match self.read(appid, Method::Get, PRIVACY, &[], None).await {
-                Ok(_) => return Ok(()),
+                Ok(scan) => return Ok(scan),
                 Err(err) if err.code == "61039" => {
                     if started.elapsed() + pause > self.scan_wait.total {
                         return Err(err);

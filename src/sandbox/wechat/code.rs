@@ -189,8 +189,28 @@ fn scanned_experience(app: &App, now: u64) -> Result<&Commit, WxError> {
 
 /// `GET wxa/security/get_code_privacy_info`.
 pub fn code_privacy_info(world: &mut World, req: &Req) -> WxResult {
-    scanned_experience(app(world, req)?, req.now)?;
-    Ok(json!({ "without_auth_list": [], "without_conf_list": [] }))
+    let build = scanned_experience(app(world, req)?, req.now)?;
+    Ok(json!({
+        "without_auth_list": [],
+        "without_conf_list": undeclared(build, req),
+    }))
+}
+
+/// The APIs the template's code calls (`privacy_apis`) that `build`'s ext.json does not declare
+/// in `requiredPrivateInfos`, as the scan names them (`wx.getLocation`).
+fn undeclared(build: &Commit, req: &Req) -> Vec<String> {
+    let ext: Value = serde_json::from_str(&build.ext_json).unwrap_or_default();
+    let declared: Vec<&str> = ext
+        .get("requiredPrivateInfos")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    req.spec
+        .privacy_apis
+        .iter()
+        .filter(|api| !declared.contains(&api.as_str()))
+        .map(|api| format!("wx.{api}"))
+        .collect()
 }
 
 /// Audits used in the current month.
@@ -222,6 +242,12 @@ pub fn submit_audit(world: &mut World, req: &Req) -> WxResult {
     let (global, app) = world.parts(req.appid)?;
     let build = scanned_experience(app, req.now)?.clone();
     check_item_list(req.body)?;
+    if let Some(api) = undeclared(&build, req).first() {
+        return Err(WxError::new(
+            61040,
+            format!("privacy api {api} is not configured in requiredPrivateInfos"),
+        ));
+    }
     if app.latest_audit().is_some_and(|a| a.status.in_flight()) {
         return Err(WxError::new(85009, "already has an auditing version"));
     }

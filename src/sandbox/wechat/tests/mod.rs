@@ -419,6 +419,28 @@ fn reject_rules_match_on_every_when_ext_pair() {
 }
 
 #[test]
+fn a_privacy_api_the_code_calls_must_be_declared_before_a_submission() {
+    let mut h = Harness::new(SandboxSpec {
+        privacy_apis: vec!["getLocation".into()],
+        ..spec()
+    });
+    assert_eq!(h.commit("1.0.0", json!({})).errcode(), 0);
+    h.advance(500);
+    let scan = h.get("wxa/security/get_code_privacy_info");
+    assert_eq!(scan.body["without_conf_list"], json!(["wx.getLocation"]));
+    assert_eq!(h.submit().errcode(), 61040, "refused, and no quota spent");
+    assert_eq!(h.get("wxa/queryquota").body["rest"], 100);
+    let declared = json!({"extAppid": APP, "ext": {}, "requiredPrivateInfos": ["getLocation"]});
+    let commit = json!({"template_id": 42, "ext_json": declared.to_string(), "user_version": "1.0.1",
+                        "user_desc": "menu"});
+    assert_eq!(h.post("wxa/commit", commit).errcode(), 0);
+    h.advance(500);
+    let scan = h.get("wxa/security/get_code_privacy_info");
+    assert_eq!(scan.body["without_conf_list"], json!([]));
+    assert_eq!(h.submit().errcode(), 0);
+}
+
+#[test]
 fn commit_checks_template_and_ext_json() {
     let mut h = Harness::new(spec());
     let ext = json!({"extAppid": APP}).to_string();

@@ -65,6 +65,7 @@ sandbox:
   audit_delay: 2s
   privacy_scan: 500ms
   audit_quota: 50
+  privacy_apis: [getLocation]
   reject:
     - when_ext: { theme: neon }
       reason: Page content does not match the declared category
@@ -115,6 +116,7 @@ fn the_full_example_resolves_platforms_and_sandbox() {
         audit_delay_ms: 2000,
         privacy_scan_ms: 500,
         audit_quota: 50,
+        privacy_apis: vec!["getLocation".to_owned()],
         reject: vec![RejectRule {
             when_ext: [("theme".to_owned(), json!("neon"))].into_iter().collect(),
             reason: "Page content does not match the declared category".to_owned(),

@@ -462,6 +462,33 @@ mod tests {
     }
 
     #[test]
+    fn a_blocked_app_is_settled_until_the_resync_and_its_commit_still_goes() {
+        let mut polls = 0;
+        let blocked = |state| {
+            let mut r = report(state, Vec::new());
+            r.held = Some(Held {
+                kind: HoldKind::Blocked,
+                until_ms: None,
+                reason: "blocked before submitting: the ICP filing …".into(),
+            });
+            r
+        };
+        let next = out(&blocked(AppState::InSync), &mut polls, 0.5);
+        assert_eq!(
+            (next.why, next.settled),
+            ("resync", true),
+            "failed plans settle"
+        );
+        let next = out(&blocked(AppState::WaitingOnAudit), &mut polls, 0.5);
+        assert_eq!(
+            (next.why, next.settled),
+            ("blocked", true),
+            "a person must act"
+        );
+        assert_eq!(next.after, Duration::from_secs(600));
+    }
+
+    #[test]
     fn doubling_saturates() {
         let cap = Duration::from_secs(10);
         assert_eq!(doubled(Duration::from_secs(1), 200, cap), cap);

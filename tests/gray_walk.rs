@@ -76,16 +76,22 @@ fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release(
     );
 }
 
-#[test]
-fn a_walk_that_has_not_held_long_enough_shows_its_step_and_when_the_next_is_due() {
+/// `tea-house` released at 1.0.0 on a standalone sandbox, its fleet entry now wanting 1.1.0
+/// walked 5 → 20 → 100 % an hour a step.
+fn an_hour_long_walk() -> (common::SandboxProcess, common::TestFleet, App) {
     let (sandbox, fleet) = fleet_on_sandbox();
     let mut app = App::new("tea-house", "wx1111111111111111");
     fleet.write(std::slice::from_ref(&app));
     fleet.converge();
-
     app.version = "1.1.0";
     app.walk = "{ steps: [5, 20, 100], hold: 1h }";
     fleet.write(std::slice::from_ref(&app));
+    (sandbox, fleet, app)
+}
+
+#[test]
+fn a_walk_that_has_not_held_long_enough_shows_its_step_and_when_the_next_is_due() {
+    let (sandbox, fleet, _) = an_hour_long_walk();
     let out = fleet.wait("8s");
     assert_eq!(
         code(&out),
@@ -169,13 +175,7 @@ fn an_alipay_walk_goes_p10_p30_then_online() {
 
 #[test]
 fn a_rollback_in_the_console_aborts_the_walk_until_the_fleet_wants_another_build() {
-    let (sandbox, fleet) = fleet_on_sandbox();
-    let mut app = App::new("tea-house", "wx1111111111111111");
-    fleet.write(std::slice::from_ref(&app));
-    fleet.converge();
-    app.version = "1.1.0";
-    app.walk = "{ steps: [5, 20, 100], hold: 1h }";
-    fleet.write(std::slice::from_ref(&app));
+    let (sandbox, fleet, mut app) = an_hour_long_walk();
     assert_eq!(code(&fleet.wait("8s")), 3, "walking at 5%");
     let remote = minifleet::sandbox::RemoteSandbox::new(&sandbox.url);
     let reverted = common::block_on(remote.console_revert_gray("wx1111111111111111")).unwrap();

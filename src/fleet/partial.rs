@@ -123,6 +123,22 @@ fn clean_message(message: &str) -> String {
         return message.to_owned();
     };
     let (head, expected) = message.split_at(at + "expected ".len());
+    // An integer out of its range: say the range, not just "an integer".
+    if head.starts_with("invalid value: integer") {
+        let range = match expected {
+            "u8" => Some("an integer from 0 to 255"),
+            "u16" => Some("an integer from 0 to 65535"),
+            "u32" => Some("an integer from 0 to 4294967295"),
+            "u64" => Some("an integer of 0 or more"),
+            "i8" => Some("an integer from -128 to 127"),
+            "i16" => Some("an integer from -32768 to 32767"),
+            "i32" => Some("an integer from -2147483648 to 2147483647"),
+            _ => None,
+        };
+        if let Some(range) = range {
+            return format!("{head}{range}");
+        }
+    }
     let plain = match expected {
         "a map" => "a mapping",
         "a sequence" => "a list",
@@ -146,6 +162,14 @@ mod tests {
         assert_eq!(
             clean_message("invalid type: string \"x\", expected struct AuditSpec"),
             "invalid type: string \"x\", expected a mapping"
+        );
+        assert_eq!(
+            clean_message("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected an integer from 0 to 4294967295"
+        );
+        assert_eq!(
+            clean_message("invalid value: integer `99999999999`, expected i32"),
+            "invalid value: integer `99999999999`, expected an integer from -2147483648 to 2147483647"
         );
         assert_eq!(
             clean_message("unknown variant `x`, expected `a` or `b`"),

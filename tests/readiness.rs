@@ -52,6 +52,16 @@ fn an_app_without_an_icp_filing_spends_no_audit_slot_and_goes_through_once_filed
         1,
         "the filed app is through"
     );
+    let status = fleet.status_json();
+    let row = common::app_plan(&status, "rice-shop");
+    assert_eq!(
+        row["state"], "held",
+        "status says why from the store: {row}"
+    );
+    assert!(
+        row["reason"].as_str().unwrap().contains("ICP filing"),
+        "{row}"
+    );
     let plan = fleet.plan_json_exiting(1);
     let rice = common::app_plan(&plan, "rice-shop");
     assert_eq!(rice["state"], "failed", "{rice}");
@@ -62,6 +72,12 @@ fn an_app_without_an_icp_filing_spends_no_audit_slot_and_goes_through_once_filed
 
     block_on(remote.set_icp(UNFILED, 6)).unwrap();
     fleet.converge();
+    let status = fleet.status_json();
+    assert_eq!(
+        common::app_plan(&status, "rice-shop")["state"],
+        "in_sync",
+        "{status}"
+    );
     let records = block_on(remote.accepted()).unwrap();
     assert_eq!(count(&records, UNFILED, "wxa/submit_audit"), 1);
     assert_eq!(count(&records, UNFILED, "wxa/release"), 1);

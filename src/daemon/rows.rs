@@ -107,7 +107,9 @@ fn fill_rows(
 pub fn status_row(store: &Store, app: &Desired, now_ms: u64) -> Result<StatusRow, StoreError> {
     let record = store.record(&app.appid)?;
     let observation = store.observation(&app.appid)?;
-    let held = crate::engine::held(&record, app, now_ms, true).map(|h| h.reason);
+    let held = crate::engine::held(&record, app, now_ms, true)
+        .map(|h| h.reason)
+        .or_else(|| record.round_hold.clone());
     Ok(view::status::row(
         app,
         &record,

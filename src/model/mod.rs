@@ -528,6 +528,11 @@ pub struct Record {
     /// The app's ICP filing was seen done: its readiness is not read again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub icp_filed: bool,
+    /// Why the app's last applying pass was held by the round (it waits for the audit quota, or
+    /// the platform says its submission would fail), for `status`, which plans from the store
+    /// alone and cannot know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_hold: Option<String>,
     /// The step of a gray walk the app was last seen on, and since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gray_mark: Option<GrayMark>,

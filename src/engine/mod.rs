@@ -384,18 +384,11 @@ impl Engine {
                     continue;
                 };
                 let priority = app.priority.unwrap_or(0);
-                if let Some(plan) = report.plan.as_mut() {
-                    hold_submission(plan, &budget, place, priority);
-                }
-                let held = Held {
-                    kind: HoldKind::AuditQuota,
-                    until_ms: None,
-                    reason: waiting_note(&budget, place, priority),
+                let reason = match report.plan.as_mut() {
+                    Some(plan) => hold_submission(plan, &budget, place, priority),
+                    None => waiting_note(&budget, place, priority),
                 };
-                if mode == Mode::Apply {
-                    self.events.emit(held.event(app));
-                }
-                report.held = Some(held);
+                self.hold_in_round(app, report, HoldKind::AuditQuota, reason, mode);
             }
             let Some(sum) = total.as_mut() else {
                 total = Some(budget);
@@ -456,6 +449,27 @@ impl Engine {
                     .unwrap_or_else(|| AppReport::crashed(app))
             })
             .collect()
+    }
+
+    /// Holds `report`'s app for what only the round knows (its audit-quota turn, a readiness
+    /// blocker), told as an event when the round applies.
+    fn hold_in_round(
+        &self,
+        app: &Desired,
+        report: &mut AppReport,
+        kind: HoldKind,
+        reason: String,
+        mode: Mode,
+    ) {
+        let held = Held {
+            kind,
+            until_ms: None,
+            reason,
+        };
+        if mode == Mode::Apply {
+            self.events.emit(held.event(app));
+        }
+        report.held = Some(held);
     }
 
     /// The ledger of the audit quotas.

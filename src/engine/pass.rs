@@ -343,42 +343,17 @@ impl Engine {
         true
     }
 
-    /// Keeps in the app's record why the round held it, when only the round knows (the audit
-    /// quota's line, a readiness blocker), so `status` can say so; clears it otherwise. Written
-    /// only when it changes.
-    fn keep_round_hold(&self, app: &Desired, report: &AppReport) {
-        let why = report
-            .held
-            .as_ref()
-            .filter(|h| matches!(h.kind, HoldKind::AuditQuota | HoldKind::Blocked))
-            .map(|h| h.reason.clone());
-        let kept = self.store.record(&app.appid).and_then(|mut record| {
-            if record.round_hold == why {
-                return Ok(());
-            }
-            record.round_hold = why;
-            self.store.put_record(&app.appid, &record)
-        });
-        if let Err(err) = kept {
-            tracing::warn!(app = %app.name, error = %err, "cannot keep why the round held the app");
-        }
-    }
-
     /// Applies a plan made by [`Engine::observe_and_plan`] (phase two of a pass): settles unknown
     /// outcomes against the observation the plan was made from, then applies; a conflict
     /// re-observes and re-plans once.
     pub(super) async fn apply_report(&self, app: &Desired, mut report: AppReport) -> AppReport {
-        if report.error.is_some() {
-            return report;
-        }
-        self.keep_round_hold(app, &report);
-        if report.held.as_ref().is_some_and(Held::blocks_apply) {
+        if report.error.is_some() || report.held.as_ref().is_some_and(Held::blocks_apply) {
             return report;
         }
         let Some(plan) = report.plan.clone() else {
             return report;
         };
-        match self.apply_plan(app, &plan).await {
+        match self.apply_plan(app, &plan, report.held.as_ref()).await {
             Ok(applied) => report.applied = applied,
             Err(err) => {
                 self.pass_failed(app, &err);
@@ -398,11 +373,22 @@ impl Engine {
         report
     }
 
-    async fn apply_plan(&self, app: &Desired, plan: &AppPlan) -> Result<Vec<Applied>, PassError> {
+    /// Applies `plan`, which the round held by `held` (if at all): why, when only the round knows
+    /// (the audit quota's line, a readiness blocker), goes into the record the pass writes, so
+    /// `status` can say so.
+    async fn apply_plan(
+        &self,
+        app: &Desired,
+        plan: &AppPlan,
+        held: Option<&Held>,
+    ) -> Result<Vec<Applied>, PassError> {
         let platform = self
             .platform(app.platform)
             .ok_or(PassError::NoPlatform(app.platform))?;
         let mut record = self.store.record(&app.appid)?;
+        record.round_hold = held
+            .filter(|h| matches!(h.kind, HoldKind::AuditQuota | HoldKind::Blocked))
+            .map(|h| h.reason.clone());
         if let Some((observed, _)) = self.store.observation(&app.appid)? {
             self.settle(app, &observed, &mut record)?;
         }
@@ -430,7 +416,7 @@ impl Engine {
         let Some(plan) = report.plan.clone() else {
             return report;
         };
-        match self.apply_plan(app, &plan).await {
+        match self.apply_plan(app, &plan, report.held.as_ref()).await {
             Ok(applied) => report.applied = applied,
             Err(err) => report.error = Some(err),
         }

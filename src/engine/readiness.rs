@@ -63,15 +63,7 @@ impl Engine {
             if let Some(plan) = report.plan.as_mut() {
                 block(plan, &blocker);
             }
-            let held = Held {
-                kind: HoldKind::Blocked,
-                until_ms: None,
-                reason: blocker.reason,
-            };
-            if mode == Mode::Apply {
-                self.events.emit(held.event(app));
-            }
-            report.held = Some(held);
+            self.hold_in_round(app, report, HoldKind::Blocked, blocker.reason, mode);
         }
     }
 

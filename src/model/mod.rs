@@ -774,10 +774,14 @@ impl AppPlan {
     /// applied now. Steps after a wait are the foreseen rest of the pipeline, so an app that only
     /// waits has no changes pending; nor has an app that only verifies testers.
     pub fn has_changes(&self) -> bool {
+        self.steps_now().any(|s| s.action.is_change())
+    }
+
+    /// The steps before the first [`Action::WaitForAudit`]: what a pass applies now.
+    pub fn steps_now(&self) -> impl Iterator<Item = &Step> {
         self.steps
             .iter()
             .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
-            .any(|s| s.action.is_change())
     }
 }
 

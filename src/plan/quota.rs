@@ -124,9 +124,7 @@ impl AuditBudget {
 
 /// Whether the plan submits an audit before its first wait.
 pub fn submits_audit(plan: &AppPlan) -> bool {
-    plan.steps
-        .iter()
-        .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
+    plan.steps_now()
         .any(|s| matches!(s.action, Action::SubmitAudit { .. }))
 }
 
@@ -228,18 +226,25 @@ pub fn budget_audits(plans: &mut [&mut AppPlan], left: u32) -> (AuditBudget, Vec
 }
 
 /// Cuts `plan` before its audit submission and says why: the budget, its place in line and its
-/// priority.
-pub fn hold_submission(plan: &mut AppPlan, budget: &AuditBudget, place: usize, priority: i32) {
+/// priority. Returns the note.
+pub fn hold_submission(
+    plan: &mut AppPlan,
+    budget: &AuditBudget,
+    place: usize,
+    priority: i32,
+) -> String {
     let at = plan
         .steps
         .iter()
         .position(|s| matches!(s.action, Action::SubmitAudit { .. }))
         .unwrap_or(plan.steps.len());
     plan.steps.truncate(at);
-    plan.notes.push(waiting_note(budget, place, priority));
+    let note = waiting_note(budget, place, priority);
+    plan.notes.push(note.clone());
     if !plan.has_changes() && !matches!(plan.state, AppState::Failed { .. }) {
         plan.state = AppState::WaitingOnAudit;
     }
+    note
 }
 
 /// Why an app waits for the quota, and where it stands in line.

@@ -49,10 +49,7 @@ pub fn is_guarded(action: &Action) -> bool {
 
 /// Whether the plan submits or releases before its first wait: the apps whose readiness is read.
 pub fn needs_check(plan: &AppPlan) -> bool {
-    plan.steps
-        .iter()
-        .take_while(|s| !matches!(s.action, Action::WaitForAudit { .. }))
-        .any(|s| is_guarded(&s.action))
+    plan.steps_now().any(|s| is_guarded(&s.action))
 }
 
 /// Cuts `plan` before its first submission or release: the steps before it still go (a commit),

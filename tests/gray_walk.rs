@@ -36,6 +36,18 @@ fn assert_walked(calls: &[(String, u64)], expected: &[&str], hold_ms: u64) {
     }
 }
 
+/// Writes `app` (walking `[a, b, 100]`, a 2 s hold), waits until it converges, and asserts from
+/// the sandbox's records that its walk took `[gray, gray, release]` (the platform's calls), each
+/// at least the hold after the one before.
+fn walks_through(fleet: &common::TestFleet, url: &str, app: &App, [gray, release]: [&str; 2]) {
+    fleet.write(std::slice::from_ref(app));
+    let since = now_ms();
+    let out = fleet.wait("60s");
+    assert_eq!(code(&out), 0, "the walk converges:\n{}", text(&out));
+    let calls = walk_calls(url, app.appid, &[gray, release], since);
+    assert_walked(&calls, &[gray, gray, release], 2000);
+}
+
 #[test]
 fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release() {
     let (sandbox, fleet) = fleet_on_sandbox();
@@ -53,20 +65,11 @@ fn a_wechat_walk_raises_step_by_step_after_each_hold_and_ends_in_a_full_release(
     fleet.converge();
 
     app.version = "1.1.0";
-    fleet.write(std::slice::from_ref(&app));
-    let since = now_ms();
-    let out = fleet.wait("60s");
-    assert_eq!(code(&out), 0, "the walk converges:\n{}", text(&out));
-    let calls = walk_calls(
+    walks_through(
+        &fleet,
         &sandbox.url,
-        "wx1111111111111111",
-        &["wxa/grayrelease", "wxa/release"],
-        since,
-    );
-    assert_walked(
-        &calls,
-        &["wxa/grayrelease", "wxa/grayrelease", "wxa/release"],
-        2000,
+        &app,
+        ["wxa/grayrelease", "wxa/release"],
     );
     let status = fleet.status_json();
     let live = common::live_text(app_plan(&status, "tea-house"));
@@ -149,28 +152,11 @@ fn an_alipay_walk_goes_p10_p30_then_online() {
         walk: "{ steps: [10, 30, 100], hold: 2s }",
         ..App::alipay("rice-bowl", "2021004100000001")
     };
-    fleet.write(std::slice::from_ref(&app));
-    let since = now_ms();
-    let out = fleet.wait("60s");
-    assert_eq!(code(&out), 0, "the walk converges:\n{}", text(&out));
-    let calls = walk_calls(
-        &sandbox.url,
-        "2021004100000001",
-        &[
-            "alipay.open.mini.version.gray.online",
-            "alipay.open.mini.version.online",
-        ],
-        since,
-    );
-    assert_walked(
-        &calls,
-        &[
-            "alipay.open.mini.version.gray.online",
-            "alipay.open.mini.version.gray.online",
-            "alipay.open.mini.version.online",
-        ],
-        2000,
-    );
+    let calls = [
+        "alipay.open.mini.version.gray.online",
+        "alipay.open.mini.version.online",
+    ];
+    walks_through(&fleet, &sandbox.url, &app, calls);
 }
 
 #[test]

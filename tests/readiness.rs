@@ -52,16 +52,8 @@ fn an_app_without_an_icp_filing_spends_no_audit_slot_and_goes_through_once_filed
         1,
         "the filed app is through"
     );
-    let status = fleet.status_json();
-    let row = common::app_plan(&status, "rice-shop");
-    assert_eq!(
-        row["state"], "held",
-        "status says why from the store: {row}"
-    );
-    assert!(
-        row["reason"].as_str().unwrap().contains("ICP filing"),
-        "{row}"
-    );
+    let why = common::held_reason(&fleet, "rice-shop");
+    assert!(why.contains("ICP filing"), "{why}");
     let plan = fleet.plan_json_exiting(1);
     let rice = common::app_plan(&plan, "rice-shop");
     assert_eq!(rice["state"], "failed", "{rice}");

@@ -174,16 +174,8 @@ fn priorities_and_slots_kept_for_new_merchants_decide_who_submits_when_the_quota
         after["audit_budget"]["left"], 0,
         "never more than the ledger could pay: {after}"
     );
-    let status = fleet.status_json();
-    let row = common::app_plan(&status, "r0");
-    assert_eq!(
-        row["state"], "held",
-        "status says why from the store: {row}"
-    );
-    assert!(
-        row["reason"].as_str().unwrap().contains("number 1 in line"),
-        "{row}"
-    );
+    let why = common::held_reason(&fleet, "r0");
+    assert!(why.contains("number 1 in line"), "{why}");
 }
 
 #[test]

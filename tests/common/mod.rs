@@ -220,6 +220,17 @@ pub fn app_plan<'a>(doc: &'a Value, app: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("app {app} in {doc}"))
 }
 
+/// The reason `status` gives for `app`, asserting its row is `held`.
+pub fn held_reason(fleet: &TestFleet, app: &str) -> String {
+    let status = fleet.status_json();
+    let row = app_plan(&status, app);
+    assert_eq!(
+        row["state"], "held",
+        "status says why from the store: {row}"
+    );
+    row["reason"].as_str().expect("a reason").to_owned()
+}
+
 /// A `minifleet sandbox` child process, killed when dropped.
 pub struct SandboxProcess {
     child: Child,

@@ -114,7 +114,7 @@ fn fleet_yaml(n: usize, base: usize, sandbox_url: Option<&str>, waves: usize) ->
          \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
          \x20 douyin:\n    component_appid: tt00000000000000aa\n    api_base: sandbox\n\
          templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n    douyin: { template_id: 9133504853504535288 }\n\
-         defaults:\n  template: shop\n  version: 1.0.0\n  description: Bench build\n  ext: { apiBase: https://api.example.com, theme: classic }\n  testers: []\n  gray: 100\n  stage: release\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: Bench build\n  ext: { apiBase: https://api.example.com, theme: classic }\n  testers: []\n  gray: 100\n  stage: release\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }\n\
          sandbox:\n  audit_delay: 0s\n  privacy_scan: 0s\n",
     );
     if let Some(url) = sandbox_url {
@@ -164,6 +164,8 @@ fn in_sync(app: &Desired) -> Observed {
         dev_builds: Vec::new(),
         probe: None,
         wanted: None,
+        domains: None,
+        jump: None,
     }
 }
 

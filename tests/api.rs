@@ -596,3 +596,48 @@ fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
         "{metrics}"
     );
 }
+
+/// `qr` while the daemon holds the store: the daemon asks the platform (read token), the CLI
+/// writes the image; Alipay's URL comes back as JSON; a read without a token is refused.
+#[test]
+fn the_experience_qr_code_comes_through_the_daemon() {
+    let fleet = TestFleet::new();
+    fleet.write(&apps());
+    let daemon = with_tokens(&fleet);
+    converged(&daemon, Some(READ), 2);
+    let (status, _) = request(&daemon.url, "GET", "/api/v1/apps/tea-house/qr", None, &[]);
+    assert_eq!(status, 401, "a read needs the read token");
+    let (status, body) = request(
+        &daemon.url,
+        "GET",
+        "/api/v1/apps/rice-shop/qr",
+        Some(READ),
+        &[],
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        answer["url"].as_str().unwrap().starts_with("https://"),
+        "{body}"
+    );
+    let (status, body) = request(&daemon.url, "GET", "/api/v1/apps/nope/qr", Some(READ), &[]);
+    assert_eq!(status, 404, "{body}");
+
+    let image = fleet.dir().join("tea.jpg");
+    let out = Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
+        .arg("-f")
+        .arg(fleet.path())
+        .args(["qr", "tea-house", "--path", "pages/a?b=1", "--out"])
+        .arg(&image)
+        .env_remove("MINIFLEET_STORE")
+        .env_remove("MINIFLEET_SERVER")
+        .env("MINIFLEET_TOKEN", READ)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(text(&out).contains("holds the store"), "{}", text(&out));
+    let bytes = std::fs::read(&image).expect("written");
+    assert_eq!(bytes[..2], [0xFF, 0xD8]);
+    assert!(String::from_utf8_lossy(&bytes).contains("pages/a?b=1"));
+}

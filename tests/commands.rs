@@ -56,6 +56,39 @@ fn schema_is_json_schema_for_the_fleet_file() {
     ] {
         assert!(schema["properties"].get(key).is_some(), "{key} in {schema}");
     }
+    // What an audit needs beside the code (issue 16), per app and in defaults.
+    let defs = &schema["$defs"];
+    for (def, keys) in [
+        (
+            "App",
+            &["domains", "privacy", "qrcode_jump", "ext_json"][..],
+        ),
+        (
+            "Defaults",
+            &["domains", "privacy", "qrcode_jump", "ext_json"][..],
+        ),
+        (
+            "Domains",
+            &[
+                "request", "ws", "upload", "download", "udp", "tcp", "webview",
+            ][..],
+        ),
+        (
+            "Privacy",
+            &["contact", "notice_method", "store_expire", "texts"][..],
+        ),
+        (
+            "JumpRule",
+            &["prefix", "path", "sub_rules", "open_version", "test_links"][..],
+        ),
+    ] {
+        for key in keys {
+            assert!(
+                defs[def]["properties"].get(key).is_some(),
+                "{def}.{key} in the schema"
+            );
+        }
+    }
 }
 
 #[test]

@@ -144,3 +144,72 @@ fn a_privacy_api_used_without_its_declaration_spends_no_audit_slot_until_declare
     assert_eq!(count(&records, FILED, "wxa/submit_audit"), 1);
     assert_eq!(count(&records, FILED, "wxa/release"), 1);
 }
+
+#[test]
+fn audit_items_the_app_does_not_have_spend_no_audit_slot() {
+    let (sandbox, fleet) = fleet_on_sandbox();
+    let mut apps = vec![
+        App {
+            extra: "    audit: { items: [{ address: pages/missing/index, tag: shop, first_class: 餐饮, second_class: 餐厅 }] }\n",
+            ..App::new("tea-house", FILED)
+        },
+        App {
+            extra: "    audit: { items: [{ address: pages/index/index, tag: shop, first_class: 零售, second_class: 超市, first_id: 1, second_id: 2 }] }\n",
+            ..App::new("rice-shop", UNFILED)
+        },
+    ];
+    fleet.write(&apps);
+    let out = fleet.wait("30s");
+    let all = text(&out);
+    assert_eq!(code(&out), 1, "{all}");
+    assert!(
+        all.contains("page `pages/missing/index` is not a page of the committed build"),
+        "{all}"
+    );
+    assert!(
+        all.contains("pages/index/index, pages/menu/index"),
+        "the pages it has: {all}"
+    );
+    assert!(all.contains("category is not one of the app's"), "{all}");
+    assert!(
+        all.contains("餐饮/餐厅 (220/225)"),
+        "the categories it has: {all}"
+    );
+    let remote = RemoteSandbox::new(&sandbox.url);
+    let calls = block_on(remote.calls()).unwrap().by_call;
+    assert_eq!(calls.get("wxa/submit_audit"), None, "never sent: {calls:?}");
+
+    // Fixed from what the error said, and an extPages page is one of the build's: both go.
+    apps[0].extra = "    audit: { items: [{ address: pages/missing/index, tag: shop, first_class: 餐饮, second_class: 餐厅 }] }\n    ext_json: { extPages: { pages/missing/index: { navigationBarTitleText: Menu } } }\n";
+    apps[1].extra = "    audit: { items: [{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 饮品, first_id: 220, second_id: 227 }] }\n";
+    fleet.write(&apps);
+    fleet.converge();
+    let records = block_on(remote.accepted()).unwrap();
+    assert_eq!(count(&records, FILED, "wxa/submit_audit"), 1);
+    assert_eq!(count(&records, UNFILED, "wxa/submit_audit"), 1);
+}
+
+#[test]
+fn the_pages_of_one_template_are_read_once_for_the_fleet() {
+    let (sandbox, fleet) = fleet_on_sandbox();
+    fleet.write(&[
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("rice-shop", "wx2222222222222222"),
+        App::new("noodle-bar", "wx3333333333333333"),
+    ]);
+    fleet.converge();
+    let calls = block_on(RemoteSandbox::new(&sandbox.url).calls())
+        .unwrap()
+        .by_call;
+    assert_eq!(calls.get("wxa/submit_audit"), Some(&3), "{calls:?}");
+    assert_eq!(
+        calls.get("wxa/get_page"),
+        Some(&1),
+        "one template, no extPages: one read: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("wxa/get_category"),
+        Some(&3),
+        "categories are each app's: {calls:?}"
+    );
+}

@@ -18,7 +18,7 @@ fn many_apps(fleet: &TestFleet, n: usize, audit_delay: &str, extra: &str, bad: O
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
          templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
-         defaults:\n  template: shop\n  version: 1.0.0\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }}\n\
          sandbox:\n  audit_delay: {audit_delay}\n  privacy_scan: 50ms\n{extra}apps:\n"
     );
     for i in 0..n {
@@ -85,7 +85,7 @@ fn quota_fleet(fleet: &TestFleet, version: &str, with_new: bool) {
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: wx00000000000000aa\n    api_base: sandbox\n\
          templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
-         defaults:\n  template: shop\n  version: {version}\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
+         defaults:\n  template: shop\n  version: {version}\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }}\n\
          sandbox:\n  audit_delay: 200ms\n  privacy_scan: 50ms\n  audit_quota: 5\n\
          apps:\n\
          \x20 - {{ name: r0, platform: wechat, appid: wx0000000000000001 }}\n\

@@ -41,7 +41,7 @@ defaults:
   ext: {{ theme: {theme} }}
   audit:
     items:
-      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}
+      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }}
 sandbox:
   url: {url}
 {rollout}apps:

@@ -18,7 +18,7 @@ fn wechat_apps(fleet: &TestFleet, n: usize, url: &str) {
         "version: 1\n\
          platforms:\n  wechat:\n    component_appid: {COMPONENT}\n    api_base: sandbox\n\
          templates:\n  shop:\n    wechat: {{ template_id: 7 }}\n\
-         defaults:\n  template: shop\n  version: 1.0.0\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }}\n\
+         defaults:\n  template: shop\n  version: 1.0.0\n  description: Test build\n  audit:\n    items:\n      - {{ address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }}\n\
          sandbox:\n  url: {url}\n\
          apps:\n"
     );

@@ -235,6 +235,20 @@ pub fn nothing_selected(fleet: &Fleet, selectors: &[String]) -> CliError {
     .help(help)
 }
 
+/// The error for an app `name` the fleet does not have, with the closest name it does.
+pub fn unknown_app(fleet: &Fleet, name: &str) -> CliError {
+    let names: Vec<&str> = fleet.apps.iter().map(|a| a.name.as_str()).collect();
+    let help = match crate::fleet::kit::did_you_mean(name, &names) {
+        Some(close) => format!("did you mean `{close}`? (`minifleet status` lists the apps)"),
+        None => "`minifleet status` lists the fleet's apps".to_owned(),
+    };
+    CliError::new(format!(
+        "no app named `{name}` in `{}`",
+        fleet.path.display()
+    ))
+    .help(help)
+}
+
 /// Whether an app is chosen by `--only` names and `--selector key=value` labels (every app when
 /// neither is given). Names not in `fleet` and selectors without `=` are errors.
 pub fn chooser<'a>(

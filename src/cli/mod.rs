@@ -6,6 +6,7 @@ mod common;
 mod completions;
 mod history;
 mod progress;
+mod qr;
 mod reconcile;
 mod remote;
 mod rollout;
@@ -160,6 +161,9 @@ pub enum Command {
     /// A fixed build (a new version, or a changed ext for the rejected apps) lifts a halt by
     /// itself; `resume` goes on without a fix, and the rejections it forgives do not halt again.
     Resume(rollout::ResumeArgs),
+    /// Get the QR code of an app's experience version: WeChat's image is written to a file
+    /// (`--out`), Alipay's and Douyin's URL is printed.
+    Qr(qr::QrArgs),
     /// Print the fleet file's JSON Schema (for editors and CI linters).
     Schema,
     /// Print a shell completion script, e.g. `minifleet completions bash > /etc/bash_completion.d/minifleet`.
@@ -206,6 +210,7 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Auth(args) => auth::run(cli, ui, args).await,
         Command::Promote(args) => rollout::promote(cli, ui, args).await,
         Command::Resume(args) => rollout::resume(cli, ui, args).await,
+        Command::Qr(args) => qr::run(cli, ui, args).await,
         Command::Schema => schema::run(ui),
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(ui, args),

@@ -91,6 +91,32 @@ impl Remote {
             .await
     }
 
+    /// `GET path` of a QR code: the image the daemon answers, or the URL of its `{"url"}`.
+    pub async fn qr(&self, path: &str) -> Result<crate::platform::QrCode, CliError> {
+        let request = self.http.get(format!("{}{path}", self.base));
+        let response = self
+            .authorized(request)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let content_type = crate::platform::http::content_type(&response);
+        if response.status().is_success() && content_type.starts_with("image/") {
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(e))?;
+            return Ok(crate::platform::QrCode::Image {
+                content_type,
+                bytes: bytes.to_vec(),
+            });
+        }
+        let status = response.status().as_u16();
+        let value = self.json(response, path).await?;
+        match value["url"].as_str() {
+            Some(url) if (200..300).contains(&status) => {
+                Ok(crate::platform::QrCode::Url(url.to_owned()))
+            }
+            _ => Err(self.refused(status, &value)),
+        }
+    }
+
     /// `POST path` with `body`, the JSON answer; `accept` lists statuses besides 2xx whose JSON
     /// body is the answer (422: a proposal's problems).
     pub async fn post(

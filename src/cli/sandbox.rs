@@ -39,6 +39,21 @@ pub struct SandboxArgs {
     #[arg(long = "privacy-api", value_name = "API")]
     pub privacy_apis: Vec<String>,
 
+    /// A privacy key (WeChat's `Album`, `Location`…) the privacy scan finds in every commit: a
+    /// submission without a guide text for it is refused (85086); repeat for more.
+    #[arg(long = "privacy-key", value_name = "KEY")]
+    pub privacy_keys: Vec<String>,
+
+    /// A domain WeChat lists as not in effect (not ICP-filed), by host or whole URL; repeat for
+    /// more.
+    #[arg(long = "unfiled-domain", value_name = "DOMAIN")]
+    pub unfiled_domains: Vec<String>,
+
+    /// A host where the QR-code jump rules' verification file is not hosted: adding a rule with
+    /// a link there fails (85069); repeat for more.
+    #[arg(long = "jump-unverified", value_name = "HOST")]
+    pub jump_unverified: Vec<String>,
+
     /// Reject the audits of apps whose ext has this key and value, with this reason
     /// (`theme=neon:Neon breaks the content rules`); repeat for more rules. Others are approved.
     #[arg(long, value_name = "KEY=VALUE:REASON", value_parser = parse_reject)]
@@ -202,6 +217,9 @@ pub async fn run(ui: &Ui, args: &SandboxArgs) -> Result<i32, CliError> {
         privacy_scan_ms: millis(args.privacy_scan),
         audit_quota: args.audit_quota,
         privacy_apis: args.privacy_apis.clone(),
+        privacy_keys: args.privacy_keys.clone(),
+        unfiled_domains: args.unfiled_domains.clone(),
+        jump_unverified: args.jump_unverified.clone(),
         faults: faults(&args.faults),
         reject: args.reject.clone(),
         ..SandboxSpec::default()

@@ -117,6 +117,7 @@ pub fn router(api: Arc<Api>) -> Router {
         .route("/api/v1/apps", get(apps))
         .route("/api/v1/apps/{app}", get(app))
         .route("/api/v1/apps/{app}/history", get(app_history))
+        .route("/api/v1/apps/{app}/qr", get(app_qr))
         .route("/api/v1/history", get(fleet_history))
         .route("/api/v1/plan", get(running_plan).post(proposed_plan))
         .route("/api/v1/events", get(events))
@@ -408,6 +409,47 @@ async fn app_history(
         Ok(events) if events.is_empty() && appid.is_none() => no_app(&name),
         Ok(events) => axum::Json(page(events, &query)).into_response(),
         Err(err) => store_failed(&err),
+    }
+}
+
+/// The query of `GET /api/v1/apps/{app}/qr`.
+#[derive(Debug, serde::Deserialize)]
+struct QrQuery {
+    /// The page the code opens, with its query.
+    path: Option<String>,
+}
+
+/// `GET /api/v1/apps/{app}/qr[?path=PAGE]`: the experience version's QR code, from the
+/// platform: the image itself, or `{"url"}` where the platform gives a URL.
+async fn app_qr(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    Query(query): Query<QrQuery>,
+) -> Response {
+    let Some(app) = api.apps().into_iter().find(|a| a.name == name) else {
+        return no_app(&name);
+    };
+    match api.engine.experience_qr(&app, query.path.as_deref()).await {
+        Ok(Some(crate::platform::QrCode::Image {
+            content_type,
+            bytes,
+        })) => ([(axum::http::header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Ok(Some(crate::platform::QrCode::Url(url))) => {
+            axum::Json(serde_json::json!({ "url": url })).into_response()
+        }
+        Ok(None) => problem(
+            StatusCode::NOT_FOUND,
+            format!("{} has no experience QR code", app.platform),
+            "",
+        ),
+        Err(err) => {
+            let report = view::report::Report::from(&err);
+            problem(
+                StatusCode::BAD_GATEWAY,
+                report.message,
+                report.help.unwrap_or_default(),
+            )
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! told as events (history, progress and metrics subscribe), and its effect (audit id, tester
 //! map, last build) remembered.
 
+use crate::model::settings::setting_of;
 use crate::model::{Action, AppPlan, Desired, Failure, Parked, Record, Step};
 use crate::plan::gray;
 use crate::platform::http::MUTATIONS;
@@ -219,6 +220,9 @@ fn remember(
     effect: &Effect,
     record: &mut Record,
 ) -> Result<(), PassError> {
+    if let Some((key, _)) = setting_of(action, app) {
+        record.setting_failures.remove(&key);
+    }
     match (action, effect) {
         (Action::Commit { fingerprint, .. }, _) => {
             record.last_fingerprint = Some(fingerprint.clone());
@@ -226,6 +230,12 @@ fn remember(
             record.last_ext_json = app.ext_others();
         }
         (Action::WithdrawAudit { .. }, _) => record.withdrawals.count_one(now_ms() / 1000),
+        (Action::AddJumpRule { rule, .. }, _) => {
+            record.jump_prefixes.insert(rule.prefix.clone());
+        }
+        (Action::DeleteJumpRule { prefix }, _) => {
+            record.jump_prefixes.remove(prefix);
+        }
         (Action::Gray { to, .. }, _) => record.gray_mark = gray::raised(app, *to, now_ms()),
         (Action::Release { .. }, _) => record.gray_mark = gray::raised(app, 100, now_ms()),
         (_, Effect::TesterBound { tester, member }) => {
@@ -261,6 +271,17 @@ pub(super) fn park(record: &mut Record, err: &PlatformError, now: u64) {
     });
 }
 
+/// The permanent failure `err` of what `fingerprint` stands for.
+fn failure(fingerprint: String, err: &PlatformError) -> Failure {
+    Failure {
+        fingerprint,
+        call: err.call.clone(),
+        code: err.code.clone(),
+        message: format!("{} ({})", err.explanation, err.message),
+        audit: None,
+    }
+}
+
 /// Records a failed action; returns whether the app's pass stops here.
 fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Record) -> bool {
     let tester_step = matches!(
@@ -277,13 +298,20 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
         }
         // A bad tester id must not hold back the release: report it and go on.
         ErrorClass::Permanent if tester_step => false,
+        // Settings are not in the fingerprint: their failure holds until what the fleet wants of
+        // them changes. Domains stop the pass (the commit needs them); a jump rule does not.
+        ErrorClass::Permanent if setting_of(action, app).is_some() => {
+            if let Some((key, digest)) = setting_of(action, app) {
+                record.setting_failures.insert(key, failure(digest, err));
+            }
+            matches!(action, Action::SetDomains { .. })
+        }
         ErrorClass::Permanent => {
-            record.failure = Some(Failure {
-                fingerprint: app.fingerprint.clone(),
-                call: err.call.clone(),
-                code: err.code.clone(),
-                message: format!("{} ({})", err.explanation, err.message),
-            });
+            let mut failed = failure(app.fingerprint.clone(), err);
+            if matches!(action, Action::SubmitAudit { .. }) {
+                failed.audit = Some(app.audit.digest());
+            }
+            record.failure = Some(failed);
             true
         }
         ErrorClass::Quota => {

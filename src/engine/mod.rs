@@ -485,6 +485,22 @@ impl Engine {
         self.ledger().release(appid);
     }
 
+    /// The QR code of `app`'s experience version, opening `path` where its platform takes one
+    /// (`minifleet qr`, `GET /api/v1/apps/{app}/qr`); `None` where the platform has none.
+    pub async fn experience_qr(
+        &self,
+        app: &Desired,
+        path: Option<&str>,
+    ) -> Result<Option<crate::platform::QrCode>, PassError> {
+        let platform = self
+            .platform(app.platform)
+            .ok_or(PassError::NoPlatform(app.platform))?;
+        platform
+            .experience_qr(app, path)
+            .await
+            .map_err(|e| PassError::Platform(Box::new(e)))
+    }
+
     fn platform(&self, kind: PlatformKind) -> Option<&Arc<dyn Platform>> {
         self.platforms.client(kind)
     }

@@ -17,6 +17,11 @@ pub(super) fn is_idempotent(action: &Action) -> bool {
             | Action::VerifyTester { .. }
             | Action::UnbindTester { .. }
             | Action::DeleteBuild { .. }
+            | Action::SetDomains { .. }
+            | Action::SetPrivacy { .. }
+            | Action::AddJumpRule { .. }
+            | Action::PublishJumpRule { .. }
+            | Action::DeleteJumpRule { .. }
     )
 }
 
@@ -57,6 +62,11 @@ pub(super) fn took_effect(action: &Action, observed: &Observed) -> Option<bool> 
         | Action::BindTester { .. }
         | Action::VerifyTester { .. }
         | Action::UnbindTester { .. }
+        | Action::SetDomains { .. }
+        | Action::SetPrivacy { .. }
+        | Action::AddJumpRule { .. }
+        | Action::PublishJumpRule { .. }
+        | Action::DeleteJumpRule { .. }
         | Action::DeleteBuild { .. } => return None,
     })
 }

@@ -443,11 +443,13 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         .spec
         .ext_json(&id.appid, &raw.ext.unwrap_or_default(), &others);
     let version = raw.version.unwrap_or_default();
-    let fingerprint = model::fingerprint(
+    let privacy = raw.privacy.as_deref().map(model::Privacy::canonical);
+    let fingerprint = model::fingerprint_with(
         &template.id,
         template.version.as_deref(),
         &version,
         &ext_json,
+        privacy.as_deref(),
     );
     let mut testers = raw.testers.unwrap_or_default();
     testers.sort();
@@ -483,6 +485,9 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         suspended,
         priority: raw.priority,
         audit: raw.audit.unwrap_or_default(),
+        domains: raw.domains,
+        privacy: raw.privacy,
+        qrcode_jump: raw.qrcode_jump,
         fingerprint,
     }
 }

@@ -36,6 +36,7 @@ mod rules;
 mod sandbox_spec;
 mod schema;
 mod secrets;
+mod settings_spec;
 pub mod shard;
 mod spec;
 mod templates;
@@ -45,11 +46,13 @@ pub mod kit {
     pub(crate) use super::app_rules::require_in_audit;
     pub(crate) use super::ext_json::{Holds, canonical as ext_json_text, check as check_ext_json};
     pub(crate) use super::inherit::AppAt;
+    pub(crate) use super::keys::did_you_mean;
     pub(crate) use super::partial::read as read_section;
     pub(crate) use super::path::YamlPath;
     pub(crate) use super::problems::{MaybeHelp, Problems};
     pub(crate) use super::raw::{RawApp, RawGray, SECRET_PATTERN, VERSION_PATTERN};
     pub(crate) use super::rules::{is_email, is_phone, is_version};
+    pub(crate) use super::settings_spec::{check as check_settings, refuse as refuse_settings};
     pub(crate) use super::spec::find as find_spec;
 }
 #[cfg(test)]
@@ -144,6 +147,16 @@ pub struct SandboxSpec {
     /// names such as `getLocation`): the privacy scan reports the ones a commit's ext.json does
     /// not list in `requiredPrivateInfos`, and a submission of it is refused (61040).
     pub privacy_apis: Vec<String>,
+    /// Privacy keys (WeChat's `Album`, `Location`…) the simulated privacy scan finds in every
+    /// commit, beside `Location` for a commit declaring a location API: a submission without a
+    /// guide text for each is refused (85086).
+    pub privacy_keys: Vec<String>,
+    /// Domains WeChat lists as not in effect (`invalid_requestdomain` …: not ICP-filed), by host
+    /// (`api.unfiled.example.com`) or the whole URL.
+    pub unfiled_domains: Vec<String>,
+    /// Hosts where the QR-code jump rules' verification file is not hosted: adding a rule with
+    /// such a link fails (85069).
+    pub jump_unverified: Vec<String>,
     /// Audits matching a rule are rejected with its reason; others are approved.
     pub reject: Vec<RejectRule>,
     /// Faults the sandbox injects into the platform calls it answers (none by default).
@@ -161,6 +174,9 @@ impl Default for SandboxSpec {
             privacy_scan_ms: 1000,
             audit_quota: 100,
             privacy_apis: Vec::new(),
+            privacy_keys: Vec::new(),
+            unfiled_domains: Vec::new(),
+            jump_unverified: Vec::new(),
             reject: Vec::new(),
             faults: FaultSpec::default(),
             url: None,

@@ -165,6 +165,14 @@ pub(crate) struct RawDefaults {
     pub suspend: Option<RawSuspend>,
     /// What to send with an audit submission.
     pub audit: Option<AuditSpec>,
+    /// WeChat: the server and web-view domains the apps must have, per kind (`request`, `ws`,
+    /// `upload`, `download`, `udp`, `tcp`, `webview`); a kind left out is left alone.
+    pub domains: Option<crate::model::Domains>,
+    /// WeChat: the privacy guide, set before each submission.
+    pub privacy: Option<crate::model::Privacy>,
+    /// WeChat: QR-code jump rules (ordinary links that open the apps); a rule that leaves the
+    /// list is deleted.
+    pub qrcode_jump: Option<Vec<crate::model::JumpRule>>,
 }
 
 /// `gray`: a percentage, or a walk of percentages over time.
@@ -313,6 +321,18 @@ pub struct RawApp {
     pub priority: Option<i32>,
     /// What to send with an audit submission.
     pub audit: Option<std::sync::Arc<AuditSpec>>,
+    /// WeChat: the server and web-view domains the app must have, per kind (`request`, `ws`,
+    /// `upload`, `download`, `udp`, `tcp`, `webview`); a kind left out is left alone. Set before
+    /// the commit that needs them.
+    pub domains: Option<std::sync::Arc<crate::model::Domains>>,
+    /// WeChat: the privacy guide (contact, notice method, storage, a text per privacy key), set
+    /// after each commit's privacy scan and before its submission.
+    pub privacy: Option<std::sync::Arc<crate::model::Privacy>>,
+    /// WeChat: QR-code jump rules (扫普通链接二维码打开小程序: an ordinary link, e.g. printed on a
+    /// table, that opens the app at a page), added, published once the app has a release, and
+    /// deleted when they leave the list (only those minifleet added). Leaving the key out leaves
+    /// the app's rules alone.
+    pub qrcode_jump: Option<std::sync::Arc<Vec<crate::model::JumpRule>>>,
 }
 
 impl RawApp {
@@ -339,7 +359,10 @@ impl RawApp {
             gray,
             stage,
             suspend,
-            audit
+            audit,
+            domains,
+            privacy,
+            qrcode_jump
         );
     }
 }
@@ -359,6 +382,15 @@ pub(crate) struct RawSandbox {
     /// `[getLocation]`: a commit whose ext.json `requiredPrivateInfos` lacks one is caught by the
     /// privacy scan, and WeChat refuses its submission (61040).
     pub privacy_apis: Option<Vec<String>>,
+    /// Privacy keys (`Album`, `Location`…) the privacy scan finds in every commit, beside
+    /// `Location` for a commit that declares a location API: a submission without a guide text
+    /// for each is refused (85086).
+    pub privacy_keys: Option<Vec<String>>,
+    /// Domains WeChat lists as not in effect (not ICP-filed), by host or whole URL.
+    pub unfiled_domains: Option<Vec<String>>,
+    /// Hosts where the QR-code jump rules' verification file is not hosted (adding a rule fails
+    /// with 85069).
+    pub jump_unverified: Option<Vec<String>>,
     /// Audits of apps matching a rule are rejected with its reason; others are approved.
     pub reject: Option<Vec<RawRejectRule>>,
     /// Faults injected into the platform calls the sandbox answers (all off by default).

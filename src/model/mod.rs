@@ -14,11 +14,13 @@ pub mod gray;
 mod platform;
 pub mod rollout;
 mod rules;
+pub mod settings;
 
 pub use gray::{GrayMark, GrayWalk, WalkView};
 pub use platform::PlatformKind;
 pub use rollout::{Rollout, RolloutState};
 pub use rules::Rules;
+pub use settings::{Domains, JumpRule, LiveDomains, LiveJump, Privacy};
 
 pub use calendar::{beijing_day, beijing_month};
 
@@ -90,6 +92,15 @@ pub struct AuditItem {
     /// Page title (at most 32 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+}
+
+impl AuditSpec {
+    /// A short digest of the settings (what a failed submission is recorded with).
+    pub fn digest(&self) -> String {
+        let text = serde_json::to_vec(self).unwrap_or_default();
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
+        hex::encode(&digest.as_ref()[..4])
+    }
 }
 
 /// What to send with an audit submission.
@@ -195,6 +206,18 @@ pub struct Desired {
     pub priority: Option<i32>,
     /// What to send with an audit submission (shared by the apps that inherit it).
     pub audit: std::sync::Arc<AuditSpec>,
+    /// `domains`: the server and web-view domains the app must have (WeChat); `None`: not
+    /// managed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domains: Option<std::sync::Arc<Domains>>,
+    /// `privacy`: the app's privacy guide (WeChat), set before each submission; `None`: not
+    /// managed. Covered by the fingerprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<std::sync::Arc<Privacy>>,
+    /// `qrcode_jump`: the app's QR-code jump rules (WeChat); `None`: not managed. A rule that
+    /// leaves the list is deleted (only rules minifleet added).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qrcode_jump: Option<std::sync::Arc<Vec<JumpRule>>>,
     /// Short content fingerprint of the build, see [`fingerprint`].
     pub fingerprint: String,
     /// What the app's platform allows, as far as planning is concerned (its platform module's).
@@ -298,21 +321,37 @@ pub fn fingerprint(
     version: &str,
     ext_json: &str,
 ) -> String {
+    fingerprint_with(template_id, template_version, version, ext_json, None)
+}
+
+/// [`fingerprint`] of a build with a privacy guide ([`Privacy::canonical`]) beside its ext; without
+/// one the digest is [`fingerprint`]'s, byte for byte.
+pub fn fingerprint_with(
+    template_id: &str,
+    template_version: Option<&str>,
+    version: &str,
+    ext_json: &str,
+    privacy: Option<&str>,
+) -> String {
     #[derive(Serialize)]
     struct Canonical<'a> {
         ext_json: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        privacy: Option<&'a str>,
         template: &'a str,
         template_version: Option<&'a str>,
         version: &'a str,
     }
     let canonical = Canonical {
         ext_json,
+        privacy,
         template: template_id,
         template_version,
         version,
     };
     // Sized for the escaped ext JSON and the rest; serializing strings into memory cannot fail.
-    let mut text = Vec::with_capacity(ext_json.len() * 5 / 4 + 128);
+    let extra = privacy.map_or(0, str::len);
+    let mut text = Vec::with_capacity((ext_json.len() + extra) * 5 / 4 + 128);
     let _ = serde_json::to_writer(&mut text, &canonical);
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
     hex::encode(&digest.as_ref()[..4])
@@ -421,6 +460,12 @@ pub struct Observed {
     /// the observation proves nothing for another wanted version. Set by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wanted: Option<String>,
+    /// The app's domains, read when the fleet manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domains: Option<LiveDomains>,
+    /// The app's QR-code jump rules, read when the fleet manages them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jump: Option<LiveJump>,
 }
 
 /// A failure that stops an app until its fingerprint changes.
@@ -434,6 +479,10 @@ pub struct Failure {
     pub code: String,
     /// What happened, in words.
     pub message: String,
+    /// For a failed submission, the digest of the audit settings it was sent with
+    /// ([`AuditSpec::digest`]): other settings (fixed audit items) lift the failure too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<String>,
 }
 
 /// Withdrawal counts, for the per-app quota (WeChat: 5 a day, 10 a month).
@@ -536,6 +585,15 @@ pub struct Record {
     /// The step of a gray walk the app was last seen on, and since when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gray_mark: Option<GrayMark>,
+    /// Permanent failures of settings beside the build, by what failed (`domains`, `qrcode_jump
+    /// <prefix>`), each `fingerprint` the digest of what the fleet wanted
+    /// ([`Domains::digest`], [`JumpRule::digest`]): not tried again until that changes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setting_failures: BTreeMap<String, Failure>,
+    /// The prefixes of the QR-code jump rules minifleet added: a rule that leaves the fleet is
+    /// deleted only if it is one of these.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub jump_prefixes: BTreeSet<String>,
 }
 
 /// An app parked by a platform quota until the quota resets.
@@ -617,6 +675,35 @@ pub enum Action {
         /// WeChat id / Alipay logon id.
         tester: String,
     },
+    /// Set the app's domains: the server kinds given (all six, those the fleet leaves alone as
+    /// they are) with one `modify_domain`, the web-view ones with `setwebviewdomain`.
+    SetDomains {
+        /// The lists to set; a kind left out is not touched.
+        domains: Domains,
+    },
+    /// Set the privacy guide of the build under development (before its submission) or of the
+    /// live one (after a release: WeChat copies it over only at the first).
+    SetPrivacy {
+        /// Whether the live guide (`privacy_ver` 1) is set, else the development one (2).
+        live: bool,
+    },
+    /// Add a QR-code jump rule, or edit the one with its prefix.
+    AddJumpRule {
+        /// The rule.
+        rule: JumpRule,
+        /// Whether a rule with this prefix exists (`is_edit`).
+        edit: bool,
+    },
+    /// Publish a jump rule (only once the app has a release): its links open the app.
+    PublishJumpRule {
+        /// The rule's prefix.
+        prefix: String,
+    },
+    /// Delete a jump rule minifleet added that left the fleet.
+    DeleteJumpRule {
+        /// The rule's prefix.
+        prefix: String,
+    },
     /// Remove a tester.
     UnbindTester {
         /// WeChat id / Alipay logon id, where known.
@@ -641,6 +728,15 @@ impl Action {
         self.is_mutating() && !matches!(self, Action::VerifyTester { .. })
     }
 
+    /// Whether the action submits an audit or prepares the submission (the development privacy
+    /// guide): a plan held back before its submission is cut at the first such step.
+    pub fn is_submission(&self) -> bool {
+        matches!(
+            self,
+            Action::SubmitAudit { .. } | Action::SetPrivacy { live: false }
+        )
+    }
+
     /// A short, stable name of the action's kind, as in JSON output and history.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -656,6 +752,11 @@ impl Action {
             Action::BindTester { .. } => "bind_tester",
             Action::VerifyTester { .. } => "verify_tester",
             Action::UnbindTester { .. } => "unbind_tester",
+            Action::SetDomains { .. } => "set_domains",
+            Action::SetPrivacy { .. } => "set_privacy",
+            Action::AddJumpRule { .. } => "add_jump_rule",
+            Action::PublishJumpRule { .. } => "publish_jump_rule",
+            Action::DeleteJumpRule { .. } => "delete_jump_rule",
         }
     }
 }

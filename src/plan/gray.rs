@@ -61,6 +61,7 @@ pub fn track(desired: &Desired, observed: &Observed, record: &mut Record, now_ms
                 fingerprint_tag(fp),
                 mark.percent
             ),
+            audit: None,
         });
     }
     true

@@ -10,6 +10,7 @@ pub mod quota;
 pub mod readiness;
 mod release;
 pub mod rollout;
+mod settings;
 mod summary;
 mod testers;
 mod versions;
@@ -57,10 +58,22 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
         return plan;
     }
     let testers = testers::plan_testers(desired, observed, record, rules);
-    let code = pipeline::plan_code(desired, observed, record, ctx, rules);
+    let domains = settings::plan_domains(desired, observed, record);
+    let mut code = pipeline::plan_code(desired, observed, record, ctx, rules);
+    if let Some(failed) = domains.failed {
+        // The commit would need the domains that cannot be set.
+        code.steps.clear();
+        code.ext_change = None;
+        code.failed = code.failed.or(Some(failed));
+    }
+    settings::plan_privacy(desired, observed, &mut code.steps);
+    let jump = settings::plan_jump(desired, observed, record);
     plan.steps = testers.steps;
+    plan.steps.extend(domains.step);
+    plan.steps.extend(jump.steps);
     plan.steps.extend(code.steps);
     plan.notes = testers.notes;
+    plan.notes.extend(jump.notes);
     plan.notes.extend(code.notes);
     plan.ext_change = code.ext_change;
     plan.walk = code.walk;
@@ -68,6 +81,9 @@ pub fn plan_app(desired: &Desired, observed: &Observed, record: &Record, ctx: &C
         Some((reason, help)) => AppState::Failed { reason, help },
         None => progress_state(&plan),
     };
+    if let Some(blocker) = domains.blocker {
+        readiness::block(&mut plan, &blocker);
+    }
     if desired.suspended {
         suspend(&mut plan);
     }
@@ -151,6 +167,9 @@ pub struct Summary {
     pub releases: usize,
     /// Planned tester binds and unbinds.
     pub tester_changes: usize,
+    /// Planned settings: domains and privacy guides.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub settings: usize,
     /// Testers the plan cannot tell are bound (no member id for them here), to be verified:
     /// not changes.
     #[serde(skip_serializing_if = "is_zero")]

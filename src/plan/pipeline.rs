@@ -88,9 +88,16 @@ impl Planner<'_> {
     /// The reason of a permanent failure recorded for the wanted fingerprint.
     fn recorded_failure(&self) -> Option<String> {
         let failure = self.r.failure.as_ref()?;
-        (failure.fingerprint == self.d.fingerprint).then(|| {
+        let same_audit = || {
+            failure
+                .audit
+                .as_ref()
+                .is_none_or(|a| *a == self.d.audit.digest())
+        };
+        (failure.fingerprint == self.d.fingerprint && same_audit()).then(|| {
             format!(
-                "{} failed with {}: {}; change the version or ext to try again",
+                "{} failed with {}: {}; change the version, the ext or (for a submission) the \
+                 audit settings to try again",
                 failure.call, failure.code, failure.message
             )
         })
@@ -316,7 +323,7 @@ pub(super) fn describe(build: &Build) -> String {
 }
 
 /// The fix of a failure recorded for the wanted build.
-const TRY_AGAIN: &str = "change the app's version or ext in the fleet file to try again";
+const TRY_AGAIN: &str = "change the app's version, ext or (for a submission) audit settings in the fleet file to try again";
 
 /// The fix of a rejected audit.
 const RESUBMIT: &str = "fix what the reviewer named, then change the app's version or ext in the fleet file to resubmit";

@@ -236,7 +236,7 @@ pub fn hold_submission(
     let at = plan
         .steps
         .iter()
-        .position(|s| matches!(s.action, Action::SubmitAudit { .. }))
+        .position(|s| s.action.is_submission())
         .unwrap_or(plan.steps.len());
     plan.steps.truncate(at);
     let note = waiting_note(budget, place, priority);

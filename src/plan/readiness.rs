@@ -41,10 +41,7 @@ pub struct Blocker {
 
 /// Whether `action` spends an audit slot or releases: what readiness guards.
 pub fn is_guarded(action: &Action) -> bool {
-    matches!(
-        action,
-        Action::SubmitAudit { .. } | Action::Release { .. } | Action::Gray { .. }
-    )
+    action.is_submission() || matches!(action, Action::Release { .. } | Action::Gray { .. })
 }
 
 /// Whether the plan submits or releases before its first wait: the apps whose readiness is read.

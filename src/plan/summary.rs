@@ -47,6 +47,11 @@ impl Summary {
             | Action::Rollback { .. } => self.releases += 1,
             Action::BindTester { .. } | Action::UnbindTester { .. } => self.tester_changes += 1,
             Action::VerifyTester { .. } => self.unverified_testers += 1,
+            Action::SetDomains { .. }
+            | Action::SetPrivacy { .. }
+            | Action::AddJumpRule { .. }
+            | Action::PublishJumpRule { .. }
+            | Action::DeleteJumpRule { .. } => self.settings += 1,
             Action::WaitForAudit { .. } => {}
         }
     }
@@ -59,6 +64,7 @@ impl Summary {
             + self.deletions
             + self.releases
             + self.tester_changes
+            + self.settings
             > 0
     }
 

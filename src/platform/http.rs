@@ -158,6 +158,16 @@ impl Transport {
     }
 }
 
+/// The media type an answer says it has (`image/jpeg`), empty when it names none.
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The proxy the environment names for `base`: `HTTPS_PROXY` for an https URL, `HTTP_PROXY` for
 /// http (either also lower-case), else `ALL_PROXY`; with `NO_PROXY`'s exceptions. `None` for a
 /// loopback host (the sandbox) or when no proxy is named.

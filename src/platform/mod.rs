@@ -357,6 +357,31 @@ pub trait Platform: Send + Sync {
         let _ = app;
         Box::pin(async { Ok(None) })
     }
+
+    /// The QR code of the app's experience version, opening `path` (a page with its query,
+    /// `pages/menu/index?table=3`) where the platform takes one; `None` where it has none.
+    fn experience_qr<'a>(
+        &'a self,
+        app: &'a Desired,
+        path: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<QrCode>, PlatformError>> {
+        let _ = (app, path);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// An experience version's QR code, as the platform gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QrCode {
+    /// The image itself (WeChat `wxa/get_qrcode`: a JPEG).
+    Image {
+        /// Its media type, e.g. `image/jpeg`.
+        content_type: String,
+        /// The image.
+        bytes: Vec<u8>,
+    },
+    /// Where to fetch it (Alipay `exp_qr_code_url`, Douyin `qr_code_url`, signed and expiring).
+    Url(String),
 }
 
 /// The digest of a probe's answer (see [`Platform::probe`]): 16 hex digits of the SHA-256 of its

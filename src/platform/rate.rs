@@ -153,6 +153,17 @@ impl Platform for RateLimited {
             self.inner.readiness(app).await
         })
     }
+
+    fn experience_qr<'a>(
+        &'a self,
+        app: &'a Desired,
+        path: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<crate::platform::QrCode>, PlatformError>> {
+        Box::pin(async move {
+            self.bucket.take().await;
+            self.inner.experience_qr(app, path).await
+        })
+    }
 }
 
 #[cfg(test)]

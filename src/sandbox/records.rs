@@ -25,6 +25,11 @@ pub struct Accepted {
     /// calls): what the platform got beside `ext`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ext_keys: Vec<String>,
+    /// What a settings call left in place (empty for other calls): the app's domains after a
+    /// domain call (`requestdomain https://api.example.com`), the keys of the guide after a
+    /// privacy call (`v2 Location`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
     /// Unix milliseconds when it was applied.
     pub at_ms: u64,
 }

@@ -861,6 +861,7 @@ mod tests {
                 call: "alipay.open.mini.version.upload".into(),
                 code: "isv.invalid-signature".into(),
                 message: leaked.into(),
+                audit: None,
             }),
             ..Record::default()
         };

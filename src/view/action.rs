@@ -14,7 +14,31 @@ pub fn symbol(action: &Action) -> &'static str {
         | Action::UnbindTester { .. } => "-",
         Action::Rollback { .. } => "<",
         Action::WaitForAudit { .. } => "…",
+        Action::SetDomains { .. }
+        | Action::SetPrivacy { .. }
+        | Action::PublishJumpRule { .. }
+        | Action::AddJumpRule { edit: true, .. } => "~",
+        Action::AddJumpRule { edit: false, .. } => "+",
+        Action::DeleteJumpRule { .. } => "-",
     }
+}
+
+/// The kinds of domain a [`Action::SetDomains`] sets, `request, ws, …` (the six server kinds as
+/// `server`).
+fn domain_kinds(domains: &crate::model::Domains) -> String {
+    let mut kinds = Vec::new();
+    if domains.has_server() {
+        kinds.push("server");
+    }
+    if domains.webview.is_some() {
+        kinds.push("webview");
+    }
+    kinds.join(", ")
+}
+
+/// Which privacy guide a [`Action::SetPrivacy`] sets.
+fn guide(live: bool) -> &'static str {
+    if live { "live" } else { "development" }
 }
 
 /// What an action does, in a few words: `commit 1.5.0 [mf:1a2b3c4d]`, `gray 10% → 50% [mf:…]`.
@@ -53,6 +77,16 @@ pub fn describe(action: &Action) -> String {
         Action::Rollback { fingerprint } => {
             format!("roll back to {}", fingerprint_tag(fingerprint))
         }
+        Action::SetDomains { domains } => format!("set domains ({})", domain_kinds(domains)),
+        Action::SetPrivacy { live } => format!("set the {} privacy guide", guide(*live)),
+        Action::AddJumpRule { rule, edit } => format!(
+            "{} jump rule `{}` → {}",
+            if *edit { "edit" } else { "add" },
+            rule.prefix,
+            rule.path
+        ),
+        Action::PublishJumpRule { prefix } => format!("publish jump rule `{prefix}`"),
+        Action::DeleteJumpRule { prefix } => format!("delete jump rule `{prefix}`"),
         Action::BindTester { tester } => format!("bind tester `{tester}`"),
         Action::VerifyTester { tester } => format!("verify tester `{tester}`"),
         Action::UnbindTester {

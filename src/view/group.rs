@@ -158,6 +158,13 @@ fn step_shape(action: &Action) -> String {
         Action::BindTester { .. } => "bind a tester".to_owned(),
         Action::VerifyTester { .. } => "verify a tester".to_owned(),
         Action::UnbindTester { .. } => "unbind a tester".to_owned(),
+        Action::SetDomains { .. } | Action::SetPrivacy { .. } => {
+            crate::view::action::describe(action)
+        }
+        Action::AddJumpRule { edit: false, .. } => "add a jump rule".to_owned(),
+        Action::AddJumpRule { edit: true, .. } => "edit a jump rule".to_owned(),
+        Action::PublishJumpRule { .. } => "publish a jump rule".to_owned(),
+        Action::DeleteJumpRule { .. } => "delete a jump rule".to_owned(),
     }
 }
 

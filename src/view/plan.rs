@@ -346,6 +346,7 @@ pub fn summary_line(summary: &Summary) -> String {
         counted(summary.deletions, "build deleted", "builds deleted"),
         counted(summary.releases, "release", "releases"),
         counted(summary.tester_changes, "tester change", "tester changes"),
+        counted(summary.settings, "setting", "settings"),
     ];
     let changes: Vec<String> = changes.into_iter().flatten().collect();
     let mut parts = vec![if changes.is_empty() {

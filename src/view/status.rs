@@ -36,6 +36,28 @@ pub struct StatusRow {
     pub reason: Option<String>,
     /// When the app was last observed (unix ms).
     pub observed_at_ms: Option<u64>,
+    /// Where to get the experience version's QR code, once there is an experience version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experience_qr: Option<QrWhere>,
+}
+
+/// Where an app's experience QR code is had: the command, and the daemon's route.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QrWhere {
+    /// `minifleet qr <app>`.
+    pub command: String,
+    /// `/api/v1/apps/<app>/qr` (an image, or `{"url"}` where the platform gives a URL).
+    pub api: String,
+}
+
+impl QrWhere {
+    /// Where `name`'s QR code is had.
+    pub fn of(name: &str) -> QrWhere {
+        QrWhere {
+            command: format!("minifleet qr {name}"),
+            api: format!("/api/v1/apps/{name}/qr"),
+        }
+    }
 }
 
 /// What the fleet file wants of an app.
@@ -113,6 +135,9 @@ pub fn row(
         state,
         reason,
         observed_at_ms: observation.map(|(_, at)| *at),
+        experience_qr: observed
+            .and_then(|o| o.experience.as_ref())
+            .map(|_| QrWhere::of(&app.name)),
     }
 }
 

@@ -35,6 +35,8 @@ pub struct App {
     /// A gray walk written in place of `gray` (`{ steps: [5, 100], hold: 2s }`) when not empty.
     pub walk: &'static str,
     pub stage: &'static str,
+    /// More keys of the app, as YAML lines indented by four spaces (`    domains: …\n`).
+    pub extra: &'static str,
 }
 
 impl App {
@@ -50,6 +52,7 @@ impl App {
             gray: 100,
             walk: "",
             stage: "release",
+            extra: "",
         }
     }
 
@@ -98,7 +101,7 @@ impl TestFleet {
              \x20 alipay:\n    app_id: \"2021000000000000\"\n    gateway: sandbox\n\
              \x20 douyin:\n    component_appid: tt00000000000000aa\n    api_base: sandbox\n\
              templates:\n  shop:\n    wechat: { template_id: 7 }\n    alipay: { template_id: \"2021000000000100\", template_version: 0.0.3 }\n    douyin: { template_id: 9133504853504535288 }\n\
-             defaults:\n  template: shop\n  description: Test build\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 1, second_id: 2, title: Home }\n\
+             defaults:\n  template: shop\n  description: Test build\n  audit:\n    items:\n      - { address: pages/index/index, tag: shop, first_class: 餐饮, second_class: 餐厅, first_id: 220, second_id: 225, title: Home }\n\
              sandbox:\n  audit_delay: 300ms\n  privacy_scan: 100ms\n",
         );
         yaml.push_str(&self.sandbox_extra);
@@ -115,6 +118,7 @@ impl TestFleet {
             if !app.ext_json.is_empty() {
                 yaml.push_str(&format!("    ext_json: {}\n", app.ext_json));
             }
+            yaml.push_str(app.extra);
         }
         if apps.is_empty() {
             yaml.push_str("  []\n");

@@ -255,10 +255,13 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
         [
             "audit",
             "description",
+            "domains",
             "ext",
             "ext_json",
             "gray",
             "labels",
+            "privacy",
+            "qrcode_jump",
             "stage",
             "suspend",
             "template",
@@ -271,7 +274,7 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
         BASE,
         &[(
             "  stage: experience\n",
-            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  ext_json: { window: { navigationBarTitleText: Tea } }\n  testers: [alice]\n  gray: 30\n  suspend: { tier: gold }\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n",
+            "  stage: audit\n  labels: { tier: gold }\n  description: Spring menu\n  ext: { theme: red }\n  ext_json: { window: { navigationBarTitleText: Tea } }\n  testers: [alice]\n  gray: 30\n  suspend: { tier: gold }\n  audit: { items: [{ address: pages/index/index, tag: tea }] }\n  domains: { request: ['https://api.example.com'] }\n  privacy: { contact: { email: p@example.com }, notice_method: 弹窗提示, texts: { Album: 上传照片 } }\n  qrcode_jump: [{ prefix: 'https://shop.example.com/t/', path: pages/table/index }]\n",
         )],
     );
     let fleet = load_both(&text).expect("valid");
@@ -293,6 +296,15 @@ fn every_default_is_inherited_by_an_app_that_does_not_set_it() {
         "the labels of `suspend` in defaults match the app's"
     );
     assert_eq!(app.audit.items[0].tag.as_deref(), Some("tea"));
+    let domains = app.domains.as_deref().expect("domains inherited");
+    assert_eq!(
+        domains.request.as_deref().unwrap(),
+        ["https://api.example.com"]
+    );
+    let privacy = app.privacy.as_deref().expect("privacy inherited");
+    assert_eq!(privacy.texts["Album"], "上传照片");
+    let rules = app.qrcode_jump.as_deref().expect("jump rules inherited");
+    assert_eq!(rules[0].path, "pages/table/index");
 }
 
 #[test]

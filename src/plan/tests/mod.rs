@@ -55,6 +55,9 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        domains: None,
+        privacy: None,
+        qrcode_jump: None,
         fingerprint: FP.to_owned(),
     }
 }

@@ -110,6 +110,8 @@ fn any_observed() -> impl Strategy<Value = Observed> {
                 dev_builds: dev,
                 probe: None,
                 wanted: None,
+                domains: None,
+                jump: None,
             },
         )
 }
@@ -145,6 +147,7 @@ fn any_record() -> impl Strategy<Value = Record> {
                 call: "wxa/commit".into(),
                 code: "85013".into(),
                 message: "bad ext".into(),
+                audit: None,
             }),
             rollback_refused: refused,
             withdrawals: withdrawals(today, month),
@@ -171,6 +174,8 @@ fn matching(d: &Desired) -> (Observed, Record) {
         dev_builds: Vec::new(),
         probe: None,
         wanted: None,
+        domains: None,
+        jump: None,
     };
     let record = Record {
         testers,

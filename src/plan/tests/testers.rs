@@ -192,6 +192,7 @@ fn testers_are_planned_even_when_the_code_failed() {
             call: "wxa/submit_audit".into(),
             code: "85086".into(),
             message: "nothing committed".into(),
+            audit: None,
         }),
         ..Record::default()
     };

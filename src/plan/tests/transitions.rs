@@ -318,6 +318,31 @@ fn a_rejected_audit_fails_the_app_until_the_fingerprint_changes() {
 }
 
 #[test]
+fn a_failed_submission_is_tried_again_with_other_audit_settings() {
+    let d = desired();
+    let record = Record {
+        failure: Some(Failure {
+            fingerprint: FP.into(),
+            call: "wxa/get_page".into(),
+            code: "85007".into(),
+            message: "audit item 1's page is not a page of the build".into(),
+            audit: Some(d.audit.digest()),
+        }),
+        ..Record::default()
+    };
+    let mut o = steady_old();
+    o.experience = Some(build("1.5.0", FP));
+    let p = plan(&d, &o, &record);
+    assert!(matches!(p.state, AppState::Failed { .. }), "{:?}", p.state);
+    let mut fixed = desired();
+    let mut audit = (*fixed.audit).clone();
+    audit.version_desc = Some("the menu page is pages/menu/index".into());
+    fixed.audit = std::sync::Arc::new(audit);
+    let p = plan(&fixed, &o, &record);
+    assert_eq!(kinds(&p)[0], "submit_audit", "{:?}", p.state);
+}
+
+#[test]
 fn a_recorded_failure_stops_the_app_until_the_fingerprint_changes() {
     let record = Record {
         failure: Some(Failure {
@@ -325,6 +350,7 @@ fn a_recorded_failure_stops_the_app_until_the_fingerprint_changes() {
             call: "wxa/commit".into(),
             code: "85013".into(),
             message: "invalid custom domain in ext".into(),
+            audit: None,
         }),
         ..Record::default()
     };
@@ -334,9 +360,11 @@ fn a_recorded_failure_stops_the_app_until_the_fingerprint_changes() {
         p.state,
         AppState::Failed {
             reason: "wxa/commit failed with 85013: invalid custom domain in ext; change the \
-                     version or ext to try again"
+                     version, the ext or (for a submission) the audit settings to try again"
                 .into(),
-            help: "change the app's version or ext in the fleet file to try again".into(),
+            help: "change the app's version, ext or (for a submission) audit settings in the \
+                   fleet file to try again"
+                .into(),
         }
     );
 

@@ -146,6 +146,18 @@ impl AlipayClient {
                 tester,
                 member: Some(member),
             } => self.unbind(token, tester, member).await,
+            Action::SetDomains { .. }
+            | Action::SetPrivacy { .. }
+            | Action::AddJumpRule { .. }
+            | Action::PublishJumpRule { .. }
+            | Action::DeleteJumpRule { .. } => Err(errors::local(
+                action.kind(),
+                "unsupported",
+                ErrorClass::Permanent,
+                "Alipay's domains, privacy guide and QR-code rules are set in its console",
+                "this is a minifleet bug: the fleet file refuses `domains`, `privacy` and \
+                 `qrcode_jump` for Alipay",
+            )),
             Action::UnbindTester { member: None, .. } => Err(errors::local(
                 MEMBER_DELETE,
                 "no_member",

@@ -109,4 +109,12 @@ impl Platform for AlipayClient {
     ) -> BoxFuture<'a, Result<Effect, PlatformError>> {
         Box::pin(self.execute_action(app, action))
     }
+
+    fn experience_qr<'a>(
+        &'a self,
+        app: &'a Desired,
+        path: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<crate::platform::QrCode>, PlatformError>> {
+        Box::pin(async move { self.qr_code(app, path).await.map(Some) })
+    }
 }

@@ -70,6 +70,8 @@ impl AlipayClient {
             dev_builds,
             probe,
             wanted: None,
+            domains: None,
+            jump: None,
         })
     }
 
@@ -208,6 +210,40 @@ impl AlipayClient {
     /// The experience build: the wanted version if it exists, else the newest development version.
     /// A wanted version still in development that is not the experience version yet counts as no
     /// experience build, so the planner commits again and the client finishes the job.
+    /// Where the wanted version's experience QR code is (`exp_qr_code_url`); it opens the home
+    /// page, so a `path` is refused.
+    pub(super) async fn qr_code(
+        &self,
+        app: &Desired,
+        path: Option<&str>,
+    ) -> Result<crate::platform::QrCode, PlatformError> {
+        if path.is_some() {
+            return Err(errors::local(
+                EXPERIENCE_QUERY,
+                "no_path",
+                crate::platform::ErrorClass::Permanent,
+                "Alipay's experience QR code opens the app's home page; it takes no page",
+                "leave out `--path`",
+            ));
+        }
+        let token = self.require_token(&app.appid, EXPERIENCE_QUERY)?;
+        let biz = json!({"app_version": app.version});
+        let node = self
+            .gateway
+            .read(EXPERIENCE_QUERY, Some(&token), Biz::Content(&biz))
+            .await?;
+        match node.get("exp_qr_code_url").and_then(|u| u.as_str()) {
+            Some(url) if !url.is_empty() => Ok(crate::platform::QrCode::Url(url.to_owned())),
+            _ => Err(errors::local(
+                EXPERIENCE_QUERY,
+                "no_experience",
+                crate::platform::ErrorClass::Permanent,
+                &format!("version {} is not the experience version yet", app.version),
+                "run `minifleet reconcile` first: the commit makes it the experience version",
+            )),
+        }
+    }
+
     async fn experience(
         &self,
         token: &Secret,

@@ -207,6 +207,7 @@ impl PlatformSpec for Spec {
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
         check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "Alipay", at, p);
+        crate::fleet::kit::refuse_settings(raw, "Alipay", at, p);
         for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
             check_gray(gray, &path, at, p);
         }

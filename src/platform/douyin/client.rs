@@ -91,6 +91,13 @@ pub const VERSIONS: Api = api(
     Method::Get,
 );
 
+/// The QR code of a version (`latest`: the test version), as a signed URL.
+pub const QR_CODE: Api = api(
+    "basic_info/get_qr_code",
+    "/api/apps/v2/basic_info/get_qr_code/",
+    Method::Post,
+);
+
 /// A JSON-over-HTTP caller of one base URL, through the shared transport.
 pub struct Http {
     transport: Transport,

@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use super::DouyinClient;
-use super::client::{AUDIT, AUDIT_HOSTS, Api, RELEASE, REVOKE, ROLLBACK, UPLOAD, VERSIONS, decode};
+use super::client::{
+    AUDIT, AUDIT_HOSTS, Api, QR_CODE, RELEASE, REVOKE, ROLLBACK, UPLOAD, VERSIONS, decode,
+};
 use super::errors;
 use super::spec::host_code;
 use super::tokens::{not_authorized, token_rejected};
@@ -101,6 +103,29 @@ impl DouyinClient {
                 self.http.call(api, &token, &[], body).await
             }
             other => other,
+        }
+    }
+
+    /// Where the test version's QR code is (`data.qr_code_url`, signed and expiring), opening
+    /// `path` if given (without a leading `/`, as Douyin wants it).
+    pub(super) async fn qr_code(
+        &self,
+        appid: &str,
+        path: Option<&str>,
+    ) -> Result<crate::platform::QrCode, PlatformError> {
+        let mut body = json!({ "version": "latest" });
+        if let Some(path) = path {
+            body["path"] = json!(path.trim_start_matches('/'));
+        }
+        let data = self.app_call(appid, QR_CODE, Some(&body)).await?;
+        match data["qr_code_url"].as_str() {
+            Some(url) if !url.is_empty() => Ok(crate::platform::QrCode::Url(url.to_owned())),
+            _ => Err(PlatformError::decode(
+                crate::platform::douyin::spec::KIND,
+                QR_CODE.name,
+                "the answer has no `qr_code_url`",
+                "retry later; if it persists, the platform changed its answer",
+            )),
         }
     }
 

@@ -245,6 +245,7 @@ impl PlatformSpec for Spec {
 
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
         check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "Douyin", at, p);
+        crate::fleet::kit::refuse_settings(raw, "Douyin", at, p);
         let mut percents = raw.gray.iter().flat_map(RawGray::percents);
         if let Some((path, gray)) = percents.find(|(_, g)| *g != 100) {
             at.value(

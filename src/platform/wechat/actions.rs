@@ -6,15 +6,17 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 
 use super::WechatClient;
-use super::client::{Method, decode};
+use super::client::{Method, decode, strings_at};
 use super::errors;
 use super::types::{Bound, Submitted};
-use crate::model::{Action, Desired, fingerprint_tag};
+use crate::model::{Action, AuditItem, Desired, fingerprint_tag};
 use crate::platform::{Effect, ErrorClass, PlatformError};
 
 const COMMIT: &str = "wxa/commit";
 const PRIVACY: &str = "wxa/security/get_code_privacy_info";
 const SUBMIT: &str = "wxa/submit_audit";
+const GET_PAGE: &str = "wxa/get_page";
+const GET_CATEGORY: &str = "wxa/get_category";
 const BIND: &str = "wxa/bind_tester";
 const UNBIND: &str = "wxa/unbind_tester";
 
@@ -22,18 +24,10 @@ const UNBIND: &str = "wxa/unbind_tester";
 /// without a declaration in ext.json's `requiredPrivateInfos`, or without the platform's
 /// authorization. Refused before `submit_audit`, it spends no audit quota.
 fn refuse_undeclared(scan: &Value) -> Result<(), PlatformError> {
-    let list = |key: &str| -> Vec<String> {
-        scan[key]
-            .as_array()
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (unconfigured, unauthorized) = (list("without_conf_list"), list("without_auth_list"));
+    let (unconfigured, unauthorized) = (
+        strings_at(scan, "without_conf_list"),
+        strings_at(scan, "without_auth_list"),
+    );
     if let Some(first) = unconfigured.first() {
         let api = first.strip_prefix("wx.").unwrap_or(first);
         return Err(errors::local(
@@ -66,6 +60,126 @@ fn refuse_undeclared(scan: &Value) -> Result<(), PlatformError> {
         ));
     }
     Ok(())
+}
+
+/// Refuses a submission whose audit items WeChat would refuse: a page the committed build does
+/// not have (85007, `wxa/get_page`), a category the app does not have (85008,
+/// `wxa/get_category`: names, and ids where the item gives them). Refused before `submit_audit`,
+/// it spends no audit quota.
+fn refuse_unknown_items(
+    items: &[AuditItem],
+    pages: &[String],
+    categories: &[Value],
+) -> Result<(), PlatformError> {
+    for (i, item) in items.iter().enumerate() {
+        if let Some(address) = item.address.as_deref()
+            && !pages.iter().any(|p| p == address)
+        {
+            return Err(errors::local(
+                GET_PAGE,
+                "85007",
+                ErrorClass::Permanent,
+                &format!(
+                    "audit item {}'s page `{address}` is not a page of the committed build                      ({}); WeChat refuses the submission (85007), so it was not sent",
+                    i + 1,
+                    pages.join(", ")
+                ),
+                &format!("use one of them in `audit.items[{i}].address`"),
+            ));
+        }
+        if item.first_class.is_none() && item.first_id.is_none() {
+            continue;
+        }
+        let text = |c: &Value, k: &str| c[k].as_str().map(str::to_owned);
+        let matches = |c: &Value| {
+            let names = [
+                (&item.first_class, text(c, "first_class")),
+                (&item.second_class, text(c, "second_class")),
+                (&item.third_class, text(c, "third_class")),
+            ];
+            let ids = [
+                (item.first_id, c["first_id"].as_u64()),
+                (item.second_id, c["second_id"].as_u64()),
+                (item.third_id, c["third_id"].as_u64()),
+            ];
+            names
+                .iter()
+                .all(|(want, have)| want.is_none() || *want == have)
+                && ids
+                    .iter()
+                    .all(|(want, have)| want.is_none() || *want == *have)
+        };
+        if !categories.iter().any(matches) {
+            let known: Vec<String> = categories
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}/{} ({}/{})",
+                        c["first_class"].as_str().unwrap_or("?"),
+                        c["second_class"].as_str().unwrap_or("?"),
+                        c["first_id"],
+                        c["second_id"]
+                    )
+                })
+                .collect();
+            return Err(errors::local(
+                GET_CATEGORY,
+                "85008",
+                ErrorClass::Permanent,
+                &format!(
+                    "audit item {}'s category is not one of the app's ({}); WeChat refuses the \
+                     submission (85008), so it was not sent",
+                    i + 1,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+                &format!(
+                    "copy the names and ids of one of them into `audit.items[{i}]`; a category \
+                     the app lacks is added in the mini-program's console (then change \
+                     `audit.items[{i}]` to try again)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What audit items are checked against, kept while the process runs (see
+/// `WechatClient::check_items`).
+#[derive(Debug, Default)]
+pub struct ItemFacts {
+    pages: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<String>>>>,
+    categories: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<Value>>>>,
+}
+
+impl ItemFacts {
+    fn pages(&self, key: &str) -> Option<std::sync::Arc<Vec<String>>> {
+        lock(&self.pages).get(key).cloned()
+    }
+
+    fn keep_pages(&self, key: &str, pages: Vec<String>) -> std::sync::Arc<Vec<String>> {
+        let pages = std::sync::Arc::new(pages);
+        lock(&self.pages).insert(key.to_owned(), pages.clone());
+        pages
+    }
+
+    fn categories(&self, appid: &str) -> Option<std::sync::Arc<Vec<Value>>> {
+        lock(&self.categories).get(appid).cloned()
+    }
+
+    fn keep_categories(&self, appid: &str, list: Vec<Value>) -> std::sync::Arc<Vec<Value>> {
+        let list = std::sync::Arc::new(list);
+        lock(&self.categories).insert(appid.to_owned(), list.clone());
+        list
+    }
+}
+
+/// A lock that a panicking holder does not poison for the others.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How long `SubmitAudit` waits out the privacy scan after a 61039 (giving up is a transient error).
@@ -154,6 +268,17 @@ impl WechatClient {
             }
             Action::RevertGray => none(self.get(appid, "wxa/revertgrayrelease").await),
             Action::Rollback { .. } => none(self.get(appid, "wxa/revertcoderelease").await),
+            Action::SetDomains { domains } => self.set_domains(appid, domains).await,
+            Action::SetPrivacy { live } => self.set_privacy(app, *live).await,
+            Action::AddJumpRule { rule, edit } => self.add_jump_rule(appid, rule, *edit).await,
+            Action::PublishJumpRule { prefix } => {
+                self.jump_call(appid, super::settings::JUMP_PUBLISH, prefix)
+                    .await
+            }
+            Action::DeleteJumpRule { prefix } => {
+                self.jump_call(appid, super::settings::JUMP_DELETE, prefix)
+                    .await
+            }
             Action::BindTester { tester } => self.bind_tester(appid, tester).await,
             Action::VerifyTester { tester } => self.verify_tester(appid, tester).await,
             Action::UnbindTester { tester, member } => {
@@ -244,6 +369,9 @@ impl WechatClient {
     async fn submit_audit(&self, app: &Desired) -> Result<Effect, PlatformError> {
         let scan = self.wait_for_privacy_scan(&app.appid).await?;
         refuse_undeclared(&scan)?;
+        if !app.audit.items.is_empty() {
+            self.check_items(app).await?;
+        }
         let body = submit_body(app);
         let answer = self
             .wxa(&app.appid, Method::Post, SUBMIT, &[], Some(&body))
@@ -254,9 +382,52 @@ impl WechatClient {
         })
     }
 
+    /// Checks `app`'s audit items against the pages and categories it has
+    /// ([`refuse_unknown_items`]). Both are kept while the process runs — the pages of a
+    /// template's builds by template and `extPages` (one read for a whole fleet on one template),
+    /// the categories per app — and read again before anything is refused.
+    async fn check_items(&self, app: &Desired) -> Result<(), PlatformError> {
+        let pages_key = format!(
+            "{}:{}",
+            app.template_id,
+            serde_json::from_str::<Value>(&app.ext_json).unwrap_or_default()["extPages"]
+        );
+        for fresh in [false, true] {
+            let pages = match self.facts.pages(&pages_key).filter(|_| !fresh) {
+                Some(pages) => pages,
+                None => {
+                    let answer = self
+                        .read(&app.appid, Method::Get, GET_PAGE, &[], None)
+                        .await?;
+                    self.facts
+                        .keep_pages(&pages_key, strings_at(&answer, "page_list"))
+                }
+            };
+            let categories = match self.facts.categories(&app.appid).filter(|_| !fresh) {
+                Some(categories) => categories,
+                None => {
+                    let answer = self
+                        .read(&app.appid, Method::Get, GET_CATEGORY, &[], None)
+                        .await?;
+                    let list = answer["category_list"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    self.facts.keep_categories(&app.appid, list)
+                }
+            };
+            match refuse_unknown_items(&app.audit.items, &pages, &categories) {
+                Err(err) if fresh => return Err(err),
+                Err(_) => continue,
+                Ok(()) => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
     /// Polls `get_code_privacy_info` while it answers 61039, with doubling pauses, within budget;
     /// the scan's answer.
-    async fn wait_for_privacy_scan(&self, appid: &str) -> Result<Value, PlatformError> {
+    pub(super) async fn wait_for_privacy_scan(&self, appid: &str) -> Result<Value, PlatformError> {
         let started = Instant::now();
         let mut pause = self.scan_wait.first;
         loop {

@@ -82,7 +82,53 @@ impl Http {
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| errors::decode(call, e))?;
         check_errcode(call, value)
     }
+
+    /// GETs `call`, which answers an image on success and a JSON errcode on failure (WeChat's
+    /// `wxa/get_qrcode`); an image over [`MAX_IMAGE`] bytes is refused.
+    pub async fn image(
+        &self,
+        call: &str,
+        query: &[(&str, &str)],
+    ) -> Result<crate::platform::QrCode, PlatformError> {
+        let url = format!("{}/{call}", self.base);
+        let request = self.transport.client().get(url).query(query);
+        let response = self
+            .transport
+            .send(call, request, errors::NETWORK_HINT)
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(errors::http_status(call, status.as_u16()));
+        }
+        let content_type = http::content_type(&response);
+        if response.content_length().is_some_and(|n| n > MAX_IMAGE) {
+            return Err(errors::decode(call, "the image is over 4 MiB"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| errors::network(call, e))?;
+        if !content_type.starts_with("image/") {
+            let value: Value =
+                serde_json::from_slice(&bytes).map_err(|e| errors::decode(call, e))?;
+            check_errcode(call, value)?;
+            return Err(errors::decode(
+                call,
+                "the answer is neither an image nor an error",
+            ));
+        }
+        if bytes.len() as u64 > MAX_IMAGE {
+            return Err(errors::decode(call, "the image is over 4 MiB"));
+        }
+        Ok(crate::platform::QrCode::Image {
+            content_type,
+            bytes: bytes.to_vec(),
+        })
+    }
 }
+
+/// The largest image minifleet takes from a platform.
+pub const MAX_IMAGE: u64 = 4 << 20;
 
 /// Passes a successful answer through; turns a non-zero errcode into a classified error.
 fn check_errcode(call: &str, value: Value) -> Result<Value, PlatformError> {
@@ -95,6 +141,19 @@ fn check_errcode(call: &str, value: Value) -> Result<Value, PlatformError> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     Err(errors::api_error(call, code, msg))
+}
+
+/// The strings of the list `value[key]`, in its order; empty when there is none.
+pub fn strings_at(value: &Value, key: &str) -> Vec<String> {
+    value[key]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Decodes an answer into the shape a call returns.
@@ -125,16 +184,49 @@ impl WechatClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, PlatformError> {
+        self.with_token(appid, call, |token| async move {
+            self.send_with(&token, method, call, query, body).await
+        })
+        .await
+    }
+
+    /// Runs `send` with `appid`'s authorizer token; when WeChat rejects the token, drops it,
+    /// refreshes it once and runs `send` again.
+    async fn with_token<T, F, Fut>(
+        &self,
+        appid: &str,
+        call: &str,
+        send: F,
+    ) -> Result<T, PlatformError>
+    where
+        F: Fn(crate::secret::Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<T, PlatformError>>,
+    {
         let token = self.tokens.authorizer(&self.http, appid).await?;
-        match self.send_with(&token, method, call, query, body).await {
+        match send(token.clone()).await {
             Err(err) if token_rejected(&err) => {
                 tracing::debug!(appid, call, code = %err.code, "authorizer token rejected; refreshing");
                 self.tokens.drop_authorizer(appid, &token).await;
                 let token = self.tokens.authorizer(&self.http, appid).await?;
-                self.send_with(&token, method, call, query, body).await
+                send(token).await
             }
             other => other,
         }
+    }
+
+    /// The experience version's QR code (`wxa/get_qrcode`, a JPEG), opening `path` if given.
+    pub(super) async fn qr_code(
+        &self,
+        appid: &str,
+        path: Option<&str>,
+    ) -> Result<crate::platform::QrCode, PlatformError> {
+        const QR: &str = "wxa/get_qrcode";
+        self.with_token(appid, QR, |token| async move {
+            let mut query = vec![("access_token", token.expose())];
+            query.extend(path.map(|p| ("path", p)));
+            self.http.image(QR, &query).await
+        })
+        .await
     }
 
     /// A read-only `wxa/*` call: like [`WechatClient::wxa`], and transient errors (WeChat busy,

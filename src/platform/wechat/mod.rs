@@ -13,6 +13,7 @@ pub mod errors;
 pub mod module;
 mod observe;
 pub mod push;
+mod settings;
 pub mod spec;
 mod tokens;
 mod types;
@@ -64,6 +65,7 @@ pub struct WechatClient {
     tokens: tokens::Tokens,
     scan_wait: ScanWait,
     component_appid: String,
+    facts: actions::ItemFacts,
 }
 
 impl WechatClient {
@@ -78,6 +80,7 @@ impl WechatClient {
             ),
             scan_wait: actions::SCAN_WAIT,
             component_appid: config.component_appid.clone(),
+            facts: actions::ItemFacts::default(),
         }
     }
 
@@ -131,5 +134,13 @@ impl Platform for WechatClient {
         app: &'a Desired,
     ) -> BoxFuture<'a, Result<Option<crate::model::Readiness>, PlatformError>> {
         Box::pin(async move { self.icp_status(&app.appid).await.map(Some) })
+    }
+
+    fn experience_qr<'a>(
+        &'a self,
+        app: &'a Desired,
+        path: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<crate::platform::QrCode>, PlatformError>> {
+        Box::pin(async move { self.qr_code(&app.appid, path).await.map(Some) })
     }
 }

@@ -79,6 +79,14 @@ impl WechatClient {
             Some(live) => self.release_state(appid, live, &app.fingerprint).await?,
             None => (None, None),
         };
+        let domains = match app.domains.as_deref() {
+            Some(wanted) => Some(self.observe_domains(appid, wanted).await?),
+            None => None,
+        };
+        let jump = match app.qrcode_jump.as_deref() {
+            Some(wanted) => Some(self.observe_jump(appid, wanted).await?),
+            None => None,
+        };
         Ok(Observed {
             authorized: true,
             experience,
@@ -90,6 +98,8 @@ impl WechatClient {
             dev_builds: Vec::new(),
             probe,
             wanted: None,
+            domains,
+            jump,
         })
     }
 

@@ -193,6 +193,7 @@ impl PlatformSpec for Spec {
     fn check_app(&self, raw: &RawApp, at: &AppAt<'_>, p: &mut Problems<'_>) {
         check_ext_json(raw.ext_json.as_ref(), &EXT_JSON_KEYS, "WeChat", at, p);
         check_tabs(raw.ext_json.as_ref(), at, p);
+        crate::fleet::kit::check_settings(raw, at, p);
         for (path, gray) in raw.gray.iter().flat_map(RawGray::percents) {
             check_gray(gray, &path, at, p);
         }

@@ -282,6 +282,7 @@ fn record(
         fingerprint,
         version,
         ext_keys,
+        settings: Vec::new(),
         at_ms: env.now,
     }
 }

@@ -345,6 +345,9 @@ impl Sim {
         let applied = match call {
             "v1/package_version/versions" => return (ok(w.versions(&appid)), None),
             "v1/package_version/get_audit_hosts" => return (ok(w.audit_hosts(&appid)), None),
+            "v2/basic_info/get_qr_code" => {
+                return (w.qr_code(&appid, body).map_or_else(|e| err(&e), ok), None);
+            }
             "v1/package_version/upload" => w.upload(&appid, body, now),
             "v2/package_version/audit" | "v1/package_version/audit" => {
                 w.submit(&appid, body, &timing, now)
@@ -369,6 +372,7 @@ impl Sim {
                         _ => Vec::new(),
                     },
                     version: Some(build.version),
+                    settings: Vec::new(),
                     at_ms: now,
                 };
                 (ok(Value::Null), Some(record))

@@ -700,6 +700,27 @@ impl World {
     }
 
     /// `get_audit_hosts`' `data`.
+    /// `basic_info/get_qr_code {version, path?}`: a signed, expiring URL of the version's QR
+    /// code; 40030 when there is no such version.
+    pub fn qr_code(&self, appid: &str, body: &Value) -> Result<Value, DyError> {
+        let app = self.apps.get(appid);
+        let exists = match body["version"].as_str() {
+            Some("latest") => app.is_some_and(|a| a.latest.is_some()),
+            Some("audit") => app.is_some_and(|a| a.audit.is_some()),
+            Some("current") => app.is_some_and(|a| a.current.is_some()),
+            _ => return fail(40014, "`version` must be latest, audit or current"),
+        };
+        if !exists {
+            return fail(40030, "the QR code is empty: no such version");
+        }
+        let path = body["path"].as_str().unwrap_or_default();
+        let url = format!(
+            "https://sandbox.invalid/douyin/qr?app={appid}&path={}&x-expires=3600",
+            path.replace('&', "%26")
+        );
+        Ok(json!({ "qr_code_url": url }))
+    }
+
     pub fn audit_hosts(&self, appid: &str) -> Value {
         let released: Vec<String> = self
             .apps

@@ -36,6 +36,10 @@ impl Simulator for Sim {
             )
             .route("/sandbox/wechat/icp", axum::routing::post(set_icp))
             .route(
+                "/sandbox/wechat/console/domains",
+                axum::routing::post(console_domains),
+            )
+            .route(
                 "/sandbox/wechat/console/revert_gray",
                 per_app("reverted", Sim::console_revert_gray),
             )
@@ -54,6 +58,27 @@ async fn set_icp(
     }
     sim.set_icp(&req.appid, req.status);
     axum::Json(json!({ "icp": req.status.to_string() })).into_response()
+}
+
+/// `POST /sandbox/wechat/console/domains {appid, field, domains}`: the merchant sets the app's
+/// domains of `field` (`requestdomain` …, `webviewdomain`) by hand in the console.
+async fn console_domains(
+    axum::extract::State(sim): axum::extract::State<Sim>,
+    axum::Json(req): axum::Json<DomainsRequest>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !sim.console_set_domains(&req.appid, &req.field, req.domains) {
+        return crate::sandbox::admin::bad_request("no such app");
+    }
+    axum::Json(json!({ "set": "true" })).into_response()
+}
+
+/// The body of `POST /sandbox/wechat/console/domains`.
+#[derive(serde::Deserialize)]
+struct DomainsRequest {
+    appid: String,
+    field: String,
+    domains: Vec<String>,
 }
 
 /// The body of `POST /sandbox/wechat/icp`.
@@ -97,6 +122,20 @@ impl RemoteSandbox {
     pub async fn set_icp(&self, appid: &str, status: u32) -> Result<(), RemoteError> {
         let body = json!({ "appid": appid, "status": status });
         self.field("/sandbox/wechat/icp", Some(&body), "icp")
+            .await
+            .map(drop)
+    }
+
+    /// Plays the merchant setting app `appid`'s domains of `field` (`requestdomain` …) by hand in
+    /// the WeChat console.
+    pub async fn console_set_domains(
+        &self,
+        appid: &str,
+        field: &str,
+        domains: &[&str],
+    ) -> Result<(), RemoteError> {
+        let body = json!({ "appid": appid, "field": field, "domains": domains });
+        self.field("/sandbox/wechat/console/domains", Some(&body), "set")
             .await
             .map(drop)
     }

@@ -52,7 +52,7 @@ impl World {
     }
 
     /// The app and the global state, both marked as changed.
-    fn parts(&mut self, appid: &str) -> Result<(&mut Global, &mut App), WxError> {
+    pub(super) fn parts(&mut self, appid: &str) -> Result<(&mut Global, &mut App), WxError> {
         let app = self.apps.get_mut(appid).ok_or_else(not_authorized)?;
         self.dirty_apps.insert(appid.to_string());
         self.dirty_global = true;
@@ -248,6 +248,8 @@ pub fn submit_audit(world: &mut World, req: &Req) -> WxResult {
             format!("privacy api {api} is not configured in requiredPrivateInfos"),
         ));
     }
+    super::settings::check_guide(app, &build, req.spec)?;
+    super::settings::check_items(&build, req.body)?;
     if app.latest_audit().is_some_and(|a| a.status.in_flight()) {
         return Err(WxError::new(85009, "already has an auditing version"));
     }
@@ -365,6 +367,7 @@ fn new_release(global: &mut Global, audit: &AuditRecord, now: u64) -> Release {
 fn put_live(global: &mut Global, app: &mut App, audit: &AuditRecord, now: u64) {
     let release = new_release(global, audit, now);
     let old = app.live.replace(release);
+    super::settings::on_release(app, old.is_none() && app.previous.is_empty());
     if !app.gray_running() {
         app.previous.extend(old);
     }

@@ -6,10 +6,12 @@
 
 pub mod admin;
 mod code;
+mod jump;
 mod page;
 mod persist;
 pub mod push;
 mod routes;
+mod settings;
 pub mod state;
 mod testers;
 mod tokens;
@@ -119,6 +121,18 @@ impl Sim {
                 .app_mut(appid)
                 .is_some_and(code::revert_gray)
                 .to_string()
+        })
+    }
+
+    /// Plays the merchant setting app `appid`'s domains of `field` (`requestdomain` …) by hand in
+    /// the console; whether the app is known.
+    pub fn console_set_domains(&self, appid: &str, field: &str, domains: Vec<String>) -> bool {
+        self.mutate(|world| match world.app_mut(appid) {
+            Some(app) => {
+                settings::set_by_hand(app, field, domains);
+                true
+            }
+            None => false,
         })
     }
 

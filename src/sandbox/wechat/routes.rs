@@ -13,7 +13,7 @@ use axum::routing::any;
 use serde_json::{Value, json};
 
 use super::state::{World, WxError, WxResult};
-use super::{Sim, code, testers, tokens};
+use super::{Sim, code, jump, settings, testers, tokens};
 use crate::fleet::SandboxSpec;
 use crate::model::parse_fingerprint;
 use crate::sandbox::faults::{CallKind, Fault};
@@ -105,6 +105,12 @@ const MUTATING: &[&str] = &[
     "wxa/revertcoderelease",
     "wxa/bind_tester",
     "wxa/unbind_tester",
+    "wxa/modify_domain",
+    "wxa/setwebviewdomain",
+    "cgi-bin/component/setprivacysetting",
+    "cgi-bin/wxopen/qrcodejumpadd",
+    "cgi-bin/wxopen/qrcodejumppublish",
+    "cgi-bin/wxopen/qrcodejumpdelete",
 ];
 
 /// The token calls: they may get errors and latency, never timeouts or lost answers.
@@ -172,6 +178,53 @@ const ENDPOINTS: &[Endpoint] = &[
         tokens::get_authorizer_list,
     ),
     ep("wxa/commit", Post, Authorizer, code::commit),
+    ep(
+        "wxa/modify_domain",
+        Post,
+        Authorizer,
+        settings::modify_domain,
+    ),
+    ep("wxa/get_qrcode", Get, Authorizer, settings::get_qrcode),
+    ep("wxa/get_page", Get, Authorizer, settings::get_page),
+    ep("wxa/get_category", Get, Authorizer, settings::get_category),
+    ep("cgi-bin/wxopen/qrcodejumpget", Post, Authorizer, jump::get),
+    ep(
+        "cgi-bin/wxopen/qrcodejumpdownload",
+        Post,
+        Authorizer,
+        jump::download,
+    ),
+    ep("cgi-bin/wxopen/qrcodejumpadd", Post, Authorizer, jump::add),
+    ep(
+        "cgi-bin/wxopen/qrcodejumppublish",
+        Post,
+        Authorizer,
+        jump::publish,
+    ),
+    ep(
+        "cgi-bin/wxopen/qrcodejumpdelete",
+        Post,
+        Authorizer,
+        jump::delete,
+    ),
+    ep(
+        "wxa/setwebviewdomain",
+        Post,
+        Authorizer,
+        settings::setwebviewdomain,
+    ),
+    ep(
+        "cgi-bin/component/getprivacysetting",
+        Post,
+        Authorizer,
+        settings::getprivacysetting,
+    ),
+    ep(
+        "cgi-bin/component/setprivacysetting",
+        Post,
+        Authorizer,
+        settings::setprivacysetting,
+    ),
     ep(
         "wxa/security/get_code_privacy_info",
         Get,
@@ -255,7 +308,9 @@ pub fn dispatch(
     let mut appid = String::new();
     let result = checked_call(world, env, endpoint, method, query, body, &mut appid);
     let accepted = match &result {
-        Ok(_) if call_kind(path) == CallKind::Mutating => Some(record(world, env, path, &appid)),
+        Ok(_) if call_kind(path) == CallKind::Mutating && !settings::is_read(path, body) => {
+            Some(record(world, env, path, &appid))
+        }
         _ => None,
     };
     let body = match result {
@@ -296,6 +351,7 @@ fn record(world: &World, env: &Env, path: &str, appid: &str) -> Accepted {
             .filter(|_| path == "wxa/commit")
             .map(|b| crate::sandbox::records::ext_keys(&b.ext_json))
             .unwrap_or_default(),
+        settings: app.map(|a| settings::in_place(a, path)).unwrap_or_default(),
         at_ms: env.now,
     }
 }
@@ -419,6 +475,13 @@ async fn handle(
 }
 
 fn json_reply(reply: Reply) -> Response {
+    if let Some(image) = reply.body[settings::IMAGE_FIELD].as_str() {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(image)
+            .unwrap_or_default();
+        return ([(axum::http::header::CONTENT_TYPE, "image/jpeg")], bytes).into_response();
+    }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     (status, axum::Json(reply.body)).into_response()
 }

@@ -271,6 +271,28 @@ pub struct App {
     /// Whether the merchant revoked the authorization (calls for it fail until re-authorized).
     #[serde(default)]
     pub revoked: bool,
+    /// Domains by field (`requestdomain` … `tcpdomain`, `webviewdomain`).
+    #[serde(default)]
+    pub domains: BTreeMap<String, Vec<String>>,
+    /// Domains fields the merchant set by hand in the console: a release made through the
+    /// component clears them (WeChat keeps only the component's domains).
+    #[serde(default)]
+    pub hand_domains: BTreeSet<String>,
+    /// Privacy guides by version (`1` live, `2` development).
+    #[serde(default)]
+    pub privacy: BTreeMap<u8, Guide>,
+    /// QR-code jump rules by prefix.
+    #[serde(default)]
+    pub jump_rules: BTreeMap<String, super::jump::Rule>,
+}
+
+/// A privacy guide as `setprivacysetting` set it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Guide {
+    /// `owner_setting`, as sent.
+    pub owner: Value,
+    /// privacy_key → privacy_text.
+    pub texts: BTreeMap<String, String>,
 }
 
 impl App {
@@ -290,6 +312,10 @@ impl App {
             withdrawals: WithdrawCount::default(),
             testers: Vec::new(),
             revoked: false,
+            domains: BTreeMap::new(),
+            hand_domains: BTreeSet::new(),
+            privacy: BTreeMap::new(),
+            jump_rules: BTreeMap::new(),
         }
     }
 

@@ -18,6 +18,7 @@ fn the_summary_counts_every_step_and_every_state() {
             deletions: 0,
             releases: 5,
             tester_changes: 1,
+            settings: 0,
             unverified_testers: 0,
             in_sync: 1,
             waiting_on_audit: 1,

@@ -521,3 +521,158 @@ fn testers_bind_unbind_and_list() {
     }
     assert_eq!(bind(&mut h, "tester50").errcode(), 85002);
 }
+
+#[test]
+fn jump_rules_answer_the_guides_codes_and_publish_only_after_a_release() {
+    let mut h = Harness::new(SandboxSpec {
+        unfiled_domains: vec!["unfiled.example.com".into()],
+        jump_unverified: vec!["unverified.example.com".into()],
+        ..spec()
+    });
+    let rule = |prefix: &str, debug: Value, edit: u8| {
+        json!({"prefix": prefix, "permit_sub_rule": 1, "path": "pages/table/index",
+               "open_version": 3, "debug_url": debug, "is_edit": edit})
+    };
+    let add = "cgi-bin/wxopen/qrcodejumpadd";
+    let t = "https://shop.example.com/t/";
+    for (body, code) in [
+        (rule("ftp://shop.example.com/", json!([]), 0), 85066),
+        (rule(t, json!(["https://other.example.com/1"]), 0), 85068),
+        (
+            rule("https://unverified.example.com/t/", json!([]), 0),
+            85069,
+        ),
+        (rule("https://unfiled.example.com/t/", json!([]), 0), 85076),
+        (rule(t, json!([]), 1), 85066),
+    ] {
+        assert_eq!(h.post(add, body.clone()).errcode(), code, "{body}");
+    }
+    assert_eq!(
+        h.post(add, rule(t, json!([format!("{t}1")]), 0)).errcode(),
+        0
+    );
+    assert_eq!(
+        h.post(add, rule(t, json!([]), 0)).errcode(),
+        85071,
+        "added already"
+    );
+    assert_eq!(h.post(add, rule(t, json!([]), 1)).errcode(), 0, "an edit");
+    let listed = h.post("cgi-bin/wxopen/qrcodejumpget", json!({"get_type": 2}));
+    assert_eq!(listed.body["rule_list"][0]["state"], 1, "unpublished");
+    let file = h.post("cgi-bin/wxopen/qrcodejumpdownload", json!({}));
+    assert!(file.body["file_name"].as_str().unwrap().ends_with(".txt"));
+
+    let publish = json!({ "prefix": t });
+    assert_eq!(
+        h.post("cgi-bin/wxopen/qrcodejumppublish", publish.clone())
+            .errcode(),
+        85074
+    );
+    h.approved("1.0.0");
+    assert_eq!(h.release().errcode(), 0);
+    assert_eq!(
+        h.post("cgi-bin/wxopen/qrcodejumppublish", publish.clone())
+            .errcode(),
+        0
+    );
+    let listed = h.post("cgi-bin/wxopen/qrcodejumpget", json!({"get_type": 2}));
+    assert_eq!(listed.body["rule_list"][0]["state"], 2, "published");
+
+    // Another app cannot take the prefix.
+    h.world.authorize("wx2222222222222222", h.now);
+    let token = h
+        .world
+        .mint_authorizer_token("wx2222222222222222", 7_200_000, h.now);
+    let mine = std::mem::replace(&mut h.token, token.unwrap().value);
+    assert_eq!(h.post(add, rule(t, json!([]), 0)).errcode(), 85072);
+    h.token = mine;
+    assert_eq!(
+        h.post("cgi-bin/wxopen/qrcodejumpdelete", publish).errcode(),
+        0
+    );
+    let listed = h.post("cgi-bin/wxopen/qrcodejumpget", json!({"get_type": 2}));
+    assert_eq!(listed.body["rule_list"], json!([]));
+}
+
+#[test]
+fn the_privacy_guide_is_kept_from_the_first_commit_and_copied_live_at_the_first_release() {
+    let mut h = Harness::new(SandboxSpec {
+        privacy_keys: vec!["Album".into()],
+        ..spec()
+    });
+    let guide = |version: u8| {
+        json!({"privacy_ver": version,
+               "owner_setting": {"contact_email": "p@example.com", "notice_method": "弹窗"},
+               "setting_list": [{"privacy_key": "Album", "privacy_text": "上传照片"}]})
+    };
+    let set = "cgi-bin/component/setprivacysetting";
+    let get = "cgi-bin/component/getprivacysetting";
+    assert_eq!(
+        h.post(set, guide(2)).errcode(),
+        0,
+        "answered ok before a commit…"
+    );
+    assert_eq!(h.commit("1.0.0", json!({})).errcode(), 0);
+    h.advance(h.spec.privacy_scan_ms);
+    let read = h.post(get, json!({"privacy_ver": 2}));
+    assert_eq!(read.body["setting_list"], json!([]), "…and kept nothing");
+    assert_eq!(
+        read.body["privacy_list"],
+        json!(["Album"]),
+        "the scan found the key"
+    );
+    assert_eq!(h.submit().errcode(), 85086, "no text for Album");
+    let mut bad = guide(2);
+    bad["owner_setting"]["store_expire_timestamp"] = json!("30 days");
+    assert_eq!(h.post(set, bad).errcode(), 87072);
+    assert_eq!(h.post(set, guide(2)).errcode(), 0);
+    assert_eq!(h.submit().errcode(), 0);
+    h.advance(h.spec.audit_delay_ms);
+    assert_eq!(
+        h.post(get, json!({"privacy_ver": 1})).body["setting_list"],
+        json!([])
+    );
+    assert_eq!(h.release().errcode(), 0);
+    let live = h.post(get, json!({"privacy_ver": 1}));
+    assert_eq!(
+        live.body["setting_list"][0]["privacy_key"], "Album",
+        "copied at the first release"
+    );
+}
+
+#[test]
+fn submissions_name_pages_and_categories_the_build_and_the_app_have() {
+    let mut h = Harness::new(spec());
+    assert_eq!(h.get("wxa/get_page").errcode(), 85086, "nothing committed");
+    let ext = json!({"extAppid": APP, "ext": {}, "extPages": {"pages/extra/index": {}}});
+    let commit = json!({"template_id": 42, "ext_json": ext.to_string(), "user_version": "1.0.0"});
+    assert_eq!(h.post("wxa/commit", commit).errcode(), 0);
+    h.advance(h.spec.privacy_scan_ms);
+    let pages = h.get("wxa/get_page").body["page_list"].clone();
+    assert!(
+        pages
+            .as_array()
+            .unwrap()
+            .contains(&json!("pages/extra/index")),
+        "{pages}"
+    );
+    let categories = h.get("wxa/get_category").body["category_list"].clone();
+    assert_eq!(categories[0]["first_id"], 220);
+    for (item, code) in [
+        (json!({"address": "pages/nope/index"}), 85007),
+        (
+            json!({"address": "pages/index/index", "first_class": "零售"}),
+            85008,
+        ),
+        (
+            json!({"address": "pages/index/index", "first_class": "餐饮", "first_id": 1}),
+            85008,
+        ),
+    ] {
+        let body = json!({ "item_list": [item] });
+        assert_eq!(h.post("wxa/submit_audit", body).errcode(), code, "{item}");
+    }
+    let ok = json!({"item_list": [{"address": "pages/extra/index", "first_class": "餐饮",
+                                   "second_class": "餐厅", "first_id": 220, "second_id": 225}]});
+    assert_eq!(h.post("wxa/submit_audit", ok).errcode(), 0);
+}

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod engine;
 pub mod fleet;
 pub mod model;
+pub mod notify;
 pub mod plan;
 pub mod platform;
 pub mod sandbox;

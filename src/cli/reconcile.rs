@@ -152,8 +152,16 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
     if args.dry_run {
         return dry_run(&engine, ui, &apps, args, &progress).await;
     }
-    apply(&engine, ui, &fleet, &apps, args, &progress).await
+    // A run tells the fleet's `notify` sinks too, and waits a little for them at the end.
+    let notifier = crate::notify::Notifier::new(&fleet, engine.store().clone());
+    engine.events().subscribe(notifier.clone());
+    let code = apply(&engine, ui, &fleet, &apps, args, &progress).await;
+    notifier.finish(NOTIFY_GRACE).await;
+    code
 }
+
+/// How long the end of a run waits for its notifications.
+const NOTIFY_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 async fn dry_run(
     engine: &Arc<Engine>,

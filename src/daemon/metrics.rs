@@ -5,7 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::engine::events::{Event, Subscriber};
 use crate::plan::rollout::Change;
@@ -40,6 +41,7 @@ struct Inner {
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    notifier: Mutex<Option<Arc<crate::notify::Notifier>>>,
 }
 
 impl Metrics {
@@ -87,7 +89,7 @@ impl Metrics {
 
     /// The metrics in the Prometheus text format.
     pub fn render(&self) -> String {
-        self.with(|m| {
+        let mut out = self.with(|m| {
             let mut out = String::new();
             render_apps(&mut out, m);
             render_counters(&mut out, m);
@@ -95,7 +97,21 @@ impl Metrics {
             render_fleet(&mut out, m);
             render_rollout(&mut out, m);
             out
-        })
+        });
+        let notifier = self
+            .notifier
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(notifier) = notifier {
+            render_notify(&mut out, &notifier);
+        }
+        out
+    }
+
+    /// Exports the counts of `notifier`'s sinks.
+    pub fn follow_notifier(&self, notifier: Arc<crate::notify::Notifier>) {
+        *self.notifier.lock().unwrap_or_else(PoisonError::into_inner) = Some(notifier);
     }
 }
 
@@ -173,6 +189,42 @@ fn escape(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The notifier's sinks: notices told, messages failed after every try, notices dropped.
+fn render_notify(out: &mut String, notifier: &crate::notify::Notifier) {
+    let stats = notifier.stats();
+    for (name, kind, help, read) in [
+        (
+            "minifleet_notify_sent_total",
+            "counter",
+            "Notices told, by sink.",
+            (|s: &crate::notify::SinkStats| s.sent.load(Ordering::Relaxed))
+                as fn(&crate::notify::SinkStats) -> u64,
+        ),
+        (
+            "minifleet_notify_failures_total",
+            "counter",
+            "Messages a sink did not take after every try, by sink.",
+            |s| s.failed.load(Ordering::Relaxed),
+        ),
+        (
+            "minifleet_notify_dropped_total",
+            "counter",
+            "Notices dropped because a sink's queue was full, by sink.",
+            |s| s.dropped.load(Ordering::Relaxed),
+        ),
+    ] {
+        header(out, name, kind, help);
+        for (sink, sink_kind, s) in &stats {
+            let _ = writeln!(
+                out,
+                "{name}{{sink=\"{sink}\",kind=\"{}\"}} {}",
+                sink_kind.as_str(),
+                read(s)
+            );
+        }
+    }
 }
 
 fn render_apps(out: &mut String, m: &Inner) {

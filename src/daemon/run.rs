@@ -108,7 +108,10 @@ pub async fn run(
         async move { http_stop.notified().await }
     }));
 
+    let notifier = crate::notify::Notifier::new(&fleet, store.clone());
+    metrics.follow_notifier(notifier.clone());
     let reloader = Reloader {
+        notifier: notifier.clone(),
         path: opts.fleet_path.clone(),
         platforms: format!("{:?}", fleet.platforms),
         current: current.clone(),
@@ -128,6 +131,7 @@ pub async fn run(
         Err(err) => tracing::warn!(error = %err, "cannot read the rollout's state"),
     }
     listen(&engine, metrics);
+    engine.events().subscribe(notifier.clone());
     let round = round_fn(engine.clone());
     let scheduler = Scheduler::new(round, opts.timing, opts.concurrency);
     let until = Until::Stopped {
@@ -138,6 +142,7 @@ pub async fn run(
 
     reloads.abort();
     pushes.abort();
+    notifier.finish(NOTIFY_GRACE).await;
     finish_store(&store).await;
     http_stop.notify_one();
     let served = tokio::time::timeout(HTTP_GRACE, server).await;
@@ -151,6 +156,9 @@ pub async fn run(
         _ => Ok(drained),
     }
 }
+
+/// How long a stopping daemon waits for the notifications it holds.
+const NOTIFY_GRACE: Duration = Duration::from_secs(5);
 
 /// Records where the API answers beside the store, for the CLI on this machine (an address
 /// bound to every interface is recorded as loopback, which the CLI can always reach).
@@ -254,6 +262,7 @@ async fn forward_pushes(
 
 /// Loads the fleet file after changes and hands the diff to the scheduler.
 struct Reloader {
+    notifier: Arc<crate::notify::Notifier>,
     path: PathBuf,
     /// The `platforms` section at start-up, as debug text (secrets print `***`).
     platforms: String,
@@ -284,6 +293,7 @@ impl Reloader {
                     );
                 }
                 self.engine.follow_fleet(&fleet);
+                self.notifier.follow_fleet(&fleet);
                 self.apply(&fleet.apps, Trigger::Reload);
             }
             Err(errors) => self.invalid(&errors),

@@ -19,8 +19,8 @@ use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
 use super::spec::Specs;
 use super::{
-    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, platforms, quota_spec,
-    rollout_spec, sandbox_spec, templates,
+    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, notify_spec, platforms,
+    quota_spec, rollout_spec, sandbox_spec, templates,
 };
 use crate::model::Desired;
 
@@ -321,6 +321,11 @@ impl<'a> Reader<'a> {
             &mut read.apps,
             &mut self.p,
         );
+        let notify = notify_spec::read(
+            &mut take(&mut self.sections, "notify"),
+            self.ctx,
+            &mut self.p,
+        );
         if self.p.count() > 0 {
             return Err(errors(self.file, self.p.into_errors()));
         }
@@ -332,6 +337,7 @@ impl<'a> Reader<'a> {
             app_tokens: read.app_tokens,
             rollout,
             quota,
+            notify,
         })
     }
 }

@@ -25,6 +25,7 @@ mod keys;
 mod load;
 mod locate;
 mod merge;
+pub mod notify_spec;
 mod partial;
 mod path;
 mod platforms;
@@ -85,6 +86,8 @@ pub struct Fleet {
     pub rollout: Option<crate::model::Rollout>,
     /// The `quota` section: slots kept for new merchants (the apps carry their priorities).
     pub quota: crate::model::QuotaPolicy,
+    /// The `notify` section: who is told what happened.
+    pub notify: Option<notify_spec::NotifySpec>,
 }
 
 /// The `platforms` section: each platform's settings, read by its platform module.

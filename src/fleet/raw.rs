@@ -46,6 +46,49 @@ pub(crate) struct RawFleet {
     /// How the platforms' shared audit quotas are shared out: slots kept for new merchants, and
     /// who goes first.
     pub quota: Option<RawQuota>,
+    /// Who is told what happened: team chats (WeCom, DingTalk, Feishu / Lark, Slack) and
+    /// webhooks.
+    pub notify: Option<RawNotify>,
+}
+
+/// `notify`: where the daemon and `reconcile` tell people what happened.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Notify")]
+pub(crate) struct RawNotify {
+    /// The web page's base URL, linked from every message (e.g. `https://minifleet.example.com`).
+    pub link: Option<String>,
+    /// How long notices are gathered into one message per sink (humantime; default `2s`): a
+    /// burst becomes one digest ("37 apps approved").
+    pub batch: Option<String>,
+    /// The sinks.
+    pub sinks: Option<Vec<RawSink>>,
+}
+
+/// `notify.sinks[i]`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Sink")]
+pub(crate) struct RawSink {
+    /// Its unique name (metrics and the store's record of what was sent use it).
+    #[schemars(required)]
+    pub name: Option<String>,
+    /// `wecom`, `dingtalk`, `feishu`, `slack` or `webhook`.
+    #[schemars(required)]
+    pub kind: Option<super::notify_spec::SinkKind>,
+    /// The robot's or webhook's URL, a credential: `${env:NAME}` or `${file:PATH}`.
+    #[schemars(required, regex(pattern = SECRET_PATTERN))]
+    pub url: Option<String>,
+    /// What signs the messages (DingTalk's `SEC…`, Feishu's signing secret, the webhook's HMAC
+    /// key), as `${env:NAME}` or `${file:PATH}`; WeCom and Slack do not sign.
+    #[schemars(regex(pattern = SECRET_PATTERN))]
+    pub secret: Option<String>,
+    /// The notices it wants (default: all but `converged`).
+    pub events: Option<Vec<super::notify_spec::NoticeKind>>,
+    /// Only apps with all these labels (default: every app).
+    pub selector: Option<BTreeMap<String, String>>,
+    /// `zh` or `en` (default: `zh` for WeCom, DingTalk and Feishu, `en` for Slack and webhooks).
+    pub language: Option<super::notify_spec::Language>,
 }
 
 /// `quota`: the fleet's ledger of each platform's shared monthly audit quota.

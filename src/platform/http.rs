@@ -158,6 +158,20 @@ impl Transport {
     }
 }
 
+/// `value` percent-encoded for a query string (everything but RFC 3986's unreserved characters).
+pub fn query_value(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char);
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 /// The media type an answer says it has (`image/jpeg`), empty when it names none.
 pub fn content_type(response: &reqwest::Response) -> String {
     response

@@ -307,6 +307,9 @@ pub struct Store {
     sandbox: sled::Tree,
     /// The fleet's rollout: converged waves, opened gates, halts (one value).
     rollout: sled::Tree,
+    /// What the notifier told each sink, by `sink/appid/fingerprint/notice` (unix ms): each is
+    /// told once, across restarts.
+    notified: sled::Tree,
     /// The store's lock (released when the last clone is dropped) and the stale record it
     /// replaced, if any.
     lock: std::sync::Arc<(lock::LockGuard, Option<lock::Takeover>)>,
@@ -366,6 +369,7 @@ impl Store {
             testers: tree("testers")?,
             sandbox: tree("sandbox")?,
             rollout: tree("rollout")?,
+            notified: tree("notified")?,
             dir: dir.to_path_buf(),
             db,
         };
@@ -678,6 +682,29 @@ impl Store {
     /// must outlive a crash).
     pub fn put_rollout_state(&self, state: &crate::model::RolloutState) -> Result<(), StoreError> {
         put(&self.rollout, "rollout", "state", state)
+    }
+
+    /// Whether `key` (`sink/appid/fingerprint/notice`) was told already.
+    pub fn was_notified(&self, key: &str) -> Result<bool, StoreError> {
+        self.notified
+            .contains_key(key.as_bytes())
+            .map_err(|source| StoreError::Io {
+                op: "read",
+                tree: "notified",
+                source,
+            })
+    }
+
+    /// Records that `key` was told at `at_ms`.
+    pub fn mark_notified(&self, key: &str, at_ms: u64) -> Result<(), StoreError> {
+        self.notified
+            .insert(key.as_bytes(), &at_ms.to_be_bytes())
+            .map(drop)
+            .map_err(|source| StoreError::Io {
+                op: "write",
+                tree: "notified",
+                source,
+            })
     }
 
     /// A JSON value (with `schema_version`) in the sandbox's tree.

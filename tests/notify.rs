@@ -269,11 +269,11 @@ fn every_sink_is_told_once_in_its_format_signed_as_its_platform_documents() {
     fleet.sandbox_extra = concat!(
         "  reject:\n    - when_ext: { theme: neon }\n      reason: Neon theme breaks the content rules\n",
         "notify:\n  link: https://minifleet.example.com\n  batch: 1s\n  sinks:\n",
-        "    - { name: ops-wecom, kind: wecom, url: '${env:WECOM_URL}', events: [audit_approved, audit_rejected, app_failed, converged] }\n",
-        "    - { name: ops-ding, kind: dingtalk, url: '${env:DING_URL}', secret: '${env:DING_SECRET}', events: [audit_rejected] }\n",
-        "    - { name: east-feishu, kind: feishu, url: '${env:FEISHU_URL}', secret: '${env:FEISHU_SECRET}', events: [audit_approved], selector: { region: east } }\n",
-        "    - { name: dev-slack, kind: slack, url: '${env:SLACK_URL}', events: [audit_rejected] }\n",
-        "    - { name: audit-log, kind: webhook, url: '${env:HOOK_URL}', secret: '${env:HOOK_SECRET}', events: [audit_approved, audit_rejected, converged] }\n",
+        "    - { name: ops-wecom, kind: wecom, url_secret: '${env:WECOM_URL}', events: [audit_approved, audit_rejected, app_failed, converged] }\n",
+        "    - { name: ops-ding, kind: dingtalk, url_secret: '${env:DING_URL}', secret: '${env:DING_SECRET}', events: [audit_rejected] }\n",
+        "    - { name: east-feishu, kind: feishu, url_secret: '${env:FEISHU_URL}', secret: '${env:FEISHU_SECRET}', events: [audit_approved], selector: { region: east } }\n",
+        "    - { name: dev-slack, kind: slack, url_secret: '${env:SLACK_URL}', events: [audit_rejected] }\n",
+        "    - { name: audit-log, kind: webhook, url_secret: '${env:HOOK_URL}', secret: '${env:HOOK_SECRET}', events: [audit_approved, audit_rejected, converged] }\n",
     )
     .to_owned();
     fleet.write(&apps());
@@ -391,7 +391,7 @@ fn a_sink_that_takes_nothing_blocks_nothing_and_shows_in_metrics() {
     let mut fleet = common::TestFleet::new();
     fleet.sandbox_extra = concat!(
         "notify:\n  batch: 100ms\n  sinks:\n",
-        "    - { name: revoked-robot, kind: wecom, url: '${env:WECOM_URL}', events: [audit_approved, converged] }\n",
+        "    - { name: revoked-robot, kind: wecom, url_secret: '${env:WECOM_URL}', events: [audit_approved, converged] }\n",
     )
     .to_owned();
     fleet.write(&[App::new("tea-house", "wx1111111111111111")]);

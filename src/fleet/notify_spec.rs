@@ -210,10 +210,11 @@ pub(crate) fn read(value: &mut Value, ctx: &Ctx<'_>, p: &mut Problems<'_>) -> Op
                 .help("one of `wecom`, `dingtalk`, `feishu`, `slack`, `webhook`");
             continue;
         };
-        let url = secret("url", raw.url.as_deref(), p);
-        if raw.url.is_none() {
-            p.missing(&at.key("url")).help(
-                "the robot's or webhook's URL, a credential: `url: ${env:NAME}` or `${file:PATH}`",
+        let url = secret("url_secret", raw.url_secret.as_deref(), p);
+        if raw.url_secret.is_none() {
+            p.missing(&at.key("url_secret")).help(
+                "the robot's or webhook's URL, a credential: `url_secret: ${env:NAME}` or \
+                 `${file:PATH}`",
             );
         }
         let signing = secret("secret", raw.secret.as_deref(), p);

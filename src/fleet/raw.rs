@@ -76,9 +76,10 @@ pub(crate) struct RawSink {
     /// `wecom`, `dingtalk`, `feishu`, `slack` or `webhook`.
     #[schemars(required)]
     pub kind: Option<super::notify_spec::SinkKind>,
-    /// The robot's or webhook's URL, a credential: `${env:NAME}` or `${file:PATH}`.
+    /// The robot's or webhook's URL, which is its credential (WeCom's `key`, DingTalk's
+    /// `access_token`, Slack's path): `${env:NAME}` or `${file:PATH}`.
     #[schemars(required, regex(pattern = SECRET_PATTERN))]
-    pub url: Option<String>,
+    pub url_secret: Option<String>,
     /// What signs the messages (DingTalk's `SEC…`, Feishu's signing secret, the webhook's HMAC
     /// key), as `${env:NAME}` or `${file:PATH}`; WeCom and Slack do not sign.
     #[schemars(regex(pattern = SECRET_PATTERN))]

@@ -20,6 +20,7 @@ fn the_schema_is_draft_2020_12_with_the_top_level_sections() {
         [
             "apps",
             "defaults",
+            "notify",
             "platforms",
             "quota",
             "rollout",

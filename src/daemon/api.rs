@@ -102,7 +102,7 @@ impl Api {
         }
     }
 
-    fn apps(&self) -> Vec<Desired> {
+    pub(super) fn apps(&self) -> Vec<Desired> {
         self.current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -158,13 +158,18 @@ fn problem(status: StatusCode, error: impl Into<String>, help: impl Into<String>
 
 /// What a request may do.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Read,
     Admin,
 }
 
 /// Whether the request may go on; the refusal otherwise.
-fn authorize(api: &Api, headers: &HeaderMap, peer: SocketAddr, need: Need) -> Result<(), Response> {
+pub(super) fn authorize(
+    api: &Api,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    need: Need,
+) -> Result<(), Response> {
     if !api.tokens.configured() {
         if peer.ip().is_loopback() {
             return Ok(());
@@ -175,14 +180,51 @@ fn authorize(api: &Api, headers: &HeaderMap, peer: SocketAddr, need: Need) -> Re
             "start `minifleet watch` with `--read-token ${env:…}` (and `--admin-token`) to open it",
         ));
     }
-    let given = headers
+    // The web page's cookie may read, never act: a page elsewhere cannot make a browser act.
+    let given = bearer(headers).or_else(|| cookie(headers).filter(|_| need == Need::Read));
+    let Some(given) = given else {
+        return Err(unauthorized("no bearer token"));
+    };
+    match token_of(api, given) {
+        Some(Need::Admin) => Ok(()),
+        Some(Need::Read) => match need {
+            Need::Read => Ok(()),
+            Need::Admin => Err(problem(
+                StatusCode::FORBIDDEN,
+                "the read token cannot trigger passes",
+                "use the admin token (`watch --admin-token`)",
+            )),
+        },
+        None => Err(unauthorized("the bearer token is not one of this daemon's")),
+    }
+}
+
+/// The token of `Authorization: Bearer …`.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(given) = given.filter(|g| !g.is_empty()) else {
-        return Err(unauthorized("no bearer token"));
-    };
+        .map(str::trim)
+        .filter(|g| !g.is_empty())
+}
+
+/// The name of the web page's cookie, which holds the token a person signed in with.
+pub(super) const COOKIE: &str = "minifleet_token";
+
+/// The token of the web page's cookie.
+pub(super) fn cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter(|t| !t.is_empty())
+}
+
+/// What `given` may do, when it is one of this daemon's tokens (compared in constant time).
+pub(super) fn token_of(api: &Api, given: &str) -> Option<Need> {
     let is = |token: &Option<Secret>| {
         token.as_ref().is_some_and(|t| {
             aws_lc_rs::constant_time::verify_slices_are_equal(
@@ -193,19 +235,12 @@ fn authorize(api: &Api, headers: &HeaderMap, peer: SocketAddr, need: Need) -> Re
         })
     };
     if is(&api.tokens.admin) {
-        return Ok(());
+        Some(Need::Admin)
+    } else if is(&api.tokens.read) {
+        Some(Need::Read)
+    } else {
+        None
     }
-    if is(&api.tokens.read) {
-        return match need {
-            Need::Read => Ok(()),
-            Need::Admin => Err(problem(
-                StatusCode::FORBIDDEN,
-                "the read token cannot trigger passes",
-                "use the admin token (`watch --admin-token`)",
-            )),
-        };
-    }
-    Err(unauthorized("the bearer token is not one of this daemon's"))
 }
 
 fn unauthorized(why: &str) -> Response {
@@ -327,19 +362,8 @@ async fn app(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Response 
     let Some(app) = api.apps().into_iter().find(|a| a.name == name) else {
         return no_app(&name);
     };
-    let store = api.engine.store();
-    let now = now_ms();
-    let details = (|| {
-        let row = rows::status_row(store, &app, now)?;
-        let record = store.record(&app.appid)?;
-        let plan = store
-            .observation(&app.appid)?
-            .map(|(observed, _)| plan_app(&app, &observed, &record, &Context { now: now / 1000 }));
-        let mut history = store.history(Some(&app.appid))?;
-        let skip = history.len().saturating_sub(20);
-        history.drain(..skip);
-        history.reverse();
-        Ok::<_, crate::store::StoreError>(json!({
+    let details = app_details(&api, &app, 20).map(|(row, plan, history)| {
+        json!({
             "format_version": view::status::FORMAT_VERSION,
             "app": row,
             "wanted": {
@@ -353,12 +377,34 @@ async fn app(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Response 
             },
             "plan": plan,
             "history": history,
-        }))
-    })();
+        })
+    });
     match details {
         Ok(doc) => axum::Json(doc).into_response(),
         Err(err) => store_failed(&err),
     }
+}
+
+/// One app's status row, its plan from the last observation (none before one), and its newest
+/// `limit` history events, newest first: the API's and the web page's app view.
+pub(super) fn app_details(
+    api: &Api,
+    app: &Desired,
+    limit: usize,
+) -> Result<(rows::StatusRow, Option<crate::model::AppPlan>, Vec<Event>), crate::store::StoreError>
+{
+    let store = api.engine.store();
+    let now = now_ms();
+    let row = rows::status_row(store, app, now)?;
+    let record = store.record(&app.appid)?;
+    let plan = store
+        .observation(&app.appid)?
+        .map(|(observed, _)| plan_app(app, &observed, &record, &Context { now: now / 1000 }));
+    let mut history = store.history(Some(&app.appid))?;
+    let skip = history.len().saturating_sub(limit);
+    history.drain(..skip);
+    history.reverse();
+    Ok((row, plan, history))
 }
 
 /// `?limit=&before=` of the history routes: newest first, `before` a cursor from the last page.

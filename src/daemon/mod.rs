@@ -13,6 +13,7 @@ pub mod rows;
 mod run;
 pub mod server;
 pub mod watcher;
+pub mod web;
 
 pub use run::{ADDR_FILE, DaemonError, WatchOptions, run};
 pub use server::{Limits, serve, serve_with};

@@ -102,6 +102,7 @@ pub async fn run(
     let http_stop = Arc::new(Notify::new());
     let router = routes
         .merge(health::router(health.clone()))
+        .merge(super::web::router(api.clone()))
         .merge(api::router(api));
     let server = tokio::spawn(super::serve(listener, router, {
         let http_stop = http_stop.clone();

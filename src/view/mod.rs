@@ -6,6 +6,7 @@ pub mod action;
 pub mod fleet;
 pub mod group;
 pub mod history;
+pub mod html;
 pub mod plan;
 pub mod report;
 pub mod status;

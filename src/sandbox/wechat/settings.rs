@@ -406,8 +406,8 @@ pub fn check_items(build: &Commit, body: &Value) -> Result<(), WxError> {
 pub const IMAGE_FIELD: &str = "__image_jpeg_base64";
 
 /// `GET wxa/get_qrcode?path=…`: the experience version's QR code as a JPEG (85086 before any
-/// commit). The simulated JPEG is a well-formed frame (SOI, JFIF, a comment naming the app and
-/// the page, EOI) without picture data: what a client must handle is its type and its bytes.
+/// commit): a QR-like picture (drawn once on a canvas in headless Chromium and saved as JPEG),
+/// with a comment segment naming the app and the page, so a client's bytes can be checked.
 pub fn get_qrcode(world: &mut World, req: &Req) -> WxResult {
     use base64::Engine as _;
     let (_, app) = world.parts(req.appid)?;
@@ -415,20 +415,21 @@ pub fn get_qrcode(world: &mut World, req: &Req) -> WxResult {
         return Err(WxError::new(85086, "no experience version: commit first"));
     }
     let path = req.query.get("path").map_or("", String::as_str);
-    let image = jpeg_frame(&format!(
+    let image = with_comment(&format!(
         "sandbox experience QR code of {} for {path}",
         req.appid
     ));
     Ok(json!({ IMAGE_FIELD: base64::engine::general_purpose::STANDARD.encode(image) }))
 }
 
-/// A JPEG frame around `comment`.
-fn jpeg_frame(comment: &str) -> Vec<u8> {
+/// The picture every simulated QR code shows.
+const PICTURE: &[u8] = include_bytes!("experience-qr.jpg");
+
+/// [`PICTURE`] with a comment segment (`FF FE`) carrying `comment` right after its start marker.
+fn with_comment(comment: &str) -> Vec<u8> {
     let text = &comment.as_bytes()[..comment.len().min(60_000)];
-    let mut out = vec![0xFF, 0xD8];
-    out.extend([0xFF, 0xE0, 0x00, 0x10]);
-    out.extend(b"JFIF\0");
-    out.extend([0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00]);
+    let mut out = Vec::with_capacity(PICTURE.len() + text.len() + 4);
+    out.extend_from_slice(&PICTURE[..2]);
     out.extend([0xFF, 0xFE]);
     out.extend(
         u16::try_from(text.len() + 2)
@@ -436,7 +437,7 @@ fn jpeg_frame(comment: &str) -> Vec<u8> {
             .to_be_bytes(),
     );
     out.extend(text);
-    out.extend([0xFF, 0xD9]);
+    out.extend_from_slice(&PICTURE[2..]);
     out
 }
 

@@ -1,0 +1,379 @@
+//! The web status page (issue 17) as HTML, from the same views the CLI prints: the fleet table
+//! (the status rows), one page per app (its row, its plan as `plan` prints it, its history as
+//! `history` prints it, its experience QR code). Server-rendered and usable without JavaScript:
+//! filters and search are a GET form, pages are links; a small script reloads the page once it has
+//! been left alone for 15 s (live updates without a push channel). Pure: no I/O, no clock.
+
+use std::fmt::Write as _;
+
+use super::status::{StatusRow, audit_text, build_text, live_text};
+
+/// Apps on one page of the fleet table.
+pub const PAGE_SIZE: usize = 100;
+
+/// `text` safe inside HTML text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `value` percent-encoded for a link's query or path.
+fn url(value: &str) -> String {
+    crate::platform::http::query_value(value)
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.4em;margin:0 0 .6em}h2{font-size:1.1em;margin-top:1.4em}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3em .6em;border-bottom:1px solid #ddd;vertical-align:top}\
+th{background:#f4f4f4}code,pre{font:12px/1.4 ui-monospace,monospace}pre{background:#f8f8f8;padding:.8em;overflow:auto}\
+.state{font-weight:600}.failed,.not_authorized{color:#b00020}.in_sync{color:#1b7f3b}.held{color:#a15c00}\
+.counts a{margin-right:1em}.muted{color:#777}form{margin:.8em 0}input,select{font:inherit}";
+
+/// A whole page around `body`.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{} · minifleet</title>\
+         <style>{STYLE}</style></head><body>{body}\
+         <script>(function(){{var t=Date.now();['keydown','mousedown','focusin','input'].forEach(function(e){{\
+         document.addEventListener(e,function(){{t=Date.now()}},true)}});setInterval(function(){{\
+         if(Date.now()-t>15000&&!document.querySelector('input:focus')){{location.reload()}}}},5000)}})()</script>\
+         </body></html>",
+        escape(title)
+    )
+}
+
+/// What the fleet table shows: a state, a platform, a search over names, appids and labels, a
+/// page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct FleetQuery {
+    /// Only apps in this state (`in_sync`, `failed`, `held`…).
+    pub state: Option<String>,
+    /// Only apps on this platform.
+    pub platform: Option<String>,
+    /// Only apps whose name, appid or a label contains this.
+    pub q: Option<String>,
+    /// The page, from 1.
+    pub page: Option<usize>,
+}
+
+impl FleetQuery {
+    /// The query string of this query on another page (or with another state).
+    fn link(&self, state: Option<&str>, page: usize) -> String {
+        let mut parts = Vec::new();
+        if let Some(state) = state.filter(|s| !s.is_empty()) {
+            parts.push(format!("state={}", url(state)));
+        }
+        if let Some(platform) = self.platform.as_deref().filter(|p| !p.is_empty()) {
+            parts.push(format!("platform={}", url(platform)));
+        }
+        if let Some(q) = self.q.as_deref().filter(|q| !q.is_empty()) {
+            parts.push(format!("q={}", url(q)));
+        }
+        if page > 1 {
+            parts.push(format!("page={page}"));
+        }
+        if parts.is_empty() {
+            "/".to_owned()
+        } else {
+            format!("/?{}", parts.join("&"))
+        }
+    }
+
+    /// Whether `row` (with its app's `labels`) is shown.
+    pub fn shows(&self, row: &StatusRow, labels: &str) -> bool {
+        let state = self.state.as_deref().filter(|s| !s.is_empty());
+        let platform = self.platform.as_deref().filter(|p| !p.is_empty());
+        let q = self
+            .q
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(str::to_lowercase);
+        state.is_none_or(|s| row.state == s)
+            && platform.is_none_or(|p| row.platform == p)
+            && q.is_none_or(|q| {
+                row.name.to_lowercase().contains(&q)
+                    || row.appid.to_lowercase().contains(&q)
+                    || labels.to_lowercase().contains(&q)
+            })
+    }
+}
+
+/// The fleet table: counts per state over the whole fleet (each a filter link), the filter
+/// form, one page of the rows the query shows, and the links to the other pages. `labels` are
+/// each row's app's labels in words (`region=east tier=gold`).
+pub fn fleet_page(rows: &[StatusRow], labels: &[String], query: &FleetQuery) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for row in rows {
+        *counts.entry(row.state.as_str()).or_default() += 1;
+    }
+    let shown: Vec<(&StatusRow, &String)> = rows
+        .iter()
+        .zip(labels)
+        .filter(|(row, labels)| query.shows(row, labels))
+        .collect();
+    let pages = shown.len().div_ceil(PAGE_SIZE).max(1);
+    let at = query.page.unwrap_or(1).clamp(1, pages);
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>minifleet · {} apps</h1><p class=\"counts\">",
+        rows.len()
+    );
+    let _ = write!(
+        body,
+        "<a href=\"{}\">all: {}</a>",
+        query.link(None, 1),
+        rows.len()
+    );
+    for (state, n) in &counts {
+        let _ = write!(
+            body,
+            "<a class=\"state {s}\" href=\"{}\">{s}: {n}</a>",
+            escape(&query.link(Some(state), 1)),
+            s = escape(state)
+        );
+    }
+    body.push_str("</p>");
+    let mut platforms: Vec<&str> = rows.iter().map(|r| r.platform.as_str()).collect();
+    platforms.sort_unstable();
+    platforms.dedup();
+    let options: String = platforms
+        .iter()
+        .map(|p| {
+            let selected = if query.platform.as_deref() == Some(*p) {
+                " selected"
+            } else {
+                ""
+            };
+            format!("<option{selected}>{}</option>", escape(p))
+        })
+        .collect();
+    let _ = write!(
+        body,
+        "<form method=\"get\" action=\"/\" role=\"search\">\
+         <input type=\"search\" name=\"q\" placeholder=\"name, appid or label\" value=\"{}\" aria-label=\"search\">\
+         <select name=\"platform\" aria-label=\"platform\"><option value=\"\">every platform</option>{options}</select>\
+         <input type=\"hidden\" name=\"state\" value=\"{}\">\
+         <button type=\"submit\" id=\"filter\">filter</button></form>",
+        escape(query.q.as_deref().unwrap_or("")),
+        escape(query.state.as_deref().unwrap_or("")),
+    );
+    let _ = write!(
+        body,
+        "<p class=\"muted\" id=\"shown\">{} shown</p><table id=\"fleet\"><thead><tr><th>app</th><th>platform</th>\
+         <th>state</th><th>wanted</th><th>audit</th><th>live</th><th>labels</th><th>why</th></tr></thead><tbody>",
+        shown.len()
+    );
+    for (row, labels) in shown.iter().skip((at - 1) * PAGE_SIZE).take(PAGE_SIZE) {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/apps/{}\">{}</a><br><span class=\"muted\">{}</span></td><td>{}</td>\
+             <td class=\"state {s}\">{s}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            url(&row.name),
+            escape(&row.name),
+            escape(&row.appid),
+            escape(&row.platform),
+            escape(&row.wanted.text()),
+            row.audit
+                .as_ref()
+                .map(audit_text)
+                .map(|t| escape(&t))
+                .unwrap_or_default(),
+            row.live
+                .as_ref()
+                .map(live_text)
+                .map(|t| escape(&t))
+                .unwrap_or_default(),
+            escape(labels),
+            escape(row.reason.as_deref().unwrap_or("")),
+            s = escape(&row.state),
+        );
+    }
+    body.push_str("</tbody></table>");
+    if pages > 1 {
+        body.push_str("<p>");
+        if at > 1 {
+            let _ = write!(
+                body,
+                "<a rel=\"prev\" href=\"{}\">← previous</a> ",
+                escape(&query.link(query.state.as_deref(), at - 1))
+            );
+        }
+        let _ = write!(body, "page {at} of {pages}");
+        if at < pages {
+            let _ = write!(
+                body,
+                " <a rel=\"next\" href=\"{}\">next →</a>",
+                escape(&query.link(query.state.as_deref(), at + 1))
+            );
+        }
+        body.push_str("</p>");
+    }
+    page("fleet", &body)
+}
+
+/// One app's page: its row (wanted vs live, the audit verdict and reason), its plan as `plan`
+/// prints it, its newest history as `history` prints it, and its experience QR code.
+pub fn app_page(row: &StatusRow, plan: Option<&str>, history: &[String]) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<p><a href=\"/\">← fleet</a></p><h1>{} <span class=\"muted\">{} · {}</span></h1>\
+         <p class=\"state {s}\" id=\"state\">{s}</p>",
+        escape(&row.name),
+        escape(&row.platform),
+        escape(&row.appid),
+        s = escape(&row.state)
+    );
+    if let Some(reason) = &row.reason {
+        let _ = write!(body, "<p id=\"reason\">{}</p>", escape(reason));
+    }
+    let cell = |text: Option<String>| text.map(|t| escape(&t)).unwrap_or_else(|| "–".to_owned());
+    let _ = write!(
+        body,
+        "<table><tbody><tr><th>wanted</th><td>{}</td></tr><tr><th>experience</th><td>{}</td></tr>\
+         <tr><th>audit</th><td id=\"audit\">{}</td></tr><tr><th>live</th><td>{}</td></tr></tbody></table>",
+        escape(&row.wanted.text()),
+        cell(row.experience.as_ref().map(build_text)),
+        cell(row.audit.as_ref().map(|a| match &a.reason {
+            Some(reason) => format!("{}: {reason}", audit_text(a)),
+            None => audit_text(a),
+        })),
+        cell(row.live.as_ref().map(live_text)),
+    );
+    if let Some(qr) = &row.experience_qr {
+        let _ = write!(
+            body,
+            "<h2>experience QR code</h2><p id=\"qr\"><a href=\"/apps/{n}/qr\"><img src=\"/apps/{n}/qr\" alt=\"the experience version's QR code\" width=\"160\"></a>\
+             <br><span class=\"muted\">also <code>{}</code></span></p>",
+            escape(&qr.command),
+            n = url(&row.name),
+        );
+    }
+    let _ = write!(
+        body,
+        "<h2>plan</h2><pre id=\"plan\">{}</pre>",
+        escape(plan.unwrap_or("not observed yet"))
+    );
+    let _ = write!(
+        body,
+        "<h2>history</h2><pre id=\"history\">{}</pre>",
+        escape(&history.join("\n"))
+    );
+    page(&row.name, &body)
+}
+
+/// The sign-in page: the daemon's read (or admin) token, kept in a cookie.
+pub fn login_page(refused: bool) -> String {
+    let note = if refused {
+        "<p class=\"failed\">That is not one of this daemon's tokens.</p>"
+    } else {
+        ""
+    };
+    page(
+        "sign in",
+        &format!(
+            "<h1>minifleet</h1>{note}<form method=\"post\" action=\"/login\">\
+             <label>token <input type=\"password\" name=\"token\" autocomplete=\"current-password\"></label> \
+             <button type=\"submit\">sign in</button></form>\
+             <p class=\"muted\">The daemon's read token (<code>watch --read-token</code>) shows everything but secrets.</p>"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, state: &str) -> StatusRow {
+        StatusRow {
+            name: name.into(),
+            appid: format!("wx-{name}"),
+            platform: "wechat".into(),
+            state: state.into(),
+            ..StatusRow::default()
+        }
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(
+            escape("<b>\"a\" & 'b'</b>"),
+            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
+        );
+        let html = fleet_page(
+            &[row("<script>", "failed")],
+            &["x=<y>".into()],
+            &FleetQuery::default(),
+        );
+        assert!(!html.contains("<script>alert"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("x=&lt;y&gt;"));
+    }
+
+    #[test]
+    fn the_table_counts_the_whole_fleet_and_shows_one_filtered_page() {
+        let rows: Vec<StatusRow> = (0..250)
+            .map(|i| {
+                row(
+                    &format!("shop-{i:03}"),
+                    if i % 10 == 0 { "failed" } else { "in_sync" },
+                )
+            })
+            .collect();
+        let labels: Vec<String> = (0..250)
+            .map(|i| format!("region={}", if i < 125 { "east" } else { "west" }))
+            .collect();
+        let all = fleet_page(&rows, &labels, &FleetQuery::default());
+        assert!(all.contains("failed: 25") && all.contains("in_sync: 225"));
+        assert!(all.contains("page 1 of 3"));
+        assert_eq!(all.matches("<tr><td>").count(), PAGE_SIZE);
+        let failed = FleetQuery {
+            state: Some("failed".into()),
+            ..FleetQuery::default()
+        };
+        let html = fleet_page(&rows, &labels, &failed);
+        assert!(html.contains("25 shown"));
+        assert!(!html.contains("page 1 of"), "one page");
+        let west = FleetQuery {
+            q: Some("WEST".into()),
+            page: Some(2),
+            ..FleetQuery::default()
+        };
+        let html = fleet_page(&rows, &labels, &west);
+        assert!(html.contains("125 shown") && html.contains("page 2 of 2"));
+        assert!(html.contains("shop-225") && !html.contains("shop-124<"));
+        assert!(
+            html.contains("href=\"/?q=WEST\""),
+            "the previous page keeps the search"
+        );
+    }
+
+    #[test]
+    fn the_app_page_has_the_reason_the_plan_and_the_history() {
+        let mut r = row("tea-house", "failed");
+        r.reason = Some("audit rejected: logo".into());
+        r.experience_qr = Some(super::super::status::QrWhere::of("tea-house"));
+        let html = app_page(
+            &r,
+            Some("~ tea-house …"),
+            &["2026-12-04T00:00:00Z  tea-house  commit ok".into()],
+        );
+        assert!(html.contains("<p id=\"reason\">audit rejected: logo</p>"));
+        assert!(html.contains("<img src=\"/apps/tea-house/qr\""));
+        assert!(html.contains("<pre id=\"plan\">~ tea-house …</pre>"));
+        assert!(html.contains("commit ok"));
+    }
+}

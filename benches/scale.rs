@@ -27,7 +27,7 @@ const MINIFLEET: &str = env!("CARGO_BIN_EXE_minifleet");
 /// What to run, from the environment.
 #[derive(Debug, Clone)]
 struct Config {
-    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d,e,f` (default all).
+    /// `MF_BENCH_PARTS`: which parts, e.g. `a,b,c,d,e,f,g` (default all).
     parts: String,
     /// `MF_BENCH_PLAN_APPS`: the fleet sizes of part (a), comma-separated (default
     /// `1000,10000,100000`; the targets are for 100k).
@@ -62,7 +62,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 impl Config {
     fn from_env() -> Config {
         Config {
-            parts: env_or("MF_BENCH_PARTS", "a,b,c,d,e,f".to_string()),
+            parts: env_or("MF_BENCH_PARTS", "a,b,c,d,e,f,g".to_string()),
             plan_apps: env_or("MF_BENCH_PLAN_APPS", "1000,10000,100000".to_string())
                 .split(',')
                 .filter_map(|n| n.trim().parse().ok())
@@ -258,6 +258,51 @@ fn plan_child(dir: &Path) {
         secs(planned),
         peak_rss_mib(),
         not_in_sync
+    );
+}
+
+/// Part (g): the web page's first page of a converged fleet (`MF_BENCH_PAGE_APPS`, default
+/// 10,000): what `GET /` computes — every app's status row from the store (the counts per state
+/// are the whole fleet's), then the HTML of the first 100 — median of 5, after one warm-up.
+fn part_g(work: &Path) {
+    let apps = env_or("MF_BENCH_PAGE_APPS", 10_000usize);
+    let dir = work.join(format!("page-{apps}"));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let path = plan_setup(apps, &dir, 0);
+    let fleet = fleet::load(&path, minifleet::platform::registry::SPECS).expect("valid");
+    let store = Store::open(&dir.join("store")).expect("open the store");
+    let labels: Vec<String> = fleet
+        .apps
+        .iter()
+        .map(|a| {
+            a.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let mut times = Vec::new();
+    let mut size = 0;
+    for _ in 0..6 {
+        let started = Instant::now();
+        let rows = rows::status_rows(&store, &fleet.apps, now_s() * 1000).expect("rows");
+        let html = minifleet::view::html::fleet_page(
+            &rows,
+            &labels,
+            &minifleet::view::html::FleetQuery::default(),
+            &[],
+        );
+        size = html.len();
+        times.push(started.elapsed());
+    }
+    times.remove(0);
+    times.sort();
+    println!(
+        "{{\"part\":\"g\",\"apps\":{apps},\"first_page_median_s\":{:.3},\"min_s\":{:.3},\"max_s\":{:.3},\"html_bytes\":{size}}}",
+        secs(times[times.len() / 2]),
+        secs(times[0]),
+        secs(times[times.len() - 1])
     );
 }
 
@@ -779,6 +824,9 @@ fn main() {
     }
     if ["b", "c", "e", "f"].iter().any(|p| cfg.runs(p)) {
         parts_bcd(&cfg, work.path());
+    }
+    if cfg.runs("g") {
+        part_g(work.path());
     }
     if std::env::var_os("MF_BENCH_KEEP").is_some() {
         eprintln!("work directory kept: {}", work.keep().display());

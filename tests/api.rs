@@ -554,6 +554,23 @@ fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
     assert!(!kinds.contains(&"commit"), "held at the gate: {rice}");
     assert!(rice["notes"].to_string().contains("promote"), "{rice}");
     assert_eq!(plan["rollout"]["waves"][1]["name"], "rest", "{plan}");
+    // The web page shows the waves and the audit quota.
+    let (status, page) = request(&daemon.url, "GET", "/", Some(READ), &[]);
+    assert_eq!(status, 200, "{page}");
+    let rollout = page
+        .split("<h2>rollout</h2><pre>")
+        .nth(1)
+        .expect("a rollout section");
+    assert!(
+        rollout.contains("canary") && rollout.contains("rest"),
+        "{rollout}"
+    );
+    assert!(
+        rollout.contains("promote"),
+        "the gate and what opens it: {rollout}"
+    );
+    assert!(page.contains("<h2>audit quota</h2><pre>wechat: "), "{page}");
+    assert!(page.contains("left this month"), "{page}");
     let (status, body) = request(
         &daemon.url,
         "POST",

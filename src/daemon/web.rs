@@ -58,8 +58,20 @@ async fn fleet(State(api): State<Arc<Api>>, Query(query): Query<FleetQuery>) -> 
     let store = api.engine.store().clone();
     let rows =
         tokio::task::spawn_blocking(move || rows::status_rows(&store, &apps, now_ms())).await;
+    let rollout = api
+        .engine
+        .rollout_now()
+        .map(|view| crate::view::plan::rollout_lines(&view))
+        .unwrap_or_default();
+    let quotas: Vec<String> = api
+        .engine
+        .audit_quotas()
+        .iter()
+        .map(html::quota_line)
+        .collect();
+    let sections = [("rollout", rollout), ("audit quota", quotas)];
     match rows {
-        Ok(Ok(rows)) => Html(html::fleet_page(&rows, &labels, &query)).into_response(),
+        Ok(Ok(rows)) => Html(html::fleet_page(&rows, &labels, &query, &sections)).into_response(),
         Ok(Err(err)) => failed(&err.to_string()),
         Err(_) => failed("the page could not be made"),
     }

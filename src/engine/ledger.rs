@@ -40,6 +40,25 @@ pub(super) struct Ledger {
     order: HashMap<String, usize>,
     /// Slots kept for new merchants (`quota.reserve`).
     reserve: u32,
+    /// What each platform said was left, and when it resets, at its last applying round.
+    told: BTreeMap<PlatformKind, (u32, Option<u64>)>,
+}
+
+/// Where one platform's audit quota stands, for people (the web page).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LedgerView {
+    /// The platform.
+    pub platform: PlatformKind,
+    /// Submissions left this month, as the platform said at the last round that asked.
+    pub left: u32,
+    /// Unix seconds when it resets, where known.
+    pub resets_at: Option<u64>,
+    /// Submissions granted to passes still in flight.
+    pub reserved: usize,
+    /// Slots kept for new merchants.
+    pub reserve: u32,
+    /// The apps waiting for the quota, in fleet order.
+    pub waiting: Vec<String>,
 }
 
 impl Ledger {
@@ -117,6 +136,7 @@ impl Ledger {
                 wake: Vec::new(),
             };
         }
+        self.told.insert(kind, (left, resets_at));
         let line = self.waiting.entry(kind).or_default();
         for ((app, claim), turn) in round.iter().zip(&turns) {
             match turn {
@@ -167,6 +187,34 @@ impl Ledger {
         for apps in self.reserved.values_mut() {
             apps.remove(appid);
         }
+    }
+
+    /// Where each platform's quota stands, for the platforms a round has asked.
+    pub fn view(&self) -> Vec<LedgerView> {
+        self.told
+            .iter()
+            .map(|(kind, (left, resets_at))| {
+                let mut waiting: Vec<(usize, String)> = self
+                    .waiting
+                    .get(kind)
+                    .into_iter()
+                    .flatten()
+                    .map(|(appid, w)| {
+                        let at = self.order.get(appid).copied().unwrap_or(usize::MAX);
+                        (at, w.name.clone())
+                    })
+                    .collect();
+                waiting.sort();
+                LedgerView {
+                    platform: *kind,
+                    left: *left,
+                    resets_at: *resets_at,
+                    reserved: self.reserved.get(kind).map_or(0, BTreeSet::len),
+                    reserve: self.reserve,
+                    waiting: waiting.into_iter().map(|(_, name)| name).collect(),
+                }
+            })
+            .collect()
     }
 
     /// Whether any submission is reserved (for tests).

@@ -8,7 +8,7 @@ pub mod events;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod history;
-mod ledger;
+pub mod ledger;
 mod pass;
 pub mod policy;
 pub mod probe;
@@ -470,6 +470,11 @@ impl Engine {
             self.events.emit(held.event(app));
         }
         report.held = Some(held);
+    }
+
+    /// Where each platform's audit quota stands (for the platforms a round has asked).
+    pub fn audit_quotas(&self) -> Vec<ledger::LedgerView> {
+        self.ledger().view()
     }
 
     /// The ledger of the audit quotas.

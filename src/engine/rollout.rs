@@ -151,6 +151,15 @@ impl Engine {
         };
     }
 
+    /// Where the running rollout stands now, from what the board learnt of each app's last plan;
+    /// nothing is changed, stored or told (the web page's view). `None` without a rollout.
+    pub fn rollout_now(&self) -> Option<RolloutView> {
+        let guard = self.board.lock().unwrap_or_else(|e| e.into_inner());
+        let board = guard.as_ref()?;
+        let mut state = self.store.rollout_state().unwrap_or_default();
+        Some(gate(&board.rollout, &board.members, &mut state, now_ms() / 1000).view)
+    }
+
     /// Runs the rollout's gate on a round's plans: the board learns each planned app's progress,
     /// held apps lose their code steps (with a note and a [`Held`]), and what changed is stored
     /// (when applying) and told. A proposed fleet is gated on its own board (`proposal`) instead.

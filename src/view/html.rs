@@ -110,10 +110,48 @@ impl FleetQuery {
     }
 }
 
+/// One platform's audit quota in words: `wechat: 87 left this month (resets …); 2 granted to
+/// passes in flight; 3 kept for new merchants; 2 waiting: shop-a, shop-b`.
+pub fn quota_line(view: &crate::engine::ledger::LedgerView) -> String {
+    let mut line = format!("{}: {} left this month", view.platform, view.left);
+    if let Some(at) = view.resets_at {
+        line.push_str(&format!(
+            " (resets {})",
+            crate::model::calendar::utc(at * 1000)
+        ));
+    }
+    if view.reserved > 0 {
+        line.push_str(&format!("; {} granted to passes in flight", view.reserved));
+    }
+    if view.reserve > 0 {
+        line.push_str(&format!("; {} kept for new merchants", view.reserve));
+    }
+    if !view.waiting.is_empty() {
+        let shown: Vec<&str> = view.waiting.iter().take(20).map(String::as_str).collect();
+        let more = if view.waiting.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        line.push_str(&format!(
+            "; {} waiting: {}{more}",
+            view.waiting.len(),
+            shown.join(", ")
+        ));
+    }
+    line
+}
+
 /// The fleet table: counts per state over the whole fleet (each a filter link), the filter
-/// form, one page of the rows the query shows, and the links to the other pages. `labels` are
-/// each row's app's labels in words (`region=east tier=gold`).
-pub fn fleet_page(rows: &[StatusRow], labels: &[String], query: &FleetQuery) -> String {
+/// form, one page of the rows the query shows, and the links to the other pages; then each of
+/// `sections` (a title and its lines: the rollout's waves, the audit quotas). `labels` are each
+/// row's app's labels in words (`region=east tier=gold`).
+pub fn fleet_page(
+    rows: &[StatusRow],
+    labels: &[String],
+    query: &FleetQuery,
+    sections: &[(&str, Vec<String>)],
+) -> String {
     let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for row in rows {
         *counts.entry(row.state.as_str()).or_default() += 1;
@@ -221,6 +259,14 @@ pub fn fleet_page(rows: &[StatusRow], labels: &[String], query: &FleetQuery) -> 
         }
         body.push_str("</p>");
     }
+    for (title, lines) in sections.iter().filter(|(_, l)| !l.is_empty()) {
+        let _ = write!(
+            body,
+            "<h2>{}</h2><pre>{}</pre>",
+            escape(title),
+            escape(&lines.join("\n"))
+        );
+    }
     page("fleet", &body)
 }
 
@@ -317,6 +363,7 @@ mod tests {
             &[row("<script>", "failed")],
             &["x=<y>".into()],
             &FleetQuery::default(),
+            &[],
         );
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;"));
@@ -336,7 +383,7 @@ mod tests {
         let labels: Vec<String> = (0..250)
             .map(|i| format!("region={}", if i < 125 { "east" } else { "west" }))
             .collect();
-        let all = fleet_page(&rows, &labels, &FleetQuery::default());
+        let all = fleet_page(&rows, &labels, &FleetQuery::default(), &[]);
         assert!(all.contains("failed: 25") && all.contains("in_sync: 225"));
         assert!(all.contains("page 1 of 3"));
         assert_eq!(all.matches("<tr><td>").count(), PAGE_SIZE);
@@ -344,7 +391,7 @@ mod tests {
             state: Some("failed".into()),
             ..FleetQuery::default()
         };
-        let html = fleet_page(&rows, &labels, &failed);
+        let html = fleet_page(&rows, &labels, &failed, &[]);
         assert!(html.contains("25 shown"));
         assert!(!html.contains("page 1 of"), "one page");
         let west = FleetQuery {
@@ -352,7 +399,12 @@ mod tests {
             page: Some(2),
             ..FleetQuery::default()
         };
-        let html = fleet_page(&rows, &labels, &west);
+        let html = fleet_page(
+            &rows,
+            &labels,
+            &west,
+            &[("audit quota", vec!["wechat: 3 left".into()])],
+        );
         assert!(html.contains("125 shown") && html.contains("page 2 of 2"));
         assert!(html.contains("shop-225") && !html.contains("shop-124<"));
         assert!(

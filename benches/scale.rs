@@ -271,17 +271,7 @@ fn part_g(work: &Path) {
     let path = plan_setup(apps, &dir, 0);
     let fleet = fleet::load(&path, minifleet::platform::registry::SPECS).expect("valid");
     let store = Store::open(&dir.join("store")).expect("open the store");
-    let labels: Vec<String> = fleet
-        .apps
-        .iter()
-        .map(|a| {
-            a.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let labels: Vec<String> = fleet.apps.iter().map(|a| a.labels.words()).collect();
     let mut times = Vec::new();
     let mut size = 0;
     for _ in 0..6 {

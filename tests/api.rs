@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ fn converged(daemon: &Daemon, token: Option<&str>, apps: usize) {
     }
 }
 
-/// One HTTP/1.1 request (`Connection: close`): the status and the body.
+/// One HTTP/1.1 request with a bearer token, if any: the status and the body.
 fn request(
     base: &str,
     method: &str,
@@ -56,31 +56,14 @@ fn request(
     token: Option<&str>,
     body: &[u8],
 ) -> (u16, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    // A refused body may close the connection before it is all sent.
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    (status, body.to_string())
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| ("Authorization", b))
+        .into_iter()
+        .collect();
+    let (status, _, body) = common::http(base, method, path, &headers, body);
+    (status, body)
 }
 
 fn minifleet(fleet: &TestFleet, args: &[&str]) -> std::process::Output {
@@ -659,41 +642,6 @@ fn the_experience_qr_code_comes_through_the_daemon() {
     assert!(String::from_utf8_lossy(&bytes).contains("pages/a?b=1"));
 }
 
-/// One HTTP/1.1 exchange with raw headers: the status, the response head and the body.
-fn exchange(
-    base: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, String, String) {
-    let addr = base.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let _ = stream.write_all(body);
-    let mut response = Vec::new();
-    let _ = stream.read_to_end(&mut response);
-    let response = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    (status, head.to_owned(), body.to_owned())
-}
-
 /// The web page signs in with the API's tokens; its cookie may read, never act.
 #[test]
 fn the_web_page_signs_in_with_the_read_token_and_its_cookie_cannot_act() {
@@ -701,17 +649,18 @@ fn the_web_page_signs_in_with_the_read_token_and_its_cookie_cannot_act() {
     fleet.write(&apps());
     let daemon = with_tokens(&fleet);
     converged(&daemon, Some(READ), 2);
-    let (status, head, _) = exchange(&daemon.url, "GET", "/", &[], b"");
+    let (status, head, _) = common::http(&daemon.url, "GET", "/", &[], b"");
     assert_eq!(status, 303, "{head}");
     assert!(
         head.to_ascii_lowercase().contains("location: /login"),
         "{head}"
     );
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    let (status, _, body) = exchange(&daemon.url, "POST", "/login", &form, b"token=not-a-token");
+    let (status, _, body) =
+        common::http(&daemon.url, "POST", "/login", &form, b"token=not-a-token");
     assert_eq!(status, 401);
     assert!(body.contains("not one of this daemon"), "{body}");
-    let (status, head, _) = exchange(
+    let (status, head, _) = common::http(
         &daemon.url,
         "POST",
         "/login",
@@ -732,13 +681,13 @@ fn the_web_page_signs_in_with_the_read_token_and_its_cookie_cannot_act() {
         "{cookie}"
     );
     let jar = cookie.split(';').next().unwrap().to_owned();
-    let (status, _, page) = exchange(&daemon.url, "GET", "/", &[("Cookie", &jar)], b"");
+    let (status, _, page) = common::http(&daemon.url, "GET", "/", &[("Cookie", &jar)], b"");
     assert_eq!(status, 200);
     assert!(
         page.contains("tea-house") && page.contains("rice-shop"),
         "{page}"
     );
-    let (status, _, page) = exchange(
+    let (status, _, page) = common::http(
         &daemon.url,
         "GET",
         "/apps/tea-house",
@@ -751,9 +700,9 @@ fn the_web_page_signs_in_with_the_read_token_and_its_cookie_cannot_act() {
         !page.contains(READ) && !page.contains(ADMIN),
         "no token on the page"
     );
-    let (status, _, _) = exchange(&daemon.url, "GET", "/api/v1/apps", &[("Cookie", &jar)], b"");
+    let (status, _, _) = common::http(&daemon.url, "GET", "/api/v1/apps", &[("Cookie", &jar)], b"");
     assert_eq!(status, 200, "the cookie reads the API too");
-    let (status, _, _) = exchange(
+    let (status, _, _) = common::http(
         &daemon.url,
         "POST",
         "/api/v1/passes",

@@ -45,16 +45,7 @@ async fn guard(
 /// `GET /`: the fleet table.
 async fn fleet(State(api): State<Arc<Api>>, Query(query): Query<FleetQuery>) -> Response {
     let apps = api.apps();
-    let labels: Vec<String> = apps
-        .iter()
-        .map(|a| {
-            a.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
+    let labels: Vec<String> = apps.iter().map(|a| a.labels.words()).collect();
     let store = api.engine.store().clone();
     let rows =
         tokio::task::spawn_blocking(move || rows::status_rows(&store, &apps, now_ms())).await;

@@ -265,6 +265,12 @@ impl Labels {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// In words, as selectors write them: `region=east tier=gold`.
+    pub fn words(&self) -> String {
+        let pairs: Vec<String> = self.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join(" ")
+    }
 }
 
 impl From<BTreeMap<String, String>> for Labels {

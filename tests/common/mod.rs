@@ -462,25 +462,45 @@ impl Drop for Daemon {
 
 /// A bare HTTP/1.1 GET over loopback: status and body.
 pub fn http_get(base: &str, path: &str) -> (u16, String) {
+    let (status, _, body) = http(base, "GET", path, &[], b"");
+    (status, body)
+}
+
+/// One HTTP/1.1 exchange over loopback (`Connection: close`) with these extra headers: the
+/// status, the response's head and its body.
+pub fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let addr = base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).expect("connect to the daemon");
     stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
+        .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("a response");
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // A refused body may close the connection before it is all sent.
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response).to_string();
     let (head, body) = response.split_once("\r\n\r\n").expect("headers");
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status");
-    (status, body.to_string())
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// Starts `reconcile --wait` on `fleet` and SIGKILLs it as soon as the sandbox at `url` has

@@ -66,6 +66,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
         }
     };
     if ui.json_mode() {
+        let rows = crate::view::status::JsonRows(&rows);
         ui.json(&serde_json::json!({ "format_version": STATUS_FORMAT_VERSION, "apps": rows }));
     } else {
         ui.data(&crate::view::status::table(&rows, now_ms()));

@@ -323,6 +323,7 @@ async fn apps(State(api): State<Arc<Api>>, Query(filter): Query<AppFilter>) -> R
                 .into_iter()
                 .filter(|r| filter.state.as_deref().is_none_or(|s| r.state == s))
                 .collect();
+            let rows = view::status::JsonRows(&rows);
             axum::Json(json!({ "format_version": view::status::FORMAT_VERSION, "apps": rows }))
                 .into_response()
         }
@@ -365,7 +366,7 @@ async fn app(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Response 
     let details = app_details(&api, &app, 20).map(|(row, plan, history)| {
         json!({
             "format_version": view::status::FORMAT_VERSION,
-            "app": row,
+            "app": view::status::JsonRow(&row),
             "wanted": {
                 "template": app.template,
                 "version": app.version,

@@ -299,7 +299,7 @@ pub fn app_page(row: &StatusRow, plan: Option<&str>, history: &[String]) -> Stri
         })),
         cell(row.live.as_ref().map(live_text)),
     );
-    if let Some(qr) = &row.experience_qr {
+    if let Some(qr) = row.experience_qr() {
         let _ = write!(
             body,
             "<h2>experience QR code</h2><p id=\"qr\"><a href=\"/apps/{n}/qr\"><img src=\"/apps/{n}/qr\" alt=\"the experience version's QR code\" width=\"160\"></a>\
@@ -417,7 +417,7 @@ mod tests {
     fn the_app_page_has_the_reason_the_plan_and_the_history() {
         let mut r = row("tea-house", "failed");
         r.reason = Some("audit rejected: logo".into());
-        r.experience_qr = Some(super::super::status::QrWhere::of("tea-house"));
+        r.experience = Some(crate::model::Build::default());
         let html = app_page(
             &r,
             Some("~ tea-house …"),

@@ -36,9 +36,43 @@ pub struct StatusRow {
     pub reason: Option<String>,
     /// When the app was last observed (unix ms).
     pub observed_at_ms: Option<u64>,
+}
+
+impl StatusRow {
     /// Where to get the experience version's QR code, once there is an experience version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experience_qr: Option<QrWhere>,
+    pub fn experience_qr(&self) -> Option<QrWhere> {
+        self.experience.as_ref().map(|_| QrWhere::of(&self.name))
+    }
+}
+
+/// Rows as JSON shows them: each with `experience_qr` where there is an experience version
+/// (made as it is written, not kept in the rows: at 100k rows that is 14 MB).
+pub struct JsonRows<'a>(pub &'a [StatusRow]);
+
+impl Serialize for JsonRows<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(JsonRow))
+    }
+}
+
+/// One row as JSON shows it (see [`JsonRows`]).
+pub struct JsonRow<'a>(pub &'a StatusRow);
+
+impl Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            row: &'a StatusRow,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            experience_qr: Option<QrWhere>,
+        }
+        Out {
+            row: self.0,
+            experience_qr: self.0.experience_qr(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Where an app's experience QR code is had: the command, and the daemon's route.
@@ -135,9 +169,6 @@ pub fn row(
         state,
         reason,
         observed_at_ms: observation.map(|(_, at)| *at),
-        experience_qr: observed
-            .and_then(|o| o.experience.as_ref())
-            .map(|_| QrWhere::of(&app.name)),
     }
 }
 

@@ -434,3 +434,83 @@ fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::events::AppRef;
+
+    fn app() -> AppRef {
+        AppRef {
+            name: "tea-house".into(),
+            appid: "wx1111111111111111".into(),
+            platform: crate::platform::wechat::spec::KIND,
+            fingerprint: "1a2b3c4d".into(),
+        }
+    }
+
+    #[test]
+    fn events_make_the_notices_a_sink_can_want_and_nothing_else() {
+        let kind = |e: &Event| notice_of(e, 0).map(|n| n.kind);
+        let rejected = Event::AuditRejected {
+            app: app(),
+            audit_id: "7".into(),
+            build: Some("99aabbcc".into()),
+            reason: Some("logo".into()),
+        };
+        let n = notice_of(&rejected, 5).unwrap();
+        assert_eq!(n.kind, NoticeKind::AuditRejected);
+        assert_eq!(n.detail.as_deref(), Some("logo"));
+        assert_eq!(
+            n.key, "wx1111111111111111/99aabbcc/audit_rejected",
+            "the rejected build's"
+        );
+        let state = |from: Option<&str>, to: &str| Event::StateChanged {
+            app: app(),
+            from: from.map(str::to_owned),
+            to: to.into(),
+            reason: Some("wxa/commit failed with 85013".into()),
+        };
+        assert_eq!(
+            kind(&state(Some("changes"), "failed")),
+            Some(NoticeKind::AppFailed)
+        );
+        assert_eq!(
+            kind(&state(Some("waiting_on_audit"), "in_sync")),
+            Some(NoticeKind::Converged)
+        );
+        assert_eq!(
+            kind(&state(None, "in_sync")),
+            None,
+            "known in sync already: no news"
+        );
+        assert_eq!(kind(&state(Some("in_sync"), "changes")), None);
+        let held = |k: &'static str| Event::Held {
+            app: app(),
+            kind: k,
+            until_ms: None,
+            reason: "why".into(),
+        };
+        assert_eq!(kind(&held("gate")), Some(NoticeKind::GateWaiting));
+        assert_eq!(kind(&held("audit_quota")), Some(NoticeKind::QuotaExhausted));
+        assert_eq!(kind(&held("backoff")), None);
+        let halted = Event::Rollout {
+            change: crate::plan::rollout::Change::Halted {
+                release: "shop@1.5.0".into(),
+                wave: "east".into(),
+                rejected: vec!["tea-house".into(), "rice-shop".into()],
+                help: "fix the build, or `minifleet resume shop@1.5.0`".into(),
+            },
+        };
+        let n = notice_of(&halted, 0).unwrap();
+        assert_eq!(n.kind, NoticeKind::RolloutHalted);
+        assert_eq!(n.app, None);
+        assert!(
+            n.detail
+                .unwrap()
+                .contains("wave east after rejections of tea-house, rice-shop")
+        );
+        assert_eq!(n.key, "rollout/shop@1.5.0/rollout_halted");
+        assert_eq!(kind(&Event::Observed { app: app() }), None);
+    }
+}

@@ -439,3 +439,49 @@ fn a_sink_that_takes_nothing_blocks_nothing_and_shows_in_metrics() {
         "the URL (a credential) is never logged"
     );
 }
+
+#[test]
+fn a_low_audit_quota_is_told_once_a_month() {
+    let hook_r = Receiver::start("/minifleet", webhook);
+    let mut fleet = common::TestFleet::new();
+    fleet.sandbox_extra = concat!(
+        "  audit_quota: 4\n",
+        "notify:\n  batch: 100ms\n  quota_low: 5\n  sinks:\n",
+        "    - { name: quota-watch, kind: webhook, url_secret: '${env:HOOK_URL}', secret: '${env:HOOK_SECRET}', events: [quota_low] }\n",
+    )
+    .to_owned();
+    fleet.write(&[
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("rice-shop", "wx2222222222222222"),
+    ]);
+    let env = [
+        ("HOOK_URL", hook_r.url.clone()),
+        ("HOOK_SECRET", HOOK_SECRET.to_owned()),
+    ];
+    let out = run_with_env(&fleet, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let notices: Vec<Value> = hook_r
+        .got()
+        .iter()
+        .flat_map(|g| g.body["notices"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["kind"], "quota_low");
+    let detail = notices[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("4 of 4 audit submissions left this month"),
+        "{detail}"
+    );
+    // The next run reads the quota again, lower still: told once this month all the same.
+    let mut apps = vec![
+        App::new("tea-house", "wx1111111111111111"),
+        App::new("rice-shop", "wx2222222222222222"),
+    ];
+    for app in &mut apps {
+        app.version = "1.1.0";
+    }
+    fleet.write(&apps);
+    let out = run_with_env(&fleet, &env);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(hook_r.got().len(), 1, "once a month");
+}

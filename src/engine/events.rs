@@ -146,6 +146,18 @@ pub enum Event {
         /// What changed.
         change: crate::plan::rollout::Change,
     },
+    /// A platform said how much of its monthly audit quota is left (a round that submits asked).
+    /// Not about one app.
+    AuditQuota {
+        /// The platform.
+        platform: PlatformKind,
+        /// Submissions left this month.
+        left: u32,
+        /// The month's allowance.
+        limit: u32,
+        /// Unix seconds when it resets, where known.
+        resets_at: Option<u64>,
+    },
     /// The app's pass is through.
     PassFinished {
         /// The app.
@@ -176,7 +188,7 @@ impl Event {
             | Event::Held { app, .. }
             | Event::PassFailed { app, .. }
             | Event::PassFinished { app, .. } => app,
-            Event::Rollout { .. } => return None,
+            Event::Rollout { .. } | Event::AuditQuota { .. } => return None,
         })
     }
 }

@@ -119,7 +119,8 @@ fn entry(event: &Event) -> Option<(String, &'static str, Option<String>, String)
         | Event::ActionStarted { .. }
         | Event::Held { .. }
         | Event::PassFinished { .. }
-        | Event::Rollout { .. } => return None,
+        | Event::Rollout { .. }
+        | Event::AuditQuota { .. } => return None,
     })
 }
 

@@ -363,6 +363,14 @@ impl Engine {
                     continue;
                 }
             };
+            if mode == Mode::Apply {
+                self.events.emit(Event::AuditQuota {
+                    platform: kind,
+                    left: quota.rest,
+                    limit: quota.limit,
+                    resets_at: quota.resets_at,
+                });
+            }
             let shared = {
                 let mut ledger = self.ledger();
                 let round: Vec<(&Desired, Claim)> = submitting

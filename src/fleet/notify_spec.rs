@@ -18,6 +18,9 @@ use crate::secret::Secret;
 /// How long notices are gathered into one message by default.
 pub const DEFAULT_BATCH: Duration = Duration::from_secs(2);
 
+/// The audit quota left at which `quota_low` is told, by default.
+pub const DEFAULT_QUOTA_LOW: u32 = 10;
+
 /// The fleet's `notify` section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifySpec {
@@ -25,6 +28,8 @@ pub struct NotifySpec {
     pub link: Option<String>,
     /// How long notices are gathered before a sink's message goes.
     pub batch: Duration,
+    /// A platform's audit quota left at or below this is told (`quota_low`), once a month.
+    pub quota_low: u32,
     /// The sinks.
     pub sinks: Vec<Sink>,
 }
@@ -115,18 +120,21 @@ pub enum NoticeKind {
     GateWaiting,
     /// Apps wait for the platform's monthly audit quota.
     QuotaExhausted,
+    /// A platform's monthly audit quota is at or below `notify.quota_low` (told once a month).
+    QuotaLow,
     /// An app is on its wanted build.
     Converged,
 }
 
 impl NoticeKind {
     /// Every kind, in the order messages list them.
-    pub const ALL: [NoticeKind; 7] = [
+    pub const ALL: [NoticeKind; 8] = [
         NoticeKind::AuditRejected,
         NoticeKind::AppFailed,
         NoticeKind::RolloutHalted,
         NoticeKind::GateWaiting,
         NoticeKind::QuotaExhausted,
+        NoticeKind::QuotaLow,
         NoticeKind::AuditApproved,
         NoticeKind::Converged,
     ];
@@ -140,6 +148,7 @@ impl NoticeKind {
             NoticeKind::RolloutHalted => "rollout_halted",
             NoticeKind::GateWaiting => "gate_waiting",
             NoticeKind::QuotaExhausted => "quota_exhausted",
+            NoticeKind::QuotaLow => "quota_low",
             NoticeKind::Converged => "converged",
         }
     }
@@ -248,7 +257,13 @@ pub(crate) fn read(value: &mut Value, ctx: &Ctx<'_>, p: &mut Problems<'_>) -> Op
             language: raw.language.unwrap_or_else(|| kind.default_language()),
         });
     }
-    (p.count() == before).then_some(NotifySpec { link, batch, sinks })
+    let quota_low = raw.quota_low.unwrap_or(DEFAULT_QUOTA_LOW);
+    (p.count() == before).then_some(NotifySpec {
+        link,
+        batch,
+        quota_low,
+        sinks,
+    })
 }
 
 #[cfg(test)]

@@ -61,6 +61,9 @@ pub(crate) struct RawNotify {
     /// How long notices are gathered into one message per sink (humantime; default `2s`): a
     /// burst becomes one digest ("37 apps approved").
     pub batch: Option<String>,
+    /// Tell `quota_low` (once a month) when a platform's monthly audit quota left is at or below
+    /// this (default 10).
+    pub quota_low: Option<u32>,
     /// The sinks.
     pub sinks: Option<Vec<RawSink>>,
 }

@@ -28,6 +28,8 @@ fn title(kind: NoticeKind, language: Language) -> &'static str {
         (NoticeKind::GateWaiting, Language::En) => "waiting at a manual gate",
         (NoticeKind::QuotaExhausted, Language::Zh) => "等待本月审核额度",
         (NoticeKind::QuotaExhausted, Language::En) => "waiting for the monthly audit quota",
+        (NoticeKind::QuotaLow, Language::Zh) => "本月审核额度不足",
+        (NoticeKind::QuotaLow, Language::En) => "monthly audit quota low",
         (NoticeKind::Converged, Language::Zh) => "已是目标版本",
         (NoticeKind::Converged, Language::En) => "converged",
     }

@@ -61,9 +61,34 @@ pub struct Notice {
     pub key: String,
 }
 
-/// The notice `event` makes, if it makes one.
-pub fn notice_of(event: &Event, at_ms: u64) -> Option<Notice> {
+/// The notice `event` makes, if it makes one; a platform's audit quota makes one when at most
+/// `quota_low` is left.
+pub fn notice_of(event: &Event, at_ms: u64, quota_low: u32) -> Option<Notice> {
     let (kind, app, fingerprint, detail) = match event {
+        Event::AuditQuota {
+            platform,
+            left,
+            limit,
+            resets_at,
+        } if *left <= quota_low => {
+            let until = resets_at
+                .map(|at| format!(" (resets {})", crate::model::calendar::utc(at * 1000)))
+                .unwrap_or_default();
+            // Once a month: the reset names the month.
+            let month = resets_at.map_or_else(|| "now".to_owned(), |at| at.to_string());
+            return Some(Notice {
+                kind: NoticeKind::QuotaLow,
+                app: None,
+                appid: None,
+                platform: Some(platform.to_string()),
+                fingerprint: None,
+                detail: Some(format!(
+                    "{platform}: {left} of {limit} audit submissions left this month{until}"
+                )),
+                at_ms,
+                key: format!("quota/{platform}/{month}/{}", NoticeKind::QuotaLow.as_str()),
+            });
+        }
         Event::AuditApproved { app, build, .. } => {
             (NoticeKind::AuditApproved, app, build.clone(), None)
         }
@@ -266,7 +291,8 @@ impl Notifier {
 
 impl Subscriber for Notifier {
     fn on(&self, event: &Event) {
-        let Some(notice) = notice_of(event, crate::sandbox::now_ms()) else {
+        let quota_low = read(&self.spec).as_ref().map_or(0, |s| s.quota_low);
+        let Some(notice) = notice_of(event, crate::sandbox::now_ms(), quota_low) else {
             return;
         };
         for running in read(&self.running).iter() {
@@ -451,14 +477,14 @@ mod tests {
 
     #[test]
     fn events_make_the_notices_a_sink_can_want_and_nothing_else() {
-        let kind = |e: &Event| notice_of(e, 0).map(|n| n.kind);
+        let kind = |e: &Event| notice_of(e, 0, 10).map(|n| n.kind);
         let rejected = Event::AuditRejected {
             app: app(),
             audit_id: "7".into(),
             build: Some("99aabbcc".into()),
             reason: Some("logo".into()),
         };
-        let n = notice_of(&rejected, 5).unwrap();
+        let n = notice_of(&rejected, 5, 10).unwrap();
         assert_eq!(n.kind, NoticeKind::AuditRejected);
         assert_eq!(n.detail.as_deref(), Some("logo"));
         assert_eq!(
@@ -502,7 +528,7 @@ mod tests {
                 help: "fix the build, or `minifleet resume shop@1.5.0`".into(),
             },
         };
-        let n = notice_of(&halted, 0).unwrap();
+        let n = notice_of(&halted, 0, 10).unwrap();
         assert_eq!(n.kind, NoticeKind::RolloutHalted);
         assert_eq!(n.app, None);
         assert!(
@@ -512,5 +538,21 @@ mod tests {
         );
         assert_eq!(n.key, "rollout/shop@1.5.0/rollout_halted");
         assert_eq!(kind(&Event::Observed { app: app() }), None);
+        let quota = |left| Event::AuditQuota {
+            platform: crate::platform::wechat::spec::KIND,
+            left,
+            limit: 20,
+            resets_at: Some(1_798_732_800),
+        };
+        assert_eq!(kind(&quota(11)), None, "above the threshold");
+        let n = notice_of(&quota(10), 0, 10).unwrap();
+        assert_eq!(n.kind, NoticeKind::QuotaLow);
+        assert!(
+            n.detail
+                .as_deref()
+                .unwrap()
+                .contains("10 of 20 audit submissions left")
+        );
+        assert_eq!(n.key, "quota/wechat/1798732800/quota_low", "once a month");
     }
 }

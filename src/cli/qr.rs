@@ -52,13 +52,9 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &QrArgs) -> Result<i32, CliError> {
                     )));
                 }
                 Err(err) => {
-                    let report = crate::view::report::Report::from(&err);
-                    let mut error =
-                        CliError::new(format!("app `{}`: {}", app.name, report.message));
-                    if let Some(help) = report.help {
-                        error = error.help(help);
-                    }
-                    return Err(error);
+                    let mut report = crate::view::report::Report::from(&err);
+                    report.message = format!("app `{}`: {}", app.name, report.message);
+                    return Err(CliError::from(report));
                 }
             }
         }

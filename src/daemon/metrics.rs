@@ -373,12 +373,7 @@ mod tests {
     use crate::engine::fixtures::platform_error;
 
     fn app() -> AppRef {
-        AppRef {
-            name: "tea-house".into(),
-            appid: "wx1111111111111111".into(),
-            platform: crate::platform::wechat::spec::KIND,
-            fingerprint: "abcd1234".into(),
-        }
+        crate::engine::fixtures::app_ref()
     }
 
     fn finished(

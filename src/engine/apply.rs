@@ -288,6 +288,7 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
         action,
         Action::BindTester { .. } | Action::VerifyTester { .. } | Action::UnbindTester { .. }
     );
+    let setting = setting_of(action, app);
     match err.class {
         ErrorClass::Permanent
             if matches!(action, Action::Rollback { .. })
@@ -300,8 +301,8 @@ fn on_error(app: &Desired, action: &Action, err: &PlatformError, record: &mut Re
         ErrorClass::Permanent if tester_step => false,
         // Settings are not in the fingerprint: their failure holds until what the fleet wants of
         // them changes. Domains stop the pass (the commit needs them); a jump rule does not.
-        ErrorClass::Permanent if setting_of(action, app).is_some() => {
-            if let Some((key, digest)) = setting_of(action, app) {
+        ErrorClass::Permanent if setting.is_some() => {
+            if let Some((key, digest)) = setting {
                 record.setting_failures.insert(key, failure(digest, err));
             }
             matches!(action, Action::SetDomains { .. })

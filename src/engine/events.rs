@@ -268,12 +268,7 @@ mod tests {
     use std::sync::Mutex;
 
     fn app() -> AppRef {
-        AppRef {
-            name: "tea-house".into(),
-            appid: "wx1111111111111111".into(),
-            platform: crate::platform::wechat::spec::KIND,
-            fingerprint: "1a2b3c4d".into(),
-        }
+        crate::engine::fixtures::app_ref()
     }
 
     #[tokio::test]

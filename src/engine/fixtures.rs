@@ -5,6 +5,16 @@ use crate::fleet;
 use crate::model::{Action, AppPlan, AppState, Desired, Step};
 use crate::platform::{ErrorClass, PlatformError};
 
+/// The event reference of `tea-house` (fingerprint `abcd1234`).
+pub fn app_ref() -> crate::engine::events::AppRef {
+    crate::engine::events::AppRef {
+        name: "tea-house".into(),
+        appid: "wx1111111111111111".into(),
+        platform: crate::platform::wechat::spec::KIND,
+        fingerprint: "abcd1234".into(),
+    }
+}
+
 /// A report of a pass of `tea-house` that planned `state` and applied `applied`.
 pub fn report(state: AppState, applied: Vec<Applied>) -> AppReport {
     AppReport {

@@ -13,6 +13,7 @@ use super::partial;
 use super::path::YamlPath;
 use super::problems::{MaybeHelp, Problems};
 use super::raw::RawNotify;
+use super::spec::SectionCx;
 use crate::secret::Secret;
 
 /// How long notices are gathered into one message by default.
@@ -196,14 +197,12 @@ pub(crate) fn read(value: &mut Value, ctx: &Ctx<'_>, p: &mut Problems<'_>) -> Op
     for (i, raw) in raw.sinks.unwrap_or_default().into_iter().enumerate() {
         let at = path.key("sinks").index(i);
         let secret = |key: &str, text: Option<&str>, p: &mut Problems<'_>| {
-            let text = text?;
-            match super::secrets::resolve(text, &ctx.base_dir, ctx.env) {
-                Ok(secret) => Some(secret),
-                Err(e) => {
-                    p.value(&at.key(key), e.to_string()).help(e.help());
-                    None
-                }
-            }
+            let mut cx = SectionCx {
+                path: at.clone(),
+                ctx,
+                p,
+            };
+            cx.secret(key, text)
         };
         let Some(name) = raw.name.filter(|n| !n.trim().is_empty()) else {
             p.missing(&at.key("name"))

@@ -491,6 +491,23 @@ pub struct Failure {
     pub audit: Option<String>,
 }
 
+impl Failure {
+    /// What failed, in words: `wxa/commit failed with 85013: invalid ext`.
+    pub fn words(&self) -> String {
+        format!("{} failed with {}: {}", self.call, self.code, self.message)
+    }
+}
+
+impl Record {
+    /// The permanent failure of the setting `key` ([`settings::setting_of`]) for what the fleet
+    /// wants of it now (`digest`): none once that changed.
+    pub fn setting_failure(&self, key: &str, digest: &str) -> Option<&Failure> {
+        self.setting_failures
+            .get(key)
+            .filter(|f| f.fingerprint == digest)
+    }
+}
+
 /// Withdrawal counts, for the per-app quota (WeChat: 5 a day, 10 a month).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Withdrawals {

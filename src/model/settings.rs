@@ -270,6 +270,9 @@ pub struct VerifyFile {
     pub content: String,
 }
 
+/// The key the domains' failure is recorded under ([`super::Record::setting_failures`]).
+pub const DOMAINS_KEY: &str = "domains";
+
 /// The key a jump rule's failure is recorded under ([`super::Record::setting_failures`]).
 pub fn jump_key(prefix: &str) -> String {
     format!("qrcode_jump {prefix}")
@@ -289,7 +292,7 @@ pub fn setting_of(action: &super::Action, app: &super::Desired) -> Option<(Strin
     };
     match action {
         Action::SetDomains { .. } => Some((
-            "domains".to_owned(),
+            DOMAINS_KEY.to_owned(),
             app.domains
                 .as_deref()
                 .map(Domains::digest)

@@ -292,7 +292,7 @@ impl Notifier {
 impl Subscriber for Notifier {
     fn on(&self, event: &Event) {
         let quota_low = read(&self.spec).as_ref().map_or(0, |s| s.quota_low);
-        let Some(notice) = notice_of(event, crate::sandbox::now_ms(), quota_low) else {
+        let Some(notice) = notice_of(event, crate::engine::now_ms(), quota_low) else {
             return;
         };
         for running in read(&self.running).iter() {
@@ -349,7 +349,7 @@ impl Worker {
         for attempt in 1..=TRIES {
             match self.send(batch).await {
                 Ok(()) => {
-                    let now = crate::sandbox::now_ms();
+                    let now = crate::engine::now_ms();
                     for notice in batch {
                         if let Err(err) = self.store.mark_notified(&notice.key, now) {
                             tracing::warn!(sink = %self.sink.name, error = %err, "cannot record a notification as sent");
@@ -385,7 +385,7 @@ impl Worker {
         let sink = &self.sink;
         let mut body = message::body(sink.kind, batch, sink.language, self.link.as_deref());
         let mut url = sink.url.expose().to_owned();
-        let now = crate::sandbox::now_ms();
+        let now = crate::engine::now_ms();
         let secret = sink.secret.as_ref().map(|s| s.expose().to_owned());
         match (sink.kind, &secret) {
             (SinkKind::Dingtalk, Some(secret)) => {
@@ -467,12 +467,7 @@ mod tests {
     use crate::engine::events::AppRef;
 
     fn app() -> AppRef {
-        AppRef {
-            name: "tea-house".into(),
-            appid: "wx1111111111111111".into(),
-            platform: crate::platform::wechat::spec::KIND,
-            fingerprint: "1a2b3c4d".into(),
-        }
+        crate::engine::fixtures::app_ref()
     }
 
     #[test]

@@ -96,9 +96,9 @@ impl Planner<'_> {
         };
         (failure.fingerprint == self.d.fingerprint && same_audit()).then(|| {
             format!(
-                "{} failed with {}: {}; change the version, the ext or (for a submission) the \
-                 audit settings to try again",
-                failure.call, failure.code, failure.message
+                "{}; change the version, the ext or (for a submission) the audit settings to try \
+                 again",
+                failure.words()
             )
         })
     }

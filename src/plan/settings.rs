@@ -4,7 +4,7 @@
 //! over only at the first release); and its QR-code jump rules, added, edited and deleted before
 //! the code steps (they need no build) and published once the app has a release.
 
-use crate::model::settings::{DOMAIN_KINDS, jump_key};
+use crate::model::settings::{DOMAIN_KINDS, DOMAINS_KEY, jump_key};
 use crate::model::{Action, Desired, Domains, Observed, Record, Step};
 
 use super::plural;
@@ -27,22 +27,15 @@ pub(super) fn plan_domains(desired: &Desired, observed: &Observed, record: &Reco
     let Some(wanted) = desired.domains.as_deref() else {
         return out;
     };
-    let wanted = wanted.clone().normalized();
-    if let Some(failure) = record
-        .setting_failures
-        .get("domains")
-        .filter(|f| f.fingerprint == wanted.digest())
-    {
+    if let Some(failure) = record.setting_failure(DOMAINS_KEY, &wanted.digest()) {
         out.failed = Some((
-            format!(
-                "{} failed with {}: {}",
-                failure.call, failure.code, failure.message
-            ),
+            failure.words(),
             "fix the app's `domains` (or what the platform asks for) and change them to try again"
                 .to_owned(),
         ));
         return out;
     }
+    let wanted = wanted.clone().normalized();
     let live = observed.domains.as_ref();
     let mut set = Domains::default();
     let mut changes = Vec::new();
@@ -76,7 +69,7 @@ pub(super) fn plan_domains(desired: &Desired, observed: &Observed, record: &Reco
         });
         return out;
     }
-    let invalid: Vec<&String> = live
+    let list: Vec<&str> = live
         .map(|l| l.invalid.iter())
         .into_iter()
         .flatten()
@@ -85,9 +78,9 @@ pub(super) fn plan_domains(desired: &Desired, observed: &Observed, record: &Reco
                 .iter()
                 .any(|k| wanted.get(k).is_some_and(|w| w.contains(d)))
         })
+        .map(String::as_str)
         .collect();
-    if !invalid.is_empty() {
-        let list: Vec<&str> = invalid.iter().map(|d| d.as_str()).collect();
+    if !list.is_empty() {
         out.blocker = Some(Blocker {
             reason: format!(
                 "blocked before submitting: WeChat says the domain{} {} {} not in effect",
@@ -130,14 +123,11 @@ pub(super) fn plan_jump(desired: &Desired, observed: &Observed, record: &Record)
     let mut unpublished = false;
     for want in wanted {
         let want = want.clone().normalized();
-        if let Some(failure) = record
-            .setting_failures
-            .get(&jump_key(&want.prefix))
-            .filter(|f| f.fingerprint == want.digest())
-        {
+        if let Some(failure) = record.setting_failure(&jump_key(&want.prefix), &want.digest()) {
             out.notes.push(format!(
-                "jump rule `{}`: {} failed with {}: {}; change the rule to try again",
-                want.prefix, failure.call, failure.code, failure.message
+                "jump rule `{}`: {}; change the rule to try again",
+                want.prefix,
+                failure.words()
             ));
             continue;
         }
@@ -359,7 +349,7 @@ mod tests {
             audit: None,
         };
         let record = Record {
-            setting_failures: [("domains".to_owned(), failure)].into_iter().collect(),
+            setting_failures: [(DOMAINS_KEY.to_owned(), failure)].into_iter().collect(),
             ..Record::default()
         };
         let p = plan(&d, &steady_old(), &record);

@@ -69,16 +69,7 @@ impl WechatClient {
     ) -> Result<LiveDomains, PlatformError> {
         let mut live = LiveDomains::default();
         if wanted.has_server() {
-            let body = json!({ "action": "get" });
-            let answer = self
-                .read(appid, Method::Post, MODIFY_DOMAIN, &[], Some(&body))
-                .await?;
-            for kind in SERVER_KINDS {
-                if let Some(slot) = live.lists.slot(kind) {
-                    *slot = Some(strings(&answer, &server_field(kind)));
-                }
-            }
-            live.invalid = invalid_of(&answer);
+            live = self.server_domains(appid).await?;
         }
         if wanted.webview.is_some() {
             let body = json!({ "action": "get" });
@@ -86,6 +77,24 @@ impl WechatClient {
                 .read(appid, Method::Post, WEBVIEW_DOMAIN, &[], Some(&body))
                 .await?;
             live.lists.webview = Some(strings(&answer, "webviewdomain"));
+        }
+        Ok(live)
+    }
+
+    /// The six server kinds' lists and the domains not in effect: one `modify_domain` `get`.
+    async fn server_domains(&self, appid: &str) -> Result<LiveDomains, PlatformError> {
+        let body = json!({ "action": "get" });
+        let answer = self
+            .read(appid, Method::Post, MODIFY_DOMAIN, &[], Some(&body))
+            .await?;
+        let mut live = LiveDomains {
+            invalid: invalid_of(&answer),
+            ..LiveDomains::default()
+        };
+        for kind in SERVER_KINDS {
+            if let Some(slot) = live.lists.slot(kind) {
+                *slot = Some(strings(&answer, &server_field(kind)));
+            }
         }
         Ok(live)
     }
@@ -101,14 +110,11 @@ impl WechatClient {
         if domains.has_server() {
             // `set` replaces all six lists: those the fleet leaves alone are sent as they are.
             let partial = SERVER_KINDS.iter().any(|k| domains.get(k).is_none());
-            let mut current = LiveDomains::default();
-            if partial {
-                let all_server = Domains {
-                    request: Some(Vec::new()),
-                    ..Domains::default()
-                };
-                current = self.observe_domains(appid, &all_server).await?;
-            }
+            let current = if partial {
+                self.server_domains(appid).await?
+            } else {
+                LiveDomains::default()
+            };
             let mut body = Map::new();
             body.insert("action".into(), json!("set"));
             for kind in SERVER_KINDS {

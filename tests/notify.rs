@@ -274,6 +274,7 @@ fn every_sink_is_told_once_in_its_format_signed_as_its_platform_documents() {
         "    - { name: east-feishu, kind: feishu, url_secret: '${env:FEISHU_URL}', secret: '${env:FEISHU_SECRET}', events: [audit_approved], selector: { region: east } }\n",
         "    - { name: dev-slack, kind: slack, url_secret: '${env:SLACK_URL}', events: [audit_rejected] }\n",
         "    - { name: audit-log, kind: webhook, url_secret: '${env:HOOK_URL}', secret: '${env:HOOK_SECRET}', events: [audit_approved, audit_rejected, converged] }\n",
+        "rollout:\n  waves:\n    - { name: east, match: { region: east } }\n    - { name: rest }\n",
     )
     .to_owned();
     fleet.write(&apps());
@@ -359,6 +360,15 @@ fn every_sink_is_told_once_in_its_format_signed_as_its_platform_documents() {
     assert_eq!(count("audit_approved"), 3, "{notices:?}");
     assert_eq!(count("audit_rejected"), 1, "{notices:?}");
     assert_eq!(count("converged"), 3, "{notices:?}");
+    // Each notice names its app's wave, which a burst's digest names too.
+    for notice in &notices {
+        let wave = if notice["app"] == "neon-bar" {
+            "rest"
+        } else {
+            "east"
+        };
+        assert_eq!(notice["wave"], wave, "{notice}");
+    }
     assert!(
         hooks.len() < notices.len(),
         "notices arriving together share a message: {} messages for {} notices",

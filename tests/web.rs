@@ -203,6 +203,15 @@ impl Browser {
             .to_owned()
     }
 
+    /// What `script` (a function body) returns in the page.
+    fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
     fn url(&self) -> String {
         self.call("GET", "/url", None)
             .as_str()
@@ -300,11 +309,7 @@ fn the_status_page_in_headless_chromium_lists_explains_filters_and_is_photograph
         "the failure's reason"
     );
     assert!(browser.text_of("#history").contains("neon-bar"));
-    let qr_width = browser.call(
-        "POST",
-        "/execute/sync",
-        Some(json!({ "script": "return document.querySelector('#qr img').naturalWidth", "args": [] })),
-    );
+    let qr_width = browser.script("return document.querySelector('#qr img').naturalWidth");
     assert!(
         qr_width.as_u64().is_some_and(|w| w > 0),
         "the QR code is a picture the browser draws: {qr_width}"
@@ -326,6 +331,40 @@ fn the_status_page_in_headless_chromium_lists_explains_filters_and_is_photograph
         "a GET form: {}",
         browser.url()
     );
+
+    // Live: the page follows the daemon's event stream (its cookie is the read token) and shows
+    // an app added to the fleet without anyone reloading it. While the stream is open the page
+    // never reloads on a timer, so the reload below is the stream's doing.
+    browser.go(&format!("{}/", daemon.url));
+    let look = "var f=document.getElementById('fleet');\
+                return {marked: window.mfMarked===true, table: f?f.innerText:'', stream: document.body.dataset.stream||''};";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser.script(look)["stream"] != "open" {
+        assert!(
+            Instant::now() < deadline,
+            "the event stream opens: {}",
+            browser.script(look)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    browser.script("window.mfMarked = true; return null;");
+    let mut more = apps.to_vec();
+    more.push(App::new("noodle-bar", "wx3333333333333333"));
+    fleet.write(&more);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = browser.script(look);
+        if now["table"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("noodle-bar")
+        {
+            assert_eq!(now["marked"], false, "the page reloaded by itself: {now}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new app appears: {now}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Where the test's screenshots go.

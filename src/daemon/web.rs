@@ -129,6 +129,7 @@ async fn sign_in(State(api): State<Arc<Api>>, Form(form): Form<SignIn>) -> Respo
 fn no_app(name: &str) -> Response {
     let body = html::page(
         "no such app",
+        html::Live::Still,
         &format!(
             "<p><a href=\"/\">← fleet</a></p><p>No app named <code>{}</code> in the daemon's fleet.</p>",
             html::escape(name)
@@ -138,6 +139,10 @@ fn no_app(name: &str) -> Response {
 }
 
 fn failed(why: &str) -> Response {
-    let body = html::page("error", &format!("<p>{}</p>", html::escape(why)));
+    let body = html::page(
+        "error",
+        html::Live::Still,
+        &format!("<p>{}</p>", html::escape(why)),
+    );
     (StatusCode::INTERNAL_SERVER_ERROR, Html(body)).into_response()
 }

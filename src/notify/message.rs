@@ -74,32 +74,48 @@ pub fn lines(
     let mut out = Vec::new();
     for kind in NoticeKind::ALL {
         let of_kind: Vec<&Notice> = notices.iter().filter(|n| n.kind == kind).collect();
-        if of_kind.is_empty() {
-            continue;
-        }
         let what = title(kind, language);
-        if of_kind.len() >= DIGEST_FROM {
-            let names: Vec<&str> = of_kind
+        // A burst of one kind is a digest per wave ("37 apps approved in wave east"); the
+        // notices of a wave with fewer than DIGEST_FROM stay one line each.
+        let mut waves: Vec<Option<&str>> = of_kind.iter().map(|n| n.wave.as_deref()).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        let mut single = Vec::new();
+        for wave in waves {
+            let in_wave: Vec<&Notice> = of_kind
+                .iter()
+                .copied()
+                .filter(|n| n.wave.as_deref() == wave)
+                .collect();
+            if in_wave.len() < DIGEST_FROM {
+                single.extend(in_wave);
+                continue;
+            }
+            let names: Vec<&str> = in_wave
                 .iter()
                 .filter_map(|n| n.app.as_deref())
                 .take(NAMED)
                 .collect();
-            let more = if of_kind.len() > names.len() {
+            let more = if in_wave.len() > names.len() {
                 ", …"
             } else {
                 ""
             };
-            let line = match language {
-                Language::Zh => {
-                    format!("{} 个应用{what}: {}{more}", of_kind.len(), names.join(", "))
+            let count = in_wave.len();
+            let names = names.join(", ");
+            let line = match (language, wave) {
+                (Language::Zh, Some(wave)) => {
+                    format!("{wave} 批次 {count} 个应用{what}: {names}{more}")
                 }
-                Language::En => {
-                    format!("{} apps {what}: {}{more}", of_kind.len(), names.join(", "))
+                (Language::Zh, None) => format!("{count} 个应用{what}: {names}{more}"),
+                (Language::En, Some(wave)) => {
+                    format!("{count} apps {what} in wave {wave}: {names}{more}")
                 }
+                (Language::En, None) => format!("{count} apps {what}: {names}{more}"),
             };
             out.push(linked(line, None));
-            continue;
         }
+        let of_kind = single;
         for notice in of_kind {
             let who = match (&notice.app, &notice.platform) {
                 (Some(app), Some(platform)) => format!("{} ({platform})", bold(app)),
@@ -162,6 +178,7 @@ mod tests {
             platform: Some("wechat".to_owned()),
             fingerprint: Some("1a2b3c4d".to_owned()),
             detail: detail.map(str::to_owned),
+            wave: None,
             at_ms: 0,
             key: String::new(),
         }
@@ -195,6 +212,30 @@ mod tests {
                 "shop-00 (wechat) audit approved",
                 "shop-01 (wechat) audit approved"
             ]
+        );
+    }
+
+    #[test]
+    fn a_digest_names_the_wave_of_its_apps() {
+        let in_wave = |i: usize, wave: &str| Notice {
+            wave: Some(wave.to_owned()),
+            ..notice(NoticeKind::AuditApproved, &format!("shop-{i:02}"), None)
+        };
+        let mut batch: Vec<Notice> = (0..37).map(|i| in_wave(i, "east")).collect();
+        batch.extend((37..39).map(|i| in_wave(i, "west")));
+        let en = lines(&batch, Language::En, None, false);
+        assert_eq!(
+            en,
+            [
+                "37 apps audit approved in wave east: shop-00, shop-01, shop-02, shop-03, shop-04, …",
+                "shop-37 (wechat) audit approved",
+                "shop-38 (wechat) audit approved",
+            ]
+        );
+        let zh = lines(&batch[..3], Language::Zh, None, false);
+        assert_eq!(
+            zh,
+            ["east 批次 3 个应用审核通过: shop-00, shop-01, shop-02"]
         );
     }
 

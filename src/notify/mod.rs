@@ -54,6 +54,9 @@ pub struct Notice {
     /// More in words: the platform's reason, the code and what to do, the wave.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The rollout wave the app is in, when the fleet has waves: a burst's digest names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
     /// When it happened (unix ms).
     pub at_ms: u64,
     /// What it is told once for: `appid/fingerprint/notice` (or the release's, for a rollout).
@@ -82,6 +85,7 @@ pub fn notice_of(event: &Event, at_ms: u64, quota_low: u32) -> Option<Notice> {
                 appid: None,
                 platform: Some(platform.to_string()),
                 fingerprint: None,
+                wave: None,
                 detail: Some(format!(
                     "{platform}: {left} of {limit} audit submissions left this month{until}"
                 )),
@@ -131,6 +135,7 @@ pub fn notice_of(event: &Event, at_ms: u64, quota_low: u32) -> Option<Notice> {
                 appid: None,
                 platform: None,
                 fingerprint: None,
+                wave: Some(wave.clone()),
                 detail: Some(format!(
                     "{release} in wave {wave} after rejections of {}; {help}",
                     rejected.join(", ")
@@ -150,6 +155,7 @@ pub fn notice_of(event: &Event, at_ms: u64, quota_low: u32) -> Option<Notice> {
         platform: Some(app.platform.to_string()),
         fingerprint: Some(fingerprint),
         detail,
+        wave: None,
         at_ms,
     })
 }
@@ -173,13 +179,20 @@ struct Running {
     worker: tokio::task::JoinHandle<()>,
 }
 
+/// What the notifier knows of an app of the fleet.
+struct Whom {
+    labels: BTreeMap<String, String>,
+    /// Its rollout wave's name, when the fleet has waves.
+    wave: Option<String>,
+}
+
 /// The notifier: subscribe it to the engine's events (see the module doc).
 pub struct Notifier {
     store: Store,
     http: reqwest::Client,
     running: RwLock<Vec<Running>>,
-    /// The apps' labels, by name, for the sinks' selectors.
-    labels: RwLock<HashMap<String, BTreeMap<String, String>>>,
+    /// The apps' labels and rollout wave, by name: for the sinks' selectors and the digests.
+    apps: RwLock<HashMap<String, Whom>>,
     /// Keys queued and not yet told: an event that comes again meanwhile is not queued twice.
     pending: Arc<Mutex<HashSet<String>>>,
     spec: RwLock<Option<NotifySpec>>,
@@ -197,7 +210,7 @@ impl Notifier {
             store,
             http,
             running: RwLock::default(),
-            labels: RwLock::default(),
+            apps: RwLock::default(),
             pending: Arc::default(),
             spec: RwLock::default(),
         });
@@ -205,18 +218,26 @@ impl Notifier {
         notifier
     }
 
-    /// Follows a new fleet: the apps' labels, and the sinks when they changed (the old workers
-    /// finish what they hold).
+    /// Follows a new fleet: the apps' labels and waves, and the sinks when they changed (the old
+    /// workers finish what they hold).
     pub fn follow_fleet(&self, fleet: &Fleet) {
-        let labels = fleet
+        let apps = fleet
             .apps
             .iter()
             .map(|a| {
                 let labels = a.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned()));
-                (a.name.clone(), labels.collect())
+                let wave = fleet.rollout.as_ref().and_then(|rollout| {
+                    let w = crate::plan::rollout::wave_of(rollout, a);
+                    rollout.waves.get(w).map(|w| w.name.clone())
+                });
+                let whom = Whom {
+                    labels: labels.collect(),
+                    wave,
+                };
+                (a.name.clone(), whom)
             })
             .collect();
-        *write(&self.labels) = labels;
+        *write(&self.apps) = apps;
         if *read(&self.spec) == fleet.notify {
             return;
         }
@@ -280,21 +301,26 @@ impl Notifier {
         if sink.selector.is_empty() {
             return true;
         }
-        let labels = read(&self.labels);
-        let Some(app) = notice.app.as_ref().and_then(|a| labels.get(a)) else {
+        let apps = read(&self.apps);
+        let Some(app) = notice.app.as_ref().and_then(|a| apps.get(a)) else {
             // A fleet-wide notice (a halted release) goes to every sink that wants its kind.
             return notice.app.is_none();
         };
-        sink.selector.iter().all(|(k, v)| app.get(k) == Some(v))
+        sink.selector
+            .iter()
+            .all(|(k, v)| app.labels.get(k) == Some(v))
     }
 }
 
 impl Subscriber for Notifier {
     fn on(&self, event: &Event) {
         let quota_low = read(&self.spec).as_ref().map_or(0, |s| s.quota_low);
-        let Some(notice) = notice_of(event, crate::engine::now_ms(), quota_low) else {
+        let Some(mut notice) = notice_of(event, crate::engine::now_ms(), quota_low) else {
             return;
         };
+        if let Some(app) = &notice.app {
+            notice.wave = read(&self.apps).get(app).and_then(|a| a.wave.clone());
+        }
         for running in read(&self.running).iter() {
             if !self.wants(&running.sink, &notice) {
                 continue;

@@ -1,8 +1,8 @@
 //! The web status page (issue 17) as HTML, from the same views the CLI prints: the fleet table
 //! (the status rows), one page per app (its row, its plan as `plan` prints it, its history as
 //! `history` prints it, its experience QR code). Server-rendered and usable without JavaScript:
-//! filters and search are a GET form, pages are links; a small script reloads the page once it has
-//! been left alone for 15 s (live updates without a push channel). Pure: no I/O, no clock.
+//! filters and search are a GET form, pages are links; a small script follows the API's event
+//! stream and reloads the page when what it shows changed ([`Live`]). Pure: no I/O, no clock.
 
 use std::fmt::Write as _;
 
@@ -39,16 +39,48 @@ th{background:#f4f4f4}code,pre{font:12px/1.4 ui-monospace,monospace}pre{backgrou
 .state{font-weight:600}.failed,.not_authorized{color:#b00020}.in_sync{color:#1b7f3b}.held{color:#a15c00}\
 .counts a{margin-right:1em}.muted{color:#777}form{margin:.8em 0}input,select{font:inherit}";
 
-/// A whole page around `body`.
-pub fn page(title: &str, body: &str) -> String {
+/// What a page follows live: the fleet, one app, or nothing (the sign-in and error pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live<'a> {
+    /// Every app's changes.
+    Fleet,
+    /// This app's changes.
+    App(&'a str),
+    /// Nothing.
+    Still,
+}
+
+/// The live updates, a small enhancement over the server-rendered page: the script subscribes to
+/// the API's event stream (`/api/v1/events`, the page's cookie is its read token) and reloads the
+/// page once an event that changes what it shows has come (for an app's page, an event of that
+/// app), the reader has left the page alone for 3 s and the page is 5 s old. Without the stream
+/// (no EventSource, or it broke) the page reloads when left alone for 15 s. It marks
+/// `data-stream="open"` on the body while the stream is open.
+const LIVE_SCRIPT: &str = "<script>(function(){var b=document.body,app=b.dataset.app,t=Date.now(),\
+born=t,dirty=false,open=false;['keydown','mousedown','focusin','input'].forEach(function(e){\
+document.addEventListener(e,function(){t=Date.now()},true)});if(window.EventSource){\
+var s=new EventSource('/api/v1/events');s.onopen=function(){open=true;b.dataset.stream='open'};\
+s.onerror=function(){open=false;b.dataset.stream='closed'};['state_changed','action_applied',\
+'action_failed','audit_approved','audit_rejected','settled','held','rollout'].forEach(function(k){\
+s.addEventListener(k,function(e){try{var d=JSON.parse(e.data);if(!app||(d.app&&d.app.name===app)){\
+dirty=true}}catch(x){}})})}setInterval(function(){var now=Date.now();\
+if(document.querySelector('input:focus'))return;if(open?(dirty&&now-t>3000&&now-born>5000):\
+(now-t>15000)){location.reload()}},1000)})()</script>";
+
+/// A whole page around `body`, following `live`.
+pub fn page(title: &str, live: Live<'_>, body: &str) -> String {
+    let (data, script) = match live {
+        Live::Fleet => (" data-live=\"fleet\"".to_owned(), LIVE_SCRIPT),
+        Live::App(app) => (
+            format!(" data-live=\"app\" data-app=\"{}\"", escape(app)),
+            LIVE_SCRIPT,
+        ),
+        Live::Still => (String::new(), ""),
+    };
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\"><title>{} · minifleet</title>\
-         <style>{STYLE}</style></head><body>{body}\
-         <script>(function(){{var t=Date.now();['keydown','mousedown','focusin','input'].forEach(function(e){{\
-         document.addEventListener(e,function(){{t=Date.now()}},true)}});setInterval(function(){{\
-         if(Date.now()-t>15000&&!document.querySelector('input:focus')){{location.reload()}}}},5000)}})()</script>\
-         </body></html>",
+         <style>{STYLE}</style></head><body{data}>{body}{script}</body></html>",
         escape(title)
     )
 }
@@ -267,7 +299,7 @@ pub fn fleet_page(
             escape(&lines.join("\n"))
         );
     }
-    page("fleet", &body)
+    page("fleet", Live::Fleet, &body)
 }
 
 /// One app's page: its row (wanted vs live, the audit verdict and reason), its plan as `plan`
@@ -318,7 +350,7 @@ pub fn app_page(row: &StatusRow, plan: Option<&str>, history: &[String]) -> Stri
         "<h2>history</h2><pre id=\"history\">{}</pre>",
         escape(&history.join("\n"))
     );
-    page(&row.name, &body)
+    page(&row.name, Live::App(&row.name), &body)
 }
 
 /// The sign-in page: the daemon's read (or admin) token, kept in a cookie.
@@ -330,6 +362,7 @@ pub fn login_page(refused: bool) -> String {
     };
     page(
         "sign in",
+        Live::Still,
         &format!(
             "<h1>minifleet</h1>{note}<form method=\"post\" action=\"/login\">\
              <label>token <input type=\"password\" name=\"token\" autocomplete=\"current-password\"></label> \
@@ -368,6 +401,30 @@ mod tests {
         assert!(!html.contains("<script>alert"));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("x=&lt;y&gt;"));
+    }
+
+    #[test]
+    fn the_fleet_and_an_app_follow_the_event_stream_and_the_sign_in_page_does_not() {
+        let fleet = fleet_page(
+            &[row("tea-house", "in_sync")],
+            &[],
+            &FleetQuery::default(),
+            &[],
+        );
+        assert!(fleet.contains("<body data-live=\"fleet\">"));
+        assert!(fleet.contains("new EventSource('/api/v1/events')"));
+        let app = app_page(&row("a\"<b", "failed"), None, &[]);
+        assert!(
+            app.contains("<body data-live=\"app\" data-app=\"a&quot;&lt;b\">"),
+            "{app}"
+        );
+        assert!(app.contains("d.app.name===app"));
+        let login = login_page(false);
+        assert!(login.contains("<body>"));
+        assert!(
+            !login.contains("<script>"),
+            "the sign-in page never reloads"
+        );
     }
 
     #[test]

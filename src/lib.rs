@@ -13,6 +13,7 @@ pub mod cli;
 pub mod daemon;
 pub mod engine;
 pub mod fleet;
+pub mod gitsource;
 pub mod model;
 pub mod notify;
 pub mod plan;

@@ -120,7 +120,7 @@ pub fn load_fleet_with<R: Send>(
 }
 
 /// Prints every problem of the fleet file; the error that exits with 1.
-fn fleet_failed(errors: &fleet::FleetErrors, ui: &Ui) -> CliError {
+pub fn fleet_failed(errors: &fleet::FleetErrors, ui: &Ui) -> CliError {
     if ui.json_mode() {
         ui.json(&fleet_errors_json(errors));
     } else {

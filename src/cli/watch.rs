@@ -10,10 +10,15 @@ use clap::Args;
 
 use super::common;
 use super::{Cli, CliError, EXIT_OK};
-use crate::daemon::{self, WatchOptions};
+use std::path::{Path, PathBuf};
+
+use crate::daemon::{self, GitFollow, WatchOptions};
 use crate::engine::policy::Timing;
 use crate::fleet::Fleet;
 use crate::fleet::shard::Shard;
+use crate::gitsource::{GitAuth, GitSource};
+use crate::platform::registry::SPECS;
+use crate::secret::Secret;
 use crate::ui::Ui;
 
 /// Arguments of `watch`.
@@ -71,12 +76,57 @@ pub struct WatchArgs {
     /// With `api_base: sandbox`: how often the sandbox pushes a verify ticket.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
     pub ticket_interval: Duration,
+
+    /// Follow a git branch instead of the fleet file: `https://…`, `ssh://…`, `git@host:path`
+    /// or `file://…`. Fetched with a git library (no git binary; nothing from the repository
+    /// is run) into `<store>/git/`; each new commit is loaded as an edit would be, and a commit
+    /// whose fleet is invalid is reported (id, author) while the last good one keeps running.
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+
+    /// With --git: the branch to follow.
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub branch: String,
+
+    /// With --git: the fleet file's path in the repository. Its `${file:…}` secrets must stay
+    /// inside the commit; give others as `${env:…}`.
+    #[arg(long, value_name = "PATH", default_value = "fleet.yaml")]
+    pub path: std::path::PathBuf,
+
+    /// With --git: how often to fetch (a signed push webhook to `/git/webhook` fetches at once).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// With --git over HTTPS: the user name for --git-token [default: git].
+    #[arg(long, value_name = "USER")]
+    pub git_user: Option<String>,
+
+    /// With --git over HTTPS: the password or access token, as `${env:NAME}` or `${file:PATH}`.
+    #[arg(long, value_name = "REF")]
+    pub git_token: Option<String>,
+
+    /// With --git over SSH: the private key, as `${file:PATH}` (used in place) or `${env:NAME}`
+    /// (written to `<store>/git/ssh-key`, mode 0600). Runs the system's `ssh`.
+    #[arg(long, value_name = "REF")]
+    pub git_ssh_key: Option<String>,
+
+    /// With --git: the secret GitHub (`X-Hub-Signature-256`), Gitea (`X-Gitea-Signature`) and
+    /// GitLab (`X-Gitlab-Token`) push webhooks to `/git/webhook` are checked with, as
+    /// `${env:NAME}` or `${file:PATH}`. Without it webhooks are refused.
+    #[arg(long, value_name = "REF")]
+    pub git_webhook_secret: Option<String>,
 }
 
 /// Runs `watch` until SIGTERM or Ctrl-C.
 pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> {
-    let fleet = common::load_owned_fleet(cli, ui)?;
     let store = common::open_store(cli)?;
+    let (fleet, git) = match &args.git {
+        Some(url) => {
+            let (fleet, follow) = first_commit(cli, ui, args, url, store.dir()).await?;
+            (fleet, Some(follow))
+        }
+        None => (common::load_owned_fleet(cli, ui)?, None),
+    };
     if let Some(old) = store.taken_over() {
         tracing::warn!(holder = %old.holder.describe(), "{}", old.describe());
     }
@@ -94,13 +144,25 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
     let url = format!("http://{addr}");
     let routes = engine.platforms().routes(&url, args.ticket_interval)?;
     ui.data(&format!("listening on {url}"));
+    let watching = match &git {
+        Some(follow) => format!(
+            "{} on {} of {}",
+            follow.source.path.display(),
+            follow.source.branch,
+            follow.source.shown_url()
+        ),
+        None => cli.fleet.display().to_string(),
+    };
     ui.status(&format!(
-        "watching `{}` ({} apps); stop with Ctrl-C or SIGTERM",
-        cli.fleet.display(),
+        "watching `{watching}` ({} apps); stop with Ctrl-C or SIGTERM",
         fleet.apps.len()
     ));
     let mut opts = options(cli, args, &fleet, common::shard(cli)?);
     opts.tokens = tokens(args, &fleet)?;
+    if let Some(follow) = git {
+        opts.fleet_path = follow.start.fleet.clone();
+        opts.git = Some(follow);
+    }
     let drained = daemon::run(opts, fleet, engine, listener, routes, common::stop_signal())
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
@@ -129,7 +191,110 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet, shard: Option<Shard>) -> 
         grace: args.grace,
         shard,
         tokens: daemon::api::Tokens::default(),
+        git: None,
     }
+}
+
+/// A secret flag (`${env:NAME}` / `${file:PATH}`, files relative to the working directory).
+fn secret_flag(flag: &str, text: Option<&str>) -> Result<Option<Secret>, CliError> {
+    text.map(|text| {
+        crate::fleet::resolve_secret(text, Path::new(".")).map_err(|err| {
+            CliError::new(format!("{flag}: {err}"))
+                .help("give it as `${env:NAME}` or `${file:PATH}`, never as itself")
+        })
+    })
+    .transpose()
+}
+
+/// `--git-ssh-key`: a `${file:…}` key is used where it is; an `${env:…}` one is written beside
+/// the store (0600), since `ssh` reads keys from files.
+fn ssh_key(args: &WatchArgs, git_dir: &Path) -> Result<Option<PathBuf>, CliError> {
+    let Some(text) = args.git_ssh_key.as_deref() else {
+        return Ok(None);
+    };
+    if let Some(path) = text
+        .trim()
+        .strip_prefix("${file:")
+        .and_then(|t| t.strip_suffix('}'))
+    {
+        let path = PathBuf::from(path);
+        if !path.is_file() {
+            return Err(CliError::new(format!(
+                "--git-ssh-key: `{}` is not a file",
+                path.display()
+            ))
+            .help("point it at the deploy key's private key file"));
+        }
+        return Ok(Some(path));
+    }
+    let key = secret_flag("--git-ssh-key", Some(text))?.unwrap_or_else(|| Secret::new(""));
+    let path = git_dir.join("ssh-key");
+    let written = std::fs::create_dir_all(git_dir).and_then(|()| {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(key.expose().as_bytes())?;
+        file.write_all(b"\n")
+    });
+    written.map_err(|e| {
+        CliError::new(format!(
+            "--git-ssh-key: cannot write {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(Some(path))
+}
+
+/// `--git`: fetches the branch and loads its newest commit's fleet (the daemon's first fleet).
+async fn first_commit(
+    cli: &Cli,
+    ui: &Ui,
+    args: &WatchArgs,
+    url: &str,
+    store_dir: &Path,
+) -> Result<(Fleet, GitFollow), CliError> {
+    let git_dir = store_dir.join("git");
+    let source = GitSource {
+        url: url.to_owned(),
+        branch: args.branch.clone(),
+        path: args.path.clone(),
+        auth: GitAuth {
+            user: args.git_user.clone(),
+            token: secret_flag("--git-token", args.git_token.as_deref())?,
+            ssh_key: ssh_key(args, &git_dir)?,
+        },
+        dir: git_dir,
+    };
+    let fetching = source.clone();
+    let start = tokio::task::spawn_blocking(move || fetching.fetch(None))
+        .await
+        .map_err(|e| CliError::new(format!("the git fetch task died: {e}")))?
+        .map_err(|err| {
+            CliError::new(err.to_string())
+                .help("check --git, --branch and --path, and the credentials (--git-token, --git-ssh-key)")
+        })?
+        .ok_or_else(|| CliError::new("the branch has no commit"))?;
+    let mut fleet = crate::fleet::load_commit(&start.fleet, &start.root, &start.sha, SPECS)
+        .map_err(|errors| {
+            ui.warn(&format!("commit {} is invalid:", start.describe()));
+            common::fleet_failed(&errors, ui)
+        })?;
+    if let Some(shard) = common::shard(cli)? {
+        fleet.apps.retain(|app| shard.owns(&app.appid));
+    }
+    ui.status(&format!("following commit {}", start.describe()));
+    let follow = GitFollow {
+        source,
+        interval: args.interval,
+        webhook_secret: secret_flag("--git-webhook-secret", args.git_webhook_secret.as_deref())?,
+        start,
+    };
+    Ok((fleet, follow))
 }
 
 /// `--read-token` and `--admin-token`, resolved (files relative to the fleet file).

@@ -28,9 +28,11 @@ struct Inner {
     pass_sum: f64,
     pass_count: u64,
     fleet_loaded_at: Option<u64>,
+    fleet_revision: Option<String>,
     fleet_valid: bool,
     fleet_errors: usize,
     reload_failures: u64,
+    git_fetch_failures: Option<u64>,
     /// App name → the rollout hold of its last pass (`wave` or `gate`).
     held: BTreeMap<String, &'static str>,
     /// Halted releases (`shop@1.5.0`: few, one per template and version).
@@ -59,13 +61,25 @@ impl Metrics {
         self.with(|m| m.apps.remove(name));
     }
 
-    /// Records a good load of the fleet file at `at` (unix seconds).
-    pub fn fleet_loaded(&self, at: u64) {
+    /// Records a good load of the fleet at `at` (unix seconds), from `revision` (a git commit,
+    /// or the file's digest).
+    pub fn fleet_loaded(&self, at: u64, revision: &str) {
         self.with(|m| {
             m.fleet_loaded_at = Some(at);
+            m.fleet_revision = (!revision.is_empty()).then(|| revision.to_owned());
             m.fleet_valid = true;
             m.fleet_errors = 0;
         });
+    }
+
+    /// The fleet comes from git: its failed fetches are counted (from 0).
+    pub fn follow_git(&self) {
+        self.with(|m| m.git_fetch_failures = Some(0));
+    }
+
+    /// Counts a fetch of the fleet's git branch that failed.
+    pub fn git_fetch_failed(&self) {
+        self.with(|m| *m.git_fetch_failures.get_or_insert(0) += 1);
     }
 
     /// Records a load of the fleet file that failed with `errors` problems.
@@ -336,6 +350,16 @@ fn render_fleet(out: &mut String, m: &Inner) {
         );
         let _ = writeln!(out, "minifleet_fleet_last_load_timestamp_seconds {at}");
     }
+    if let Some(revision) = &m.fleet_revision {
+        header(
+            out,
+            "minifleet_fleet_revision",
+            "gauge",
+            "1 for the fleet revision running: the git commit of `watch --git`, else `sha256:` and the fleet file's digest.",
+        );
+        let revision = escape(revision);
+        let _ = writeln!(out, "minifleet_fleet_revision{{revision=\"{revision}\"}} 1");
+    }
     header(
         out,
         "minifleet_fleet_valid",
@@ -361,6 +385,15 @@ fn render_fleet(out: &mut String, m: &Inner) {
         "minifleet_fleet_reload_failures_total {}",
         m.reload_failures
     );
+    if let Some(failures) = m.git_fetch_failures {
+        header(
+            out,
+            "minifleet_git_fetch_failures_total",
+            "counter",
+            "Fetches of the fleet's git branch that failed (`watch --git`); the running commit stays.",
+        );
+        let _ = writeln!(out, "minifleet_git_fetch_failures_total {failures}");
+    }
 }
 
 #[cfg(test)]
@@ -463,7 +496,7 @@ mod tests {
             300,
             &[("release", false), ("release", true)],
         ));
-        metrics.fleet_loaded(1_700_000_000);
+        metrics.fleet_loaded(1_700_000_000, "3f2a1b9c0d4e5f60718293a4b5c6d7e8f9012345");
         let text = metrics.render();
         for line in [
             "minifleet_apps{state=\"changes\",platform=\"wechat\"} 1",
@@ -471,6 +504,7 @@ mod tests {
             "minifleet_actions_total{kind=\"release\",result=\"ok\"} 1",
             "minifleet_api_errors_total{endpoint=\"wxa/release\",class=\"conflict\"} 1",
             "minifleet_passes_total{trigger=\"push\"} 1",
+            "minifleet_fleet_revision{revision=\"3f2a1b9c0d4e5f60718293a4b5c6d7e8f9012345\"} 1",
             "minifleet_pass_duration_seconds_bucket{le=\"0.25\"} 0",
             "minifleet_pass_duration_seconds_bucket{le=\"0.5\"} 1",
             "minifleet_pass_duration_seconds_bucket{le=\"+Inf\"} 1",
@@ -485,7 +519,7 @@ mod tests {
     #[test]
     fn an_invalid_load_clears_the_valid_flag_and_counts() {
         let metrics = Metrics::new();
-        metrics.fleet_loaded(10);
+        metrics.fleet_loaded(10, "sha256:0123456789ab");
         metrics.fleet_invalid(3);
         assert!(!metrics.fleet_valid());
         let text = metrics.render();

@@ -7,6 +7,7 @@
 //! ([`api`]) that the CLI and CI ask.
 
 pub mod api;
+pub mod git;
 pub mod health;
 pub mod metrics;
 pub mod rows;
@@ -15,5 +16,5 @@ pub mod server;
 pub mod watcher;
 pub mod web;
 
-pub use run::{ADDR_FILE, DaemonError, WatchOptions, run};
+pub use run::{ADDR_FILE, DaemonError, GitFollow, WatchOptions, run};
 pub use server::{Limits, serve, serve_with};

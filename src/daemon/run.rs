@@ -22,8 +22,10 @@ use crate::engine::scheduler::{Command, Ended, Quiet, RoundFn, Scheduler, Trigge
 use crate::engine::{Engine, now_ms};
 use crate::fleet::shard::Shard;
 use crate::fleet::{self, Fleet, FleetErrors};
+use crate::gitsource::{Checkout, GitSource};
 use crate::model::Desired;
 use crate::platform::platforms::Notice;
+use crate::secret::Secret;
 use crate::store::Store;
 
 /// How long the HTTP server gets to finish its requests after the scheduler stopped.
@@ -48,6 +50,21 @@ pub struct WatchOptions {
     pub shard: Option<Shard>,
     /// The API's bearer tokens.
     pub tokens: api::Tokens,
+    /// `--git`: follow a branch instead of watching the fleet file.
+    pub git: Option<GitFollow>,
+}
+
+/// `watch --git`: the branch the fleet comes from.
+#[derive(Debug, Clone)]
+pub struct GitFollow {
+    /// The repository, branch and path.
+    pub source: GitSource,
+    /// How often to fetch (a push webhook fetches at once).
+    pub interval: Duration,
+    /// The secret push webhooks are signed with (none: webhooks are refused).
+    pub webhook_secret: Option<Secret>,
+    /// The commit the daemon starts on.
+    pub start: Checkout,
 }
 
 /// The file beside the store that tells the CLI where this daemon's API answers.
@@ -82,7 +99,18 @@ pub async fn run(
     let platforms = engine.platforms().clone();
     let unready: health::Unready = Arc::new(move |now| platforms.unready(now));
     let health = Arc::new(Health::new(metrics.clone(), store.clone(), unready));
-    let watcher = FleetWatcher::new(&opts.fleet_path, opts.poll, opts.debounce)?;
+    let watcher = match &opts.git {
+        Some(_) => None,
+        None => Some(FleetWatcher::new(
+            &opts.fleet_path,
+            opts.poll,
+            opts.debounce,
+        )?),
+    };
+    let fetch_now = Arc::new(Notify::new());
+    if opts.git.is_some() {
+        metrics.follow_git();
+    }
 
     let current: Current = Arc::new(Mutex::new(Vec::new()));
     let (commands, queue) = mpsc::unbounded_channel();
@@ -100,7 +128,15 @@ pub async fn run(
     let addr = listener.local_addr().map_err(DaemonError::Http)?;
     write_addr(&store, addr);
     let http_stop = Arc::new(Notify::new());
+    let git_hook = opts.git.as_ref().map(|git| {
+        super::git::router(
+            git.webhook_secret.clone(),
+            git.source.branch.clone(),
+            fetch_now.clone(),
+        )
+    });
     let router = routes
+        .merge(git_hook.unwrap_or_default())
         .merge(health::router(health.clone()))
         .merge(super::web::router(api.clone()))
         .merge(api::router(api));
@@ -122,9 +158,13 @@ pub async fn run(
         shard: opts.shard,
     };
     engine.follow_fleet(&fleet);
-    reloader.apply(&fleet.apps, Trigger::Start);
+    reloader.apply(&fleet.apps, fleet.revision.as_str(), Trigger::Start);
     health.set_fleet_loaded();
-    let reloads = tokio::spawn(reloader.watch(watcher));
+    let reloads = match (watcher, opts.git.clone()) {
+        (Some(watcher), _) => tokio::spawn(reloader.watch(watcher)),
+        (None, Some(git)) => tokio::spawn(reloader.follow_git(git, fetch_now)),
+        (None, None) => tokio::spawn(async {}),
+    };
     drop(commands);
 
     match store.rollout_state() {
@@ -282,34 +322,97 @@ impl Reloader {
         tracing::error!(path = %self.path.display(), "the fleet watcher stopped; edits are no longer seen");
     }
 
+    /// Follows the branch: fetches every `interval` or when a webhook wakes it; a new commit
+    /// goes through the same diff path as a file edit. A commit that does not load is reported
+    /// with its id and author, once, and the last good commit keeps running.
+    async fn follow_git(self, git: GitFollow, wake: Arc<Notify>) {
+        let mut running = git.start.sha.clone();
+        let mut before: Option<String> = None;
+        let mut refused: Option<String> = None;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(git.interval) => {}
+                () = wake.notified() => {}
+            }
+            let source = git.source.clone();
+            let known = refused.clone().unwrap_or_else(|| running.clone());
+            let fetched = tokio::task::spawn_blocking(move || source.fetch(Some(&known))).await;
+            let checkout = match fetched {
+                Ok(Ok(Some(checkout))) => checkout,
+                Ok(Ok(None)) => continue,
+                Ok(Err(err)) => {
+                    self.metrics.git_fetch_failed();
+                    tracing::warn!(error = %err, running = %running, "cannot fetch the fleet's branch; the running commit stays");
+                    continue;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "the git fetch task died");
+                    continue;
+                }
+            };
+            let loaded = fleet::load_commit(
+                &checkout.fleet,
+                &checkout.root,
+                &checkout.sha,
+                crate::platform::registry::SPECS,
+            );
+            match loaded {
+                Ok(fleet) => {
+                    tracing::info!(commit = %checkout.describe(), "following a new commit");
+                    self.take(fleet);
+                    before = Some(std::mem::replace(&mut running, checkout.sha.clone()));
+                    refused = None;
+                }
+                Err(errors) => {
+                    tracing::error!(
+                        commit = %checkout.sha,
+                        author = %checkout.author,
+                        summary = %checkout.summary,
+                        problems = errors.errors.len(),
+                        running = %running,
+                        "the fleet file of a new commit is invalid; the last good commit keeps running"
+                    );
+                    self.invalid(&errors);
+                    refused = Some(checkout.sha.clone());
+                }
+            }
+            let keep: Vec<&str> = [Some(running.as_str()), before.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            git.source.prune(&keep);
+        }
+    }
+
     fn reload(&self) {
         match fleet::load(&self.path, crate::platform::registry::SPECS) {
-            Ok(mut fleet) => {
-                if let Some(shard) = self.shard {
-                    fleet.apps.retain(|app| shard.owns(&app.appid));
-                }
-                if format!("{:?}", fleet.platforms) != self.platforms {
-                    tracing::warn!(
-                        "the `platforms` section changed; restart `minifleet watch` to use it"
-                    );
-                }
-                self.engine.follow_fleet(&fleet);
-                self.notifier.follow_fleet(&fleet);
-                self.apply(&fleet.apps, Trigger::Reload);
-            }
+            Ok(fleet) => self.take(fleet),
             Err(errors) => self.invalid(&errors),
         }
     }
 
+    /// Runs `fleet` from now on (the diff path of every reload).
+    fn take(&self, mut fleet: Fleet) {
+        if let Some(shard) = self.shard {
+            fleet.apps.retain(|app| shard.owns(&app.appid));
+        }
+        if format!("{:?}", fleet.platforms) != self.platforms {
+            tracing::warn!("the `platforms` section changed; restart `minifleet watch` to use it");
+        }
+        self.engine.follow_fleet(&fleet);
+        self.notifier.follow_fleet(&fleet);
+        self.apply(&fleet.apps, fleet.revision.as_str(), Trigger::Reload);
+    }
+
     /// The one diff path of start-up and reloads.
-    fn apply(&self, apps: &[Desired], trigger: Trigger) {
+    fn apply(&self, apps: &[Desired], revision: &str, trigger: Trigger) {
         let diff = {
             let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
             let diff = FleetDiff::between(&current, apps);
             *current = apps.to_vec();
             diff
         };
-        self.metrics.fleet_loaded(now_ms() / 1000);
+        self.metrics.fleet_loaded(now_ms() / 1000, revision);
         for name in &diff.removed {
             self.metrics.forget_app(name);
         }
@@ -326,6 +429,7 @@ impl Reloader {
         tracing::info!(
             path = %self.path.display(),
             trigger = trigger.as_str(),
+            revision,
             diff = %diff.summary(),
             "fleet loaded"
         );

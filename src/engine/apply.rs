@@ -125,6 +125,7 @@ async fn call(
         fingerprint: app.fingerprint.clone(),
         at_ms: now_ms(),
         step: Some(step.action.clone()),
+        revision: app.revision.known().map(str::to_owned),
     };
     let id = engine.store.journal_intent(&intent).await?;
     engine.events.emit(Event::ActionStarted {
@@ -226,6 +227,7 @@ fn remember(
     match (action, effect) {
         (Action::Commit { fingerprint, .. }, _) => {
             record.last_fingerprint = Some(fingerprint.clone());
+            record.note_build_revision(fingerprint, app.revision.known());
             record.last_ext = Some(app.ext());
             record.last_ext_json = app.ext_others();
         }

@@ -27,6 +27,9 @@ pub struct AppRef {
     pub platform: PlatformKind,
     /// The fingerprint the fleet wants.
     pub fingerprint: String,
+    /// The fleet revision (git commit, or the file's digest) the wanted state came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 impl AppRef {
@@ -37,6 +40,7 @@ impl AppRef {
             appid: app.appid.clone(),
             platform: app.platform,
             fingerprint: app.fingerprint.clone(),
+            revision: app.revision.known().map(str::to_owned),
         }
     }
 }

@@ -12,6 +12,7 @@ pub fn app_ref() -> crate::engine::events::AppRef {
         appid: "wx1111111111111111".into(),
         platform: crate::platform::wechat::spec::KIND,
         fingerprint: "abcd1234".into(),
+        revision: None,
     }
 }
 

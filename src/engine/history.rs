@@ -36,6 +36,7 @@ impl Subscriber for History {
             result: result.to_string(),
             code,
             detail,
+            revision: app.revision.clone(),
         };
         if let Err(err) = self.store.append_history(&entry) {
             tracing::error!(app = %app.name, error = %err, "cannot record history");

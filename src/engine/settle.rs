@@ -119,6 +119,7 @@ fn remember_settled(app: &Desired, intent: &Intent, record: &mut Record) {
     match &intent.step {
         Some(Action::Commit { fingerprint, .. }) => {
             record.last_fingerprint = Some(fingerprint.clone());
+            record.note_build_revision(fingerprint, intent.revision.as_deref());
             if *fingerprint == app.fingerprint {
                 record.last_ext = Some(app.ext());
             }

@@ -88,6 +88,7 @@ async fn a_commit_whose_answer_was_lost_is_settled_by_observing_and_not_sent_aga
             fingerprint: app.fingerprint.clone(),
             at_ms: now_ms(),
             step: Some(commit.clone()),
+            revision: None,
         };
         engine.store.journal_intent(&intent).await.unwrap();
         let platform = engine.platform(app.platform).unwrap().clone();

@@ -257,7 +257,7 @@ fn app_auth_token(
         ));
         return None;
     }
-    match secrets::resolve(text, &ctx.base_dir, ctx.env) {
+    match secrets::resolve_within(text, &ctx.base_dir, ctx.confine.as_deref(), ctx.env) {
         Ok(token) => Some(token),
         Err(e) => {
             p.value(path, e.to_string()).help(e.help());
@@ -489,5 +489,6 @@ fn build(id: Identity, template: TemplateRef, raw: RawApp) -> Desired {
         privacy: raw.privacy,
         qrcode_jump: raw.qrcode_jump,
         fingerprint,
+        revision: model::Revision::default(),
     }
 }

@@ -29,6 +29,8 @@ use crate::model::Desired;
 pub(crate) struct Ctx<'a> {
     /// The fleet file's directory: `${file:…}` paths are relative to it.
     pub(crate) base_dir: PathBuf,
+    /// Where `${file:…}` paths must stay (a fleet's git commit), if anywhere.
+    pub(crate) confine: Option<PathBuf>,
     /// Environment lookup for `${env:…}`.
     pub(crate) env: EnvLookup<'a>,
     /// The platforms, as the registry lists them.
@@ -37,14 +39,16 @@ pub(crate) struct Ctx<'a> {
     pub(crate) schema: &'static serde_json::Value,
 }
 
-/// Loads a fleet from its text (see [`super::load_str`]).
+/// Loads a fleet from its text (see [`super::load_str`]); `${file:…}` secrets must stay inside
+/// `confine`, when given.
 pub(crate) fn load_str(
     text: &str,
     file: &Path,
+    confine: Option<&Path>,
     env: EnvLookup<'_>,
     specs: Specs,
 ) -> Result<Fleet, FleetErrors> {
-    load_into(text, file, env, specs, None)
+    load_into(text, file, confine, env, specs, None)
 }
 
 /// Loads a fleet from its text while a second thread runs `work` on each app as soon as it is
@@ -72,7 +76,7 @@ pub(crate) fn load_str_with<R: Send>(
             }
             (apps, results)
         });
-        let loaded = load_into(text, file, env, specs, Some(to));
+        let loaded = load_into(text, file, None, env, specs, Some(to));
         let (apps, results) = worker
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -86,12 +90,16 @@ pub(crate) fn load_str_with<R: Send>(
 fn load_into(
     text: &str,
     file: &Path,
+    confine: Option<&Path>,
     env: EnvLookup<'_>,
     specs: Specs,
     handoff: Option<Handoff>,
 ) -> Result<Fleet, FleetErrors> {
     let text = without_bom(text);
-    let ctx = ctx(file, env, specs);
+    let ctx = Ctx {
+        confine: confine.map(Path::to_path_buf),
+        ..ctx(file, env, specs)
+    };
     let mut reader = Reader::new(text, Problems::new(text, None), file, &ctx, handoff.clone());
     match doc::parse(text, &mut reader).map_err(|e| fail(file, read_error(e)))? {
         Parsed::Streamed => reader.finish(),
@@ -125,6 +133,7 @@ fn without_bom(text: &str) -> &str {
 fn ctx<'a>(file: &Path, env: EnvLookup<'a>, specs: Specs) -> Ctx<'a> {
     Ctx {
         base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        confine: None,
         env,
         specs,
         schema: super::schema::fleet_schema(specs),
@@ -338,6 +347,7 @@ impl<'a> Reader<'a> {
             rollout,
             quota,
             notify,
+            revision: crate::model::Revision::default(),
         })
     }
 }

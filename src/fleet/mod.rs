@@ -88,6 +88,9 @@ pub struct Fleet {
     pub quota: crate::model::QuotaPolicy,
     /// The `notify` section: who is told what happened.
     pub notify: Option<notify_spec::NotifySpec>,
+    /// Where the fleet came from: the git commit, else the digest of the file's text. Every
+    /// app carries it too ([`Desired::revision`]).
+    pub revision: crate::model::Revision,
 }
 
 /// The `platforms` section: each platform's settings, read by its platform module.
@@ -253,6 +256,16 @@ pub struct FleetError {
     pub help: Option<String>,
 }
 
+impl Fleet {
+    /// Marks the fleet and every app as coming from `revision` (a git commit).
+    pub fn set_revision(&mut self, revision: crate::model::Revision) {
+        for app in &mut self.apps {
+            app.revision = revision.clone();
+        }
+        self.revision = revision;
+    }
+}
+
 /// Every problem found in a fleet file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetErrors {
@@ -286,7 +299,10 @@ pub fn load_with<R: Send>(
     work: &(dyn Fn(&Desired) -> R + Sync),
 ) -> Result<(Fleet, Vec<R>), FleetErrors> {
     let env = |name: &str| std::env::var(name).ok();
-    load::load_str_with(&read(path)?, path, &env, specs, work)
+    let text = read(path)?;
+    let (mut fleet, results) = load::load_str_with(&text, path, &env, specs, work)?;
+    fleet.set_revision(crate::model::Revision::of_text(&text));
+    Ok((fleet, results))
 }
 
 /// The fleet file's text (see [`file::read`]).
@@ -305,7 +321,25 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
     specs: Specs,
 ) -> Result<Fleet, FleetErrors> {
-    load::load_str(text, file, env, specs)
+    let mut fleet = load::load_str(text, file, None, env, specs)?;
+    fleet.set_revision(crate::model::Revision::of_text(text));
+    Ok(fleet)
+}
+
+/// Loads the fleet file `path` of a git commit written out at `root` (see
+/// [`crate::gitsource`]): as [`load`], but a `${file:…}` secret must stay inside `root`, and the
+/// fleet's revision is the commit `sha`.
+pub fn load_commit(
+    path: &Path,
+    root: &Path,
+    sha: &str,
+    specs: Specs,
+) -> Result<Fleet, FleetErrors> {
+    let text = read(path)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let mut fleet = load::load_str(&text, path, Some(root), &env, specs)?;
+    fleet.set_revision(crate::model::Revision(sha.into()));
+    Ok(fleet)
 }
 
 /// The fleet file's JSON Schema (draft 2020-12): doc comments as descriptions, unknown keys

@@ -48,6 +48,9 @@ pub(crate) enum SecretError {
     /// The file is not UTF-8 text.
     #[error("secret file `{0}` is not UTF-8 text")]
     NotText(String),
+    /// A fleet from git names a file outside its commit.
+    #[error("secret file `{0}` is outside the fleet's git commit")]
+    OutsideCheckout(String),
 }
 
 impl SecretError {
@@ -75,6 +78,11 @@ impl SecretError {
             }
             SecretError::NotText(_) => {
                 "save the key or token as UTF-8 text (PEM, or base64 for a bare key)".to_owned()
+            }
+            SecretError::OutsideCheckout(_) => {
+                "a fleet followed from git reads `${file:…}` only inside its own commit: give the \
+                 secret through the environment (`${env:NAME}`) instead"
+                    .to_owned()
             }
         }
     }
@@ -119,13 +127,35 @@ pub(crate) fn resolve(
     base_dir: &Path,
     env: EnvLookup<'_>,
 ) -> Result<Secret, SecretError> {
+    resolve_within(text, base_dir, None, env)
+}
+
+/// [`resolve`], where a file must also be inside `root` (a fleet's git commit), links and `..`
+/// followed.
+pub(crate) fn resolve_within(
+    text: &str,
+    base_dir: &Path,
+    root: Option<&Path>,
+    env: EnvLookup<'_>,
+) -> Result<Secret, SecretError> {
     match parse(text)? {
         SecretRef::Env(name) => match env(name) {
             None => Err(SecretError::EnvUnset(name.to_owned())),
             Some(v) if v.is_empty() => Err(SecretError::EnvEmpty(name.to_owned())),
             Some(v) => Ok(Secret::new(v)),
         },
-        SecretRef::File(path) => read_file(path, base_dir),
+        SecretRef::File(path) => {
+            if let Some(root) = root {
+                let inside = match (base_dir.join(path).canonicalize(), root.canonicalize()) {
+                    (Ok(full), Ok(root)) => full.starts_with(root),
+                    _ => false,
+                };
+                if !inside {
+                    return Err(SecretError::OutsideCheckout(path.to_owned()));
+                }
+            }
+            read_file(path, base_dir)
+        }
     }
 }
 

@@ -102,7 +102,12 @@ impl<'p> SectionCx<'_, 'p> {
     /// reporting why it cannot be.
     pub fn secret(&mut self, key: &str, text: Option<&str>) -> Option<crate::secret::Secret> {
         let text = text?;
-        match super::secrets::resolve(text, &self.ctx.base_dir, self.ctx.env) {
+        match super::secrets::resolve_within(
+            text,
+            &self.ctx.base_dir,
+            self.ctx.confine.as_deref(),
+            self.ctx.env,
+        ) {
             Ok(secret) => Some(secret),
             Err(e) => {
                 self.p

@@ -223,6 +223,62 @@ pub struct Desired {
     /// What the app's platform allows, as far as planning is concerned (its platform module's).
     #[serde(skip)]
     pub rules: &'static Rules,
+    /// The fleet revision this wanted state came from (see [`Revision`]): where it came from,
+    /// not what it is, so it is in no comparison and no digest.
+    #[serde(skip)]
+    pub revision: Revision,
+}
+
+/// The fleet revision a wanted state came from: the git commit of `watch --git`, else a digest
+/// of the fleet file's text (`sha256:…`, 12 hex digits). Provenance only: two wanted states
+/// from different revisions are equal when they want the same, so every `Revision` equals every
+/// other (a new commit that leaves an app alone does not change the app), and its `Debug` is
+/// the same for all (`Revision(..)`), so a wanted state prints the same whatever its revision.
+#[derive(Clone, Default, Eq)]
+pub struct Revision(pub std::sync::Arc<str>);
+
+impl std::fmt::Debug for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revision(..)")
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Revision) -> bool {
+        true
+    }
+}
+
+impl Revision {
+    /// The revision of a fleet file's `text`: `sha256:` and 12 hex digits of its SHA-256.
+    pub fn of_text(text: &str) -> Revision {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        Revision(format!("sha256:{}", hex::encode(&digest.as_ref()[..6])).into())
+    }
+
+    /// The revision as written (empty when unknown).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The revision, `None` when unknown.
+    pub fn known(&self) -> Option<&str> {
+        (!self.0.is_empty()).then_some(&*self.0)
+    }
+
+    /// The revision to show: a commit's first 12 hex digits, a digest whole.
+    pub fn short(&self) -> &str {
+        short_revision(&self.0)
+    }
+}
+
+/// `revision` to show: a git commit's first 12 hex digits; a `sha256:` digest whole.
+pub fn short_revision(revision: &str) -> &str {
+    if revision.contains(':') {
+        revision
+    } else {
+        &revision[..revision.len().min(12)]
+    }
 }
 
 /// What the platform says about an app's readiness for an audit or a release, read only when a
@@ -617,6 +673,37 @@ pub struct Record {
     /// deleted only if it is one of these.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub jump_prefixes: BTreeSet<String>,
+    /// The fleet revision each of the app's newest builds was committed from, as
+    /// `(fingerprint, revision)`, oldest first, at most [`BUILD_REVISIONS`]: `status` names the
+    /// commit the live build was made from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub build_revisions: Vec<(String, String)>,
+}
+
+/// Builds whose fleet revision a [`Record`] keeps.
+pub const BUILD_REVISIONS: usize = 8;
+
+impl Record {
+    /// Notes that the build `fingerprint` was committed from the fleet `revision` (if known).
+    pub fn note_build_revision(&mut self, fingerprint: &str, revision: Option<&str>) {
+        let Some(revision) = revision else {
+            return;
+        };
+        self.build_revisions.retain(|(fp, _)| fp != fingerprint);
+        self.build_revisions
+            .push((fingerprint.to_owned(), revision.to_owned()));
+        let extra = self.build_revisions.len().saturating_sub(BUILD_REVISIONS);
+        self.build_revisions.drain(..extra);
+    }
+
+    /// The fleet revision the build `fingerprint` was committed from, where known.
+    pub fn build_revision(&self, fingerprint: &str) -> Option<&str> {
+        self.build_revisions
+            .iter()
+            .rev()
+            .find(|(fp, _)| fp == fingerprint)
+            .map(|(_, revision)| revision.as_str())
+    }
 }
 
 /// An app parked by a platform quota until the quota resets.

@@ -196,6 +196,7 @@ fn wechat_app() -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        revision: Default::default(),
     }
 }
 

@@ -207,6 +207,9 @@ pub struct Event {
     /// Details in words.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// The fleet revision (git commit, or the file's digest) the wanted state came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 /// What a mutating call is about to do, journalled before the call.
@@ -225,6 +228,9 @@ pub struct Intent {
     /// The action itself, to settle an unknown outcome by observing (absent in old entries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<Action>,
+    /// The fleet revision (git commit, or the file's digest) the action came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -879,6 +885,7 @@ mod tests {
             result: "error".into(),
             code: Some("isv.invalid-signature".into()),
             detail: leaked.into(),
+            revision: None,
         };
         // As an older version wrote it: straight into the tree, unscrubbed.
         put(&store.history, "history", "2021000000000001/1/1", &event).unwrap();
@@ -931,6 +938,7 @@ mod tests {
                     result: "ok".into(),
                     code: None,
                     detail: String::new(),
+                    revision: None,
                 })
                 .unwrap();
         }
@@ -965,6 +973,7 @@ mod tests {
                         fingerprint: "1a2b3c4d".into(),
                         at_ms: i,
                         step: None,
+                        revision: None,
                     };
                     store.journal_intent(&intent).await
                 });
@@ -1016,6 +1025,7 @@ mod tests {
             fingerprint: "1a2b3c4d".into(),
             at_ms: 1,
             step,
+            revision: None,
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::status::{StatusRow, audit_text, build_text, live_text};
+use super::status::{StatusRow, audit_text, build_text, live_from_text};
 
 /// Apps on one page of the fleet table.
 pub const PAGE_SIZE: usize = 100;
@@ -261,11 +261,7 @@ pub fn fleet_page(
                 .map(audit_text)
                 .map(|t| escape(&t))
                 .unwrap_or_default(),
-            row.live
-                .as_ref()
-                .map(live_text)
-                .map(|t| escape(&t))
-                .unwrap_or_default(),
+            live_from_text(row).map(|t| escape(&t)).unwrap_or_default(),
             escape(labels),
             escape(row.reason.as_deref().unwrap_or("")),
             s = escape(&row.state),
@@ -329,7 +325,7 @@ pub fn app_page(row: &StatusRow, plan: Option<&str>, history: &[String]) -> Stri
             Some(reason) => format!("{}: {reason}", audit_text(a)),
             None => audit_text(a),
         })),
-        cell(row.live.as_ref().map(live_text)),
+        cell(live_from_text(row)),
     );
     if let Some(qr) = row.experience_qr() {
         let _ = write!(

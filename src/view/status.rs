@@ -36,6 +36,10 @@ pub struct StatusRow {
     pub reason: Option<String>,
     /// When the app was last observed (unix ms).
     pub observed_at_ms: Option<u64>,
+    /// The fleet revision (git commit, or the file's digest) the live build was committed from,
+    /// where minifleet committed it and knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_revision: Option<String>,
 }
 
 impl StatusRow {
@@ -158,6 +162,11 @@ pub fn row(
         _ => (state, reason),
     };
     let observed = observation.map(|(o, _)| o);
+    let live_revision = observed
+        .and_then(|o| o.live.as_ref())
+        .and_then(|l| l.build.fingerprint.as_deref())
+        .and_then(|fp| record.build_revision(fp))
+        .map(str::to_owned);
     StatusRow {
         name: app.name.clone(),
         appid: app.appid.clone(),
@@ -169,6 +178,7 @@ pub fn row(
         state,
         reason,
         observed_at_ms: observation.map(|(_, at)| *at),
+        live_revision,
     }
 }
 
@@ -179,6 +189,16 @@ pub fn build_text(b: &Build) -> String {
         b.version,
         b.fingerprint.as_deref().unwrap_or("--------")
     )
+}
+
+/// The live build of `row` in words, with the fleet revision it was made from where known:
+/// `1.4.0 [mf:1a2b3c4d] from 3f2a1b9c0d4e`.
+pub fn live_from_text(row: &StatusRow) -> Option<String> {
+    let live = live_text(row.live.as_ref()?);
+    Some(match &row.live_revision {
+        Some(revision) => format!("{live} from {}", crate::model::short_revision(revision)),
+        None => live,
+    })
 }
 
 /// The live build in words, with the gray percentage while a gray release runs.
@@ -216,7 +236,7 @@ pub fn table(rows: &[StatusRow], now_ms: u64) -> String {
                 r.platform.clone(),
                 r.wanted.text(),
                 r.audit.as_ref().map_or_else(dash, audit_text),
-                r.live.as_ref().map_or_else(dash, live_text),
+                live_from_text(r).unwrap_or_else(dash),
                 r.state.replace('_', " "),
                 r.observed_at_ms
                     .map(|at| format!("{} ago", humantime::format_duration(age(now_ms, at))))

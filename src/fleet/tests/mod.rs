@@ -65,7 +65,9 @@ pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, Fleet
 /// Loads `text` on the careful path only (serde_yaml and the position index), with an empty
 /// environment.
 pub(super) fn load_careful(text: &str) -> Result<Fleet, FleetErrors> {
-    super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None, SPECS)
+    let mut fleet = super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None, SPECS)?;
+    fleet.set_revision(crate::model::Revision::of_text(text));
+    Ok(fleet)
 }
 
 /// Loads `text` both ways and checks the streamed read and the careful one agree.

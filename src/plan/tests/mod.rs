@@ -59,6 +59,7 @@ pub(crate) fn desired_named(name: &str, appid: &str) -> Desired {
         privacy: None,
         qrcode_jump: None,
         fingerprint: FP.to_owned(),
+        revision: Default::default(),
     }
 }
 

@@ -124,6 +124,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        revision: Default::default(),
     }
 }
 

@@ -111,6 +111,7 @@ fn desired(version: &str, shop: &str) -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        revision: Default::default(),
     }
 }
 

@@ -115,6 +115,7 @@ pub(super) fn desired(appid: &str, version: &str, ext: Value) -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        revision: Default::default(),
     }
 }
 

@@ -336,6 +336,7 @@ fn desired(appid: &str) -> Desired {
         stage: Stage::Release,
         suspended: false,
         audit: Default::default(),
+        revision: Default::default(),
     }
 }
 

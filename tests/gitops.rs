@@ -501,3 +501,168 @@ fn the_branch_is_followed_over_smart_http_with_a_token_that_never_shows() {
     );
     assert!(!common::text(&out).contains(GIT_TOKEN));
 }
+
+fn shops(version: &'static str) -> Vec<App> {
+    vec![
+        App {
+            version,
+            ..App::new("tea-house", "wx1111111111111111")
+        },
+        App {
+            version,
+            ..App::new("rice-shop", "wx2222222222222222")
+        },
+        App {
+            version,
+            ..App::alipay("bun-factory", "2021004100000001")
+        },
+    ]
+}
+
+/// The mutating calls the sandbox accepted for `appid`.
+fn writes(url: &str, appid: &str) -> usize {
+    common::records(url)
+        .iter()
+        .filter(|r| r.app == appid)
+        .count()
+}
+
+#[test]
+fn a_saved_plan_applies_exactly_once_and_refuses_what_moved_or_was_planned_blind() {
+    let (sandbox, fleet) = common::fleet_on_sandbox();
+    fleet.write(&shops("1.0.0"));
+    fleet.converge();
+    // With a plain file, the file's digest stands in for the commit.
+    let text = std::fs::read(fleet.path()).unwrap();
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &text);
+    let revision = format!("sha256:{}", hex::encode(&digest.as_ref()[..6]));
+    for row in fleet.status_json()["apps"].as_array().unwrap() {
+        assert_eq!(row["live_revision"], revision.as_str(), "{row}");
+    }
+    let history = fleet.run(&["history", "tea-house"]);
+    assert!(
+        common::text(&history).contains(&format!("(fleet {revision})")),
+        "{}",
+        common::text(&history)
+    );
+    fleet.write(&shops("1.1.0"));
+    let plan_file = fleet.dir().join("plan.json");
+    let out = fleet.run(&["plan", "--out", plan_file.to_str().unwrap()]);
+    assert_eq!(common::code(&out), 0, "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("Saved plan"),
+        "{}",
+        common::text(&out)
+    );
+    let saved: Value = serde_json::from_slice(&std::fs::read(&plan_file).unwrap()).unwrap();
+    assert_eq!(saved["format"], "minifleet-plan/1");
+    assert_eq!(saved["apps"].as_array().unwrap().len(), 3, "{saved}");
+    assert!(
+        saved["revision"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sha256:"))
+    );
+    for app in saved["apps"].as_array().unwrap() {
+        assert_eq!(app["known"], true, "{app}");
+        assert_eq!(app["live"].as_str().unwrap().len(), 16);
+    }
+
+    // rice-shop moves on without the plan: its live state is no longer what was planned from.
+    let moved = fleet.run(&[
+        "reconcile",
+        "--wait",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "60s",
+        "--only",
+        "rice-shop",
+    ]);
+    assert_eq!(common::code(&moved), 0, "{}", common::text(&moved));
+    let rice_writes = writes(&sandbox.url, "wx2222222222222222");
+
+    let out = fleet.run(&["apply", plan_file.to_str().unwrap()]);
+    let all = common::text(&out);
+    assert_eq!(common::code(&out), 1, "one app refused: {all}");
+    assert!(
+        all.contains("rice-shop: refused: stale: experience: 1.0.0"),
+        "says what moved: {all}"
+    );
+    assert!(all.contains("tea-house: applied: commit 1.1.0"), "{all}");
+    assert!(all.contains("bun-factory: applied:"), "{all}");
+    assert!(all.contains("Applied: 2 · refused: 1 · failed: 0"), "{all}");
+    assert_eq!(
+        writes(&sandbox.url, "wx2222222222222222"),
+        rice_writes,
+        "nothing of a refused app is applied"
+    );
+    assert!(
+        common::records(&sandbox.url)
+            .iter()
+            .any(|r| r.app == "wx1111111111111111"
+                && r.call == "wxa/commit"
+                && r.version.as_deref() == Some("1.1.0")),
+        "tea-house's saved commit reached the platform"
+    );
+
+    // Applied once: a second apply changes nothing.
+    let before = common::records(&sandbox.url).len();
+    let again = fleet.run(&["apply", plan_file.to_str().unwrap()]);
+    assert_eq!(common::code(&again), 1, "{}", common::text(&again));
+    assert!(
+        common::text(&again).contains("was applied already"),
+        "{}",
+        common::text(&again)
+    );
+    assert_eq!(common::records(&sandbox.url).len(), before);
+    fleet.converge();
+
+    // A plan made against an empty store knows no record: marked, and refused; nor does a plan
+    // apply against another store.
+    fleet.write(&shops("1.2.0"));
+    let empty = tempfile::tempdir().unwrap();
+    let blind_file = fleet.dir().join("blind.json");
+    let store_flag = empty.path().to_str().unwrap();
+    let out = fleet.run(&[
+        "--store",
+        store_flag,
+        "plan",
+        "--out",
+        blind_file.to_str().unwrap(),
+    ]);
+    assert_eq!(common::code(&out), 0, "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("`apply` will refuse them"),
+        "{}",
+        common::text(&out)
+    );
+    let blind: Value = serde_json::from_slice(&std::fs::read(&blind_file).unwrap()).unwrap();
+    assert!(
+        blind["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["known"] == false),
+        "{blind}"
+    );
+    let before = common::records(&sandbox.url).len();
+    let out = fleet.run(&["--store", store_flag, "apply", blind_file.to_str().unwrap()]);
+    assert_eq!(common::code(&out), 1, "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("planned without its record"),
+        "{}",
+        common::text(&out)
+    );
+    let out = fleet.run(&["apply", blind_file.to_str().unwrap()]);
+    assert_eq!(common::code(&out), 1, "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("was made against another store"),
+        "{}",
+        common::text(&out)
+    );
+    assert_eq!(
+        common::records(&sandbox.url).len(),
+        before,
+        "nothing applied"
+    );
+}

@@ -1,6 +1,7 @@
 //! The command line (DESIGN §3): clap definitions, one file per subcommand, no business logic.
 //! Every command returns an exit code or a [`CliError`], which `main` prints in one grammar.
 
+mod apply;
 mod auth;
 mod common;
 mod completions;
@@ -132,8 +133,15 @@ pub enum Command {
     /// 3 `--wait` timed out. With `--dry-run --detailed-exitcode`: 0 no changes, 2 changes
     /// pending, 1 error.
     Reconcile(reconcile::ReconcileArgs),
-    /// Observe and print the plan, change nothing (= `reconcile --dry-run`).
+    /// Observe and print the plan, change nothing (= `reconcile --dry-run`); `--out FILE` saves
+    /// it for `apply`.
     Plan(reconcile::PlanArgs),
+    /// Apply a plan saved by `plan --out FILE`: exactly its steps, for the apps whose live state
+    /// and fleet entry did not move since; the others are refused as stale, with what moved.
+    ///
+    /// Exit codes: 0 every app applied, 1 an app refused or failed, or the plan refused whole
+    /// (another store, applied before).
+    Apply(apply::ApplyArgs),
     /// Wanted vs live state of every app, from the store (`--refresh` observes again).
     Status(status::StatusArgs),
     /// What minifleet did to an app (or to every app), oldest first.
@@ -202,6 +210,7 @@ async fn run(cli: &Cli, ui: &Ui) -> Result<i32, CliError> {
         Command::Validate => validate::run(cli, ui),
         Command::Reconcile(args) => reconcile::run(cli, ui, args).await,
         Command::Plan(args) => reconcile::run(cli, ui, &args.as_dry_run()).await,
+        Command::Apply(args) => apply::run(cli, ui, args).await,
         Command::Status(args) => status::run(cli, ui, args).await,
         Command::History(args) => history::run(cli, ui, args).await,
         Command::Sandbox(args) => sandbox::run(ui, args).await,

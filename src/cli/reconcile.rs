@@ -59,6 +59,11 @@ pub struct ReconcileArgs {
     /// How the printed plan lays its apps out.
     #[command(flatten)]
     pub grouping: Grouping,
+
+    /// With --dry-run: also save the plan to FILE for `minifleet apply FILE`, which applies
+    /// exactly these steps where each app's live state is unchanged, at most once.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `--group` / `--no-group`: how the text plan lays its apps out.
@@ -104,6 +109,14 @@ pub struct PlanArgs {
     /// How the plan lays its apps out.
     #[command(flatten)]
     pub grouping: Grouping,
+
+    /// Also save the plan to FILE (JSON) for `minifleet apply FILE`: per app the steps, the
+    /// digest of the live state they were planned from and of its fleet entry; the fleet
+    /// revision, the store and the audit quota left. `apply` re-observes and applies exactly
+    /// these steps where nothing moved, refuses the apps whose state moved, and applies a plan
+    /// at most once. A plan made where an app's state was unknown (an empty store) is refused.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 impl PlanArgs {
@@ -118,6 +131,7 @@ impl PlanArgs {
             interval: None,
             concurrency: self.concurrency,
             grouping: self.grouping,
+            out: self.out.clone(),
         }
     }
 }
@@ -149,6 +163,12 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ReconcileArgs) -> Result<i32, CliErr
     engine
         .events()
         .subscribe(progress_printer(progress.clone(), args.dry_run));
+    if args.out.is_some() && !args.dry_run {
+        return Err(CliError::new(
+            "--out saves a plan: use it with `plan` or `reconcile --dry-run`",
+        )
+        .help("`minifleet plan --out plan.json`, then `minifleet apply plan.json`"));
+    }
     if args.dry_run {
         return dry_run(&engine, ui, &apps, args, &progress).await;
     }
@@ -179,6 +199,23 @@ async fn dry_run(
     let reports = planned.reports;
     let plan = plan_of(&reports, planned.audit_budget, planned.rollout);
     let failures = summarize(&reports).failed;
+    if let Some(file) = &args.out {
+        let saved = super::apply::save(engine, apps, &plan)?;
+        super::apply::write(file, &saved)?;
+        let unknown = saved.apps.iter().filter(|a| !a.known).count();
+        ui.status(&format!(
+            "Saved plan {} ({} apps with changes) to {}; apply it with `minifleet apply {}`",
+            saved.id,
+            saved.apps.len(),
+            file.display(),
+            file.display()
+        ));
+        if unknown > 0 {
+            ui.warn(&format!(
+                "{unknown} of them were planned without their record in this store (an empty store, or apps never reconciled here): `apply` will refuse them"
+            ));
+        }
+    }
     let doc = || crate::daemon::api::plan_doc(&reports, &plan);
     Ok(show_plan(ui, doc, &plan, &failures, args))
 }

@@ -15,6 +15,7 @@ pub mod probe;
 mod readiness;
 mod report;
 pub mod rollout;
+pub mod saved;
 pub mod scheduler;
 mod settle;
 

@@ -461,6 +461,17 @@ pub enum AuditStatus {
 }
 
 impl AuditStatus {
+    /// The status's stable name (`auditing`, `approved`…).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditStatus::Auditing => "auditing",
+            AuditStatus::Delayed => "delayed",
+            AuditStatus::Approved => "approved",
+            AuditStatus::Rejected => "rejected",
+            AuditStatus::Withdrawn => "withdrawn",
+        }
+    }
+
     /// Whether the audit still occupies the review slot and awaits a verdict.
     pub fn in_flight(self) -> bool {
         matches!(self, AuditStatus::Auditing | AuditStatus::Delayed)

@@ -10,6 +10,7 @@ pub mod quota;
 pub mod readiness;
 mod release;
 pub mod rollout;
+pub mod saved;
 mod settings;
 mod summary;
 mod testers;

@@ -233,6 +233,18 @@ pub struct Intent {
     pub revision: Option<String>,
 }
 
+/// The store's own id (see [`Store::id`]).
+#[derive(Serialize, Deserialize)]
+struct StoreId {
+    id: String,
+}
+
+/// When a saved plan was applied (see [`Store::claim_plan`]).
+#[derive(Serialize, Deserialize)]
+struct AppliedPlan {
+    at_ms: u64,
+}
+
 #[derive(Serialize, Deserialize)]
 struct JournalEntry {
     intent: Intent,
@@ -316,6 +328,9 @@ pub struct Store {
     /// What the notifier told each sink, by `sink/appid/fingerprint/notice` (unix ms): each is
     /// told once, across restarts.
     notified: sled::Tree,
+    /// The store's own id (`id`), and the saved plans applied (`plan/<id>`, unix ms): a saved
+    /// plan is applied against the store it was made on, at most once.
+    plans: sled::Tree,
     /// The store's lock (released when the last clone is dropped) and the stale record it
     /// replaced, if any.
     lock: std::sync::Arc<(lock::LockGuard, Option<lock::Takeover>)>,
@@ -376,6 +391,7 @@ impl Store {
             sandbox: tree("sandbox")?,
             rollout: tree("rollout")?,
             notified: tree("notified")?,
+            plans: tree("plans")?,
             dir: dir.to_path_buf(),
             db,
         };
@@ -410,6 +426,64 @@ impl Store {
     /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The store's id: 16 random hex digits, made the first time it is asked for.
+    pub fn id(&self) -> Result<String, StoreError> {
+        if let Some(stored) = get::<StoreId>(&self.plans, "plans", "id")? {
+            return Ok(stored.id);
+        }
+        let id = format!("{:016x}", fastrand::u64(..));
+        let io = |source| StoreError::Io {
+            op: "write",
+            tree: "plans",
+            source,
+        };
+        let value = encode(&StoreId { id: id.clone() });
+        // Two callers at once keep the first id written.
+        match self
+            .plans
+            .compare_and_swap("id", None as Option<&[u8]>, Some(value))
+            .map_err(io)?
+        {
+            Ok(()) => Ok(id),
+            Err(_) => Ok(get::<StoreId>(&self.plans, "plans", "id")?.map_or(id, |s| s.id)),
+        }
+    }
+
+    /// When the saved plan `id` was applied (unix ms), if it was.
+    pub fn plan_applied(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        let applied: Option<AppliedPlan> = get(&self.plans, "plans", &format!("plan/{id}"))?;
+        Ok(applied.map(|a| a.at_ms))
+    }
+
+    /// Records that the saved plan `id` is being applied, flushed before any of its steps, so
+    /// even a crash part way leaves it applied once; `false` when it already was.
+    pub async fn claim_plan(&self, id: &str, at_ms: u64) -> Result<bool, StoreError> {
+        let io = |source| StoreError::Io {
+            op: "write",
+            tree: "plans",
+            source,
+        };
+        let value = encode(&AppliedPlan { at_ms });
+        let claimed = self
+            .plans
+            .compare_and_swap(format!("plan/{id}"), None as Option<&[u8]>, Some(value))
+            .map_err(io)?
+            .is_ok();
+        self.flush_async().await?;
+        Ok(claimed)
+    }
+
+    /// Whether the store holds the app's record (it was reconciled here before).
+    pub fn has_record(&self, appid: &str) -> Result<bool, StoreError> {
+        self.apps
+            .contains_key(appid.as_bytes())
+            .map_err(|source| StoreError::Io {
+                op: "read",
+                tree: "apps",
+                source,
+            })
     }
 
     /// The app's record (empty if the app was never seen), with its tester map. The platform
@@ -822,6 +896,15 @@ fn decode<T: DeserializeOwned>(
             key: String::from_utf8_lossy(key).into_owned(),
             source,
         })
+}
+
+/// `value` as the store writes it (with its schema version).
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(&Versioned {
+        schema_version: SCHEMA_VERSION,
+        value,
+    })
+    .unwrap_or_default()
 }
 
 fn put<T: Serialize>(

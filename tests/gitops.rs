@@ -274,6 +274,14 @@ fn the_daemon_follows_a_branch_records_each_commit_and_keeps_the_last_good_one()
         revision_metric(&daemon),
         format!("minifleet_fleet_revision{{revision=\"{fixed}\"}} 1")
     );
+    // A saved plan needs the store, which the daemon holds: said, not half done.
+    let out = fleet.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(common::code(&out), 1, "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("not yet through the daemon"),
+        "{}",
+        common::text(&out)
+    );
     let (code, _) = daemon.terminate();
     assert_eq!(code, 0);
 }

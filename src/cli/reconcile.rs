@@ -662,6 +662,13 @@ async fn through_daemon(
     remote: &Remote,
     args: &ReconcileArgs,
 ) -> Result<i32, CliError> {
+    if args.out.is_some() {
+        return Err(CliError::new(format!(
+            "`minifleet watch` at {} holds the store: a saved plan is made and applied against the store, not yet through the daemon",
+            remote.base()
+        ))
+        .help("the daemon applies the fleet itself; save plans where no daemon runs, or plan without --out"));
+    }
     if !args.dry_run {
         return Err(CliError::new(format!(
             "`minifleet watch` at {} applies the fleet: `reconcile` would race it",

@@ -1,10 +1,14 @@
 //! Alipay RSA2 (SHA256withRSA, PKCS#1 v1.5) request signing and response verification, per
 //! spec/alipay.md §1.4–1.5: keys in any form Alipay's tools emit, the sign content, and the signed
 //! node of a response, cut from the raw body and verified before anything in it is trusted.
+//!
+//! Nothing here parses by hand: PEM armour is read by the `pem` crate, the key's DER by aws-lc
+//! (PKCS#8 and PKCS#1 private keys, SPKI and PKCS#1 public keys: each form is tried, and a key
+//! of the other kind is named), and the response by serde_json, whose `RawValue` gives the
+//! node's text exactly as received — the bytes the signature covers.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -16,6 +20,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// The node legacy gateway failures answer with instead of the method's own node.
@@ -70,22 +75,21 @@ pub struct PrivateKey(Arc<RsaKeyPair>);
 
 impl PrivateKey {
     /// Parses a PKCS#1 (`BEGIN RSA PRIVATE KEY`) or PKCS#8 (`BEGIN PRIVATE KEY`) PEM, or the bare
-    /// base64 of either DER; the format is read from the ASN.1 structure, whitespace is ignored.
+    /// base64 of either DER; aws-lc tries each form, whitespace is ignored.
     pub fn parse(text: &str) -> Result<PrivateKey, SignError> {
         let der = decode_key_text(text, &["RSA PRIVATE KEY", "PRIVATE KEY"])?;
-        let parsed = match der_layout(&der) {
-            DerLayout::Pkcs8Private => RsaKeyPair::from_pkcs8(&der),
-            DerLayout::Pkcs1Private => RsaKeyPair::from_der(&der),
-            DerLayout::Spki | DerLayout::Pkcs1Public => {
-                return Err(bad_key(
-                    "this is a public key; the app private key is needed",
-                ));
-            }
-            DerLayout::Unknown => return Err(bad_key("not a pkcs#1 or pkcs#8 rsa private key")),
-        };
-        parsed
-            .map(|pair| PrivateKey(Arc::new(pair)))
-            .map_err(|err| bad_key(&format!("the rsa parser rejected it ({err})")))
+        let pair = RsaKeyPair::from_pkcs8(&der).or_else(|pkcs8| {
+            RsaKeyPair::from_der(&der).map_err(|pkcs1| (pkcs8, pkcs1))
+        });
+        match pair {
+            Ok(pair) => Ok(PrivateKey(Arc::new(pair))),
+            Err(_) if PublicKey::from_der(&der).is_ok() => Err(bad_key(
+                "this is a public key; the app private key is needed",
+            )),
+            Err((pkcs8, pkcs1)) => Err(bad_key(&format!(
+                "not a pkcs#1 or pkcs#8 rsa private key (pkcs#8: {pkcs8}; pkcs#1: {pkcs1})"
+            ))),
+        }
     }
 
     /// Signs `content` (UTF-8) with SHA256withRSA; returns standard base64 without line breaks.
@@ -118,13 +122,15 @@ impl PublicKey {
     /// KEY`), or the bare base64 of either DER; whitespace is ignored.
     pub fn parse(text: &str) -> Result<PublicKey, SignError> {
         let der = decode_key_text(text, &["PUBLIC KEY", "RSA PUBLIC KEY"])?;
-        match der_layout(&der) {
-            DerLayout::Spki | DerLayout::Pkcs1Public => PublicKey::from_der(&der),
-            DerLayout::Pkcs8Private | DerLayout::Pkcs1Private => {
-                Err(bad_key("this is a private key; give the public key"))
+        PublicKey::from_der(&der).map_err(|err| {
+            let private =
+                RsaKeyPair::from_pkcs8(&der).is_ok() || RsaKeyPair::from_der(&der).is_ok();
+            if private {
+                bad_key("this is a private key; give the public key")
+            } else {
+                err
             }
-            DerLayout::Unknown => Err(bad_key("not a spki or pkcs#1 rsa public key")),
-        }
+        })
     }
 
     /// From SPKI or PKCS#1 DER (aws-lc reads both).
@@ -191,116 +197,47 @@ fn bad_key(reason: &str) -> SignError {
     SignError::BadKey(reason.to_owned())
 }
 
-/// The DER inside `text`: a PEM block with one of `labels`, or bare base64.
+/// The DER inside `text`: a PEM block with one of `labels` (read by the `pem` crate), or bare
+/// base64 (whitespace ignored).
 fn decode_key_text(text: &str, labels: &[&str]) -> Result<Vec<u8>, SignError> {
     let text = text.trim();
-    let body = match text.strip_prefix("-----BEGIN ") {
-        Some(rest) => pem_body(rest, labels)?,
-        None => text,
-    };
-    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    if text.starts_with("-----BEGIN ") {
+        let block = pem::parse(text).map_err(|err| match err {
+            pem::PemError::MissingEndTag | pem::PemError::MalformedFraming => {
+                bad_key("the pem block has no `-----END …-----` line")
+            }
+            pem::PemError::MismatchedTags(begin, end) => bad_key(&format!(
+                "the pem block begins `{begin}` and ends `{end}`"
+            )),
+            pem::PemError::InvalidHeader(_) => {
+                bad_key("pem headers (an encrypted key?) are not supported")
+            }
+            pem::PemError::InvalidData(_) => bad_key("the pem body is not valid base64"),
+            pem::PemError::MissingData => bad_key("the key is empty"),
+            other => bad_key(&format!("not a pem block ({other})")),
+        })?;
+        if !labels.contains(&block.tag()) {
+            let expected = labels.join("` or `");
+            return Err(bad_key(&format!(
+                "a pem `{}` block was given where `{expected}` was expected",
+                block.tag()
+            )));
+        }
+        if block.headers().iter().next().is_some() {
+            return Err(bad_key("pem headers (an encrypted key?) are not supported"));
+        }
+        if block.contents().is_empty() {
+            return Err(bad_key("the key is empty"));
+        }
+        return Ok(block.into_contents());
+    }
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() {
         return Err(bad_key("the key is empty"));
     }
     STANDARD
         .decode(compact)
         .map_err(|_| bad_key("the key is not valid base64"))
-}
-
-/// The base64 body of a PEM block, given the text after `-----BEGIN `.
-fn pem_body<'a>(rest: &'a str, labels: &[&str]) -> Result<&'a str, SignError> {
-    let (label, rest) = rest
-        .split_once("-----")
-        .ok_or_else(|| bad_key("the pem header line is not closed by `-----`"))?;
-    if !labels.contains(&label) {
-        let expected = labels.join("` or `");
-        return Err(bad_key(&format!(
-            "a pem `{label}` block was given where `{expected}` was expected"
-        )));
-    }
-    let body = rest
-        .strip_suffix(&format!("-----END {label}-----"))
-        .ok_or_else(|| {
-            bad_key(&format!(
-                "the pem block has no `-----END {label}-----` line"
-            ))
-        })?;
-    if body.contains(':') {
-        return Err(bad_key("pem headers (an encrypted key?) are not supported"));
-    }
-    Ok(body)
-}
-
-/// What an RSA key's DER holds, read from its ASN.1 structure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DerLayout {
-    /// PKCS#8 `PrivateKeyInfo`: version, algorithm, key octets.
-    Pkcs8Private,
-    /// PKCS#1 `RSAPrivateKey`: version and eight integers.
-    Pkcs1Private,
-    /// X.509 `SubjectPublicKeyInfo`: algorithm, key bits.
-    Spki,
-    /// PKCS#1 `RSAPublicKey`: modulus, exponent.
-    Pkcs1Public,
-    /// Anything else.
-    Unknown,
-}
-
-const DER_INTEGER: u8 = 0x02;
-const DER_BIT_STRING: u8 = 0x03;
-const DER_OCTET_STRING: u8 = 0x04;
-const DER_SEQUENCE: u8 = 0x30;
-
-/// Classifies `der` by the tags of its outer SEQUENCE's elements.
-fn der_layout(der: &[u8]) -> DerLayout {
-    let Some(tags) = sequence_tags(der) else {
-        return DerLayout::Unknown;
-    };
-    match tags.as_slice() {
-        [DER_INTEGER, DER_SEQUENCE, DER_OCTET_STRING, ..] => DerLayout::Pkcs8Private,
-        [DER_SEQUENCE, DER_BIT_STRING] => DerLayout::Spki,
-        [DER_INTEGER, DER_INTEGER] => DerLayout::Pkcs1Public,
-        all if all.len() >= 9 && all.iter().all(|tag| *tag == DER_INTEGER) => {
-            DerLayout::Pkcs1Private
-        }
-        _ => DerLayout::Unknown,
-    }
-}
-
-/// The tags of the elements of `der`, which must be exactly one SEQUENCE.
-fn sequence_tags(der: &[u8]) -> Option<Vec<u8>> {
-    let (tag, mut content, rest) = der_element(der)?;
-    if tag != DER_SEQUENCE || !rest.is_empty() {
-        return None;
-    }
-    let mut tags = Vec::new();
-    while !content.is_empty() {
-        let (tag, _, rest) = der_element(content)?;
-        tags.push(tag);
-        content = rest;
-    }
-    Some(tags)
-}
-
-/// One DER element at the start of `input`: its tag, its content and what follows it.
-fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let width = usize::from(first & 0x7f);
-        if width == 0 || width > 4 {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at_checked(width)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, byte| (acc << 8) | usize::from(*byte));
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
 }
 
 /// The sign content of a request: every param but `sign` and those with an empty key or value,
@@ -323,105 +260,57 @@ pub fn response_node_name(method: &str) -> String {
 /// The raw text of the object under the top-level key `node` (falling back to `error_response`),
 /// from its `{` to the matching `}`, exactly as in `body`: the bytes the signature covers.
 pub fn signed_response_node<'a>(body: &'a str, node: &str) -> Option<&'a str> {
-    locate_node(body, node).map(|(_, range)| &body[range])
+    let members = members(body).ok()?;
+    locate_node(&members, node).map(|(_, index)| members[index].1.get())
 }
 
-/// The key that matched (`node` or [`ERROR_NODE`]) and the span of its object in `body`.
-fn locate_node<'k>(body: &str, node: &'k str) -> Option<(&'k str, Range<usize>)> {
-    member_object(body, node)
-        .map(|range| (node, range))
-        .or_else(|| member_object(body, ERROR_NODE).map(|range| (ERROR_NODE, range)))
+/// The top-level members of the JSON object `body`, in order, each value's text exactly as
+/// received (serde_json's `RawValue`); duplicate keys are all kept.
+fn members(body: &str) -> Result<Vec<(String, &RawValue)>, SignError> {
+    serde_json::from_str::<Members<'_>>(body)
+        .map(|m| m.0)
+        .map_err(|err| SignError::MalformedBody(format!("not a json object ({err})")))
 }
 
-/// The span of the object value of the first top-level member `key` of the JSON object `body`.
-fn member_object(body: &str, key: &str) -> Option<Range<usize>> {
-    let bytes = body.as_bytes();
-    let mut at = skip_ws(bytes, 0);
-    if bytes.get(at) != Some(&b'{') {
-        return None;
-    }
-    at += 1;
-    loop {
-        at = skip_ws(bytes, at);
-        let name_end = string_end(bytes, at)?;
-        let name = body.get(at + 1..name_end - 1)?;
-        at = skip_ws(bytes, name_end);
-        if bytes.get(at) != Some(&b':') {
-            return None;
-        }
-        at = skip_ws(bytes, at + 1);
-        let value_end = value_end(bytes, at)?;
-        if name == key && bytes.get(at) == Some(&b'{') {
-            return Some(at..value_end);
-        }
-        at = skip_ws(bytes, value_end);
-        if bytes.get(at) != Some(&b',') {
-            return None;
-        }
-        at += 1;
-    }
-}
+/// [`members`]' deserializer: a map visited entry by entry, so no duplicate is lost.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
 
-fn skip_ws(bytes: &[u8], mut at: usize) -> usize {
-    while bytes.get(at).is_some_and(|b| b.is_ascii_whitespace()) {
-        at += 1;
-    }
-    at
-}
+impl<'de> serde::Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
 
-/// Just past the closing quote of the string opening at `at`; escapes skip the next byte.
-fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
-    if bytes.get(at) != Some(&b'"') {
-        return None;
-    }
-    let mut i = at + 1;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
-        }
-    }
-    None
-}
-
-/// Just past the JSON value starting at `at`.
-fn value_end(bytes: &[u8], at: usize) -> Option<usize> {
-    match bytes.get(at)? {
-        b'"' => string_end(bytes, at),
-        b'{' | b'[' => container_end(bytes, at),
-        _ => {
-            let len = bytes[at..]
-                .iter()
-                .position(|b| matches!(b, b',' | b'}' | b']') || b.is_ascii_whitespace())
-                .unwrap_or(bytes.len() - at);
-            (len > 0).then_some(at + len)
-        }
-    }
-}
-
-/// Just past the `}` or `]` closing the container opening at `at`, skipping strings.
-fn container_end(bytes: &[u8], at: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut i = at;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'"' => {
-                i = string_end(bytes, i)?;
-                continue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a json object")
             }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    out.push(entry);
                 }
+                Ok(Members(out))
             }
-            _ => {}
         }
-        i += 1;
+        deserializer.deserialize_map(Visit)
     }
-    None
+}
+
+/// The key that matched (`node` or [`ERROR_NODE`]) and the index of the first member of that
+/// name whose value is an object.
+fn locate_node<'k>(members: &[(String, &RawValue)], node: &'k str) -> Option<(&'k str, usize)> {
+    let object = |key: &str| {
+        members
+            .iter()
+            .position(|(name, value)| name == key && value.get().starts_with('{'))
+    };
+    object(node)
+        .map(|index| (node, index))
+        .or_else(|| object(ERROR_NODE).map(|index| (ERROR_NODE, index)))
 }
 
 /// The response's `sign` (a sibling of the node), if present and not empty.
@@ -431,13 +320,19 @@ pub fn response_sign(body: &str) -> Option<String> {
 
 /// `sign` from the body parsed as a JSON object; an absent, null or empty `sign` is `None`.
 fn parse_sign(body: &str) -> Result<Option<String>, SignError> {
-    let object: Map<String, Value> = serde_json::from_str(body)
-        .map_err(|err| SignError::MalformedBody(format!("not a json object ({err})")))?;
-    match object.get("sign") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(sign)) if sign.is_empty() => Ok(None),
-        Some(Value::String(sign)) => Ok(Some(sign.clone())),
-        Some(_) => Err(SignError::MalformedBody(
+    sign_of(&members(body)?)
+}
+
+/// The `sign` member of `members` (the last, should it repeat, as a JSON object reads).
+fn sign_of(members: &[(String, &RawValue)]) -> Result<Option<String>, SignError> {
+    let Some((_, raw)) = members.iter().rev().find(|(name, _)| name == "sign") else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<Value>(raw.get()) {
+        Ok(Value::Null) => Ok(None),
+        Ok(Value::String(sign)) if sign.is_empty() => Ok(None),
+        Ok(Value::String(sign)) => Ok(Some(sign)),
+        _ => Err(SignError::MalformedBody(
             "`sign` is not a string".to_owned(),
         )),
     }
@@ -463,13 +358,14 @@ pub fn verify_response<'a>(
     key: &PublicKey,
 ) -> Result<VerifiedResponse<'a>, SignError> {
     let node = response_node_name(method);
-    let sign = parse_sign(body)?;
-    let (name, range) =
-        locate_node(body, &node).ok_or_else(|| SignError::MissingNode(node.clone()))?;
-    if body[range.end..].contains(&format!("\"{name}\"")) {
+    let members = members(body)?;
+    let sign = sign_of(&members)?;
+    let (name, index) =
+        locate_node(&members, &node).ok_or_else(|| SignError::MissingNode(node.clone()))?;
+    if members[index + 1..].iter().any(|(other, _)| other == name) {
         return Err(SignError::RepeatedNode(name.to_owned()));
     }
-    let node_text = &body[range];
+    let node_text = members[index].1.get();
     match sign {
         Some(sign) => {
             verify_node(key, node_text, &sign)?;

@@ -512,6 +512,89 @@ mod tests {
         assert_eq!(seen.load(Ordering::SeqCst), 2, "loopback is never proxied");
     }
 
+    /// A CONNECT proxy on loopback: it records each `CONNECT host:port` it is asked for, and
+    /// tunnels every such host to `upstream` on 127.0.0.1 (so `platform.test` is reachable
+    /// through it and only through it).
+    async fn connect_proxy(upstream: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = asked.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut head = vec![0u8; 4096];
+                    let n = client.read(&mut head).await.unwrap_or(0);
+                    let text = String::from_utf8_lossy(&head[..n]).to_string();
+                    let mut words = text.split_whitespace();
+                    if words.next() != Some("CONNECT") {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push(words.next().unwrap_or("").to_owned());
+                    let Ok(mut tunnel) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    else {
+                        return;
+                    };
+                    let _ = client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .await;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut tunnel).await;
+                });
+            }
+        });
+        (url, asked)
+    }
+
+    #[tokio::test]
+    async fn an_https_platform_is_reached_through_the_proxys_connect_tunnel() {
+        // Upstream: a listener that takes the tunnelled bytes and notes the TLS ClientHello.
+        let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = upstream.local_addr().unwrap().port();
+        let hello = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let got = hello.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            while let Ok((mut stream, _)) = upstream.accept().await {
+                let mut first = [0u8; 5];
+                if stream.read_exact(&mut first).await.is_ok() {
+                    got.lock().unwrap().extend_from_slice(&first);
+                }
+            }
+        });
+        let (proxy, asked) = connect_proxy(port).await;
+        // `platform.test` resolves nowhere: only the proxy can reach it.
+        let base = format!("https://platform.test:{port}");
+        let env = |name: &str| (name == "HTTPS_PROXY").then(|| proxy.clone());
+        let transport = Transport::with_env(WECHAT, &base, options(2000), &env);
+        let request = transport.client().get(format!("{base}/wxa/getversioninfo"));
+        let err = transport
+            .send("wxa/getversioninfo", request, "h")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            asked.lock().unwrap().as_slice(),
+            [format!("platform.test:{port}")],
+            "the proxy was asked for a tunnel to the platform's host, not its IP"
+        );
+        let first = hello.lock().unwrap().clone();
+        assert_eq!(
+            first.first(),
+            Some(&0x16),
+            "TLS began inside the tunnel (a handshake record): {first:?}"
+        );
+        // The listener is no TLS server: the call fails as a network error (the TLS handshake).
+        assert_eq!(err.code, "network", "{err}");
+        assert!(err.to_string().contains("tls"), "{err}");
+    }
+
     #[test]
     fn the_proxy_is_chosen_by_scheme_and_never_for_loopback() {
         let vars = [

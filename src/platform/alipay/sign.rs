@@ -78,9 +78,8 @@ impl PrivateKey {
     /// base64 of either DER; aws-lc tries each form, whitespace is ignored.
     pub fn parse(text: &str) -> Result<PrivateKey, SignError> {
         let der = decode_key_text(text, &["RSA PRIVATE KEY", "PRIVATE KEY"])?;
-        let pair = RsaKeyPair::from_pkcs8(&der).or_else(|pkcs8| {
-            RsaKeyPair::from_der(&der).map_err(|pkcs1| (pkcs8, pkcs1))
-        });
+        let pair = RsaKeyPair::from_pkcs8(&der)
+            .or_else(|pkcs8| RsaKeyPair::from_der(&der).map_err(|pkcs1| (pkcs8, pkcs1)));
         match pair {
             Ok(pair) => Ok(PrivateKey(Arc::new(pair))),
             Err(_) if PublicKey::from_der(&der).is_ok() => Err(bad_key(
@@ -206,9 +205,9 @@ fn decode_key_text(text: &str, labels: &[&str]) -> Result<Vec<u8>, SignError> {
             pem::PemError::MissingEndTag | pem::PemError::MalformedFraming => {
                 bad_key("the pem block has no `-----END …-----` line")
             }
-            pem::PemError::MismatchedTags(begin, end) => bad_key(&format!(
-                "the pem block begins `{begin}` and ends `{end}`"
-            )),
+            pem::PemError::MismatchedTags(begin, end) => {
+                bad_key(&format!("the pem block begins `{begin}` and ends `{end}`"))
+            }
             pem::PemError::InvalidHeader(_) => {
                 bad_key("pem headers (an encrypted key?) are not supported")
             }

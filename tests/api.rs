@@ -711,3 +711,41 @@ fn the_web_page_signs_in_with_the_read_token_and_its_cookie_cannot_act() {
     );
     assert_eq!(status, 401, "a cookie never acts");
 }
+
+/// A proposal going back to the release before is planned as a rollback, as a local plan would:
+/// the daemon's last observation was read for the build it wanted then (it had no reason to read
+/// the rollback history), so it proves nothing for another wanted build.
+#[test]
+fn a_proposal_back_to_the_previous_release_plans_a_rollback() {
+    let fleet = TestFleet::new();
+    let mut app = App::new("tea-house", "wx1111111111111111");
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    app.version = "1.1.0";
+    fleet.write(std::slice::from_ref(&app));
+    fleet.converge();
+    let daemon = Daemon::start(&fleet, &[]);
+    converged(&daemon, None, 1);
+    let mut proposed = TestFleet::new();
+    proposed.sandbox_extra = fleet.sandbox_extra.clone();
+    app.version = "1.0.0";
+    proposed.write(std::slice::from_ref(&app));
+    let out = minifleet(
+        &proposed,
+        &[
+            "--server",
+            &daemon.url,
+            "plan",
+            "-o",
+            "json",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        common::step_kinds(&plan, "tea-house"),
+        ["rollback"],
+        "{plan}"
+    );
+}

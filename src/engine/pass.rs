@@ -361,6 +361,7 @@ impl Engine {
                 return report;
             }
         }
+        self.note_release(app, &report.applied);
         let conflict = report
             .applied
             .last()

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{Engine, Mode, PassError, now_ms};
-use crate::model::{AuditStatus, Desired, Observed, Record};
+use crate::model::{Action, AuditStatus, Desired, Observed, Record};
 use crate::plan::{Context, plan_app};
 use crate::platform::Platform;
 
@@ -37,6 +37,9 @@ pub const DEFAULT_FULL_EVERY: u32 = 10;
 pub struct Proofs {
     every: AtomicU32,
     proven: Mutex<HashMap<String, u32>>,
+    /// Apps whose stored observation is what their last pass's release made of the one before
+    /// (see [`Engine::note_release`]): their next pass plans on it without reading.
+    released: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Proofs {
@@ -45,7 +48,24 @@ impl Proofs {
         Proofs {
             every: AtomicU32::new(every.max(1)),
             proven: Mutex::default(),
+            released: Mutex::default(),
         }
+    }
+
+    /// Notes that `appid`'s stored observation is the state its release made.
+    fn note_released(&self, appid: &str) {
+        self.released
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(appid.to_owned());
+    }
+
+    /// Whether `appid`'s stored observation is the state its release made (asked once).
+    fn take_released(&self, appid: &str) -> bool {
+        self.released
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(appid)
     }
 
     /// Every `every`-th resync observes fully from now on.
@@ -95,9 +115,10 @@ fn in_flight(observed: &Observed) -> bool {
 }
 
 impl Engine {
-    /// The app's live state: on a `resync` about to apply, the last observation when the probe
-    /// proves it and it plans nothing; for a proposal, the last observation the probe proves (see
-    /// the module doc); otherwise a full observation.
+    /// The app's live state: right after its release, the state the release made when it plans
+    /// nothing (see [`Engine::note_release`]); on a `resync` about to apply, the last observation
+    /// when the probe proves it and it plans nothing; for a proposal, the last observation the
+    /// probe proves (see the module doc); otherwise a full observation.
     pub(super) async fn live_state(
         &self,
         app: &Desired,
@@ -106,7 +127,15 @@ impl Engine {
         mode: Mode,
         resync: bool,
     ) -> Result<Observed, PassError> {
+        let released = self.proofs.take_released(&app.appid);
         match mode {
+            Mode::Apply if released && !resync => {
+                if let Some((last, _)) = self.store.observation(&app.appid)?
+                    && plans_nothing(app, &last, record)
+                {
+                    return Ok(last);
+                }
+            }
             Mode::Apply if resync => {
                 if let Some(last) = self.proven(app, platform, Some(record)).await? {
                     self.proofs.count_proven(&app.appid);
@@ -142,8 +171,10 @@ impl Engine {
         let Some((last, _)) = self.store.observation(&app.appid)? else {
             return Ok(None);
         };
-        let for_this =
-            !platform.observes_by_version() || last.wanted.as_deref() == Some(app.version.as_str());
+        // What a platform reads can depend on the wanted build (WeChat reads the rollback
+        // history only when the live build is not the wanted one; Alipay's experience build is
+        // the wanted version's): an observation proves nothing for another wanted build.
+        let for_this = last.wanted.as_deref() == Some(app.fingerprint.as_str());
         let Some(expected) = last
             .probe
             .as_deref()
@@ -151,18 +182,8 @@ impl Engine {
         else {
             return Ok(None);
         };
-        if let Some(record) = record {
-            let plan = plan_app(
-                app,
-                &last,
-                record,
-                &Context {
-                    now: now_ms() / 1000,
-                },
-            );
-            if !plan.state.is_settled() || plan.has_changes() {
-                return Ok(None);
-            }
+        if record.is_some_and(|record| !plans_nothing(app, &last, record)) {
+            return Ok(None);
         }
         let probe = platform
             .probe(app)
@@ -172,13 +193,64 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// After a pass whose steps all took effect and fully released a build (with nothing else
+    /// but the privacy guide set): the platform now shows that build live and nothing else moved,
+    /// so that state is stored and the app's next pass plans on it without reading, when it
+    /// plans nothing there (the last step of a rollout; the next resync observes for real).
+    pub(super) fn note_release(&self, app: &Desired, applied: &[super::Applied]) {
+        let released = applied.iter().find_map(|a| match &a.step.action {
+            Action::Release { fingerprint } => Some(fingerprint),
+            _ => None,
+        });
+        let only_release = applied.iter().all(|a| {
+            a.result.is_ok()
+                && matches!(
+                    a.step.action,
+                    Action::Release { .. } | Action::SetPrivacy { .. }
+                )
+        });
+        let (Some(fingerprint), true) = (released, only_release) else {
+            return;
+        };
+        let after = match self.store.observation(&app.appid) {
+            Ok(Some((before, _))) => before.after_release(fingerprint),
+            _ => None,
+        };
+        let (Some(after), Ok(record)) = (after, self.store.record(&app.appid)) else {
+            return;
+        };
+        if plans_nothing(app, &after, &record)
+            && self
+                .store
+                .put_observation(&app.appid, &after, now_ms())
+                .is_ok()
+        {
+            self.proofs.note_released(&app.appid);
+        }
+    }
+}
+
+/// Whether `observed` plans nothing for `app`: settled, no change.
+fn plans_nothing(app: &Desired, observed: &Observed, record: &Record) -> bool {
+    let plan = plan_app(
+        app,
+        observed,
+        record,
+        &Context {
+            now: now_ms() / 1000,
+        },
+    );
+    plan.state.is_settled() && !plan.has_changes()
+}
+
 /// A full observation of `app`, marked with the version it was read for.
 async fn observe(app: &Desired, platform: &dyn Platform) -> Result<Observed, PassError> {
     let mut observed = platform
         .observe(app)
         .await
         .map_err(|e| PassError::Platform(Box::new(e)))?;
-    observed.wanted = Some(app.version.clone());
+    observed.wanted = Some(app.fingerprint.clone());
     Ok(observed)
 }
 

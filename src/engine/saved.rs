@@ -42,7 +42,7 @@ impl Engine {
             Ok(observed) => observed,
             Err(err) => return SavedOutcome::Refused(format!("cannot observe it: {err}")),
         };
-        observed.wanted = Some(app.version.clone());
+        observed.wanted = Some(app.fingerprint.clone());
         if let Err(err) = self.store.put_observation(&app.appid, &observed, now_ms()) {
             return SavedOutcome::Refused(format!("cannot record its observation: {err}"));
         }

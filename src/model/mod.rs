@@ -528,9 +528,10 @@ pub struct Observed {
     /// `None` where the platform has no such read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<String>,
-    /// The version the fleet wanted when this was observed: what a platform reads can depend on
-    /// it (Alipay's experience build is the wanted version's, else the newest in development), so
-    /// the observation proves nothing for another wanted version. Set by the engine.
+    /// The build (fingerprint) the fleet wanted when this was observed: what a platform reads can
+    /// depend on it (WeChat reads the rollback history only when the live build is not the
+    /// wanted one; Alipay's experience build is the wanted version's), so the observation proves
+    /// nothing for another wanted build. Set by the engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wanted: Option<String>,
     /// The app's domains, read when the fleet manages them.
@@ -539,6 +540,34 @@ pub struct Observed {
     /// The app's QR-code jump rules, read when the fleet manages them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jump: Option<LiveJump>,
+}
+
+impl Observed {
+    /// What the platform shows once the build `fingerprint` was fully released from this state:
+    /// that build live (no gray), the one live before as the previous release, nothing else
+    /// moved, and no probe digest (the platform's answer changed). `None` when this state does not
+    /// hold that build (as the audited, experience or a listed build).
+    pub fn after_release(&self, fingerprint: &str) -> Option<Observed> {
+        let build = self
+            .audit
+            .as_ref()
+            .map(|a| &a.build)
+            .into_iter()
+            .chain(self.experience.as_ref())
+            .chain(&self.builds)
+            .find(|b| b.fingerprint.as_deref() == Some(fingerprint))?
+            .clone();
+        let mut after = self.clone();
+        after.previous = self
+            .live
+            .as_ref()
+            .map(|l| l.build.clone())
+            .filter(|old| old.fingerprint != build.fingerprint)
+            .or_else(|| self.previous.clone());
+        after.live = Some(Live { build, gray: None });
+        after.probe = None;
+        Some(after)
+    }
 }
 
 /// A failure that stops an app until its fingerprint changes.

@@ -171,10 +171,14 @@ impl Engine {
         let Some((last, _)) = self.store.observation(&app.appid)? else {
             return Ok(None);
         };
-        // What a platform reads can depend on the wanted build (WeChat reads the rollback
-        // history only when the live build is not the wanted one; Alipay's experience build is
-        // the wanted version's): an observation proves nothing for another wanted build.
-        let for_this = last.wanted.as_deref() == Some(app.fingerprint.as_str());
+        // What a platform reads can depend on the wanted build: Alipay's experience build is the
+        // wanted version's; WeChat reads the rollback history only when the live build is not the
+        // wanted one. So an observation made for another wanted build proves something only on a
+        // platform that does not read by version, and only for a build the app never had (no
+        // rollback to find): a version bump, not a way back.
+        let same = last.wanted.as_deref() == Some(app.fingerprint.as_str());
+        let for_this =
+            same || (!platform.observes_by_version() && !self.had_build(app, &last, record)?);
         let Some(expected) = last
             .probe
             .as_deref()
@@ -228,6 +232,41 @@ impl Engine {
         {
             self.proofs.note_released(&app.appid);
         }
+    }
+}
+
+impl Engine {
+    /// Whether the app had the build `app` wants before: minifleet committed it (the record), or
+    /// the platform showed it (the last observation). A rollback can only go to such a build.
+    fn had_build(
+        &self,
+        app: &Desired,
+        last: &Observed,
+        record: Option<&Record>,
+    ) -> Result<bool, PassError> {
+        let stored;
+        let record = match record {
+            Some(record) => record,
+            None => {
+                stored = self.store.record(&app.appid)?;
+                &stored
+            }
+        };
+        let fp = app.fingerprint.as_str();
+        let committed =
+            record.last_fingerprint.as_deref() == Some(fp) || record.build_revision(fp).is_some();
+        let shown = last
+            .live
+            .as_ref()
+            .map(|l| &l.build)
+            .into_iter()
+            .chain(&last.previous)
+            .chain(&last.experience)
+            .chain(last.audit.as_ref().map(|a| &a.build))
+            .chain(&last.builds)
+            .chain(&last.dev_builds)
+            .any(|b| b.fingerprint.as_deref() == Some(fp));
+        Ok(committed || shown)
     }
 }
 

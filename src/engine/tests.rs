@@ -311,11 +311,26 @@ fn reads(calls: &BTreeMap<String, u64>) -> Vec<(&str, u64)> {
     calls.iter().map(|(p, n)| (p.as_str(), *n)).collect()
 }
 
+/// The first resync after a rollout: the last pass planned on the state its release made, which
+/// has no probe digest, so this resync reads in full (and plans nothing); from the next one on,
+/// the probe proves.
+async fn first_resync_reads_in_full(engine: &Arc<Engine>, apps: &[Desired]) {
+    let observed = engine.store.observation(&apps[0].appid).unwrap().unwrap().0;
+    assert_eq!(
+        observed.probe, None,
+        "the state the release made: {observed:?}"
+    );
+    let (calls, reports) = resync(engine, apps).await;
+    assert_eq!(calls.get("wxa/memberauth"), Some(&1), "in full: {calls:?}");
+    assert!(reports[0].is_settled(), "{:?}", reports[0]);
+}
+
 #[tokio::test]
 async fn a_resync_of_a_converged_app_is_proven_by_one_read_and_every_kth_observes_fully() {
     bounded(async {
         let (_dir, engine, apps) = engine(ONE, "").await;
         converge(&engine, &apps).await;
+        first_resync_reads_in_full(&engine, &apps).await;
         engine.set_full_observe_every(3);
         let (calls, reports) = resync(&engine, &apps).await;
         assert_eq!(reads(&calls), [("wxa/getversioninfo", 1)]);
@@ -355,6 +370,7 @@ async fn a_release_rolled_back_by_hand_is_noticed_by_the_next_resync() {
         )
         .apps;
         converge(&engine, &v2).await;
+        first_resync_reads_in_full(&engine, &v2).await;
         // On the platform's console: roll back to 1.0.0.
         let platform = engine.platform(v2[0].platform).unwrap().clone();
         let rollback = Action::Rollback {
@@ -413,6 +429,7 @@ async fn a_tester_unbound_by_hand_is_noticed_within_k_resyncs() {
         let one = ONE.replace("ext:", "testers: [ops-li01], ext:");
         let (_dir, engine, apps) = engine(&one, "").await;
         converge(&engine, &apps).await;
+        first_resync_reads_in_full(&engine, &apps).await;
         engine.set_full_observe_every(2);
         let member = engine.store.record(&apps[0].appid).unwrap().testers["ops-li01"].clone();
         let platform = engine.platform(apps[0].platform).unwrap().clone();
@@ -478,6 +495,7 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
     bounded(async {
         let (dir, engine, apps) = engine(ONE, "").await;
         converge(&engine, &apps).await;
+        first_resync_reads_in_full(&engine, &apps).await;
         let sim = &engine.platforms().sandbox().unwrap().wechat();
         let proposed = fleet(
             &ONE.replace("ext:", "version: 1.1.0, ext:"),

@@ -331,6 +331,13 @@ pub trait Platform: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
+    /// Whether what [`Platform::observe`] answers depends on the wanted version (Alipay: the
+    /// experience build is the wanted version's, else the newest in development): then the last
+    /// observation proves nothing for another wanted build, whatever the probe says.
+    fn observes_by_version(&self) -> bool {
+        false
+    }
+
     /// The audit quota left this month, asked with `via`'s credentials; `None` where the platform
     /// does not ration audits.
     fn audit_quota<'a>(

@@ -130,6 +130,10 @@ impl Platform for RateLimited {
         })
     }
 
+    fn observes_by_version(&self) -> bool {
+        self.inner.observes_by_version()
+    }
+
     fn audit_quota<'a>(
         &'a self,
         via: &'a Desired,

@@ -98,6 +98,10 @@ impl Platform for AlipayClient {
         Box::pin(self.probe_app(app))
     }
 
+    fn observes_by_version(&self) -> bool {
+        true
+    }
+
     fn execute<'a>(
         &'a self,
         app: &'a Desired,

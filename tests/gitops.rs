@@ -351,18 +351,7 @@ fn serve(stream: TcpStream, root: &Path, expected_auth: &str) {
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("GET").to_owned();
     let target = parts.next().unwrap_or("/").to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = header.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-        }
-    }
+    let headers = common::read_headers(&mut reader);
     let get = |name: &str| {
         headers
             .iter()
@@ -576,16 +565,7 @@ fn a_saved_plan_applies_exactly_once_and_refuses_what_moved_or_was_planned_blind
     }
 
     // rice-shop moves on without the plan: its live state is no longer what was planned from.
-    let moved = fleet.run(&[
-        "reconcile",
-        "--wait",
-        "--interval",
-        "200ms",
-        "--timeout",
-        "60s",
-        "--only",
-        "rice-shop",
-    ]);
+    let moved = fleet.wait_with("60s", &["--only", "rice-shop"]);
     assert_eq!(common::code(&moved), 0, "{}", common::text(&moved));
     let rice_writes = writes(&sandbox.url, "wx2222222222222222");
 

@@ -88,18 +88,7 @@ impl Receiver {
                     continue;
                 }
                 let path = first.split_whitespace().nth(1).unwrap_or("").to_owned();
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-                    }
-                }
+                let headers = common::read_headers(&mut reader);
                 let length: usize = headers
                     .iter()
                     .find(|(k, _)| k == "content-length")

@@ -148,14 +148,21 @@ impl TestFleet {
 
     /// `reconcile --wait --interval 200ms --timeout TIMEOUT`, however it ends.
     pub fn wait(&self, timeout: &str) -> Output {
-        self.run(&[
+        self.wait_with(timeout, &[])
+    }
+
+    /// [`TestFleet::wait`] with more arguments (`--only NAME`…).
+    pub fn wait_with(&self, timeout: &str, more: &[&str]) -> Output {
+        let mut args = vec![
             "reconcile",
             "--wait",
             "--interval",
             "200ms",
             "--timeout",
             timeout,
-        ])
+        ];
+        args.extend_from_slice(more);
+        self.run(&args)
     }
 
     /// `reconcile --wait` with short intervals; asserts it converged (exit 0).
@@ -458,6 +465,26 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The header lines of an HTTP request after its first line, names lower-cased, up to the
+/// blank line (for the tests' loopback receivers).
+pub fn read_headers(reader: &mut impl BufRead) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    headers
 }
 
 /// A bare HTTP/1.1 GET over loopback: status and body.

@@ -634,13 +634,23 @@ fn a_saved_plan_applies_exactly_once_and_refuses_what_moved_or_was_planned_blind
         "{blind}"
     );
     let before = common::records(&sandbox.url).len();
-    let out = fleet.run(&["--store", store_flag, "apply", blind_file.to_str().unwrap()]);
+    let out = fleet.run(&[
+        "--store",
+        store_flag,
+        "-o",
+        "json",
+        "apply",
+        blind_file.to_str().unwrap(),
+    ]);
     assert_eq!(common::code(&out), 1, "{}", common::text(&out));
     assert!(
         common::text(&out).contains("planned without its record"),
         "{}",
         common::text(&out)
     );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("-o json prints one JSON document");
+    assert_eq!(doc["refused"], 3, "{doc}");
+    assert_eq!(doc["applied"], 0, "{doc}");
     let out = fleet.run(&["apply", blind_file.to_str().unwrap()]);
     assert_eq!(common::code(&out), 1, "{}", common::text(&out));
     assert!(

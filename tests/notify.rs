@@ -205,23 +205,7 @@ fn broken(_: &Got) -> (u16, String) {
 }
 
 fn run_with_env(fleet: &common::TestFleet, env: &[(&str, String)]) -> std::process::Output {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("minifleet"))
-        .arg("-f")
-        .arg(fleet.path())
-        .args([
-            "reconcile",
-            "--wait",
-            "--interval",
-            "200ms",
-            "--timeout",
-            "60s",
-        ])
-        .env_remove("MINIFLEET_STORE")
-        .env_remove("MINIFLEET_SERVER")
-        .env("NO_COLOR", "1")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap()
+    fleet.run_env(&common::TestFleet::wait_args("60s", &[]), env)
 }
 
 fn apps() -> Vec<App> {

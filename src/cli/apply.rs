@@ -10,11 +10,11 @@ use clap::Args;
 
 use super::common;
 use super::{Cli, CliError, EXIT_ERROR, EXIT_OK};
-use crate::engine::saved::{SavedOutcome, submissions};
+use crate::engine::saved::SavedOutcome;
 use crate::engine::{Engine, now_ms};
 use crate::model::Desired;
 use crate::plan::Plan;
-use crate::plan::saved::{FORMAT, QuotaSnapshot, SavedApp, SavedPlan, live_digest};
+use crate::plan::saved::{FORMAT, QuotaSnapshot, SavedApp, SavedPlan, live_digest, submissions};
 use crate::ui::Ui;
 
 /// A saved plan larger than this is refused unread (10,000 apps take a few MiB).
@@ -239,12 +239,13 @@ async fn quota_moved(
     refused
 }
 
-/// Prints what became of each app; the exit code.
+/// Prints what became of each app (a line each, or one JSON document with `-o json`); the exit
+/// code.
 fn report(ui: &Ui, outcomes: &[(usize, String, SavedOutcome)]) -> i32 {
     let (mut applied, mut refused, mut failed) = (0, 0, 0);
     let mut rows = Vec::new();
     for (_, app, outcome) in outcomes {
-        match outcome {
+        let (line, row) = match outcome {
             SavedOutcome::Applied(report) => {
                 let steps: Vec<String> = report
                     .applied
@@ -260,21 +261,29 @@ fn report(ui: &Ui, outcomes: &[(usize, String, SavedOutcome)]) -> i32 {
                 } else {
                     failed += 1;
                 }
-                let error = report
-                    .error
-                    .as_ref()
+                let error = report.error.as_ref().map(ToString::to_string);
+                let status = if ok { "applied" } else { "failed" };
+                let tail = error
+                    .as_deref()
                     .map(|e| format!("; {e}"))
                     .unwrap_or_default();
-                let status = if ok { "applied" } else { "failed" };
-                ui.data(&format!("{app}: {status}: {}{error}", steps.join(", ")));
-                rows.push(serde_json::json!({ "app": app, "result": status, "steps": steps, "error": report.error.as_ref().map(ToString::to_string) }));
+                (
+                    format!("{app}: {status}: {}{tail}", steps.join(", ")),
+                    serde_json::json!({ "app": app, "result": status, "steps": steps, "error": error }),
+                )
             }
             SavedOutcome::Refused(why) => {
                 refused += 1;
-                ui.data(&format!("{app}: refused: {why}"));
-                rows.push(serde_json::json!({ "app": app, "result": "refused", "reason": why }));
+                (
+                    format!("{app}: refused: {why}"),
+                    serde_json::json!({ "app": app, "result": "refused", "reason": why }),
+                )
             }
+        };
+        if !ui.json_mode() {
+            ui.data(&line);
         }
+        rows.push(row);
     }
     if ui.json_mode() {
         ui.json(&serde_json::json!({ "apps": rows, "applied": applied, "refused": refused, "failed": failed }));

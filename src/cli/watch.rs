@@ -195,12 +195,18 @@ fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet, shard: Option<Shard>) -> 
     }
 }
 
-/// A secret flag (`${env:NAME}` / `${file:PATH}`, files relative to the working directory).
-fn secret_flag(flag: &str, text: Option<&str>) -> Result<Option<Secret>, CliError> {
+/// A secret flag, `what` in words (`${env:NAME}` / `${file:PATH}`, files relative to `base`).
+fn secret_flag(
+    flag: &str,
+    what: &str,
+    text: Option<&str>,
+    base: &Path,
+) -> Result<Option<Secret>, CliError> {
     text.map(|text| {
-        crate::fleet::resolve_secret(text, Path::new(".")).map_err(|err| {
-            CliError::new(format!("{flag}: {err}"))
-                .help("give it as `${env:NAME}` or `${file:PATH}`, never as itself")
+        crate::fleet::resolve_secret(text, base).map_err(|err| {
+            CliError::new(format!("{flag}: {err}")).help(format!(
+                "give {what} as `${{env:NAME}}` or `${{file:PATH}}`, never as itself"
+            ))
         })
     })
     .transpose()
@@ -212,11 +218,7 @@ fn ssh_key(args: &WatchArgs, git_dir: &Path) -> Result<Option<PathBuf>, CliError
     let Some(text) = args.git_ssh_key.as_deref() else {
         return Ok(None);
     };
-    if let Some(path) = text
-        .trim()
-        .strip_prefix("${file:")
-        .and_then(|t| t.strip_suffix('}'))
-    {
+    if let Some(path) = crate::fleet::secret_file(text) {
         let path = PathBuf::from(path);
         if !path.is_file() {
             return Err(CliError::new(format!(
@@ -227,7 +229,8 @@ fn ssh_key(args: &WatchArgs, git_dir: &Path) -> Result<Option<PathBuf>, CliError
         }
         return Ok(Some(path));
     }
-    let key = secret_flag("--git-ssh-key", Some(text))?.unwrap_or_else(|| Secret::new(""));
+    let key = secret_flag("--git-ssh-key", "the key", Some(text), Path::new("."))?
+        .unwrap_or_else(|| Secret::new(""));
     let path = git_dir.join("ssh-key");
     let written = std::fs::create_dir_all(git_dir).and_then(|()| {
         use std::io::Write as _;
@@ -265,7 +268,12 @@ async fn first_commit(
         path: args.path.clone(),
         auth: GitAuth {
             user: args.git_user.clone(),
-            token: secret_flag("--git-token", args.git_token.as_deref())?,
+            token: secret_flag(
+                "--git-token",
+                "the token",
+                args.git_token.as_deref(),
+                Path::new("."),
+            )?,
             ssh_key: ssh_key(args, &git_dir)?,
         },
         dir: git_dir,
@@ -291,7 +299,12 @@ async fn first_commit(
     let follow = GitFollow {
         source,
         interval: args.interval,
-        webhook_secret: secret_flag("--git-webhook-secret", args.git_webhook_secret.as_deref())?,
+        webhook_secret: secret_flag(
+            "--git-webhook-secret",
+            "the secret",
+            args.git_webhook_secret.as_deref(),
+            Path::new("."),
+        )?,
         start,
     };
     Ok((fleet, follow))
@@ -304,18 +317,10 @@ fn tokens(args: &WatchArgs, fleet: &Fleet) -> Result<daemon::api::Tokens, CliErr
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    let resolve = |flag: &str, text: &Option<String>| {
-        text.as_deref()
-            .map(|text| {
-                crate::fleet::resolve_secret(text, base).map_err(|err| {
-                    CliError::new(format!("{flag}: {err}"))
-                        .help("give the token as `${env:NAME}` or `${file:PATH}`, never as itself")
-                })
-            })
-            .transpose()
-    };
+    let token =
+        |flag: &str, text: &Option<String>| secret_flag(flag, "the token", text.as_deref(), base);
     Ok(daemon::api::Tokens {
-        read: resolve("--read-token", &args.read_token)?,
-        admin: resolve("--admin-token", &args.admin_token)?,
+        read: token("--read-token", &args.read_token)?,
+        admin: token("--admin-token", &args.admin_token)?,
     })
 }

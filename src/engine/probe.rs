@@ -284,7 +284,7 @@ fn plans_nothing(app: &Desired, observed: &Observed, record: &Record) -> bool {
 }
 
 /// A full observation of `app`, marked with the version it was read for.
-async fn observe(app: &Desired, platform: &dyn Platform) -> Result<Observed, PassError> {
+pub(super) async fn observe(app: &Desired, platform: &dyn Platform) -> Result<Observed, PassError> {
     let mut observed = platform
         .observe(app)
         .await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::pass::AppReport;
 use super::{Engine, now_ms};
-use crate::model::{Action, Desired};
+use crate::model::Desired;
 use crate::plan::saved::{SavedApp, live_digest, moved};
 
 /// What became of one app of a saved plan.
@@ -38,11 +38,10 @@ impl Engine {
         let Some(platform) = self.platform(app.platform) else {
             return SavedOutcome::Refused(format!("no {} platform is configured", app.platform));
         };
-        let mut observed = match platform.observe(app).await {
+        let observed = match super::probe::observe(app, platform.as_ref()).await {
             Ok(observed) => observed,
             Err(err) => return SavedOutcome::Refused(format!("cannot observe it: {err}")),
         };
-        observed.wanted = Some(app.fingerprint.clone());
         if let Err(err) = self.store.put_observation(&app.appid, &observed, now_ms()) {
             return SavedOutcome::Refused(format!("cannot record its observation: {err}"));
         }
@@ -55,19 +54,4 @@ impl Engine {
         report.plan = Some(saved.plan.clone());
         SavedOutcome::Applied(Box::new(self.apply_report(app, report).await))
     }
-}
-
-/// How many audit submissions the saved `apps` make, by platform.
-pub fn submissions(apps: &[&SavedApp]) -> std::collections::BTreeMap<String, u32> {
-    let mut out = std::collections::BTreeMap::new();
-    for app in apps {
-        let submits = app
-            .steps()
-            .filter(|s| matches!(s.action, Action::SubmitAudit { .. }))
-            .count() as u32;
-        if submits > 0 {
-            *out.entry(app.plan.platform.to_string()).or_default() += submits;
-        }
-    }
-    out
 }

@@ -69,6 +69,15 @@ pub fn resolve_secret(
     secrets::resolve(text, base_dir, &|name| std::env::var(name).ok()).map_err(|e| e.to_string())
 }
 
+/// The path a `${file:PATH}` reference names (`None` for anything else), for a secret a tool
+/// must read from a file itself (an SSH key).
+pub fn secret_file(text: &str) -> Option<&str> {
+    match secrets::parse(text) {
+        Ok(secrets::SecretRef::File(path)) => Some(path),
+        _ => None,
+    }
+}
+
 /// A loaded, validated fleet file.
 #[derive(Debug, Clone)]
 pub struct Fleet {

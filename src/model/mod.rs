@@ -265,11 +265,6 @@ impl Revision {
     pub fn known(&self) -> Option<&str> {
         (!self.0.is_empty()).then_some(&*self.0)
     }
-
-    /// The revision to show: a commit's first 12 hex digits, a digest whole.
-    pub fn short(&self) -> &str {
-        short_revision(&self.0)
-    }
 }
 
 /// `revision` to show: a git commit's first 12 hex digits; a `sha256:` digest whole.
@@ -442,6 +437,28 @@ pub struct Build {
     pub fingerprint: Option<String>,
     /// The description as the platform reports it.
     pub description: String,
+}
+
+impl Build {
+    /// In words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).
+    pub fn text(&self) -> String {
+        format!(
+            "{} [mf:{}]",
+            self.version,
+            self.fingerprint.as_deref().unwrap_or("--------")
+        )
+    }
+}
+
+impl Live {
+    /// In words, with the gray percentage while a gray release runs: `1.4.0 [mf:1a2b3c4d] gray
+    /// 10%`.
+    pub fn text(&self) -> String {
+        match self.gray {
+            Some(p) => format!("{} gray {p}%", self.build.text()),
+            None => self.build.text(),
+        }
+    }
 }
 
 /// Where an audit stands (WeChat status 0..4; Alipay AUDITING / WAIT_RELEASE / AUDIT_REJECT).

@@ -87,14 +87,7 @@ pub fn live_digest(observed: &Observed) -> String {
 /// the digest covers).
 pub fn moved(then: &Observed, now: &Observed) -> Vec<String> {
     let mut out = Vec::new();
-    let text = |b: &crate::model::Build| {
-        format!(
-            "{} [mf:{}]",
-            b.version,
-            b.fingerprint.as_deref().unwrap_or("--------")
-        )
-    };
-    let build = |b: Option<&crate::model::Build>| b.map_or_else(|| "none".to_owned(), text);
+    let build = |b: Option<&crate::model::Build>| b.map_or_else(|| "none".to_owned(), |b| b.text());
     if then.authorized != now.authorized {
         out.push(format!(
             "authorized: {} → {}",
@@ -112,7 +105,7 @@ pub fn moved(then: &Observed, now: &Observed) -> Vec<String> {
         let audit = |a: Option<&crate::model::Audit>| {
             a.map_or_else(
                 || "none".to_owned(),
-                |a| format!("{} {}", a.status.as_str(), text(&a.build)),
+                |a| format!("{} {}", a.status.as_str(), a.build.text()),
             )
         };
         out.push(format!(
@@ -122,15 +115,8 @@ pub fn moved(then: &Observed, now: &Observed) -> Vec<String> {
         ));
     }
     if then.live != now.live {
-        let live = |l: Option<&crate::model::Live>| {
-            l.map_or_else(
-                || "none".to_owned(),
-                |l| match l.gray {
-                    Some(p) => format!("{} gray {p}%", text(&l.build)),
-                    None => text(&l.build),
-                },
-            )
-        };
+        let live =
+            |l: Option<&crate::model::Live>| l.map_or_else(|| "none".to_owned(), |l| l.text());
         out.push(format!(
             "live: {} → {}",
             live(then.live.as_ref()),
@@ -146,6 +132,21 @@ pub fn moved(then: &Observed, now: &Observed) -> Vec<String> {
     }
     if out.is_empty() && live_digest(then) != live_digest(now) {
         out.push("the platform's other settings (builds, domains, jump rules)".to_owned());
+    }
+    out
+}
+
+/// How many audit submissions the saved `apps` make, by platform.
+pub fn submissions(apps: &[&SavedApp]) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    for app in apps {
+        let submits = app
+            .steps()
+            .filter(|s| matches!(s.action, crate::model::Action::SubmitAudit { .. }))
+            .count() as u32;
+        if submits > 0 {
+            *out.entry(app.plan.platform.to_string()).or_default() += submits;
+        }
     }
     out
 }

@@ -184,11 +184,7 @@ pub fn row(
 
 /// A build in words: `1.4.0 [mf:1a2b3c4d]` (`[mf:--------]` when minifleet did not make it).
 pub fn build_text(b: &Build) -> String {
-    format!(
-        "{} [mf:{}]",
-        b.version,
-        b.fingerprint.as_deref().unwrap_or("--------")
-    )
+    b.text()
 }
 
 /// The live build of `row` in words, with the fleet revision it was made from where known:
@@ -203,10 +199,7 @@ pub fn live_from_text(row: &StatusRow) -> Option<String> {
 
 /// The live build in words, with the gray percentage while a gray release runs.
 pub fn live_text(l: &Live) -> String {
-    match l.gray {
-        Some(p) => format!("{} gray {p}%", build_text(&l.build)),
-        None => build_text(&l.build),
-    }
+    l.text()
 }
 
 /// The latest audit in words: `approved 1.4.0 [mf:1a2b3c4d]`.

@@ -133,6 +133,11 @@ impl TestFleet {
 
     /// Runs `minifleet -f <fleet> ARGS…` and returns its output.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// [`TestFleet::run`] with these environment variables set.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, String)]) -> Output {
         Command::cargo_bin("minifleet")
             .expect("the binary")
             .arg("-f")
@@ -140,7 +145,9 @@ impl TestFleet {
             .args(args)
             .env_remove("MINIFLEET_STORE")
             .env_remove("MINIFLEET_FLEET")
+            .env_remove("MINIFLEET_SERVER")
             .env("NO_COLOR", "1")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .timeout(std::time::Duration::from_secs(120))
             .output()
             .expect("run minifleet")
@@ -153,6 +160,11 @@ impl TestFleet {
 
     /// [`TestFleet::wait`] with more arguments (`--only NAME`…).
     pub fn wait_with(&self, timeout: &str, more: &[&str]) -> Output {
+        self.run(&TestFleet::wait_args(timeout, more))
+    }
+
+    /// The arguments of [`TestFleet::wait_with`].
+    pub fn wait_args<'a>(timeout: &'a str, more: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "reconcile",
             "--wait",
@@ -162,7 +174,7 @@ impl TestFleet {
             timeout,
         ];
         args.extend_from_slice(more);
-        self.run(&args)
+        args
     }
 
     /// `reconcile --wait` with short intervals; asserts it converged (exit 0).

@@ -323,7 +323,7 @@ impl Engine {
     }
 
     /// Tells a change of the app's state since its last pass; returns whether `record` changed.
-    fn tell_state(&self, app: &Desired, plan: &AppPlan, record: &mut Record) -> bool {
+    pub(super) fn tell_state(&self, app: &Desired, plan: &AppPlan, record: &mut Record) -> bool {
         let to = plan.state.name();
         if record.last_state.as_deref() == Some(to) {
             return false;

@@ -200,8 +200,9 @@ impl Engine {
 impl Engine {
     /// After a pass whose steps all took effect and fully released a build (with nothing else
     /// but the privacy guide set): the platform now shows that build live and nothing else moved,
-    /// so that state is stored and the app's next pass plans on it without reading, when it
-    /// plans nothing there (the last step of a rollout; the next resync observes for real).
+    /// so that state is stored, when it plans nothing there (the last step of a rollout), and the
+    /// app's state change is told with it (status and history agree from then on); the app's
+    /// next pass plans on it without reading, and the next resync observes for real.
     pub(super) fn note_release(&self, app: &Desired, applied: &[super::Applied]) {
         let released = applied.iter().find_map(|a| match &a.step.action {
             Action::Release { fingerprint } => Some(fingerprint),
@@ -221,17 +222,25 @@ impl Engine {
             Ok(Some((before, _))) => before.after_release(fingerprint),
             _ => None,
         };
-        let (Some(after), Ok(record)) = (after, self.store.record(&app.appid)) else {
+        let (Some(after), Ok(mut record)) = (after, self.store.record(&app.appid)) else {
             return;
         };
-        if plans_nothing(app, &after, &record)
-            && self
-                .store
-                .put_observation(&app.appid, &after, now_ms())
-                .is_ok()
-        {
-            self.proofs.note_released(&app.appid);
+        let plan = plan_now(app, &after, &record);
+        if !plan.state.is_settled() || plan.has_changes() {
+            return;
         }
+        // The state is told (and recorded) before the observation that shows it is stored, so
+        // whoever sees the app in sync also finds it in the history.
+        if self.tell_state(app, &plan, &mut record)
+            && let Err(err) = self.store.put_record(&app.appid, &record)
+        {
+            tracing::warn!(app = %app.name, error = %err, "cannot record the app's state");
+        }
+        if let Err(err) = self.store.put_observation(&app.appid, &after, now_ms()) {
+            tracing::warn!(app = %app.name, error = %err, "cannot store the state a release made");
+            return;
+        }
+        self.proofs.note_released(&app.appid);
     }
 }
 
@@ -270,16 +279,21 @@ impl Engine {
     }
 }
 
-/// Whether `observed` plans nothing for `app`: settled, no change.
-fn plans_nothing(app: &Desired, observed: &Observed, record: &Record) -> bool {
-    let plan = plan_app(
+/// The plan of `app` on `observed`, now.
+fn plan_now(app: &Desired, observed: &Observed, record: &Record) -> crate::model::AppPlan {
+    plan_app(
         app,
         observed,
         record,
         &Context {
             now: now_ms() / 1000,
         },
-    );
+    )
+}
+
+/// Whether `observed` plans nothing for `app`: settled, no change.
+fn plans_nothing(app: &Desired, observed: &Observed, record: &Record) -> bool {
+    let plan = plan_now(app, observed, record);
     plan.state.is_settled() && !plan.has_changes()
 }
 

@@ -195,6 +195,24 @@ impl Browser {
         );
     }
 
+    /// Clicks `css` and waits until the page it leads to, whose address `arrived` accepts, has
+    /// loaded: a click returns before the navigation it starts is over.
+    fn click_to(&self, css: &str, arrived: impl Fn(&str) -> bool) {
+        self.click(css);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url();
+            if arrived(&url) && self.script("return document.readyState;") == "complete" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} did not arrive: {url}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn text_of(&self, css: &str) -> String {
         let element = self.find(css);
         self.call("GET", &format!("/element/{element}/text"), None)
@@ -277,8 +295,7 @@ fn the_status_page_in_headless_chromium_lists_explains_filters_and_is_photograph
     browser.go(&format!("{}/", daemon.url));
     assert!(browser.url().ends_with("/login"), "{}", browser.url());
     browser.type_into("input[name=token]", READ);
-    browser.click("button[type=submit]");
-    assert!(browser.url().ends_with('/'), "{}", browser.url());
+    browser.click_to("button[type=submit]", |url| url.ends_with('/'));
 
     let table = browser.text_of("#fleet");
     for app in &apps {
@@ -295,8 +312,9 @@ fn the_status_page_in_headless_chromium_lists_explains_filters_and_is_photograph
     std::fs::write(artifacts().join("web-fleet.png"), &png).unwrap();
 
     // The rejected app's page says why.
-    browser.click("a[href='/apps/neon-bar']");
-    assert!(browser.url().ends_with("/apps/neon-bar"));
+    browser.click_to("a[href='/apps/neon-bar']", |url| {
+        url.ends_with("/apps/neon-bar")
+    });
     assert!(
         browser
             .text_of("#audit")
@@ -319,18 +337,14 @@ fn the_status_page_in_headless_chromium_lists_explains_filters_and_is_photograph
     // The search narrows the table.
     browser.go(&format!("{}/", daemon.url));
     browser.type_into("input[name=q]", "rice");
-    browser.click("#filter");
+    // A GET form: the search is in the address.
+    browser.click_to("#filter", |url| url.contains("q=rice"));
     let table = browser.text_of("#fleet");
     assert!(table.contains("rice-shop"), "{table}");
     for other in ["tea-house", "bun-factory", "neon-bar"] {
         assert!(!table.contains(other), "{other} filtered out: {table}");
     }
     assert_eq!(browser.text_of("#shown"), "1 shown");
-    assert!(
-        browser.url().contains("q=rice"),
-        "a GET form: {}",
-        browser.url()
-    );
 
     // Live: the page follows the daemon's event stream (its cookie is the read token) and shows
     // an app added to the fleet without anyone reloading it. While the stream is open the page

@@ -504,13 +504,32 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
         pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 30,
         "more than watch's --grace"
     );
-    // Pushes go to shard 0.
+    // Pushes reach any replica, which relays them: the push Service selects every replica, and
+    // `--shard-peers` names each replica through the headless Service, on the port it serves.
     let push = kind("Service")
         .into_iter()
-        .find(|s| s["spec"]["selector"]["statefulset.kubernetes.io/pod-name"].is_string())
+        .find(|s| s["metadata"]["name"] == "minifleet-push")
         .expect("a Service for pushes");
     assert_eq!(
-        push["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
-        "minifleet-0"
+        push["spec"]["selector"], set["spec"]["template"]["metadata"]["labels"],
+        "the push Service selects every replica"
+    );
+    let peers = args
+        .iter()
+        .position(|a| a == "--shard-peers")
+        .expect("--shard-peers");
+    let headless = set["spec"]["serviceName"].as_str().unwrap();
+    let name = set["metadata"]["name"].as_str().unwrap();
+    let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+    assert_eq!(
+        args[peers + 1],
+        format!("http://{name}-{{i}}.{headless}:{port}"),
+        "each replica by its stable name"
+    );
+    assert!(
+        kind("Service")
+            .iter()
+            .any(|s| s["metadata"]["name"] == headless && s["spec"]["clusterIP"] == "None"),
+        "{headless} is a headless Service"
     );
 }

@@ -395,3 +395,145 @@ async fn three_shards_converge_every_app_exactly_once_and_a_fourth_moves_few() {
     .await
     .unwrap();
 }
+
+/// A free loopback port (bound, read, released), for processes that must know each other's
+/// addresses before they start.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Three `watch` shards with `--shard-peers`, one sandbox pushing everything (WeChat's and
+/// Douyin's tickets and audit verdicts) to shard 0 only, as a platform pushes to one URL: the two
+/// other shards get every ticket through shard 0, each app's verdict reaches the app's own shard
+/// (which passes the app at once), and every app is built exactly once.
+#[test]
+fn shards_relay_tickets_to_each_other_and_verdicts_to_the_apps_shard() {
+    use minifleet::fleet::shard::owner;
+    let apps = [
+        App::new("w1", "wx1111111111111111"),
+        App::new("w2", "wx2222222222222222"),
+        App::new("w3", "wx3333333333333333"),
+        App::new("w4", "wx4444444444444444"),
+        App::douyin("d1", "tt1111111111111111"),
+        App::douyin("d2", "tt2222222222222222"),
+        App::douyin("d3", "tt3333333333333333"),
+        App::douyin("d4", "tt4444444444444444"),
+        App::douyin("d5", "tt5555555555555555"),
+        App::douyin("d6", "tt6666666666666666"),
+    ];
+    // The apps are spread so that shard 0 owns some of each platform and relays others'.
+    for prefix in ["wx", "tt"] {
+        let owners: std::collections::BTreeSet<u32> = apps
+            .iter()
+            .filter(|a| a.appid.starts_with(prefix))
+            .map(|a| owner(a.appid, 3))
+            .collect();
+        assert!(
+            owners.len() >= 2 && owners.contains(&0),
+            "{prefix}: {owners:?}"
+        );
+    }
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let peers = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sandbox = spawn_sandbox(&[
+        "--audit-delay",
+        "300ms",
+        "--privacy-scan",
+        "100ms",
+        "--component-appid",
+        "wx00000000000000aa",
+        "--douyin-component-appid",
+        "tt00000000000000aa",
+        "--ticket-interval",
+        "2s",
+        "--push-url",
+        &format!("http://127.0.0.1:{}", ports[0]),
+    ]);
+    let mut fleet = TestFleet::new();
+    fleet.sandbox_extra = format!("  url: {}\n", sandbox.url);
+    fleet.write(&apps);
+    let shards: Vec<common::Daemon> = (0..3)
+        .map(|i| {
+            let store = fleet.dir().join(format!("store-{i}"));
+            common::Daemon::start_at(
+                &fleet,
+                &format!("127.0.0.1:{}", ports[i]),
+                &[
+                    "--shard",
+                    &format!("{i}/3"),
+                    "--shard-peers",
+                    &peers,
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+                &[],
+            )
+        })
+        .collect();
+
+    // Tickets: only shard 0 is pushed to; the others keep what it relays.
+    for shard in &shards[1..] {
+        shard.wait_log("a relayed WeChat ticket", |l| {
+            l["message"] == "verify ticket stored"
+        });
+        shard.wait_log("a relayed Douyin ticket", |l| {
+            l["message"] == "Douyin component ticket stored"
+        });
+    }
+    for to in ["1/3", "2/3"] {
+        shards[0].wait_log("the relay of a ticket", |l| {
+            l["message"] == "ticket relayed" && l["to"] == to
+        });
+    }
+
+    // Verdicts: each app's own shard hears it and passes the app at once.
+    for app in &apps {
+        let own = owner(app.appid, 3) as usize;
+        shards[own].wait_log(app.appid, |l| {
+            l["message"] == "push: passing the app now" && l["appid"] == app.appid
+        });
+        shards[own].wait_log(app.name, |l| {
+            l["message"] == "pass finished" && l["app"] == app.name && l["state"] == "in_sync"
+        });
+        if own != 0 {
+            shards[0].wait_log("the relay of a verdict", |l| {
+                l["message"] == "push relayed to the app's shard"
+                    && l["appid"] == app.appid
+                    && l["to"] == format!("{own}/3")
+                    && l["status"] == 200
+            });
+        }
+        for (i, shard) in shards.iter().enumerate().filter(|(i, _)| *i != own) {
+            assert!(
+                shard
+                    .lines(
+                        |l| l["message"] == "push: passing the app now" && l["appid"] == app.appid
+                    )
+                    .is_empty(),
+                "shard {i} does not own {}",
+                app.name
+            );
+        }
+    }
+    let mut builds = BTreeMap::new();
+    for r in common::records(&sandbox.url)
+        .iter()
+        .filter(|r| r.call == "wxa/commit" || r.call.contains("upload"))
+    {
+        *builds.entry(r.app.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(builds.len(), apps.len(), "every app built: {builds:?}");
+    assert!(builds.values().all(|n| *n == 1), "each once: {builds:?}");
+    for shard in shards {
+        let (code, _) = shard.terminate();
+        assert_eq!(code, 0);
+    }
+}

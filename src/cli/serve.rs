@@ -43,7 +43,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &ServeArgs) -> Result<i32, CliError> 
         .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
     let url = format!("http://{addr}");
     let routes = platforms
-        .routes(&url, args.ticket_interval)?
+        .routes(&url, args.ticket_interval, None)?
         .route("/healthz", axum::routing::get(|| async { "ok" }));
     if let Some(handle) = platforms.sandbox() {
         ui.status(&format!(

@@ -4,6 +4,7 @@
 //! tickets and audit verdicts to this daemon, as WeChat would.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -18,6 +19,7 @@ use crate::fleet::Fleet;
 use crate::fleet::shard::Shard;
 use crate::gitsource::{GitAuth, GitSource};
 use crate::platform::registry::SPECS;
+use crate::platform::relay::Relay;
 use crate::secret::Secret;
 use crate::ui::Ui;
 
@@ -68,6 +70,14 @@ pub struct WatchArgs {
     /// The API's admin token (also triggers passes), as `${env:NAME}` or `${file:PATH}`.
     #[arg(long, value_name = "REF")]
     pub admin_token: Option<String>,
+
+    /// With --shard: where every shard serves, so pushes reach the shards that need them — a
+    /// template with `{i}` for the shard index (`http://minifleet-{i}.minifleet:8680`, a
+    /// StatefulSet's pods behind a headless Service) or one URL per shard, comma-separated, in
+    /// shard order. The shard a push reaches keeps a ticket and relays it to the others, and
+    /// relays an app's event to the app's shard, unchanged (each shard checks it itself).
+    #[arg(long, value_name = "URLS", env = "MINIFLEET_SHARD_PEERS")]
+    pub shard_peers: Option<String>,
 
     /// On SIGTERM / Ctrl-C: how long passes in flight get to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -142,7 +152,10 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         .local_addr()
         .map_err(|e| CliError::new(format!("cannot read the listening address: {e}")))?;
     let url = format!("http://{addr}");
-    let routes = engine.platforms().routes(&url, args.ticket_interval)?;
+    let shard = common::shard(cli)?;
+    let routes = engine
+        .platforms()
+        .routes(&url, args.ticket_interval, relay(args, shard)?)?;
     ui.data(&format!("listening on {url}"));
     let watching = match &git {
         Some(follow) => format!(
@@ -157,7 +170,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         "watching `{watching}` ({} apps); stop with Ctrl-C or SIGTERM",
         fleet.apps.len()
     ));
-    let mut opts = options(cli, args, &fleet, common::shard(cli)?);
+    let mut opts = options(cli, args, &fleet, shard);
     opts.tokens = tokens(args, &fleet)?;
     if let Some(follow) = git {
         opts.fleet_path = follow.start.fleet.clone();
@@ -173,6 +186,26 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &WatchArgs) -> Result<i32, CliError> 
         ));
     }
     Ok(EXIT_OK)
+}
+
+/// The relay of pushes between shards, from `--shard-peers`.
+fn relay(args: &WatchArgs, shard: Option<Shard>) -> Result<Option<Arc<Relay>>, CliError> {
+    let help = "`--shard-peers 'http://minifleet-{i}.minifleet:8680'` in a StatefulSet, or one URL per shard: `http://10.0.0.1:8680,http://10.0.0.2:8680`";
+    match (shard, &args.shard_peers) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(CliError::new("--shard-peers needs --shard")
+            .help("give this process its shard, e.g. `--shard pod/3`")),
+        (Some(shard), None) => {
+            if shard.count > 1 {
+                tracing::warn!(%shard, "without --shard-peers, pushes reaching this shard for other shards' apps are not relayed (their polls catch up), and a ticket reaches only the shard it is pushed to");
+            }
+            Ok(None)
+        }
+        (Some(shard), Some(text)) => Relay::parse_peers(text, shard.count)
+            .and_then(|peers| Relay::new(shard, peers))
+            .map(Some)
+            .map_err(|e| CliError::new(format!("--shard-peers: {e}")).help(help)),
+    }
 }
 
 fn options(cli: &Cli, args: &WatchArgs, fleet: &Fleet, shard: Option<Shard>) -> WatchOptions {

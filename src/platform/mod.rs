@@ -7,6 +7,7 @@ pub mod http;
 pub mod platforms;
 pub mod rate;
 pub mod registry;
+pub mod relay;
 pub mod replay;
 pub mod token_cache;
 pub mod wechat;

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use super::Platform;
 use super::rate::{Rate, RateLimited};
 use super::registry::{self, Module, ServeCx};
+use super::relay::Relay;
 use crate::fleet::{ApiBase, Fleet, PlatformConfig};
 use crate::model::{Desired, PlatformKind};
 use crate::sandbox::access::Access;
@@ -198,17 +199,20 @@ impl Platforms {
         &self.notices
     }
 
-    /// Every platform's push endpoints, merged (none when no platform pushes).
+    /// Every platform's push endpoints, merged (none when no platform pushes); with a `relay`,
+    /// they relay what other shards need.
     pub fn routes(
         &self,
         url: &str,
         ticket_interval: std::time::Duration,
+        relay: Option<Arc<Relay>>,
     ) -> Result<Router, Report> {
         let cx = ServeCx {
             platforms: self,
             url,
             ticket_interval,
             notices: self.notices.clone(),
+            relay,
         };
         let mut router = Router::new();
         for entry in self.entries.values() {

@@ -123,6 +123,8 @@ pub struct ServeCx<'a> {
     pub ticket_interval: std::time::Duration,
     /// Where pushes that make an app due go.
     pub notices: Notices,
+    /// On a shard with `--shard-peers`: where pushes of the other shards go.
+    pub relay: Option<std::sync::Arc<super::relay::Relay>>,
 }
 
 /// What an onboarding command prints: data for stdout (text or JSON) and notes for stderr.

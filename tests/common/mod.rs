@@ -382,10 +382,20 @@ impl Daemon {
 
     /// [`Daemon::start`] with these environment variables set for it.
     pub fn start_with_env(fleet: &TestFleet, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_at(fleet, "127.0.0.1:0", extra, env)
+    }
+
+    /// [`Daemon::start_with_env`] listening on `listen`.
+    pub fn start_at(
+        fleet: &TestFleet,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("minifleet"))
             .arg("-f")
             .arg(fleet.path())
-            .args(["--log-format", "json", "watch", "--listen", "127.0.0.1:0"])
+            .args(["--log-format", "json", "watch", "--listen", listen])
             .args(extra)
             .env_remove("MINIFLEET_STORE")
             .env_remove("MINIFLEET_FLEET")

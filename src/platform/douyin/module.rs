@@ -112,7 +112,13 @@ impl Module for DouyinModule {
                 .start_pushes(push)
                 .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
         }
-        let endpoints = Endpoints::new(client, crypt, &douyin.component_appid, cx.notices.clone());
+        let endpoints = Endpoints::new(
+            client,
+            crypt,
+            &douyin.component_appid,
+            cx.notices.clone(),
+            cx.relay.clone(),
+        );
         Ok(Some(router(endpoints)))
     }
 

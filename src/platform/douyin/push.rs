@@ -21,6 +21,7 @@ use serde::Deserialize;
 use super::DouyinClient;
 use super::crypto::{CryptoError, Envelope, PushCrypt};
 use crate::platform::platforms::{Notice, Notices};
+use crate::platform::relay::{self, Pushed, Relay};
 use crate::platform::replay::{Replay, fresh};
 
 /// Largest push body accepted (64 KiB); larger ones get HTTP 413.
@@ -38,6 +39,7 @@ pub struct Endpoints {
     component_appid: String,
     replay: Replay,
     notices: Notices,
+    relay: Option<Arc<Relay>>,
 }
 
 /// A decrypted push: the fields minifleet reads (the rest is ignored).
@@ -77,12 +79,14 @@ impl From<CryptoError> for Refused {
 }
 
 impl Endpoints {
-    /// Endpoints for `client`'s application `component_appid`, opening pushes with `crypt`.
+    /// Endpoints for `client`'s application `component_appid`, opening pushes with `crypt`; with
+    /// a `relay` (a shard), relaying tickets to the other shards and their apps' events to them.
     pub fn new(
         client: Arc<DouyinClient>,
         crypt: PushCrypt,
         component_appid: &str,
         notices: Notices,
+        relay: Option<Arc<Relay>>,
     ) -> Arc<Endpoints> {
         Arc::new(Endpoints {
             client,
@@ -90,6 +94,7 @@ impl Endpoints {
             component_appid: component_appid.to_owned(),
             replay: Replay::default(),
             notices,
+            relay,
         })
     }
 
@@ -180,24 +185,41 @@ impl Endpoints {
     }
 }
 
-async fn auth_event(State(endpoints): State<Arc<Endpoints>>, body: axum::body::Bytes) -> Response {
+async fn auth_event(State(endpoints): State<Arc<Endpoints>>, request: Pushed) -> Response {
     let now = crate::platform::now_secs();
-    let handled = match endpoints.open(&body, now) {
-        Ok(message) => endpoints.on_auth(message).await,
-        Err(refused) => Err(refused),
+    let message = match endpoints.open(&request.body, now) {
+        Ok(message) => message,
+        Err(refused) => return reply(Err(refused)),
     };
+    let ticket = message.msg_type == "Ticket" || !message.ticket.is_empty();
+    if !ticket && !message.app_id.is_empty() {
+        let relayed = relay::to_owner(endpoints.relay.as_deref(), &request, &message.app_id);
+        if let Some(answer) = relayed.await {
+            return answer;
+        }
+    }
+    let handled = endpoints.on_auth(message).await;
+    if ticket && handled.is_ok() {
+        relay::to_others(endpoints.relay.as_ref(), &request);
+    }
     reply(handled)
 }
 
-async fn app_event(State(endpoints): State<Arc<Endpoints>>, body: axum::body::Bytes) -> Response {
+async fn app_event(State(endpoints): State<Arc<Endpoints>>, request: Pushed) -> Response {
     let now = crate::platform::now_secs();
-    let handled = endpoints.open(&body, now).map(|message| {
-        if message.event == "PACKAGE_AUDIT" && !message.app_id.is_empty() {
-            tracing::info!(appid = %message.app_id, "Douyin audit verdict pushed");
-            endpoints.tell(&message.app_id, "audit");
+    let message = match endpoints.open(&request.body, now) {
+        Ok(message) => message,
+        Err(refused) => return reply(Err(refused)),
+    };
+    if message.event == "PACKAGE_AUDIT" && !message.app_id.is_empty() {
+        let relayed = relay::to_owner(endpoints.relay.as_deref(), &request, &message.app_id);
+        if let Some(answer) = relayed.await {
+            return answer;
         }
-    });
-    reply(handled)
+        tracing::info!(appid = %message.app_id, "Douyin audit verdict pushed");
+        endpoints.tell(&message.app_id, "audit");
+    }
+    reply(Ok(()))
 }
 
 fn reply(handled: Result<(), Refused>) -> Response {

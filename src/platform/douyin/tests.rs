@@ -326,6 +326,7 @@ async fn serve(e: &Env) -> (String, tokio::sync::broadcast::Receiver<Notice>, Pu
         PushCrypt::new(&token, &key, COMPONENT).unwrap(),
         COMPONENT,
         notices,
+        None,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

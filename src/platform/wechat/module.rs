@@ -109,7 +109,7 @@ impl Module for WechatModule {
                 .start_pushes(push)
                 .map_err(|e| Report::new(e.to_string()).help(AES_KEY_HELP))?;
         }
-        let callbacks = Callbacks::new(client, crypt, cx.notices.clone());
+        let callbacks = Callbacks::new(client, crypt, cx.notices.clone(), cx.relay.clone());
         Ok(Some(endpoints::router(callbacks)))
     }
 

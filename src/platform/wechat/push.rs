@@ -65,6 +65,19 @@ pub enum ComponentPush {
     },
 }
 
+impl ComponentPush {
+    /// The mini program an authorization event is about (none for a ticket).
+    pub fn authorizer_appid(&self) -> Option<&str> {
+        match self {
+            ComponentPush::Authorized {
+                authorizer_appid, ..
+            }
+            | ComponentPush::Unauthorized { authorizer_appid } => Some(authorizer_appid),
+            ComponentPush::VerifyTicket { .. } | ComponentPush::Other { .. } => None,
+        }
+    }
+}
+
 /// A decrypted audit result event from the message-and-event URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditEvent {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -12,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::Callbacks;
 use super::guard::{self, Rejection};
 use crate::platform::platforms::Notice;
+use crate::platform::relay::{self, Pushed};
 use crate::platform::wechat::Authorization;
 use crate::platform::wechat::push::{self, ComponentPush};
 use crate::platform::{ErrorClass, PlatformError};
@@ -40,21 +40,34 @@ fn failed(endpoint: &str, err: &PlatformError) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, "not processed").into_response()
 }
 
-/// `POST /wechat/auth`: verify ticket, authorized / updateauthorized, unauthorized.
+/// `POST /wechat/auth`: verify ticket, authorized / updateauthorized, unauthorized. On a shard, a
+/// kept ticket is relayed to the other shards, and an authorization event of another shard's app
+/// is relayed to that shard.
 pub async fn auth_event(
     State(cb): State<Arc<Callbacks>>,
     Query(query): Query<BTreeMap<String, String>>,
-    body: Bytes,
+    request: Pushed,
 ) -> Response {
     const ENDPOINT: &str = "wechat/auth";
-    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &body, now_secs())
+    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &request.body, now_secs())
         .and_then(|xml| push::parse_component_push(&xml).map_err(Rejection::from));
     let pushed = match parsed {
         Ok(p) => p,
         Err(rejection) => return rejected(ENDPOINT, rejection),
     };
+    if let Some(appid) = pushed.authorizer_appid() {
+        if let Some(answer) = relay::to_owner(cb.relay.as_deref(), &request, appid).await {
+            return answer;
+        }
+    }
+    let ticket = matches!(pushed, ComponentPush::VerifyTicket { .. });
     match handle_component_push(&cb, pushed).await {
-        Ok(()) => SUCCESS.into_response(),
+        Ok(()) => {
+            if ticket {
+                relay::to_others(cb.relay.as_ref(), &request);
+            }
+            SUCCESS.into_response()
+        }
         Err(err) => failed(ENDPOINT, &err),
     }
 }
@@ -125,18 +138,22 @@ fn plausible_appid(appid: &str) -> bool {
     (1..=64).contains(&appid.len()) && appid.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// `POST /wechat/events/{appid}`: audit results of one app.
+/// `POST /wechat/events/{appid}`: audit results of one app; on a shard, another shard's app's are
+/// relayed to it unopened (the path names the app; that shard checks the push).
 pub async fn app_event(
     State(cb): State<Arc<Callbacks>>,
     Path(appid): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
-    body: Bytes,
+    request: Pushed,
 ) -> Response {
     const ENDPOINT: &str = "wechat/events";
     if !plausible_appid(&appid) {
         return rejected(ENDPOINT, Rejection::from(push::PushError::Missing("appid")));
     }
-    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &body, now_secs())
+    if let Some(answer) = relay::to_owner(cb.relay.as_deref(), &request, &appid).await {
+        return answer;
+    }
+    let parsed = guard::open(&cb.crypt, &cb.replay, &query, &request.body, now_secs())
         .and_then(|xml| push::parse_audit_event(&xml).map_err(Rejection::from));
     let event = match parsed {
         Ok(e) => e,
@@ -150,7 +167,8 @@ pub async fn app_event(
     SUCCESS.into_response()
 }
 
-/// `GET /auth/wechat/callback?auth_code=…`: where the authorization page redirects to.
+/// `GET /auth/wechat/callback?auth_code=…`: where the authorization page redirects to. On a
+/// shard it only acknowledges: the pushed code is exchanged by the app's shard.
 pub async fn callback(
     State(cb): State<Arc<Callbacks>>,
     Query(query): Query<BTreeMap<String, String>>,
@@ -162,6 +180,16 @@ pub async fn callback(
             &format!("The link carries no <code>auth_code</code>. {FRESH_LINK}"),
         );
     };
+    if cb.relay.is_some() {
+        // A shard cannot tell whose app this is before the code is used, and the code is used
+        // once: WeChat's `authorized` push, relayed to the app's shard, exchanges it there.
+        return page(
+            StatusCode::OK,
+            "Authorization received",
+            "WeChat tells minifleet of the authorization by a push, and the minifleet process \
+             that manages this mini program completes it from there. You may close this page.",
+        );
+    }
     match exchange(&cb, code).await {
         Ok(auth) => page(
             StatusCode::OK,

@@ -19,6 +19,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::platform::platforms::Notices;
+use crate::platform::relay::Relay;
 use crate::platform::wechat::WechatClient;
 use crate::platform::wechat::crypto::MsgCrypt;
 
@@ -40,18 +41,26 @@ pub struct Callbacks {
     replay: guard::Replay,
     notices: Notices,
     exchanged: tokio::sync::Mutex<HashMap<String, String>>,
+    relay: Option<Arc<Relay>>,
 }
 
 impl Callbacks {
     /// Endpoints for `client`'s component, opening pushes with `crypt`, telling audit results on
-    /// `notices`.
-    pub fn new(client: Arc<WechatClient>, crypt: MsgCrypt, notices: Notices) -> Arc<Callbacks> {
+    /// `notices`; with a `relay` (a shard), relaying the ticket to the other shards and their apps'
+    /// events to them.
+    pub fn new(
+        client: Arc<WechatClient>,
+        crypt: MsgCrypt,
+        notices: Notices,
+        relay: Option<Arc<Relay>>,
+    ) -> Arc<Callbacks> {
         Arc::new(Callbacks {
             client,
             crypt,
             replay: guard::Replay::default(),
             notices,
             exchanged: tokio::sync::Mutex::new(HashMap::new()),
+            relay,
         })
     }
 

@@ -73,6 +73,7 @@ async fn env() -> Env {
         client,
         crypt_for(COMPONENT),
         tokio::sync::broadcast::channel(16).0,
+        None,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -566,6 +567,7 @@ async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
             client,
             crypt_for(COMPONENT),
             tokio::sync::broadcast::channel(16).0,
+            None,
         ));
         tokio::spawn(serve(listener, app, std::future::pending()));
         let reply = env
@@ -578,6 +580,53 @@ async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
         let html = reply.text().await.unwrap();
         assert_eq!(status, 502, "{html}");
         assert!(html.contains("could not be reached"), "{html}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_shards_callback_leaves_the_code_to_the_apps_shard_and_exchanges_nothing() {
+    within(async {
+        // WeChat cannot be reached: an exchange would answer 502.
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", listener.local_addr().unwrap())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let config = WechatConfig {
+            component_appid: COMPONENT.into(),
+            component_secret: Some(Secret::new("s3cret")),
+            token: None,
+            encoding_aes_key: None,
+            api_base: ApiBase::Url(closed.clone()),
+        };
+        let client = Arc::new(crate::platform::wechat::WechatClient::new(
+            &config,
+            &closed,
+            Store::open(dir.path()).unwrap(),
+        ));
+        let shard = crate::fleet::shard::Shard { index: 0, count: 2 };
+        let relay = crate::platform::relay::Relay::new(shard, vec![closed.clone(); 2]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = router(Callbacks::new(
+            client,
+            crypt_for(COMPONENT),
+            tokio::sync::broadcast::channel(16).0,
+            Some(relay),
+        ));
+        tokio::spawn(serve(listener, app, std::future::pending()));
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let reply = http
+            .get(format!("{url}{CALLBACK_PATH}?auth_code=queryauthcode@@@x"))
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status().as_u16();
+        let html = reply.text().await.unwrap();
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("Authorization received"), "{html}");
+        assert!(html.contains("completes it"), "{html}");
     })
     .await;
 }

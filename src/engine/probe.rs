@@ -18,6 +18,12 @@
 //! on the last observations the probe proves, whatever it plans (nothing is applied), so asking
 //! costs one read per app not in flight; what no probe reveals is as fresh as the daemon's last
 //! full observation of the app (at most k resyncs old).
+//!
+//! A dry run (`plan`, `reconcile --dry-run`) reads what it shows, but knowing the last
+//! observation for the same wanted build with nothing in flight, the platform keeps from it what
+//! its fresh reads prove unmoved ([`Platform::observe_since`]: on WeChat the audit and the gray
+//! plan of a build live in full, when version info shows it still live and in experience); the
+//! testers, domains and the rest are read. A pass about to apply always observes fully.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -147,12 +153,38 @@ impl Engine {
                     return Ok(last);
                 }
                 // A proposal changes nothing of the engine's, not even the resync count.
-                return observe(app, platform).await;
+                return self.observe_knowing(app, platform).await;
             }
             _ => {}
         }
-        let observed = observe(app, platform).await?;
+        let observed = if matches!(mode, Mode::Apply) {
+            // About to write (or the k-th resync, or one the probe did not prove): every read.
+            observe(app, platform).await?
+        } else {
+            self.observe_knowing(app, platform).await?
+        };
         self.proofs.observed_fully(&app.appid);
+        Ok(observed)
+    }
+
+    /// An observation of `app` that may keep from the last one (same wanted build, nothing in
+    /// flight) what the platform's fresh reads prove unmoved ([`Platform::observe_since`]).
+    async fn observe_knowing(
+        &self,
+        app: &Desired,
+        platform: &dyn Platform,
+    ) -> Result<Observed, PassError> {
+        let last = self.store.observation(&app.appid)?.map(|(last, _)| last);
+        let Some(last) = last.filter(|last| {
+            last.wanted.as_deref() == Some(app.fingerprint.as_str()) && !in_flight(last)
+        }) else {
+            return observe(app, platform).await;
+        };
+        let mut observed = platform
+            .observe_since(app, &last)
+            .await
+            .map_err(|e| PassError::Platform(Box::new(e)))?;
+        observed.wanted = Some(app.fingerprint.clone());
         Ok(observed)
     }
 

@@ -313,6 +313,18 @@ pub trait Platform: Send + Sync {
     /// Reads the app's live state.
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>>;
 
+    /// Reads the app's live state knowing `last`, its last observation for the same wanted build,
+    /// with nothing in flight: a platform may keep from `last` what its fresh reads prove has not
+    /// moved, and must read the rest. By default a full [`Platform::observe`].
+    fn observe_since<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        let _ = last;
+        self.observe(app)
+    }
+
     /// Applies one mutating action. Never called with [`Action::WaitForAudit`].
     fn execute<'a>(
         &'a self,

@@ -109,6 +109,17 @@ impl Platform for RateLimited {
         })
     }
 
+    fn observe_since<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        Box::pin(async move {
+            self.bucket.take().await;
+            self.inner.observe_since(app, last).await
+        })
+    }
+
     fn execute<'a>(
         &'a self,
         app: &'a Desired,

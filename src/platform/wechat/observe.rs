@@ -2,6 +2,13 @@
 //! and members always; the gray plan only when something is live; the rollback history only when
 //! the live build is not the wanted one.
 //!
+//! Knowing the last observation ([`Platform::observe_since`](crate::platform::Platform)), version
+//! info and members are read, and the latest audit and the gray plan are kept from the last
+//! observation when version info shows nothing moved that they could follow: the wanted build is
+//! live and in experience as it was then, released in full then. An audit can only be of the
+//! experience build (this one, or an older one before it), and a gray release needs a newer
+//! approved build, which a commit would have put in experience first. Testers are always read.
+//!
 //! The probe (the cheapest read that reveals drift) is version info alone: its digest changes
 //! with a commit, a release or a rollback (each moves a version, a description or a time). An
 //! audit submitted or withdrawn, a gray percentage and the testers are not in it.
@@ -30,6 +37,32 @@ fn build(version: &str, description: &str) -> Option<Build> {
     })
 }
 
+/// Whether version info, read now, shows that nothing `last`'s audit and gray plan could follow
+/// has moved: the wanted build (`wanted`, a fingerprint) is live, also in experience, both as
+/// `last` saw them, and `last` saw it released in full with no audit under review.
+fn unmoved(
+    last: &Observed,
+    experience: Option<&Build>,
+    live: Option<&Build>,
+    wanted: &str,
+) -> bool {
+    let (Some(experience), Some(live)) = (experience, live) else {
+        return false;
+    };
+    let reviewing = last
+        .audit
+        .as_ref()
+        .is_some_and(|a| matches!(a.status, AuditStatus::Auditing | AuditStatus::Delayed));
+    live.fingerprint.as_deref() == Some(wanted)
+        && experience.fingerprint == live.fingerprint
+        && last.experience.as_ref() == Some(experience)
+        && last
+            .live
+            .as_ref()
+            .is_some_and(|l| l.build == *live && l.gray.is_none())
+        && !reviewing
+}
+
 /// WeChat's audit status number as an [`AuditStatus`].
 fn audit_status(status: i64) -> Option<AuditStatus> {
     match status {
@@ -53,18 +86,36 @@ fn plain_reason(reason: &str) -> Option<String> {
 }
 
 impl WechatClient {
-    /// Reads `app`'s live state (see the module doc for which calls are made when).
-    pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
+    /// Reads `app`'s live state, knowing `last` or not (see the module doc for which calls are
+    /// made when).
+    pub(super) async fn observe_app(
+        &self,
+        app: &Desired,
+        last: Option<&Observed>,
+    ) -> Result<Observed, PlatformError> {
         let appid = app.appid.as_str();
         if !self.readable(appid)? {
             return Ok(Observed::default());
         }
-        let joined = tokio::try_join!(
-            self.version_info(appid),
-            self.latest_audit(appid),
-            self.members(appid),
-        );
-        let (versions, audit, members) = match joined {
+        // Without a last observation the audit is needed anyway: read it in the first round.
+        let first = async {
+            match last {
+                None => {
+                    let (versions, audit, members) = tokio::try_join!(
+                        self.version_info(appid),
+                        self.latest_audit(appid),
+                        self.members(appid),
+                    )?;
+                    Ok::<_, PlatformError>((versions, Some(audit), members))
+                }
+                Some(_) => {
+                    let (versions, members) =
+                        tokio::try_join!(self.version_info(appid), self.members(appid))?;
+                    Ok((versions, None, members))
+                }
+            }
+        };
+        let (versions, audit, members) = match first.await {
             Err(err) if err.code == "not_authorized" => return Ok(Observed::default()),
             other => other?,
         };
@@ -75,9 +126,30 @@ impl WechatClient {
         let live_build = versions
             .release_info
             .and_then(|r| build(&r.release_version, &r.release_desc));
-        let (live, previous) = match live_build {
-            Some(live) => self.release_state(appid, live, &app.fingerprint).await?,
-            None => (None, None),
+        let kept = last.filter(|last| {
+            unmoved(
+                last,
+                experience.as_ref(),
+                live_build.as_ref(),
+                &app.fingerprint,
+            )
+        });
+        let (audit, (live, previous)) = match kept {
+            Some(last) => (last.audit.clone(), (last.live.clone(), None)),
+            None => tokio::try_join!(
+                async {
+                    match audit {
+                        Some(audit) => Ok(audit),
+                        None => self.latest_audit(appid).await,
+                    }
+                },
+                async {
+                    match live_build {
+                        Some(live) => self.release_state(appid, live, &app.fingerprint).await,
+                        None => Ok((None, None)),
+                    }
+                },
+            )?,
         };
         let domains = match app.domains.as_deref() {
             Some(wanted) => Some(self.observe_domains(appid, wanted).await?),

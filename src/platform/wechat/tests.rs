@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
-use crate::model::{AuditStatus, Build, Stage};
+use crate::model::{AuditStatus, Build, Live, Observed, Stage};
 use crate::platform::ErrorClass;
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
@@ -223,6 +223,66 @@ async fn full_pipeline_commit_submit_approve_release() {
             1,
             "gray read only once live"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_moved_is_read() {
+    within(async {
+        let env = env(spec(), &[APP]).await;
+        let v1 = desired(APP, "1.0.0", json!({}));
+        let v2 = desired(APP, "2.0.0", json!({}));
+        env.approve(&v1).await;
+        env.run(&v1, release(&v1)).await;
+        let last = env.client.observe(&v1).await.unwrap();
+        let reads = |env: &Env| {
+            [
+                "wxa/getversioninfo",
+                "wxa/memberauth",
+                "wxa/get_latest_auditstatus",
+                "wxa/getgrayreleaseplan",
+            ]
+            .map(|path| env.calls(path))
+        };
+        let start = reads(&env);
+        let since = |env: &Env, start: [u64; 4]| {
+            let now = reads(env);
+            [0, 1, 2, 3].map(|i| now[i] - start[i])
+        };
+
+        // Nothing moved: version info and members are read, the audit and gray plan kept.
+        let again = env.client.observe_since(&v1, &last).await.unwrap();
+        assert_eq!(since(&env, start), [1, 1, 0, 0]);
+        assert_eq!(
+            (&again.experience, &again.audit, &again.live, &again.probe),
+            (&last.experience, &last.audit, &last.live, &last.probe)
+        );
+        assert_eq!(again.audit.as_ref().unwrap().status, AuditStatus::Approved);
+
+        // A build committed by hand moves the experience build: the audit and gray plan are read.
+        let start = reads(&env);
+        env.run(&v2, commit(&v2)).await;
+        let moved = env.client.observe_since(&v1, &last).await.unwrap();
+        assert_eq!(since(&env, start), [1, 1, 1, 1]);
+        assert_eq!(
+            fp(&moved.experience).as_deref(),
+            Some(v2.fingerprint.as_str())
+        );
+
+        // A last observation in gray proves nothing of the gray plan.
+        let graying = Observed {
+            live: last.live.clone().map(|live| Live {
+                gray: Some(10),
+                ..live
+            }),
+            ..last.clone()
+        };
+        let start = reads(&env);
+        env.run(&v1, commit(&v1)).await;
+        let read = env.client.observe_since(&v1, &graying).await.unwrap();
+        assert_eq!(since(&env, start), [1, 1, 1, 1]);
+        assert_eq!(read.live.unwrap().gray, None);
     })
     .await;
 }

@@ -362,6 +362,7 @@ impl Engine {
             }
         }
         self.note_release(app, &report.applied);
+        self.note_submission(app, &report.applied);
         let conflict = report
             .applied
             .last()

@@ -46,6 +46,10 @@ pub struct Proofs {
     /// Apps whose stored observation is what their last pass's release made of the one before
     /// (see [`Engine::note_release`]): their next pass plans on it without reading.
     released: Mutex<std::collections::HashSet<String>>,
+    /// Apps waiting for the verdict on this process's submission, which left their settings
+    /// alone (see [`Engine::note_submission`]): their passes take the settings from the
+    /// observation before it.
+    submitted: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Proofs {
@@ -55,7 +59,29 @@ impl Proofs {
             every: AtomicU32::new(every.max(1)),
             proven: Mutex::default(),
             released: Mutex::default(),
+            submitted: Mutex::default(),
         }
+    }
+
+    /// Notes whether `appid` waits for the verdict on a submission that left its settings alone.
+    fn note_submitted(&self, appid: &str, waiting: bool) {
+        let mut submitted = self
+            .submitted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waiting {
+            submitted.insert(appid.to_owned());
+        } else {
+            submitted.remove(appid);
+        }
+    }
+
+    /// Whether `appid` waits for the verdict on a submission that left its settings alone.
+    fn submitted(&self, appid: &str) -> bool {
+        self.submitted
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(appid)
     }
 
     /// Notes that `appid`'s stored observation is the state its release made.
@@ -157,13 +183,40 @@ impl Engine {
             }
             _ => {}
         }
-        let observed = if matches!(mode, Mode::Apply) {
+        let observed = match mode {
+            Mode::Apply if !resync && self.proofs.submitted(&app.appid) => {
+                self.observe_but_settings(app, platform).await?
+            }
             // About to write (or the k-th resync, or one the probe did not prove): every read.
-            observe(app, platform).await?
-        } else {
-            self.observe_knowing(app, platform).await?
+            Mode::Apply => observe(app, platform).await?,
+            Mode::DryRun | Mode::Proposal => self.observe_knowing(app, platform).await?,
         };
         self.proofs.observed_fully(&app.appid);
+        Ok(observed)
+    }
+
+    /// An observation of `app`, waiting for the verdict on this process's submission, that takes
+    /// its settings from the stored observation from before the submission
+    /// ([`Platform::observe_but_settings`]); once the verdict is in, the next pass reads all.
+    async fn observe_but_settings(
+        &self,
+        app: &Desired,
+        platform: &dyn Platform,
+    ) -> Result<Observed, PassError> {
+        let last = self.store.observation(&app.appid)?.map(|(last, _)| last);
+        let Some(last) = last.filter(|last| last.wanted.as_deref() == Some(&app.fingerprint))
+        else {
+            self.proofs.note_submitted(&app.appid, false);
+            return observe(app, platform).await;
+        };
+        let mut observed = platform
+            .observe_but_settings(app, &last)
+            .await
+            .map_err(|e| PassError::Platform(Box::new(e)))?;
+        observed.wanted = Some(app.fingerprint.clone());
+        if !in_flight(&observed) {
+            self.proofs.note_submitted(&app.appid, false);
+        }
         Ok(observed)
     }
 
@@ -273,6 +326,36 @@ impl Engine {
             return;
         }
         self.proofs.note_released(&app.appid);
+    }
+}
+
+impl Engine {
+    /// After a pass that submitted the wanted build for audit and touched no setting (testers,
+    /// domains, jump rules): until the verdict, the app's passes take the settings from the
+    /// observation this pass planned on, since only a hand change moves them (caught by the
+    /// first full observation after the verdict: the first resync after the release). Any other
+    /// pass that applied something ends this.
+    pub(super) fn note_submission(&self, app: &Desired, applied: &[super::Applied]) {
+        if applied.is_empty() {
+            return;
+        }
+        let touches_settings = applied.iter().any(|a| {
+            matches!(
+                a.step.action,
+                Action::BindTester { .. }
+                    | Action::VerifyTester { .. }
+                    | Action::UnbindTester { .. }
+                    | Action::SetDomains { .. }
+                    | Action::AddJumpRule { .. }
+                    | Action::PublishJumpRule { .. }
+                    | Action::DeleteJumpRule { .. }
+            )
+        });
+        let submitted = applied
+            .iter()
+            .any(|a| matches!(a.step.action, Action::SubmitAudit { .. }) && a.result.is_ok());
+        self.proofs
+            .note_submitted(&app.appid, submitted && !touches_settings);
     }
 }
 

@@ -359,6 +359,45 @@ async fn a_resync_of_a_converged_app_is_proven_by_one_read_and_every_kth_observe
 }
 
 #[tokio::test]
+async fn while_its_audit_is_reviewed_an_app_is_read_but_its_testers_and_a_hand_change_shows_later()
+{
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1s\n").await;
+        let sim = &engine.platforms().sandbox().unwrap().wechat();
+        // The first pass commits and submits, touching no tester.
+        engine.pass(&apps, apply()).await;
+        assert_eq!(accepted(&engine, &apps[0].appid, "wxa/submit_audit"), 1);
+        // On the platform's console, while the audit is reviewed: a tester bound by hand.
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let bind = Action::BindTester {
+            tester: "hand-made-tester".into(),
+        };
+        platform.execute(&apps[0], &bind).await.unwrap();
+        // The passes waiting for the verdict read version info and the audit, not the testers.
+        let before = sim.calls();
+        let reports = engine.pass(&apps, apply()).await;
+        let calls = calls_since(sim, &before);
+        assert_eq!(
+            reads(&calls),
+            [("wxa/get_latest_auditstatus", 1), ("wxa/getversioninfo", 1)],
+            "{reports:?}"
+        );
+        converge(&engine, &apps).await;
+        // The first resync after the release reads in full and plans the hand-made tester away.
+        let (calls, reports) = resync(&engine, &apps).await;
+        assert_eq!(calls.get("wxa/memberauth"), Some(&1), "in full: {calls:?}");
+        let plan = reports[0].plan.as_ref().unwrap();
+        assert!(
+            plan.steps
+                .iter()
+                .any(|s| matches!(s.action, Action::UnbindTester { .. })),
+            "the fix is planned: {plan:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_release_rolled_back_by_hand_is_noticed_by_the_next_resync() {
     bounded(async {
         let (dir, engine, v1) = engine(ONE, "").await;

@@ -325,6 +325,20 @@ pub trait Platform: Send + Sync {
         self.observe(app)
     }
 
+    /// Reads the app's live state but its settings — the testers, and where the platform has
+    /// them the domains and jump rules — which it takes from `last`: an observation made before
+    /// this process's own writes, which left the settings alone (the pass after a submission
+    /// waits for a verdict, and only a hand change moves a setting). By default a full
+    /// [`Platform::observe`].
+    fn observe_but_settings<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        let _ = last;
+        self.observe(app)
+    }
+
     /// Applies one mutating action. Never called with [`Action::WaitForAudit`].
     fn execute<'a>(
         &'a self,

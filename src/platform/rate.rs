@@ -120,6 +120,17 @@ impl Platform for RateLimited {
         })
     }
 
+    fn observe_but_settings<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        Box::pin(async move {
+            self.bucket.take().await;
+            self.inner.observe_but_settings(app, last).await
+        })
+    }
+
     fn execute<'a>(
         &'a self,
         app: &'a Desired,

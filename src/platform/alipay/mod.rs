@@ -88,7 +88,15 @@ impl Platform for AlipayClient {
     }
 
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app))
+        Box::pin(self.observe_app(app, None))
+    }
+
+    fn observe_but_settings<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        Box::pin(self.observe_app(app, Some(last)))
     }
 
     fn probe<'a>(

@@ -8,6 +8,9 @@
 //! oldest first. `previous` is the newest `OFFLINE` version below the live one (every `OFFLINE`
 //! version was released once; after a rollback the rolled-back version is above the live one).
 //!
+//! Given an observation from before this process's own writes that left the members alone (the
+//! pass after a submission), the members are taken from it.
+//!
 //! The probe (the cheapest read that reveals drift) is `version.list.query` alone: its digest
 //! changes with an upload, a submission, a withdrawal, a verdict, a release, a gray start or end,
 //! a rollback (every status is listed). A gray percentage and the members are not in it.
@@ -37,14 +40,22 @@ struct Listed {
 }
 
 impl AlipayClient {
-    /// Reads `app`'s live state (see the module doc for which calls are made when).
-    pub(super) async fn observe_app(&self, app: &Desired) -> Result<Observed, PlatformError> {
+    /// Reads `app`'s live state, the members taken from `settings` when given (an observation
+    /// from before this process's own writes, which left them alone); see the module doc for
+    /// which calls are made when.
+    pub(super) async fn observe_app(
+        &self,
+        app: &Desired,
+        settings: Option<&Observed>,
+    ) -> Result<Observed, PlatformError> {
         let appid = app.appid.as_str();
         let Some(token) = self.token_for(appid)? else {
             return Ok(Observed::default());
         };
-        let (versions, members) =
-            tokio::try_join!(self.list_versions(&token), self.members(&token))?;
+        let (versions, members) = match settings {
+            Some(last) => (self.list_versions(&token).await?, last.members.clone()),
+            None => tokio::try_join!(self.list_versions(&token), self.members(&token))?,
+        };
         let probe = Some(probe_digest(&versions));
         let listed: Vec<Listed> = versions
             .into_iter()

@@ -30,6 +30,7 @@ pub use tokens::TICKET_TTL_SECS;
 use crate::model::{Action, Desired, Observed, PlatformKind};
 use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
 use crate::store::Store;
+use observe::Known;
 use spec::WechatConfig;
 
 pub mod crypto;
@@ -104,7 +105,7 @@ impl Platform for WechatClient {
     }
 
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app, None))
+        Box::pin(self.observe_app(app, Known::Nothing))
     }
 
     fn observe_since<'a>(
@@ -112,7 +113,15 @@ impl Platform for WechatClient {
         app: &'a Desired,
         last: &'a Observed,
     ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app, Some(last)))
+        Box::pin(self.observe_app(app, Known::Since(last)))
+    }
+
+    fn observe_but_settings<'a>(
+        &'a self,
+        app: &'a Desired,
+        last: &'a Observed,
+    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
+        Box::pin(self.observe_app(app, Known::Settings(last)))
     }
 
     fn probe<'a>(

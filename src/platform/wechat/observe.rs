@@ -9,6 +9,10 @@
 //! experience build (this one, or an older one before it), and a gray release needs a newer
 //! approved build, which a commit would have put in experience first. Testers are always read.
 //!
+//! Knowing an observation from before this process's own writes that left the settings alone
+//! ([`Platform::observe_but_settings`](crate::platform::Platform), the pass after a submission),
+//! the testers, domains and jump rules are taken from it; version info and the audit are read.
+//!
 //! The probe (the cheapest read that reveals drift) is version info alone: its digest changes
 //! with a commit, a release or a rollback (each moves a version, a description or a time). An
 //! audit submitted or withdrawn, a gray percentage and the testers are not in it.
@@ -19,7 +23,9 @@ use super::WechatClient;
 use super::client::{Method, decode};
 use super::errors;
 use super::types::{GrayPlanAnswer, History, LatestAudit, Members, VersionInfo};
-use crate::model::{Audit, AuditStatus, Build, Desired, Live, Observed, parse_fingerprint};
+use crate::model::{
+    Audit, AuditStatus, Build, Desired, Live, LiveDomains, LiveJump, Observed, parse_fingerprint,
+};
 use crate::platform::{PlatformError, probe_digest};
 
 const VERSION_INFO: &str = "wxa/getversioninfo";
@@ -27,6 +33,19 @@ const LATEST_AUDIT: &str = "wxa/get_latest_auditstatus";
 const GRAY_PLAN: &str = "wxa/getgrayreleaseplan";
 const HISTORY: &str = "wxa/revertcoderelease";
 const MEMBERS: &str = "wxa/memberauth";
+
+/// What an observation may take from an earlier one.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Known<'a> {
+    /// Nothing: every read.
+    Nothing,
+    /// The last observation for the same wanted build, nothing in flight: the audit and gray
+    /// plan are kept when version info shows nothing they could follow moved ([`unmoved`]).
+    Since(&'a Observed),
+    /// An observation from before this process's own writes, which left the settings alone: the
+    /// testers, domains and jump rules are taken from it, the rest is read.
+    Settings(&'a Observed),
+}
 
 /// A build from a version and a description carrying the fingerprint tag; `None` when empty.
 fn build(version: &str, description: &str) -> Option<Build> {
@@ -86,21 +105,21 @@ fn plain_reason(reason: &str) -> Option<String> {
 }
 
 impl WechatClient {
-    /// Reads `app`'s live state, knowing `last` or not (see the module doc for which calls are
-    /// made when).
+    /// Reads `app`'s live state, taking from an earlier observation what `known` allows (see the
+    /// module doc for which calls are made when).
     pub(super) async fn observe_app(
         &self,
         app: &Desired,
-        last: Option<&Observed>,
+        known: Known<'_>,
     ) -> Result<Observed, PlatformError> {
         let appid = app.appid.as_str();
         if !self.readable(appid)? {
             return Ok(Observed::default());
         }
-        // Without a last observation the audit is needed anyway: read it in the first round.
         let first = async {
-            match last {
-                None => {
+            match known {
+                // The audit is needed anyway: read it in the first round.
+                Known::Nothing => {
                     let (versions, audit, members) = tokio::try_join!(
                         self.version_info(appid),
                         self.latest_audit(appid),
@@ -108,10 +127,15 @@ impl WechatClient {
                     )?;
                     Ok::<_, PlatformError>((versions, Some(audit), members))
                 }
-                Some(_) => {
+                Known::Since(_) => {
                     let (versions, members) =
                         tokio::try_join!(self.version_info(appid), self.members(appid))?;
                     Ok((versions, None, members))
+                }
+                Known::Settings(last) => {
+                    let (versions, audit) =
+                        tokio::try_join!(self.version_info(appid), self.latest_audit(appid))?;
+                    Ok((versions, Some(audit), last.members.clone()))
                 }
             }
         };
@@ -126,14 +150,17 @@ impl WechatClient {
         let live_build = versions
             .release_info
             .and_then(|r| build(&r.release_version, &r.release_desc));
-        let kept = last.filter(|last| {
-            unmoved(
-                last,
-                experience.as_ref(),
-                live_build.as_ref(),
-                &app.fingerprint,
-            )
-        });
+        let kept = match known {
+            Known::Since(last) => Some(last).filter(|last| {
+                unmoved(
+                    last,
+                    experience.as_ref(),
+                    live_build.as_ref(),
+                    &app.fingerprint,
+                )
+            }),
+            Known::Nothing | Known::Settings(_) => None,
+        };
         let (audit, (live, previous)) = match kept {
             Some(last) => (last.audit.clone(), (last.live.clone(), None)),
             None => tokio::try_join!(
@@ -151,13 +178,9 @@ impl WechatClient {
                 },
             )?,
         };
-        let domains = match app.domains.as_deref() {
-            Some(wanted) => Some(self.observe_domains(appid, wanted).await?),
-            None => None,
-        };
-        let jump = match app.qrcode_jump.as_deref() {
-            Some(wanted) => Some(self.observe_jump(appid, wanted).await?),
-            None => None,
+        let (domains, jump) = match known {
+            Known::Settings(last) => (last.domains.clone(), last.jump.clone()),
+            Known::Nothing | Known::Since(_) => self.settings_of(app).await?,
         };
         Ok(Observed {
             authorized: true,
@@ -173,6 +196,23 @@ impl WechatClient {
             domains,
             jump,
         })
+    }
+
+    /// The domains and jump rules of `app`, where the fleet manages them.
+    async fn settings_of(
+        &self,
+        app: &Desired,
+    ) -> Result<(Option<LiveDomains>, Option<LiveJump>), PlatformError> {
+        let appid = app.appid.as_str();
+        let domains = match app.domains.as_deref() {
+            Some(wanted) => Some(self.observe_domains(appid, wanted).await?),
+            None => None,
+        };
+        let jump = match app.qrcode_jump.as_deref() {
+            Some(wanted) => Some(self.observe_jump(appid, wanted).await?),
+            None => None,
+        };
+        Ok((domains, jump))
     }
 
     /// The gray plan of the live build, and the previous release when the live one is unwanted.

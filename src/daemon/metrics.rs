@@ -56,9 +56,12 @@ impl Metrics {
         f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Forgets an app that left the fleet.
+    /// Forgets an app that left the fleet: its state and its rollout hold.
     pub fn forget_app(&self, name: &str) {
-        self.with(|m| m.apps.remove(name));
+        self.with(|m| {
+            m.apps.remove(name);
+            m.held.remove(name);
+        });
     }
 
     /// Records a good load of the fleet at `at` (unix seconds), from `revision` (a git commit,
@@ -539,6 +542,28 @@ mod tests {
         assert!(metrics.render().contains("state=\"in_sync\""));
         metrics.forget_app("tea-house");
         assert!(!metrics.render().contains("state=\"in_sync\""));
+    }
+
+    #[test]
+    fn a_removed_app_leaves_the_rollout_held_gauge() {
+        let metrics = Metrics::new();
+        metrics.on(&Event::Held {
+            app: app(),
+            kind: "wave",
+            until_ms: None,
+            reason: "waits".into(),
+        });
+        let text = metrics.render();
+        assert!(
+            text.contains("minifleet_rollout_held_apps{kind=\"wave\"} 1\n"),
+            "{text}"
+        );
+        metrics.forget_app("tea-house");
+        let text = metrics.render();
+        assert!(
+            text.contains("minifleet_rollout_held_apps{kind=\"wave\"} 0\n"),
+            "{text}"
+        );
     }
 
     #[test]

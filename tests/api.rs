@@ -595,6 +595,7 @@ fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
         metrics.contains("minifleet_rollout_held_apps{kind=\"gate\"} 0"),
         "{metrics}"
     );
+    common::openmetrics::check(&metrics);
 }
 
 /// `qr` while the daemon holds the store: the daemon asks the platform (read token), the CLI

@@ -183,19 +183,19 @@ fn an_audit_push_starts_the_apps_pass_within_a_second() {
     assert_eq!((status, body.as_str()), (200, "ready"));
     let (status, metrics) = daemon.get("/metrics");
     assert_eq!(status, 200);
-    let families = check_prometheus_text(&metrics);
-    for family in [
-        "minifleet_apps",
-        "minifleet_actions_total",
-        "minifleet_api_errors_total",
-        "minifleet_passes_total",
-        "minifleet_pass_duration_seconds",
-        "minifleet_fleet_last_load_timestamp_seconds",
-        "minifleet_fleet_valid",
+    let families = common::openmetrics::check(&metrics);
+    for (family, kind) in [
+        ("minifleet_apps", "gauge"),
+        ("minifleet_actions", "counter"),
+        ("minifleet_api_errors", "counter"),
+        ("minifleet_passes", "counter"),
+        ("minifleet_pass_duration_seconds", "histogram"),
+        ("minifleet_fleet_last_load_timestamp_seconds", "gauge"),
+        ("minifleet_fleet_valid", "gauge"),
     ] {
         assert!(
-            families.iter().any(|f| f == family),
-            "no {family}:\n{metrics}"
+            families.iter().any(|(f, k)| f == family && k == kind),
+            "no {kind} {family}:\n{metrics}"
         );
     }
     assert!(
@@ -372,105 +372,81 @@ fn watch_runs_against_a_standalone_sandbox_at_sandbox_url() {
     runtime.block_on(handle.stop()).expect("the sandbox stops");
 }
 
-/// Checks the Prometheus text format line by line (HELP/TYPE comments, samples with escaped
-/// labels and float values, samples only after their family's TYPE); returns the families.
-fn check_prometheus_text(text: &str) -> Vec<String> {
-    let mut families: Vec<(String, String)> = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        if let Some(rest) = line.strip_prefix("# ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (keyword, name) = (parts.next().unwrap(), parts.next().expect("a metric name"));
-            assert!(valid_name(name), "bad metric name in {line:?}");
-            if keyword == "TYPE" {
-                let kind = parts.next().expect("a type");
-                assert!(
-                    ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                    "bad type in {line:?}"
-                );
-                assert!(
-                    !families.iter().any(|(n, _)| n == name),
-                    "second TYPE for {name}"
-                );
-                families.push((name.to_string(), kind.to_string()));
-            } else {
-                assert_eq!(keyword, "HELP", "unknown comment {line:?}");
-            }
-            continue;
-        }
-        let (name, after) = match line.find(['{', ' ']) {
-            Some(i) => line.split_at(i),
-            None => panic!("no value in {line:?}"),
-        };
-        assert!(valid_name(name), "bad sample name in {line:?}");
-        let value = match after.strip_prefix('{') {
-            Some(labels) => {
-                let end = labels
-                    .rfind("} ")
-                    .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
-                check_labels(&labels[..end], line);
-                &labels[end + 2..]
-            }
-            None => &after[1..],
-        };
-        let value = value.split(' ').next().unwrap();
-        assert!(
-            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
-            "bad value in {line:?}"
-        );
-        let (family, kind) = families
-            .last()
-            .unwrap_or_else(|| panic!("{line:?} before any TYPE"));
-        let ok = match kind.as_str() {
-            "histogram" => [
-                format!("{family}_bucket"),
-                format!("{family}_sum"),
-                format!("{family}_count"),
-            ]
-            .contains(&name.to_string()),
-            _ => name == family,
-        };
-        assert!(ok, "sample {name} outside its family {family}");
-        if name.ends_with("_bucket") {
-            assert!(line.contains("le=\""), "bucket without `le` in {line:?}");
-        }
-    }
-    families.into_iter().map(|(n, _)| n).collect()
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-fn check_labels(labels: &str, line: &str) {
-    let mut rest = labels;
-    while !rest.is_empty() {
-        let (name, after) = rest
-            .split_once("=\"")
-            .unwrap_or_else(|| panic!("bad label in {line:?}"));
-        assert!(
-            valid_name(name) && !name.contains(':'),
-            "bad label name in {line:?}"
-        );
-        let mut escaped = false;
-        let mut end = None;
-        for (i, c) in after.char_indices() {
-            match (escaped, c) {
-                (true, '\\' | '"' | 'n') => escaped = false,
-                (true, _) => panic!("bad escape in {line:?}"),
-                (false, '\\') => escaped = true,
-                (false, '"') => {
-                    end = Some(i);
-                    break;
-                }
-                (false, _) => {}
-            }
-        }
-        let end = end.unwrap_or_else(|| panic!("unterminated label value in {line:?}"));
-        rest = &after[end + 1..];
-        rest = rest.strip_prefix(',').unwrap_or(rest);
+/// The checker `/metrics` is held to fails on what is not OpenMetrics text.
+#[test]
+fn the_openmetrics_checker_refuses_malformed_text() {
+    let good = "# HELP a_b Help with \\\\ and \\n.\n# TYPE a_b counter\na_b_total{kind=\"x\\\"y\",result=\"ok\"} 1\n\
+                # TYPE h_seconds histogram\n# UNIT h_seconds seconds\nh_seconds_sum 0.3\nh_seconds_count 1\n\
+                h_seconds_bucket{le=\"0.5\"} 1\nh_seconds_bucket{le=\"+Inf\"} 1\n# EOF\n";
+    assert_eq!(
+        common::openmetrics::check(good),
+        [
+            ("a_b".to_string(), "counter".to_string()),
+            ("h_seconds".to_string(), "histogram".to_string())
+        ]
+    );
+    for (why, text) in [
+        ("no EOF", "# TYPE a gauge\na 1\n"),
+        ("text after EOF", "# TYPE a gauge\na 1\n# EOF\na 2\n"),
+        ("a sample without TYPE", "a 1\n# EOF\n"),
+        (
+            "a sample before its TYPE",
+            "# HELP a A.\na 1\n# TYPE a gauge\n# EOF\n",
+        ),
+        (
+            "a family twice",
+            "# TYPE a gauge\na 1\n# TYPE a gauge\na 2\n# EOF\n",
+        ),
+        (
+            "two TYPEs",
+            "# TYPE a gauge\n# TYPE a counter\na 1\n# EOF\n",
+        ),
+        (
+            "interleaved families",
+            "# TYPE a gauge\n# TYPE b gauge\na 1\n# EOF\n",
+        ),
+        ("an unknown type", "# TYPE a number\na 1\n# EOF\n"),
+        ("a counter without _total", "# TYPE a counter\na 1\n# EOF\n"),
+        (
+            "a counter family named _total",
+            "# TYPE a_total counter\na_total_total 1\n# EOF\n",
+        ),
+        ("a blank line", "# TYPE a gauge\n\na 1\n# EOF\n"),
+        ("no value", "# TYPE a gauge\na\n# EOF\n"),
+        ("a bad value", "# TYPE a gauge\na one\n# EOF\n"),
+        ("text after the value", "# TYPE a gauge\na 1 2 3\n# EOF\n"),
+        ("unclosed labels", "# TYPE a gauge\na{x=\"1\" 1\n# EOF\n"),
+        ("a bad escape", "# TYPE a gauge\na{x=\"\\t\"} 1\n# EOF\n"),
+        (
+            "a label twice",
+            "# TYPE a gauge\na{x=\"1\",x=\"2\"} 1\n# EOF\n",
+        ),
+        (
+            "a bad label name",
+            "# TYPE a gauge\na{x-y=\"1\"} 1\n# EOF\n",
+        ),
+        (
+            "a unit not in the name",
+            "# TYPE a gauge\n# UNIT a seconds\na 1\n# EOF\n",
+        ),
+        (
+            "a bucket without le",
+            "# TYPE h histogram\nh_count 0\nh_bucket 0\n# EOF\n",
+        ),
+        (
+            "buckets not cumulative",
+            "# TYPE h histogram\nh_count 1\nh_bucket{le=\"1.0\"} 2\nh_bucket{le=\"+Inf\"} 1\n# EOF\n",
+        ),
+        (
+            "+Inf is not the count",
+            "# TYPE h histogram\nh_count 2\nh_bucket{le=\"1.0\"} 1\nh_bucket{le=\"+Inf\"} 1\n# EOF\n",
+        ),
+        (
+            "no +Inf bucket",
+            "# TYPE h histogram\nh_count 1\nh_bucket{le=\"1.0\"} 1\n# EOF\n",
+        ),
+    ] {
+        let checked = std::panic::catch_unwind(|| common::openmetrics::check(text));
+        assert!(checked.is_err(), "{why} passed:\n{text}");
     }
 }

@@ -128,6 +128,7 @@ fn history(daemon: &Daemon, app: &str) -> Vec<Value> {
 
 fn revision_metric(daemon: &Daemon) -> String {
     let (_, metrics) = daemon.get("/metrics");
+    common::openmetrics::check(&metrics);
     metrics
         .lines()
         .find(|l| l.starts_with("minifleet_fleet_revision{"))

@@ -407,6 +407,7 @@ fn a_sink_that_takes_nothing_blocks_nothing_and_shows_in_metrics() {
     assert!(
         metrics.contains("minifleet_notify_sent_total{sink=\"revoked-robot\",kind=\"wecom\"} 0")
     );
+    common::openmetrics::check(&metrics);
     assert!(bad.got().len() >= 2, "tried again: {:?}", bad.got().len());
     let warned = daemon.wait_log("of the sink's failure", |l| {
         l["message"] == "a notification could not be sent"

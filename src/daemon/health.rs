@@ -1,4 +1,4 @@
-//! The daemon's own endpoints: `/healthz`, `/readyz` and `/metrics` (Prometheus text).
+//! The daemon's own endpoints: `/healthz`, `/readyz` and `/metrics` (OpenMetrics text).
 //!
 //! Ready means ready to serve: the fleet is loaded and the store answers. What a platform needs
 //! besides (WeChat: a fresh verify ticket, which only WeChat's own push brings — behind a
@@ -168,6 +168,24 @@ mod tests {
             body,
             "ready\ncondition not met: tokens: no fresh verify ticket"
         );
+    }
+
+    #[tokio::test]
+    async fn metrics_answer_in_the_openmetrics_text_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let health = Health::new(Arc::new(Metrics::new()), store, Arc::new(|_| Vec::new()));
+        let response = metrics(State(Arc::new(health))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.ends_with("\n# EOF\n"), "{body}");
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //!
 //! A dry run (`plan`, `reconcile --dry-run`) reads what it shows, but knowing the last
 //! observation for the same wanted build with nothing in flight, the platform keeps from it what
-//! its fresh reads prove unmoved ([`Platform::observe_since`]: on WeChat the audit and the gray
+//! its fresh reads prove unmoved ([`Known::Since`]: on WeChat the audit and the gray
 //! plan of a build live in full, when version info shows it still live and in experience); the
 //! testers, domains and the rest are read. A pass about to apply always observes fully.
 
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use super::{Engine, Mode, PassError, now_ms};
 use crate::model::{Action, AuditStatus, Desired, Observed, Record};
 use crate::plan::{Context, plan_app};
-use crate::platform::Platform;
+use crate::platform::{Known, Platform};
 
 /// Resyncs between two full observations of an app, by default: with a probe of one call and a
 /// full observation of two to four, about 1.1–1.3 calls per app per resync.
@@ -179,65 +179,50 @@ impl Engine {
                     return Ok(last);
                 }
                 // A proposal changes nothing of the engine's, not even the resync count.
-                return self.observe_knowing(app, platform).await;
+                return self.observe_on_stored(app, platform, Basis::Since).await;
             }
             _ => {}
         }
         let observed = match mode {
             Mode::Apply if !resync && self.proofs.submitted(&app.appid) => {
-                self.observe_but_settings(app, platform).await?
+                self.observe_on_stored(app, platform, Basis::Settings)
+                    .await?
             }
             // About to write (or the k-th resync, or one the probe did not prove): every read.
-            Mode::Apply => observe(app, platform).await?,
-            Mode::DryRun | Mode::Proposal => self.observe_knowing(app, platform).await?,
+            Mode::Apply => observe(app, platform, Known::Nothing).await?,
+            Mode::DryRun | Mode::Proposal => {
+                self.observe_on_stored(app, platform, Basis::Since).await?
+            }
         };
         self.proofs.observed_fully(&app.appid);
         Ok(observed)
     }
 
-    /// An observation of `app`, waiting for the verdict on this process's submission, that takes
-    /// its settings from the stored observation from before the submission
-    /// ([`Platform::observe_but_settings`]); once the verdict is in, the next pass reads all.
-    async fn observe_but_settings(
+    /// An observation of `app` on the stored one, as `basis` allows ([`Known`]): for a dry run,
+    /// the last observation for the same wanted build with nothing in flight; waiting for the
+    /// verdict on this process's submission, the observation from before it, whose settings are
+    /// taken (once the verdict is in, the next pass reads all). Without such an observation, a
+    /// full one.
+    async fn observe_on_stored(
         &self,
         app: &Desired,
         platform: &dyn Platform,
+        basis: Basis,
     ) -> Result<Observed, PassError> {
         let last = self.store.observation(&app.appid)?.map(|(last, _)| last);
-        let Some(last) = last.filter(|last| last.wanted.as_deref() == Some(&app.fingerprint))
-        else {
-            self.proofs.note_submitted(&app.appid, false);
-            return observe(app, platform).await;
+        let last = last.filter(|last| {
+            last.wanted.as_deref() == Some(app.fingerprint.as_str())
+                && (basis == Basis::Settings || !in_flight(last))
+        });
+        let known = match (&last, basis) {
+            (None, _) => Known::Nothing,
+            (Some(last), Basis::Since) => Known::Since(last),
+            (Some(last), Basis::Settings) => Known::Settings(last),
         };
-        let mut observed = platform
-            .observe_but_settings(app, &last)
-            .await
-            .map_err(|e| PassError::Platform(Box::new(e)))?;
-        observed.wanted = Some(app.fingerprint.clone());
-        if !in_flight(&observed) {
+        let observed = observe(app, platform, known).await?;
+        if basis == Basis::Settings && (last.is_none() || !in_flight(&observed)) {
             self.proofs.note_submitted(&app.appid, false);
         }
-        Ok(observed)
-    }
-
-    /// An observation of `app` that may keep from the last one (same wanted build, nothing in
-    /// flight) what the platform's fresh reads prove unmoved ([`Platform::observe_since`]).
-    async fn observe_knowing(
-        &self,
-        app: &Desired,
-        platform: &dyn Platform,
-    ) -> Result<Observed, PassError> {
-        let last = self.store.observation(&app.appid)?.map(|(last, _)| last);
-        let Some(last) = last.filter(|last| {
-            last.wanted.as_deref() == Some(app.fingerprint.as_str()) && !in_flight(last)
-        }) else {
-            return observe(app, platform).await;
-        };
-        let mut observed = platform
-            .observe_since(app, &last)
-            .await
-            .map_err(|e| PassError::Platform(Box::new(e)))?;
-        observed.wanted = Some(app.fingerprint.clone());
         Ok(observed)
     }
 
@@ -412,10 +397,24 @@ fn plans_nothing(app: &Desired, observed: &Observed, record: &Record) -> bool {
     plan.state.is_settled() && !plan.has_changes()
 }
 
-/// A full observation of `app`, marked with the version it was read for.
-pub(super) async fn observe(app: &Desired, platform: &dyn Platform) -> Result<Observed, PassError> {
+/// What a pass observes on, besides fresh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Basis {
+    /// The last observation ([`Known::Since`]).
+    Since,
+    /// The observation before this process's submission ([`Known::Settings`]).
+    Settings,
+}
+
+/// An observation of `app`, taking from an earlier one what `known` allows, marked with the
+/// version it was read for.
+pub(super) async fn observe(
+    app: &Desired,
+    platform: &dyn Platform,
+    known: Known<'_>,
+) -> Result<Observed, PassError> {
     let mut observed = platform
-        .observe(app)
+        .observe_with(app, known)
         .await
         .map_err(|e| PassError::Platform(Box::new(e)))?;
     observed.wanted = Some(app.fingerprint.clone());

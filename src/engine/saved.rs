@@ -38,10 +38,13 @@ impl Engine {
         let Some(platform) = self.platform(app.platform) else {
             return SavedOutcome::Refused(format!("no {} platform is configured", app.platform));
         };
-        let observed = match super::probe::observe(app, platform.as_ref()).await {
-            Ok(observed) => observed,
-            Err(err) => return SavedOutcome::Refused(format!("cannot observe it: {err}")),
-        };
+        let observed =
+            match super::probe::observe(app, platform.as_ref(), crate::platform::Known::Nothing)
+                .await
+            {
+                Ok(observed) => observed,
+                Err(err) => return SavedOutcome::Refused(format!("cannot observe it: {err}")),
+            };
         if let Err(err) = self.store.put_observation(&app.appid, &observed, now_ms()) {
             return SavedOutcome::Refused(format!("cannot record its observation: {err}"));
         }

@@ -303,6 +303,21 @@ pub struct AuditQuota {
     pub resets_at: Option<u64>,
 }
 
+/// What an observation may take from an earlier one of the same app ([`Platform::observe_with`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Known<'a> {
+    /// Nothing: every read.
+    Nothing,
+    /// The last observation for the same wanted build, with nothing in flight: what fresh reads
+    /// prove unmoved may be kept (WeChat: the audit and the gray plan, when version info shows
+    /// the wanted build still live in full and in experience as then). A dry run's basis.
+    Since(&'a Observed),
+    /// An observation from before this process's own writes, which left the settings alone (the
+    /// passes between a submission and its verdict): the testers, domains and jump rules are
+    /// taken from it, the rest is read.
+    Settings(&'a Observed),
+}
+
 /// A platform minifleet can drive: read an app's live state, and apply one action to it.
 ///
 /// Implementations own their credentials and token caches; they never read the fleet file.
@@ -313,29 +328,15 @@ pub trait Platform: Send + Sync {
     /// Reads the app's live state.
     fn observe<'a>(&'a self, app: &'a Desired) -> BoxFuture<'a, Result<Observed, PlatformError>>;
 
-    /// Reads the app's live state knowing `last`, its last observation for the same wanted build,
-    /// with nothing in flight: a platform may keep from `last` what its fresh reads prove has not
-    /// moved, and must read the rest. By default a full [`Platform::observe`].
-    fn observe_since<'a>(
+    /// Reads the app's live state, taking from an earlier observation what `known` allows (see
+    /// [`Known`]): a platform keeps what it can prove or trust and reads the rest. By default a
+    /// full [`Platform::observe`].
+    fn observe_with<'a>(
         &'a self,
         app: &'a Desired,
-        last: &'a Observed,
+        known: Known<'a>,
     ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        let _ = last;
-        self.observe(app)
-    }
-
-    /// Reads the app's live state but its settings — the testers, and where the platform has
-    /// them the domains and jump rules — which it takes from `last`: an observation made before
-    /// this process's own writes, which left the settings alone (the pass after a submission
-    /// waits for a verdict, and only a hand change moves a setting). By default a full
-    /// [`Platform::observe`].
-    fn observe_but_settings<'a>(
-        &'a self,
-        app: &'a Desired,
-        last: &'a Observed,
-    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        let _ = last;
+        let _ = known;
         self.observe(app)
     }
 

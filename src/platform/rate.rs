@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{AuditQuota, BoxFuture, Effect, Platform, PlatformError};
+use super::{AuditQuota, BoxFuture, Effect, Known, Platform, PlatformError};
 use crate::model::{Action, Desired, Observed, PlatformKind};
 
 /// A rate: `per_sec` calls a second on average, bursts of up to `burst`.
@@ -109,25 +109,14 @@ impl Platform for RateLimited {
         })
     }
 
-    fn observe_since<'a>(
+    fn observe_with<'a>(
         &'a self,
         app: &'a Desired,
-        last: &'a Observed,
+        known: Known<'a>,
     ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
         Box::pin(async move {
             self.bucket.take().await;
-            self.inner.observe_since(app, last).await
-        })
-    }
-
-    fn observe_but_settings<'a>(
-        &'a self,
-        app: &'a Desired,
-        last: &'a Observed,
-    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(async move {
-            self.bucket.take().await;
-            self.inner.observe_but_settings(app, last).await
+            self.inner.observe_with(app, known).await
         })
     }
 

@@ -27,7 +27,7 @@ pub use actions::BuildWait;
 pub mod module;
 
 use crate::model::{Action, Desired, Observed, PlatformKind};
-use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
+use crate::platform::{BoxFuture, Effect, Known, Platform, PlatformError};
 use crate::secret::Secret;
 use crate::store::Store;
 use spec::AlipayConfig;
@@ -91,12 +91,16 @@ impl Platform for AlipayClient {
         Box::pin(self.observe_app(app, None))
     }
 
-    fn observe_but_settings<'a>(
+    fn observe_with<'a>(
         &'a self,
         app: &'a Desired,
-        last: &'a Observed,
+        known: Known<'a>,
     ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app, Some(last)))
+        let settings = match known {
+            Known::Settings(last) => Some(last),
+            Known::Nothing | Known::Since(_) => None,
+        };
+        Box::pin(self.observe_app(app, settings))
     }
 
     fn probe<'a>(

@@ -28,9 +28,8 @@ pub use auth::{Authorization, AuthorizedApp, LinkKind, authorization_url};
 pub use tokens::TICKET_TTL_SECS;
 
 use crate::model::{Action, Desired, Observed, PlatformKind};
-use crate::platform::{BoxFuture, Effect, Platform, PlatformError};
+use crate::platform::{BoxFuture, Effect, Known, Platform, PlatformError};
 use crate::store::Store;
-use observe::Known;
 use spec::WechatConfig;
 
 pub mod crypto;
@@ -108,20 +107,12 @@ impl Platform for WechatClient {
         Box::pin(self.observe_app(app, Known::Nothing))
     }
 
-    fn observe_since<'a>(
+    fn observe_with<'a>(
         &'a self,
         app: &'a Desired,
-        last: &'a Observed,
+        known: Known<'a>,
     ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app, Known::Since(last)))
-    }
-
-    fn observe_but_settings<'a>(
-        &'a self,
-        app: &'a Desired,
-        last: &'a Observed,
-    ) -> BoxFuture<'a, Result<Observed, PlatformError>> {
-        Box::pin(self.observe_app(app, Known::Settings(last)))
+        Box::pin(self.observe_app(app, known))
     }
 
     fn probe<'a>(

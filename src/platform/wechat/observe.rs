@@ -2,7 +2,7 @@
 //! and members always; the gray plan only when something is live; the rollback history only when
 //! the live build is not the wanted one.
 //!
-//! Knowing the last observation ([`Platform::observe_since`](crate::platform::Platform)), version
+//! Knowing the last observation ([`Known::Since`](crate::platform::Known)), version
 //! info and members are read, and the latest audit and the gray plan are kept from the last
 //! observation when version info shows nothing moved that they could follow: the wanted build is
 //! live and in experience as it was then, released in full then. An audit can only be of the
@@ -10,7 +10,7 @@
 //! approved build, which a commit would have put in experience first. Testers are always read.
 //!
 //! Knowing an observation from before this process's own writes that left the settings alone
-//! ([`Platform::observe_but_settings`](crate::platform::Platform), the pass after a submission),
+//! ([`Known::Settings`](crate::platform::Known), the passes after a submission),
 //! the testers, domains and jump rules are taken from it; version info and the audit are read.
 //!
 //! The probe (the cheapest read that reveals drift) is version info alone: its digest changes
@@ -26,26 +26,13 @@ use super::types::{GrayPlanAnswer, History, LatestAudit, Members, VersionInfo};
 use crate::model::{
     Audit, AuditStatus, Build, Desired, Live, LiveDomains, LiveJump, Observed, parse_fingerprint,
 };
-use crate::platform::{PlatformError, probe_digest};
+use crate::platform::{Known, PlatformError, probe_digest};
 
 const VERSION_INFO: &str = "wxa/getversioninfo";
 const LATEST_AUDIT: &str = "wxa/get_latest_auditstatus";
 const GRAY_PLAN: &str = "wxa/getgrayreleaseplan";
 const HISTORY: &str = "wxa/revertcoderelease";
 const MEMBERS: &str = "wxa/memberauth";
-
-/// What an observation may take from an earlier one.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Known<'a> {
-    /// Nothing: every read.
-    Nothing,
-    /// The last observation for the same wanted build, nothing in flight: the audit and gray
-    /// plan are kept when version info shows nothing they could follow moved ([`unmoved`]).
-    Since(&'a Observed),
-    /// An observation from before this process's own writes, which left the settings alone: the
-    /// testers, domains and jump rules are taken from it, the rest is read.
-    Settings(&'a Observed),
-}
 
 /// A build from a version and a description carrying the fingerprint tag; `None` when empty.
 fn build(version: &str, description: &str) -> Option<Build> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::fleet::{ApiBase, RejectRule, SandboxSpec};
 use crate::model::{AuditStatus, Build, Live, Observed, Stage};
-use crate::platform::ErrorClass;
+use crate::platform::{ErrorClass, Known};
 use crate::sandbox::{self, Persist, SandboxHandle};
 use crate::secret::Secret;
 use crate::store::Token;
@@ -252,7 +252,11 @@ async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_mo
         };
 
         // Nothing moved: version info and members are read, the audit and gray plan kept.
-        let again = env.client.observe_since(&v1, &last).await.unwrap();
+        let again = env
+            .client
+            .observe_with(&v1, Known::Since(&last))
+            .await
+            .unwrap();
         assert_eq!(since(&env, start), [1, 1, 0, 0]);
         assert_eq!(
             (&again.experience, &again.audit, &again.live, &again.probe),
@@ -263,7 +267,11 @@ async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_mo
         // A build committed by hand moves the experience build: the audit and gray plan are read.
         let start = reads(&env);
         env.run(&v2, commit(&v2)).await;
-        let moved = env.client.observe_since(&v1, &last).await.unwrap();
+        let moved = env
+            .client
+            .observe_with(&v1, Known::Since(&last))
+            .await
+            .unwrap();
         assert_eq!(since(&env, start), [1, 1, 1, 1]);
         assert_eq!(
             fp(&moved.experience).as_deref(),
@@ -280,7 +288,11 @@ async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_mo
         };
         let start = reads(&env);
         env.run(&v1, commit(&v1)).await;
-        let read = env.client.observe_since(&v1, &graying).await.unwrap();
+        let read = env
+            .client
+            .observe_with(&v1, Known::Since(&graying))
+            .await
+            .unwrap();
         assert_eq!(since(&env, start), [1, 1, 1, 1]);
         assert_eq!(read.live.unwrap().gray, None);
     })

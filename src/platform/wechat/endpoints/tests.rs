@@ -11,6 +11,7 @@ use crate::fleet::{ApiBase, SandboxSpec};
 use crate::model::{Desired, Stage};
 use crate::platform::Platform;
 use crate::platform::platforms::Notice;
+use crate::platform::relay::Relay;
 use crate::platform::wechat::crypto::{self, MsgCrypt};
 use crate::platform::wechat::push::{SANDBOX_AES_KEY, SANDBOX_TOKEN, build_xml};
 use crate::platform::wechat::spec::WechatConfig;
@@ -540,44 +541,48 @@ async fn a_bogus_auth_code_is_the_callers_error_400_saying_how_to_get_a_fresh_li
     .await;
 }
 
+/// Endpoints whose WeChat is a closed port (an exchange cannot reach it), with `relay`, served on
+/// loopback: what the callback page at their URL answers to a code.
+async fn callback_without_wechat(store: Store, relay: Option<Arc<Relay>>) -> (u16, String) {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let config = WechatConfig {
+        component_appid: COMPONENT.into(),
+        component_secret: Some(Secret::new("s3cret")),
+        token: None,
+        encoding_aes_key: None,
+        api_base: ApiBase::Url(closed.clone()),
+    };
+    let client = Arc::new(crate::platform::wechat::WechatClient::new(
+        &config, &closed, store,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(Callbacks::new(
+        client,
+        crypt_for(COMPONENT),
+        tokio::sync::broadcast::channel(16).0,
+        relay,
+    ));
+    tokio::spawn(serve(listener, app, std::future::pending()));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let reply = http
+        .get(format!("{url}{CALLBACK_PATH}?auth_code=queryauthcode@@@x"))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    (status, reply.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
     within(async {
         let env = env().await;
         seed_ticket(&env);
-        let closed = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}", listener.local_addr().unwrap())
-        };
-        let config = WechatConfig {
-            component_appid: COMPONENT.into(),
-            component_secret: Some(Secret::new("s3cret")),
-            token: None,
-            encoding_aes_key: None,
-            api_base: ApiBase::Url(closed.clone()),
-        };
-        let client = Arc::new(crate::platform::wechat::WechatClient::new(
-            &config,
-            &closed,
-            env.store.clone(),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(Callbacks::new(
-            client,
-            crypt_for(COMPONENT),
-            tokio::sync::broadcast::channel(16).0,
-            None,
-        ));
-        tokio::spawn(serve(listener, app, std::future::pending()));
-        let reply = env
-            .http
-            .get(format!("{url}{CALLBACK_PATH}?auth_code=queryauthcode@@@x"))
-            .send()
-            .await
-            .unwrap();
-        let status = reply.status().as_u16();
-        let html = reply.text().await.unwrap();
+        let (status, html) = callback_without_wechat(env.store.clone(), None).await;
         assert_eq!(status, 502, "{html}");
         assert!(html.contains("could not be reached"), "{html}");
     })
@@ -588,42 +593,12 @@ async fn a_callback_while_wechat_cannot_be_reached_answers_502() {
 async fn a_shards_callback_leaves_the_code_to_the_apps_shard_and_exchanges_nothing() {
     within(async {
         // WeChat cannot be reached: an exchange would answer 502.
-        let closed = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}", listener.local_addr().unwrap())
-        };
         let dir = tempfile::tempdir().unwrap();
-        let config = WechatConfig {
-            component_appid: COMPONENT.into(),
-            component_secret: Some(Secret::new("s3cret")),
-            token: None,
-            encoding_aes_key: None,
-            api_base: ApiBase::Url(closed.clone()),
-        };
-        let client = Arc::new(crate::platform::wechat::WechatClient::new(
-            &config,
-            &closed,
-            Store::open(dir.path()).unwrap(),
-        ));
         let shard = crate::fleet::shard::Shard { index: 0, count: 2 };
-        let relay = crate::platform::relay::Relay::new(shard, vec![closed.clone(); 2]).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(Callbacks::new(
-            client,
-            crypt_for(COMPONENT),
-            tokio::sync::broadcast::channel(16).0,
-            Some(relay),
-        ));
-        tokio::spawn(serve(listener, app, std::future::pending()));
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let reply = http
-            .get(format!("{url}{CALLBACK_PATH}?auth_code=queryauthcode@@@x"))
-            .send()
-            .await
-            .unwrap();
-        let status = reply.status().as_u16();
-        let html = reply.text().await.unwrap();
+        let peers = vec!["http://127.0.0.1:9".to_owned(); 2];
+        let relay = Relay::new(shard, peers).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (status, html) = callback_without_wechat(store, Some(relay)).await;
         assert_eq!(status, 200, "{html}");
         assert!(html.contains("Authorization received"), "{html}");
         assert!(html.contains("completes it"), "{html}");

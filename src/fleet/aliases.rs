@@ -1,7 +1,7 @@
 //! The bound on what aliases copy: a YAML alias stands for a copy of everything its anchor holds,
 //! and aliases of anchors that hold aliases multiply ("billion laughs": a few hundred bytes that
 //! expand to billions of nodes). Both readers of a fleet file (the one pass in `doc`, the position
-//! index of the careful path before serde_yaml) count every node an alias copies, from the parser's
+//! index of the careful path before its whole read) count every node an alias copies, from the parser's
 //! events, and refuse the file before a copy would pass [`MAX_COPIED_NODES`] nodes or
 //! [`MAX_COPIED_TEXT`] bytes of scalar text in all. Both count the same events the same way, so
 //! both refuse a file at the same alias.
@@ -65,21 +65,6 @@ impl TooManyCopies {
             help: Some(help()),
         }
     }
-}
-
-/// serde_yaml's own bound, met on the careful path by nested aliases that copy fewer nodes than
-/// [`MAX_COPIED_NODES`]: more alias uses, aliases in copies counted, than 100 per event of the
-/// file. The problem as reported, when `e` is that.
-pub(crate) fn serde_yaml_bound(e: &serde_yaml::Error) -> Option<FleetError> {
-    (e.to_string() == "repetition limit exceeded").then(|| FleetError {
-        yaml_path: String::new(),
-        app: None,
-        line_col: e.location().map(|l| (l.line(), l.column())),
-        message: "the fleet file's aliases expand too far: aliases of aliases are used more \
-                  than 100 times for each node written"
-            .to_owned(),
-        help: Some(help()),
-    })
 }
 
 fn help() -> String {

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
-use serde_yaml::{Mapping, Value};
+use serde_json::Value;
+
+use super::Mapping;
 
 use super::inherit::AppAt;
 use super::keys::did_you_mean;
@@ -108,7 +110,7 @@ impl<'a> Reader<'a> {
     pub(crate) fn new(defaults: Value, lookup: Lookup<'a>, handoff: Option<Handoff>) -> Reader<'a> {
         let typed = RawApp::deserialize(&defaults).unwrap_or_default();
         let mapping = match defaults {
-            Value::Mapping(m) => m,
+            Value::Object(m) => m,
             _ => Mapping::new(),
         };
         Reader {
@@ -179,7 +181,7 @@ fn read_app(
     p: &mut Problems<'_>,
 ) -> Option<(Desired, Option<Secret>)> {
     let path = &YamlPath::top("apps").index(index);
-    if !item.is_mapping() {
+    if !item.is_object() {
         p.value(
             path,
             format!(
@@ -193,7 +195,7 @@ fn read_app(
     let (mut own, written) = merge_maps(&defaults.mapping, item);
     let mut raw: RawApp = partial::read(&mut own, path, p);
     let none = Mapping::new();
-    let own = own.as_mapping().unwrap_or(&none);
+    let own = own.as_object().unwrap_or(&none);
     raw.inherit(&defaults.typed, own);
     let at = AppAt::new(path, index, own, &written, &defaults.mapping);
     let spec = raw
@@ -213,11 +215,11 @@ fn read_app(
 /// The app's own keys, where a key's value and its default are both mappings deep-merged (the
 /// other inherited keys are taken typed, see [`RawApp::inherit`]); and the app's own values of
 /// the keys merged, as written, to tell what it inherits.
-fn merge_maps(defaults: &Mapping, mut item: Value) -> (Value, Vec<(Value, Value)>) {
+fn merge_maps(defaults: &Mapping, mut item: Value) -> (Value, Vec<(String, Value)>) {
     let mut written = Vec::new();
-    if let Value::Mapping(own) = &mut item {
-        for (key, value) in own.iter_mut().filter(|(_, value)| value.is_mapping()) {
-            if let Some(default) = defaults.get(key).filter(|d| d.is_mapping()) {
+    if let Value::Object(own) = &mut item {
+        for (key, value) in own.iter_mut().filter(|(_, value)| value.is_object()) {
+            if let Some(default) = defaults.get(key).filter(|d| d.is_object()) {
                 let merged = deep_merge(default, value);
                 written.push((key.clone(), std::mem::replace(value, merged)));
             }

@@ -1,25 +1,32 @@
-//! The one parse of a fleet file: yaml-rust2's events built straight into `serde_yaml::Value`s,
-//! plain scalars resolved as serde_yaml resolves them (YAML 1.2 core schema). The top-level
-//! mapping is handed over a section at a time, and the `apps` list an app at a time, so a fleet of
-//! 100k apps is never held as one tree. A file this reader does not take as it is — a duplicate
-//! key, a tag, a merge key at the top, an integer beyond 64 bits, more than one document — goes to
-//! the careful path in `load`, which parses with serde_yaml and indexes every position.
+//! The one parse of a fleet file: yaml-rust2's events built straight into JSON values
+//! (`serde_json::Value`, what the typed reading deserializes and ext.json is made of), plain
+//! scalars resolved by the YAML 1.2 core schema, mapping keys as text. The top-level mapping is
+//! handed over a section at a time, and the `apps` list an app at a time, so a fleet of 100k apps
+//! is never held as one tree.
+//!
+//! A file this reader does not take as it is — a duplicate key, a tag, a merge key at the top, a
+//! key that is not text, an integer beyond 64 bits, a number JSON cannot hold, more than one
+//! document — goes to the careful path in `load`, which indexes every position and then reads the
+//! whole document with [`whole`]: the same events, the core schema's tags (`!!str`, `!!int`…)
+//! resolved, numbers and keys converted where they can be and refused with their line:col where
+//! they cannot. yaml-rust2 is the only YAML library minifleet reads with.
 
 use std::collections::{HashMap, HashSet};
 
-use serde_yaml::mapping::Entry;
-use serde_yaml::{Mapping, Number, Value};
+use serde_json::map::Entry;
+use serde_json::{Number, Value};
 use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::TScalarStyle;
+use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use super::Mapping;
 use super::aliases::Copies;
-use super::locate::{ReadError, SyntaxError};
+use super::locate::{ReadError, SyntaxError, line_col};
 
 /// Where the parts of a fleet file go, in file order.
 pub(crate) trait Sink {
     /// A top-level key and its value (`apps` too, when the reader did not stream it: not a list,
     /// or a list with an anchor).
-    fn section(&mut self, key: Value, value: Value);
+    fn section(&mut self, key: String, value: Value);
     /// The next item of the top-level `apps` list.
     fn app(&mut self, item: Value);
     /// About how many items the `apps` list holds (from the size of the first ones), so what
@@ -48,93 +55,171 @@ pub(crate) enum Parsed {
 /// Parses `text`, handing its sections and apps to `sink`; refuses a file whose aliases copy more
 /// than [`super::aliases`] allows before making the copy.
 pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, ReadError> {
-    let mut parser = Parser::new_from_str(text);
-    let mut builder = Builder {
-        sink,
-        stack: Vec::new(),
-        anchors: HashMap::new(),
-        top_keys: HashSet::new(),
-        whole: None,
-        streamed: false,
-        text,
-        at: 0,
-        apps: None,
-    };
-    let mut copies = Copies::default();
-    let mut documents = 0;
-    loop {
-        let (event, marker) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
-        builder.at = marker.index();
-        copies.event(&event, &marker)?;
-        let step = match event {
-            Event::StreamEnd => break,
-            Event::DocumentStart => {
-                documents += 1;
-                (documents == 1).then_some(())
-            }
-            Event::Nothing | Event::StreamStart | Event::DocumentEnd => Some(()),
-            Event::Scalar(text, style, anchor, None) => {
-                scalar(text, style).and_then(|v| builder.node(v, anchor))
-            }
-            Event::SequenceStart(anchor, None) => builder.open_seq(anchor),
-            Event::MappingStart(anchor, None) => builder.open_map(anchor),
-            Event::Scalar(.., Some(_))
-            | Event::SequenceStart(_, Some(_))
-            | Event::MappingStart(_, Some(_)) => None,
-            Event::SequenceEnd | Event::MappingEnd => builder.close(),
-            Event::Alias(id) => builder
-                .anchors
-                .get(&id)
-                .cloned()
-                .and_then(|v| builder.node(v, 0)),
-        };
-        if step.is_none() {
-            return Ok(Parsed::Careful);
-        }
-    }
+    let mut builder = Builder::new(text, Some(sink));
+    builder.run()?;
     Ok(match builder.whole {
+        _ if builder.careful => Parsed::Careful,
         _ if builder.streamed => Parsed::Streamed,
         Some(value) => Parsed::Whole(value),
         None => Parsed::Careful,
     })
 }
 
+/// The careful path's read: the whole document as one value (`null` for an empty file), tags of
+/// the core schema resolved; a key that is not text, a number JSON cannot hold, another tag or a
+/// second document refused at its line:col. (Duplicate keys were refused before, by the index.)
+pub(crate) fn whole(text: &str) -> Result<Value, ReadError> {
+    let mut builder = Builder::new(text, None);
+    builder.run()?;
+    Ok(builder.whole.unwrap_or(Value::Null))
+}
+
 /// A node still open, with its anchor (0: none).
 enum Open {
     /// The top-level mapping, streamed: the key whose value comes next.
-    Top(Option<Value>),
+    Top(Option<String>),
     /// The top-level `apps` list, streamed.
     Apps,
     Seq(Vec<Value>, usize),
     /// The entries so far and the key whose value comes next.
-    Map(Mapping, Option<Value>, usize),
+    Map(Mapping, Option<String>, usize),
 }
 
 struct Builder<'s> {
-    sink: &'s mut dyn Sink,
+    /// Where streamed parts go; `None`: the whole document is built (the careful path).
+    sink: Option<&'s mut dyn Sink>,
     stack: Vec<Open>,
     anchors: HashMap<usize, Value>,
     /// Top-level keys seen, to catch one written twice.
-    top_keys: HashSet<Value>,
-    /// The document, when it is not a mapping.
+    top_keys: HashSet<String>,
+    /// The document, when it is not streamed.
     whole: Option<Value>,
     streamed: bool,
+    /// Streaming met what only the careful path reads.
+    careful: bool,
     text: &'s str,
-    /// Where the event being built starts (a character index).
-    at: usize,
+    /// Where the event being built starts (none before the first).
+    mark: Option<Marker>,
     /// Where the streamed `apps` list starts, and how many apps it handed over so far.
     apps: Option<(usize, usize)>,
 }
 
-impl Builder<'_> {
+impl<'s> Builder<'s> {
+    fn new(text: &'s str, sink: Option<&'s mut dyn Sink>) -> Builder<'s> {
+        Builder {
+            sink,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            top_keys: HashSet::new(),
+            whole: None,
+            streamed: false,
+            careful: false,
+            text,
+            mark: None,
+            apps: None,
+        }
+    }
+
+    /// Builds the document from the parser's events, until the end or (streaming) until the
+    /// careful path must take over.
+    fn run(&mut self) -> Result<(), ReadError> {
+        let mut parser = Parser::new_from_str(self.text);
+        let mut copies = Copies::default();
+        let mut documents = 0;
+        loop {
+            let (event, marker) = parser.next_token().map_err(|e| SyntaxError::from(&e))?;
+            self.mark = Some(marker);
+            copies.event(&event, &marker)?;
+            let step = match event {
+                Event::StreamEnd => break,
+                Event::DocumentStart => {
+                    documents += 1;
+                    if documents > 1 && self.sink.is_none() {
+                        return Err(self.refuse(
+                            "a fleet file holds one YAML document; a second one starts here",
+                        ));
+                    }
+                    (documents == 1).then_some(())
+                }
+                Event::Nothing | Event::StreamStart | Event::DocumentEnd => Some(()),
+                Event::Scalar(text, style, anchor, tag) => {
+                    match self.scalar(text, style, tag.as_ref())? {
+                        Some(value) => self.node(value, anchor)?,
+                        None => None,
+                    }
+                }
+                Event::SequenceStart(anchor, tag) => self
+                    .container_tag(tag.as_ref(), "seq")?
+                    .and_then(|()| self.open_seq(anchor)),
+                Event::MappingStart(anchor, tag) => self
+                    .container_tag(tag.as_ref(), "map")?
+                    .and_then(|()| self.open_map(anchor)),
+                Event::SequenceEnd | Event::MappingEnd => self.close()?,
+                Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                    Some(value) => self.node(value, 0)?,
+                    None => None,
+                },
+            };
+            if step.is_none() {
+                if self.building_whole() {
+                    return Err(self.refuse("this part of the document cannot be read"));
+                }
+                self.careful = true;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the event being built starts (a character index).
+    fn at(&self) -> usize {
+        self.mark.as_ref().map_or(0, Marker::index)
+    }
+
+    /// Whether the whole document is built (the careful path), not streamed.
+    fn building_whole(&self) -> bool {
+        self.sink.is_none()
+    }
+
+    /// A problem at the event being built.
+    fn refuse(&self, message: impl Into<String>) -> ReadError {
+        ReadError::Syntax(SyntaxError {
+            line_col: self.mark.as_ref().map_or((1, 1), line_col),
+            message: message.into(),
+        })
+    }
+
     /// Whether a document was read already (a second one is the careful path's to refuse).
     fn done(&self) -> bool {
         self.streamed || self.whole.is_some()
     }
 
+    /// A tag on a mapping or sequence: none, or the core schema's own (`!!map`, `!!seq`) on the
+    /// careful path; `Ok(None)`: streaming leaves it to the careful path.
+    fn container_tag(
+        &self,
+        tag: Option<&yaml_rust2::parser::Tag>,
+        core: &str,
+    ) -> Result<Option<()>, ReadError> {
+        let Some(tag) = tag else {
+            return Ok(Some(()));
+        };
+        if !self.building_whole() {
+            return Ok(None);
+        }
+        match core_tag(tag) {
+            Some(name) if name == core => Ok(Some(())),
+            _ => Err(self.refuse(format!(
+                "the tag `{}` is not read: a fleet file is plain YAML",
+                shown_tag(tag)
+            ))),
+        }
+    }
+
     fn open_map(&mut self, anchor: usize) -> Option<()> {
         let open = match self.stack.last() {
-            None if anchor != 0 || self.done() => return None,
+            None if self.done() => return None,
+            None if anchor != 0 || self.building_whole() => Open::Map(Mapping::new(), None, anchor),
             None => Open::Top(None),
             Some(_) => Open::Map(Mapping::new(), None, anchor),
         };
@@ -145,8 +230,8 @@ impl Builder<'_> {
     fn open_seq(&mut self, anchor: usize) -> Option<()> {
         let open = match self.stack.last() {
             None if self.done() => return None,
-            Some(Open::Top(Some(key))) if anchor == 0 && key.as_str() == Some("apps") => {
-                self.apps = Some((self.at, 0));
+            Some(Open::Top(Some(key))) if anchor == 0 && key == "apps" => {
+                self.apps = Some((self.at(), 0));
                 Open::Apps
             }
             _ => Open::Seq(Vec::new(), anchor),
@@ -155,58 +240,105 @@ impl Builder<'_> {
         Some(())
     }
 
-    /// Adds a finished node to what is open; `None` where the careful path must take over.
-    fn node(&mut self, value: Value, anchor: usize) -> Option<()> {
+    /// A mapping key as text; `None` (streaming: the careful path's) for one that is not text.
+    fn key(&self, value: Value) -> Result<Option<String>, ReadError> {
+        if let Value::String(text) = value {
+            return Ok(Some(text));
+        }
+        if !self.building_whole() {
+            return Ok(None);
+        }
+        match value {
+            Value::Number(n) => Ok(Some(n.to_string())),
+            Value::Bool(b) => Ok(Some(b.to_string())),
+            _ => Err(self.refuse(
+                "a mapping key must be text (a name, a number or true/false), not a list, a mapping or null",
+            )),
+        }
+    }
+
+    /// Adds a finished node to what is open; `Ok(None)` where the careful path must take over.
+    fn node(&mut self, value: Value, anchor: usize) -> Result<Option<()>, ReadError> {
         if anchor != 0 {
             self.anchors.insert(anchor, value.clone());
         }
         let done = self.done();
-        match self.stack.last_mut() {
-            None if done => return None,
-            None => self.whole = Some(value),
-            Some(Open::Seq(items, _)) => items.push(value),
-            Some(Open::Apps) => {
-                self.sink.app(value);
+        let expects_key = matches!(
+            self.stack.last(),
+            Some(Open::Top(None) | Open::Map(_, None, _))
+        );
+        let key = if expects_key {
+            match self.key(value.clone())? {
+                Some(key) => Some(key),
+                None => return Ok(None),
+            }
+        } else {
+            None
+        };
+        match (self.stack.last_mut(), key) {
+            (None, _) if done => return Ok(None),
+            (None, _) => self.whole = Some(value),
+            (Some(Open::Seq(items, _)), _) => items.push(value),
+            (Some(Open::Apps), _) => {
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.app(value);
+                }
                 self.count_app();
             }
-            Some(Open::Top(key @ None)) => {
-                if value.as_str() == Some("<<") || !self.top_keys.insert(value.clone()) {
-                    return None;
+            (Some(Open::Top(slot @ None)), Some(key)) => {
+                if key == "<<" || !self.top_keys.insert(key.clone()) {
+                    return Ok(None);
                 }
-                *key = Some(value);
+                *slot = Some(key);
             }
-            Some(Open::Top(key @ Some(_))) => {
-                let key = key.take()?;
-                self.sink.section(key, value);
-            }
-            Some(Open::Map(_, key @ None, _)) => *key = Some(value),
-            Some(Open::Map(map, key @ Some(_), _)) => match map.entry(key.take()?) {
-                Entry::Occupied(_) => return None,
-                Entry::Vacant(slot) => {
-                    slot.insert(value);
+            (Some(Open::Top(slot @ Some(_))), _) => {
+                let Some(key) = slot.take() else {
+                    return Ok(None);
+                };
+                if let Some(sink) = self.sink.as_mut() {
+                    sink.section(key, value);
                 }
-            },
+            }
+            (Some(Open::Map(_, slot @ None, _)), Some(key)) => *slot = Some(key),
+            (Some(Open::Map(map, slot @ Some(_), _)), _) => {
+                let Some(key) = slot.take() else {
+                    return Ok(None);
+                };
+                match map.entry(key) {
+                    Entry::Occupied(_) => return Ok(None),
+                    Entry::Vacant(entry) => {
+                        entry.insert(value);
+                    }
+                }
+            }
+            (Some(Open::Top(None) | Open::Map(_, None, _)), None) => return Ok(None),
         }
-        Some(())
+        Ok(Some(()))
     }
 
     /// Counts an app handed over; after [`SAMPLE`] of them, tells the sink how many the rest of
     /// the text holds at the same size.
     fn count_app(&mut self) {
+        let at = self.at();
         let Some((start, count)) = self.apps.as_mut() else {
             return;
         };
         *count += 1;
-        if *count == SAMPLE && self.at > *start {
-            let per_app = (self.at - *start) / SAMPLE;
-            let rest = self.text.chars().count().saturating_sub(self.at);
+        if *count == SAMPLE && at > *start {
+            let per_app = (at - *start) / SAMPLE;
+            let rest = self.text.chars().count().saturating_sub(at);
             let expected = SAMPLE + rest / per_app.max(1);
-            self.sink.expect_apps(expected.min(MOST_EXPECTED));
+            if let Some(sink) = self.sink.as_mut() {
+                sink.expect_apps(expected.min(MOST_EXPECTED));
+            }
         }
     }
 
-    fn close(&mut self) -> Option<()> {
-        match self.stack.pop()? {
+    fn close(&mut self) -> Result<Option<()>, ReadError> {
+        let Some(open) = self.stack.pop() else {
+            return Ok(None);
+        };
+        Ok(match open {
             Open::Top(None) => {
                 self.streamed = true;
                 Some(())
@@ -215,51 +347,120 @@ impl Builder<'_> {
                 Some(Open::Top(key)) => key.take().map(|_| ()),
                 _ => None,
             },
-            Open::Seq(items, anchor) => self.node(Value::Sequence(items), anchor),
-            Open::Map(map, None, anchor) => self.node(Value::Mapping(map), anchor),
+            Open::Seq(items, anchor) => self.node(Value::Array(items), anchor)?,
+            Open::Map(map, None, anchor) => self.node(Value::Object(map), anchor)?,
             Open::Top(Some(_)) | Open::Map(_, Some(_), _) => None,
+        })
+    }
+
+    /// A scalar's value; `Ok(None)` (streaming) where the careful path must take over: a tag, an
+    /// integer beyond 64 bits, a number JSON cannot hold.
+    fn scalar(
+        &self,
+        text: String,
+        style: TScalarStyle,
+        tag: Option<&yaml_rust2::parser::Tag>,
+    ) -> Result<Option<Value>, ReadError> {
+        if tag.is_some() && !self.building_whole() {
+            return Ok(None);
+        }
+        let resolved = match tag.map(|t| (core_tag(t), t)) {
+            None if style != TScalarStyle::Plain => Resolved::Value(Value::String(text)),
+            None => resolve_plain(text),
+            Some((Some("str"), _)) => Resolved::Value(Value::String(text)),
+            Some((Some(kind @ ("int" | "float" | "bool" | "null")), tag)) => {
+                let resolved = resolve_plain(text.clone());
+                let fits = match (&resolved, kind) {
+                    (Resolved::Value(Value::Number(n)), "int") => !n.is_f64(),
+                    (Resolved::Value(Value::Number(_)) | Resolved::Wide(_), "float") => true,
+                    (Resolved::Value(Value::Bool(_)), "bool") => true,
+                    (Resolved::Value(Value::Null), "null") => true,
+                    (Resolved::Wide(_), "int") => true,
+                    _ => false,
+                };
+                if !fits {
+                    return Err(self.refuse(format!(
+                        "`{text}` is not what its tag `{}` says",
+                        shown_tag(tag)
+                    )));
+                }
+                resolved
+            }
+            Some((_, tag)) => {
+                return Err(self.refuse(format!(
+                    "the tag `{}` is not read: a fleet file is plain YAML",
+                    shown_tag(tag)
+                )));
+            }
+        };
+        match resolved {
+            Resolved::Value(value) => Ok(Some(value)),
+            _ if !self.building_whole() => Ok(None),
+            Resolved::Wide(f) => Ok(Some(Value::Number(Number::from_f64(f).unwrap_or(0.into())))),
+            Resolved::NotFinite(text) => Err(self.refuse(format!(
+                "`{text}` is not a number a fleet file can hold; quote it to mean the text"
+            ))),
         }
     }
 }
 
-/// A scalar's value: quoted and block scalars are strings, plain ones are resolved.
-fn scalar(text: String, style: TScalarStyle) -> Option<Value> {
-    if style != TScalarStyle::Plain {
-        return Some(Value::String(text));
-    }
-    resolve_plain(text)
+/// The name of a tag of the YAML core schema (`!!str` → `str`).
+fn core_tag(tag: &yaml_rust2::parser::Tag) -> Option<&str> {
+    (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!").then_some(tag.suffix.as_str())
 }
 
-/// serde_yaml's resolution of a plain scalar: null, boolean, integer, float, else string.
-/// `None` for an integer that fits only in 128 bits (serde_yaml's own business).
-fn resolve_plain(text: String) -> Option<Value> {
+/// A tag as written.
+fn shown_tag(tag: &yaml_rust2::parser::Tag) -> String {
+    match core_tag(tag) {
+        Some(name) => format!("!!{name}"),
+        None => format!("{}{}", tag.handle, tag.suffix),
+    }
+}
+
+/// A plain scalar, resolved.
+enum Resolved {
+    Value(Value),
+    /// An integer beyond 64 bits, as the nearest float.
+    Wide(f64),
+    /// `.inf`, `.nan` and the like: no JSON number.
+    NotFinite(String),
+}
+
+/// The YAML 1.2 core schema's resolution of a plain scalar: null, boolean, integer, float, else
+/// string.
+fn resolve_plain(text: String) -> Resolved {
+    let value = |v| Resolved::Value(v);
     match text.as_str() {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "" | "~" | "null" | "Null" | "NULL" => return value(Value::Null),
+        "true" | "True" | "TRUE" => return value(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return value(Value::Bool(false)),
         _ => {}
     }
     let first = text.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
-        return Some(Value::String(text));
+        return value(Value::String(text));
     }
     if let Some(n) = unsigned(&text, u64::from_str_radix) {
-        return Some(Value::Number(Number::from(n)));
+        return value(Value::Number(Number::from(n)));
     }
     if let Some(n) = negative(&text, i64::from_str_radix) {
-        return Some(Value::Number(Number::from(n)));
+        return value(Value::Number(Number::from(n)));
     }
-    if unsigned(&text, u128::from_str_radix).is_some()
-        || negative(&text, i128::from_str_radix).is_some()
-    {
-        return None;
+    if let Some(n) = unsigned(&text, u128::from_str_radix) {
+        return Resolved::Wide(n as f64);
+    }
+    if let Some(n) = negative(&text, i128::from_str_radix) {
+        return Resolved::Wide(n as f64);
     }
     if !leading_zero_digits(&text) {
         if let Some(f) = float(&text) {
-            return Some(Value::Number(Number::from(f)));
+            return match Number::from_f64(f) {
+                Some(n) => value(Value::Number(n)),
+                None => Resolved::NotFinite(text),
+            };
         }
     }
-    Some(Value::String(text))
+    value(Value::String(text))
 }
 
 /// A radix prefix and its digits (`0x…`, `0o…`, `0b…`), the digits not signed themselves.
@@ -326,7 +527,7 @@ fn float(text: &str) -> Option<f64> {
 /// Hands a document read whole (by the careful path) to `sink` as [`parse`] would; a document
 /// that is not a mapping comes back.
 pub(crate) fn feed(doc: Value, sink: &mut dyn Sink) -> Option<Value> {
-    let Value::Mapping(top) = doc else {
+    let Value::Object(top) = doc else {
         return Some(doc);
     };
     top.into_iter()

@@ -2,7 +2,9 @@
 //! only through what it inherits is reported once, at the default, naming the apps that inherit
 //! it, instead of once per app; an app that sets the value itself gets its own problem.
 
-use serde_yaml::{Mapping, Value};
+use serde_json::Value;
+
+use super::Mapping;
 
 use super::FleetError;
 use super::path::{Seg, YamlPath};
@@ -18,7 +20,7 @@ pub struct AppAt<'x> {
     /// unknown or mistyped.
     own: &'x Mapping,
     /// The app's own values, as written, of the keys deep-merged with a default.
-    written: &'x [(Value, Value)],
+    written: &'x [(String, Value)],
     /// `defaults`, as read (without unknown or mistyped keys).
     defaults: &'x Mapping,
 }
@@ -42,7 +44,7 @@ impl<'x> AppAt<'x> {
         path: &'x YamlPath,
         index: usize,
         own: &'x Mapping,
-        written: &'x [(Value, Value)],
+        written: &'x [(String, Value)],
         defaults: &'x Mapping,
     ) -> AppAt<'x> {
         AppAt {
@@ -142,7 +144,7 @@ impl<'x> AppAt<'x> {
             return false;
         }
         // A key not deep-merged is the app's own value, whole.
-        let written = self.written.iter().find(|(k, _)| k.as_str() == Some(first));
+        let written = self.written.iter().find(|(k, _)| k == first);
         written.is_none_or(|(_, value)| writes(value, rest))
     }
 }
@@ -181,7 +183,7 @@ fn holds(map: &Mapping, input: &[&str]) -> bool {
         if i + 1 == input.len() {
             return true;
         }
-        match value.as_mapping() {
+        match value.as_object() {
             Some(inner) => node = inner,
             None => return false,
         }
@@ -196,7 +198,7 @@ fn writes(value: &Value, rest: &[&str]) -> bool {
     let mut node = value;
     for key in rest {
         match node {
-            Value::Mapping(map) => match map.get(*key) {
+            Value::Object(map) => match map.get(*key) {
                 Some(next) => node = next,
                 None => return false,
             },

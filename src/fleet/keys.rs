@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::path::YamlPath;
 use super::problems::Problems;
@@ -77,19 +77,18 @@ impl Trail<'_> {
 
 fn walk(value: &mut Value, root: &Json, node: &Json, trail: &Trail<'_>, p: &mut Problems<'_>) {
     match value {
-        Value::Mapping(map) => {
+        Value::Object(map) => {
             let Some(schema) = object_schema(root, node) else {
                 return;
             };
             let mut unknown = Vec::new();
             for (key, child) in map.iter_mut() {
-                let Some(key) = key.as_str() else { continue };
                 match child_schema(schema, key) {
-                    Some(node) if child.is_mapping() || child.is_sequence() => {
+                    Some(node) if child.is_object() || child.is_array() => {
                         walk(child, root, node, &Trail::Key(trail, key), p);
                     }
                     Some(_) => {}
-                    None => unknown.push(key.to_owned()),
+                    None => unknown.push(key.clone()),
                 }
             }
             if unknown.is_empty() {
@@ -101,7 +100,7 @@ fn walk(value: &mut Value, root: &Json, node: &Json, trail: &Trail<'_>, p: &mut 
                 map.remove(key.as_str());
             }
         }
-        Value::Sequence(items) => {
+        Value::Array(items) => {
             let Some(items_schema) = array_schema(root, node).and_then(|s| s.get("items")) else {
                 return;
             };

@@ -1,14 +1,15 @@
 //! Loading: one parse handing over the file's sections and apps in order (the careful path —
-//! serde_yaml and a position index — for files it does not take), unknown keys stripped, each
+//! a position index, then the whole document — for files it does not take), unknown keys stripped, each
 //! section read on its own so one problem never hides another; a fleet is returned only when
 //! there are no problems at all.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use serde_yaml::{Mapping, Value};
+use serde_json::Value;
 
-use super::aliases;
+use super::Mapping;
+
 use super::apps::{Batch, Handoff};
 use super::doc::{self, Parsed};
 use super::locate::{Duplicate, Index, ReadError};
@@ -19,7 +20,7 @@ use super::raw::RawDefaults;
 use super::secrets::EnvLookup;
 use super::spec::Specs;
 use super::{
-    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, notify_spec, platforms,
+    Fleet, FleetError, FleetErrors, Platforms, apps, file, keys, merge, notify_spec, platforms,
     quota_spec, rollout_spec, sandbox_spec, templates,
 };
 use crate::model::Desired;
@@ -151,8 +152,8 @@ fn fail(file: &Path, error: FleetError) -> FleetErrors {
     errors(file, vec![error])
 }
 
-/// The careful path: serde_yaml reads the whole document, after a position index has looked
-/// for keys written twice.
+/// The careful path: a position index looks for keys written twice, then the whole document
+/// is read ([`doc::whole`]).
 fn careful<'a>(
     text: &'a str,
     file: &'a Path,
@@ -164,7 +165,7 @@ fn careful<'a>(
         let duplicates = index.duplicates().iter().map(duplicate_error).collect();
         return Err(errors(file, duplicates));
     }
-    let doc = serde_yaml::from_str(text).map_err(|e| fail(file, yaml_error(&e)))?;
+    let doc = doc::whole(text).map_err(|e| fail(file, read_error(e)))?;
     let mut reader = Reader::new(text, Problems::new(text, Some(index)), file, ctx, handoff);
     match doc::feed(doc, &mut reader) {
         None => Ok(reader),
@@ -203,19 +204,15 @@ struct Reader<'a> {
 }
 
 impl doc::Sink for Reader<'_> {
-    fn section(&mut self, key: Value, mut value: Value) {
-        if key.as_str() == Some("apps") {
-            if let Value::Sequence(items) = value {
+    fn section(&mut self, key: String, mut value: Value) {
+        if key == "apps" {
+            if let Value::Array(items) = value {
                 items.into_iter().for_each(|item| self.app(item));
                 return;
             }
         }
         self.merge(&mut value);
-        let keep = match key.as_str() {
-            Some(key) => keys::strip_section(self.ctx.schema, key, &mut value, &mut self.p),
-            None => true,
-        };
-        if keep {
+        if keys::strip_section(self.ctx.schema, &key, &mut value, &mut self.p) {
             self.sections.insert(key, value);
         }
     }
@@ -275,8 +272,14 @@ impl<'a> Reader<'a> {
         if !self.may_merge {
             return;
         }
-        if let Err(e) = value.apply_merge() {
-            self.merge.get_or_insert_with(|| yaml_error(&e));
+        if let Err(message) = merge::apply_merge(value) {
+            self.merge.get_or_insert_with(|| FleetError {
+                yaml_path: String::new(),
+                app: None,
+                line_col: None,
+                message: format!("invalid YAML: {message}"),
+                help: Some("`<<` merges a mapping (`<<: *defaults`) or a list of them".into()),
+            });
         }
     }
 
@@ -381,9 +384,10 @@ fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {
         }
         Some(v) if v.as_u64() == Some(1) => {}
         Some(v) => {
-            let shown = serde_yaml::to_string(v)
-                .map(|s| s.trim().to_owned())
-                .unwrap_or_default();
+            let shown = match v {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
             p.value(&path, format!("version must be 1, got `{shown}`"))
                 .help("this minifleet reads fleet files of version 1");
         }
@@ -413,20 +417,5 @@ fn duplicate_error(d: &Duplicate) -> FleetError {
             "a key may appear only once in a mapping; the first `{}` is on line {}",
             d.key, d.first.0
         )),
-    }
-}
-
-fn yaml_error(e: &serde_yaml::Error) -> FleetError {
-    if let Some(bound) = aliases::serde_yaml_bound(e) {
-        return bound;
-    }
-    let text = e.to_string();
-    let message = text.split(" at line ").next().unwrap_or(&text).to_owned();
-    FleetError {
-        yaml_path: String::new(),
-        app: None,
-        line_col: e.location().map(|l| (l.line(), l.column())),
-        message: format!("invalid YAML: {message}"),
-        help: None,
     }
 }

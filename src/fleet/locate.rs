@@ -157,7 +157,7 @@ struct Builder {
     stack: Vec<Frame>,
     index: Index,
     /// What aliases copied so far; the first alias past the bound, once there is one (nothing
-    /// is copied here, but the careful path's serde_yaml would).
+    /// is copied here, but the careful path's whole read would).
     copies: Copies,
     too_many_copies: Option<TooManyCopies>,
 }

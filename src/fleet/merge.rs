@@ -1,11 +1,53 @@
 //! Defaults merged into apps: mappings merge key by key, recursively; lists and scalars replace.
+//! And YAML's `<<` merge keys, applied where the file writes them.
 
-use serde_yaml::Value;
+use serde_json::Value;
+
+use super::partial::kind;
+
+/// Applies YAML's `<<` merge keys in `value`, everywhere in it: the mapping (or each mapping of
+/// the list, the first first) that `<<` holds gives its keys to the mapping `<<` is in, which
+/// keeps its own. An error names what `<<` held when it was no mapping.
+pub(crate) fn apply_merge(value: &mut Value) -> Result<(), String> {
+    match value {
+        Value::Array(items) => items.iter_mut().try_for_each(apply_merge),
+        Value::Object(map) => {
+            if let Some(merged) = map.remove("<<") {
+                let sources = match merged {
+                    Value::Object(one) => vec![one],
+                    Value::Array(list) => list
+                        .into_iter()
+                        .map(|item| match item {
+                            Value::Object(one) => Ok(one),
+                            other => Err(format!(
+                                "expected a mapping for merging, but found {}",
+                                kind(&other)
+                            )),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    other => {
+                        return Err(format!(
+                            "expected a mapping or list of mappings for merging, but found {}",
+                            kind(&other)
+                        ));
+                    }
+                };
+                for source in sources {
+                    for (key, value) in source {
+                        map.entry(key).or_insert(value);
+                    }
+                }
+            }
+            map.values_mut().try_for_each(apply_merge)
+        }
+        _ => Ok(()),
+    }
+}
 
 /// `over` merged onto `base`.
 pub(crate) fn deep_merge(base: &Value, over: &Value) -> Value {
     match (base, over) {
-        (Value::Mapping(b), Value::Mapping(o)) => {
+        (Value::Object(b), Value::Object(o)) => {
             let mut merged = b.clone();
             for (k, v) in o {
                 let value = match merged.get(k) {
@@ -14,7 +56,7 @@ pub(crate) fn deep_merge(base: &Value, over: &Value) -> Value {
                 };
                 merged.insert(k.clone(), value);
             }
-            Value::Mapping(merged)
+            Value::Object(merged)
         }
         _ => over.clone(),
     }
@@ -25,7 +67,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        crate::fleet::doc::whole(s).unwrap()
     }
 
     #[test]

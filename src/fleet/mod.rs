@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::model::{Desired, PlatformKind};
+
+/// A mapping of the fleet file as read: text keys, JSON values (see `doc`).
+pub(crate) type Mapping = serde_json::Map<String, Value>;
 use crate::secret::Secret;
 
 pub use spec::{PlatformConfig, PlatformSpec, SectionCx, Specs, TemplateRef};

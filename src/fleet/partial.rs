@@ -2,8 +2,8 @@
 //! exact path, set the offending key aside and try again, until the rest reads cleanly.
 
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use serde_path_to_error::Segment;
-use serde_yaml::Value;
 
 use super::path::{Seg, YamlPath};
 use super::problems::Problems;
@@ -19,7 +19,7 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
     if value.is_null() {
         return T::default();
     }
-    if !value.is_mapping() {
+    if !value.is_object() {
         p.value(path, format!("expected a mapping, got {}", kind(value)));
         *value = Value::Null;
         return T::default();
@@ -76,9 +76,8 @@ pub(crate) fn kind(value: &Value) -> &'static str {
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
     }
 }
 
@@ -111,7 +110,7 @@ fn remove_deepest_key(value: &mut Value, path: &YamlPath) -> bool {
             None => return false,
         }
     }
-    match (&segs[last_key], node.as_mapping_mut()) {
+    match (&segs[last_key], node.as_object_mut()) {
         (Seg::Key(k), Some(map)) => map.remove(k.as_str()).is_some(),
         _ => false,
     }
@@ -179,15 +178,12 @@ mod tests {
 
     #[test]
     fn removes_the_deepest_key() {
-        let mut v: Value = serde_yaml::from_str("a: {b: [1, {c: 2, d: 3}]}").unwrap();
+        let mut v: Value = crate::fleet::doc::whole("a: {b: [1, {c: 2, d: 3}]}").unwrap();
         let path = YamlPath::top("a").key("b").index(1).key("c");
         assert!(remove_deepest_key(&mut v, &path));
-        assert_eq!(
-            v,
-            serde_yaml::from_str::<Value>("a: {b: [1, {d: 3}]}").unwrap()
-        );
+        assert_eq!(v, crate::fleet::doc::whole("a: {b: [1, {d: 3}]}").unwrap());
         let list_item = YamlPath::top("a").key("b").index(0);
         assert!(remove_deepest_key(&mut v, &list_item));
-        assert_eq!(v, serde_yaml::from_str::<Value>("a: {}").unwrap());
+        assert_eq!(v, crate::fleet::doc::whole("a: {}").unwrap());
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::Platforms;
 use super::load::Ctx;
@@ -22,7 +22,7 @@ pub(crate) fn read(
 ) -> (Platforms, BTreeSet<PlatformKind>) {
     let mut platforms = Platforms::default();
     let mut declared = BTreeSet::new();
-    let Value::Mapping(sections) = value else {
+    let Value::Object(sections) = value else {
         if !value.is_null() {
             p.value(
                 &YamlPath::top("platforms"),
@@ -50,7 +50,7 @@ pub(crate) fn read(
 
 /// Removes `proxy` from a platform section; the URL when it is one (else reported).
 fn take_proxy(section: &mut Value, path: &YamlPath, p: &mut Problems<'_>) -> Option<String> {
-    let Value::Mapping(map) = section else {
+    let Value::Object(map) = section else {
         return None;
     };
     let value = map.remove("proxy")?;

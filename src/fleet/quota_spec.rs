@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::partial;
 use super::path::YamlPath;

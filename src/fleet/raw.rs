@@ -385,9 +385,9 @@ pub struct RawApp {
 impl RawApp {
     /// Takes from `defaults` every inherited key the app's own mapping `own` does not have.
     /// Mappings both set were deep-merged before reading; the app's value wins otherwise.
-    pub(crate) fn inherit(&mut self, defaults: &RawApp, own: &serde_yaml::Mapping) {
+    pub(crate) fn inherit(&mut self, defaults: &RawApp, own: &crate::fleet::Mapping) {
         // An app sets a handful of keys: a scan of them beats hashing each field's name.
-        let own: Vec<&str> = own.keys().filter_map(serde_yaml::Value::as_str).collect();
+        let own: Vec<&str> = own.keys().map(String::as_str).collect();
         macro_rules! inherit {
             ($($field:ident),*) => {$(
                 if !own.contains(&stringify!($field)) {

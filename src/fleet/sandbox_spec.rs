@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::path::YamlPath;
 use super::problems::Problems;

@@ -8,8 +8,8 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use serde_json::Value;
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value;
 
 use super::ApiBase;
 use super::inherit::AppAt;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::load::Ctx;
 use super::partial::kind;
@@ -24,18 +24,15 @@ pub(crate) fn read(
 ) -> BTreeMap<String, Template> {
     let top = YamlPath::top("templates");
     let mut templates = BTreeMap::new();
-    let Value::Mapping(entries) = value else {
+    let Value::Object(entries) = value else {
         if !value.is_null() {
             p.value(&top, format!("expected a mapping, got {}", kind(value)));
         }
         return templates;
     };
     for (name, entry) in entries.iter_mut() {
-        let Some(name) = name.as_str() else {
-            continue;
-        };
         let path = top.key(name);
-        let Value::Mapping(parts) = entry else {
+        let Value::Object(parts) = entry else {
             if !entry.is_null() {
                 p.value(&path, format!("expected a mapping, got {}", kind(entry)));
             }

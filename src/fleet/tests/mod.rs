@@ -62,7 +62,7 @@ pub(super) fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Fleet, Fleet
     load_str(text, Path::new("fleet.yaml"), &lookup, SPECS)
 }
 
-/// Loads `text` on the careful path only (serde_yaml and the position index), with an empty
+/// Loads `text` on the careful path only (the position index, then the whole read), with an empty
 /// environment.
 pub(super) fn load_careful(text: &str) -> Result<Fleet, FleetErrors> {
     let mut fleet = super::load::load_str_careful(text, Path::new("fleet.yaml"), &|_| None, SPECS)?;

@@ -1,27 +1,29 @@
-//! The one-pass reader: plain scalars resolve as serde_yaml resolves them, files it does not take
+//! The one-pass reader: plain scalars resolve as serde_yaml (a second YAML implementation, a
+//! dev-dependency only) resolves them, files it does not take
 //! go the careful way, apps are read in any section order, and both paths give the same fleet.
 
 use proptest::prelude::*;
 use serde_json::json;
 
 use crate::platform::registry::SPECS;
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::*;
 use crate::fleet::doc::{self, Parsed, Sink};
+use crate::fleet::locate::ReadError;
 use crate::fleet::schema::{fleet_schema, object_schema};
 
 /// Collects what the reader hands over.
 #[derive(Default)]
 struct Parts {
-    sections: Vec<(Value, Value)>,
+    sections: Vec<(String, Value)>,
     apps: Vec<Value>,
     /// What the reader estimated the apps list to hold, and after how many apps.
     expected: Option<(usize, usize)>,
 }
 
 impl Sink for Parts {
-    fn section(&mut self, key: Value, value: Value) {
+    fn section(&mut self, key: String, value: Value) {
         self.sections.push((key, value));
     }
 
@@ -143,11 +145,7 @@ proptest! {
 fn sections_stream_in_order_and_apps_one_at_a_time() {
     let (parsed, parts) = parse(BASE);
     assert_eq!(parsed, Parsed::Streamed);
-    let keys: Vec<&str> = parts
-        .sections
-        .iter()
-        .filter_map(|(k, _)| k.as_str())
-        .collect();
+    let keys: Vec<&str> = parts.sections.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(keys, ["version", "platforms", "templates", "defaults"]);
     assert_eq!(parts.apps.len(), 1);
     assert_eq!(parts.apps[0]["name"], Value::from("tea-house"));
@@ -389,4 +387,50 @@ fn loading_with_work_reports_the_same_problems() {
     assert_eq!(with, plain);
     assert_eq!(with.errors.len(), 1);
     assert_eq!(with.errors[0].yaml_path, "apps[1200].appid");
+}
+
+#[test]
+fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_cannot_hold_where_written()
+ {
+    let text = "a: !!str 1.4.0\nb: !!int 7\nc: !!float 1.5\nd: !!bool true\ne: !!null ~\n\
+                f: !!map { x: 1 }\ng: !!seq [1]\n1: a number key\ntrue: a flag key\n\
+                big: 99999999999999999999\n";
+    assert_eq!(
+        doc::whole(text).unwrap(),
+        json!({
+            "a": "1.4.0", "b": 7, "c": 1.5, "d": true, "e": null, "f": {"x": 1}, "g": [1],
+            "1": "a number key", "true": "a flag key", "big": 1e20
+        })
+    );
+    assert_eq!(doc::whole("").unwrap(), Value::Null, "an empty file");
+    let refused = [
+        ("a: !custom x\n", "the tag `!custom` is not read"),
+        ("a: !!int x\n", "`x` is not what its tag `!!int` says"),
+        ("a: .inf\n", "`.inf` is not a number a fleet file can hold"),
+        ("a: 1\n? [1, 2]\n: x\n", "a mapping key must be text"),
+        ("a: 1\n---\nb: 2\n", "a fleet file holds one YAML document"),
+    ];
+    for (text, words) in refused {
+        match doc::whole(text) {
+            Err(ReadError::Syntax(e)) => {
+                assert!(e.message.contains(words), "{text:?}: {e:?}");
+                assert!(e.line_col.0 >= 1 && e.line_col.0 <= 3, "{text:?}: {e:?}");
+            }
+            other => panic!("{text:?} refused, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_merge_key_holding_no_mapping_is_one_clear_problem() {
+    let text = edit(
+        BASE,
+        &[("  - name: tea-house\n", "  - <<: 5\n    name: tea-house\n")],
+    );
+    let errors = load_both(&text).expect_err("a merge of a number");
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    assert_eq!(
+        errors.errors[0].message,
+        "invalid YAML: expected a mapping or list of mappings for merging, but found a number"
+    );
 }

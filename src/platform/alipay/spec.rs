@@ -5,8 +5,8 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::Value;
 use serde_json::{Map, Value as Json};
-use serde_yaml::Value;
 
 use crate::fleet::kit::is_phone;
 use crate::fleet::kit::{

@@ -227,12 +227,18 @@ async fn full_pipeline_commit_submit_approve_release() {
     .await;
 }
 
+/// The sandbox with [`APP`], and two versions of it to go from one to the other.
+async fn two_versions() -> (Env, Desired, Desired) {
+    let env = env(spec(), &[APP]).await;
+    let v1 = desired(APP, "1.0.0", json!({}));
+    let v2 = desired(APP, "2.0.0", json!({}));
+    (env, v1, v2)
+}
+
 #[tokio::test]
 async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_moved_is_read() {
     within(async {
-        let env = env(spec(), &[APP]).await;
-        let v1 = desired(APP, "1.0.0", json!({}));
-        let v2 = desired(APP, "2.0.0", json!({}));
+        let (env, v1, v2) = two_versions().await;
         env.approve(&v1).await;
         env.run(&v1, release(&v1)).await;
         let last = env.client.observe(&v1).await.unwrap();
@@ -302,9 +308,7 @@ async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_mo
 #[tokio::test]
 async fn gray_10_then_50_then_release() {
     within(async {
-        let env = env(spec(), &[APP]).await;
-        let v1 = desired(APP, "1.0.0", json!({}));
-        let v2 = desired(APP, "2.0.0", json!({}));
+        let (env, v1, v2) = two_versions().await;
         env.approve(&v1).await;
         let gray = |to| Action::Gray {
             fingerprint: v2.fingerprint.clone(),
@@ -349,9 +353,7 @@ async fn gray_10_then_50_then_release() {
 #[tokio::test]
 async fn revert_gray_and_rollback() {
     within(async {
-        let env = env(spec(), &[APP]).await;
-        let v1 = desired(APP, "1.0.0", json!({}));
-        let v2 = desired(APP, "2.0.0", json!({}));
+        let (env, v1, v2) = two_versions().await;
         env.approve(&v1).await;
         env.run(&v1, release(&v1)).await;
         env.approve(&v2).await;

@@ -219,7 +219,9 @@ impl<'s> Builder<'s> {
     fn open_map(&mut self, anchor: usize) -> Option<()> {
         let open = match self.stack.last() {
             None if self.done() => return None,
-            None if anchor != 0 || self.building_whole() => Open::Map(Mapping::new(), None, anchor),
+            None if self.building_whole() => Open::Map(Mapping::new(), None, anchor),
+            // An anchored top (never streamed: an alias could copy it) is the careful path's.
+            None if anchor != 0 => return None,
             None => Open::Top(None),
             Some(_) => Open::Map(Mapping::new(), None, anchor),
         };

@@ -174,6 +174,7 @@ fn what_the_reader_does_not_take_goes_the_careful_way() {
             format!("base: &b {{ version: 1 }}\n<<: *b\n{}", &BASE[11..]),
         ),
         ("a second document", format!("{BASE}---\nversion: 1\n")),
+        ("an anchored top-level mapping", format!("&top\n{BASE}")),
         (
             "a 128-bit integer",
             edit(
@@ -203,6 +204,9 @@ fn an_anchored_apps_list_is_read_whole_and_the_same() {
     );
     let fleet = load_both(&text).expect("valid");
     assert_eq!(fleet.apps.len(), 1);
+    assert_eq!(fleet.apps[0].name, "tea-house");
+    // An anchored top-level mapping goes the careful way, and reads the same.
+    let fleet = load_both(&format!("&top\n{BASE}")).expect("valid");
     assert_eq!(fleet.apps[0].name, "tea-house");
 }
 

@@ -152,6 +152,9 @@ fn refuse_unknown_items(
 #[derive(Debug, Default)]
 pub struct ItemFacts {
     pages: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<String>>>>,
+    /// Held while the pages are read, so apps submitting at once read them once: the others
+    /// wait and find them kept.
+    reading_pages: tokio::sync::Mutex<()>,
     categories: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<Value>>>>,
 }
 
@@ -396,11 +399,17 @@ impl WechatClient {
             let pages = match self.facts.pages(&pages_key).filter(|_| !fresh) {
                 Some(pages) => pages,
                 None => {
-                    let answer = self
-                        .read(&app.appid, Method::Get, GET_PAGE, &[], None)
-                        .await?;
-                    self.facts
-                        .keep_pages(&pages_key, strings_at(&answer, "page_list"))
+                    let _reading = self.facts.reading_pages.lock().await;
+                    match self.facts.pages(&pages_key).filter(|_| !fresh) {
+                        Some(pages) => pages,
+                        None => {
+                            let answer = self
+                                .read(&app.appid, Method::Get, GET_PAGE, &[], None)
+                                .await?;
+                            self.facts
+                                .keep_pages(&pages_key, strings_at(&answer, "page_list"))
+                        }
+                    }
                 }
             };
             let categories = match self.facts.categories(&app.appid).filter(|_| !fresh) {

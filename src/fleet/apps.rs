@@ -19,6 +19,7 @@ use super::problems::{MaybeHelp, Problems};
 use super::raw::{NAME_PATTERN, RawApp, RawGray};
 use super::spec::{PlatformSpec, Specs, TemplateRef};
 use super::templates::Template;
+use super::typed::Tree;
 use super::{app_rules, rules, secrets};
 use crate::model::{self, Desired, PlatformKind};
 use crate::secret::Secret;
@@ -108,7 +109,7 @@ struct Defaults {
 impl<'a> Reader<'a> {
     /// A reader merging every app over `defaults` (read and checked already: every key fits).
     pub(crate) fn new(defaults: Value, lookup: Lookup<'a>, handoff: Option<Handoff>) -> Reader<'a> {
-        let typed = RawApp::deserialize(&defaults).unwrap_or_default();
+        let typed = RawApp::deserialize(Tree(&defaults)).unwrap_or_default();
         let mapping = match defaults {
             Value::Object(m) => m,
             _ => Mapping::new(),

@@ -44,6 +44,7 @@ mod settings_spec;
 pub mod shard;
 mod spec;
 mod templates;
+mod typed;
 
 /// What platform modules read and check their parts of the fleet file with.
 pub mod kit {

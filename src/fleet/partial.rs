@@ -8,6 +8,7 @@ use serde_path_to_error::Segment;
 use super::path::{Seg, YamlPath};
 use super::problems::Problems;
 use super::secrets::{SecretError, is_secret_key};
+use super::typed::Tree;
 
 /// Reads the mapping at `path` as `T`, reporting (and removing from `value`) every key whose value
 /// does not fit. A missing or null section reads as `T::default()`.
@@ -25,12 +26,12 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
         return T::default();
     }
     // Most sections read cleanly: without tracking paths, that is much cheaper.
-    if let Ok(t) = T::deserialize(&*value) {
+    if let Ok(t) = T::deserialize(Tree(value)) {
         return t;
     }
     // Each round removes one key, so this ends; the bound is a safety net.
     for _ in 0..10_000 {
-        match serde_path_to_error::deserialize::<_, T>(&*value) {
+        match serde_path_to_error::deserialize::<_, T>(Tree(value)) {
             Ok(t) => return t,
             Err(e) => {
                 let inner = to_yaml_path(e.path());

@@ -371,13 +371,16 @@ impl<'s> Builder<'s> {
             None => resolve_plain(text),
             Some((Some("str"), _)) => Resolved::Value(Value::String(text)),
             Some((Some(kind @ ("int" | "float" | "bool" | "null")), tag)) => {
-                let resolved = resolve_plain(text.clone());
+                let resolved = match (resolve_plain(text.clone()), kind) {
+                    (Resolved::Wide(_, f), "float") => wide_float(f),
+                    (resolved, _) => resolved,
+                };
                 let fits = match (&resolved, kind) {
                     (Resolved::Value(Value::Number(n)), "int") => !n.is_f64(),
-                    (Resolved::Value(Value::Number(_)) | Resolved::Wide(_), "float") => true,
+                    (Resolved::Value(Value::Number(_)), "float") => true,
                     (Resolved::Value(Value::Bool(_)), "bool") => true,
                     (Resolved::Value(Value::Null), "null") => true,
-                    (Resolved::Wide(_), "int") => true,
+                    (Resolved::Wide(..), "int") => true,
                     _ => false,
                 };
                 if !fits {
@@ -398,7 +401,13 @@ impl<'s> Builder<'s> {
         match resolved {
             Resolved::Value(value) => Ok(Some(value)),
             _ if !self.building_whole() => Ok(None),
-            Resolved::Wide(f) => Ok(Some(Value::Number(Number::from_f64(f).unwrap_or(0.into())))),
+            // Not rounded to a float: a 20-digit id would reach the platform changed.
+            Resolved::Wide(text, _) => Err(self.refuse(format!(
+                "the integer `{text}` does not fit in 64 bits (from {} to {}); quote it to mean \
+                 the text",
+                i64::MIN,
+                u64::MAX
+            ))),
             Resolved::NotFinite(text) => Err(self.refuse(format!(
                 "`{text}` is not a number a fleet file can hold; quote it to mean the text"
             ))),
@@ -422,10 +431,19 @@ fn shown_tag(tag: &yaml_rust2::parser::Tag) -> String {
 /// A plain scalar, resolved.
 enum Resolved {
     Value(Value),
-    /// An integer beyond 64 bits, as the nearest float.
-    Wide(f64),
+    /// An integer beyond 64 bits, as written, and the nearest float (what `!!float` makes of it).
+    Wide(String, f64),
     /// `.inf`, `.nan` and the like: no JSON number.
     NotFinite(String),
+}
+
+/// What `!!float` makes of an integer beyond 64 bits: the nearest float (finite: it is below
+/// 2^128).
+fn wide_float(f: f64) -> Resolved {
+    match Number::from_f64(f) {
+        Some(n) => Resolved::Value(Value::Number(n)),
+        None => Resolved::NotFinite(f.to_string()),
+    }
 }
 
 /// The YAML 1.2 core schema's resolution of a plain scalar: null, boolean, integer, float, else
@@ -449,10 +467,10 @@ fn resolve_plain(text: String) -> Resolved {
         return value(Value::Number(Number::from(n)));
     }
     if let Some(n) = unsigned(&text, u128::from_str_radix) {
-        return Resolved::Wide(n as f64);
+        return Resolved::Wide(text, n as f64);
     }
     if let Some(n) = negative(&text, i128::from_str_radix) {
-        return Resolved::Wide(n as f64);
+        return Resolved::Wide(text, n as f64);
     }
     if !leading_zero_digits(&text) {
         if let Some(f) = float(&text) {

@@ -398,7 +398,7 @@ fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_canno
  {
     let text = "a: !!str 1.4.0\nb: !!int 7\nc: !!float 1.5\nd: !!bool true\ne: !!null ~\n\
                 f: !!map { x: 1 }\ng: !!seq [1]\n1: a number key\ntrue: a flag key\n\
-                big: 99999999999999999999\n";
+                big: !!float 99999999999999999999\n";
     assert_eq!(
         doc::whole(text).unwrap(),
         json!({
@@ -411,6 +411,14 @@ fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_canno
         ("a: !custom x\n", "the tag `!custom` is not read"),
         ("a: !!int x\n", "`x` is not what its tag `!!int` says"),
         ("a: .inf\n", "`.inf` is not a number a fleet file can hold"),
+        (
+            "a: 99999999999999999999\n",
+            "the integer `99999999999999999999` does not fit in 64 bits",
+        ),
+        (
+            "a: !!int -99999999999999999999\n",
+            "the integer `-99999999999999999999` does not fit in 64 bits",
+        ),
         ("a: 1\n? [1, 2]\n: x\n", "a mapping key must be text"),
         ("a: 1\n---\nb: 2\n", "a fleet file holds one YAML document"),
     ];
@@ -436,5 +444,33 @@ fn a_merge_key_holding_no_mapping_is_one_clear_problem() {
     assert_eq!(
         errors.errors[0].message,
         "invalid YAML: expected a mapping or list of mappings for merging, but found a number"
+    );
+}
+
+#[test]
+fn an_integer_beyond_64_bits_is_refused_where_written_not_rounded() {
+    // A 20-digit id rounded to a float would reach the platform as another number.
+    let text = edit(
+        BASE,
+        &[(
+            "    appid: wx1111111111111111\n",
+            "    appid: wx1111111111111111\n    ext: { order: 12345678901234567890123 }\n",
+        )],
+    );
+    let errors = load_both(&text).expect_err("a 77-bit integer");
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    let e = &errors.errors[0];
+    assert!(
+        e.message
+            .contains("the integer `12345678901234567890123` does not fit in 64 bits"),
+        "{e:?}"
+    );
+    assert!(e.message.contains("quote it"), "{e:?}");
+    assert_eq!(e.line_col, Some((17, 19)));
+    let quoted = text.replace("12345678901234567890123", "'12345678901234567890123'");
+    let fleet = load_both(&quoted).expect("quoted, it is text");
+    assert_eq!(
+        fleet.apps[0].ext()["order"],
+        json!("12345678901234567890123")
     );
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use clap::Parser;
+use yaml_rust2::{Yaml, YamlLoader};
 
 /// One `minifleet …` command of a workflow step, with where its output goes.
 #[derive(Debug)]
@@ -35,17 +36,21 @@ fn workflows() -> Vec<PathBuf> {
     files
 }
 
+/// The YAML documents of `path`, read by yaml-rust2 (the fleet file's own YAML library).
+fn yaml_documents(path: &Path) -> Vec<Yaml> {
+    let text = std::fs::read_to_string(path).unwrap();
+    YamlLoader::load_from_str(&text).unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
 /// The `run:` scripts of every step of every job, in order.
 fn run_scripts(workflow: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(workflow).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
-        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", workflow.display()));
-    assert!(doc.get("on").is_some(), "{}: no `on:`", workflow.display());
+    let doc = yaml_documents(workflow).swap_remove(0);
+    assert!(!doc["on"].is_badvalue(), "{}: no `on:`", workflow.display());
     let jobs = doc["jobs"]
-        .as_mapping()
+        .as_hash()
         .unwrap_or_else(|| panic!("{}: no `jobs:`", workflow.display()));
     jobs.values()
-        .flat_map(|job| job["steps"].as_sequence().cloned().unwrap_or_default())
+        .flat_map(|job| job["steps"].as_vec().cloned().unwrap_or_default())
         .filter_map(|step| step["run"].as_str().map(str::to_owned))
         .collect()
 }
@@ -437,18 +442,18 @@ fn the_systemd_unit_starts_watch_with_arguments_it_knows_and_is_locked_down() {
 
 #[test]
 fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
-    let text = std::fs::read_to_string(examples().join("kubernetes/minifleet.yaml")).unwrap();
-    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
-        .collect();
-    let kind =
-        |k: &str| -> Vec<&serde_yaml::Value> { docs.iter().filter(|d| d["kind"] == k).collect() };
+    let docs = yaml_documents(&examples().join("kubernetes/minifleet.yaml"));
+    let kind = |k: &str| -> Vec<&Yaml> {
+        docs.iter()
+            .filter(|d| d["kind"].as_str() == Some(k))
+            .collect()
+    };
     let set = kind("StatefulSet")[0];
-    let replicas = set["spec"]["replicas"].as_u64().expect("replicas");
+    let replicas = set["spec"]["replicas"].as_i64().expect("replicas");
     let pod = &set["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     let args: Vec<String> = container["args"]
-        .as_sequence()
+        .as_vec()
         .unwrap()
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
@@ -467,7 +472,7 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
     );
     // Each replica's store is its own volume, where minifleet is told to keep it.
     let env: Vec<(&str, &str)> = container["env"]
-        .as_sequence()
+        .as_vec()
         .unwrap()
         .iter()
         .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap()))
@@ -477,12 +482,12 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
         assert!(known.iter().any(|k| k == name), "watch reads {name}");
     }
     let store = env.iter().find(|(n, _)| *n == "MINIFLEET_STORE").unwrap().1;
-    let mounts = container["volumeMounts"].as_sequence().unwrap();
+    let mounts = container["volumeMounts"].as_vec().unwrap();
     let store_mount = mounts
         .iter()
-        .find(|m| m["mountPath"] == store)
+        .find(|m| m["mountPath"].as_str() == Some(store))
         .expect("the store is mounted");
-    let claims = set["spec"]["volumeClaimTemplates"].as_sequence().unwrap();
+    let claims = set["spec"]["volumeClaimTemplates"].as_vec().unwrap();
     assert!(
         claims
             .iter()
@@ -493,22 +498,29 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
     assert!(
         mounts
             .iter()
-            .any(|m| fleet.starts_with(m["mountPath"].as_str().unwrap()) && m["readOnly"] == true)
+            .any(|m| fleet.starts_with(m["mountPath"].as_str().unwrap())
+                && m["readOnly"].as_bool() == Some(true))
     );
     // Probes on the daemon's endpoints; not root; time to stop gracefully.
-    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
-    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
-    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_ne!(pod["securityContext"]["runAsUser"].as_u64(), Some(0));
+    assert_eq!(
+        container["readinessProbe"]["httpGet"]["path"].as_str(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        container["livenessProbe"]["httpGet"]["path"].as_str(),
+        Some("/healthz")
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"].as_bool(), Some(true));
+    assert_ne!(pod["securityContext"]["runAsUser"].as_i64(), Some(0));
     assert!(
-        pod["terminationGracePeriodSeconds"].as_u64().unwrap() > 30,
+        pod["terminationGracePeriodSeconds"].as_i64().unwrap() > 30,
         "more than watch's --grace"
     );
     // Pushes reach any replica, which relays them: the push Service selects every replica, and
     // `--shard-peers` names each replica through the headless Service, on the port it serves.
     let push = kind("Service")
         .into_iter()
-        .find(|s| s["metadata"]["name"] == "minifleet-push")
+        .find(|s| s["metadata"]["name"].as_str() == Some("minifleet-push"))
         .expect("a Service for pushes");
     assert_eq!(
         push["spec"]["selector"], set["spec"]["template"]["metadata"]["labels"],
@@ -520,7 +532,7 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
         .expect("--shard-peers");
     let headless = set["spec"]["serviceName"].as_str().unwrap();
     let name = set["metadata"]["name"].as_str().unwrap();
-    let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+    let port = container["ports"][0]["containerPort"].as_i64().unwrap();
     assert_eq!(
         args[peers + 1],
         format!("http://{name}-{{i}}.{headless}:{port}"),
@@ -529,7 +541,8 @@ fn the_kubernetes_statefulset_runs_one_shard_per_replica_with_its_own_store() {
     assert!(
         kind("Service")
             .iter()
-            .any(|s| s["metadata"]["name"] == headless && s["spec"]["clusterIP"] == "None"),
+            .any(|s| s["metadata"]["name"].as_str() == Some(headless)
+                && s["spec"]["clusterIP"].as_str() == Some("None")),
         "{headless} is a headless Service"
     );
 }

@@ -446,6 +446,18 @@ fn wide_float(f: f64) -> Resolved {
     }
 }
 
+/// Whether `text`, written bare, reads back as the same text (to show a value as written).
+pub(crate) fn reads_as_text(text: &str) -> bool {
+    text.starts_with(char::is_alphanumeric)
+        && text
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && matches!(
+            resolve_plain(text.to_owned()),
+            Resolved::Value(Value::String(_))
+        )
+}
+
 /// The YAML 1.2 core schema's resolution of a plain scalar: null, boolean, integer, float, else
 /// string.
 fn resolve_plain(text: String) -> Resolved {

@@ -384,13 +384,18 @@ fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {
         }
         Some(v) if v.as_u64() == Some(1) => {}
         Some(v) => {
-            let shown = match v {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            p.value(&path, format!("version must be 1, got `{shown}`"))
+            p.value(&path, format!("version must be 1, got `{}`", shown(v)))
                 .help("this minifleet reads fleet files of version 1");
         }
+    }
+}
+
+/// A value as a problem shows it: text bare where it reads back as the same text, anything else
+/// in JSON's flow style, which YAML reads too (`"1"` for the text 1, `[1]` for a list).
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) if doc::reads_as_text(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 

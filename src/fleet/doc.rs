@@ -7,9 +7,10 @@
 //! A file this reader does not take as it is — a duplicate key, a tag, a merge key at the top, a
 //! key that is not text, an integer beyond 64 bits, a number JSON cannot hold, more than one
 //! document — goes to the careful path in `load`, which indexes every position and then reads the
-//! whole document with [`whole`]: the same events, the core schema's tags (`!!str`, `!!int`…)
-//! resolved, numbers and keys converted where they can be and refused with their line:col where
-//! they cannot. yaml-rust2 is the only YAML library minifleet reads with.
+//! whole document with [`whole`]: the same events, tags read as serde_yaml read them (the core
+//! schema's `!!str`, `!!int`… resolved, others dropped or made text: see [`TagRead`]), numbers and
+//! keys converted where they can be and refused with their line:col where they cannot. yaml-rust2
+//! is the only YAML library minifleet reads with.
 
 use std::collections::{HashMap, HashSet};
 
@@ -65,9 +66,10 @@ pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, ReadError
     })
 }
 
-/// The careful path's read: the whole document as one value (`null` for an empty file), tags of
-/// the core schema resolved; a key that is not text, a number JSON cannot hold, another tag or a
-/// second document refused at its line:col. (Duplicate keys were refused before, by the index.)
+/// The careful path's read: the whole document as one value (`null` for an empty file), tags read
+/// as serde_yaml read them; a key that is not text, a number JSON cannot hold, a scalar its core
+/// tag does not fit or a second document refused at its line:col. (Duplicate keys were refused
+/// before, by the index.)
 pub(crate) fn whole(text: &str) -> Result<Value, ReadError> {
     let mut builder = Builder::new(text, None);
     builder.run()?;
@@ -149,10 +151,10 @@ impl<'s> Builder<'s> {
                     }
                 }
                 Event::SequenceStart(anchor, tag) => self
-                    .container_tag(tag.as_ref(), "seq")?
+                    .container_tag(tag.as_ref())
                     .and_then(|()| self.open_seq(anchor)),
                 Event::MappingStart(anchor, tag) => self
-                    .container_tag(tag.as_ref(), "map")?
+                    .container_tag(tag.as_ref())
                     .and_then(|()| self.open_map(anchor)),
                 Event::SequenceEnd | Event::MappingEnd => self.close()?,
                 Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -194,25 +196,13 @@ impl<'s> Builder<'s> {
         self.streamed || self.whole.is_some()
     }
 
-    /// A tag on a mapping or sequence: none, or the core schema's own (`!!map`, `!!seq`) on the
-    /// careful path; `Ok(None)`: streaming leaves it to the careful path.
-    fn container_tag(
-        &self,
-        tag: Option<&yaml_rust2::parser::Tag>,
-        core: &str,
-    ) -> Result<Option<()>, ReadError> {
-        let Some(tag) = tag else {
-            return Ok(Some(()));
-        };
-        if !self.building_whole() {
-            return Ok(None);
-        }
-        match core_tag(tag) {
-            Some(name) if name == core => Ok(Some(())),
-            _ => Err(self.refuse(format!(
-                "the tag `{}` is not read: a fleet file is plain YAML",
-                shown_tag(tag)
-            ))),
+    /// A tag on a mapping or sequence changes nothing, as with serde_yaml (a local one it kept
+    /// beside the node, which every reader looked through); `None`: streaming leaves a tag to the
+    /// careful path.
+    fn container_tag(&self, tag: Option<&yaml_rust2::parser::Tag>) -> Option<()> {
+        match tag {
+            Some(_) if !self.building_whole() => None,
+            _ => Some(()),
         }
     }
 
@@ -366,43 +356,26 @@ impl<'s> Builder<'s> {
         if tag.is_some() && !self.building_whole() {
             return Ok(None);
         }
-        let resolved = match tag.map(|t| (core_tag(t), t)) {
-            None if style != TScalarStyle::Plain => Resolved::Value(Value::String(text)),
-            None => resolve_plain(text),
-            Some((Some("str"), _)) => Resolved::Value(Value::String(text)),
-            Some((Some(kind @ ("int" | "float" | "bool" | "null")), tag)) => {
-                let resolved = match (resolve_plain(text.clone()), kind) {
-                    (Resolved::Wide(_, f), "float") => wide_float(f),
-                    (resolved, _) => resolved,
-                };
-                let fits = match (&resolved, kind) {
-                    (Resolved::Value(Value::Number(n)), "int") => !n.is_f64(),
-                    (Resolved::Value(Value::Number(_)), "float") => true,
-                    (Resolved::Value(Value::Bool(_)), "bool") => true,
-                    (Resolved::Value(Value::Null), "null") => true,
-                    (Resolved::Wide(..), "int") => true,
-                    _ => false,
-                };
-                if !fits {
-                    return Err(self.refuse(format!(
-                        "`{text}` is not what its tag `{}` says",
-                        shown_tag(tag)
-                    )));
+        let resolved = match tag.map(tag_read) {
+            None | Some(TagRead::Local) if style != TScalarStyle::Plain => {
+                Resolved::Value(Value::String(text))
+            }
+            None | Some(TagRead::Local) => resolve_plain(text),
+            Some(TagRead::Global) => Resolved::Value(Value::String(text)),
+            Some(TagRead::Core(name)) => match core_scalar(&name, text.clone()) {
+                Some(resolved) => resolved,
+                None => {
+                    return Err(
+                        self.refuse(format!("`{text}` is not what its tag `!!{name}` says"))
+                    );
                 }
-                resolved
-            }
-            Some((_, tag)) => {
-                return Err(self.refuse(format!(
-                    "the tag `{}` is not read: a fleet file is plain YAML",
-                    shown_tag(tag)
-                )));
-            }
+            },
         };
         match resolved {
             Resolved::Value(value) => Ok(Some(value)),
             _ if !self.building_whole() => Ok(None),
             // Not rounded to a float: a 20-digit id would reach the platform changed.
-            Resolved::Wide(text, _) => Err(self.refuse(format!(
+            Resolved::Wide(text) => Err(self.refuse(format!(
                 "the integer `{text}` does not fit in 64 bits (from {} to {}); quote it to mean \
                  the text",
                 i64::MIN,
@@ -415,35 +388,63 @@ impl<'s> Builder<'s> {
     }
 }
 
-/// The name of a tag of the YAML core schema (`!!str` → `str`).
-fn core_tag(tag: &yaml_rust2::parser::Tag) -> Option<&str> {
-    (tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!").then_some(tag.suffix.as_str())
+/// What a tag does to a scalar, as serde_yaml read tags.
+enum TagRead {
+    /// A tag of the YAML core schema (`!!int`, or `!<tag:yaml.org,2002:int>`), by name.
+    Core(String),
+    /// A local tag (`!name`, or `!`): dropped, the scalar read as if untagged. serde_yaml kept
+    /// it beside the value, but every accessor and typed read of the fleet file looked through it.
+    Local,
+    /// Another global tag: the scalar is text.
+    Global,
 }
 
-/// A tag as written.
-fn shown_tag(tag: &yaml_rust2::parser::Tag) -> String {
-    match core_tag(tag) {
-        Some(name) => format!("!!{name}"),
-        None => format!("{}{}", tag.handle, tag.suffix),
+/// What `tag` does, from its full name (yaml-rust2 expands `!!` and declared handles into the
+/// handle; `!name` keeps `!`).
+fn tag_read(tag: &yaml_rust2::parser::Tag) -> TagRead {
+    let full = format!("{}{}", tag.handle, tag.suffix);
+    match full.strip_prefix("tag:yaml.org,2002:") {
+        Some(name) => TagRead::Core(name.to_owned()),
+        None if full.starts_with('!') => TagRead::Local,
+        None => TagRead::Global,
+    }
+}
+
+/// A scalar under the core tag `name`, as serde_yaml read it: `!!int`, `!!float`, `!!bool` and
+/// `!!null` convert its text, whatever its quoting (`None` where the text is none of that); any
+/// other (`!!str`, `!!binary`, `!!timestamp`…) keeps the text.
+fn core_scalar(name: &str, text: String) -> Option<Resolved> {
+    match name {
+        "int" => match resolve_plain(text) {
+            Resolved::Value(Value::Number(n)) if !n.is_f64() => {
+                Some(Resolved::Value(Value::Number(n)))
+            }
+            wide @ Resolved::Wide(_) => Some(wide),
+            _ => None,
+        },
+        "float" => float(&text).map(|f| match Number::from_f64(f) {
+            Some(n) => Resolved::Value(Value::Number(n)),
+            None => Resolved::NotFinite(text.clone()),
+        }),
+        "bool" => match resolve_plain(text) {
+            b @ Resolved::Value(Value::Bool(_)) => Some(b),
+            _ => None,
+        },
+        "null" => match resolve_plain(text) {
+            null @ Resolved::Value(Value::Null) => Some(null),
+            _ => None,
+        },
+        _ => Some(Resolved::Value(Value::String(text))),
     }
 }
 
 /// A plain scalar, resolved.
 enum Resolved {
     Value(Value),
-    /// An integer beyond 64 bits, as written, and the nearest float (what `!!float` makes of it).
-    Wide(String, f64),
+    /// An integer beyond 64 bits, as written.
+    Wide(String),
     /// `.inf`, `.nan` and the like: no JSON number.
     NotFinite(String),
-}
-
-/// What `!!float` makes of an integer beyond 64 bits: the nearest float (finite: it is below
-/// 2^128).
-fn wide_float(f: f64) -> Resolved {
-    match Number::from_f64(f) {
-        Some(n) => Resolved::Value(Value::Number(n)),
-        None => Resolved::NotFinite(f.to_string()),
-    }
 }
 
 /// Whether `text`, written bare, reads back as the same text (to show a value as written).
@@ -478,11 +479,10 @@ fn resolve_plain(text: String) -> Resolved {
     if let Some(n) = negative(&text, i64::from_str_radix) {
         return value(Value::Number(Number::from(n)));
     }
-    if let Some(n) = unsigned(&text, u128::from_str_radix) {
-        return Resolved::Wide(text, n as f64);
-    }
-    if let Some(n) = negative(&text, i128::from_str_radix) {
-        return Resolved::Wide(text, n as f64);
+    let wide = unsigned(&text, u128::from_str_radix).is_some()
+        || negative(&text, i128::from_str_radix).is_some();
+    if wide {
+        return Resolved::Wide(text);
     }
     if !leading_zero_digits(&text) {
         if let Some(f) = float(&text) {

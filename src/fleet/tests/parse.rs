@@ -448,10 +448,27 @@ fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_canno
             "1": "a number key", "true": "a flag key", "big": 1e20
         })
     );
+    // Other tags as serde_yaml read them: a local one dropped (the node read as if untagged),
+    // a core one that converts nothing and a global one making text, one on a collection
+    // changing nothing; `!!int` and `!!float` convert quoted text too.
+    let text = "a: !custom x\nb: !custom 12\nc: ! 12\nd: !custom '12'\ne: !!binary aGk=\n\
+                f: !<tag:yaml.org,2002:str> 12\ng: !<tag:example.com,2000:id> 12\n\
+                h: !custom { x: 1 }\ni: !!str [1]\nj: !!int '7'\nk: !!float 30\n";
+    assert_eq!(
+        doc::whole(text).unwrap(),
+        json!({
+            "a": "x", "b": 12, "c": 12, "d": "12", "e": "aGk=", "f": "12", "g": "12",
+            "h": {"x": 1}, "i": [1], "j": 7, "k": 30.0
+        })
+    );
     assert_eq!(doc::whole("").unwrap(), Value::Null, "an empty file");
     let refused = [
-        ("a: !custom x\n", "the tag `!custom` is not read"),
         ("a: !!int x\n", "`x` is not what its tag `!!int` says"),
+        ("a: !!bool yes\n", "`yes` is not what its tag `!!bool` says"),
+        (
+            "a: !!float 1.2.3\n",
+            "`1.2.3` is not what its tag `!!float` says",
+        ),
         ("a: .inf\n", "`.inf` is not a number a fleet file can hold"),
         (
             "a: 99999999999999999999\n",
@@ -515,4 +532,25 @@ fn an_integer_beyond_64_bits_is_refused_where_written_not_rounded() {
         fleet.apps[0].ext()["order"],
         json!("12345678901234567890123")
     );
+}
+
+#[test]
+fn a_local_tag_is_read_through_as_serde_yaml_read_it() {
+    // serde_yaml kept `!md` beside the value, and every reader of the fleet file looked through
+    // it; files written for it (or by tools that tag values) still load.
+    let text = edit(
+        BASE,
+        &[
+            ("  stage: experience\n", "  stage: !stage experience\n"),
+            (
+                "    appid: wx1111111111111111\n",
+                "    appid: wx1111111111111111\n    description: !md Spring menu\n    ext: !json { theme: red }\n",
+            ),
+        ],
+    );
+    let fleet = load_both(&text).expect("tags are read through");
+    let app = &fleet.apps[0];
+    assert_eq!(app.description, "Spring menu");
+    assert_eq!(app.stage.as_str(), "experience");
+    assert_eq!(app.ext(), json!({"theme": "red"}));
 }

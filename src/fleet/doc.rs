@@ -159,6 +159,13 @@ impl<'s> Builder<'s> {
                 Event::SequenceEnd | Event::MappingEnd => self.close()?,
                 Event::Alias(id) => match self.anchors.get(&id).cloned() {
                     Some(value) => self.node(value, 0)?,
+                    // Its anchor's node has not ended: the alias is inside it.
+                    None if self.building_whole() => {
+                        return Err(self.refuse(
+                            "an alias is inside the node its anchor names (the node would hold \
+                             itself): write this value out",
+                        ));
+                    }
                     None => None,
                 },
             };
@@ -189,6 +196,14 @@ impl<'s> Builder<'s> {
             line_col: self.mark.as_ref().map_or((1, 1), line_col),
             message: message.into(),
         })
+    }
+
+    /// A key the same as one before it in its mapping, once read as text.
+    fn duplicate(&self, key: &str) -> ReadError {
+        self.refuse(format!(
+            "duplicate key `{key}`: keys are read as text, and this one is the same as one \
+             before it in its mapping"
+        ))
     }
 
     /// Whether a document was read already (a second one is the careful path's to refuse).
@@ -255,6 +270,7 @@ impl<'s> Builder<'s> {
             self.anchors.insert(anchor, value.clone());
         }
         let done = self.done();
+        let whole = self.building_whole();
         let expects_key = matches!(
             self.stack.last(),
             Some(Open::Top(None) | Open::Map(_, None, _))
@@ -297,6 +313,12 @@ impl<'s> Builder<'s> {
                     return Ok(None);
                 };
                 match map.entry(key) {
+                    // On the careful path, only keys the index sees as different text: `1` and
+                    // `0x1`, or an alias used as a key.
+                    Entry::Occupied(entry) if whole => {
+                        let key = entry.key().clone();
+                        return Err(self.duplicate(&key));
+                    }
                     Entry::Occupied(_) => return Ok(None),
                     Entry::Vacant(entry) => {
                         entry.insert(value);

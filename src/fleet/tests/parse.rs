@@ -480,6 +480,11 @@ fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_canno
         ),
         ("a: 1\n? [1, 2]\n: x\n", "a mapping key must be text"),
         ("a: 1\n---\nb: 2\n", "a fleet file holds one YAML document"),
+        (
+            "a: &a [1, *a]\n",
+            "an alias is inside the node its anchor names",
+        ),
+        ("a: {1: x, 0x1: y}\n", "duplicate key `1`"),
     ];
     for (text, words) in refused {
         match doc::whole(text) {

@@ -559,3 +559,95 @@ fn a_local_tag_is_read_through_as_serde_yaml_read_it() {
     assert_eq!(app.stage.as_str(), "experience");
     assert_eq!(app.ext(), json!({"theme": "red"}));
 }
+
+/// A fleet written in most of YAML's scalar forms (radixes, floats, nulls, booleans, block
+/// scalars, quoting, anchors and merges, unicode) and with privacy texts: its apps' fingerprints.
+const SCALAR_FORMS: &str = r##"version: 1
+platforms:
+  wechat:
+    component_appid: wx0123456789abcdef
+    api_base: sandbox
+  alipay:
+    app_id: "2021000000000000"
+    gateway: sandbox
+templates:
+  shop:
+    wechat: { template_id: 42 }
+    alipay: { template_id: "2021000000000100", template_version: 0.0.3 }
+defaults:
+  template: shop
+  version: 1.4.0
+  stage: experience
+  ext: { theme: { color: red, font: serif }, shared: &shared { apiBase: https://api.example.com, n: 7 } }
+apps:
+  - &first
+    name: a1
+    platform: wechat
+    appid: wx1111111111111111
+    ext:
+      ints: [0, -0, +12, -12, 0x1F, -0x1f, 0o17, 0b101, 18446744073709551615, -9223372036854775808, 2021000000000101]
+      floats: [1.5, -1.5, +1.5, .5, 5., 1e3, 1E3, -1e-3, -0.0, 0.1, 3.14159265358979, 1e300, 2.5e-300]
+      strings: ["1", '2', 007, 1_000, 0x, 1.0.0, 12:30, yes, no, on, nan, inf, "", " sp ", 中文, "é\u00e9", 1e400]
+      nulls: [~, null, Null, NULL, ""]
+      bools: [true, True, TRUE, false, False, FALSE, tRue]
+      block: |
+        line one
+        line two
+      folded: >
+        folded
+        text
+      nested: { a: { b: { c: [1, { d: 2 }] } } }
+      "key with spaces": 1
+      emoji: "🍵"
+    ext_json: { window: { navigationBarTitleText: Tea, navigationBarBackgroundColor: "#ffffff" } }
+    privacy: { contact: { email: p@example.com }, notice_method: 弹窗提示, texts: { Album: 上传照片, Location: 附近门店 } }
+  - <<: *first
+    name: a2
+    appid: wx2222222222222222
+    ext: { <<: *shared, n: 8, extra: [a, b] }
+  - name: a3
+    platform: alipay
+    appid: "2021000000000101"
+    ext: { shopId: "2001", price: 12.50, count: 3, neg: -7, ratio: 0.333 }
+  - name: a4
+    platform: wechat
+    appid: wx3333333333333333
+    version: 1.4.1
+    description: Spring menu
+    testers: [bob, alice]
+    gray: 30
+"##;
+
+#[test]
+fn fingerprints_are_those_serde_yaml_s_reading_gave() {
+    // Taken at 145153f, when serde_yaml built the tree: a change here would recommit every
+    // app of an operator's fleet after an upgrade.
+    let want = ["c2783733", "7cb9370a", "8df79277", "5ed25ca4"];
+    let fingerprints = |text: &str| -> Vec<String> {
+        let fleet = load_both(text).expect("valid");
+        fleet
+            .apps
+            .iter()
+            .map(|a| a.fingerprint.to_string())
+            .collect()
+    };
+    assert_eq!(fingerprints(SCALAR_FORMS), want);
+    let careful = format!(
+        "version: !!int 1\n{}",
+        &SCALAR_FORMS["version: 1\n".len()..]
+    );
+    assert_eq!(parse(&careful).0, Parsed::Careful);
+    assert_eq!(fingerprints(&careful), want, "the careful path");
+    let repository =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fleet.yaml"))
+            .expect("read");
+    let want = [
+        "f853c96a", "2e9d4d92", "1e4742a8", "e85976ce", "1bbaf39f", "f89921b5", "8371782b",
+        "5fced2ad", "907223a4", "8ff9a578",
+    ];
+    assert_eq!(
+        fingerprints(&repository),
+        want,
+        "the repository's fleet.yaml"
+    );
+}

@@ -8,9 +8,9 @@
 //! key that is not text, an integer beyond 64 bits, a number JSON cannot hold, more than one
 //! document — goes to the careful path in `load`, which indexes every position and then reads the
 //! whole document with [`whole`]: the same events, tags read as serde_yaml read them (the core
-//! schema's `!!str`, `!!int`… resolved, others dropped or made text: see [`TagRead`]), numbers and
-//! keys converted where they can be and refused with their line:col where they cannot. yaml-rust2
-//! is the only YAML library minifleet reads with.
+//! schema's `!!str`, `!!int`… resolved, others dropped or made text: see [`TagRead`]), and a key
+//! that is not text or a number JSON cannot hold refused with its line:col. yaml-rust2 is the only
+//! YAML library minifleet reads with.
 
 use std::collections::{HashMap, HashSet};
 
@@ -248,6 +248,9 @@ impl<'s> Builder<'s> {
     }
 
     /// A mapping key as text; `None` (streaming: the careful path's) for one that is not text.
+    /// A key YAML reads as a number, a boolean or null is refused, as the typed reading of every
+    /// section refused it when the tree was serde_yaml's (`labels: {1: gold}`: "invalid type:
+    /// integer `1`, expected a string", with the help to quote it).
     fn key(&self, value: Value) -> Result<Option<String>, ReadError> {
         if let Value::String(text) = value {
             return Ok(Some(text));
@@ -255,13 +258,21 @@ impl<'s> Builder<'s> {
         if !self.building_whole() {
             return Ok(None);
         }
-        match value {
-            Value::Number(n) => Ok(Some(n.to_string())),
-            Value::Bool(b) => Ok(Some(b.to_string())),
-            _ => Err(self.refuse(
-                "a mapping key must be text (a name, a number or true/false), not a list, a mapping or null",
-            )),
-        }
+        Err(self.refuse(match value {
+            Value::Number(_) => format!(
+                "the key `{value}` is a number, and keys are text: YAML reads bare digits as a \
+                 number, so quote it (`\"{value}\"`)"
+            ),
+            Value::Bool(_) => {
+                format!(
+                    "the key `{value}` is a boolean, and keys are text: quote it (`\"{value}\"`)"
+                )
+            }
+            Value::Null => {
+                "a key is empty (null), and keys are text: write the key's name".to_owned()
+            }
+            _ => "a mapping key must be text, not a list or a mapping".to_owned(),
+        }))
     }
 
     /// Adds a finished node to what is open; `Ok(None)` where the careful path must take over.
@@ -313,8 +324,8 @@ impl<'s> Builder<'s> {
                     return Ok(None);
                 };
                 match map.entry(key) {
-                    // On the careful path, only keys the index sees as different text: `1` and
-                    // `0x1`, or an alias used as a key.
+                    // On the careful path, only those the position index cannot see: an alias
+                    // used as a key.
                     Entry::Occupied(entry) if whole => {
                         let key = entry.key().clone();
                         return Err(self.duplicate(&key));

@@ -439,13 +439,13 @@ fn loading_with_work_reports_the_same_problems() {
 fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_cannot_hold_where_written()
  {
     let text = "a: !!str 1.4.0\nb: !!int 7\nc: !!float 1.5\nd: !!bool true\ne: !!null ~\n\
-                f: !!map { x: 1 }\ng: !!seq [1]\n1: a number key\ntrue: a flag key\n\
+                f: !!map { x: 1 }\ng: !!seq [1]\n'1': a quoted number key\n!!str true: a flag key\n\
                 big: !!float 99999999999999999999\n";
     assert_eq!(
         doc::whole(text).unwrap(),
         json!({
             "a": "1.4.0", "b": 7, "c": 1.5, "d": true, "e": null, "f": {"x": 1}, "g": [1],
-            "1": "a number key", "true": "a flag key", "big": 1e20
+            "1": "a quoted number key", "true": "a flag key", "big": 1e20
         })
     );
     // Other tags as serde_yaml read them: a local one dropped (the node read as if untagged),
@@ -479,12 +479,19 @@ fn the_careful_read_resolves_core_tags_and_text_keys_and_refuses_what_json_canno
             "the integer `-99999999999999999999` does not fit in 64 bits",
         ),
         ("a: 1\n? [1, 2]\n: x\n", "a mapping key must be text"),
+        (
+            "a: {1: gold}\n",
+            "the key `1` is a number, and keys are text",
+        ),
+        ("a: {1.5: x}\n", "quote it (`\"1.5\"`)"),
+        ("a: {true: x}\n", "the key `true` is a boolean"),
+        ("a: {~: x}\n", "a key is empty (null)"),
         ("a: 1\n---\nb: 2\n", "a fleet file holds one YAML document"),
         (
             "a: &a [1, *a]\n",
             "an alias is inside the node its anchor names",
         ),
-        ("a: {1: x, 0x1: y}\n", "duplicate key `1`"),
+        ("k: &k x\na: {x: 1, *k : 2}\n", "duplicate key `x`"),
     ];
     for (text, words) in refused {
         match doc::whole(text) {
@@ -650,4 +657,25 @@ fn fingerprints_are_those_serde_yaml_s_reading_gave() {
         want,
         "the repository's fleet.yaml"
     );
+}
+
+#[test]
+fn a_key_yaml_reads_as_a_number_is_refused_where_written_with_the_help_to_quote_it() {
+    // As the typed reading refused it when the tree was serde_yaml's.
+    let text = edit(
+        BASE,
+        &[(
+            "    appid: wx1111111111111111\n",
+            "    appid: wx1111111111111111\n    labels: { 1: gold }\n",
+        )],
+    );
+    let errors = load_both(&text).expect_err("a number key");
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    let e = &errors.errors[0];
+    assert!(e.message.contains("the key `1` is a number"), "{e:?}");
+    assert!(e.message.contains("quote it (`\"1\"`)"), "{e:?}");
+    assert_eq!(e.line_col, Some((17, 15)));
+    let quoted = text.replace("{ 1: gold }", "{ '1': gold }");
+    let fleet = load_both(&quoted).expect("a quoted key is text");
+    assert_eq!(fleet.apps[0].labels.get("1"), Some("gold"));
 }

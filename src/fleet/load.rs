@@ -17,6 +17,7 @@ use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::problems::Problems;
 use super::raw::RawDefaults;
+use super::scalar;
 use super::secrets::EnvLookup;
 use super::spec::Specs;
 use super::{
@@ -394,7 +395,7 @@ fn check_version(version: Option<&Value>, p: &mut Problems<'_>) {
 /// in JSON's flow style, which YAML reads too (`"1"` for the text 1, `[1]` for a list).
 fn shown(value: &Value) -> String {
     match value {
-        Value::String(text) if doc::reads_as_text(text) => text.clone(),
+        Value::String(text) if scalar::reads_as_text(text) => text.clone(),
         other => other.to_string(),
     }
 }

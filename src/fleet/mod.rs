@@ -38,6 +38,7 @@ mod raw;
 mod rollout_spec;
 mod rules;
 mod sandbox_spec;
+mod scalar;
 mod schema;
 mod secrets;
 mod settings_spec;

@@ -373,13 +373,14 @@ async fn while_its_audit_is_reviewed_an_app_is_read_but_its_testers_and_a_hand_c
             tester: "hand-made-tester".into(),
         };
         platform.execute(&apps[0], &bind).await.unwrap();
-        // The passes waiting for the verdict read version info and the audit, not the testers.
+        // The passes waiting for the verdict read the audit, still of the submitted build: not
+        // version info, not the testers.
         let before = sim.calls();
         let reports = engine.pass(&apps, apply()).await;
         let calls = calls_since(sim, &before);
         assert_eq!(
             reads(&calls),
-            [("wxa/get_latest_auditstatus", 1), ("wxa/getversioninfo", 1)],
+            [("wxa/get_latest_auditstatus", 1)],
             "{reports:?}"
         );
         converge(&engine, &apps).await;
@@ -392,6 +393,92 @@ async fn while_its_audit_is_reviewed_an_app_is_read_but_its_testers_and_a_hand_c
                 .iter()
                 .any(|s| matches!(s.action, Action::UnbindTester { .. })),
             "the fix is planned: {plan:?}"
+        );
+    })
+    .await;
+}
+
+/// On the platform's console, once the app's audit is approved: its release, by hand.
+async fn release_by_hand_once_approved(engine: &Engine, app: &Desired) {
+    let platform = engine.platform(app.platform).unwrap().clone();
+    let release = Action::Release {
+        fingerprint: app.fingerprint.clone(),
+    };
+    for _ in 0..100 {
+        if platform.execute(app, &release).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the audit is approved within its delay");
+}
+
+#[tokio::test]
+async fn a_release_made_by_hand_before_its_own_is_answered_by_the_platform_and_the_app_converges() {
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1s\n").await;
+        let sim = &engine.platforms().sandbox().unwrap().wechat();
+        engine.pass(&apps, apply()).await;
+        assert_eq!(accepted(&engine, &apps[0].appid, "wxa/submit_audit"), 1);
+        release_by_hand_once_approved(&engine, &apps[0]).await;
+        // The next pass reads the audit alone (approved, of the submitted build) and releases:
+        // WeChat answers that the build is released already (85052), which re-observes.
+        let before = sim.calls();
+        let reports = engine.pass(&apps, apply()).await;
+        let calls = calls_since(sim, &before);
+        assert_eq!(
+            (calls.get("wxa/getversioninfo"), calls.get("wxa/release")),
+            (None, Some(&1)),
+            "{calls:?} {reports:?}"
+        );
+        converge(&engine, &apps).await;
+        assert_eq!(
+            accepted(&engine, &apps[0].appid, "wxa/release"),
+            1,
+            "the release by hand is the one that took effect"
+        );
+        let observed = engine.store.observation(&apps[0].appid).unwrap().unwrap().0;
+        let live = observed.live.map(|l| l.build.fingerprint);
+        assert_eq!(live, Some(Some(apps[0].fingerprint.clone())));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_audit_withdrawn_by_hand_while_awaited_is_read_and_submitted_again() {
+    bounded(async {
+        let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1h\n").await;
+        let sim = &engine.platforms().sandbox().unwrap().wechat();
+        let reports = engine.pass(&apps, apply()).await;
+        let audit_id = reports[0]
+            .plan
+            .iter()
+            .flat_map(|plan| &plan.steps)
+            .find_map(|s| match &s.action {
+                Action::WaitForAudit { audit_id } => Some(audit_id.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("the pass waits for an audit: {reports:?}"));
+        let platform = engine.platform(apps[0].platform).unwrap().clone();
+        let withdraw = Action::WithdrawAudit {
+            audit_id,
+            fingerprint: Some(apps[0].fingerprint.clone()),
+        };
+        platform.execute(&apps[0], &withdraw).await.unwrap();
+        // The pass waiting for the verdict reads the audit alone: withdrawn, so it submits again.
+        let before = sim.calls();
+        let reports = engine.pass(&apps, apply()).await;
+        let calls = calls_since(sim, &before);
+        assert_eq!(
+            calls.get("wxa/get_latest_auditstatus"),
+            Some(&1),
+            "{calls:?}"
+        );
+        assert_eq!(calls.get("wxa/getversioninfo"), None, "{calls:?}");
+        assert_eq!(
+            accepted(&engine, &apps[0].appid, "wxa/submit_audit"),
+            2,
+            "{reports:?}"
         );
     })
     .await;

@@ -585,6 +585,22 @@ impl Observed {
         after.probe = None;
         Some(after)
     }
+
+    /// What the platform shows while `audit`, of the build this process committed and
+    /// submitted, is reviewed, taking the rest from this state (read before the commit): that
+    /// build in experience, the releases and settings as they were, and no probe digest (the
+    /// platform's answer changed). Only minifleet's own writes moved the app since; a hand change
+    /// in the meantime shows at the next full observation, and a release it made is answered by
+    /// the platform when minifleet's release comes (already released, or nothing approved).
+    pub fn awaiting_verdict(&self, audit: Audit) -> Observed {
+        Observed {
+            authorized: true,
+            experience: Some(audit.build.clone()),
+            audit: Some(audit),
+            probe: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// A failure that stops an app until its fingerprint changes.
@@ -1119,5 +1135,43 @@ mod tests {
         assert_eq!(parse_fingerprint("Spring menu"), None);
         assert_eq!(parse_fingerprint("x [mf:zzzzzzzz]"), None);
         assert_eq!(parse_fingerprint("x [mf:1a2b"), None);
+    }
+
+    fn built(version: &str, fp: &str) -> Build {
+        Build {
+            version: version.into(),
+            fingerprint: Some(fp.into()),
+            description: format!("menu {}", fingerprint_tag(fp)),
+        }
+    }
+
+    #[test]
+    fn an_app_awaiting_its_verdict_shows_the_audited_build_in_experience_and_nothing_else_moved() {
+        let before = Observed {
+            authorized: true,
+            experience: Some(built("1.0.0", "00000001")),
+            live: Some(Live {
+                build: built("1.0.0", "00000001"),
+                gray: None,
+            }),
+            members: vec!["m1".into()],
+            probe: Some("digest".into()),
+            wanted: Some("00000002".into()),
+            ..Observed::default()
+        };
+        let audit = Audit {
+            id: "7".into(),
+            build: built("1.1.0", "00000002"),
+            status: AuditStatus::Auditing,
+            reason: None,
+        };
+        let during = before.awaiting_verdict(audit.clone());
+        assert_eq!(during.experience.as_ref(), Some(&audit.build));
+        assert_eq!(during.audit.as_ref(), Some(&audit));
+        assert_eq!(during.probe, None, "the platform's answer changed");
+        assert_eq!(
+            (&during.live, &during.members, &during.wanted),
+            (&before.live, &before.members, &before.wanted)
+        );
     }
 }

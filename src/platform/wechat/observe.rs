@@ -1,6 +1,8 @@
-//! Reading an app's live state with the fewest calls that prove it: version info, latest audit
-//! and members always; the gray plan only when something is live; the rollback history only when
-//! the live build is not the wanted one.
+//! Reading an app's live state with the fewest calls that prove it: version info and members
+//! always; the latest audit when version info shows a build (an audit is of a committed build,
+//! which shows as the experience build: an app with nothing committed and nothing released has
+//! none to read); the gray plan only when something is live; the rollback history only when the
+//! live build is not the wanted one.
 //!
 //! Knowing the last observation ([`Known::Since`](crate::platform::Known)), version
 //! info and members are read, and the latest audit and the gray plan are kept from the last
@@ -10,8 +12,13 @@
 //! approved build, which a commit would have put in experience first. Testers are always read.
 //!
 //! Knowing an observation from before this process's own writes that left the settings alone
-//! ([`Known::Settings`](crate::platform::Known), the passes after a submission),
-//! the testers, domains and jump rules are taken from it; version info and the audit are read.
+//! ([`Known::Settings`](crate::platform::Known), the passes after a submission), the latest
+//! audit alone is read while it is of the wanted build: the rest is that observation with the
+//! audited build in experience ([`Observed::awaiting_verdict`]). The release that follows a
+//! verdict checks itself: WeChat releases the last approved build, and answers 85052 (already
+//! released) or 85019/85020 (nothing approved) when a hand change came first, which re-observes.
+//! An audit of another build reads version info as well. The testers, domains and jump rules are
+//! taken from that observation either way.
 //!
 //! The probe (the cheapest read that reveals drift) is version info alone: its digest changes
 //! with a commit, a release or a rollback (each moves a version, a description or a time). An
@@ -105,30 +112,30 @@ impl WechatClient {
         }
         let first = async {
             match known {
-                // The audit is needed anyway: read it in the first round.
-                Known::Nothing => {
-                    let (versions, audit, members) = tokio::try_join!(
-                        self.version_info(appid),
-                        self.latest_audit(appid),
-                        self.members(appid),
-                    )?;
-                    Ok::<_, PlatformError>((versions, Some(audit), members))
-                }
-                Known::Since(_) => {
+                // The audit is read once version info shows a build it could be of.
+                Known::Nothing | Known::Since(_) => {
                     let (versions, members) =
                         tokio::try_join!(self.version_info(appid), self.members(appid))?;
-                    Ok((versions, None, members))
+                    Ok::<_, PlatformError>(Ok((versions, None, members)))
                 }
-                Known::Settings(last) => {
-                    let (versions, audit) =
-                        tokio::try_join!(self.version_info(appid), self.latest_audit(appid))?;
-                    Ok((versions, Some(audit), last.members.clone()))
-                }
+                // Waiting for the verdict on this process's submission: the audit alone, when
+                // it is still of the wanted build; version info too when it is not.
+                Known::Settings(last) => match self.latest_audit(appid).await? {
+                    Some(audit) if audit.build.fingerprint.as_deref() == Some(&app.fingerprint) => {
+                        Ok(Err(last.awaiting_verdict(audit)))
+                    }
+                    audit => {
+                        let versions = self.version_info(appid).await?;
+                        Ok(Ok((versions, Some(audit), last.members.clone())))
+                    }
+                },
             }
         };
         let (versions, audit, members) = match first.await {
             Err(err) if err.code == "not_authorized" => return Ok(Observed::default()),
-            other => other?,
+            Err(err) => return Err(err),
+            Ok(Err(awaiting)) => return Ok(awaiting),
+            Ok(Ok(read)) => read,
         };
         let probe = Some(probe_digest(&versions));
         let experience = versions
@@ -148,12 +155,15 @@ impl WechatClient {
             }),
             Known::Nothing | Known::Settings(_) => None,
         };
+        // Nothing committed, nothing released: no audit to read.
+        let unbuilt = experience.is_none() && live_build.is_none();
         let (audit, (live, previous)) = match kept {
             Some(last) => (last.audit.clone(), (last.live.clone(), None)),
             None => tokio::try_join!(
                 async {
                     match audit {
                         Some(audit) => Ok(audit),
+                        None if unbuilt => Ok(None),
                         None => self.latest_audit(appid).await,
                     }
                 },

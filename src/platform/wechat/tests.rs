@@ -306,6 +306,61 @@ async fn knowing_the_last_observation_a_released_app_costs_two_reads_and_what_mo
 }
 
 #[tokio::test]
+async fn the_audit_is_read_once_a_build_shows_and_alone_while_the_submitted_one_is_reviewed() {
+    within(async {
+        let (env, v1, v2) = two_versions().await;
+        let reads = |env: &Env| {
+            ["wxa/getversioninfo", "wxa/get_latest_auditstatus"].map(|path| env.calls(path))
+        };
+        let since = |env: &Env, start: [u64; 2]| {
+            let now = reads(env);
+            [now[0] - start[0], now[1] - start[1]]
+        };
+
+        // Nothing committed, nothing released: there is no audit to read.
+        let start = reads(&env);
+        let blank = env.client.observe(&v1).await.unwrap();
+        assert_eq!(since(&env, start), [1, 0]);
+        assert_eq!((&blank.experience, &blank.audit), (&None, &None));
+
+        // A committed build shows: its audit is read.
+        env.run(&v1, commit(&v1)).await;
+        let start = reads(&env);
+        let committed = env.client.observe(&v1).await.unwrap();
+        assert_eq!(since(&env, start), [1, 1]);
+
+        // Submitted: while the audit is of the wanted build, it is read alone, and the
+        // experience build is the audited one.
+        env.run(&v1, submit(&v1)).await;
+        let start = reads(&env);
+        let awaiting = env
+            .client
+            .observe_with(&v1, Known::Settings(&committed))
+            .await
+            .unwrap();
+        assert_eq!(since(&env, start), [0, 1]);
+        let audit = awaiting.audit.as_ref().expect("the audit read");
+        assert_eq!(fp(&awaiting.experience), audit.build.fingerprint);
+        assert_eq!(
+            fp(&awaiting.experience).as_deref(),
+            Some(v1.fingerprint.as_str())
+        );
+        assert_eq!(awaiting.probe, None);
+
+        // Waiting for another build's verdict (a new version wanted meanwhile): version info too.
+        let start = reads(&env);
+        let other = env
+            .client
+            .observe_with(&v2, Known::Settings(&committed))
+            .await
+            .unwrap();
+        assert_eq!(since(&env, start), [1, 1]);
+        assert!(other.probe.is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn gray_10_then_50_then_release() {
     within(async {
         let (env, v1, v2) = two_versions().await;

@@ -97,9 +97,7 @@ pub fn shard(cli: &Cli) -> Result<Option<Shard>, CliError> {
 pub fn load_owned_fleet(cli: &Cli, ui: &Ui) -> Result<Fleet, CliError> {
     let shard = shard(cli)?;
     let mut fleet = load_fleet(cli, ui)?;
-    if let Some(shard) = shard {
-        fleet.apps.retain(|app| shard.owns(&app.appid));
-    }
+    fleet.keep_shard(shard);
     Ok(fleet)
 }
 

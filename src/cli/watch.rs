@@ -325,9 +325,7 @@ async fn first_commit(
             ui.warn(&format!("commit {} is invalid:", start.describe()));
             common::fleet_failed(&errors, ui)
         })?;
-    if let Some(shard) = common::shard(cli)? {
-        fleet.apps.retain(|app| shard.owns(&app.appid));
-    }
+    fleet.keep_shard(common::shard(cli)?);
     ui.status(&format!("following commit {}", start.describe()));
     let follow = GitFollow {
         source,

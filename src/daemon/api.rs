@@ -634,9 +634,7 @@ async fn proposed_plan(
         }
         Err(_) => return internal(),
     };
-    if let Some(shard) = api.shard {
-        fleet.apps.retain(|a| shard.owns(&a.appid));
-    }
+    fleet.keep_shard(api.shard);
     let board = fleet
         .rollout
         .as_ref()

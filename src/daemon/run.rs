@@ -393,9 +393,7 @@ impl Reloader {
 
     /// Runs `fleet` from now on (the diff path of every reload).
     fn take(&self, mut fleet: Fleet) {
-        if let Some(shard) = self.shard {
-            fleet.apps.retain(|app| shard.owns(&app.appid));
-        }
+        fleet.keep_shard(self.shard);
         if format!("{:?}", fleet.platforms) != self.platforms {
             tracing::warn!("the `platforms` section changed; restart `minifleet watch` to use it");
         }

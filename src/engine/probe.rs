@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{Engine, Mode, PassError, now_ms};
-use crate::model::{Action, AuditStatus, Desired, Observed, Record};
+use crate::model::{Action, Desired, Observed, Record};
 use crate::plan::{Context, plan_app};
 use crate::platform::{Known, Platform};
 
@@ -138,12 +138,8 @@ impl Default for Proofs {
 
 /// Whether `observed` shows something in flight whose next step a probe may not reveal.
 fn in_flight(observed: &Observed) -> bool {
-    let reviewing = observed
-        .audit
-        .as_ref()
-        .is_some_and(|a| matches!(a.status, AuditStatus::Auditing | AuditStatus::Delayed));
     let gray = observed.live.as_ref().is_some_and(|l| l.gray.is_some());
-    reviewing || gray
+    observed.under_review() || gray
 }
 
 impl Engine {

@@ -278,6 +278,13 @@ impl Fleet {
         }
         self.revision = revision;
     }
+
+    /// Keeps only the apps `shard` owns; all of them without a shard.
+    pub fn keep_shard(&mut self, shard: Option<shard::Shard>) {
+        if let Some(shard) = shard {
+            self.apps.retain(|app| shard.owns(&app.appid));
+        }
+    }
 }
 
 /// Every problem found in a fleet file.

@@ -586,6 +586,11 @@ impl Observed {
         Some(after)
     }
 
+    /// Whether an audit of the app awaits its verdict.
+    pub fn under_review(&self) -> bool {
+        self.audit.as_ref().is_some_and(|a| a.status.in_flight())
+    }
+
     /// What the platform shows while `audit`, of the build this process committed and
     /// submitted, is reviewed, taking the rest from this state (read before the commit): that
     /// build in experience, the releases and settings as they were, and no probe digest (the

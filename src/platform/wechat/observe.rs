@@ -62,10 +62,6 @@ fn unmoved(
     let (Some(experience), Some(live)) = (experience, live) else {
         return false;
     };
-    let reviewing = last
-        .audit
-        .as_ref()
-        .is_some_and(|a| matches!(a.status, AuditStatus::Auditing | AuditStatus::Delayed));
     live.fingerprint.as_deref() == Some(wanted)
         && experience.fingerprint == live.fingerprint
         && last.experience.as_ref() == Some(experience)
@@ -73,7 +69,7 @@ fn unmoved(
             .live
             .as_ref()
             .is_some_and(|l| l.build == *live && l.gray.is_none())
-        && !reviewing
+        && !last.under_review()
 }
 
 /// WeChat's audit status number as an [`AuditStatus`].

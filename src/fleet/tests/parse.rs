@@ -516,6 +516,48 @@ fn a_merge_key_holding_no_mapping_is_one_clear_problem() {
         errors.errors[0].message,
         "invalid YAML: expected a mapping or list of mappings for merging, but found a number"
     );
+    assert_eq!(errors.errors[0].yaml_path, "apps[0].<<");
+    assert_eq!(errors.errors[0].app.as_deref(), Some("tea-house"));
+    assert_eq!(errors.errors[0].line_col, Some((14, 9)));
+    assert!(errors.errors[0].help.is_some());
+}
+
+#[test]
+fn of_two_failed_merges_the_first_in_the_file_is_reported_at_its_item() {
+    // The careful path meets `apps` before `defaults` (it hands the sections over by name): both
+    // report the failure in `defaults`, which comes first in the file, at the list's bad item.
+    let text = edit(
+        BASE,
+        &[
+            (
+                "  stage: experience\n",
+                "  stage: experience\n  ext: { <<: [{ a: 1 }, text] }\n",
+            ),
+            ("  - name: tea-house\n", "  - <<: 5\n    name: tea-house\n"),
+        ],
+    );
+    let errors = load_both(&text).expect_err("two merges of no mapping");
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    let e = &errors.errors[0];
+    assert_eq!(e.yaml_path, "defaults.ext.<<[1]");
+    assert_eq!(e.app, None);
+    assert_eq!(e.line_col, Some((13, 25)));
+    assert_eq!(
+        e.message,
+        "invalid YAML: expected a mapping for merging, but found a string"
+    );
+    // Alone in an app, deep in it, through an alias: at the alias, naming the app.
+    let text = edit(
+        BASE,
+        &[(
+            "    appid: wx1111111111111111\n",
+            "    appid: wx1111111111111111\n    ext: { n: &n 1, m: { <<: *n } }\n",
+        )],
+    );
+    let e = &load_both(&text).expect_err("a merge of a number").errors[0];
+    assert_eq!(e.yaml_path, "apps[0].ext.m.<<");
+    assert_eq!(e.app.as_deref(), Some("tea-house"));
+    assert_eq!(e.line_col, Some((17, 30)));
 }
 
 #[test]

@@ -418,8 +418,8 @@ fn shown(value: &Value) -> String {
 fn read_error(e: ReadError) -> FleetError {
     match e {
         ReadError::Syntax(e) => FleetError {
-            yaml_path: String::new(),
-            app: None,
+            yaml_path: e.path.to_string(),
+            app: e.app,
             line_col: Some(e.line_col),
             message: format!("invalid YAML: {}", e.message),
             help: None,

@@ -22,6 +22,7 @@ use yaml_rust2::scanner::{Marker, TScalarStyle};
 use super::Mapping;
 use super::aliases::Copies;
 use super::locate::{ReadError, SyntaxError, line_col};
+use super::path::{Seg, YamlPath};
 use super::scalar::{self, Resolved};
 
 /// Where the parts of a fleet file go, in file order.
@@ -69,8 +70,8 @@ pub(crate) fn parse(text: &str, sink: &mut dyn Sink) -> Result<Parsed, ReadError
 
 /// The careful path's read: the whole document as one value (`null` for an empty file), tags read
 /// as serde_yaml read them; a key that is not text, a number JSON cannot hold, a scalar its core
-/// tag does not fit or a second document refused at its line:col. (Duplicate keys were refused
-/// before, by the index.)
+/// tag does not fit or a second document refused at its line:col and YAML path. (Duplicate keys
+/// were refused before, by the index.)
 pub(crate) fn whole(text: &str) -> Result<Value, ReadError> {
     let mut builder = Builder::new(text, None);
     builder.run()?;
@@ -191,12 +192,39 @@ impl<'s> Builder<'s> {
         self.sink.is_none()
     }
 
-    /// A problem at the event being built.
+    /// A problem at the event being built, with its place (see [`Builder::place`]).
     fn refuse(&self, message: impl Into<String>) -> ReadError {
+        let (path, app) = self.place();
         ReadError::Syntax(SyntaxError {
             line_col: self.mark.as_ref().map_or((1, 1), line_col),
             message: message.into(),
+            path,
+            app,
         })
+    }
+
+    /// Where the node being built goes, from what is open: its YAML path (a mapping's own when
+    /// the node is one of its keys, or inside one), and inside `apps[i]` the app's name when it
+    /// was read already. Only a refusal asks, so building never tracks a path.
+    fn place(&self) -> (YamlPath, Option<String>) {
+        let mut segs = Vec::new();
+        for open in &self.stack {
+            match open {
+                Open::Top(Some(key)) | Open::Map(_, Some(key), _) => {
+                    segs.push(Seg::Key(key.clone()));
+                }
+                Open::Seq(items, _) => segs.push(Seg::Index(items.len())),
+                Open::Apps => segs.push(Seg::Index(self.apps.map_or(0, |(_, count)| count))),
+                Open::Top(None) | Open::Map(_, None, _) => break,
+            }
+        }
+        let app = match (segs.as_slice(), self.stack.get(2)) {
+            ([Seg::Key(apps), Seg::Index(_), ..], Some(Open::Map(item, ..))) if apps == "apps" => {
+                item.get("name").and_then(Value::as_str).map(str::to_owned)
+            }
+            _ => None,
+        };
+        (YamlPath::from_segs(segs), app)
     }
 
     /// A key the same as one before it in its mapping, once read as text.

@@ -13,6 +13,7 @@ use super::Mapping;
 use super::apps::{Batch, Handoff};
 use super::doc::{self, Parsed};
 use super::locate::{Duplicate, Index, ReadError};
+use super::merge::MergeError;
 use super::partial::{self, kind};
 use super::path::YamlPath;
 use super::problems::Problems;
@@ -193,7 +194,7 @@ struct Reader<'a> {
     waiting: Vec<(usize, Value)>,
     /// How many apps came so far.
     count: usize,
-    /// A `<<` merge that failed: the one error reported.
+    /// The `<<` merge that failed first in the file: the one error reported.
     merge: Option<FleetError>,
     /// Where resolved apps go, when not into the fleet; taken by the apps reader.
     handoff: Option<Handoff>,
@@ -212,7 +213,9 @@ impl doc::Sink for Reader<'_> {
                 return;
             }
         }
-        self.merge(&mut value);
+        if let Err(e) = self.merge(&mut value) {
+            self.merge_failed(e.path(&YamlPath::top(&key)), e.message);
+        }
         if keys::strip_section(self.ctx.schema, &key, &mut value, &mut self.p) {
             self.sections.insert(key, value);
         }
@@ -227,11 +230,15 @@ impl doc::Sink for Reader<'_> {
     }
 
     fn app(&mut self, mut item: Value) {
-        self.merge(&mut item);
+        let merged = self.merge(&mut item);
         let index = self.count;
         self.count += 1;
         let name = item.get("name").and_then(Value::as_str).map(str::to_owned);
         self.p.push_app_name(name);
+        // After the app's name is known, for the problem to name the app.
+        if let Err(e) = merged {
+            self.merge_failed(e.path(&YamlPath::top("apps").index(index)), e.message);
+        }
         keys::strip_app(self.ctx.schema, index, &mut item, &mut self.p);
         if self.apps.is_none() && APPS_NEED.iter().all(|k| self.sections.contains_key(*k)) {
             self.apps = Some(self.start_apps());
@@ -269,19 +276,27 @@ impl<'a> Reader<'a> {
     }
 
     /// Applies `<<` merge keys in a part of the document.
-    fn merge(&mut self, value: &mut Value) {
+    fn merge(&self, value: &mut Value) -> Result<(), MergeError> {
         if !self.may_merge {
+            return Ok(());
+        }
+        merge::apply_merge(value)
+    }
+
+    /// Keeps a failed merge at `path` (the `<<` value or its item), when it is the first in the
+    /// file so far: the careful path hands over the sections in another order than the file's,
+    /// and both must report the same one.
+    fn merge_failed(&mut self, path: YamlPath, message: String) {
+        let mut e = self.p.alone(&path, format!("invalid YAML: {message}"));
+        if self
+            .merge
+            .as_ref()
+            .is_some_and(|kept| kept.file_order() <= e.file_order())
+        {
             return;
         }
-        if let Err(message) = merge::apply_merge(value) {
-            self.merge.get_or_insert_with(|| FleetError {
-                yaml_path: String::new(),
-                app: None,
-                line_col: None,
-                message: format!("invalid YAML: {message}"),
-                help: Some("`<<` merges a mapping (`<<: *defaults`) or a list of them".into()),
-            });
-        }
+        e.help("`<<` merges a mapping (`<<: *defaults`) or a list of them");
+        self.merge = Some(e);
     }
 
     /// The one problem of a document that is not a mapping.
@@ -403,8 +418,8 @@ fn shown(value: &Value) -> String {
 fn read_error(e: ReadError) -> FleetError {
     match e {
         ReadError::Syntax(e) => FleetError {
-            yaml_path: String::new(),
-            app: None,
+            yaml_path: e.path.to_string(),
+            app: e.app,
             line_col: Some(e.line_col),
             message: format!("invalid YAML: {}", e.message),
             help: None,

@@ -13,13 +13,18 @@ use super::path::YamlPath;
 /// A 1-based line and column.
 pub(crate) type LineCol = (usize, usize);
 
-/// A YAML syntax error with its position.
+/// A YAML syntax error, or a node the reader refuses, with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SyntaxError {
     /// Where the parser stopped.
     pub(crate) line_col: LineCol,
     /// The parser's words.
     pub(crate) message: String,
+    /// The refused node's path (the root for the parser's own errors, which come before any
+    /// node is known).
+    pub(crate) path: YamlPath,
+    /// The app the refused node is in, when that app's `name` came before it.
+    pub(crate) app: Option<String>,
 }
 
 impl From<&ScanError> for SyntaxError {
@@ -27,6 +32,8 @@ impl From<&ScanError> for SyntaxError {
         SyntaxError {
             line_col: line_col(e.marker()),
             message: e.info().to_owned(),
+            path: YamlPath::root(),
+            app: None,
         }
     }
 }

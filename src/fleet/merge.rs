@@ -3,44 +3,88 @@
 
 use serde_json::Value;
 
+use super::Mapping;
 use super::partial::kind;
+use super::path::{Seg, YamlPath};
+
+/// A `<<` holding something that is no mapping, nor a list of them: what it held, and where.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct MergeError {
+    /// The steps from the value merged down to the `<<` value or its item, last step first:
+    /// each level adds its own as the error returns up, so no path is built while merging.
+    steps: Vec<Seg>,
+    /// What `<<` held instead.
+    pub(crate) message: String,
+}
+
+impl MergeError {
+    fn new(message: String) -> MergeError {
+        MergeError {
+            steps: Vec::new(),
+            message,
+        }
+    }
+
+    /// The error one level up, `seg` being the step down to where it was found.
+    fn within(mut self, seg: Seg) -> MergeError {
+        self.steps.push(seg);
+        self
+    }
+
+    /// Where the offending `<<` value (or item) is, `at` being the path of the value merged.
+    pub(crate) fn path(&self, at: &YamlPath) -> YamlPath {
+        at.join(&YamlPath::from_segs(
+            self.steps.iter().rev().cloned().collect(),
+        ))
+    }
+}
 
 /// Applies YAML's `<<` merge keys in `value`, everywhere in it: the mapping (or each mapping of
 /// the list, the first first) that `<<` holds gives its keys to the mapping `<<` is in, which
-/// keeps its own. An error names what `<<` held when it was no mapping.
-pub(crate) fn apply_merge(value: &mut Value) -> Result<(), String> {
+/// keeps its own. An error names what `<<` held when it was no mapping, and where.
+pub(crate) fn apply_merge(value: &mut Value) -> Result<(), MergeError> {
     match value {
-        Value::Array(items) => items.iter_mut().try_for_each(apply_merge),
+        Value::Array(items) => items
+            .iter_mut()
+            .enumerate()
+            .try_for_each(|(i, item)| apply_merge(item).map_err(|e| e.within(Seg::Index(i)))),
         Value::Object(map) => {
             if let Some(merged) = map.remove("<<") {
-                let sources = match merged {
-                    Value::Object(one) => vec![one],
-                    Value::Array(list) => list
-                        .into_iter()
-                        .map(|item| match item {
-                            Value::Object(one) => Ok(one),
-                            other => Err(format!(
-                                "expected a mapping for merging, but found {}",
-                                kind(&other)
-                            )),
-                        })
-                        .collect::<Result<_, _>>()?,
-                    other => {
-                        return Err(format!(
-                            "expected a mapping or list of mappings for merging, but found {}",
-                            kind(&other)
-                        ));
-                    }
-                };
+                let sources = sources(merged).map_err(|e| e.within(Seg::Key("<<".to_owned())))?;
                 for source in sources {
                     for (key, value) in source {
                         map.entry(key).or_insert(value);
                     }
                 }
             }
-            map.values_mut().try_for_each(apply_merge)
+            map.iter_mut().try_for_each(|(key, value)| {
+                apply_merge(value).map_err(|e| e.within(Seg::Key(key.clone())))
+            })
         }
         _ => Ok(()),
+    }
+}
+
+/// The mappings a `<<` merges, the first first.
+fn sources(merged: Value) -> Result<Vec<Mapping>, MergeError> {
+    match merged {
+        Value::Object(one) => Ok(vec![one]),
+        Value::Array(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(one) => Ok(one),
+                other => Err(MergeError::new(format!(
+                    "expected a mapping for merging, but found {}",
+                    kind(&other)
+                ))
+                .within(Seg::Index(i))),
+            })
+            .collect(),
+        other => Err(MergeError::new(format!(
+            "expected a mapping or list of mappings for merging, but found {}",
+            kind(&other)
+        ))),
     }
 }
 
@@ -68,6 +112,20 @@ mod tests {
 
     fn yaml(s: &str) -> Value {
         crate::fleet::doc::whole(s).unwrap()
+    }
+
+    #[test]
+    fn a_merge_of_no_mapping_says_where_the_merge_key_or_its_item_is() {
+        let mut value = yaml("{a: 1, b: [x, {c: {<<: [{d: 1}, 5]}}]}");
+        let e = apply_merge(&mut value).unwrap_err();
+        assert_eq!(
+            e.message,
+            "expected a mapping for merging, but found a number"
+        );
+        let at = YamlPath::top("apps").index(3);
+        assert_eq!(e.path(&at).to_string(), "apps[3].b[1].c.<<[1]");
+        let e = apply_merge(&mut yaml("{<<: text}")).unwrap_err();
+        assert_eq!(e.path(&YamlPath::top("sandbox")).to_string(), "sandbox.<<");
     }
 
     #[test]

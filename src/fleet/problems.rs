@@ -125,6 +125,13 @@ impl<'a> Problems<'a> {
         self.found += 1;
     }
 
+    /// A problem with the value at `path`, located and naming its app like the others, but not
+    /// collected: one that is reported alone (a failed `<<` merge).
+    pub(crate) fn alone(&self, path: &YamlPath, message: String) -> FleetError {
+        let line_col = self.index().locate(path);
+        error(path.to_string(), self.app_of(path), line_col, message)
+    }
+
     /// A problem with the key at `path` itself (an unknown key).
     pub(crate) fn key(&mut self, path: &YamlPath, message: impl Into<String>) -> &mut FleetError {
         let line_col = self.index().locate_key(path);
@@ -168,8 +175,7 @@ impl<'a> Problems<'a> {
             let e = &mut self.errors[shared.at];
             e.message.push_str(&which_apps(shared));
         }
-        self.errors
-            .sort_by_key(|e| e.line_col.unwrap_or((usize::MAX, usize::MAX)));
+        self.errors.sort_by_key(FleetError::file_order);
         self.errors
     }
 
@@ -254,6 +260,11 @@ impl FleetError {
     /// Adds how to fix the problem.
     pub(crate) fn help(&mut self, help: impl Into<String>) {
         self.help = Some(help.into());
+    }
+
+    /// Where the problem is in the file, to sort by (those without a position last).
+    pub(crate) fn file_order(&self) -> (usize, usize) {
+        self.line_col.unwrap_or((usize::MAX, usize::MAX))
     }
 
     /// Writes the problem's block: `error: FILE:L:C: PATH (app `NAME`): MESSAGE` and its help.

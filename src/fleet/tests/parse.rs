@@ -516,6 +516,48 @@ fn a_merge_key_holding_no_mapping_is_one_clear_problem() {
         errors.errors[0].message,
         "invalid YAML: expected a mapping or list of mappings for merging, but found a number"
     );
+    assert_eq!(errors.errors[0].yaml_path, "apps[0].<<");
+    assert_eq!(errors.errors[0].app.as_deref(), Some("tea-house"));
+    assert_eq!(errors.errors[0].line_col, Some((14, 9)));
+    assert!(errors.errors[0].help.is_some());
+}
+
+#[test]
+fn of_two_failed_merges_the_first_in_the_file_is_reported_at_its_item() {
+    // The careful path meets `apps` before `defaults` (it hands the sections over by name): both
+    // report the failure in `defaults`, which comes first in the file, at the list's bad item.
+    let text = edit(
+        BASE,
+        &[
+            (
+                "  stage: experience\n",
+                "  stage: experience\n  ext: { <<: [{ a: 1 }, text] }\n",
+            ),
+            ("  - name: tea-house\n", "  - <<: 5\n    name: tea-house\n"),
+        ],
+    );
+    let errors = load_both(&text).expect_err("two merges of no mapping");
+    assert_eq!(errors.errors.len(), 1, "{errors}");
+    let e = &errors.errors[0];
+    assert_eq!(e.yaml_path, "defaults.ext.<<[1]");
+    assert_eq!(e.app, None);
+    assert_eq!(e.line_col, Some((13, 25)));
+    assert_eq!(
+        e.message,
+        "invalid YAML: expected a mapping for merging, but found a string"
+    );
+    // Alone in an app, deep in it, through an alias: at the alias, naming the app.
+    let text = edit(
+        BASE,
+        &[(
+            "    appid: wx1111111111111111\n",
+            "    appid: wx1111111111111111\n    ext: { n: &n 1, m: { <<: *n } }\n",
+        )],
+    );
+    let e = &load_both(&text).expect_err("a merge of a number").errors[0];
+    assert_eq!(e.yaml_path, "apps[0].ext.m.<<");
+    assert_eq!(e.app.as_deref(), Some("tea-house"));
+    assert_eq!(e.line_col, Some((17, 30)));
 }
 
 #[test]
@@ -538,12 +580,73 @@ fn an_integer_beyond_64_bits_is_refused_where_written_not_rounded() {
     );
     assert!(e.message.contains("quote it"), "{e:?}");
     assert_eq!(e.line_col, Some((17, 19)));
+    assert_eq!(e.yaml_path, "apps[0].ext.order");
+    assert_eq!(e.app.as_deref(), Some("tea-house"));
     let quoted = text.replace("12345678901234567890123", "'12345678901234567890123'");
     let fleet = load_both(&quoted).expect("quoted, it is text");
     assert_eq!(
         fleet.apps[0].ext()["order"],
         json!("12345678901234567890123")
     );
+}
+
+#[test]
+fn what_the_careful_read_refuses_is_named_by_its_path_and_app() {
+    let cases = [
+        (
+            "an app's name after the refused value: the path alone",
+            edit(
+                BASE,
+                &[(
+                    "  - name: tea-house\n",
+                    "  - ext: { n: [1, .nan] }\n    name: tea-house\n",
+                )],
+            ),
+            "apps[0].ext.n[1]",
+            None,
+            (14, 19),
+            "`.nan` is not a number a fleet file can hold",
+        ),
+        (
+            "a core tag its text does not fit, in a section",
+            edit(
+                BASE,
+                &[(
+                    "  stage: experience\n",
+                    "  stage: experience\n  gray: !!int abc\n",
+                )],
+            ),
+            "defaults.gray",
+            None,
+            (13, 15),
+            "`abc` is not what its tag `!!int` says",
+        ),
+        (
+            "a key that is a number: the mapping it is in",
+            format!("{BASE}    labels: {{ region: east, 1: gold }}\n"),
+            "apps[0].labels",
+            Some("tea-house"),
+            (17, 29),
+            "the key `1` is a number, and keys are text",
+        ),
+        (
+            "a second document: no path",
+            format!("{BASE}---\nversion: 1\n"),
+            "",
+            None,
+            (17, 1),
+            "a fleet file holds one YAML document",
+        ),
+    ];
+    for (what, text, path, app, at, words) in cases {
+        let errors = load_both(&text).expect_err(what);
+        assert_eq!(errors.errors.len(), 1, "{what}: {errors}");
+        let e = &errors.errors[0];
+        assert!(e.message.contains(words), "{what}: {e:?}");
+        assert_eq!(e.yaml_path, path, "{what}");
+        assert_eq!(e.app.as_deref(), app, "{what}");
+        assert_eq!(e.line_col, Some(at), "{what}");
+    }
 }
 
 #[test]

@@ -444,27 +444,33 @@ async fn a_release_made_by_hand_before_its_own_is_answered_by_the_platform_and_t
     .await;
 }
 
+/// One pass commits, submits and waits (the fleet's audit stays open for an hour); then, on
+/// the platform's console, the audit is withdrawn.
+async fn submit_then_withdraw_by_hand(engine: &Arc<Engine>, apps: &[Desired]) {
+    let reports = engine.pass(apps, apply()).await;
+    let audit_id = reports[0]
+        .plan
+        .iter()
+        .flat_map(|plan| &plan.steps)
+        .find_map(|s| match &s.action {
+            Action::WaitForAudit { audit_id } => Some(audit_id.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the pass waits for an audit: {reports:?}"));
+    let platform = engine.platform(apps[0].platform).unwrap().clone();
+    let withdraw = Action::WithdrawAudit {
+        audit_id,
+        fingerprint: Some(apps[0].fingerprint.clone()),
+    };
+    platform.execute(&apps[0], &withdraw).await.unwrap();
+}
+
 #[tokio::test]
 async fn an_audit_withdrawn_by_hand_while_awaited_is_read_and_submitted_again() {
     bounded(async {
         let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1h\n").await;
         let sim = &engine.platforms().sandbox().unwrap().wechat();
-        let reports = engine.pass(&apps, apply()).await;
-        let audit_id = reports[0]
-            .plan
-            .iter()
-            .flat_map(|plan| &plan.steps)
-            .find_map(|s| match &s.action {
-                Action::WaitForAudit { audit_id } => Some(audit_id.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("the pass waits for an audit: {reports:?}"));
-        let platform = engine.platform(apps[0].platform).unwrap().clone();
-        let withdraw = Action::WithdrawAudit {
-            audit_id,
-            fingerprint: Some(apps[0].fingerprint.clone()),
-        };
-        platform.execute(&apps[0], &withdraw).await.unwrap();
+        submit_then_withdraw_by_hand(&engine, &apps).await;
         // The pass waiting for the verdict reads the audit alone: withdrawn, so it submits again.
         let before = sim.calls();
         let reports = engine.pass(&apps, apply()).await;
@@ -664,24 +670,7 @@ async fn a_proposal_is_planned_on_observations_the_probe_proves_for_one_read_per
 async fn an_audit_withdrawn_by_hand_is_noticed_by_the_next_resync_and_submitted_again() {
     bounded(async {
         let (_dir, engine, apps) = engine(ONE, "  audit_delay: 1h\n").await;
-        // One pass commits, submits and waits: the audit stays open for an hour.
-        let reports = engine.pass(&apps, apply()).await;
-        let audit_id = reports[0]
-            .plan
-            .iter()
-            .flat_map(|plan| &plan.steps)
-            .find_map(|s| match &s.action {
-                Action::WaitForAudit { audit_id } => Some(audit_id.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("the pass waits for an audit: {reports:?}"));
-        // On the platform's console: withdraw it.
-        let platform = engine.platform(apps[0].platform).unwrap().clone();
-        let withdraw = Action::WithdrawAudit {
-            audit_id,
-            fingerprint: Some(apps[0].fingerprint.clone()),
-        };
-        platform.execute(&apps[0], &withdraw).await.unwrap();
+        submit_then_withdraw_by_hand(&engine, &apps).await;
         // The app is in flight, so the resync observes in full (no probe) and plans a new
         // submission.
         let (calls, reports) = resync(&engine, &apps).await;

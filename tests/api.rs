@@ -595,6 +595,16 @@ fn promote_opens_a_gate_in_the_running_daemon_which_passes_the_wave_at_once() {
         metrics.contains("minifleet_rollout_held_apps{kind=\"gate\"} 0"),
         "{metrics}"
     );
+    // The audit quota the page shows, as gauges: what WeChat said is left, nothing granted now.
+    let left = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("minifleet_audit_quota_left{platform=\"wechat\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(left.is_some_and(|n| n > 0), "{metrics}");
+    assert!(
+        metrics.contains("minifleet_audit_quota_granted{platform=\"wechat\"} 0"),
+        "{metrics}"
+    );
     common::openmetrics::check(&metrics);
 }
 

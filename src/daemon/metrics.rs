@@ -27,6 +27,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::engine::events::{Event, Subscriber};
+use crate::engine::ledger::LedgerView;
 use crate::notify::{Notifier, SinkStats};
 use crate::plan::rollout::Change;
 
@@ -214,6 +215,11 @@ impl Metrics {
         out
     }
 
+    /// Exports where the audit quotas stand, as `quotas` reads them at each scrape.
+    pub fn follow_quotas(&self, quotas: Quotas) {
+        self.state().quotas = Some(quotas);
+    }
+
     /// Exports the counts of `notifier`'s sinks.
     pub fn follow_notifier(&self, notifier: Arc<Notifier>) {
         self.state().notifier = Some(notifier);
@@ -309,7 +315,12 @@ struct State {
     halted: BTreeSet<String>,
     /// The notifier whose sinks' counts are exported.
     notifier: Option<Arc<Notifier>>,
+    /// Where the audit quotas stand (the engine's ledger), read at each scrape.
+    quotas: Option<Quotas>,
 }
+
+/// What the audit quotas stand at now, per platform a round has asked.
+pub type Quotas = Arc<dyn Fn() -> Vec<LedgerView> + Send + Sync>;
 
 /// The registry's collector of [`State`], called at each scrape.
 struct Scrape(Arc<Mutex<State>>);
@@ -322,12 +333,24 @@ impl fmt::Debug for Scrape {
 
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        // Read without the state's lock held: the ledger has its own, taken elsewhere while
+        // events (which lock the state) are told.
+        let quotas = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .quotas
+            .clone();
+        let quotas = quotas.map(|read| read());
         let state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         state.encode_apps(&mut encoder)?;
         state.encode_fleet(&mut encoder)?;
         state.encode_rollout(&mut encoder)?;
         if let Some(notifier) = &state.notifier {
             encode_sinks(&mut encoder, notifier)?;
+        }
+        if let Some(quotas) = quotas {
+            encode_quotas(&mut encoder, &quotas)?;
         }
         Ok(())
     }
@@ -426,6 +449,52 @@ fn encode_sinks(encoder: &mut DescriptorEncoder, notifier: &Notifier) -> fmt::Re
                 (labels, ConstCounter::new(read(s)))
             }),
         )?;
+    }
+    Ok(())
+}
+
+/// The audit quotas, per platform a round has asked: what is left, what passes in flight were
+/// granted, the apps waiting for a slot, and when the quota resets where the platform says.
+fn encode_quotas(encoder: &mut DescriptorEncoder, quotas: &[LedgerView]) -> fmt::Result {
+    let platform = |q: &LedgerView| [("platform", q.platform.as_str())];
+    for (name, help, read) in [
+        (
+            "minifleet_audit_quota_left",
+            "Audit submissions left this month, as the platform said at the last round that asked",
+            (|q: &LedgerView| u64::from(q.left)) as fn(&LedgerView) -> u64,
+        ),
+        (
+            "minifleet_audit_quota_granted",
+            "Audit submissions granted to passes in flight",
+            |q| q.reserved as u64,
+        ),
+        (
+            "minifleet_audit_quota_waiting_apps",
+            "Apps waiting for an audit submission slot",
+            |q| q.waiting.len() as u64,
+        ),
+    ] {
+        family(
+            encoder,
+            name,
+            help,
+            MetricType::Gauge,
+            quotas
+                .iter()
+                .map(|q| (platform(q), ConstGauge::new(read(q)))),
+        )?;
+    }
+    let mut resets = describe(
+        encoder,
+        "minifleet_audit_quota_resets_timestamp",
+        "Unix time when the platform's audit quota resets, where it says",
+        Some(&Unit::Seconds),
+        MetricType::Gauge,
+    )?;
+    for q in quotas {
+        if let Some(at) = q.resets_at {
+            ConstGauge::new(at).encode(resets.encode_family(&platform(q))?)?;
+        }
     }
     Ok(())
 }

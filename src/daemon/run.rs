@@ -147,6 +147,10 @@ pub async fn run(
 
     let notifier = crate::notify::Notifier::new(&fleet, store.clone());
     metrics.follow_notifier(notifier.clone());
+    metrics.follow_quotas({
+        let engine = engine.clone();
+        Arc::new(move || engine.audit_quotas())
+    });
     let reloader = Reloader {
         notifier: notifier.clone(),
         path: opts.fleet_path.clone(),

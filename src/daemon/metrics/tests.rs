@@ -229,3 +229,42 @@ fn git_fetch_failures_are_counted_from_zero_once_git_is_followed() {
         "registered once: {text}"
     );
 }
+
+#[test]
+fn the_audit_quotas_are_read_at_each_scrape() {
+    let metrics = Metrics::new();
+    assert!(
+        !metrics.render().contains("minifleet_audit_quota"),
+        "not followed yet"
+    );
+    let left = Arc::new(std::sync::atomic::AtomicU32::new(20));
+    metrics.follow_quotas({
+        let left = left.clone();
+        Arc::new(move || {
+            vec![LedgerView {
+                platform: crate::model::PlatformKind::new("wechat"),
+                left: left.load(Ordering::Relaxed),
+                resets_at: Some(1_800_000_000),
+                reserved: 2,
+                reserve: 1,
+                waiting: vec!["tea-house".into()],
+            }]
+        })
+    });
+    let text = metrics.render();
+    for line in [
+        "minifleet_audit_quota_left{platform=\"wechat\"} 20",
+        "minifleet_audit_quota_granted{platform=\"wechat\"} 2",
+        "minifleet_audit_quota_waiting_apps{platform=\"wechat\"} 1",
+        "# UNIT minifleet_audit_quota_resets_timestamp_seconds seconds",
+        "minifleet_audit_quota_resets_timestamp_seconds{platform=\"wechat\"} 1800000000",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+    }
+    left.store(19, Ordering::Relaxed);
+    assert!(
+        metrics
+            .render()
+            .contains("\nminifleet_audit_quota_left{platform=\"wechat\"} 19\n")
+    );
+}

@@ -66,11 +66,19 @@ impl Ui {
         let _ = out.flush();
     }
 
-    /// Prints a value as pretty JSON to stdout.
+    /// Prints a value as pretty JSON to stdout, written as it is encoded (a 100k-app status is
+    /// never one string). A closed stdout (`| head`) ends it quietly, as [`Ui::data`] does.
     pub fn json<T: Serialize>(&self, value: &T) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => self.data(&text),
-            Err(err) => self.error(&format!("cannot encode JSON output: {err}"), None),
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        match serde_json::to_writer_pretty(&mut out, value) {
+            Ok(()) => {
+                let _ = out.write_all(b"\n").and_then(|()| out.flush());
+            }
+            Err(err) if err.is_io() => {}
+            Err(err) => {
+                let _ = out.write_all(b"\n").and_then(|()| out.flush());
+                self.error(&format!("cannot encode JSON output: {err}"), None);
+            }
         }
     }
 

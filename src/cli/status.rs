@@ -19,8 +19,6 @@ use super::common::{self, Selection};
 use super::remote::Remote;
 use super::{Cli, CliError, EXIT_OK};
 
-pub use crate::view::status::FORMAT_VERSION as STATUS_FORMAT_VERSION;
-
 /// Arguments of `status`.
 #[derive(Debug, Clone, Args)]
 pub struct StatusArgs {
@@ -66,8 +64,7 @@ pub async fn run(cli: &Cli, ui: &Ui, args: &StatusArgs) -> Result<i32, CliError>
         }
     };
     if ui.json_mode() {
-        let rows = crate::view::status::JsonRows(&rows);
-        ui.json(&serde_json::json!({ "format_version": STATUS_FORMAT_VERSION, "apps": rows }));
+        ui.json(&crate::view::status::JsonStatus::of(&rows));
     } else {
         ui.data(&crate::view::status::table(&rows, now_ms()));
     }

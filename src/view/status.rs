@@ -49,6 +49,26 @@ impl StatusRow {
     }
 }
 
+/// `status -o json`'s document, serialized straight from the rows (no JSON tree of 100k rows is
+/// built first).
+#[derive(Serialize)]
+pub struct JsonStatus<'a> {
+    /// [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The rows.
+    pub apps: JsonRows<'a>,
+}
+
+impl<'a> JsonStatus<'a> {
+    /// The document of `rows`.
+    pub fn of(rows: &'a [StatusRow]) -> JsonStatus<'a> {
+        JsonStatus {
+            format_version: FORMAT_VERSION,
+            apps: JsonRows(rows),
+        }
+    }
+}
+
 /// Rows as JSON shows them: each with `experience_qr` where there is an experience version
 /// (made as it is written, not kept in the rows: at 100k rows that is 14 MB).
 pub struct JsonRows<'a>(pub &'a [StatusRow]);

@@ -164,7 +164,11 @@ fn careful<'a>(
 ) -> Result<Reader<'a>, FleetErrors> {
     let index = Index::build(text).map_err(|e| fail(file, read_error(e)))?;
     if !index.duplicates().is_empty() {
-        let duplicates = index.duplicates().iter().map(duplicate_error).collect();
+        let duplicates = index
+            .duplicates()
+            .iter()
+            .map(|d| duplicate_error(d, &index))
+            .collect();
         return Err(errors(file, duplicates));
     }
     let doc = doc::whole(text).map_err(|e| fail(file, read_error(e)))?;
@@ -428,10 +432,11 @@ fn read_error(e: ReadError) -> FleetError {
     }
 }
 
-fn duplicate_error(d: &Duplicate) -> FleetError {
+/// A key written twice, naming the app it is in where that app's `name` is written.
+fn duplicate_error(d: &Duplicate, index: &Index) -> FleetError {
     FleetError {
         yaml_path: d.path.clone(),
-        app: None,
+        app: d.app.and_then(|i| index.app_name(i)).map(str::to_owned),
         line_col: Some(d.again),
         message: format!("duplicate key `{}`", d.key),
         help: Some(format!(

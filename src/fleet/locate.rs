@@ -8,7 +8,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, ScanError, TScalarStyle};
 
 use super::aliases::{Copies, TooManyCopies};
-use super::path::YamlPath;
+use super::path::{Seg, YamlPath};
 
 /// A 1-based line and column.
 pub(crate) type LineCol = (usize, usize);
@@ -65,6 +65,8 @@ pub(crate) struct Index {
     keys: HashMap<String, LineCol>,
     values: HashMap<String, LineCol>,
     duplicates: Vec<Duplicate>,
+    /// The `name` of `apps[i]`, by `i`, as written (to name an app before the file is read).
+    app_names: HashMap<usize, String>,
 }
 
 /// A key written twice in one mapping.
@@ -78,6 +80,8 @@ pub(crate) struct Duplicate {
     pub(crate) first: LineCol,
     /// Where the repeat is.
     pub(crate) again: LineCol,
+    /// The `i` of the `apps[i]` the key is in.
+    pub(crate) app: Option<usize>,
 }
 
 impl Index {
@@ -92,6 +96,11 @@ impl Index {
             Some(e) => Err(e.into()),
             None => Ok(builder.index),
         }
+    }
+
+    /// The `name` written in `apps[i]`.
+    pub(crate) fn app_name(&self, i: usize) -> Option<&str> {
+        self.app_names.get(&i).map(String::as_str)
     }
 
     /// Keys written twice in one mapping, in file order.
@@ -179,6 +188,27 @@ impl Builder {
         }
     }
 
+    /// The `i` of the `apps[i]` being walked, if one is.
+    fn app(&self) -> Option<usize> {
+        match self.stack.get(2) {
+            Some(Frame::Map { path, .. }) => match path.segs() {
+                [Seg::Key(apps), Seg::Index(i)] if apps == "apps" => Some(*i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Keeps `text` as the name of `apps[i]` when it is that app's `name`.
+    fn note_app_name(&mut self, text: &str) {
+        if self.stack.len() == 3
+            && matches!(self.stack.last(), Some(Frame::Map { key: Some(k), .. }) if k == "name")
+            && let Some(i) = self.app()
+        {
+            self.index.app_names.insert(i, text.to_owned());
+        }
+    }
+
     fn expects_key(&self) -> bool {
         matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
     }
@@ -198,6 +228,7 @@ impl Builder {
     }
 
     fn on_key(&mut self, text: String, mark: Marker) {
+        let app = self.app();
         if let Some(Frame::Map { path, start, .. }) = self.stack.last_mut() {
             if start.take().is_some() {
                 self.index.values.insert(path.to_string(), line_col(&mark));
@@ -205,12 +236,16 @@ impl Builder {
             let key_path = path.key(&text).to_string();
             let here = line_col(&mark);
             match self.index.keys.get(&key_path) {
-                Some(first) => self.index.duplicates.push(Duplicate {
-                    path: key_path,
-                    key: text.clone(),
-                    first: *first,
-                    again: here,
-                }),
+                Some(first) => {
+                    let duplicate = Duplicate {
+                        path: key_path,
+                        key: text.clone(),
+                        first: *first,
+                        again: here,
+                        app,
+                    };
+                    self.index.duplicates.push(duplicate);
+                }
                 None => {
                     self.index.keys.insert(key_path, here);
                 }
@@ -257,6 +292,7 @@ impl MarkedEventReceiver for Builder {
         match ev {
             Event::Scalar(text, _, _, _) if self.expects_key() => self.on_key(text, mark),
             Event::Scalar(text, style, _, _) => {
+                self.note_app_name(&text);
                 self.on_value(text.is_empty() && style == TScalarStyle::Plain, mark)
             }
             Event::Alias(_) => self.on_value(false, mark),

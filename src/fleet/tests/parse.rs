@@ -266,6 +266,42 @@ fn a_key_written_twice_is_still_reported_with_both_lines() {
 }
 
 #[test]
+fn a_key_written_twice_in_an_app_names_the_app_wherever_its_name_is() {
+    // The name before the repeat, and after it (the index reads the whole file first).
+    for (edits, line) in [
+        (
+            &[(
+                "    platform: wechat\n",
+                "    platform: wechat\n    platform: wechat\n",
+            )][..],
+            16,
+        ),
+        (
+            &[(
+                "  - name: tea-house\n    platform: wechat\n",
+                "  - platform: wechat\n    platform: wechat\n    name: tea-house\n",
+            )][..],
+            15,
+        ),
+    ] {
+        let errors = problems(&edit(BASE, edits));
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert_eq!(errors[0].yaml_path, "apps[0].platform");
+        assert_eq!(errors[0].app.as_deref(), Some("tea-house"));
+        assert_eq!(errors[0].line_col, Some((line, 5)));
+    }
+    // Outside an app, none is named.
+    let text = edit(
+        BASE,
+        &[(
+            "  stage: experience\n",
+            "  stage: experience\n  stage: release\n",
+        )],
+    );
+    assert_eq!(problems(&text)[0].app, None);
+}
+
+#[test]
 fn apps_before_the_sections_they_need_resolve_the_same() {
     let (head, apps) = BASE.split_at(BASE.find("apps:").expect("BASE has apps"));
     let reordered = format!("{apps}{head}");

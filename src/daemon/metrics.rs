@@ -1,14 +1,15 @@
 //! The daemon's metrics, kept and written by **prometheus-client** in the OpenMetrics text format:
 //! apps by state and platform, actions by kind and result, failed API calls by endpoint and error
 //! class, passes by trigger, a pass-duration histogram, the fleet file's load state and revision,
-//! git fetch failures (under `watch --git`), the rollout's held apps and halted releases, and the
-//! notifier's sinks' counts.
+//! git fetch failures (under `watch --git`), the rollout's held apps and halted releases, the
+//! notifier's sinks' counts, and the audit quotas.
 //!
 //! Events count into the crate's counters and histogram, registered once. What is a reading of
 //! the daemon's state rather than a count of events — apps by their last pass's state, held apps,
-//! halted releases, the running revision, the sinks' counts — is written at each scrape by a
-//! collector (`Scrape`), so an app that left the fleet leaves the counts with it. Every label
-//! takes values from a small fixed set (no app names, no appids); the crate escapes them.
+//! halted releases, the running revision, the sinks' counts, the audit quota ledger — is written
+//! at each scrape by a collector (`Scrape`), so an app that left the fleet leaves the counts with
+//! it. Every label takes values from a small fixed set (no app names, no appids); the crate
+//! escapes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -314,7 +314,8 @@ pub enum Known<'a> {
     Since(&'a Observed),
     /// An observation from before this process's own writes, which left the settings alone (the
     /// passes between a submission and its verdict): the testers, domains and jump rules are
-    /// taken from it, the rest is read.
+    /// taken from it; what decides the next step is read, and what that read proves unmoved may
+    /// be taken too (WeChat: the releases, while the latest audit is of the wanted build).
     Settings(&'a Observed),
 }
 

@@ -127,6 +127,8 @@ impl WechatClient {
                 },
             }
         };
+        // `Ok(Err(observed))`: the audit of the wanted build is still awaited, and that is the
+        // whole observation.
         let (versions, audit, members) = match first.await {
             Err(err) if err.code == "not_authorized" => return Ok(Observed::default()),
             Err(err) => return Err(err),
